@@ -1,0 +1,30 @@
+"""User-facing errors: each is one sentence naming the file, node or limit at fault."""
+
+
+class SnnCompileError(Exception):
+    """Base class; the CLI prints str(error) as one line and exits non-zero."""
+
+
+class ModelLoadError(SnnCompileError):
+    """A model file cannot be read, or would run code to be read."""
+
+
+class UnsupportedOp(SnnCompileError):
+    """An op (or a feature of it) has no rule in some stage (front end, pass, back end)."""
+
+    def __init__(self, op: object, where: str, detail: str = ""):
+        name = getattr(op, "name", None) or type(op).__name__
+        msg = f"{where}: {name} is not supported"
+        super().__init__(msg + (f" ({detail})" if detail else ""))
+
+
+class GraphCheckError(SnnCompileError):
+    """A graph broke an invariant (shapes, edges, value ranges) before or after a pass."""
+
+
+class InputError(SnnCompileError):
+    """An input array does not fit the compiled model."""
+
+
+class VerificationFailed(SnnCompileError):
+    """Two implementations disagreed beyond the tolerance the user set."""

@@ -1,0 +1,127 @@
+"""`hw`-level ops: integers, discrete time, Loihi 2 fixed point as Lava 0.10.0's `fixed_pt` models run it.
+
+Sources are sections of shared/spec/loihi2-fixed-point.md ("spec §n"). Time starts at t = 1.
+Every synapse (Dense, Conv) is a one-step register: a spike sent at step t reaches the target's
+input at step t + 1 (spec §0.1). Several synapses into one neuron population are summed (spec §0).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import numpy as np
+
+from snncompile.ir.nn_ops import conv_output_hw
+from snncompile.ir.op import Op
+
+I64 = np.int64
+SIGN_MODES = ("auto", "excitatory", "inhibitory", "mixed")
+
+
+class HWOp(Op):
+    level: ClassVar[str] = "hw"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SpikeInput(HWOp):
+    """Spike source: the input array's step t (binary, any non-zero = spike) is emitted at hw step t."""
+
+    shape: tuple[int, ...]
+    kind: ClassVar[str] = "input"
+
+    def output_shape(self, input_shape):
+        return tuple(self.shape)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SpikeOutput(HWOp):
+    """Records the spikes of the LIF population feeding it (shape `shape`)."""
+
+    shape: tuple[int, ...]
+    kind: ClassVar[str] = "output"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Dense(HWOp):
+    """Lava `Dense` bit-accurate model (spec §2.1-2.2). Weights (n_out, n_in) are preprocessed once:
+
+        mode = sign_mode, or from W if "auto": excitatory if min W >= 0, inhibitory if max W <= 0, else mixed
+        W = clip(W, [-256, 255] mixed | [0, 255] exc | [-255, 0] inh)
+        k = 8 - num_weight_bits + (mode == mixed)
+        W = (W >> k) << k  (mixed/exc);  W = -(((-W) >> k) << k)  (inh)
+    Each step: a_out[t + 1] = shift(W @ [s[t] != 0], weight_exp), shift = << e or arithmetic >> -e
+    (floor), applied after the fan-in sum. Input is flattened in C order.
+    """
+
+    weights: np.ndarray
+    weight_exp: int = 0
+    num_weight_bits: int = 8
+    sign_mode: str = "auto"
+    kind: ClassVar[str] = "synapse"
+    array_fields: ClassVar[dict] = {"weights": I64}
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.sign_mode not in SIGN_MODES:
+            raise ValueError(f"sign_mode must be one of {SIGN_MODES}, not {self.sign_mode!r}")
+
+    def output_shape(self, input_shape):
+        return (self.weights.shape[0],)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Conv(HWOp):
+    """Lava `Conv` fixed model (spec §2.4), written in PyTorch layout (the Lava back end transposes):
+
+        a_out[t + 1] = wrap24(conv2d([s[t] != 0], weight))      wrap24(x) = (x + 2^23) mod 2^24 - 2^23
+    weight (C_out, C_in / groups, kH, kW) integers, cross-correlation on (C, H, W); no weight_exp,
+    no clipping or truncation of weights (Lava applies none to Conv).
+    """
+
+    weight: np.ndarray
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+    kind: ClassVar[str] = "synapse"
+    array_fields: ClassVar[dict] = {"weight": I64}
+
+    def output_shape(self, input_shape):
+        h, w = conv_output_hw(
+            input_shape[1:], self.weight.shape[2:], self.stride, self.padding, self.dilation
+        )
+        return (self.weight.shape[0], h, w)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LIF(HWOp):
+    """Lava `LIF` / `LIFReset` bit-accurate model (spec §1.1, §1.2); tz(x) = sign(x)(|x| >> 12):
+
+        if reset_interval and t % reset_interval == reset_offset % reset_interval: u = v = 0
+        u1 = tz(u * (4096 - (du + 1))) + (a_in << 6)
+        u  = u1 - 2^24 if u1 > 2^23;  u1 + 2^24 if u1 <= -2^23;  else u1      (one correction)
+        v  = clip(tz(v * (4096 - dv)) + u + (bias_mant << bias_exp  |  >> -bias_exp), +-(2^23 - 1))
+        s  = v > (vth << 6);   v[s] = 0 ("zero")  |  v[s] -= vth << 6 ("subtract": no Lava model)
+    du, dv, vth are per population (Lava holds one value); bias_mant, bias_exp per neuron.
+    """
+
+    shape: tuple[int, ...]
+    du: int
+    dv: int
+    vth: int
+    bias_mant: np.ndarray
+    bias_exp: np.ndarray
+    reset: str = "zero"
+    reset_interval: int = 0
+    reset_offset: int = 0
+    kind: ClassVar[str] = "neuron"
+    array_fields: ClassVar[dict] = {"bias_mant": I64, "bias_exp": I64}
+
+    def output_shape(self, input_shape):
+        return tuple(self.shape)
+
+
+OPS: dict[str, type[HWOp]] = {
+    cls.__name__: cls for cls in (SpikeInput, SpikeOutput, Dense, Conv, LIF)
+}

@@ -1,0 +1,233 @@
+"""`nn`-level ops: float, NIR names and meanings, plus the discretization fields NIR leaves implicit.
+
+Time is discrete with step `dt` (a field of the Graph). Each op's docstring is its equation for one
+step t = 1, 2, ...; the reference interpreter (snncompile.sim.reference) is the executable form.
+Neuron ops make explicit what frameworks disagree on:
+
+* `reset`: "zero" (v <- v_reset) or "subtract" (v <- v - v_threshold);
+* `reset_timing`: "immediate" (Loihi, Norse: applied in the step that spikes) or "next_step"
+  (snnTorch's default `reset_delay=True`: the spike of step t-1 resets step t, after the leak);
+* spike rule: s = v > v_threshold (strict; snnTorch, Norse and Lava LIF all use '>').
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import numpy as np
+
+from snncompile.ir.op import Op
+
+F = np.float64
+RESETS = ("zero", "subtract")
+RESET_TIMINGS = ("immediate", "next_step")
+
+
+def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
+    if isinstance(value, (int, np.integer)):
+        return (int(value), int(value))
+    a, b = (int(v) for v in value)
+    return (a, b)
+
+
+def conv_output_hw(size: tuple[int, int], kernel, stride, padding, dilation) -> tuple[int, int]:
+    """Output height/width of a PyTorch-style convolution or pooling window."""
+    k, s, p, d = _pair(kernel), _pair(stride), _pair(padding), _pair(dilation)
+    return tuple((size[i] + 2 * p[i] - d[i] * (k[i] - 1) - 1) // s[i] + 1 for i in range(2))
+
+
+class NNOp(Op):
+    level: ClassVar[str] = "nn"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Input(NNOp):
+    """Graph input: x[t] is the user's input array at step t, shape `shape`."""
+
+    shape: tuple[int, ...]
+    kind: ClassVar[str] = "input"
+
+    def output_shape(self, input_shape):
+        return tuple(self.shape)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Output(NNOp):
+    """Graph output: y[t] = x[t], shape `shape`."""
+
+    shape: tuple[int, ...]
+    kind: ClassVar[str] = "output"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Affine(NNOp):
+    """y[t] = weight @ x[t] + bias; weight (out, in), x flattened to (in,)."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+    kind: ClassVar[str] = "synapse"
+    array_fields: ClassVar[dict] = {"weight": F, "bias": F}
+
+    def output_shape(self, input_shape):
+        return (self.weight.shape[0],)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Linear(NNOp):
+    """y[t] = weight @ x[t]; weight (out, in)."""
+
+    weight: np.ndarray
+    kind: ClassVar[str] = "synapse"
+    array_fields: ClassVar[dict] = {"weight": F}
+
+    def output_shape(self, input_shape):
+        return (self.weight.shape[0],)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Scale(NNOp):
+    """y[t] = scale * x[t] (element-wise, broadcast)."""
+
+    scale: np.ndarray
+    kind: ClassVar[str] = "synapse"
+    array_fields: ClassVar[dict] = {"scale": F}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Conv2d(NNOp):
+    """y[t] = conv2d(x[t], weight) + bias[:, None, None], PyTorch cross-correlation on (C, H, W).
+
+    weight is (C_out, C_in / groups, kH, kW); stride, padding, dilation are (h, w) pairs.
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+    kind: ClassVar[str] = "synapse"
+    array_fields: ClassVar[dict] = {"weight": F, "bias": F}
+
+    def output_shape(self, input_shape):
+        h, w = conv_output_hw(
+            input_shape[1:], self.weight.shape[2:], self.stride, self.padding, self.dilation
+        )
+        return (self.weight.shape[0], h, w)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SumPool2d(NNOp):
+    """y[t][c, i, j] = sum of x[t][c] over the window at (i*stride, j*stride) (zero padding)."""
+
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int] = (0, 0)
+    kind: ClassVar[str] = "synapse"
+
+    def output_shape(self, input_shape):
+        h, w = conv_output_hw(input_shape[1:], self.kernel_size, self.stride, self.padding, 1)
+        return (input_shape[0], h, w)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class AvgPool2d(SumPool2d):
+    """y[t] = SumPool2d(x[t]) / (kH * kW)."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Flatten(NNOp):
+    """y[t] = x[t] with dims start_dim..end_dim (per-sample dims, C order) merged into one."""
+
+    start_dim: int = 0
+    end_dim: int = -1
+    kind: ClassVar[str] = "synapse"
+
+    def output_shape(self, input_shape):
+        n = len(input_shape)
+        start, end = self.start_dim % n, self.end_dim % n
+        merged = int(np.prod(input_shape[start : end + 1]))
+        return tuple(input_shape[:start]) + (merged,) + tuple(input_shape[end + 1 :])
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Spiking(NNOp):
+    kind: ClassVar[str] = "neuron"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.reset not in RESETS:
+            raise ValueError(f"reset must be one of {RESETS}, not {self.reset!r}")
+        if self.reset_timing not in RESET_TIMINGS:
+            raise ValueError(f"reset_timing must be one of {RESET_TIMINGS}, not {self.reset_timing!r}")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(np.broadcast_shapes(*(getattr(self, k).shape for k in self.array_fields)))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class IF(_Spiking):
+    """Integrate-and-fire, forward Euler with the NIR 'per step' convention frameworks use:
+
+        v[t] = v[t-1] + r * x[t];   s[t] = v[t] > v_threshold;   then reset (see module doc).
+    """
+
+    r: np.ndarray
+    v_threshold: np.ndarray
+    v_reset: np.ndarray
+    reset: str = "zero"
+    reset_timing: str = "immediate"
+    array_fields: ClassVar[dict] = {"r": F, "v_threshold": F, "v_reset": F}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LIF(_Spiking):
+    """Leaky integrate-and-fire, NIR `tau dv/dt = (v_leak - v) + r x`, forward Euler at step dt:
+
+        v[t] = v[t-1] + (dt / tau) * (v_leak - v[t-1] + r * x[t]);   s[t] = v[t] > v_threshold.
+    (snnTorch Leaky exports tau = dt/(1-beta), r = tau/dt, so this is exactly v = beta v + x.)
+    """
+
+    tau: np.ndarray
+    r: np.ndarray
+    v_leak: np.ndarray
+    v_threshold: np.ndarray
+    v_reset: np.ndarray
+    reset: str = "zero"
+    reset_timing: str = "immediate"
+    array_fields: ClassVar[dict] = {
+        "tau": F, "r": F, "v_leak": F, "v_threshold": F, "v_reset": F,
+    }
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class CubaLIF(_Spiking):
+    """Current-based LIF, forward Euler; the current is updated first and feeds v in the same step:
+
+        i[t] = i[t-1] + (dt / tau_syn) * (w_in * x[t] - i[t-1])
+        v[t] = v[t-1] + (dt / tau_mem) * (v_leak - v[t-1] + r * i[t]);   s[t] = v[t] > v_threshold.
+    (snnTorch Synaptic: syn = alpha syn + x, mem = beta mem + syn, exported as tau_syn = dt/(1-alpha),
+    w_in = tau_syn/dt, tau_mem = dt/(1-beta), r = tau_mem/dt; Loihi's u/v order is the same.)
+    """
+
+    tau_syn: np.ndarray
+    tau_mem: np.ndarray
+    r: np.ndarray
+    v_leak: np.ndarray
+    v_threshold: np.ndarray
+    v_reset: np.ndarray
+    w_in: np.ndarray
+    reset: str = "zero"
+    reset_timing: str = "immediate"
+    array_fields: ClassVar[dict] = {
+        "tau_syn": F, "tau_mem": F, "r": F, "v_leak": F, "v_threshold": F, "v_reset": F, "w_in": F,
+    }
+
+
+OPS: dict[str, type[NNOp]] = {
+    cls.__name__: cls
+    for cls in (Input, Output, Affine, Linear, Scale, Conv2d, SumPool2d, AvgPool2d, Flatten,
+                IF, LIF, CubaLIF)
+}

@@ -1,0 +1,64 @@
+"""Base class of IR ops: frozen dataclasses of parameters, arrays read-only, value equality."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+def frozen_array(value: Any, dtype: Any = None) -> np.ndarray:
+    """A read-only copy of `value`, so ops can be shared between graphs without aliasing bugs."""
+    arr = np.array(value, dtype=dtype, copy=True)
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Op:
+    """An IR op: parameters only, no state. Subclasses list their array fields in `array_fields`.
+
+    `level` is "nn" or "hw"; `kind` tells the interpreters how data flows through the op:
+    "input", "output", "synapse" (linear map, stateless), "neuron" (stateful, emits spikes).
+    """
+
+    level: ClassVar[str] = ""
+    kind: ClassVar[str] = ""
+    array_fields: ClassVar[dict[str, Any]] = {}
+
+    def __post_init__(self) -> None:
+        for name, dtype in self.array_fields.items():
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, frozen_array(value, dtype))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, list):
+                object.__setattr__(self, f.name, tuple(value))
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Shape of one time step of this op's output, given its (summed) input's shape."""
+        return input_shape
+
+    def params(self) -> dict[str, Any]:
+        """Field values by name, in declaration order (the stable text form relies on the order)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def replace(self, **changes: Any) -> Op:
+        return dataclasses.replace(self, **changes)
+
+    def __eq__(self, other: object) -> bool:
+        if type(self) is not type(other):
+            return NotImplemented
+        for name, a in self.params().items():
+            b = getattr(other, name)
+            if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+                if not (np.shape(a) == np.shape(b) and np.array_equal(a, b)):
+                    return False
+            elif a != b:
+                return False
+        return True
+
+    def __hash__(self) -> int:
+        return hash(type(self).__name__)
