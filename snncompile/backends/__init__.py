@@ -1,1 +1,20 @@
-"""Back ends by target name; each module offers write(hw_graph, out_dir) and run(build_dir, x)."""
+"""Back ends by target name (lazy): each module offers `write(hw_graph, folder) -> dict of files`
+and `run(folder, manifest, x) -> spikes`; a new back end is one module plus one entry here."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from snncompile.errors import SnnCompileError
+
+BACKENDS: dict[str, str] = {
+    "emu": "snncompile.backends.emu",
+}
+
+
+def get_backend(target: str) -> ModuleType:
+    if target not in BACKENDS:
+        known = ", ".join(sorted(BACKENDS))
+        raise SnnCompileError(f"no back end for target {target!r} yet (available: {known})")
+    return importlib.import_module(BACKENDS[target])

@@ -1,0 +1,20 @@
+# The two commands a newcomer needs: `make demo` and `make test` (both set up first).
+PY ?= python
+OUT ?= out
+
+.PHONY: setup demo test lint
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	$(PY) examples/digits/make_inputs.py $(OUT)/digits
+	snncompile examples/digits/digits.pt --target emu -o $(OUT)/digits/build
+	snncompile verify examples/digits/digits.pt --target emu \
+	    --input $(OUT)/digits/test_x.npy --labels $(OUT)/digits/test_y.npy
+
+test: setup
+	$(PY) -m pytest -q -p no:cacheprovider
+
+lint:
+	ruff check snncompile tests examples benchmarks

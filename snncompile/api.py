@@ -1,0 +1,133 @@
+"""The compiler top to bottom: load a model, lower it to a target, write, run and verify artefacts.
+
+The CLI is a thin shell over these functions; every option is one keyword here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snncompile.artifacts import atomic_dir, read_manifest, write_manifest
+from snncompile.errors import InputError, SnnCompileError
+from snncompile.ir import text
+from snncompile.ir.check import check
+from snncompile.ir.graph import Graph
+from snncompile.verify import VerifyReport, compare
+
+
+@dataclasses.dataclass(frozen=True)
+class CompileResult:
+    nn_graph: Graph
+    hw_graph: Graph
+    report: Any  # passes.QuantReport
+    out_dir: Path | None
+
+
+def load(model: str | Path, **frontend_options: Any) -> Graph:
+    """Read a model file (.nir, .pt, ...) into a checked nn graph."""
+    from snncompile.frontends import load_model
+
+    graph = load_model(Path(model), **{k: v for k, v in frontend_options.items() if v is not None})
+    return check(graph, f"front end ({Path(model).name})")
+
+
+def lower(nn_graph: Graph, target: str = "emu") -> tuple[Graph, Any]:
+    """nn graph -> hw graph in the target's number formats, with the quantization report."""
+    from snncompile.passes import lower_to_hw
+    from snncompile.target import load_target
+
+    return lower_to_hw(nn_graph, load_target(target))
+
+
+def compile_model(
+    model: str | Path, target: str = "emu", out_dir: str | Path | None = None, **frontend_options: Any
+) -> CompileResult:
+    """Compile `model` for `target`; with `out_dir`, write the artefacts there (all or nothing)."""
+    from snncompile.backends import get_backend
+
+    backend = get_backend(target)
+    nn_graph = load(model, **frontend_options)
+    hw_graph, report = lower(nn_graph, target)
+    if out_dir is not None:
+        with atomic_dir(Path(out_dir)) as folder:
+            (folder / "model.nn.txt").write_text(text.dumps(nn_graph))
+            files = backend.write(hw_graph, folder)
+            (name,) = hw_graph.inputs
+            (out_name,) = hw_graph.outputs
+            write_manifest(
+                folder,
+                target=target,
+                model=str(model),
+                input_shape=list(hw_graph.shapes[name]),
+                output_shape=list(hw_graph.shapes[out_name]),
+                dt=float(nn_graph.dt),
+                files={**files, "nn_graph": "model.nn.txt"},
+                quantization=report.to_dict(),
+            )
+    return CompileResult(nn_graph, hw_graph, report, Path(out_dir) if out_dir else None)
+
+
+def load_array(path: str | Path, what: str) -> np.ndarray:
+    """np.load without pickles, with a one-sentence error naming the file."""
+    try:
+        return np.load(Path(path), allow_pickle=False)
+    except FileNotFoundError:
+        raise InputError(f"{what} file {path} does not exist") from None
+    except (ValueError, OSError) as exc:
+        raise InputError(f"{what} file {path} is not a readable .npy array ({exc})") from None
+
+
+def check_input(x: np.ndarray, input_shape: tuple[int, ...], where: str) -> np.ndarray:
+    if x.ndim != 2 + len(input_shape) or tuple(x.shape[2:]) != tuple(input_shape):
+        raise InputError(
+            f"{where}: input has shape {x.shape} but the model takes (batch, time, "
+            f"{', '.join(map(str, input_shape))})"
+        )
+    return x
+
+
+def run_build(folder: str | Path, x: np.ndarray) -> np.ndarray:
+    """Run a compiled build folder on x (batch, time, *input_shape); returns output spikes."""
+    from snncompile.backends import get_backend
+
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    check_input(x, tuple(manifest["input_shape"]), str(folder))
+    return get_backend(manifest["target"]).run(folder, manifest, x)
+
+
+def verify(
+    model: str | Path,
+    x: np.ndarray,
+    target: str = "emu",
+    labels: np.ndarray | None = None,
+    max_spike_mismatch: float = 0.05,
+    max_accuracy_drop: float = 1.0,
+    **frontend_options: Any,
+) -> VerifyReport:
+    """Run the float reference and the target on the same inputs and compare them layer by layer."""
+    from snncompile.sim.emulator import run_emulator
+    from snncompile.sim.reference import run_reference
+
+    if target != "emu":
+        raise SnnCompileError(f"verify supports target 'emu' so far, not {target!r}")
+    nn_graph = load(model, **frontend_options)
+    hw_graph, _ = lower(nn_graph, target)
+    (in_name,) = nn_graph.inputs
+    check_input(x, nn_graph.shapes[in_name], str(model))
+    if labels is not None and labels.shape != (x.shape[0],):
+        raise InputError(f"labels have shape {labels.shape}; expected ({x.shape[0]},), one per sample")
+    ref = run_reference(nn_graph, x.astype(np.float64), record=True)
+    emu = run_emulator(hw_graph, x, record=True)
+    (out_nn,) = nn_graph.outputs
+    (out_hw,) = hw_graph.outputs
+    float_spikes = {n: ref[n] for n in nn_graph.of_kind("neuron")}
+    float_spikes["output"] = ref[out_nn]
+    hw_spikes = dict(emu.spikes)
+    hw_spikes["output"] = emu.outputs[out_hw]
+    return compare(target, float_spikes, hw_spikes, "output", labels,
+                   max_spike_mismatch, max_accuracy_drop)

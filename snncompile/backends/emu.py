@@ -1,0 +1,29 @@
+"""Emulator back end: the artefact is the hw graph (text for people, binary image for `run`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from snncompile.ir import text
+from snncompile.ir.graph import Graph
+from snncompile.ir.image import load_image, save_image
+
+IMAGE = "model.emu.npz"
+TEXT = "model.hw.txt"
+
+
+def write(hw_graph: Graph, folder: Path) -> dict[str, str]:
+    (folder / TEXT).write_text(text.dumps(hw_graph))
+    save_image(hw_graph, folder / IMAGE)
+    return {"image": IMAGE, "hw_graph": TEXT}
+
+
+def run(folder: Path, manifest: dict, x: np.ndarray) -> np.ndarray:
+    from snncompile.sim.emulator import run_emulator
+
+    hw_graph = load_image(folder / manifest["files"]["image"])
+    result = run_emulator(hw_graph, x)
+    (name,) = hw_graph.outputs
+    return result.outputs[name]

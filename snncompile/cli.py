@@ -1,0 +1,173 @@
+"""Command line: `snncompile MODEL --target T -o DIR`, `snncompile run`, `snncompile verify`.
+
+Each option maps to one keyword of snncompile.api; no compiler logic lives here. Errors print as
+one sentence on stderr with a non-zero exit; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from snncompile import __version__, api
+from snncompile.errors import SnnCompileError
+
+EXIT_ERROR, EXIT_VERIFY_FAILED, EXIT_INTERNAL = 2, 1, 3
+
+
+class _DefaultCompile(click.Group):
+    """Treat `snncompile MODEL ...` as `snncompile compile MODEL ...` (the design card's form)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        for i, arg in enumerate(args):
+            if not arg.startswith("-"):
+                if arg not in self.commands:
+                    args = args[:i] + ["compile"] + args[i:]
+                break
+        return super().parse_args(ctx, args)
+
+
+def _frontend_options(f):
+    """Options every command that reads a model file takes."""
+    f = click.option("--dt", type=float, help="Seconds per time step (NIR files: default 1e-4).")(f)
+    f = click.option("--input-shape", help="Per-step input shape, e.g. 2,34,34 (if the file lacks it).")(f)
+    f = click.option(
+        "--reset-timing", type=click.Choice(["immediate", "next_step"]),
+        help="How to read NIR neurons' reset: next_step is snnTorch's reset_delay=True.",
+    )(f)
+    f = click.option(
+        "--trust-pickle", is_flag=True,
+        help="Load a .pt file even if unpickling runs code from it (only for files you trust).",
+    )(f)
+    return f
+
+
+def _frontend_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
+    shape = kw.pop("input_shape", None)
+    if shape:
+        try:
+            kw["input_shape"] = tuple(int(s) for s in shape.split(","))
+        except ValueError:
+            raise click.BadParameter(f"{shape!r} is not a comma-separated list of integers",
+                                     param_hint="--input-shape") from None
+    kw["trust_pickle"] = kw.pop("trust_pickle") or None
+    return kw
+
+
+def _table(title: str, rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    if not rows:
+        return
+    table = Table(title=title)
+    for key in rows[0]:
+        table.add_column(str(key), justify="left" if key in ("layer", "name") else "right")
+    for row in rows:
+        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()))
+    Console(width=140).print(table)
+
+
+@click.group(cls=_DefaultCompile)
+@click.version_option(__version__, prog_name="snncompile")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Compile trained spiking neural networks to neuromorphic hardware and verify them."""
+    ctx.obj = {"debug": debug}
+
+
+@cli.command("compile")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--target", "-t", default="emu", show_default=True, help="Target name (targets/).")
+@click.option("--out", "-o", "out_dir", type=click.Path(path_type=Path), help="Build folder to write.")
+@_frontend_options
+def compile_cmd(model: Path, target: str, out_dir: Path | None, **kw: Any) -> None:
+    """Compile MODEL (.nir, .pt) for a target and write its artefacts."""
+    result = api.compile_model(model, target, out_dir, **_frontend_kwargs(kw))
+    _table(f"{model.name} -> {target}", result.report.rows())
+    for warning in getattr(result.report, "warnings", ()):
+        click.echo(f"warning: {warning}", err=True)
+    if out_dir:
+        click.echo(f"wrote {out_dir}/")
+
+
+@cli.command("run")
+@click.argument("build", type=click.Path(path_type=Path))
+@click.option("--input", "-i", "input_path", required=True, type=click.Path(path_type=Path),
+              help="Input spikes .npy shaped (batch, time, *input_shape).")
+@click.option("--out", "-o", "out_path", required=True, type=click.Path(path_type=Path),
+              help="Where to write output spikes .npy (batch, time, *output_shape).")
+def run_cmd(build: Path, input_path: Path, out_path: Path) -> None:
+    """Run a compiled BUILD folder on an input file."""
+    spikes = api.run_build(build, api.load_array(input_path, "input"))
+    np.save(out_path, spikes)
+    click.echo(f"wrote {out_path} {tuple(spikes.shape)}, {int(np.count_nonzero(spikes))} spikes")
+
+
+@cli.command("verify")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--target", "-t", default="emu", show_default=True)
+@click.option("--input", "-i", "input_path", required=True, type=click.Path(path_type=Path))
+@click.option("--labels", "-l", "labels_path", type=click.Path(path_type=Path),
+              help="Class labels .npy (batch,) to report task accuracy.")
+@click.option("--max-spike-mismatch", default=0.05, show_default=True,
+              help="Largest tolerated fraction of output spike entries that differ.")
+@click.option("--max-accuracy-drop", default=1.0, show_default=True,
+              help="Largest tolerated accuracy loss in points (needs --labels).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_frontend_options
+def verify_cmd(model: Path, target: str, input_path: Path, labels_path: Path | None,
+               max_spike_mismatch: float, max_accuracy_drop: float, as_json: bool, **kw: Any) -> None:
+    """Run the float reference and the target on the same inputs; exit 1 past the tolerances."""
+    x = api.load_array(input_path, "input")
+    labels = api.load_array(labels_path, "labels") if labels_path else None
+    report = api.verify(model, x, target, labels, max_spike_mismatch, max_accuracy_drop,
+                        **_frontend_kwargs(kw))
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        _table(f"{model.name}: float reference vs {target} ({report.samples} samples x "
+               f"{report.steps} steps)", [vars(layer) for layer in report.layers])
+        if report.float_accuracy is not None:
+            click.echo(f"accuracy: float {report.float_accuracy:.2f}%  {target} "
+                       f"{report.hw_accuracy:.2f}%")
+        click.echo(f"output spikes agree: {report.output_agreement:.4f}; predictions agree: "
+                   f"{report.prediction_agreement:.4f}")
+        for c in report.checks:
+            click.echo(f"{'PASS' if c.passed else 'FAIL'}  {c.name}: {c.value:.4g} (limit {c.limit:g})")
+    if not report.passed:
+        sys.exit(EXIT_VERIFY_FAILED)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="snncompile", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_ERROR)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_ERROR)
+    except SnnCompileError as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    except Exception as exc:  # a bug of ours: say so in one line, traceback with --debug
+        if debug:
+            raise
+        click.echo(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)",
+                   err=True)
+        sys.exit(EXIT_INTERNAL)
+
+
+if __name__ == "__main__":
+    main()

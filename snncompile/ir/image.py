@@ -1,0 +1,56 @@
+"""Binary image of a Graph (npz: arrays stored natively + a JSON skeleton): fast to load for `run`."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from snncompile.errors import SnnCompileError
+from snncompile.ir import hw_ops, nn_ops
+from snncompile.ir.graph import Graph
+
+_OPS = {"nn": nn_ops.OPS, "hw": hw_ops.OPS}
+
+
+def save_image(graph: Graph, path: Path) -> None:
+    arrays: dict[str, np.ndarray] = {}
+    nodes = []
+    for name, op in graph.nodes.items():
+        params = {}
+        for key, value in op.params().items():
+            if isinstance(value, np.ndarray):
+                ref = f"a{len(arrays)}"
+                arrays[ref] = value
+                params[key] = {"@array": ref}
+            else:
+                params[key] = list(value) if isinstance(value, tuple) else value
+        nodes.append([name, type(op).__name__, params])
+    skeleton = {
+        "format": "snncompile-image/1", "level": graph.level, "dt": float(graph.dt),
+        "meta": dict(graph.meta), "nodes": nodes, "edges": [list(e) for e in graph.edges],
+    }
+    buffer = io.BytesIO()
+    np.savez(buffer, __graph__=np.frombuffer(json.dumps(skeleton).encode(), dtype=np.uint8), **arrays)
+    Path(path).write_bytes(buffer.getvalue())
+
+
+def load_image(path: Path) -> Graph:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            skeleton = json.loads(data["__graph__"].tobytes().decode())
+            ops = _OPS[skeleton["level"]]
+            nodes = {}
+            for name, op_name, params in skeleton["nodes"]:
+                kwargs = {
+                    k: data[v["@array"]] if isinstance(v, dict) and "@array" in v else v
+                    for k, v in params.items()
+                }
+                nodes[name] = ops[op_name](**kwargs)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        raise SnnCompileError(f"{path} is not a readable snncompile image ({exc})") from None
+    return Graph(skeleton["level"], nodes, tuple(map(tuple, skeleton["edges"])), skeleton["dt"],
+                 skeleton["meta"])

@@ -1,0 +1,110 @@
+"""Compare the float reference with a hardware back end on the same inputs, layer by layer."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerAgreement:
+    """Spikes of one neuron layer in the float model and on the hardware."""
+
+    name: str
+    neurons: int
+    float_spikes: int
+    hw_spikes: int
+    agreement: float  # fraction of (sample, step, neuron) entries where both spike or both stay silent
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    name: str
+    value: float
+    limit: float
+    passed: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class VerifyReport:
+    target: str
+    samples: int
+    steps: int
+    layers: tuple[LayerAgreement, ...]
+    output_agreement: float
+    prediction_agreement: float
+    float_accuracy: float | None
+    hw_accuracy: float | None
+    checks: tuple[Check, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["passed"] = self.passed
+        return d
+
+
+def predictions(spikes: np.ndarray) -> np.ndarray:
+    """Class per sample: the output neuron with the most spikes (ties go to the lowest index)."""
+    counts = spikes.reshape(spikes.shape[0], spikes.shape[1], -1).sum(axis=1)
+    return counts.argmax(axis=1)
+
+
+def _agreement(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean((a != 0) == (b != 0))) if a.size else 1.0
+
+
+def compare(
+    target: str,
+    float_spikes: dict[str, np.ndarray],
+    hw_spikes: dict[str, np.ndarray],
+    output: str,
+    labels: np.ndarray | None = None,
+    max_spike_mismatch: float = 0.05,
+    max_accuracy_drop: float = 1.0,
+) -> VerifyReport:
+    """Build the report from per-layer spike arrays (batch, time, *shape) keyed by layer name.
+
+    Checks: the fraction of output spike entries that differ is at most `max_spike_mismatch`;
+    with labels, hardware accuracy is at most `max_accuracy_drop` points below float accuracy.
+    """
+    layers = tuple(
+        LayerAgreement(
+            name=name,
+            neurons=int(np.prod(float_spikes[name].shape[2:])),
+            float_spikes=int(np.count_nonzero(float_spikes[name])),
+            hw_spikes=int(np.count_nonzero(hw_spikes[name])),
+            agreement=_agreement(float_spikes[name], hw_spikes[name]),
+        )
+        for name in float_spikes
+        if name in hw_spikes
+    )
+    f_out, h_out = float_spikes[output], hw_spikes[output]
+    f_pred, h_pred = predictions(f_out), predictions(h_out)
+    output_agreement = _agreement(f_out, h_out)
+    checks = [
+        Check("output spike mismatch", 1 - output_agreement, max_spike_mismatch,
+              1 - output_agreement <= max_spike_mismatch)
+    ]
+    f_acc = h_acc = None
+    if labels is not None:
+        f_acc = float(np.mean(f_pred == labels) * 100)
+        h_acc = float(np.mean(h_pred == labels) * 100)
+        checks.append(Check("accuracy drop (points)", f_acc - h_acc, max_accuracy_drop,
+                            f_acc - h_acc <= max_accuracy_drop))
+    return VerifyReport(
+        target=target,
+        samples=int(f_out.shape[0]),
+        steps=int(f_out.shape[1]),
+        layers=layers,
+        output_agreement=output_agreement,
+        prediction_agreement=float(np.mean(f_pred == h_pred)),
+        float_accuracy=f_acc,
+        hw_accuracy=h_acc,
+        checks=tuple(checks),
+    )
