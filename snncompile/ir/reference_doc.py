@@ -1,0 +1,24 @@
+"""Render the IR reference (every op's equation, from its docstring) as Markdown for docs/ir.md."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+
+from snncompile.ir import hw_ops, nn_ops
+
+
+def render() -> str:
+    parts = ["# IR reference\n", "Generated from the op docstrings by "
+             "`python -m snncompile.ir.reference_doc > docs/ir.md`; a test keeps it current.\n"]
+    for level, module in (("nn", nn_ops), ("hw", hw_ops)):
+        parts.append(f"## `{level}` level\n\n{inspect.cleandoc(module.__doc__)}\n")
+        for name, cls in module.OPS.items():
+            fields = ", ".join(f.name for f in dataclasses.fields(cls))
+            doc = inspect.cleandoc(cls.__doc__ or "")
+            parts.append(f"### {level}.{name}({fields})\n\n```\n{doc}\n```\n")
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    print(render(), end="")

@@ -1,0 +1,122 @@
+"""The CLI as a user meets it: compile, run, verify on the shipped digits model; errors are one
+sentence with a non-zero exit, and a failed compile leaves no output folder behind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DIGITS = REPO / "examples" / "digits" / "digits.pt"
+
+
+def snncompile(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snncompile.cli", *map(str, args)],
+        capture_output=True, text=True, cwd=cwd, timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def digits_inputs(tmp_path_factory) -> tuple[Path, Path]:
+    sys.path.insert(0, str(REPO / "examples" / "digits"))
+    from data import load_split
+
+    folder = tmp_path_factory.mktemp("digits")
+    _, _, x, y = load_split()
+    np.save(folder / "x.npy", x[:120])
+    np.save(folder / "y.npy", y[:120])
+    return folder / "x.npy", folder / "y.npy"
+
+
+def assert_one_sentence_error(result: subprocess.CompletedProcess, *words: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def test_compile_run_verify_digits(tmp_path, digits_inputs):
+    x_path, y_path = digits_inputs
+    build = tmp_path / "build"
+    result = snncompile(DIGITS, "--target", "emu", "-o", build)
+    assert result.returncode == 0, result.stderr
+    assert "neurons" in result.stdout  # the summary table
+    manifest = json.loads((build / "manifest.json").read_text())
+    assert manifest["target"] == "emu" and manifest["input_shape"] == [64]
+    assert (build / "model.hw.txt").read_text().startswith("snncompile-ir 1 level=hw")
+
+    out = tmp_path / "y_hat.npy"
+    result = snncompile("run", build, "--input", x_path, "-o", out)
+    assert result.returncode == 0, result.stderr
+    spikes = np.load(out)
+    assert spikes.shape == (120, 16, 10) and spikes.any()
+
+    result = snncompile("verify", DIGITS, "--input", x_path, "--labels", y_path, "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["passed"] and report["float_accuracy"] > 80
+    assert abs(report["float_accuracy"] - report["hw_accuracy"]) <= 1.0 + 1e-9
+    assert {layer["name"] for layer in report["layers"]} >= {"output"}
+
+
+def test_verify_fails_past_tolerance(digits_inputs):
+    x_path, _ = digits_inputs
+    result = snncompile("verify", DIGITS, "--input", x_path, "--max-spike-mismatch", "0")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAIL" in result.stdout
+
+
+def test_missing_model_is_one_sentence(tmp_path):
+    result = snncompile(tmp_path / "nope.nir", "-o", tmp_path / "b")
+    assert_one_sentence_error(result, "nope.nir")
+    assert not (tmp_path / "b").exists()
+
+
+def test_unknown_suffix_and_target(tmp_path):
+    bad = tmp_path / "model.xyz"
+    bad.write_text("hello")
+    assert_one_sentence_error(snncompile(bad), "model.xyz")
+    assert_one_sentence_error(snncompile(DIGITS, "--target", "nochip"), "nochip")
+
+
+def test_wrong_input_shape_names_the_shapes(tmp_path):
+    build = tmp_path / "build"
+    assert snncompile(DIGITS, "-o", build).returncode == 0
+    np.save(tmp_path / "x.npy", np.zeros((2, 5, 63), dtype=np.int8))
+    result = snncompile("run", build, "--input", tmp_path / "x.npy", "-o", tmp_path / "y.npy")
+    assert_one_sentence_error(result, "(2, 5, 63)", "64")
+    assert not (tmp_path / "y.npy").exists()
+
+
+def test_failed_compile_leaves_no_output_folder(tmp_path):
+    """A model the target cannot hold fails with the node's name and writes nothing."""
+    import nir
+
+    graph = nir.NIRGraph.from_list(
+        nir.Affine(np.ones((2, 3)), np.zeros(2)),
+        nir.LIF(tau=np.ones(2) * 1e-2, r=np.ones(2), v_leak=np.zeros(2),
+                v_threshold=np.ones(2), v_reset=np.full(2, 0.5)),
+    )
+    path = tmp_path / "reset.nir"
+    nir.write(path, graph)
+    out = tmp_path / "build"
+    result = snncompile(path, "-o", out)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "v_reset" in result.stderr
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["reset.nir"]
+
+
+def test_refuses_to_overwrite_foreign_folder(tmp_path):
+    (tmp_path / "mine.txt").write_text("precious")
+    result = snncompile(DIGITS, "-o", tmp_path)
+    assert_one_sentence_error(result, "not an snncompile build folder")
+    assert (tmp_path / "mine.txt").read_text() == "precious"

@@ -1,0 +1,82 @@
+"""IR basics: checks catch broken graphs with a named node; the IR reference doc is current."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from snncompile.errors import GraphCheckError
+from snncompile.ir import Graph, hw_ops, nn_ops, text
+from snncompile.ir.check import check
+from snncompile.ir.image import load_image, save_image
+from snncompile.ir.reference_doc import render
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def small_graph(n_in=3, n=2, recurrent=True) -> Graph:
+    nodes = {
+        "in": nn_ops.Input((n_in,)),
+        "fc": nn_ops.Affine(np.arange(n * n_in).reshape(n, n_in) / 7, np.zeros(n)),
+        "lif": nn_ops.LIF(tau=np.full(n, 0.01), r=np.ones(n), v_leak=np.zeros(n),
+                          v_threshold=np.ones(n), v_reset=np.zeros(n)),
+        "out": nn_ops.Output((n,)),
+    }
+    edges = [("in", "fc"), ("fc", "lif"), ("lif", "out")]
+    if recurrent:
+        nodes["rec"] = nn_ops.Linear(np.eye(n))
+        edges += [("lif", "rec"), ("rec", "lif")]
+    return Graph("nn", nodes, edges, dt=1e-3)
+
+
+def test_recurrence_and_schedule():
+    g = small_graph()
+    assert g.recurrent_edges == {("rec", "lif")}
+    assert g.schedule.index("lif") < g.schedule.index("rec")
+    assert check(g) is g
+
+
+@pytest.mark.parametrize(
+    "mutate, words",
+    [
+        (lambda g: g.replace(edges=g.edges + (("fc", "ghost"),)), ["ghost"]),
+        (lambda g: g.replace(nodes={**g.nodes, "fc": nn_ops.Affine(np.ones((3, 3)), np.zeros(3))}),
+         ["lif", "(2,)", "(3,)"]),
+        (lambda g: g.replace(dt=0.0), ["dt"]),
+        (lambda g: g.replace(nodes={**g.nodes, "orphan": nn_ops.Linear(np.eye(2))}), ["orphan"]),
+    ],
+)
+def test_check_names_the_fault(mutate, words):
+    with pytest.raises(GraphCheckError) as info:
+        check(mutate(small_graph()), "pass quantize")
+    message = str(info.value)
+    assert message.startswith("pass quantize: ")
+    for word in words:
+        assert word in message
+
+
+def test_hw_ranges_are_checked():
+    lif = hw_ops.LIF((2,), du=4095, dv=5000, vth=10, bias_mant=np.zeros(2), bias_exp=np.zeros(2))
+    g = Graph("hw", {"in": hw_ops.SpikeInput((2,)), "syn": hw_ops.Dense(np.eye(2, dtype=int)),
+                     "lif": lif, "out": hw_ops.SpikeOutput((2,))},
+              [("in", "syn"), ("syn", "lif"), ("lif", "out")])
+    with pytest.raises(GraphCheckError, match="dv = 5000"):
+        check(g)
+
+
+def test_text_and_image_round_trip(tmp_path):
+    g = small_graph()
+    assert text.loads(text.dumps(g)) == g
+    assert text.dumps(text.loads(text.dumps(g))) == text.dumps(g)
+    save_image(g, tmp_path / "g.npz")
+    assert load_image(tmp_path / "g.npz") == g
+
+
+def test_ops_are_frozen():
+    op = small_graph().nodes["fc"]
+    with pytest.raises(ValueError):
+        op.weight[0, 0] = 1.0
+
+
+def test_ir_reference_doc_is_current():
+    assert (REPO / "docs" / "ir.md").read_text() == render()
