@@ -6,7 +6,10 @@ Neuron ops make explicit what frameworks disagree on:
 
 * `reset`: "zero" (v <- v_reset) or "subtract" (v <- v - v_threshold);
 * `reset_timing`: "immediate" (Loihi, Norse: applied in the step that spikes) or "next_step"
-  (snnTorch's default `reset_delay=True`: the spike of step t-1 resets step t, after the leak);
+  (snnTorch's default `reset_delay=True`: the spike of step t-1 resets step t). Exactly:
+  next_step + zero: LIF/IF v[t] = v_reset + (dt/tau) r x[t] (IF: v_reset + r x[t]) where s[t-1];
+  CubaLIF v[t] = v_reset where s[t-1], input included (snnTorch Synaptic);
+  next_step + subtract: v[t] = Euler(v[t-1]) - v_threshold * s[t-1];
 * spike rule: s = v > v_threshold (strict; snnTorch, Norse and Lava LIF all use '>').
 """
 

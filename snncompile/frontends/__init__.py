@@ -1,0 +1,30 @@
+"""Front ends: read a model file into an nn Graph, chosen by the file's suffix (loaded lazily)."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from snncompile.errors import ModelLoadError
+from snncompile.ir.graph import Graph
+
+LOADERS: dict[str, str] = {
+    ".nir": "snncompile.frontends.nir:load",
+    ".pt": "snncompile.frontends.torch_file:load",
+    ".pth": "snncompile.frontends.torch_file:load",
+}
+
+
+def load_model(path: str | Path, **options: Any) -> Graph:
+    """Read `path` with the front end registered for its suffix (options go to that front end)."""
+    path = Path(path)
+    known = ", ".join(sorted(LOADERS))
+    suffix = path.suffix.lower()
+    if suffix not in LOADERS:
+        raise ModelLoadError(f"{path}: unknown model file type {path.suffix or '(no suffix)'!r} "
+                             f"(known: {known})")
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: no such model file (known types: {known})")
+    module, function = LOADERS[suffix].split(":")
+    return getattr(importlib.import_module(module), function)(path, **options)

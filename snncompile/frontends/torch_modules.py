@@ -1,0 +1,198 @@
+"""PyTorch front end: an nn.Sequential of torch, snncompile.nn and snnTorch layers to an nn Graph.
+
+snnTorch layers are mapped from their own code, not through NIR, so their semantics come over
+exactly: Leaky(beta) is LIF with tau = dt / (1 - beta), r = tau / dt (Euler then gives
+v = beta v + x), reset_mechanism "zero"/"subtract" is the reset, reset_delay=True is
+reset_timing "next_step", False "immediate". Synaptic(alpha, beta) is CubaLIF with
+tau_syn = dt / (1 - alpha), w_in = tau_syn / dt, tau_mem = dt / (1 - beta), r = tau_mem / dt:
+snnTorch updates syn = alpha syn + x first and then mem = beta mem + syn, the IR's order.
+A neuron whose beta is 1 everywhere becomes IF. dt only names the step; it does not change
+the arithmetic. Not mapped: snnTorch's other neurons (RLeaky, Alpha, ...), inhibition,
+state_quant, graded spikes, reset "none". One snnTorch quirk stays outside the IR: with
+reset_delay=False and subtraction, a potential still above threshold after its reset is tested
+against 2 * threshold in the next step (snnTorch's "avoid double reset"); the IR applies the
+plain rule, so the two agree while no potential exceeds 2 * threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from snncompile.errors import UnsupportedOp
+from snncompile.ir import nn_ops
+from snncompile.ir.graph import Graph
+from snncompile.nn import layers
+
+SKIPPED = (nn.Identity, nn.Dropout)
+KNOWN = ("Sequential, Linear, Conv2d, Flatten, AvgPool2d, Identity, Dropout, snncompile.nn IF/LIF/"
+         "CubaLIF/RLIF, snntorch Leaky/Synaptic")
+
+
+def _np(value: Any) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().to(torch.float64).numpy()
+    return np.asarray(value, dtype=np.float64)
+
+
+class _Builder:
+    """Appends ops in a chain from the input, tracking the per-step shape."""
+
+    def __init__(self, input_shape: tuple[int, ...], dt: float, source: str):
+        self.nodes: dict[str, nn_ops.NNOp] = {"input": nn_ops.Input(shape=input_shape)}
+        self.edges: list[tuple[str, str]] = []
+        self.last, self.shape, self.dt, self.source = "input", input_shape, dt, source
+
+    def fail(self, module: nn.Module, path: str, detail: str) -> UnsupportedOp:
+        return UnsupportedOp(module, f"{self.source}: module {path!r}", detail)
+
+    def add(self, name: str, op: nn_ops.NNOp) -> None:
+        self.nodes[name] = op
+        self.edges.append((self.last, name))
+        self.last, self.shape = name, tuple(int(d) for d in op.output_shape(self.shape))
+
+    def full(self, value: Any) -> np.ndarray:
+        return np.broadcast_to(_np(value), self.shape).copy()
+
+
+def _pair(value: Any) -> tuple[int, int]:
+    return (int(value), int(value)) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+def _linear(b: _Builder, m: nn.Linear, path: str) -> None:
+    if len(b.shape) != 1:
+        raise b.fail(m, path, f"its input has shape {b.shape}; put a Flatten before it")
+    if m.bias is None:
+        b.add(path, nn_ops.Linear(weight=_np(m.weight)))
+    else:
+        b.add(path, nn_ops.Affine(weight=_np(m.weight), bias=_np(m.bias)))
+
+
+def _conv(b: _Builder, m: nn.Conv2d, path: str) -> None:
+    if len(b.shape) != 3 or m.padding_mode != "zeros":
+        raise b.fail(m, path, f"needs a (C, H, W) input and zero padding; input {b.shape}, "
+                              f"padding_mode {m.padding_mode!r}")
+    padding = m.padding
+    if isinstance(padding, str):
+        total = [d * (k - 1) for d, k in zip(m.dilation, m.kernel_size)] if padding == "same" \
+            else [0, 0]
+        if any(t % 2 for t in total):
+            raise b.fail(m, path, "padding='same' with an even kernel pads unevenly")
+        padding = (total[0] // 2, total[1] // 2)
+    bias = np.zeros(m.out_channels) if m.bias is None else _np(m.bias)
+    b.add(path, nn_ops.Conv2d(weight=_np(m.weight), bias=bias, stride=_pair(m.stride),
+                              padding=_pair(padding), dilation=_pair(m.dilation),
+                              groups=int(m.groups)))
+
+
+def _flatten(b: _Builder, m: nn.Flatten, path: str) -> None:
+    n = len(b.shape)
+    dims = []
+    for d in (m.start_dim, m.end_dim):
+        if d == 0 or d < -n or d > n:
+            raise b.fail(m, path, f"dims ({m.start_dim}, {m.end_dim}) reach the batch dimension")
+        dims.append(d - 1 if d > 0 else d)
+    b.add(path, nn_ops.Flatten(start_dim=dims[0], end_dim=dims[1]))
+
+
+def _avgpool(b: _Builder, m: nn.AvgPool2d, path: str) -> None:
+    padding = _pair(m.padding)
+    if m.ceil_mode or m.divisor_override or (not m.count_include_pad and any(padding)):
+        raise b.fail(m, path, "ceil_mode, divisor_override and count_include_pad=False with "
+                              "padding have no IR form")
+    stride = m.kernel_size if m.stride is None else m.stride
+    b.add(path, nn_ops.AvgPool2d(kernel_size=_pair(m.kernel_size), stride=_pair(stride),
+                                 padding=padding))
+
+
+def _decay(b: _Builder, m: nn.Module, path: str, value: Any, name: str) -> tuple[np.ndarray, ...]:
+    """(tau, gain) with tau = dt / (1 - value) and gain = tau / dt, from a clamped decay factor."""
+    value = np.clip(b.full(value), 0.0, 1.0)
+    if np.any(value == 1.0):
+        raise b.fail(m, path, f"{name} = 1 (no decay) has no IF/LIF/CubaLIF form here; only a "
+                              "LIF whose beta is 1 in every neuron maps (to IF)")
+    tau = b.dt / (1.0 - value)
+    return tau, tau / b.dt
+
+
+def _neuron(b: _Builder, m: nn.Module, path: str, *, threshold: Any, reset: str, timing: str,
+            beta: Any = None, alpha: Any = None) -> None:
+    thr = b.full(threshold)
+    common = {"v_threshold": thr, "v_reset": np.zeros_like(thr), "reset": reset,
+              "reset_timing": timing}
+    if alpha is None and (beta is None or np.all(np.clip(_np(beta), 0, 1) == 1.0)):
+        b.add(path, nn_ops.IF(r=np.ones_like(thr), **common))
+    elif alpha is None:
+        tau, r = _decay(b, m, path, beta, "beta")
+        b.add(path, nn_ops.LIF(tau=tau, r=r, v_leak=np.zeros_like(thr), **common))
+    else:
+        tau_syn, w_in = _decay(b, m, path, alpha, "alpha")
+        tau_mem, r = _decay(b, m, path, beta, "beta")
+        b.add(path, nn_ops.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, r=r, w_in=w_in,
+                                   v_leak=np.zeros_like(thr), **common))
+
+
+def _own(b: _Builder, m: layers._Neuron, path: str) -> None:
+    kw = {"threshold": m.threshold, "reset": m.reset, "timing": m.reset_timing}
+    if isinstance(m, layers.CubaLIF):
+        _neuron(b, m, path, beta=m.beta, alpha=m.alpha, **kw)
+    else:
+        _neuron(b, m, path, beta=getattr(m, "beta", None), **kw)
+    if isinstance(m, layers.RLIF):
+        rec = f"{path}.recurrent"
+        b.nodes[rec] = nn_ops.Linear(weight=_np(m.recurrent.weight))
+        b.edges += [(path, rec), (rec, path)]
+
+
+def _snntorch(b: _Builder, m: nn.Module, path: str) -> None:
+    kind = type(m).__name__
+    if kind not in ("Leaky", "Synaptic"):
+        raise b.fail(m, path, "snncompile maps snnTorch's Leaky and Synaptic only")
+    problems = [w for w, bad in (
+        ("inhibition", m.inhibition),
+        ("state_quant", bool(m.state_quant)),
+        ("graded_spikes_factor != 1", bool(np.any(_np(m.graded_spikes_factor) != 1.0))),
+        (f"reset_mechanism {m._reset_mechanism!r}", m._reset_mechanism not in nn_ops.RESETS),
+    ) if bad]
+    if problems:
+        raise b.fail(m, path, ", ".join(problems) + " has no IR form")
+    kw = {"threshold": m.threshold, "reset": m._reset_mechanism,
+          "timing": "next_step" if getattr(m, "reset_delay", True) else "immediate", "beta": m.beta}
+    _neuron(b, m, path, alpha=m.alpha if kind == "Synaptic" else None, **kw)
+
+
+def _walk(b: _Builder, module: nn.Module, path: str) -> None:
+    if isinstance(module, nn.Sequential):
+        for name, child in module.named_children():
+            _walk(b, child, f"{path}.{name}" if path else name)
+    elif isinstance(module, SKIPPED):
+        return
+    elif isinstance(module, nn.Linear):
+        _linear(b, module, path)
+    elif isinstance(module, nn.Conv2d):
+        _conv(b, module, path)
+    elif isinstance(module, nn.Flatten):
+        _flatten(b, module, path)
+    elif isinstance(module, nn.AvgPool2d):
+        _avgpool(b, module, path)
+    elif isinstance(module, layers._Neuron):
+        _own(b, module, path)
+    elif type(module).__module__.startswith("snntorch."):
+        _snntorch(b, module, path)
+    else:
+        raise b.fail(module, path or "<top>", f"snncompile maps {KNOWN}")
+
+
+def from_module(module: nn.Module, input_shape: Sequence[int], dt: float = 1e-3,
+                source: str = "<module>") -> Graph:
+    """The nn Graph of `module` (input (batch, *input_shape) per step), with exact semantics."""
+    b = _Builder(tuple(int(d) for d in input_shape), float(dt), source)
+    _walk(b, module, "")
+    b.nodes["output"] = nn_ops.Output(shape=b.shape)
+    b.edges.append((b.last, "output"))
+    return Graph(level="nn", nodes=b.nodes, edges=tuple(b.edges), dt=float(dt),
+                 meta={"source": source, "frontend": "torch"})
