@@ -1,0 +1,88 @@
+"""Pass `discretize`: each nn neuron's per-step decays and input gain at the graph's dt.
+
+Every supported neuron becomes the same two-state recurrence per step (forward Euler, as the nn
+op docstrings say), with the current u measured in v units so that it adds straight to v:
+
+    u' = (1 - alpha) u + gain * x                 x: the neuron's summed synaptic input
+    v' = (1 - beta) v + u' + v_bias               spike v' > threshold
+LIF:     alpha = 1 (no current state), beta = dt/tau, gain = beta r, v_bias = beta v_leak
+IF:      alpha = 1, beta = 0, gain = r, v_bias = 0
+CubaLIF: alpha = dt/tau_syn, beta = dt/tau_mem, gain = beta r alpha w_in, v_bias = beta v_leak
+(CubaLIF: u = beta r i, with i' = (1 - alpha) i + alpha w_in x.) Arrays are per neuron, flat.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from snncompile.ir import nn_ops as nn
+from snncompile.passes.common import unsupported
+from snncompile.passes.lower import Lowered
+
+
+@dataclasses.dataclass(frozen=True)
+class StepCoeffs:
+    """One layer's per-step recurrence (module docstring); per-neuron float64 arrays, flat."""
+
+    kind: str
+    alpha: np.ndarray
+    beta: np.ndarray
+    gain: np.ndarray
+    v_bias: np.ndarray
+    threshold: np.ndarray
+    v_reset: np.ndarray
+    reset: str
+    reset_timing: str
+
+
+def _lif(op: nn.LIF, dt: float, f: Callable) -> dict[str, Any]:
+    beta = dt / f(op.tau)
+    return {"alpha": np.ones_like(beta), "beta": beta, "gain": beta * f(op.r), "v_bias": beta * f(op.v_leak)}
+
+
+def _if(op: nn.IF, dt: float, f: Callable) -> dict[str, Any]:
+    r = f(op.r)
+    return {"alpha": np.ones_like(r), "beta": np.zeros_like(r), "gain": r, "v_bias": np.zeros_like(r)}
+
+
+def _cuba(op: nn.CubaLIF, dt: float, f: Callable) -> dict[str, Any]:
+    alpha, beta = dt / f(op.tau_syn), dt / f(op.tau_mem)
+    return {"alpha": alpha, "beta": beta, "gain": beta * f(op.r) * alpha * f(op.w_in),
+                "v_bias": beta * f(op.v_leak)}
+
+
+RULES: dict[type, Callable[[Any, float, Callable], dict[str, Any]]] = {
+    nn.LIF: _lif, nn.IF: _if, nn.CubaLIF: _cuba,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Discretize:
+    """No options: the integrator is forward Euler at graph.dt, as the nn ops define it."""
+
+    name = "discretize"
+
+    def __call__(self, lowered: Lowered) -> dict[str, StepCoeffs]:
+        out = {}
+        for name, layer in lowered.layers.items():
+            op = layer.op
+            if type(op) not in RULES:
+                raise unsupported(self.name, name, op, "no discretization rule for this neuron")
+
+            def f(arr: Any, shape: tuple[int, ...] = layer.nn_shape) -> np.ndarray:
+                return np.broadcast_to(np.asarray(arr, dtype=np.float64), shape).reshape(-1).copy()
+
+            with np.errstate(divide="ignore", invalid="ignore"):
+                c = RULES[type(op)](op, lowered.dt, f)
+            for key, value in c.items():
+                if not np.all(np.isfinite(value)):
+                    raise unsupported(self.name, name, op, f"its {key} at dt={lowered.dt} is not "
+                                      "finite (a time constant is zero?)")
+            out[name] = StepCoeffs(type(op).__name__, threshold=f(op.v_threshold),
+                                   v_reset=f(op.v_reset), reset=op.reset,
+                                   reset_timing=op.reset_timing, **c)
+        return out

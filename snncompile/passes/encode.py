@@ -1,0 +1,118 @@
+"""Integer encodings of weights and biases that Lava's preprocessing keeps exactly (spec §2.1, §4.3).
+
+Values come in threshold units (1.0 = one firing threshold per step); `vth` is the layer's integer
+threshold, so one hw input unit (a = 1, u += 64) is 1/vth threshold. A Dense weight W with exponent
+e adds W * 2^e / vth thresholds; a bias b (mant * 2^exp raw v units) adds b / (64 vth).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from snncompile.target import Target
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightCode:
+    """Encoded weights: W * 2^weight_exp / vth approximates the threshold-unit weights."""
+
+    weights: np.ndarray
+    weight_exp: int
+    sign_mode: str
+    lsb: float  # threshold units between neighbouring representable weights
+    max_err: float  # max |dequantized - wanted|, threshold units (<= lsb / 2)
+    floor_err: float  # a negative exponent floors each fan-in sum: up to 1 / vth per step
+
+    @property
+    def bits(self) -> int:
+        """Bits the largest weight magnitude uses, plus a sign bit for mixed signs."""
+        if self.sign_mode != "mixed":
+            return int(np.abs(self.weights).max(initial=0)).bit_length()
+        m = self.weights // 2  # mixed weights are even: m in [-128, 127]
+        return max(int(m.max(initial=0)).bit_length(), int(-m.min(initial=0) - 1).bit_length()) + 1
+
+
+def sign_mode_of(x: np.ndarray) -> str:
+    """Lava's rule (spec §2.1): excitatory if all >= 0, inhibitory if all <= 0, else mixed."""
+    if x.size == 0 or x.min() >= 0:
+        return "excitatory"
+    return "inhibitory" if x.max() <= 0 else "mixed"
+
+
+def limits(mode: str, target: Target, conv: bool) -> tuple[int, int, int]:
+    """(lowest, highest, step) of integer weights that survive Lava unchanged."""
+    if conv:
+        return target.conv_weight_min, target.conv_weight_max, 1
+    if mode == "mixed":
+        return target.mixed_weight_min, target.mixed_weight_max, 2
+    if mode == "inhibitory":
+        return target.inh_weight_min, 0, 1
+    return 0, target.exc_weight_max, 1
+
+
+def _round(x: np.ndarray | float, step: int) -> np.ndarray:
+    return step * np.rint(np.asarray(x, dtype=np.float64) / step)
+
+
+def fit_exponent(x: np.ndarray, vth: int, target: Target, conv: bool = False,
+                 exps: tuple[int, int] | None = None) -> int | None:
+    """Smallest weight exponent whose integer grid holds every value of x, or None."""
+    lo, hi, step = limits(sign_mode_of(x), target, conv)
+    top, bottom = float(x.max(initial=0)), float(x.min(initial=0))
+    e_min, e_max = (0, 0) if conv else exps or (target.weight_exp_min, target.weight_exp_max)
+    for e in range(e_min, e_max + 1):
+        q = vth / 2.0**e
+        if _round(top * q, step) <= hi and _round(bottom * q, step) >= lo:
+            return e
+    return None
+
+
+def encode_weights(x: np.ndarray, vth: int, e: int, target: Target, conv: bool = False) -> WeightCode:
+    """Round x (threshold units) to the grid W * 2^e / vth with Lava-exact integers W."""
+    mode = sign_mode_of(x)
+    lo, hi, step = limits(mode, target, conv)
+    w = _round(x * (vth / 2.0**e), step)
+    if w.size and (w.min() < lo or w.max() > hi):
+        raise ValueError(f"weights do not fit exponent {e} at vth {vth}")
+    deq = w * 2.0**e / vth
+    return WeightCode(w.astype(np.int64), int(e), mode, step * 2.0**e / vth,
+                      float(np.abs(deq - x).max(initial=0)), (1.0 / vth) if e < 0 else 0.0)
+
+
+def error_estimate(x: np.ndarray, vth: int, e: int, target: Target, conv: bool,
+                   exact_limit: int = 1 << 16) -> float:
+    """Max weight error + floor error for ranking: exact for small arrays, lsb/2 for large."""
+    if x.size <= exact_limit:
+        code = encode_weights(x, vth, e, target, conv)
+        return code.max_err + code.floor_err
+    step = limits(sign_mode_of(x), target, conv)[2]
+    return step * 2.0**e / vth / 2 + ((1.0 / vth) if e < 0 else 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class BiasCode:
+    mant: np.ndarray
+    exp: np.ndarray
+    max_err: float  # threshold units
+    clipped: int  # neurons whose bias exceeded mant_max * 2^exp_max
+
+
+def encode_bias(b: np.ndarray, vth: int, target: Target) -> BiasCode:
+    """bias_mant * 2^bias_exp = 64 vth b (raw v units), per neuron, smallest exponent that fits."""
+    raw = 64.0 * vth * np.asarray(b, dtype=np.float64)
+    mant = np.zeros(raw.shape, dtype=np.int64)
+    exp = np.full(raw.shape, target.bias_exp_min, dtype=np.int64)
+    done = np.zeros(raw.shape, dtype=bool)
+    for e in range(target.bias_exp_min, target.bias_exp_max + 1):
+        m = np.rint(raw / 2.0**e)
+        ok = ~done & (m >= target.bias_mant_min) & (m <= target.bias_mant_max)
+        mant[ok], exp[ok], done = m[ok].astype(np.int64), e, done | ok
+    clipped = int(np.count_nonzero(~done))
+    if clipped:
+        e = target.bias_exp_max
+        mant[~done] = np.clip(np.rint(raw[~done] / 2.0**e), target.bias_mant_min, target.bias_mant_max)
+        exp[~done] = e
+    err = np.abs(mant * 2.0**exp - raw) / (64.0 * vth)
+    return BiasCode(mant, exp, float(err.max(initial=0)), clipped)

@@ -1,0 +1,292 @@
+"""Pass `lower`: fold every chain of nn synapse ops between spiking layers into one hw synapse.
+
+For each (source, target neuron) pair the synapse ops on the paths between them form an affine
+map; its linear part becomes one Dense matrix (an identity pushed through the chain, C order), or
+one Conv when the chain is a Conv2d, optionally after a sum/avg pool with stride == kernel that is
+fused into the kernel exactly. The constant part (the biases) goes to the target neuron. hw time
+adds one step per synapse, so every target's feed-forward inputs must come from one depth and
+recurrent pairs must join neurons of equal depth (then nn and hw both deliver them a step later).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from snncompile.errors import GraphCheckError
+from snncompile.ir import nn_ops as nn
+from snncompile.ir.graph import Graph
+from snncompile.ir.nn_ops import _pair
+from snncompile.passes.chain import APPLY
+from snncompile.passes.common import unsupported, unsupported_edge
+
+NEURONS = (nn.LIF, nn.IF, nn.CubaLIF)
+
+
+@dataclasses.dataclass(frozen=True)
+class Synapse:
+    """One hw synapse: weight (n_target, n_source) for "dense", the fused kernel for "conv"."""
+
+    name: str
+    source: str
+    target: str
+    kind: str
+    weight: np.ndarray
+    recurrent: bool
+    chain: tuple[str, ...]
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    """A spiking layer: input bias from nn step 1 (`bias_now`) and from step 2 (`bias_late`, a bias
+    behind a recurrent edge, which carries zeros at step 1), flat, in the neuron's input units."""
+
+    name: str
+    op: Any
+    nn_shape: tuple[int, ...]
+    hw_shape: tuple[int, ...]
+    depth: int
+    bias_now: np.ndarray
+    bias_late: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class Lowered:
+    dt: float
+    input: str
+    input_shape: tuple[int, ...]
+    outputs: tuple[tuple[str, tuple[int, ...], str], ...]  # (name, shape, source layer)
+    layers: dict[str, Layer]
+    synapses: tuple[Synapse, ...]
+    meta: dict[str, Any]
+
+    def incoming(self, layer: str) -> list[Synapse]:
+        return [s for s in self.synapses if s.target == layer]
+
+
+@dataclasses.dataclass(frozen=True)
+class Lower:
+    """Group synapse chains; `fuse_pooling` folds pool-then-conv into one Conv; `chunk` bounds the
+    identity block pushed through a chain at once (memory)."""
+
+    fuse_pooling: bool = True
+    chunk: int = 1024
+    name = "lower"
+
+    def __call__(self, graph: Graph) -> Lowered:
+        for n, op in graph.nodes.items():
+            if type(op) not in APPLY and not isinstance(op, NEURONS + (nn.Input, nn.Output)):
+                raise unsupported(self.name, n, op, "no lowering rule for this op")
+        if len(graph.inputs) != 1:
+            extra = graph.inputs[-1]
+            raise unsupported(self.name, extra, graph.nodes[extra], "only one input is supported")
+        return _Lowering(self, graph).run()
+
+
+class _Lowering:
+    def __init__(self, opts: Lower, graph: Graph):
+        self.o, self.g = opts, graph
+        self.shapes, self.rec = graph.shapes, graph.recurrent_edges
+        self.order = {n: i for i, n in enumerate(graph.schedule)}
+
+    def is_syn(self, n: str) -> bool:
+        return self.g.nodes[n].kind == "synapse"
+
+    def upstream(self, n: str) -> tuple[list[str], list[str]]:
+        """Synapse nodes with a synapse-only path into n (schedule order), and their sources."""
+        seen, sources, stack = set(), [], list(self.g.predecessors(n))
+        while stack:
+            p = stack.pop()
+            if self.is_syn(p):
+                if p not in seen:
+                    seen.add(p)
+                    stack.extend(self.g.predecessors(p))
+            elif p not in sources:
+                sources.append(p)
+        return sorted(seen, key=self.order.__getitem__), sorted(sources, key=self.order.__getitem__)
+
+    def evaluate(self, syns: list[str], n: str, feeds: dict[str, np.ndarray], batch: int,
+                 bias: bool, prev: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """Values of `syns` and n's summed input; sources not in feeds are zero. With `prev`,
+        recurrent edges carry prev's values (zeros at step 1) instead of the current ones."""
+        vals: dict[str, np.ndarray] = {}
+        for node in syns + [n]:
+            shape = self.shapes[node]
+            acc = np.zeros((batch, *self.shapes[self.g.predecessors(node)[0]]))
+            for p in self.g.predecessors(node):
+                if p not in feeds and p not in vals:
+                    continue
+                if prev is not None and (p, node) in self.rec:
+                    acc = acc + prev.get(p, 0.0)
+                else:
+                    acc = acc + (vals[p] if p in vals else feeds[p])
+            vals[node] = acc if node == n else APPLY[type(self.g.nodes[node])](
+                self.g.nodes[node], acc, bias).reshape(batch, *shape)
+        return vals
+
+    def delays(self, syns: list[str], n: str, src: str) -> set[int]:
+        d: dict[str, set[int]] = {src: {0}}
+        for node in syns + [n]:
+            d[node] = {x + ((p, node) in self.rec) for p in self.g.predecessors(node) for x in d.get(p, ())}
+        return d[n]
+
+    def chain(self, syns: list[str], n: str, src: str) -> list[str]:
+        """Synapse nodes on the src -> n paths, in order."""
+        fwd, stack = set(), [src]
+        while stack:
+            for s in self.g.successors(stack.pop()):
+                if s in syns and s not in fwd:
+                    fwd.add(s)
+                    stack.append(s)
+        return [s for s in syns if s in fwd]
+
+    def conv_pair(self, chain: list[str], src: str, n: str) -> dict[str, Any] | None:
+        """The fused Conv for a [pool?, Conv2d] chain, or None when the pair needs a Dense."""
+        ops = [self.g.nodes[c] for c in chain]
+        if not ops or not isinstance(ops[-1], nn.Conv2d) or len(ops) > 2:
+            return None
+        if any(self.g.predecessors(b) != [a] for a, b in zip([src] + chain, chain)):
+            return None
+        conv, w = ops[-1], np.asarray(ops[-1].weight)
+        kw = {"stride": _pair(conv.stride), "padding": _pair(conv.padding),
+                  "dilation": _pair(conv.dilation), "groups": int(conv.groups)}
+        if len(ops) == 1:
+            return dict(weight=w, **kw)
+        pool = ops[0]
+        if not (self.o.fuse_pooling and isinstance(pool, nn.SumPool2d)
+                and _pair(pool.stride) == _pair(pool.kernel_size) and _pair(pool.padding) == (0, 0)):
+            return None
+        (ph, pw), (_, h, wd) = _pair(pool.kernel_size), self.shapes[src]
+        if h % ph or wd % pw:
+            raise unsupported(Lower.name, chain[0], pool,
+                              f"fusing it into conv {chain[1]!r} needs an input size divisible by "
+                              f"the pool kernel, got {h}x{wd} and kernel {ph}x{pw}")
+        (dh, dw), (kh, kk) = kw["dilation"], w.shape[2:]
+        fused = np.zeros((*w.shape[:2], (kh - 1) * dh * ph + ph, (kk - 1) * dw * pw + pw))
+        scale = 1.0 / (ph * pw) if isinstance(pool, nn.AvgPool2d) else 1.0
+        for p in range(kh):
+            for q in range(kk):
+                fused[:, :, p * dh * ph:p * dh * ph + ph, q * dw * pw:q * dw * pw + pw] = (
+                    w[:, :, p:p + 1, q:q + 1] * scale)
+        return {"weight": fused, "stride": (kw["stride"][0] * ph, kw["stride"][1] * pw),
+                    "padding": (kw["padding"][0] * ph, kw["padding"][1] * pw), "dilation": (1, 1),
+                    "groups": kw["groups"]}
+
+    def spatially_uniform(self, n: str) -> bool:
+        op, shape = self.g.nodes[n], self.shapes[n]
+        for field in ("r", "w_in"):
+            if hasattr(op, field):
+                arr = np.broadcast_to(getattr(op, field), shape)
+                if len(shape) != 3 or not np.all(arr == arr[:, :1, :1]):
+                    return False
+        return True
+
+    def dense(self, syns: list[str], n: str, src: str) -> np.ndarray:
+        n_src, n_out = int(np.prod(self.shapes[src])), int(np.prod(self.shapes[n]))
+        m = np.zeros((n_out, n_src))
+        for i0 in range(0, n_src, self.o.chunk):
+            i1 = min(n_src, i0 + self.o.chunk)
+            eye = np.zeros((i1 - i0, n_src))
+            eye[np.arange(i1 - i0), np.arange(i0, i1)] = 1.0
+            eye = eye.reshape(i1 - i0, *self.shapes[src])
+            m[:, i0:i1] = self.evaluate(syns, n, {src: eye}, i1 - i0, False)[n].reshape(i1 - i0, -1).T
+        return m
+
+    def run(self) -> Lowered:
+        g = self.g
+        neurons = [n for n in g.schedule if isinstance(g.nodes[n], NEURONS)]
+        pairs: dict[tuple[str, str], dict[str, Any]] = {}
+        biases: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for n in neurons:
+            syns, sources = self.upstream(n)
+            for src in sources:
+                delay = self.delays(syns, n, src)
+                chain = self.chain(syns, n, src)
+                last = next((p for p in g.predecessors(n) if p in chain), None)
+                name = last or f"{src}->{n}"
+                if len(delay) != 1 or max(delay) > 1:
+                    raise unsupported_edge(Lower.name, src, n, f"its paths through {name!r} "
+                                           f"have recurrent delays {sorted(delay)}; one delay of "
+                                           "0 or 1 step is needed")
+                pairs[(src, n)] = {"name": name, "chain": chain, "syns": syns,
+                                       "recurrent": bool(delay.pop()),
+                                       "conv": self.conv_pair(chain, src, n)}
+            steps = [self.evaluate(syns, n, {}, 1, True, prev={})]
+            for _ in range(2):
+                steps.append(self.evaluate(syns, n, {}, 1, True, prev=steps[-1]))
+            c1, c2, c3 = (s[n].reshape(-1) for s in steps)
+            if not np.allclose(c3, c2, rtol=1e-12, atol=1e-12 * (1 + np.abs(c2).max(initial=0))):
+                raise unsupported(Lower.name, n, g.nodes[n],
+                                  "a bias reaches it through two recurrent edges")
+            biases[n] = (c1, c2 - c1)
+        depth = self.depths(neurons, pairs)
+        shaped = self.conv_shapes(neurons, pairs)
+        layers, synapses = {}, []
+        for n in neurons:
+            nn_shape = tuple(self.shapes[n])
+            hw_shape = nn_shape if shaped[n] else (int(np.prod(nn_shape)),)
+            layers[n] = Layer(n, g.nodes[n], nn_shape, hw_shape, depth[n], *biases[n])
+        for (src, n), p in pairs.items():
+            if p["conv"] is not None and shaped[n]:
+                synapses.append(Synapse(p["name"], src, n, "conv", recurrent=p["recurrent"],
+                                        chain=tuple(p["chain"]), **p["conv"]))
+            else:
+                synapses.append(Synapse(p["name"], src, n, "dense", self.dense(p["syns"], n, src),
+                                        p["recurrent"], tuple(p["chain"])))
+        outputs = []
+        for out in g.outputs:
+            (src,) = g.predecessors(out)
+            if src not in layers:
+                raise unsupported(Lower.name, out, g.nodes[out],
+                                  f"its source {src!r} is not a spiking layer, and the output "
+                                  "must come from a spiking layer on this target")
+            outputs.append((out, tuple(g.nodes[out].shape), src))
+        (inp,) = g.inputs
+        for s in synapses:  # the pass's own output check: every matrix fits its two ends
+            n_src, n_tgt = int(np.prod(self.shapes[s.source])), int(np.prod(self.shapes[s.target]))
+            if s.kind == "dense" and s.weight.shape != (n_tgt, n_src):
+                raise GraphCheckError(f"pass lower: synapse {s.name!r} has a {s.weight.shape} "
+                                      f"matrix between {n_src} sources and {n_tgt} targets")
+        return Lowered(float(g.dt), inp, tuple(self.shapes[inp]), tuple(outputs), layers,
+                       tuple(synapses), dict(g.meta))
+
+    def depths(self, neurons: list[str], pairs: dict) -> dict[str, int]:
+        depth = {self.g.inputs[0]: 0}
+        for n in neurons:
+            ff = [(src, p) for (src, tgt), p in pairs.items() if tgt == n and not p["recurrent"]]
+            if not ff:
+                raise unsupported(Lower.name, n, self.g.nodes[n], "it has only recurrent inputs")
+            src0, _ = ff[0]
+            depth[n] = depth[src0] + 1
+            for src, p in ff[1:]:
+                if depth[src] + 1 != depth[n]:
+                    raise unsupported_edge(
+                        Lower.name, p["name"], n,
+                        f"it brings synaptic depth {depth[src] + 1} into {n!r}, whose input from "
+                        f"{src0!r} has depth {depth[n]}; equal depths are needed until delays exist")
+        for (src, n), p in pairs.items():
+            if p["recurrent"] and depth[src] != depth[n]:
+                raise unsupported_edge(
+                    Lower.name, p["name"], n,
+                    f"this recurrent connection joins depth {depth[src]} ({src!r}) to depth "
+                    f"{depth[n]} ({n!r}); recurrence must join neurons of equal synaptic depth")
+        return depth
+
+    def conv_shapes(self, neurons: list[str], pairs: dict) -> dict[str, bool]:
+        """Which layers keep (C, H, W) in hw: all their inputs are convs from (C, H, W) sources."""
+        shaped = {self.g.inputs[0]: len(self.shapes[self.g.inputs[0]]) == 3}
+        shaped.update({n: self.spatially_uniform(n) and all(
+            p["conv"] is not None for (_, t), p in pairs.items() if t == n) for n in neurons})
+        changed = True
+        while changed:
+            changed = False
+            for (src, n) in pairs:
+                if shaped[n] and not shaped[src]:
+                    shaped[n], changed = False, True
+        return shaped

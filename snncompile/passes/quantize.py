@@ -1,0 +1,252 @@
+"""Pass `quantize`: pick each layer's integer threshold and weight exponents, emit hw LIF/Dense/Conv.
+
+Per layer everything is measured in thresholds (w_thr = gain * w / threshold). The integer
+threshold vth fixes the scale S = 64 vth / threshold exactly (so the threshold itself is exact),
+and each synapse gets its own weight_exp. Objective, per layer: minimize the worst per-step error
+in thresholds = max over synapses of (max weight rounding error + the floor error of a negative
+exponent) + bias rounding + decay rounding (1 / (64 vth) per decaying state), subject to u and v
+never leaving their 24-bit ranges for the worst-case input (all sources spiking), clipped to
+[min_headroom, max_headroom] thresholds; ties go to the larger vth. The search tries, for every
+synapse and exponent, the largest vth that still fits its weights, plus the headroom cap.
+
+Biases: a layer's bias from nn step 1 that lands in v (LIF/IF input bias, v_leak) becomes
+bias_mant/bias_exp, and the layer becomes a LIFReset that zeroes u, v at its first nn step (hw
+step depth + 1, interval target.reset_interval) to wipe what the bias did before. A bias that must
+enter the current (CubaLIF), or start at nn step 2 (behind a recurrent edge), goes through the bias
+clock (snncompile.passes.assemble) and is exact. A dry run on zero input then checks that no layer
+spikes before its first nn step (those spikes would reach other layers too early); a LIF/IF layer
+that does moves its bias to the clock, a CubaLIF with a v_leak that does is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from snncompile.ir import hw_ops as hw
+from snncompile.ir.graph import Graph
+from snncompile.passes.assemble import assemble
+from snncompile.passes.common import unsupported
+from snncompile.passes.discretize import StepCoeffs
+from snncompile.passes.encode import (
+    WeightCode,
+    encode_bias,
+    encode_weights,
+    error_estimate,
+    fit_exponent,
+    limits,
+    sign_mode_of,
+)
+from snncompile.passes.lower import Lowered, Synapse
+from snncompile.passes.report import LayerQuant, QuantReport, SynapseQuant
+from snncompile.target import Target
+
+
+@dataclasses.dataclass
+class LayerPlan:
+    lif: hw.LIF
+    synapses: list[tuple[Synapse, Any]]
+    clock_code: WeightCode | None
+    report: LayerQuant
+
+
+def _uniform(name: str, op: Any, field: str, arr: np.ndarray) -> float:
+    """The layer's one value of a per-step coefficient; `field` names the nn parameter behind it."""
+    if not np.allclose(arr, arr[0], rtol=1e-6, atol=0):
+        values = np.asarray(getattr(op, field), dtype=np.float64)
+        raise unsupported(Quantize.name, name, op,
+                          f"{field} differs between its neurons ({values.min():.6g} .. "
+                          f"{values.max():.6g}), and Lava holds one du, dv and vth per population")
+    return float(arr[0])
+
+
+@dataclasses.dataclass(frozen=True)
+class Quantize:
+    """headroom: fixed u/v range in thresholds (None: the worst-case bound clipped to
+    [min_headroom, max_headroom])."""
+
+    headroom: float | None = None
+    min_headroom: float = 8.0
+    max_headroom: float = 128.0
+    name = "quantize"
+
+    def __call__(self, lowered: Lowered, coeffs: dict[str, StepCoeffs],
+                 target: Target) -> tuple[Graph, QuantReport]:
+        from snncompile.sim.emulator import simulate
+        from snncompile.sim.timing import synaptic_depths
+
+        to_clock: set[str] = set()
+        plans = {n: self.plan(lowered, n, coeffs[n], target, False) for n in lowered.layers}
+        for _ in range(len(plans) + 1):
+            graph = assemble(lowered, plans, target.name)
+            depth = synaptic_depths(graph)
+            steps = max(depth[n] for n in lowered.layers)
+            trace = simulate(graph, np.zeros((1, 0, *lowered.input_shape)), steps)
+            early = [n for n in lowered.layers if trace.spikes[n][0, :depth[n]].any()
+                     and any(graph.nodes[s].kind == "synapse" for s in graph.successors(n))]
+            if not early:
+                return graph, QuantReport(target.name, tuple(p.report for p in plans.values()))
+            movable = [n for n in early if n not in to_clock and coeffs[n].kind != "CubaLIF"
+                       and plans[n].report.bias_route.startswith("neuron")]
+            if not movable:
+                n = early[0]
+                raise unsupported(self.name, n, lowered.layers[n].op,
+                                  "its v_leak makes it spike before its first input arrives (hw "
+                                  f"step <= {depth[n]}), and those spikes would reach other layers")
+            for n in movable:
+                to_clock.add(n)
+                plans[n] = self.plan(lowered, n, coeffs[n], target, True)
+        raise AssertionError("bias routing did not converge")  # each round moves a layer
+
+    def plan(self, lowered: Lowered, name: str, c: StepCoeffs, target: Target,
+             v_bias_to_clock: bool) -> LayerPlan:
+        layer, op = lowered.layers[name], lowered.layers[name].op
+        cuba = c.kind == "CubaLIF"
+        thr = _uniform(name, op, "v_threshold", c.threshold)
+        alpha = _uniform(name, op, "tau_syn", c.alpha) if cuba else 1.0
+        beta = _uniform(name, op, "tau_mem" if cuba else "tau", c.beta)
+        if thr <= 0:
+            raise unsupported(self.name, name, op, f"v_threshold {thr} is not positive")
+        if not (0 < alpha <= 1 and 0 <= beta <= 1):
+            raise unsupported(self.name, name, op, f"per-step decays alpha={alpha:.4g}, "
+                              f"beta={beta:.4g} are outside [0, 1] (a time constant below dt)")
+        if c.reset == "zero" and np.any(c.v_reset != 0):
+            raise unsupported(self.name, name, op, "v_reset != 0 with reset 'zero' (Loihi resets "
+                              "v to 0)")
+        warnings = []
+        if c.reset == "subtract":
+            warnings.append("reset 'subtract' runs on the emulator only: Lava 0.10.0 has no "
+                            "fixed_pt model for it")
+            if c.reset_timing == "next_step":
+                warnings.append("reset_timing 'next_step' with 'subtract': hw subtracts in the "
+                                "spiking step; verify measures the deviation")
+        elif c.reset_timing == "next_step" and (cuba or np.any(c.v_bias)):
+            warnings.append("reset_timing 'next_step' with zero reset: the float model zeroes "
+                            f"{'the whole new v' if cuba else 'v before the leak term'} after a "
+                            "spike, hw resets in the spiking step; verify measures the deviation")
+        syns = lowered.incoming(name)
+        xs = [self._thr_weights(s, c, layer.nn_shape, thr) for s in syns]
+        g = c.gain / thr
+        vb = c.v_bias / thr + (0.0 if cuba else g * layer.bias_now)
+        now, late = (g * layer.bias_now if cuba else np.zeros_like(g)), g * layer.bias_late
+        if v_bias_to_clock:
+            now, vb = now + vb, np.zeros_like(vb)
+        clock_x = np.stack([now, late], axis=1) if np.any(now) or np.any(late) else None
+        groups = [(x, s.kind == "conv", None) for x, s in zip(xs, syns)]
+        if clock_x is not None:
+            groups.append((clock_x, False, (0, target.weight_exp_max)))
+
+        need = self._headroom_need(xs, syns, clock_x, vb, alpha, beta, layer.nn_shape)
+        room = self.headroom or float(np.clip(need, self.min_headroom, self.max_headroom))
+        cap = int(min(target.vth_max, (target.uv_max - 1) // (64 * room)))
+        if need > room:
+            warnings.append(f"worst-case input needs {need:.3g} thresholds of u/v range, kept "
+                            f"{room:.3g} for precision: u may wrap or v saturate when most inputs "
+                            "spike together (strict mode reports it)")
+        decays = int(beta > 0) + int(cuba and alpha < 1)  # states whose decay rounds
+        vth = self._search(name, op, groups, vb, decays, cap, target)
+
+        codes = [encode_weights(x, vth, fit_exponent(x, vth, target, conv, exps), target, conv)
+                 for x, conv, exps in groups]
+        bias = encode_bias(vb, vth, target)
+        if bias.clipped:
+            warnings.append(f"{bias.clipped} neuron biases exceed the bias range and were clipped")
+        du = int(np.clip(round(4096 * alpha) - 1, target.du_min, target.du_max)) if cuba else target.du_max
+        dv = int(np.clip(round(4096 * beta), target.dv_min, target.dv_max))
+        du_err = abs((4096 - du - 1) / 4096 - (1 - alpha))
+        dv_err = abs((4096 - dv) / 4096 - (1 - beta))
+        for what, err, d in (("current", du_err, 4095 - du), ("voltage", dv_err, 4096 - dv)):
+            if err > 1 / 8192:
+                warnings.append(f"{what} decay is off by {err:.3g} per step (nearest is {d}/4096)")
+        has_bias = bool(np.any(bias.mant))
+        shape = tuple(layer.hw_shape)
+        lif = hw.LIF(shape, du=du, dv=dv, vth=vth, bias_mant=bias.mant.reshape(shape),
+                     bias_exp=bias.exp.reshape(shape), reset=c.reset,
+                     reset_interval=target.reset_interval if has_bias else 0,
+                     reset_offset=layer.depth + 1 if has_bias else 0)
+        hw_syns = [(s, self._hw_synapse(s, code)) for s, code in zip(syns, codes)]
+        clock_code = codes[-1] if clock_x is not None else None
+        sq = [self._syn_report(s.name, s.source, s.kind, code) for s, code in zip(syns, codes)]
+        if clock_code is not None:
+            sq.append(self._syn_report(f"{name}.bias", "bias_clock", "bias", clock_code))
+        route = "+".join(r for r, on in (("neuron", has_bias), ("clock", clock_code is not None)) if on)
+        scale = 64.0 * vth / thr
+        report = LayerQuant(
+            layer=name, kind=c.kind, neurons=int(np.prod(shape)), depth=layer.depth, vth=vth,
+            scale=scale, threshold_err=abs(vth * 64 / scale - thr) / thr, du=du, dv=dv,
+            du_err=du_err, dv_err=dv_err, bias_route=route or "-", bias_err_thr=bias.max_err,
+            headroom_thr=(target.uv_max - 1) / (64.0 * vth), synapses=tuple(sq),
+            warnings=tuple(warnings))
+        return LayerPlan(lif, hw_syns, clock_code, report)
+
+    @staticmethod
+    def _thr_weights(s: Synapse, c: StepCoeffs, nn_shape: tuple[int, ...], thr: float) -> np.ndarray:
+        if s.kind == "dense":
+            return c.gain[:, None] * s.weight / thr
+        per_channel = c.gain.reshape(nn_shape)[:, 0, 0]
+        return per_channel[:, None, None, None] * s.weight / thr
+
+    @staticmethod
+    def _headroom_need(xs, syns, clock_x, vb, alpha, beta, nn_shape) -> float:
+        n = len(vb)
+        pos, neg = np.zeros(n), np.zeros(n)
+        for x, s in zip(xs + [clock_x], syns + [None]):
+            if x is None:
+                continue
+            if s is not None and s.kind == "conv":
+                reps = n // x.shape[0]
+                pos += np.repeat(np.clip(x, 0, None).sum(axis=(1, 2, 3)), reps)
+                neg += np.repeat(np.clip(-x, 0, None).sum(axis=(1, 2, 3)), reps)
+            else:
+                pos += np.clip(x, 0, None).sum(axis=1)
+                neg += np.clip(-x, 0, None).sum(axis=1)
+        u = max(pos.max(initial=0), neg.max(initial=0)) / alpha
+        v_pos = 1 + u + np.clip(vb, 0, None).max(initial=0)
+        v_neg = (u + np.clip(-vb, 0, None).max(initial=0)) / beta if beta > 0 else 0.0
+        return float(max(u, v_pos, v_neg))
+
+    def _search(self, name, op, groups, vb, decays, cap, target) -> int:
+        if cap < 1:
+            raise unsupported(self.name, name, op, "the requested headroom leaves no threshold")
+        cands = {cap} | {1 << j for j in range(cap.bit_length())}
+        for x, conv, exps in groups:
+            lo, hi, _ = limits(sign_mode_of(x), target, conv)
+            top, bottom = float(x.max(initial=0)), float(x.min(initial=0))
+            ratio = min(hi / top if top > 0 else np.inf, lo / bottom if bottom < 0 else np.inf)
+            if not np.isfinite(ratio):
+                continue
+            e_lo, e_hi = (0, 0) if conv else exps or (target.weight_exp_min, target.weight_exp_max)
+            cands |= {int(ratio * 2.0**e) for e in range(e_lo, e_hi + 1)}
+        scored = []
+        for vth in sorted(v for v in cands if 1 <= v <= cap):
+            err = 0.0
+            for x, conv, exps in groups:
+                e = fit_exponent(x, vth, target, conv, exps)
+                if e is None:
+                    break
+                err = max(err, error_estimate(x, vth, e, target, conv))
+            else:
+                err += encode_bias(vb, vth, target).max_err + decays / (64.0 * vth)
+                scored.append((err, vth))
+        if not scored:
+            top = max(float(np.abs(x).max(initial=0)) for x, conv, _ in groups if conv)
+            raise unsupported(self.name, name, op, f"its conv weights reach {top:.3g} thresholds; "
+                              f"a conv weight holds at most {target.conv_weight_max} at vth = 1")
+        best = min(err for err, _ in scored)
+        return max(vth for err, vth in scored if err <= best * (1 + 1e-9) + 1e-15)
+
+    @staticmethod
+    def _hw_synapse(s: Synapse, code: WeightCode) -> Any:
+        if s.kind == "conv":
+            return hw.Conv(code.weights, stride=s.stride, padding=s.padding, dilation=s.dilation,
+                           groups=s.groups)
+        return hw.Dense(code.weights, weight_exp=code.weight_exp, num_weight_bits=8,
+                        sign_mode=code.sign_mode)
+
+    @staticmethod
+    def _syn_report(name: str, source: str, kind: str, code: WeightCode) -> SynapseQuant:
+        return SynapseQuant(name, source, kind, code.sign_mode, code.weight_exp, code.bits,
+                            code.lsb, code.max_err, code.max_err / code.lsb if code.lsb else 0.0,
+                            code.floor_err)

@@ -1,0 +1,101 @@
+"""What quantization did to each layer, in threshold units, for the CLI table and the build manifest.
+
+Units: "thr" = one firing threshold of the layer (errors are per spike / per step, worst case);
+"lsb" = the spacing of the synapse's representable weights. A layer's `scale` S is hw v units per
+nn v unit (S = 64 vth / threshold). `bits` is how many weight bits the largest weight uses (sign
+included for mixed); `bits_lost` = 8 - bits, the range left unused because one exponent and one
+threshold are shared by the whole layer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class SynapseQuant:
+    name: str
+    source: str
+    kind: str  # "dense" | "conv" | "bias" (bias routed through the bias clock)
+    sign_mode: str
+    weight_exp: int
+    bits: int
+    lsb_thr: float
+    max_err_thr: float
+    max_err_lsb: float
+    floor_err_thr: float
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerQuant:
+    layer: str
+    kind: str
+    neurons: int
+    depth: int
+    vth: int
+    scale: float
+    threshold_err: float
+    du: int
+    dv: int
+    du_err: float
+    dv_err: float
+    bias_route: str  # "-", "neuron" (bias_mant, LIFReset), "clock", "neuron+clock"
+    bias_err_thr: float
+    headroom_thr: float
+    synapses: tuple[SynapseQuant, ...]
+    warnings: tuple[str, ...]
+
+    @property
+    def max_err_thr(self) -> float:
+        return max((s.max_err_thr for s in self.synapses), default=0.0)
+
+    @property
+    def max_err_lsb(self) -> float:
+        return max((s.max_err_lsb for s in self.synapses), default=0.0)
+
+    @property
+    def bits(self) -> int:
+        return min((s.bits for s in self.synapses if s.kind != "bias"), default=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantReport:
+    target: str
+    layers: tuple[LayerQuant, ...]
+
+    @property
+    def warnings(self) -> list[str]:
+        return [f"{layer.layer}: {w}" for layer in self.layers for w in layer.warnings]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per layer for a 140-column table (to_dict has every field)."""
+        return [
+            {
+                "layer": q.layer,
+                "neurons": q.neurons,
+                "synapses": sum(s.kind != "bias" for s in q.synapses),
+                "vth": q.vth,
+                "scale": q.scale,
+                "weight_exp": ",".join(str(s.weight_exp) for s in q.synapses if s.kind != "bias"),
+                "bits": q.bits,
+                "w_err/thr": q.max_err_thr,
+                "du_err": q.du_err,
+                "dv_err": q.dv_err,
+                "bias": q.bias_route,
+                "headroom": q.headroom_thr,
+            }
+            for q in self.layers
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: every field, per layer and per synapse, plus the warnings."""
+        layers = []
+        for q in self.layers:
+            d = dataclasses.asdict(q)
+            d["synapses"] = [dataclasses.asdict(s) for s in q.synapses]
+            d["warnings"] = list(q.warnings)
+            d.update(max_err_thr=q.max_err_thr, max_err_lsb=q.max_err_lsb, bits=q.bits,
+                     bits_lost=8 - q.bits if q.synapses else 0)
+            layers.append(d)
+        return {"target": self.target, "layers": layers, "warnings": self.warnings}

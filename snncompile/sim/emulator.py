@@ -1,0 +1,281 @@
+"""Integer interpreter of hw graphs, bit-exact with Lava 0.10.0 fixed_pt (spec §0-§3, checklist §7).
+
+Each hw step t = 1, 2, ...: every neuron reads the sum of its synapses' registers (filled at t - 1,
+so every synapse is one step of latency), updates and spikes; then every synapse reads the spikes of
+step t of its source and fills its register for t + 1. All state is int64 numpy; only the wraps Lava
+performs are reproduced: int32 channels and int32 LIF arithmetic, the single-correction u wrap, the v
+clip and Conv's 24-bit wrap. Dense and Conv accumulate in float64 (BLAS / torch): binary spikes
+times integer weights give integer partial sums of magnitude < 2^53, which float64 adds exactly in
+any order, so the result equals Lava's integer sum (asserted per synapse below).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from snncompile.errors import GraphCheckError, InputError, UnsupportedOp
+from snncompile.ir import hw_ops as hw
+from snncompile.ir.graph import Graph
+from snncompile.sim.timing import clock_nodes, synaptic_depths
+
+U_MAX = 2**23  # u lives in (-2^23, 2^23]
+V_MAX = 2**23 - 1  # v is clipped to [-V_MAX, V_MAX]
+EXACT = 2**53
+
+
+def wrap(x: np.ndarray, bits: int) -> np.ndarray:
+    """Two's-complement wrap of int64 values to `bits` bits (numpy's int32/int16 cast)."""
+    half = 1 << (bits - 1)
+    return ((x + half) & ((1 << bits) - 1)) - half
+
+
+def tz(x: np.ndarray) -> np.ndarray:
+    """x / 4096 rounded toward zero, as Lava's sign(x) * (|x| >> 12)."""
+    return np.sign(x) * (np.abs(x) >> 12)
+
+
+def effective_weights(op: hw.Dense) -> np.ndarray:
+    """Lava's one-time weight preprocessing (spec §2.1): sign mode, clip to 8 bits, truncate."""
+    w = np.asarray(op.weights, dtype=np.int64)
+    mode = op.sign_mode
+    if mode == "auto":
+        mode = "excitatory" if w.min(initial=0) >= 0 else "inhibitory" if w.max(initial=0) <= 0 else "mixed"
+    mixed = mode == "mixed"
+    if mode == "inhibitory":
+        w = -w
+    w = np.clip(w, -256 * mixed, 255)
+    k = 8 - op.num_weight_bits + mixed
+    w = (w >> k) << k
+    return -w if mode == "inhibitory" else w
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """Strict mode: `count` neuron entries (summed over the batch) of `layer` hit `kind` at hw `step`."""
+
+    layer: str
+    step: int
+    kind: str  # "u_wrap" | "v_saturation" | "conv_wrap"
+    count: int
+
+
+@dataclasses.dataclass
+class SimTrace:
+    """Raw hw-time results: spikes (batch, steps, *shape) int8 per LIF and output; u, v if recorded."""
+
+    steps: int
+    spikes: dict[str, np.ndarray]
+    u: dict[str, np.ndarray]
+    v: dict[str, np.ndarray]
+    events: list[Event]
+
+
+class _Synapse:
+    def __init__(self, name: str, op: Any, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
+                 batch: int):
+        self.name, self.op, self.in_shape = name, op, in_shape
+        self.register = np.zeros((batch, int(np.prod(out_shape))), dtype=np.int64)
+
+
+class _Dense(_Synapse):
+    def __init__(self, *args: Any):
+        super().__init__(*args)
+        w = effective_weights(self.op)
+        n_in = int(np.prod(self.in_shape))
+        if w.shape[1] != n_in:
+            raise GraphCheckError(f"emulator: Dense {self.name!r} has {w.shape[1]} inputs, "
+                                  f"its source gives {n_in}")
+        if np.abs(w).max(initial=0) * n_in >= EXACT:
+            raise GraphCheckError(f"emulator: Dense {self.name!r} sums could exceed 2^53")
+        self.wt = np.ascontiguousarray(w.T, dtype=np.float64)
+
+    def receive(self, s: np.ndarray, t: int, events: list[Event] | None) -> None:
+        acc = np.rint(s.reshape(len(s), -1) @ self.wt).astype(np.int64)
+        e = self.op.weight_exp
+        acc = acc << e if e > 0 else acc >> -e
+        self.register = wrap(acc, 32)  # the int32 a_out channel
+
+
+class _Conv(_Synapse):
+    def __init__(self, *args: Any):
+        super().__init__(*args)
+        import torch
+
+        w = np.asarray(self.op.weight, dtype=np.int64)
+        if np.abs(w).max(initial=0) * int(np.prod(w.shape[1:])) >= EXACT:
+            raise GraphCheckError(f"emulator: Conv {self.name!r} sums could exceed 2^53")
+        self.torch, self.w = torch, torch.from_numpy(w.astype(np.float64))
+
+    def receive(self, s: np.ndarray, t: int, events: list[Event] | None) -> None:
+        op, F = self.op, self.torch.nn.functional
+        x = self.torch.from_numpy(s.reshape(len(s), *self.in_shape).astype(np.float64))
+        y = F.conv2d(x, self.w, stride=op.stride, padding=op.padding, dilation=op.dilation,
+                     groups=op.groups)
+        acc = np.rint(y.numpy()).astype(np.int64).reshape(len(s), -1)
+        if events is not None:
+            n = int(np.count_nonzero((acc < -U_MAX) | (acc >= U_MAX)))
+            if n:
+                events.append(Event(self.name, t, "conv_wrap", n))
+        self.register = wrap(acc, 24)
+
+
+class _LIF:
+    def __init__(self, name: str, op: hw.LIF, batch: int, init: tuple | None = None):
+        self.name, self.op = name, op
+        n = int(np.prod(op.shape))
+        self.u = np.zeros((batch, n), dtype=np.int64)
+        self.v = np.zeros((batch, n), dtype=np.int64)
+        if init is not None:
+            self.u[:] = np.asarray(init[0], dtype=np.int64).reshape(-1)
+            self.v[:] = np.asarray(init[1], dtype=np.int64).reshape(-1)
+        mant = wrap(np.broadcast_to(np.asarray(op.bias_mant, np.int64), op.shape).reshape(-1), 16)
+        exp = np.broadcast_to(np.asarray(op.bias_exp, np.int64), op.shape).reshape(-1)
+        self.bias = wrap(np.where(exp >= 0, mant << np.maximum(exp, 0), mant >> np.maximum(-exp, 0)), 32)
+        self.Du, self.Dv = 4096 - (int(op.du) + 1), 4096 - int(op.dv)
+        self.vth = int(op.vth) << 6
+
+    def step(self, t: int, a_in: np.ndarray, events: list[Event] | None) -> np.ndarray:
+        op = self.op
+        if op.reset_interval and t % op.reset_interval == op.reset_offset % op.reset_interval:
+            self.u[:] = 0
+            self.v[:] = 0
+        u1 = wrap(tz(self.u * self.Du) + wrap(wrap(a_in, 32) << 6, 32), 32)
+        u = np.where(u1 > U_MAX, u1 - 2 * U_MAX, u1)
+        u = np.where(u <= -U_MAX, u1 + 2 * U_MAX, u)
+        v1 = wrap(tz(self.v * self.Dv) + u + self.bias, 32)
+        v = np.clip(v1, -V_MAX, V_MAX)
+        if events is not None:
+            for kind, n in (("u_wrap", np.count_nonzero((u1 > U_MAX) | (u1 <= -U_MAX))),
+                            ("v_saturation", np.count_nonzero((v1 > V_MAX) | (v1 < -V_MAX)))):
+                if n:
+                    events.append(Event(self.name, t, kind, int(n)))
+        s = v > self.vth
+        if op.reset == "subtract":
+            v = np.where(s, v - self.vth, v)
+        else:
+            v = np.where(s, 0, v)
+        self.u, self.v = u, v
+        return s
+
+
+SYNAPSE_RULES: dict[type, Callable[..., _Synapse]] = {hw.Dense: _Dense, hw.Conv: _Conv}
+NEURON_RULES: dict[type, Callable[..., _LIF]] = {hw.LIF: _LIF}
+IO_OPS = (hw.SpikeInput, hw.SpikeOutput)
+
+
+def simulate(
+    hw_graph: Graph,
+    spikes_hw: np.ndarray,
+    steps: int,
+    record: bool = False,
+    strict: bool = False,
+    initial_state: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> SimTrace:
+    """Run `steps` hw steps; spikes_hw (batch, steps_in, *in_shape) is emitted at hw steps 1..steps_in
+    (any non-zero is a spike), zeros after. Returns spikes of every LIF and output; u, v if record."""
+    g = hw_graph
+    if len(g.inputs) != 1:
+        raise GraphCheckError(f"emulator: the graph has inputs {g.inputs}; one input is supported")
+    (in_name,) = g.inputs
+    x = np.asarray(spikes_hw) != 0
+    batch, steps_in = x.shape[:2]
+    shapes = g.shapes
+    for name, op in g.nodes.items():
+        if type(op) not in SYNAPSE_RULES and type(op) not in NEURON_RULES and type(op) not in IO_OPS:
+            raise UnsupportedOp(op, "emulator", f"node {name!r}")
+    preds = {n: g.predecessors(n) for n in g.nodes}
+    syn = {n: SYNAPSE_RULES[type(op)](n, op, shapes[preds[n][0]], shapes[n], batch)
+           for n, op in g.nodes.items() if op.kind == "synapse"}
+    init = initial_state or {}
+    lif = {n: NEURON_RULES[type(op)](n, op, batch, init.get(n))
+           for n, op in g.nodes.items() if op.kind == "neuron"}
+    for n, s in syn.items():
+        if len({shapes[p] for p in preds[n]}) != 1:
+            raise GraphCheckError(f"emulator: synapse {n!r} sums sources of different shapes")
+    events: list[Event] | None = [] if strict else None
+    spikes = {n: np.zeros((batch, steps, *shapes[n]), np.int8) for n in lif}
+    u = {n: np.zeros((batch, steps, *shapes[n]), np.int32) for n in lif} if record else {}
+    v = {n: np.zeros((batch, steps, *shapes[n]), np.int32) for n in lif} if record else {}
+    current: dict[str, np.ndarray] = {}
+    zero_in = np.zeros((batch, *x.shape[2:]), dtype=bool)
+    for t in range(1, steps + 1):
+        for n, neuron in lif.items():
+            a = sum((syn[p].register for p in preds[n]), np.zeros_like(neuron.u))
+            s = neuron.step(t, a, events)
+            current[n] = s
+            spikes[n][:, t - 1] = s.reshape(batch, *shapes[n])
+            if record:
+                u[n][:, t - 1] = neuron.u.reshape(batch, *shapes[n])
+                v[n][:, t - 1] = neuron.v.reshape(batch, *shapes[n])
+        current[in_name] = x[:, t - 1] if t <= steps_in else zero_in
+        for n, synapse in syn.items():
+            src = [current[p].reshape(batch, -1) for p in preds[n]]
+            s_in = src[0] if len(src) == 1 else sum(a.astype(np.int64) for a in src) != 0
+            synapse.receive(s_in.astype(np.float64), t, events)
+    for n in g.outputs:
+        spikes[n] = spikes[preds[n][0]]
+    return SimTrace(steps, spikes, u, v, events or [])
+
+
+@dataclasses.dataclass
+class EmuResult:
+    """Results in nn time: step t of a layer at depth k is hw step t + k (snncompile.sim.timing).
+
+    outputs: output name -> (batch, T, *shape) int8 spikes; spikes / u / v: LIF name -> (batch, T,
+    *nn shape) when record; spike_counts: LIF name -> spikes in the T steps (whole batch); events:
+    strict-mode wraps and saturations (hw steps, see Event); latency: L, the hw steps added to T.
+    """
+
+    outputs: dict[str, np.ndarray]
+    spikes: dict[str, np.ndarray]
+    spike_counts: dict[str, int]
+    events: list[Event]
+    latency: int
+    u: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    v: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+
+
+def run_emulator(hw_graph: Graph, x: np.ndarray, strict: bool = False, record: bool = False) -> EmuResult:
+    """Run binary input x (batch, T, *input_shape) for T + L hw steps; return nn-time results."""
+    x = np.asarray(x)
+    (in_name,) = hw_graph.inputs
+    in_shape = hw_graph.shapes[in_name]
+    if x.ndim != 2 + len(in_shape) or tuple(x.shape[2:]) != tuple(in_shape):
+        raise InputError(f"emulator input has shape {x.shape} but the model takes (batch, time, "
+                         f"{', '.join(map(str, in_shape))})")
+    if not np.all((x == 0) | (x == 1)):
+        raise InputError("emulator input must be binary spikes (0 or 1); found other values")
+    depth = synaptic_depths(hw_graph)
+    clock = clock_nodes(hw_graph)
+    layers = [n for n in hw_graph.of_kind("neuron") if n not in clock]
+    big_l = max((depth[n] for n in layers), default=0)
+    steps = x.shape[1]
+    for n in layers:
+        op = hw_graph.nodes[n]
+        if op.reset_interval and steps + big_l >= op.reset_offset + op.reset_interval:
+            raise InputError(f"a run of {steps} steps is too long for layer {n!r}, which resets "
+                             f"every {op.reset_interval} steps")
+    trace = simulate(hw_graph, x, steps + big_l, record=record, strict=strict)
+    nn_shapes = {k: tuple(s) for k, s in hw_graph.meta.get("nn_shapes", {}).items()}
+
+    def align(arr: np.ndarray, k: int, shape: tuple[int, ...]) -> np.ndarray:
+        return arr[:, k : k + steps].reshape(len(x), steps, *shape)
+
+    outputs = {}
+    for n in hw_graph.outputs:
+        src = hw_graph.predecessors(n)[0]
+        outputs[n] = align(trace.spikes[src], depth[src], tuple(hw_graph.nodes[n].shape))
+    counts = {n: int(trace.spikes[n][:, depth[n] : depth[n] + steps].sum(dtype=np.int64))
+              for n in layers}
+    result = EmuResult(outputs, {}, counts, trace.events, big_l)
+    if record:
+        for n in layers:
+            shape = nn_shapes.get(n, hw_graph.shapes[n])
+            result.spikes[n] = align(trace.spikes[n], depth[n], shape)
+            result.u[n] = align(trace.u[n], depth[n], shape)
+            result.v[n] = align(trace.v[n], depth[n], shape)
+    return result

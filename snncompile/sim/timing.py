@@ -1,0 +1,61 @@
+"""Pipeline timing of hw graphs: each synapse adds one step, so a layer's nn time is hw time - depth.
+
+A neuron's synaptic depth k is the number of synapses on a shortest path from the input. Input step
+t is emitted at hw step t and reaches a neuron at depth k at hw step t + k, so the neuron's nn step
+t is hw step t + k (spec §0.1). Nodes listed in `graph.meta["bias_clock"]` (the free-running bias
+neurons and their synapses, see snncompile.passes.bias_clock) carry no data and are skipped; they
+get depth 0 and the synapses leaving them take their target's depth.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from snncompile.errors import GraphCheckError
+from snncompile.ir.graph import Graph
+
+
+def clock_nodes(graph: Graph) -> frozenset[str]:
+    return frozenset(graph.meta.get("bias_clock", ()))
+
+
+def synaptic_depths(graph: Graph) -> dict[str, int]:
+    """Depth of every node: 0 for inputs, +1 for each synapse passed (0-1 breadth-first search)."""
+    clock = clock_nodes(graph)
+    depth: dict[str, int] = {name: 0 for name in graph.inputs}
+    queue = deque(graph.inputs)
+    succ: dict[str, list[str]] = {n: [] for n in graph.nodes}
+    for a, b in graph.edges:
+        succ[a].append(b)
+    while queue:
+        node = queue.popleft()
+        for nxt in succ[node]:
+            if nxt in clock:
+                continue
+            step = 1 if graph.nodes[nxt].kind == "synapse" else 0
+            d = depth[node] + step
+            if nxt not in depth or d < depth[nxt]:
+                depth[nxt] = d
+                if step:
+                    queue.append(nxt)
+                else:
+                    queue.appendleft(nxt)
+    for name in graph.nodes:
+        if name in depth:
+            continue
+        if name in clock:
+            depth[name] = 0
+            continue
+        targets = [depth.get(b) for b in succ[name]]
+        if graph.nodes[name].kind == "synapse" and targets and all(t is not None for t in targets):
+            depth[name] = min(t for t in targets if t is not None)
+            continue
+        raise GraphCheckError(f"timing: node {name!r} is not reachable from the input")
+    return depth
+
+
+def latency(graph: Graph) -> int:
+    """L: the largest depth of a data-carrying neuron; a run of T nn steps takes T + L hw steps."""
+    depth = synaptic_depths(graph)
+    clock = clock_nodes(graph)
+    return max((depth[n] for n in graph.of_kind("neuron") if n not in clock), default=0)
