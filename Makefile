@@ -15,6 +15,7 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider
+	ruff check snncompile tests examples benchmarks
 
 lint:
 	ruff check snncompile tests examples benchmarks

@@ -16,6 +16,7 @@ from snncompile.errors import InputError, SnnCompileError
 from snncompile.ir import text
 from snncompile.ir.check import check
 from snncompile.ir.graph import Graph
+from snncompile.ir.stats import connections
 from snncompile.verify import VerifyReport, compare
 
 
@@ -25,6 +26,12 @@ class CompileResult:
     hw_graph: Graph
     report: Any  # passes.QuantReport
     out_dir: Path | None
+
+    def summary(self) -> list[dict[str, Any]]:
+        """The compile table: one row per layer, synapses counted as connections."""
+        counts = connections(self.hw_graph)
+        return [{**row, "synapses": counts.get(row["layer"], row["synapses"])}
+                for row in self.report.rows()]
 
 
 def load(model: str | Path, **frontend_options: Any) -> Graph:
@@ -63,7 +70,7 @@ def compile_model(
                 target=target,
                 model=str(model),
                 input_shape=list(hw_graph.shapes[name]),
-                output_shape=list(hw_graph.shapes[out_name]),
+                output_shape=list(hw_graph.nodes[out_name].shape),
                 dt=float(nn_graph.dt),
                 files={**files, "nn_graph": "model.nn.txt"},
                 quantization=report.to_dict(),

@@ -6,8 +6,9 @@ import contextlib
 import json
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from snncompile import __version__
 from snncompile.errors import SnnCompileError

@@ -90,7 +90,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def compile_cmd(model: Path, target: str, out_dir: Path | None, **kw: Any) -> None:
     """Compile MODEL (.nir, .pt) for a target and write its artefacts."""
     result = api.compile_model(model, target, out_dir, **_frontend_kwargs(kw))
-    _table(f"{model.name} -> {target}", result.report.rows())
+    _table(f"{model.name} -> {target}", result.summary())
     for warning in getattr(result.report, "warnings", ()):
         click.echo(f"warning: {warning}", err=True)
     if out_dir:

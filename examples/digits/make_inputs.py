@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from data import load_split  # noqa: E402
+from data import load_split
 
 
 def main(out: str) -> None:

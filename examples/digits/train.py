@@ -1,7 +1,7 @@
 """Train the shipped digits SNN with snncompile.nn (surrogate gradients), save it, and report
 float vs emulator accuracy on the test split.
 
-    python examples/digits/train.py            # writes examples/digits/digits.pt (about a minute)
+    python examples/digits/train.py [OUT.pt]   # default examples/digits/digits.pt (a few minutes)
 
 The layers use the hardware's own semantics (reset to zero, immediate), so deployment changes
 only the number formats; the emulator is expected within 1 point of the float model.
@@ -22,7 +22,7 @@ from snncompile.verify import predictions
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-from data import load_split  # noqa: E402
+from data import load_split
 
 HIDDEN, BETA, EPOCHS, BATCH, LR, SEED = 64, 0.9, 40, 64, 2e-3, 0
 
@@ -70,4 +70,4 @@ def train(out: Path = HERE / "digits.pt") -> None:
 
 
 if __name__ == "__main__":
-    train()
+    train(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "digits.pt")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from functools import cached_property
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -119,7 +120,7 @@ class Graph:
                 )
             try:
                 shapes[name] = tuple(int(d) for d in op.output_shape(in_shape))
-            except Exception as exc:  # an op's shape rule failing is a graph error, said plainly
+            except Exception as exc:  # noqa: BLE001 - any op shape rule failing is a graph error
                 raise GraphCheckError(
                     f"node {name!r} ({type(op).__name__}) cannot take input of shape {in_shape}: {exc}"
                 ) from None

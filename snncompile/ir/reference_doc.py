@@ -9,8 +9,8 @@ from snncompile.ir import hw_ops, nn_ops
 
 
 def render() -> str:
-    parts = ["# IR reference\n", "Generated from the op docstrings by "
-             "`python -m snncompile.ir.reference_doc > docs/ir.md`; a test keeps it current.\n"]
+    parts = ["# IR reference\n", ("Generated from the op docstrings by "
+             "`python -m snncompile.ir.reference_doc > docs/ir.md`; a test keeps it current.\n")]
     for level, module in (("nn", nn_ops), ("hw", hw_ops)):
         parts.append(f"## `{level}` level\n\n{inspect.cleandoc(module.__doc__)}\n")
         for name, cls in module.OPS.items():

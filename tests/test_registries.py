@@ -1,0 +1,27 @@
+"""Exhaustiveness: every op type has a rule in every stage that must handle it; a new op fails here
+first instead of deep inside a user's compile."""
+
+import pytest
+
+from snncompile.frontends import nir as nir_frontend
+from snncompile.ir import hw_ops, nn_ops
+from snncompile.passes import chain, discretize
+from snncompile.sim import emulator, reference
+
+
+@pytest.mark.parametrize("op", nn_ops.OPS.values(), ids=list(nn_ops.OPS))
+def test_every_nn_op_has_every_rule(op):
+    assert op in reference.RULES, "reference interpreter"
+    assert op.__name__ in nir_frontend._READERS, "NIR reader"
+    if op.kind == "synapse":
+        assert op in chain.APPLY, "lowering of synapse chains"
+    elif op.kind == "neuron":
+        assert op in discretize.RULES, "discretize"
+    else:
+        assert op.kind in ("input", "output")
+
+
+@pytest.mark.parametrize("op", hw_ops.OPS.values(), ids=list(hw_ops.OPS))
+def test_every_hw_op_has_an_emulator_rule(op):
+    rules = {**emulator.SYNAPSE_RULES, **emulator.NEURON_RULES}
+    assert op in rules or op in emulator.IO_OPS
