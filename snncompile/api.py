@@ -97,14 +97,16 @@ def check_input(x: np.ndarray, input_shape: tuple[int, ...], where: str) -> np.n
     return x
 
 
-def run_build(folder: str | Path, x: np.ndarray) -> np.ndarray:
-    """Run a compiled build folder on x (batch, time, *input_shape); returns output spikes."""
+def run_build(folder: str | Path, x: np.ndarray, strict: bool = False
+              ) -> tuple[np.ndarray, list[dict]]:
+    """Run a compiled build folder on x (batch, time, *input_shape): output spikes, and with
+    `strict` every overflow (layer, time step, kind) the hardware arithmetic hit."""
     from snncompile.backends import get_backend
 
     folder = Path(folder)
     manifest = read_manifest(folder)
     check_input(x, tuple(manifest["input_shape"]), str(folder))
-    return get_backend(manifest["target"]).run(folder, manifest, x)
+    return get_backend(manifest["target"]).run(folder, manifest, x, strict=strict)
 
 
 def verify(

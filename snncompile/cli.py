@@ -103,11 +103,18 @@ def compile_cmd(model: Path, target: str, out_dir: Path | None, **kw: Any) -> No
               help="Input spikes .npy shaped (batch, time, *input_shape).")
 @click.option("--out", "-o", "out_path", required=True, type=click.Path(path_type=Path),
               help="Where to write output spikes .npy (batch, time, *output_shape).")
-def run_cmd(build: Path, input_path: Path, out_path: Path) -> None:
+@click.option("--strict", is_flag=True,
+              help="Report every u wrap / v saturation with layer and step; exit 1 if any.")
+def run_cmd(build: Path, input_path: Path, out_path: Path, strict: bool) -> None:
     """Run a compiled BUILD folder on an input file."""
-    spikes = api.run_build(build, api.load_array(input_path, "input"))
+    spikes, events = api.run_build(build, api.load_array(input_path, "input"), strict=strict)
     np.save(out_path, spikes)
     click.echo(f"wrote {out_path} {tuple(spikes.shape)}, {int(np.count_nonzero(spikes))} spikes")
+    if strict:
+        _table("overflows (strict mode)", events)
+        click.echo(f"strict: {len(events)} overflow event(s)")
+        if events:
+            sys.exit(EXIT_VERIFY_FAILED)
 
 
 @cli.command("verify")

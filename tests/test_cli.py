@@ -120,3 +120,21 @@ def test_refuses_to_overwrite_foreign_folder(tmp_path):
     result = snncompile(DIGITS, "-o", tmp_path)
     assert_one_sentence_error(result, "not an snncompile build folder")
     assert (tmp_path / "mine.txt").read_text() == "precious"
+
+
+def test_strict_run_reports_layer_and_step(tmp_path, shared_data):
+    """Driving every braille input at once saturates v; strict mode names layer and steps, exit 1."""
+    build = tmp_path / "build"
+    assert snncompile(shared_data / "nir-paper/03_rnn/braille_noDelay_bias_zero.nir",
+                      "-o", build).returncode == 0
+    np.save(tmp_path / "ones.npy", np.ones((2, 20, 12), dtype=np.int8))
+    args = ("run", build, "--input", tmp_path / "ones.npy", "-o", tmp_path / "y.npy")
+    assert snncompile(*args).returncode == 0  # not strict: runs, says nothing
+    result = snncompile(*args, "--strict")
+    assert result.returncode == 1, result.stderr
+    assert "v_saturation" in result.stdout and "lif1.lif" in result.stdout
+    quiet = np.zeros((2, 20, 12), dtype=np.int8)
+    np.save(tmp_path / "zeros.npy", quiet)
+    result = snncompile("run", build, "--input", tmp_path / "zeros.npy", "-o", tmp_path / "z.npy",
+                        "--strict")
+    assert result.returncode == 0 and "0 overflow event(s)" in result.stdout

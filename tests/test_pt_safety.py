@@ -85,7 +85,7 @@ def test_snncompile_model_loads_and_runs_the_same(tmp_path) -> None:
     path = tmp_path / "model.pt"
     snn.save(model, path, input_shape=(1, 6, 6), dt=2e-3)
     graph = load_model(path)
-    assert graph.dt == 2e-3 and graph.meta == {"source": str(path), "frontend": "torch"}
+    assert graph.dt == 2e-3 and graph.meta == {"source": path.name, "frontend": "torch"}
     assert [type(op).__name__ for op in graph.nodes.values()] == [
         "Input", "Conv2d", "LIF", "AvgPool2d", "Flatten", "Affine", "CubaLIF", "Affine", "IF",
         "Output"]

@@ -20,10 +20,22 @@ def write(hw_graph: Graph, folder: Path) -> dict[str, str]:
     return {"image": IMAGE, "hw_graph": TEXT}
 
 
-def run(folder: Path, manifest: dict, x: np.ndarray) -> np.ndarray:
+def run(folder: Path, manifest: dict, x: np.ndarray, strict: bool = False
+        ) -> tuple[np.ndarray, list[dict]]:
+    """Output spikes, and in strict mode every wrap/saturation as {layer, kind, hw_step, nn_step,
+    neurons}: nn_step is the float model's step the event belongs to (hw step minus the layer's
+    synaptic depth; a synapse's wrap lands in its target one step later)."""
     from snncompile.sim.emulator import run_emulator
+    from snncompile.sim.timing import synaptic_depths
 
     hw_graph = load_image(folder / manifest["files"]["image"])
-    result = run_emulator(hw_graph, x)
+    result = run_emulator(hw_graph, x, strict=strict)
+    depth = synaptic_depths(hw_graph)
+    events = []
+    for e in result.events:
+        node = e.layer if e.layer in depth else hw_graph.successors(e.layer)[0]
+        delay = 0 if e.layer in depth else 1
+        events.append({"layer": e.layer, "kind": e.kind, "hw_step": e.step,
+                       "nn_step": e.step + delay - depth[node], "neurons": e.count})
     (name,) = hw_graph.outputs
-    return result.outputs[name]
+    return result.outputs[name], events

@@ -164,9 +164,9 @@ def from_nir(nir_graph: nir.NIRGraph, dt: float | None = None, source: str | Non
     if _KEY + "meta" in md:
         meta = json.loads(md[_KEY + "meta"])
     else:
-        meta = {"source": where, "frontend": "nir"}
-    if source is not None:
-        meta.update(source=source, frontend="nir")
+        meta = {"source": Path(where).name, "frontend": "nir"}
+    if source is not None:  # the file name only, so artefacts do not depend on where it lives
+        meta.update(source=Path(source).name, frontend="nir")
     raw, edges, through = _flatten(nir_graph)
     edges = _splice(raw, edges, through)
     ctx = {"reset": reset, "reset_timing": reset_timing}

@@ -17,6 +17,7 @@ plain rule, so the two agree while no potential exceeds 2 * threshold.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -195,4 +196,4 @@ def from_module(module: nn.Module, input_shape: Sequence[int], dt: float = 1e-3,
     b.nodes["output"] = nn_ops.Output(shape=b.shape)
     b.edges.append((b.last, "output"))
     return Graph(level="nn", nodes=b.nodes, edges=tuple(b.edges), dt=float(dt),
-                 meta={"source": source, "frontend": "torch"})
+                 meta={"source": Path(source).name, "frontend": "torch"})
