@@ -42,6 +42,14 @@ class _Neuron(nn.Module):
         self.surrogate, self.slope = str(surrogate), None if slope is None else float(slope)
         self.reset_state()
 
+    def _decay(self, name: str, value: float | torch.Tensor, learn: bool) -> None:
+        """A per-neuron decay factor: a trained parameter (PLIF-style) or a fixed buffer."""
+        value = _full(value, self.shape)
+        if learn:
+            setattr(self, name, nn.Parameter(value))
+        else:
+            self.register_buffer(name, value)
+
     def reset_state(self) -> None:
         """Forget the state: the next call is time step 1."""
         self.v: torch.Tensor | None = None
@@ -97,11 +105,7 @@ class LIF(_Neuron):
                  reset_timing: str = "immediate", learn_beta: bool = False,
                  surrogate: str = "fast_sigmoid", slope: float | None = None):
         super().__init__(shape, threshold, reset, reset_timing, surrogate, slope)
-        beta = _full(beta, self.shape)
-        if learn_beta:
-            self.beta = nn.Parameter(beta)
-        else:
-            self.register_buffer("beta", beta)
+        self._decay("beta", beta, learn_beta)
 
     def _integrate(self, x, v):
         return self.beta.clamp(0, 1) * v, x
@@ -115,12 +119,8 @@ class CubaLIF(_Neuron):
                  reset: str = "zero", reset_timing: str = "immediate", learn_beta: bool = False,
                  surrogate: str = "fast_sigmoid", slope: float | None = None):
         super().__init__(shape, threshold, reset, reset_timing, surrogate, slope)
-        self.register_buffer("alpha", _full(alpha, self.shape))
-        beta = _full(beta, self.shape)
-        if learn_beta:
-            self.beta = nn.Parameter(beta)
-        else:
-            self.register_buffer("beta", beta)
+        self._decay("alpha", alpha, False)
+        self._decay("beta", beta, learn_beta)
 
     def _integrate(self, x, v):
         self.i = self.alpha.clamp(0, 1) * self.i + x

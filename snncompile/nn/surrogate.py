@@ -7,8 +7,12 @@ import math
 import torch
 
 
-class FastSigmoid(torch.autograd.Function):
-    """Heaviside forward; backward d/dx = 1 / (slope * |x| + 1)^2 (Zenke & Ganguli's SuperSpike)."""
+class _Heaviside(torch.autograd.Function):
+    """Heaviside forward; the backward multiplies by the subclass's smooth `derivative`."""
+
+    @staticmethod
+    def derivative(x: torch.Tensor, slope: float) -> torch.Tensor:
+        raise NotImplementedError
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, slope: float) -> torch.Tensor:
@@ -16,26 +20,26 @@ class FastSigmoid(torch.autograd.Function):
         ctx.slope = slope
         return (x > 0).to(x.dtype)
 
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
+    @classmethod
+    def backward(cls, ctx, grad: torch.Tensor):
         (x,) = ctx.saved_tensors
-        return grad / (ctx.slope * x.abs() + 1.0) ** 2, None
+        return grad * cls.derivative(x, ctx.slope), None
 
 
-class ATan(torch.autograd.Function):
-    """Heaviside forward; backward d/dx = (a/2) / (1 + (pi/2 * a * x)^2) (snnTorch's default)."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, slope: float) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        ctx.slope = slope
-        return (x > 0).to(x.dtype)
+class FastSigmoid(_Heaviside):
+    """d/dx = 1 / (slope * |x| + 1)^2 (Zenke & Ganguli's SuperSpike)."""
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        (x,) = ctx.saved_tensors
-        a = ctx.slope
-        return grad * (a / 2) / (1 + (math.pi / 2 * a * x) ** 2), None
+    def derivative(x: torch.Tensor, slope: float) -> torch.Tensor:
+        return 1.0 / (slope * x.abs() + 1.0) ** 2
+
+
+class ATan(_Heaviside):
+    """d/dx = (a/2) / (1 + (pi/2 * a * x)^2) (snnTorch's default)."""
+
+    @staticmethod
+    def derivative(x: torch.Tensor, slope: float) -> torch.Tensor:
+        return (slope / 2) / (1 + (math.pi / 2 * slope * x) ** 2)
 
 
 SURROGATES: dict[str, type[torch.autograd.Function]] = {"fast_sigmoid": FastSigmoid, "atan": ATan}
