@@ -29,8 +29,8 @@ def digits_inputs(tmp_path_factory) -> tuple[Path, Path]:
 
     folder = tmp_path_factory.mktemp("digits")
     _, _, x, y = load_split()
-    np.save(folder / "x.npy", x[:120])
-    np.save(folder / "y.npy", y[:120])
+    np.save(folder / "x.npy", x)
+    np.save(folder / "y.npy", y)
     return folder / "x.npy", folder / "y.npy"
 
 
@@ -57,7 +57,7 @@ def test_compile_run_verify_digits(tmp_path, digits_inputs):
     result = snncompile("run", build, "--input", x_path, "-o", out)
     assert result.returncode == 0, result.stderr
     spikes = np.load(out)
-    assert spikes.shape == (120, 16, 10) and spikes.any()
+    assert spikes.shape == (360, 16, 10) and spikes.any()
 
     result = snncompile("verify", DIGITS, "--input", x_path, "--labels", y_path, "--json")
     assert result.returncode == 0, result.stdout + result.stderr
