@@ -233,3 +233,19 @@ def test_run_emulator_aligns_nn_time_and_checks_input():
         run_emulator(g, x * 2)
     with pytest.raises(InputError, match="shape"):
         run_emulator(g, np.zeros((1, 3, 5)))
+
+
+def test_conv_sums_beyond_int32_are_refused():
+    """Lava casts Conv sums float64 -> int32; beyond 2^31 that is undefined, so refuse, not guess."""
+    from snncompile.errors import GraphCheckError
+    from snncompile.ir import Graph
+    from snncompile.ir import hw_ops as hw
+    from snncompile.sim.emulator import simulate
+
+    conv = hw.Conv(np.full((1, 2, 3, 3), 2**28, dtype=np.int64), padding=(1, 1))
+    lif = hw.LIF((1, 6, 6), du=4095, dv=0, vth=10, bias_mant=np.zeros(36), bias_exp=np.zeros(36))
+    graph = Graph("hw", {"in": hw.SpikeInput((2, 6, 6)), "c": conv, "lif": lif,
+                         "out": hw.SpikeOutput((1, 6, 6))},
+                  [("in", "c"), ("c", "lif"), ("lif", "out")])
+    with pytest.raises(GraphCheckError, match="2\\^31"):
+        simulate(graph, np.ones((1, 2, 2, 6, 6)), 3)

@@ -106,8 +106,13 @@ class _Conv(_Synapse):
         import torch
 
         w = np.asarray(self.op.weight, dtype=np.int64)
-        if np.abs(w).max(initial=0) * int(np.prod(w.shape[1:])) >= EXACT:
-            raise GraphCheckError(f"emulator: Conv {self.name!r} sums could exceed 2^53")
+        # Lava's Conv sums in float64 and casts to int32 (conv/utils.py L218): beyond 2^31 that
+        # cast is undefined in numpy, so no emulator can promise Lava's answer there.
+        bound = np.abs(w).max(initial=0) * int(np.prod(w.shape[1:]))
+        if bound >= 2**31:
+            raise GraphCheckError(
+                f"emulator: Conv {self.name!r} sums can reach {bound} >= 2^31, where Lava's int32 "
+                "cast is undefined; use smaller weights")
         self.torch, self.w = torch, torch.from_numpy(w.astype(np.float64))
 
     def receive(self, s: np.ndarray, t: int, events: list[Event] | None) -> None:
