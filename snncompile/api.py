@@ -79,13 +79,35 @@ def compile_model(
 
 
 def load_array(path: str | Path, what: str) -> np.ndarray:
-    """np.load without pickles, with a one-sentence error naming the file."""
+    """np.load of a plain numeric .npy (never unpickles), with a one-sentence error naming the file."""
+    path = Path(path)
     try:
-        return np.load(Path(path), allow_pickle=False)
+        with path.open("rb") as f:
+            if f.read(6) != b"\x93NUMPY":
+                raise InputError(f"{what} file {path} is not a .npy file (save arrays with numpy.save)")
+        array = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise InputError(f"{what} file {path} does not exist") from None
-    except (ValueError, OSError) as exc:
-        raise InputError(f"{what} file {path} is not a readable .npy array ({exc})") from None
+    except ValueError:  # numpy refuses object arrays without allow_pickle
+        raise InputError(f"{what} file {path} holds Python objects, not a numeric array; "
+                         "snncompile does not unpickle inputs") from None
+    except OSError as exc:
+        raise InputError(f"{what} file {path} cannot be read ({exc.strerror or exc})") from None
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise InputError(f"{what} file {path} has dtype {array.dtype}; expected numbers")
+    return array
+
+
+def save_array(path: str | Path, array: np.ndarray, what: str) -> None:
+    """Write a .npy whole or not at all (temporary file, then rename), errors as one sentence."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp.npy")
+    try:
+        np.save(tmp, array)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise SnnCompileError(f"cannot write {what} file {path} ({exc.strerror or exc})") from None
 
 
 def check_input(x: np.ndarray, input_shape: tuple[int, ...], where: str) -> np.ndarray:

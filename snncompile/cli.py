@@ -108,7 +108,7 @@ def compile_cmd(model: Path, target: str, out_dir: Path | None, **kw: Any) -> No
 def run_cmd(build: Path, input_path: Path, out_path: Path, strict: bool) -> None:
     """Run a compiled BUILD folder on an input file."""
     spikes, events = api.run_build(build, api.load_array(input_path, "input"), strict=strict)
-    np.save(out_path, spikes)
+    api.save_array(out_path, spikes, "output")
     click.echo(f"wrote {out_path} {tuple(spikes.shape)}, {int(np.count_nonzero(spikes))} spikes")
     if strict:
         _table("overflows (strict mode)", events)
@@ -140,7 +140,9 @@ def verify_cmd(model: Path, target: str, input_path: Path, labels_path: Path | N
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
         _table(f"{model.name}: float reference vs {target} ({report.samples} samples x "
-               f"{report.steps} steps)", [vars(layer) for layer in report.layers])
+               f"{report.steps} steps)",
+               [{**vars(layer), "first_divergence": layer.first_divergence or "-"}
+                for layer in report.layers])
         if report.float_accuracy is not None:
             click.echo(f"accuracy: float {report.float_accuracy:.2f}%  {target} "
                        f"{report.hw_accuracy:.2f}%")

@@ -17,6 +17,7 @@ class LayerAgreement:
     float_spikes: int
     hw_spikes: int
     agreement: float  # fraction of (sample, step, neuron) entries where both spike or both stay silent
+    first_divergence: int | None  # earliest time step (1-based) where they differ in any sample
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +60,12 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((a != 0) == (b != 0))) if a.size else 1.0
 
 
+def _first_divergence(a: np.ndarray, b: np.ndarray) -> int | None:
+    """Where to start looking: the earliest step at which any sample's spikes differ."""
+    steps = np.flatnonzero(((a != 0) != (b != 0)).reshape(a.shape[0], a.shape[1], -1).any(axis=(0, 2)))
+    return int(steps[0]) + 1 if steps.size else None
+
+
 def compare(
     target: str,
     float_spikes: dict[str, np.ndarray],
@@ -80,6 +87,7 @@ def compare(
             float_spikes=int(np.count_nonzero(float_spikes[name])),
             hw_spikes=int(np.count_nonzero(hw_spikes[name])),
             agreement=_agreement(float_spikes[name], hw_spikes[name]),
+            first_divergence=_first_divergence(float_spikes[name], hw_spikes[name]),
         )
         for name in float_spikes
         if name in hw_spikes

@@ -138,3 +138,21 @@ def test_strict_run_reports_layer_and_step(tmp_path, shared_data):
     result = snncompile("run", build, "--input", tmp_path / "zeros.npy", "-o", tmp_path / "z.npy",
                         "--strict")
     assert result.returncode == 0 and "0 overflow event(s)" in result.stdout
+
+
+def test_bad_arrays_are_one_sentence(tmp_path):
+    build = tmp_path / "build"
+    assert snncompile(DIGITS, "-o", build).returncode == 0
+    (tmp_path / "text.npy").write_text("not an array")
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    np.save(tmp_path / "floats.npy", np.full((1, 4, 64), 0.5))
+    np.save(tmp_path / "ok.npy", np.zeros((1, 4, 64), dtype=np.int8))
+    cases = [("text.npy", "not a .npy file"), ("objects.npy", "does not unpickle"),
+             ("floats.npy", "binary spikes")]
+    for name, words in cases:
+        result = snncompile("run", build, "--input", tmp_path / name, "-o", tmp_path / "y.npy")
+        assert_one_sentence_error(result, name if name != "floats.npy" else "", words)
+    result = snncompile("run", build, "--input", tmp_path / "ok.npy",
+                        "-o", tmp_path / "missing" / "y.npy")
+    assert_one_sentence_error(result, "cannot write output file")
+    assert not (tmp_path / "y.npy").exists()
