@@ -231,9 +231,11 @@ class Quantize:
                 err += encode_bias(vb, vth, target).max_err + decays / (64.0 * vth)
                 scored.append((err, vth))
         if not scored:
-            top = max(float(np.abs(x).max(initial=0)) for x, conv, _ in groups if conv)
-            raise unsupported(self.name, name, op, f"its conv weights reach {top:.3g} thresholds; "
-                              f"a conv weight holds at most {target.conv_weight_max} at vth = 1")
+            top = max(float(np.abs(x).max(initial=0)) for x, _, _ in groups)
+            most = max(target.conv_weight_max if conv else
+                       target.exc_weight_max * 2.0**target.weight_exp_max for _, conv, _ in groups)
+            raise unsupported(self.name, name, op, f"its weights reach {top:.3g} thresholds per "
+                              f"spike; this target holds at most {most:g} (at vth = 1)")
         best = min(err for err, _ in scored)
         return max(vth for err, vth in scored if err <= best * (1 + 1e-9) + 1e-15)
 
