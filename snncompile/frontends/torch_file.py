@@ -137,6 +137,6 @@ def load(path: str | Path, input_shape: Sequence[int] | None = None, dt: float |
     shape = input_shape or saved_shape or _first_linear_shape(obj)
     if not shape:
         raise ModelLoadError(f"{path}: the input shape cannot be inferred (the model does not "
-                             "start with a Linear layer); pass input_shape")
+                             "start with a Linear layer); pass --input-shape")
     step = float(dt if dt is not None else saved_dt if saved_dt is not None else DEFAULT_DT)
     return from_module(obj, shape, dt=step, source=str(path))
