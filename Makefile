@@ -14,8 +14,8 @@ demo: setup
 	    --input $(OUT)/digits/test_x.npy --labels $(OUT)/digits/test_y.npy
 
 test: setup
-	$(PY) -m pytest -q -p no:cacheprovider
 	ruff check snncompile tests examples benchmarks
+	$(PY) -m pytest -q -p no:cacheprovider
 
 lint:
 	ruff check snncompile tests examples benchmarks
