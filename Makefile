@@ -13,8 +13,7 @@ demo: setup
 	snncompile verify examples/digits/digits.pt --target emu \
 	    --input $(OUT)/digits/test_x.npy --labels $(OUT)/digits/test_y.npy
 
-test: setup
-	ruff check snncompile tests examples benchmarks
+test: setup lint
 	$(PY) -m pytest -q -p no:cacheprovider
 
 lint:
