@@ -30,8 +30,8 @@ class CompileResult:
     def summary(self) -> list[dict[str, Any]]:
         """The compile table: one row per layer, synapses counted as connections."""
         counts = connections(self.hw_graph)
-        return [{**row, "synapses": counts.get(row["layer"], row["synapses"])}
-                for row in self.report.rows()]
+        return [{"layer": row["layer"], "neurons": row["neurons"],
+                 "synapses": counts[row["layer"]], **row} for row in self.report.rows()]
 
 
 def load(model: str | Path, **frontend_options: Any) -> Graph:

@@ -156,3 +156,15 @@ def test_bad_arrays_are_one_sentence(tmp_path):
                         "-o", tmp_path / "missing" / "y.npy")
     assert_one_sentence_error(result, "cannot write output file")
     assert not (tmp_path / "y.npy").exists()
+
+
+def test_summary_counts_connections(tmp_path):
+    """The compile table's synapses are connections (non-zero weights), not synapse objects."""
+    from snncompile import api
+
+    result = api.compile_model(DIGITS)
+    rows = {row["layer"]: row for row in result.summary()}
+    dense = {n: op for n, op in result.hw_graph.nodes.items() if type(op).__name__ == "Dense"}
+    total = sum(int(np.count_nonzero(op.weights)) for op in dense.values())
+    assert sum(row["synapses"] for row in rows.values()) == total > 4000
+    assert list(next(iter(rows.values())))[:3] == ["layer", "neurons", "synapses"]

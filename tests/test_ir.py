@@ -80,3 +80,29 @@ def test_ops_are_frozen():
 
 def test_ir_reference_doc_is_current():
     assert (REPO / "docs" / "ir.md").read_text() == render()
+
+
+def test_conv_connections_count_real_inputs_only():
+    """Brute force: for each output position, kernel taps that are non-zero and inside the input."""
+    from snncompile.ir.stats import connections
+
+    rng = np.random.default_rng(0)
+    w = rng.integers(-2, 3, size=(3, 2, 3, 3)) * (rng.random((3, 2, 3, 3)) < 0.6)
+    conv = hw_ops.Conv(w, stride=(2, 1), padding=(1, 1))
+    in_shape, out_shape = (2, 5, 4), conv.output_shape((2, 5, 4))
+    lif = hw_ops.LIF(out_shape, du=4095, dv=0, vth=1, bias_mant=np.zeros(out_shape),
+                     bias_exp=np.zeros(out_shape))
+    g = Graph("hw", {"in": hw_ops.SpikeInput(in_shape), "c": conv, "lif": lif,
+                     "out": hw_ops.SpikeOutput(out_shape)},
+              [("in", "c"), ("c", "lif"), ("lif", "out")])
+    expected = 0
+    for co in range(3):
+        for oy in range(out_shape[1]):
+            for ox in range(out_shape[2]):
+                for ci in range(2):
+                    for ky in range(3):
+                        for kx in range(3):
+                            y, x = oy * 2 - 1 + ky, ox - 1 + kx
+                            inside = 0 <= y < 5 and 0 <= x < 4
+                            expected += int(inside and w[co, ci, ky, kx] != 0)
+    assert connections(g) == {"lif": expected}

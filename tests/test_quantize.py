@@ -114,10 +114,10 @@ def test_report_rows_and_json():
     _, report = lower_to_hw(two_layer(), TARGET)
     rows = report.rows()
     assert [r["layer"] for r in rows] == ["lif1", "lif2"]
-    for key in ("neurons", "synapses", "scale", "weight_exp", "bits", "w_err/thr", "du_err",
+    for key in ("neurons", "scale", "weight_exp", "bits used/lost", "w_err/thr", "du_err",
                 "dv_err", "bias", "headroom"):
         assert key in rows[0]
-    assert rows[0]["neurons"] == 6 and rows[0]["synapses"] == 1
+    assert rows[0]["neurons"] == 6
     d = json.loads(json.dumps(report.to_dict()))
     for key in ("scale", "threshold_err", "du_err", "dv_err", "max_err_thr", "max_err_lsb", "bits",
                 "bits_lost", "warnings", "headroom_thr", "vth", "du", "dv"):

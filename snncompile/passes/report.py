@@ -74,11 +74,10 @@ class QuantReport:
             {
                 "layer": q.layer,
                 "neurons": q.neurons,
-                "synapses": sum(s.kind != "bias" for s in q.synapses),
                 "vth": q.vth,
                 "scale": q.scale,
                 "weight_exp": ",".join(str(s.weight_exp) for s in q.synapses if s.kind != "bias"),
-                "bits": q.bits,
+                "bits used/lost": f"{q.bits}/{8 - q.bits}" if q.synapses else "-",
                 "w_err/thr": q.max_err_thr,
                 "du_err": q.du_err,
                 "dv_err": q.dv_err,
