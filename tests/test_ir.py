@@ -106,3 +106,12 @@ def test_conv_connections_count_real_inputs_only():
                             inside = 0 <= y < 5 and 0 <= x < 4
                             expected += int(inside and w[co, ci, ky, kx] != 0)
     assert connections(g) == {"lif": expected}
+
+
+def test_empty_outputs_are_refused():
+    g = Graph("nn", {"in": nn_ops.Input((1, 1, 1)),
+                     "pool": nn_ops.SumPool2d(kernel_size=(2, 2), stride=(2, 2)),
+                     "out": nn_ops.Output((1, 0, 0))},
+              [("in", "pool"), ("pool", "out")])
+    with pytest.raises(GraphCheckError, match="'pool'.*empty output"):
+        check(g)

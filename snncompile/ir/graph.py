@@ -124,6 +124,9 @@ class Graph:
                 raise GraphCheckError(
                     f"node {name!r} ({type(op).__name__}) cannot take input of shape {in_shape}: {exc}"
                 ) from None
+            if any(d <= 0 for d in shapes[name]):
+                raise GraphCheckError(f"node {name!r} ({type(op).__name__}) turns input of shape "
+                                      f"{in_shape} into an empty output {shapes[name]}")
         return shapes
 
     # -- values ------------------------------------------------------------------------------
