@@ -166,3 +166,16 @@ def test_load_target_errors_and_sources():
     assert all(p.source and p.status in ("code", "published", "assumed")
                for p in TARGET.sources.values())
     assert TARGET.limits["neurons_per_core"].status == "unverified"
+
+
+def test_tiny_weights_do_not_overflow_the_scale_search():
+    """Found by fuzzing: a denormal gain made ratio * 2^e infinite; now it just lowers (or says why)."""
+    lif = nn.LIF(tau=np.ones(1), r=np.array([2.2e-309]), v_leak=np.zeros(1),
+                 v_threshold=np.array([1e-4]), v_reset=np.zeros(1))
+    g = Graph("nn", {"in": nn.Input((1,)), "fc": nn.Affine(np.ones((1, 1)), np.zeros(1)),
+                     "lif": lif, "out": nn.Output((1,))},
+              [("in", "fc"), ("fc", "lif"), ("lif", "out")], dt=1.0)
+    try:
+        lower_to_hw(g, TARGET)
+    except SnnCompileError as exc:
+        assert "lif" in str(exc)

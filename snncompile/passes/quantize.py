@@ -218,7 +218,7 @@ class Quantize:
             if not np.isfinite(ratio):
                 continue
             e_lo, e_hi = (0, 0) if conv else exps or (target.weight_exp_min, target.weight_exp_max)
-            cands |= {int(ratio * 2.0**e) for e in range(e_lo, e_hi + 1)}
+            cands |= {int(min(ratio * 2.0**e, cap + 1)) for e in range(e_lo, e_hi + 1)}  # > cap: dropped
         scored = []
         for vth in sorted(v for v in cands if 1 <= v <= cap):
             err = 0.0
