@@ -120,3 +120,29 @@ def test_input_of_wrong_shape_is_refused() -> None:
     graph = from_module(torch.nn.Sequential(torch.nn.Linear(3, 2), snn.LIF(2)), (3,))
     with pytest.raises(InputError, match=r"expected \(batch, time, 3\)"):
         run_reference(graph, np.zeros((1, 2, 4)))
+
+
+def test_learned_beta_is_one_per_layer_and_deploys(tmp_path) -> None:
+    """learn_beta learns one decay for the layer (PLIF), so the trained model compiles to Loihi
+    formats (one du/dv per population) and the reference still matches torch."""
+    from snncompile import api
+
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 6), snn.LIF(6, beta=0.8, learn_beta=True))
+    _scaled(model, 3.0).float()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    for _ in range(5):
+        snn.run(model, (torch.rand(4, 10, 8) < 0.5).float()).sum().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    beta = model[1].beta.detach()
+    assert beta.shape == () and 0 < float(beta) < 1 and float(beta) != 0.8
+    snn.save(model, tmp_path / "plif.pt", input_shape=(8,))
+    result = api.compile_model(tmp_path / "plif.pt")
+    x = (torch.rand(3, 12, 8) < 0.5).float()
+    with torch.no_grad():
+        ours = snn.run(model, x).numpy()
+    ref = run_reference(result.nn_graph, x.numpy().astype(np.float64))
+    np.testing.assert_array_equal(ref[result.nn_graph.outputs[0]], ours)
+    per_neuron = snn.LIF(6, beta=torch.full((6,), 0.8), learn_beta=True)
+    assert per_neuron.beta.shape == (6,)

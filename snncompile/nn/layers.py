@@ -43,12 +43,15 @@ class _Neuron(nn.Module):
         self.reset_state()
 
     def _decay(self, name: str, value: float | torch.Tensor, learn: bool) -> None:
-        """A per-neuron decay factor: a trained parameter (PLIF-style) or a fixed buffer."""
-        value = _full(value, self.shape)
+        """A decay factor, fixed (a buffer) or learned. A scalar learns ONE decay for the layer
+        (PLIF, Fang et al. 2021): Loihi holds one decay per population, so it deploys as is; a
+        per-neuron tensor learns per neuron (and the Loihi targets refuse it, naming the layer)."""
+        scalar = torch.as_tensor(value).dim() == 0
         if learn:
-            setattr(self, name, nn.Parameter(value))
+            init = torch.as_tensor(value, dtype=torch.get_default_dtype()).detach().clone()
+            setattr(self, name, nn.Parameter(init if scalar else _full(value, self.shape)))
         else:
-            self.register_buffer(name, value)
+            self.register_buffer(name, _full(value, self.shape))
 
     def reset_state(self) -> None:
         """Forget the state: the next call is time step 1."""
