@@ -138,9 +138,11 @@ def verify(
     labels: np.ndarray | None = None,
     max_spike_mismatch: float = 0.05,
     max_accuracy_drop: float = 1.0,
+    max_source_mismatch: float = 0.001,
     **frontend_options: Any,
 ) -> VerifyReport:
-    """Run the float reference and the target on the same inputs and compare them layer by layer."""
+    """Run the trainer's model (.pt), the float reference and the target on the same inputs and
+    compare them: source vs reference on the output, reference vs target layer by layer."""
     from snncompile.sim.emulator import run_emulator
     from snncompile.sim.reference import run_reference
 
@@ -154,6 +156,7 @@ def verify(
         raise InputError(f"labels have shape {labels.shape}; expected ({x.shape[0]},), one per sample")
     ref = run_reference(nn_graph, x.astype(np.float64), record=True)
     emu = run_emulator(hw_graph, x, record=True)
+    source = run_source(model, x, **frontend_options)
     (out_nn,) = nn_graph.outputs
     (out_hw,) = hw_graph.outputs
     float_spikes = {n: ref[n] for n in nn_graph.of_kind("neuron")}
@@ -161,4 +164,20 @@ def verify(
     hw_spikes = dict(emu.spikes)
     hw_spikes["output"] = emu.outputs[out_hw]
     return compare(target, float_spikes, hw_spikes, "output", labels,
-                   max_spike_mismatch, max_accuracy_drop)
+                   max_spike_mismatch, max_accuracy_drop, source, max_source_mismatch)
+
+
+def run_source(model: str | Path, x: np.ndarray, **frontend_options: Any) -> np.ndarray | None:
+    """The trainer's own model on x, for files that carry a runnable model (.pt); else None."""
+    if Path(model).suffix not in (".pt", ".pth"):
+        return None
+    import torch
+
+    import snncompile.nn as snn
+    from snncompile.frontends.torch_file import read_module
+
+    options = {k: frontend_options.get(k) for k in ("input_shape", "dt", "trust_pickle")}
+    module, _, _ = read_module(model, **{k: v for k, v in options.items() if v is not None})
+    dtype = next((p.dtype for p in module.parameters()), torch.float32)
+    with torch.no_grad():
+        return snn.run(module.eval(), torch.as_tensor(x, dtype=dtype)).numpy()

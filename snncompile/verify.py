@@ -1,4 +1,5 @@
-"""Compare the float reference with a hardware back end on the same inputs, layer by layer."""
+"""Compare, on the same inputs, the trainer's own model (where it can run), the float reference
+and a hardware back end: the chain that proves the chip computes what the trainer computed."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ class VerifyReport:
     float_accuracy: float | None
     hw_accuracy: float | None
     checks: tuple[Check, ...]
+    source_agreement: float | None = None  # trainer's model vs float reference, output spikes
 
     @property
     def passed(self) -> bool:
@@ -74,11 +76,15 @@ def compare(
     labels: np.ndarray | None = None,
     max_spike_mismatch: float = 0.05,
     max_accuracy_drop: float = 1.0,
+    source_spikes: np.ndarray | None = None,
+    max_source_mismatch: float = 0.001,
 ) -> VerifyReport:
     """Build the report from per-layer spike arrays (batch, time, *shape) keyed by layer name.
 
     Checks: the fraction of output spike entries that differ is at most `max_spike_mismatch`;
-    with labels, hardware accuracy is at most `max_accuracy_drop` points below float accuracy.
+    with labels, hardware accuracy is at most `max_accuracy_drop` points below float accuracy;
+    with `source_spikes` (the trainer's model on the same input), at most `max_source_mismatch`
+    of its output entries differ from the float reference (float32 vs float64 rounding only).
     """
     layers = tuple(
         LayerAgreement(
@@ -99,6 +105,11 @@ def compare(
         Check("output spike mismatch", 1 - output_agreement, max_spike_mismatch,
               1 - output_agreement <= max_spike_mismatch)
     ]
+    source_agreement = None
+    if source_spikes is not None:
+        source_agreement = _agreement(source_spikes, f_out)
+        checks.insert(0, Check("source vs float reference mismatch", 1 - source_agreement,
+                               max_source_mismatch, 1 - source_agreement <= max_source_mismatch))
     f_acc = h_acc = None
     if labels is not None:
         f_acc = float(np.mean(f_pred == labels) * 100)
@@ -115,4 +126,5 @@ def compare(
         float_accuracy=f_acc,
         hw_accuracy=h_acc,
         checks=tuple(checks),
+        source_agreement=source_agreement,
     )

@@ -65,6 +65,8 @@ def test_compile_run_verify_digits(tmp_path, digits_inputs):
     assert report["passed"] and report["float_accuracy"] > 80
     assert abs(report["float_accuracy"] - report["hw_accuracy"]) <= 1.0 + 1e-9
     assert {layer["name"] for layer in report["layers"]} >= {"output"}
+    assert report["source_agreement"] == 1.0  # the trained torch model itself, on the same input
+    assert report["checks"][0]["name"] == "source vs float reference mismatch"
 
 
 def test_verify_fails_past_tolerance(digits_inputs):

@@ -39,3 +39,18 @@ def test_failing_checks():
 def test_ties_go_to_the_lowest_index():
     spikes = np.ones((1, 3, 4), dtype=np.int8)
     assert predictions(spikes).tolist() == [0]
+
+
+def test_source_tier():
+    """The trainer's model is compared with the float reference on the output; None skips it."""
+    out = np.zeros((2, 5, 3), dtype=np.int8)
+    out[:, ::2, 1] = 1
+    source = out.copy()
+    source[1, 4, 2] = 1
+    report = compare("emu", {"output": out}, {"output": out}, "output",
+                     source_spikes=source, max_source_mismatch=0.0)
+    assert report.source_agreement == 1 - 1 / out.size
+    assert report.checks[0].name == "source vs float reference mismatch"
+    assert not report.checks[0].passed and not report.passed
+    plain = compare("emu", {"output": out}, {"output": out}, "output")
+    assert plain.source_agreement is None and plain.passed

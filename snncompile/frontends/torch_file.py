@@ -121,6 +121,14 @@ def _first_linear_shape(model: nn.Module) -> tuple[int, ...] | None:
 def load(path: str | Path, input_shape: Sequence[int] | None = None, dt: float | None = None,
          trust_pickle: bool = False, **_: Any) -> Graph:
     """Read a .pt/.pth model file safely (see the module docstring) into an nn Graph."""
+    module, shape, step = read_module(path, input_shape, dt, trust_pickle)
+    return from_module(module, shape, dt=step, source=str(path))
+
+
+def read_module(path: str | Path, input_shape: Sequence[int] | None = None,
+                dt: float | None = None, trust_pickle: bool = False
+                ) -> tuple[nn.Module, tuple[int, ...], float]:
+    """The torch module in a model file (read safely), its input shape and time step."""
     path = Path(path)
     obj = _read(path, bool(trust_pickle))
     saved_shape, saved_dt = None, None
@@ -139,4 +147,4 @@ def load(path: str | Path, input_shape: Sequence[int] | None = None, dt: float |
         raise ModelLoadError(f"{path}: the input shape cannot be inferred (the model does not "
                              "start with a Linear layer); pass --input-shape")
     step = float(dt if dt is not None else saved_dt if saved_dt is not None else DEFAULT_DT)
-    return from_module(obj, shape, dt=step, source=str(path))
+    return obj, tuple(int(d) for d in shape), step
