@@ -139,12 +139,15 @@ def verify(
     max_spike_mismatch: float = 0.05,
     max_accuracy_drop: float = 1.0,
     max_source_mismatch: float = 0.001,
+    strict: bool = False,
     **frontend_options: Any,
 ) -> VerifyReport:
     """Run the trainer's model (.pt), the float reference and the target on the same inputs and
-    compare them: source vs reference on the output, reference vs target layer by layer."""
+    compare them: source vs reference on the output, reference vs target layer by layer; with
+    `strict`, any u wrap or v saturation on the target fails the report."""
     from snncompile.sim.emulator import run_emulator
     from snncompile.sim.reference import run_reference
+    from snncompile.sim.timing import event_rows
 
     if target != "emu":
         raise SnnCompileError(f"verify supports target 'emu' so far, not {target!r}")
@@ -155,7 +158,7 @@ def verify(
     if labels is not None and labels.shape != (x.shape[0],):
         raise InputError(f"labels have shape {labels.shape}; expected ({x.shape[0]},), one per sample")
     ref = run_reference(nn_graph, x.astype(np.float64), record=True)
-    emu = run_emulator(hw_graph, x, record=True)
+    emu = run_emulator(hw_graph, x, record=True, strict=strict)
     source = run_source(model, x, **frontend_options)
     (out_nn,) = nn_graph.outputs
     (out_hw,) = hw_graph.outputs
@@ -164,7 +167,8 @@ def verify(
     hw_spikes = dict(emu.spikes)
     hw_spikes["output"] = emu.outputs[out_hw]
     return compare(target, float_spikes, hw_spikes, "output", labels,
-                   max_spike_mismatch, max_accuracy_drop, source, max_source_mismatch)
+                   max_spike_mismatch, max_accuracy_drop, source, max_source_mismatch,
+                   event_rows(hw_graph, emu.events) if strict else None)
 
 
 def run_source(model: str | Path, x: np.ndarray, **frontend_options: Any) -> np.ndarray | None:

@@ -130,16 +130,18 @@ def run_cmd(build: Path, input_path: Path, out_path: Path, strict: bool) -> None
 @click.option("--max-source-mismatch", default=0.001, show_default=True,
               help="Largest tolerated fraction of output entries where the trainer's own model "
                    "(.pt) and the float reference differ.")
+@click.option("--strict", is_flag=True,
+              help="Also fail on any u wrap / v saturation on the target, listing each.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_frontend_options
 def verify_cmd(model: Path, target: str, input_path: Path, labels_path: Path | None,
                max_spike_mismatch: float, max_accuracy_drop: float, max_source_mismatch: float,
-               as_json: bool, **kw: Any) -> None:
+               strict: bool, as_json: bool, **kw: Any) -> None:
     """Run the float reference and the target on the same inputs; exit 1 past the tolerances."""
     x = api.load_array(input_path, "input")
     labels = api.load_array(labels_path, "labels") if labels_path else None
     report = api.verify(model, x, target, labels, max_spike_mismatch, max_accuracy_drop,
-                        max_source_mismatch, **_frontend_kwargs(kw))
+                        max_source_mismatch, strict, **_frontend_kwargs(kw))
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -156,6 +158,8 @@ def verify_cmd(model: Path, target: str, input_path: Path, labels_path: Path | N
         click.echo(f"float reference vs {target}: output spikes agree "
                    f"{report.output_agreement:.4f}; predictions agree "
                    f"{report.prediction_agreement:.4f}")
+        if report.overflows:
+            _table("overflows (strict mode)", list(report.overflows))
         for c in report.checks:
             click.echo(f"{'PASS' if c.passed else 'FAIL'}  {c.name}: {c.value:.4g} (limit {c.limit:g})")
     if not report.passed:

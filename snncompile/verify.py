@@ -41,6 +41,7 @@ class VerifyReport:
     hw_accuracy: float | None
     checks: tuple[Check, ...]
     source_agreement: float | None = None  # trainer's model vs float reference, output spikes
+    overflows: tuple[dict, ...] = ()  # strict mode: every u wrap / v saturation (layer, step)
 
     @property
     def passed(self) -> bool:
@@ -78,13 +79,15 @@ def compare(
     max_accuracy_drop: float = 1.0,
     source_spikes: np.ndarray | None = None,
     max_source_mismatch: float = 0.001,
+    overflows: list[dict] | None = None,
 ) -> VerifyReport:
     """Build the report from per-layer spike arrays (batch, time, *shape) keyed by layer name.
 
     Checks: the fraction of output spike entries that differ is at most `max_spike_mismatch`;
     with labels, hardware accuracy is at most `max_accuracy_drop` points below float accuracy;
     with `source_spikes` (the trainer's model on the same input), at most `max_source_mismatch`
-    of its output entries differ from the float reference (float32 vs float64 rounding only).
+    of its output entries differ from the float reference (float32 vs float64 rounding only);
+    with `overflows` (strict mode), there are none.
     """
     layers = tuple(
         LayerAgreement(
@@ -110,6 +113,8 @@ def compare(
         source_agreement = _agreement(source_spikes, f_out)
         checks.insert(0, Check("source vs float reference mismatch", 1 - source_agreement,
                                max_source_mismatch, 1 - source_agreement <= max_source_mismatch))
+    if overflows is not None:
+        checks.append(Check("overflow events (strict)", len(overflows), 0, not overflows))
     f_acc = h_acc = None
     if labels is not None:
         f_acc = float(np.mean(f_pred == labels) * 100)
@@ -127,4 +132,5 @@ def compare(
         hw_accuracy=h_acc,
         checks=tuple(checks),
         source_agreement=source_agreement,
+        overflows=tuple(overflows or ()),
     )

@@ -140,6 +140,14 @@ def test_strict_run_reports_layer_and_step(tmp_path, shared_data):
     result = snncompile("run", build, "--input", tmp_path / "zeros.npy", "-o", tmp_path / "z.npy",
                         "--strict")
     assert result.returncode == 0 and "0 overflow event(s)" in result.stdout
+    model = shared_data / "nir-paper/03_rnn/braille_noDelay_bias_zero.nir"
+    result = snncompile("verify", model, "--input", tmp_path / "ones.npy", "--strict", "--json")
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["overflows"] and {e["layer"] for e in report["overflows"]} == {"lif1.lif"}
+    assert all(e["nn_step"] == e["hw_step"] - 1 for e in report["overflows"])  # depth 1
+    relaxed = snncompile("verify", model, "--input", tmp_path / "ones.npy", "--json")
+    assert relaxed.returncode == 0 and json.loads(relaxed.stdout)["overflows"] == []
 
 
 def test_bad_arrays_are_one_sentence(tmp_path):

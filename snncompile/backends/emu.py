@@ -22,20 +22,11 @@ def write(hw_graph: Graph, folder: Path) -> dict[str, str]:
 
 def run(folder: Path, manifest: dict, x: np.ndarray, strict: bool = False
         ) -> tuple[np.ndarray, list[dict]]:
-    """Output spikes, and in strict mode every wrap/saturation as {layer, kind, hw_step, nn_step,
-    neurons}: nn_step is the float model's step the event belongs to (hw step minus the layer's
-    synaptic depth; a synapse's wrap lands in its target one step later)."""
+    """Output spikes, and in strict mode every wrap/saturation (snncompile.sim.timing.event_rows)."""
     from snncompile.sim.emulator import run_emulator
-    from snncompile.sim.timing import synaptic_depths
+    from snncompile.sim.timing import event_rows
 
     hw_graph = load_image(folder / manifest["files"]["image"])
     result = run_emulator(hw_graph, x, strict=strict)
-    depth = synaptic_depths(hw_graph)
-    events = []
-    for e in result.events:
-        node = e.layer if e.layer in depth else hw_graph.successors(e.layer)[0]
-        delay = 0 if e.layer in depth else 1
-        events.append({"layer": e.layer, "kind": e.kind, "hw_step": e.step,
-                       "nn_step": e.step + delay - depth[node], "neurons": e.count})
     (name,) = hw_graph.outputs
-    return result.outputs[name], events
+    return result.outputs[name], event_rows(hw_graph, result.events)

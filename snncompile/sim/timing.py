@@ -59,3 +59,16 @@ def latency(graph: Graph) -> int:
     depth = synaptic_depths(graph)
     clock = clock_nodes(graph)
     return max((depth[n] for n in graph.of_kind("neuron") if n not in clock), default=0)
+
+
+def event_rows(graph: Graph, events: list) -> list[dict]:
+    """Strict-mode events as rows {layer, kind, hw_step, nn_step, neurons}: nn_step is the float
+    model's step the event belongs to (hw step minus the layer's depth; a synapse's wrap lands in
+    its target one step later)."""
+    depth = synaptic_depths(graph)
+    rows = []
+    for e in events:
+        node, delay = (e.layer, 0) if e.layer in depth else (graph.successors(e.layer)[0], 1)
+        rows.append({"layer": e.layer, "kind": e.kind, "hw_step": e.step,
+                     "nn_step": e.step + delay - depth[node], "neurons": e.count})
+    return rows
