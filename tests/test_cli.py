@@ -178,3 +178,19 @@ def test_summary_counts_connections(tmp_path):
     total = sum(int(np.count_nonzero(op.weights)) for op in dense.values())
     assert sum(row["synapses"] for row in rows.values()) == total > 4000
     assert list(next(iter(rows.values())))[:3] == ["layer", "neurons", "synapses"]
+
+
+def test_cli_refuses_a_pickle_that_would_run_code(tmp_path):
+    """The classic exploit through the user's front door: refused by name, nothing runs or is
+    written; the same file with --trust-pickle does run it (so the refusal is what protected us)."""
+    marker, evil = tmp_path / "pwned", tmp_path / "evil.pt"
+    payload = (f"import torch, os\n"
+               f"class X:\n"
+               f"    def __reduce__(self): return (os.system, ('touch {marker}',))\n"
+               f"torch.save({{'format': 'snncompile-torch/1', 'model': X()}}, '{evil}')\n")
+    subprocess.run([sys.executable, "-c", payload], check=True, timeout=120)
+    result = snncompile(evil, "-o", tmp_path / "build")
+    assert_one_sentence_error(result, "evil.pt", "system", "--trust-pickle")
+    assert not marker.exists() and not (tmp_path / "build").exists()
+    snncompile(evil, "--trust-pickle", "-o", tmp_path / "build")
+    assert marker.exists()
