@@ -42,23 +42,25 @@ def load(model: str | Path, **frontend_options: Any) -> Graph:
     return check(graph, f"front end ({Path(model).name})")
 
 
-def lower(nn_graph: Graph, target: str = "emu") -> tuple[Graph, Any]:
-    """nn graph -> hw graph in the target's number formats, with the quantization report."""
-    from snncompile.passes import lower_to_hw
+def lower(nn_graph: Graph, target: str = "emu", weight_split: bool = False) -> tuple[Graph, Any]:
+    """nn graph -> hw graph in the target's number formats, with the quantization report.
+    `weight_split` adds a fine Dense per Dense (twice the synapses, ~8 more weight bits)."""
+    from snncompile.passes import Quantize, lower_to_hw
     from snncompile.target import load_target
 
-    return lower_to_hw(nn_graph, load_target(target))
+    return lower_to_hw(nn_graph, load_target(target), quantize=Quantize(split_weights=weight_split))
 
 
 def compile_model(
-    model: str | Path, target: str = "emu", out_dir: str | Path | None = None, **frontend_options: Any
+    model: str | Path, target: str = "emu", out_dir: str | Path | None = None,
+    weight_split: bool = False, **frontend_options: Any,
 ) -> CompileResult:
     """Compile `model` for `target`; with `out_dir`, write the artefacts there (all or nothing)."""
     from snncompile.backends import get_backend
 
     backend = get_backend(target)
     nn_graph = load(model, **frontend_options)
-    hw_graph, report = lower(nn_graph, target)
+    hw_graph, report = lower(nn_graph, target, weight_split)
     if out_dir is not None:
         with atomic_dir(Path(out_dir)) as folder:
             (folder / "model.nn.txt").write_text(text.dumps(nn_graph))
@@ -140,6 +142,7 @@ def verify(
     max_accuracy_drop: float = 1.0,
     max_source_mismatch: float = 0.001,
     strict: bool = False,
+    weight_split: bool = False,
     **frontend_options: Any,
 ) -> VerifyReport:
     """Run the trainer's model (.pt), the float reference and the target on the same inputs and
@@ -152,7 +155,7 @@ def verify(
     if target != "emu":
         raise SnnCompileError(f"verify supports target 'emu' so far, not {target!r}")
     nn_graph = load(model, **frontend_options)
-    hw_graph, _ = lower(nn_graph, target)
+    hw_graph, _ = lower(nn_graph, target, weight_split)
     (in_name,) = nn_graph.inputs
     check_input(x, nn_graph.shapes[in_name], str(model))
     if labels is not None and labels.shape != (x.shape[0],):

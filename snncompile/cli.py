@@ -47,6 +47,13 @@ def _frontend_options(f):
     return f
 
 
+def _weight_split_option(f):
+    return click.option(
+        "--weight-split", is_flag=True,
+        help="Give each Dense a second, finer Dense for its rounding residual (twice the "
+             "synapses, about 8 more weight bits).")(f)
+
+
 def _frontend_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
     shape = kw.pop("input_shape", None)
     if shape:
@@ -86,10 +93,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--target", "-t", default="emu", show_default=True, help="Target name (targets/).")
 @click.option("--out", "-o", "out_dir", type=click.Path(path_type=Path), help="Build folder to write.")
+@_weight_split_option
 @_frontend_options
-def compile_cmd(model: Path, target: str, out_dir: Path | None, **kw: Any) -> None:
+def compile_cmd(model: Path, target: str, out_dir: Path | None, weight_split: bool,
+                **kw: Any) -> None:
     """Compile MODEL (.nir, .pt) for a target and write its artefacts."""
-    result = api.compile_model(model, target, out_dir, **_frontend_kwargs(kw))
+    result = api.compile_model(model, target, out_dir, weight_split, **_frontend_kwargs(kw))
     _table(f"{model.name} -> {target}", result.summary())
     for warning in getattr(result.report, "warnings", ()):
         click.echo(f"warning: {warning}", err=True)
@@ -133,15 +142,16 @@ def run_cmd(build: Path, input_path: Path, out_path: Path, strict: bool) -> None
 @click.option("--strict", is_flag=True,
               help="Also fail on any u wrap / v saturation on the target, listing each.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_weight_split_option
 @_frontend_options
 def verify_cmd(model: Path, target: str, input_path: Path, labels_path: Path | None,
                max_spike_mismatch: float, max_accuracy_drop: float, max_source_mismatch: float,
-               strict: bool, as_json: bool, **kw: Any) -> None:
+               strict: bool, as_json: bool, weight_split: bool, **kw: Any) -> None:
     """Run the float reference and the target on the same inputs; exit 1 past the tolerances."""
     x = api.load_array(input_path, "input")
     labels = api.load_array(labels_path, "labels") if labels_path else None
     report = api.verify(model, x, target, labels, max_spike_mismatch, max_accuracy_drop,
-                        max_source_mismatch, strict, **_frontend_kwargs(kw))
+                        max_source_mismatch, strict, weight_split, **_frontend_kwargs(kw))
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:

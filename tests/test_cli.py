@@ -194,3 +194,14 @@ def test_cli_refuses_a_pickle_that_would_run_code(tmp_path):
     assert not marker.exists() and not (tmp_path / "build").exists()
     snncompile(evil, "--trust-pickle", "-o", tmp_path / "build")
     assert marker.exists()
+
+
+def test_weight_split_through_the_cli(tmp_path, digits_inputs):
+    x_path, y_path = digits_inputs
+    build = tmp_path / "build"
+    assert snncompile(DIGITS, "--weight-split", "-o", build).returncode == 0
+    assert '"0.fine" Dense' in (build / "model.hw.txt").read_text()
+    result = snncompile("verify", DIGITS, "--input", x_path, "--labels", y_path, "--weight-split",
+                        "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["output_agreement"] > 0.98

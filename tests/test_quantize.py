@@ -179,3 +179,27 @@ def test_tiny_weights_do_not_overflow_the_scale_search():
         lower_to_hw(g, TARGET)
     except SnnCompileError as exc:
         assert "lif" in str(exc)
+
+
+def test_weight_split_adds_an_exact_fine_dense():
+    """With split_weights every Dense gets a twin from the same source into the same neuron whose
+    integers also survive Lava, and the pair's worst error shrinks by orders of magnitude."""
+    from snncompile.sim.timing import synaptic_depths
+
+    g = two_layer(seed=3)
+    plain_graph, plain = lower_to_hw(g, TARGET)
+    split_graph, split = lower_to_hw(g, TARGET, quantize=Quantize(split_weights=True))
+    depth = synaptic_depths(split_graph)
+    for name in ("fc1", "fc2"):
+        coarse, fine = split_graph.nodes[name], split_graph.nodes[f"{name}.fine"]
+        assert split_graph.predecessors(f"{name}.fine") == split_graph.predecessors(name)
+        assert split_graph.successors(f"{name}.fine") == split_graph.successors(name)
+        assert depth[f"{name}.fine"] == depth[name] and fine.weight_exp < coarse.weight_exp
+        np.testing.assert_array_equal(plain_graph.nodes[name].weights, coarse.weights)
+        for op in (coarse, fine):
+            np.testing.assert_array_equal(lava_preprocess(op.weights, op.sign_mode), op.weights)
+    for before, after in zip(plain.layers, split.layers):
+        assert after.max_err_thr < before.max_err_thr / 50
+        kinds = [s.kind for s in after.synapses]
+        assert kinds.count("fine") == kinds.count("dense") == 1
+        assert after.bits == before.bits  # the fine twin does not count as the layer's weights

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from snncompile.errors import GraphCheckError
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 from snncompile.passes.common import fresh
@@ -30,6 +31,8 @@ def assemble(lowered: Lowered, plans: dict[str, Any], target_name: str) -> Graph
     edges: list[tuple[str, str]] = []
     for name, plan in plans.items():
         for syn, op in plan.synapses:
+            if syn.name in nodes:
+                raise GraphCheckError(f"pass quantize: synapse name {syn.name!r} is taken twice")
             nodes[syn.name] = op
             edges += [(syn.source, syn.name), (syn.name, name)]
         nodes[name] = plan.lif

@@ -65,11 +65,14 @@ def _uniform(name: str, op: Any, field: str, arr: np.ndarray) -> float:
 @dataclasses.dataclass(frozen=True)
 class Quantize:
     """headroom: fixed u/v range in thresholds (None: the worst-case bound clipped to
-    [min_headroom, max_headroom])."""
+    [min_headroom, max_headroom]). split_weights: each Dense also gets a "fine" Dense from the same
+    source holding the rounding residual at a smaller exponent (Lava sums both into the neuron),
+    trading twice the synapse memory for weights about 8 bits more precise."""
 
     headroom: float | None = None
     min_headroom: float = 8.0
     max_headroom: float = 128.0
+    split_weights: bool = False
     name = "quantize"
 
     def __call__(self, lowered: Lowered, coeffs: dict[str, StepCoeffs],
@@ -169,6 +172,16 @@ class Quantize:
         hw_syns = [(s, self._hw_synapse(s, code)) for s, code in zip(syns, codes)]
         clock_code = codes[-1] if clock_x is not None else None
         sq = [self._syn_report(s.name, s.source, s.kind, code) for s, code in zip(syns, codes)]
+        if self.split_weights:
+            for i, (s, x, code) in enumerate(zip(syns, xs, codes)):
+                fine = self._fine(s, x, code, vth, target)
+                if fine is not None:
+                    twin = dataclasses.replace(s, name=f"{s.name}.fine")
+                    hw_syns.append((twin, self._hw_synapse(twin, fine)))
+                    # the pair's error is what the fine part leaves; report it on both rows
+                    sq[i] = dataclasses.replace(sq[i], max_err_thr=fine.max_err,
+                                                max_err_lsb=fine.max_err / sq[i].lsb_thr)
+                    sq.append(self._syn_report(twin.name, s.source, "fine", fine))
         if clock_code is not None:
             sq.append(self._syn_report(f"{name}.bias", "bias_clock", "bias", clock_code))
         route = "+".join(r for r, on in (("neuron", has_bias), ("clock", clock_code is not None)) if on)
@@ -238,6 +251,18 @@ class Quantize:
                               f"spike; this target holds at most {most:g} (at vth = 1)")
         best = min(err for err, _ in scored)
         return max(vth for err, vth in scored if err <= best * (1 + 1e-9) + 1e-15)
+
+    @staticmethod
+    def _fine(s: Synapse, x: np.ndarray, code: WeightCode, vth: int,
+              target: Target) -> WeightCode | None:
+        """The residual x - dequant(code) as a second Dense code (None: conv, or nothing left)."""
+        if s.kind != "dense":
+            return None
+        residual = x - code.weights * 2.0**code.weight_exp / vth
+        e = fit_exponent(residual, vth, target)
+        if e is None or not np.any(np.abs(residual) * vth / 2.0**e >= 1):
+            return None
+        return encode_weights(residual, vth, e, target)
 
     @staticmethod
     def _hw_synapse(s: Synapse, code: WeightCode) -> Any:

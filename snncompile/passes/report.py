@@ -17,7 +17,7 @@ from typing import Any
 class SynapseQuant:
     name: str
     source: str
-    kind: str  # "dense" | "conv" | "bias" (bias routed through the bias clock)
+    kind: str  # "dense" | "conv" | "bias" (through the bias clock) | "fine" (split weights' residual)
     sign_mode: str
     weight_exp: int
     bits: int
@@ -56,7 +56,7 @@ class LayerQuant:
 
     @property
     def bits(self) -> int:
-        return min((s.bits for s in self.synapses if s.kind != "bias"), default=0)
+        return min((s.bits for s in self.synapses if s.kind in ("dense", "conv")), default=0)
 
 
 @dataclasses.dataclass(frozen=True)
