@@ -56,3 +56,16 @@ def test_lif_neuron_meets_norse_and_lava_traces(shared_data):
     raw = simulate(hw_graph, x, x.shape[1]).spikes[lif][0, :, 0]
     # hw time: one synaptic step later, exactly where Lava's own fixed_pt run spiked.
     assert np.nonzero(raw)[0].tolist() == np.nonzero(lava[:, 2])[0].tolist() == [461, 511, 711, 761]
+
+
+def test_weight_split_makes_the_braille_bias_graph_track_float(shared_data):
+    """The braille graph's biases enter CubaLIF currents through the bias clock and its weights
+    span 13 thresholds per spike: 8-bit codes leave lif2 at about 0.8 agreement, the split (a fine
+    twin per Dense and per bias column) brings every layer to float's spikes (measured: 1.0)."""
+    graph = api.load(shared_data / "nir-paper/03_rnn/braille_noDelay_bias_zero.nir")
+    x = (np.random.default_rng(0).random((4, 30, 12)) < 0.2).astype(np.int8)
+    ref = run_reference(graph, x.astype(np.float64), record=True)
+    hw_graph, _ = api.lower(graph, "emu", weight_split=True)
+    emu = run_emulator(hw_graph, x, record=True)
+    for layer in graph.of_kind("neuron"):
+        assert np.mean((ref[layer] != 0) == (emu.spikes[layer] != 0)) >= 0.995, layer

@@ -23,8 +23,8 @@ from snncompile.passes.lower import Lowered
 
 
 def assemble(lowered: Lowered, plans: dict[str, Any], target_name: str) -> Graph:
-    """plans[layer] has .lif, .synapses [(Synapse, hw op)], .clock_code (WeightCode of the
-    (n, 2) [from step 1, from step 2] bias columns, or None)."""
+    """plans[layer] has .lif, .synapses [(Synapse, hw op)], .clock_codes (WeightCodes of the
+    (n, 2) [from step 1, from step 2] bias columns: none, coarse, or coarse and fine)."""
     taken = {lowered.input} | set(lowered.layers) | {o[0] for o in lowered.outputs}
     taken |= {s.name for s in lowered.synapses}
     nodes: dict[str, Any] = {lowered.input: hw.SpikeInput(tuple(lowered.input_shape))}
@@ -38,7 +38,7 @@ def assemble(lowered: Lowered, plans: dict[str, Any], target_name: str) -> Graph
         nodes[name] = plan.lif
     meta: dict[str, Any] = dict(lowered.meta)
     meta["target"] = target_name
-    clocked = {n: p for n, p in plans.items() if p.clock_code is not None}
+    clocked = {n: p for n, p in plans.items() if p.clock_codes}
     if clocked:
         meta["bias_clock"] = _bias_clock(lowered, clocked, nodes, edges, taken)
     for out, shape, src in lowered.outputs:
@@ -54,8 +54,8 @@ def assemble(lowered: Lowered, plans: dict[str, Any], target_name: str) -> Graph
 def _bias_clock(lowered: Lowered, clocked: dict[str, Any], nodes: dict[str, Any],
                 edges: list[tuple[str, str]], taken: set[str]) -> list[str]:
     def columns(name: str) -> int:
-        k, code = lowered.layers[name].depth, clocked[name].clock_code
-        return k + 1 if np.any(code.weights[:, 1]) else k
+        k = lowered.layers[name].depth
+        return k + 1 if any(np.any(c.weights[:, 1]) for c in clocked[name].clock_codes) else k
 
     size = max(columns(n) for n in clocked)
     clock = fresh("bias_clock", taken)
@@ -73,12 +73,13 @@ def _bias_clock(lowered: Lowered, clocked: dict[str, Any], nodes: dict[str, Any]
         edges += [(clock, chain), (chain, clock)]
         names.append(chain)
     for name, plan in clocked.items():
-        k, code = lowered.layers[name].depth, plan.clock_code
-        w = np.zeros((code.weights.shape[0], size), dtype=np.int64)
-        w[:, k - 1] = code.weights[:, 0]
-        if k < size:
-            w[:, k] = code.weights[:, 1]
-        syn = fresh(f"{name}.bias", taken)
-        nodes[syn] = hw.Dense(w, weight_exp=code.weight_exp, sign_mode=code.sign_mode)
-        edges += [(clock, syn), (syn, name)]
+        k = lowered.layers[name].depth
+        for code, suffix in zip(plan.clock_codes, ("bias", "bias.fine")):
+            w = np.zeros((code.weights.shape[0], size), dtype=np.int64)
+            w[:, k - 1] = code.weights[:, 0]
+            if k < size:
+                w[:, k] = code.weights[:, 1]
+            syn = fresh(f"{name}.{suffix}", taken)
+            nodes[syn] = hw.Dense(w, weight_exp=code.weight_exp, sign_mode=code.sign_mode)
+            edges += [(clock, syn), (syn, name)]
     return names

@@ -48,7 +48,7 @@ from snncompile.target import Target
 class LayerPlan:
     lif: hw.LIF
     synapses: list[tuple[Synapse, Any]]
-    clock_code: WeightCode | None
+    clock_codes: tuple[WeightCode, ...]  # bias-clock columns: coarse, then fine if split
     report: LayerQuant
 
 
@@ -67,7 +67,8 @@ class Quantize:
     """headroom: fixed u/v range in thresholds (None: the worst-case bound clipped to
     [min_headroom, max_headroom]). split_weights: each Dense also gets a "fine" Dense from the same
     source holding the rounding residual at a smaller exponent (Lava sums both into the neuron),
-    trading twice the synapse memory for weights about 8 bits more precise."""
+    trading twice the synapse memory for weights about 8 bits more precise. Bias-clock columns
+    are always split: a bias error repeats every step, and the twin costs one synapse per neuron."""
 
     headroom: float | None = None
     min_headroom: float = 8.0
@@ -170,21 +171,29 @@ class Quantize:
                      reset_interval=target.reset_interval if has_bias else 0,
                      reset_offset=layer.depth + 1 if has_bias else 0)
         hw_syns = [(s, self._hw_synapse(s, code)) for s, code in zip(syns, codes)]
-        clock_code = codes[-1] if clock_x is not None else None
         sq = [self._syn_report(s.name, s.source, s.kind, code) for s, code in zip(syns, codes)]
-        if self.split_weights:
-            for i, (s, x, code) in enumerate(zip(syns, xs, codes)):
-                fine = self._fine(s, x, code, vth, target)
-                if fine is not None:
-                    twin = dataclasses.replace(s, name=f"{s.name}.fine")
-                    hw_syns.append((twin, self._hw_synapse(twin, fine)))
-                    # the pair's error is what the fine part leaves; report it on both rows
-                    sq[i] = dataclasses.replace(sq[i], max_err_thr=fine.max_err,
-                                                max_err_lsb=fine.max_err / sq[i].lsb_thr)
-                    sq.append(self._syn_report(twin.name, s.source, "fine", fine))
-        if clock_code is not None:
-            sq.append(self._syn_report(f"{name}.bias", "bias_clock", "bias", clock_code))
-        route = "+".join(r for r, on in (("neuron", has_bias), ("clock", clock_code is not None)) if on)
+        if clock_x is not None:
+            sq.append(self._syn_report(f"{name}.bias", "bias_clock", "bias", codes[-1]))
+        wanted = xs + ([clock_x] if clock_x is not None else [])
+        kinds = [s.kind for s in syns] + (["bias"] if clock_x is not None else [])
+        fines: list[WeightCode | None] = [None] * len(codes)
+        for i, (x, code, kind) in enumerate(zip(wanted, codes, kinds)):
+            # a bias enters u at synaptic resolution and integrates every step, so its residual
+            # always gets a fine column (one synapse per neuron); weights only on request
+            if kind == "bias" or (self.split_weights and kind == "dense"):
+                fines[i] = self._fine(x, code, vth, target)
+                if fines[i] is not None:  # the pair's error is what the fine part leaves
+                    sq[i] = dataclasses.replace(sq[i], max_err_thr=fines[i].max_err,
+                                                max_err_lsb=fines[i].max_err / sq[i].lsb_thr)
+                    sq.append(self._syn_report(f"{sq[i].name}.fine", sq[i].source, "fine",
+                                               fines[i]))
+        for s, fine in zip(syns, fines):
+            if fine is not None:
+                twin = dataclasses.replace(s, name=f"{s.name}.fine")
+                hw_syns.append((twin, self._hw_synapse(twin, fine)))
+        clock_codes = () if clock_x is None else tuple(
+            c for c in (codes[-1], fines[-1]) if c is not None)
+        route = "+".join(r for r, on in (("neuron", has_bias), ("clock", bool(clock_codes))) if on)
         scale = 64.0 * vth / thr
         report = LayerQuant(
             layer=name, kind=c.kind, neurons=int(np.prod(shape)), depth=layer.depth, vth=vth,
@@ -192,7 +201,7 @@ class Quantize:
             du_err=du_err, dv_err=dv_err, bias_route=route or "-", bias_err_thr=bias.max_err,
             headroom_thr=(target.uv_max - 1) / (64.0 * vth), synapses=tuple(sq),
             warnings=tuple(warnings))
-        return LayerPlan(lif, hw_syns, clock_code, report)
+        return LayerPlan(lif, hw_syns, clock_codes, report)
 
     @staticmethod
     def _thr_weights(s: Synapse, c: StepCoeffs, nn_shape: tuple[int, ...], thr: float) -> np.ndarray:
@@ -253,16 +262,17 @@ class Quantize:
         return max(vth for err, vth in scored if err <= best * (1 + 1e-9) + 1e-15)
 
     @staticmethod
-    def _fine(s: Synapse, x: np.ndarray, code: WeightCode, vth: int,
-              target: Target) -> WeightCode | None:
-        """The residual x - dequant(code) as a second Dense code (None: conv, or nothing left)."""
-        if s.kind != "dense":
-            return None
+    def _fine(x: np.ndarray, code: WeightCode, vth: int, target: Target) -> WeightCode | None:
+        """The residual x - dequant(code) as a second Dense code, kept only if the pair's worst case
+        is at least twice as good: a negative exponent adds Lava's floor of each step's sum (up to
+        1/vth thresholds, always downward), which can cost more than a fine grid saves."""
         residual = x - code.weights * 2.0**code.weight_exp / vth
         e = fit_exponent(residual, vth, target)
         if e is None or not np.any(np.abs(residual) * vth / 2.0**e >= 1):
             return None
-        return encode_weights(residual, vth, e, target)
+        fine = encode_weights(residual, vth, e, target)
+        worst_before = code.max_err + code.floor_err
+        return fine if fine.max_err + fine.floor_err + code.floor_err <= worst_before / 2 else None
 
     @staticmethod
     def _hw_synapse(s: Synapse, code: WeightCode) -> Any:
