@@ -11,7 +11,7 @@ from snncompile.sim.emulator import run_emulator, simulate
 from snncompile.sim.reference import run_reference
 from snncompile.sim.timing import synaptic_depths
 
-FILES = {  # per-layer agreement floor; measured on this input: 1.0 / 0.909 / 0.799 / 0.994
+FILES = {  # per-layer agreement floor; measured on this input: 1.0 / 0.909 / 0.827 / 0.994
     "01_lif/lif_norse.nir": 1.0,
     "02_cnn/cnn_sinabs.nir": 0.88,
     "03_rnn/braille_noDelay_bias_zero.nir": 0.75,
