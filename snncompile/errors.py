@@ -24,7 +24,3 @@ class GraphCheckError(SnnCompileError):
 
 class InputError(SnnCompileError):
     """An input array does not fit the compiled model."""
-
-
-class VerificationFailed(SnnCompileError):
-    """Two implementations disagreed beyond the tolerance the user set."""

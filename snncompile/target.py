@@ -66,10 +66,6 @@ class Target:
     limits: Mapping[str, Param] = dataclasses.field(default_factory=dict)
 
     @property
-    def decay_unity(self) -> int:
-        return 1 << self.decay_bits
-
-    @property
     def uv_max(self) -> int:
         """2^23: u lives in (-uv_max, uv_max], v in [-(uv_max - 1), uv_max - 1]."""
         return 1 << (self.uv_bits - 1)

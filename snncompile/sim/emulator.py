@@ -20,7 +20,7 @@ import numpy as np
 from snncompile.errors import GraphCheckError, InputError, UnsupportedOp
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
-from snncompile.sim.timing import clock_nodes, synaptic_depths
+from snncompile.sim.timing import clock_nodes, latency, synaptic_depths
 
 U_MAX = 2**23  # u lives in (-2^23, 2^23]
 V_MAX = 2**23 - 1  # v is clipped to [-V_MAX, V_MAX]
@@ -267,7 +267,7 @@ def run_emulator(hw_graph: Graph, x: np.ndarray, strict: bool = False, record: b
     depth = synaptic_depths(hw_graph)
     clock = clock_nodes(hw_graph)
     layers = [n for n in hw_graph.of_kind("neuron") if n not in clock]
-    big_l = max((depth[n] for n in layers), default=0)
+    big_l = latency(hw_graph)
     steps = x.shape[1]
     for n in layers:
         op = hw_graph.nodes[n]
