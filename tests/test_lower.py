@@ -105,19 +105,18 @@ def test_chain_composition_is_exact():
     np.testing.assert_array_equal(xs.reshape(4, -1) @ syn.weight.T, want)
 
 
+def _two_if_layers_plus(src: str, name: str, dst: str, n_in: int) -> Graph:
+    """fc1 -> lif1 -> fc2 -> lif2, plus a Linear `name` from src to dst (a skip or a back edge)."""
+    return chain(("fc1", nn.Linear(np.ones((3, 4)))), ("lif1", if_(3)),
+                 ("fc2", nn.Linear(np.ones((3, 3)))), ("lif2", if_(3)),
+                 extra=((src, name), (name, dst)), extra_nodes={name: nn.Linear(np.ones((3, n_in)))})
+
+
 def test_pipeline_errors_name_the_edge():
-    skip = chain(("fc1", nn.Linear(np.ones((3, 4)))), ("lif1", if_(3)),
-                 ("fc2", nn.Linear(np.ones((3, 3)))), ("lif2", if_(3)),
-                 extra=(("in", "fc3"), ("fc3", "lif2")),
-                 extra_nodes={"fc3": nn.Linear(np.ones((3, 4)))})
     with pytest.raises(UnsupportedOp, match=r"edge 'fc2' -> 'lif2'.*depth 2.*'in'.*depth 1"):
-        lower_to_hw(skip, TARGET)
-    back = chain(("fc1", nn.Linear(np.ones((3, 4)))), ("lif1", if_(3)),
-                 ("fc2", nn.Linear(np.ones((3, 3)))), ("lif2", if_(3)),
-                 extra=(("lif2", "back"), ("back", "lif1")),
-                 extra_nodes={"back": nn.Linear(np.ones((3, 3)))})
+        lower_to_hw(_two_if_layers_plus("in", "fc3", "lif2", 4), TARGET)
     with pytest.raises(UnsupportedOp, match=r"edge 'back' -> 'lif1'.*depth 2 \('lif2'\) to depth 1"):
-        lower_to_hw(back, TARGET)
+        lower_to_hw(_two_if_layers_plus("lif2", "back", "lif1", 3), TARGET)
     bad_out = chain(("fc1", nn.Linear(np.ones((3, 4)))))
     with pytest.raises(UnsupportedOp, match=r"node 'out' \(Output\).*must come from a spiking"):
         lower_to_hw(bad_out, TARGET)

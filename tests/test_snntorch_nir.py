@@ -81,6 +81,15 @@ CASES = [  # (kind, snnTorch options, NIR read options)
 ]
 
 
+def _case(kind: str, options: dict, seed: int, x_seed: int):
+    """An snnTorch net with lively spiking, an input, and snnTorch's own spikes and membranes."""
+    net = _net(kind, seed=seed, gain=3.0 if kind == "Leaky" else 2.0, **options)
+    x = _inputs(x_seed)
+    spikes, mems = _snntorch_run(net, x)
+    _check_rates(spikes)
+    return net, x, spikes, mems
+
+
 def _assert_matches(ref: dict, spikes: dict, mems: dict) -> None:
     """Spikes exactly equal; membranes equal up to float32 summation order (see module doc)."""
     for name, expected in spikes.items():
@@ -93,10 +102,7 @@ def _assert_matches(ref: dict, spikes: dict, mems: dict) -> None:
 def test_export_to_nir_then_reference_matches_snntorch(kind, options, read) -> None:
     from snntorch.export_nir import export_to_nir
 
-    net = _net(kind, seed=4, gain=3.0 if kind == "Leaky" else 2.0, **options)
-    x = _inputs(5)
-    spikes, mems = _snntorch_run(net, x)
-    _check_rates(spikes)
+    net, x, spikes, mems = _case(kind, options, seed=4, x_seed=5)
     nir_graph = export_to_nir(net, torch.zeros(1, N_IN), ignore_dims=[0])
     graph = from_nir(nir_graph, **read)
     _assert_matches(run_reference(graph, x, record=True, state=True, dtype=np.float32), spikes, mems)
@@ -104,10 +110,7 @@ def test_export_to_nir_then_reference_matches_snntorch(kind, options, read) -> N
 
 @pytest.mark.parametrize("kind,options,read", CASES)
 def test_from_module_matches_snntorch(kind, options, read) -> None:
-    net = _net(kind, seed=6, gain=3.0 if kind == "Leaky" else 2.0, **options)
-    x = _inputs(7)
-    spikes, mems = _snntorch_run(net, x)
-    _check_rates(spikes)
+    net, x, spikes, mems = _case(kind, options, seed=6, x_seed=7)
     ref = run_reference(from_module(net, (N_IN,)), x, record=True, state=True, dtype=np.float32)
     _assert_matches(ref, spikes, mems)
 
