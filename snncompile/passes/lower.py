@@ -19,7 +19,7 @@ from snncompile.errors import GraphCheckError
 from snncompile.ir import nn_ops as nn
 from snncompile.ir.graph import Graph
 from snncompile.ir.nn_ops import _pair
-from snncompile.passes.chain import APPLY
+from snncompile.passes.chain import apply, has_rule
 from snncompile.passes.common import unsupported, unsupported_edge
 
 NEURONS = (nn.LIF, nn.IF, nn.CubaLIF)
@@ -81,7 +81,7 @@ class Lower:
 
     def __call__(self, graph: Graph) -> Lowered:
         for n, op in graph.nodes.items():
-            if type(op) not in APPLY and not isinstance(op, NEURONS + (nn.Input, nn.Output)):
+            if not (has_rule(type(op)) or isinstance(op, NEURONS + (nn.Input, nn.Output))):
                 raise unsupported(self.name, n, op, "no lowering rule for this op")
         if len(graph.inputs) != 1:
             extra = graph.inputs[-1]
@@ -126,8 +126,8 @@ class _Lowering:
                     acc = acc + prev.get(p, 0.0)
                 else:
                     acc = acc + (vals[p] if p in vals else feeds[p])
-            vals[node] = acc if node == n else APPLY[type(self.g.nodes[node])](
-                self.g.nodes[node], acc, bias).reshape(batch, *shape)
+            vals[node] = acc if node == n else apply(self.g.nodes[node], acc, bias).reshape(
+                batch, *shape)
         return vals
 
     def delays(self, syns: list[str], n: str, src: str) -> set[int]:
