@@ -27,6 +27,7 @@ import numpy as np
 from snncompile.errors import GraphCheckError, ModelLoadError
 from snncompile.ir import nn_ops
 from snncompile.ir.graph import Graph
+from snncompile.ir.nn_ops import pair, same_padding
 
 DEFAULT_DT = 1e-4
 _KEY = "snncompile."
@@ -51,21 +52,15 @@ def _required(shape: tuple[int, ...] | None) -> tuple[int, ...]:
     return shape
 
 
-def _pair(value: Any) -> tuple[int, int]:
-    arr = np.asarray(value).ravel()
-    return (int(arr[0]), int(arr[0])) if arr.size == 1 else (int(arr[0]), int(arr[1]))
-
-
 def _padding(node: Any) -> tuple[int, int]:
     pad = _text(node.padding)
-    if isinstance(pad, str):
-        if pad == "valid":
-            return (0, 0)
-        total = [d * (k - 1) for d, k in zip(_pair(node.dilation), node.weight.shape[2:])]
-        if pad != "same" or _pair(node.stride) != (1, 1) or any(t % 2 for t in total):
-            raise ValueError(f"padding {pad!r} with this kernel/stride is not a symmetric padding")
-        return (total[0] // 2, total[1] // 2)
-    return _pair(pad)
+    if not isinstance(pad, str):
+        return pair(pad)
+    if pad == "valid":
+        return (0, 0)
+    if pad == "same" and pair(node.stride) == (1, 1):
+        return same_padding(node.weight.shape[2:], node.dilation)
+    raise ValueError(f"padding {pad!r} with this kernel/stride is not a symmetric padding")
 
 
 def _opt(node: Any, field: str, like: Any, fill: float) -> np.ndarray:
@@ -104,12 +99,12 @@ _READERS: dict[str, Any] = {
     "Linear": lambda n, c: nn_ops.Linear(weight=n.weight),
     "Scale": lambda n, c: nn_ops.Scale(scale=n.scale),
     "Conv2d": lambda n, c: nn_ops.Conv2d(
-        weight=n.weight, bias=_opt(n, "bias", n.weight.shape[:1], 0.0), stride=_pair(n.stride),
-        padding=_padding(n), dilation=_pair(n.dilation), groups=int(n.groups)),
+        weight=n.weight, bias=_opt(n, "bias", n.weight.shape[:1], 0.0), stride=pair(n.stride),
+        padding=_padding(n), dilation=pair(n.dilation), groups=int(n.groups)),
     "SumPool2d": lambda n, c: nn_ops.SumPool2d(
-        kernel_size=_pair(n.kernel_size), stride=_pair(n.stride), padding=_pair(n.padding)),
+        kernel_size=pair(n.kernel_size), stride=pair(n.stride), padding=pair(n.padding)),
     "AvgPool2d": lambda n, c: nn_ops.AvgPool2d(
-        kernel_size=_pair(n.kernel_size), stride=_pair(n.stride), padding=_pair(n.padding)),
+        kernel_size=pair(n.kernel_size), stride=pair(n.stride), padding=pair(n.padding)),
     "Flatten": lambda n, c: nn_ops.Flatten(start_dim=int(n.start_dim), end_dim=int(n.end_dim)),
     "IF": lambda n, c: nn_ops.IF(r=n.r, **_spiking(n, c)),
     "LIF": lambda n, c: nn_ops.LIF(tau=n.tau, r=n.r, v_leak=n.v_leak, **_spiking(n, c)),

@@ -27,6 +27,7 @@ from torch import nn
 from snncompile.errors import UnsupportedOp
 from snncompile.ir import nn_ops
 from snncompile.ir.graph import Graph
+from snncompile.ir.nn_ops import pair, same_padding
 from snncompile.nn import layers
 
 SKIPPED = (nn.Identity, nn.Dropout)
@@ -60,10 +61,6 @@ class _Builder:
         return np.broadcast_to(_np(value), self.shape).copy()
 
 
-def _pair(value: Any) -> tuple[int, int]:
-    return (int(value), int(value)) if isinstance(value, int) else (int(value[0]), int(value[1]))
-
-
 def _linear(b: _Builder, m: nn.Linear, path: str) -> None:
     if len(b.shape) != 1:
         raise b.fail(m, path, f"its input has shape {b.shape}; put a Flatten before it")
@@ -78,15 +75,16 @@ def _conv(b: _Builder, m: nn.Conv2d, path: str) -> None:
         raise b.fail(m, path, f"needs a (C, H, W) input and zero padding; input {b.shape}, "
                               f"padding_mode {m.padding_mode!r}")
     padding = m.padding
-    if isinstance(padding, str):
-        total = [d * (k - 1) for d, k in zip(m.dilation, m.kernel_size)] if padding == "same" \
-            else [0, 0]
-        if any(t % 2 for t in total):
-            raise b.fail(m, path, "padding='same' with an even kernel pads unevenly")
-        padding = (total[0] // 2, total[1] // 2)
+    if padding == "valid":
+        padding = (0, 0)
+    elif padding == "same":
+        try:
+            padding = same_padding(m.kernel_size, m.dilation)
+        except ValueError as exc:
+            raise b.fail(m, path, str(exc)) from None
     bias = np.zeros(m.out_channels) if m.bias is None else _np(m.bias)
-    b.add(path, nn_ops.Conv2d(weight=_np(m.weight), bias=bias, stride=_pair(m.stride),
-                              padding=_pair(padding), dilation=_pair(m.dilation),
+    b.add(path, nn_ops.Conv2d(weight=_np(m.weight), bias=bias, stride=pair(m.stride),
+                              padding=pair(padding), dilation=pair(m.dilation),
                               groups=int(m.groups)))
 
 
@@ -101,12 +99,12 @@ def _flatten(b: _Builder, m: nn.Flatten, path: str) -> None:
 
 
 def _avgpool(b: _Builder, m: nn.AvgPool2d, path: str) -> None:
-    padding = _pair(m.padding)
+    padding = pair(m.padding)
     if m.ceil_mode or m.divisor_override or (not m.count_include_pad and any(padding)):
         raise b.fail(m, path, "ceil_mode, divisor_override and count_include_pad=False with "
                               "padding have no IR form")
     stride = m.kernel_size if m.stride is None else m.stride
-    b.add(path, nn_ops.AvgPool2d(kernel_size=_pair(m.kernel_size), stride=_pair(stride),
+    b.add(path, nn_ops.AvgPool2d(kernel_size=pair(m.kernel_size), stride=pair(stride),
                                  padding=padding))
 
 

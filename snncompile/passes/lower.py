@@ -18,7 +18,7 @@ import numpy as np
 from snncompile.errors import GraphCheckError
 from snncompile.ir import nn_ops as nn
 from snncompile.ir.graph import Graph
-from snncompile.ir.nn_ops import _pair
+from snncompile.ir.nn_ops import pair
 from snncompile.passes.chain import apply, has_rule
 from snncompile.passes.common import unsupported, unsupported_edge
 
@@ -146,7 +146,7 @@ class _Lowering:
                     stack.append(s)
         return [s for s in syns if s in fwd]
 
-    def conv_pair(self, chain: list[str], src: str, n: str) -> dict[str, Any] | None:
+    def convpair(self, chain: list[str], src: str, n: str) -> dict[str, Any] | None:
         """The fused Conv for a [pool?, Conv2d] chain, or None when the pair needs a Dense."""
         ops = [self.g.nodes[c] for c in chain]
         if not ops or not isinstance(ops[-1], nn.Conv2d) or len(ops) > 2:
@@ -154,15 +154,15 @@ class _Lowering:
         if any(self.g.predecessors(b) != [a] for a, b in zip([src] + chain, chain)):
             return None
         conv, w = ops[-1], np.asarray(ops[-1].weight)
-        kw = {"stride": _pair(conv.stride), "padding": _pair(conv.padding),
-                  "dilation": _pair(conv.dilation), "groups": int(conv.groups)}
+        kw = {"stride": pair(conv.stride), "padding": pair(conv.padding),
+                  "dilation": pair(conv.dilation), "groups": int(conv.groups)}
         if len(ops) == 1:
             return dict(weight=w, **kw)
         pool = ops[0]
         if not (self.o.fuse_pooling and isinstance(pool, nn.SumPool2d)
-                and _pair(pool.stride) == _pair(pool.kernel_size) and _pair(pool.padding) == (0, 0)):
+                and pair(pool.stride) == pair(pool.kernel_size) and pair(pool.padding) == (0, 0)):
             return None
-        (ph, pw), (_, h, wd) = _pair(pool.kernel_size), self.shapes[src]
+        (ph, pw), (_, h, wd) = pair(pool.kernel_size), self.shapes[src]
         if h % ph or wd % pw:
             raise unsupported(Lower.name, chain[0], pool,
                               f"fusing it into conv {chain[1]!r} needs an input size divisible by "
@@ -216,7 +216,7 @@ class _Lowering:
                                            "0 or 1 step is needed")
                 pairs[(src, n)] = {"name": name, "chain": chain, "syns": syns,
                                        "recurrent": bool(delay.pop()),
-                                       "conv": self.conv_pair(chain, src, n)}
+                                       "conv": self.convpair(chain, src, n)}
             steps = [self.evaluate(syns, n, {}, 1, True, prev={})]
             for _ in range(2):
                 steps.append(self.evaluate(syns, n, {}, 1, True, prev=steps[-1]))
