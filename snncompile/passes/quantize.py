@@ -174,25 +174,18 @@ class Quantize:
         sq = [self._syn_report(s.name, s.source, s.kind, code) for s, code in zip(syns, codes)]
         if clock_x is not None:
             sq.append(self._syn_report(f"{name}.bias", "bias_clock", "bias", codes[-1]))
-        wanted = xs + ([clock_x] if clock_x is not None else [])
-        kinds = [s.kind for s in syns] + (["bias"] if clock_x is not None else [])
-        fines: list[WeightCode | None] = [None] * len(codes)
-        for i, (x, code, kind) in enumerate(zip(wanted, codes, kinds)):
-            # a bias enters u at synaptic resolution and integrates every step, so its residual
-            # always gets a fine column (one synapse per neuron); weights only on request
-            if kind == "bias" or (self.split_weights and kind == "dense"):
-                fines[i] = self._fine(x, code, vth, target)
-                if fines[i] is not None:  # the pair's error is what the fine part leaves
-                    sq[i] = dataclasses.replace(sq[i], max_err_thr=fines[i].max_err,
-                                                max_err_lsb=fines[i].max_err / sq[i].lsb_thr)
-                    sq.append(self._syn_report(f"{sq[i].name}.fine", sq[i].source, "fine",
-                                               fines[i]))
+        fines = self._fines(groups, codes, vth, target, clock_x is not None)
+        for i, fine in enumerate(fines):
+            if fine is not None:  # the pair's error is what the fine part leaves
+                sq[i] = dataclasses.replace(sq[i], max_err_thr=fine.max_err,
+                                            max_err_lsb=fine.max_err / sq[i].lsb_thr)
+                sq.append(self._syn_report(f"{sq[i].name}.fine", sq[i].source, "fine", fine))
         for s, fine in zip(syns, fines):
             if fine is not None:
                 twin = dataclasses.replace(s, name=f"{s.name}.fine")
                 hw_syns.append((twin, self._hw_synapse(twin, fine)))
         clock_codes = () if clock_x is None else tuple(
-            c for c in (codes[-1], fines[-1]) if c is not None)
+            code for code in (codes[-1], fines[-1]) if code is not None)
         route = "+".join(r for r, on in (("neuron", has_bias), ("clock", bool(clock_codes))) if on)
         scale = 64.0 * vth / thr
         report = LayerQuant(
@@ -260,6 +253,16 @@ class Quantize:
                               f"spike; this target holds at most {most:g} (at vth = 1)")
         best = min(err for err, _ in scored)
         return max(vth for err, vth in scored if err <= best * (1 + 1e-9) + 1e-15)
+
+    def _fines(self, groups: list, codes: list[WeightCode], vth: int, target: Target,
+               has_clock: bool) -> list[WeightCode | None]:
+        """A fine twin per code, or None: always for the bias-clock column (a bias enters u at
+        synaptic resolution every step; the twin costs one synapse per neuron), for every Dense
+        when split_weights, never for a Conv (Lava's Conv has no exponent to refine with)."""
+        last = len(codes) - 1
+        return [self._fine(x, code, vth, target)
+                if (has_clock and i == last) or (self.split_weights and not conv) else None
+                for i, ((x, conv, _), code) in enumerate(zip(groups, codes))]
 
     @staticmethod
     def _fine(x: np.ndarray, code: WeightCode, vth: int, target: Target) -> WeightCode | None:

@@ -3,7 +3,7 @@
 A neuron's synaptic depth k is the number of synapses on a shortest path from the input. Input step
 t is emitted at hw step t and reaches a neuron at depth k at hw step t + k, so the neuron's nn step
 t is hw step t + k (spec §0.1). Nodes listed in `graph.meta["bias_clock"]` (the free-running bias
-neurons and their synapses, see snncompile.passes.bias_clock) carry no data and are skipped; they
+neurons and their synapses, see snncompile.passes.assemble) carry no data and are skipped; they
 get depth 0 and the synapses leaving them take their target's depth.
 """
 
