@@ -82,11 +82,9 @@ def _table(title: str, rows: list[dict[str, Any]]) -> None:
 
 @click.group(cls=_DefaultCompile)
 @click.version_option(__version__, prog_name="snncompile")
-@click.option("--debug", is_flag=True, help="Show tracebacks.")
-@click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+@click.option("--debug", is_flag=True, help="Show tracebacks (main() reads it before click runs).")
+def cli(debug: bool) -> None:
     """Compile trained spiking neural networks to neuromorphic hardware and verify them."""
-    ctx.obj = {"debug": debug}
 
 
 @cli.command("compile")

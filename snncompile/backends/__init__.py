@@ -1,5 +1,6 @@
 """Back ends by target name (lazy): each module offers `write(hw_graph, folder) -> dict of files`
-and `run(folder, manifest, x) -> spikes`; a new back end is one module plus one entry here."""
+and `run(folder, manifest, x, strict) -> (spikes, overflow rows)`; a new back end is one module
+plus one entry here."""
 
 from __future__ import annotations
 
