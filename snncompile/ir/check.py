@@ -98,3 +98,5 @@ def _check_hw_ranges(graph: Graph) -> None:
         elif isinstance(op, hw_ops.Dense):
             _in_range(name, "num_weight_bits", op.num_weight_bits, 1, 8)
             _in_range(name, "weights", op.weights, -256, 255)
+            if isinstance(op, hw_ops.DelayDense):
+                _in_range(name, "delays", op.delays, 0, 62)

@@ -35,6 +35,15 @@ class SpikeInput(HWOp):
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
+class GradedInput(SpikeInput):
+    """Integer input sent each step straight into the `a_in` of the LIF populations it feeds, with
+    no synapse, so it arrives in the same step (netx `input` layer with a neuron, spec §4.2): step
+    t of the input array is added (<< 6) to u at hw step t. Values are int32 on Lava's channel."""
+
+    kind: ClassVar[str] = "input"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
 class SpikeOutput(HWOp):
     """Records the spikes of the LIF population feeding it (shape `shape`)."""
 
@@ -68,6 +77,24 @@ class Dense(HWOp):
 
     def output_shape(self, input_shape):
         return (self.weights.shape[0],)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class DelayDense(Dense):
+    """Lava `DelayDense` bit-accurate model (spec §2.3): Dense with an integer delay per synapse,
+    `delays` (n_out, n_in) in 0..62. A spike sent at step t through synapse (i, j) reaches neuron i
+    at step t + 1 + delays[i, j]; the weight_exp shift is floored per (step, delay) group:
+
+        a_out[t] = sum_k shift(W_k @ [s[t - 1 - k] != 0], weight_exp),  W_k = W where delays == k
+    """
+
+    delays: np.ndarray = dataclasses.field(kw_only=True)
+    array_fields: ClassVar[dict] = {"weights": I64, "delays": I64}
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.delays.shape != self.weights.shape:
+            raise ValueError(f"delays have shape {self.delays.shape}, weights {self.weights.shape}")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -123,5 +150,5 @@ class LIF(HWOp):
 
 
 OPS: dict[str, type[HWOp]] = {
-    cls.__name__: cls for cls in (SpikeInput, SpikeOutput, Dense, Conv, LIF)
+    cls.__name__: cls for cls in (SpikeInput, GradedInput, SpikeOutput, Dense, DelayDense, Conv, LIF)
 }

@@ -110,6 +110,27 @@ class _Dense(_Synapse):
         self.register = wrap(acc, 32)  # the int32 a_out channel
 
 
+class _DelayDense(_Dense):
+    """Delay ring: slot k holds what the neurons read k + 1 steps after the current one."""
+
+    def __init__(self, *args: Any):
+        super().__init__(*args)
+        delays = np.asarray(self.op.delays)
+        self.groups = [(k, np.ascontiguousarray(np.where(delays.T == k, self.wt, 0.0)))
+                       for k in np.unique(delays)]
+        self.ring = np.zeros((len(self.register), int(delays.max(initial=0)) + 1,
+                              self.register.shape[1]), dtype=np.int64)
+
+    def receive(self, s: np.ndarray, t: int, events: list[Event] | None) -> None:
+        e = self.op.weight_exp
+        self.ring = np.roll(self.ring, -1, axis=1)
+        self.ring[:, -1] = 0
+        for k, wt in self.groups:
+            acc = np.rint(s.reshape(len(s), -1) @ wt).astype(np.int64)
+            self.ring[:, k] += acc << e if e > 0 else acc >> -e
+        self.register = wrap(self.ring[:, 0], 32)
+
+
 class _Conv(_Synapse):
     def __init__(self, *args: Any):
         super().__init__(*args)
@@ -177,9 +198,10 @@ class _LIF:
         return s
 
 
-SYNAPSE_RULES: dict[type, Callable[..., _Synapse]] = {hw.Dense: _Dense, hw.Conv: _Conv}
+SYNAPSE_RULES: dict[type, Callable[..., _Synapse]] = {
+    hw.Dense: _Dense, hw.DelayDense: _DelayDense, hw.Conv: _Conv}
 NEURON_RULES: dict[type, Callable[..., _LIF]] = {hw.LIF: _LIF}
-IO_OPS = (hw.SpikeInput, hw.SpikeOutput)
+IO_OPS = (hw.SpikeInput, hw.GradedInput, hw.SpikeOutput)
 
 
 def simulate(
@@ -191,12 +213,13 @@ def simulate(
     initial_state: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> SimTrace:
     """Run `steps` hw steps; spikes_hw (batch, steps_in, *in_shape) is emitted at hw steps 1..steps_in
-    (any non-zero is a spike), zeros after. Returns spikes of every LIF and output; u, v if record."""
+    (any non-zero is a spike; a GradedInput sends the int32 values), zeros after. Returns spikes of every LIF and output; u, v if record."""
     g = hw_graph
     if len(g.inputs) != 1:
         raise GraphCheckError(f"emulator: the graph has inputs {g.inputs}; one input is supported")
     (in_name,) = g.inputs
-    x = np.asarray(spikes_hw) != 0
+    graded = isinstance(g.nodes[in_name], hw.GradedInput)
+    x = wrap(np.asarray(spikes_hw, dtype=np.int64), 32) if graded else np.asarray(spikes_hw) != 0
     batch, steps_in = x.shape[:2]
     shapes = g.shapes
     for name, op in g.nodes.items():
@@ -211,22 +234,26 @@ def simulate(
     for n, s in syn.items():
         if len({shapes[p] for p in preds[n]}) != 1:
             raise GraphCheckError(f"emulator: synapse {n!r} sums sources of different shapes")
+        if graded and in_name in preds[n]:
+            raise UnsupportedOp(g.nodes[in_name], "emulator",
+                                f"graded input {in_name!r} into synapse {n!r} (feed a LIF directly)")
     events: list[Event] | None = [] if strict else None
     spikes = {n: np.zeros((batch, steps, *shapes[n]), np.int8) for n in lif}
     u = {n: np.zeros((batch, steps, *shapes[n]), np.int32) for n in lif} if record else {}
     v = {n: np.zeros((batch, steps, *shapes[n]), np.int32) for n in lif} if record else {}
     current: dict[str, np.ndarray] = {}
-    zero_in = np.zeros((batch, *x.shape[2:]), dtype=bool)
+    zero_in = np.zeros((batch, *x.shape[2:]), dtype=x.dtype)
     for t in range(1, steps + 1):
+        current[in_name] = x[:, t - 1] if t <= steps_in else zero_in
         for n, neuron in lif.items():
-            a = sum((syn[p].register for p in preds[n]), np.zeros_like(neuron.u))
+            a = sum((syn[p].register if p in syn else current[p].reshape(batch, -1)
+                     for p in preds[n]), np.zeros_like(neuron.u))
             s = neuron.step(t, a, events)
             current[n] = s
             spikes[n][:, t - 1] = s.reshape(batch, *shapes[n])
             if record:
                 u[n][:, t - 1] = neuron.u.reshape(batch, *shapes[n])
                 v[n][:, t - 1] = neuron.v.reshape(batch, *shapes[n])
-        current[in_name] = x[:, t - 1] if t <= steps_in else zero_in
         for n, synapse in syn.items():
             src = [current[p].reshape(batch, -1) for p in preds[n]]
             s_in = src[0] if len(src) == 1 else sum(a.astype(np.int64) for a in src) != 0
@@ -262,7 +289,10 @@ def run_emulator(hw_graph: Graph, x: np.ndarray, strict: bool = False, record: b
     if x.ndim != 2 + len(in_shape) or tuple(x.shape[2:]) != tuple(in_shape):
         raise InputError(f"emulator input has shape {x.shape} but the model takes (batch, time, "
                          f"{', '.join(map(str, in_shape))})")
-    if not np.all((x == 0) | (x == 1)):
+    if isinstance(hw_graph.nodes[in_name], hw.GradedInput):
+        if not np.all(x == np.rint(x)) or np.abs(x).max(initial=0) >= 2**31:
+            raise InputError("graded input must be integers in the int32 range")
+    elif not np.all((x == 0) | (x == 1)):
         raise InputError("emulator input must be binary spikes (0 or 1); found other values")
     depth = synaptic_depths(hw_graph)
     clock = clock_nodes(hw_graph)
