@@ -60,7 +60,7 @@ def require_lava():
     """Install the hook and import lava's process API, or say in one sentence how to get it."""
     install()
     try:
-        import lava.magma.core.run_configs  # noqa: F401
+        import lava.magma.core.run_configs
     except ImportError as exc:
         from snncompile.errors import SnnCompileError
 
