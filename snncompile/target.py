@@ -64,6 +64,7 @@ class Target:
     # where each number comes from, and the partitioner's limits
     sources: Mapping[str, Param] = dataclasses.field(default_factory=dict)
     limits: Mapping[str, Param] = dataclasses.field(default_factory=dict)
+    energy: Mapping[str, Param] = dataclasses.field(default_factory=dict)
 
     @property
     def uv_max(self) -> int:
@@ -73,7 +74,7 @@ class Target:
 
 _NUMBER_FIELDS = tuple(
     f.name for f in dataclasses.fields(Target)
-    if f.name not in ("name", "kind", "description", "backend", "sources", "limits")
+    if f.name not in ("name", "kind", "description", "backend", "sources", "limits", "energy")
 )
 
 
@@ -94,16 +95,31 @@ def _param(name: str, key: str, entry: Any) -> Param:
     return Param(entry["value"], str(entry["source"]), str(entry["status"]))
 
 
-def load_target(name: str) -> Target:
-    """Read targets/<name>/target.toml (shipped as package data) into a Target."""
+def read_toml(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """targets/<name>/target.toml as a dict; `[target] base = "other"` takes every section of the
+    other target's file first, then this file's entries override them."""
     known = known_targets()
     if name not in known:
         raise SnnCompileError(f"unknown target {name!r} (known targets: {', '.join(known)})")
+    if name in seen:
+        raise SnnCompileError(f"target {name!r}: base targets form a loop ({' -> '.join(seen)})")
     path = resources.files("snncompile.targets") / name / "target.toml"
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise SnnCompileError(f"target {name!r}: target.toml is not valid TOML ({exc})") from None
+    base = data.get("target", {}).get("base")
+    if base is None:
+        return data
+    merged = read_toml(str(base), (*seen, name))
+    for section, entries in data.items():
+        merged[section] = {**merged.get(section, {}), **entries}
+    return merged
+
+
+def load_target(name: str) -> Target:
+    """Read targets/<name>/target.toml (shipped as package data) into a Target."""
+    data = read_toml(name)
     head = data.get("target", {})
     sources: dict[str, Param] = {}
     for section in SECTIONS:
@@ -113,6 +129,7 @@ def load_target(name: str) -> Target:
     if missing:
         raise SnnCompileError(f"target {name!r}: target.toml lacks {', '.join(missing)}")
     limits = {k: _param(name, f"[limits] {k}", v) for k, v in data.get("limits", {}).items()}
+    energy = {k: _param(name, f"[energy] {k}", v) for k, v in data.get("energy", {}).items()}
     for key, param in sources.items():
         if param.status == "unverified":
             raise SnnCompileError(f"target {name!r}: {key} is unverified and cannot drive arithmetic")
@@ -123,5 +140,6 @@ def load_target(name: str) -> Target:
         backend=str(head.get("backend", name)),
         sources=sources,
         limits=limits,
+        energy=energy,
         **{f: int(sources[f].value) for f in _NUMBER_FIELDS},
     )
