@@ -5,4 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PIP="python -m pip install --quiet --disable-pip-version-check -c constraints.txt"
 $PIP torch==2.13.0
-$PIP -e ".[test]"
+$PIP -e ".[test,lava]"
+# Lava: lava-nc 0.10.0 is the only release on PyPI; it declares Python < 3.11 and pins numpy < 2,
+# yet runs on 3.11 with numpy 2 once snncompile/lava_compat.py's import hook fixes its one 3.11
+# incompatibility (no site-packages edits). lava-dl 0.6.0 is only used for its netx reader, in
+# tests that prove our netx files read back. --no-deps keeps pip from pulling old torch builds.
+$PIP --no-deps --ignore-requires-python lava-nc==0.10.0 lava-dl==0.6.0
