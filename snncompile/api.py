@@ -19,6 +19,8 @@ from snncompile.ir.graph import Graph
 from snncompile.ir.stats import connections
 from snncompile.verify import VerifyReport, compare
 
+HW_KIND = "loihi2-fixed-point"  # the number formats of every hw graph (targets/loihi2/target.toml)
+
 
 @dataclasses.dataclass(frozen=True)
 class CompileResult:
@@ -35,7 +37,8 @@ class CompileResult:
 
 
 def load(model: str | Path, **frontend_options: Any) -> Graph:
-    """Read a model file (.nir, .pt, ...) into a checked nn graph."""
+    """Read a model file (.nir, .pt, .net, ...) into a checked graph: nn level, or hw level for
+    files that are already integer hardware networks (netx)."""
     from snncompile.frontends import load_model
 
     graph = load_model(Path(model), **{k: v for k, v in frontend_options.items() if v is not None})
@@ -44,11 +47,26 @@ def load(model: str | Path, **frontend_options: Any) -> Graph:
 
 def lower(nn_graph: Graph, target: str = "emu", weight_split: bool = False) -> tuple[Graph, Any]:
     """nn graph -> hw graph in the target's number formats, with the quantization report.
-    `weight_split` adds a fine Dense per Dense (twice the synapses, ~8 more weight bits)."""
+    `weight_split` adds a fine Dense per Dense (twice the synapses, ~8 more weight bits).
+    A graph that is already at the hw level (a netx file) passes through if the target uses
+    Loihi 2 fixed point, the formats it was quantized for."""
     from snncompile.passes import Quantize, lower_to_hw
+    from snncompile.passes.report import PrequantizedReport
     from snncompile.target import load_target
 
-    return lower_to_hw(nn_graph, load_target(target), quantize=Quantize(split_weights=weight_split))
+    spec = load_target(target)
+    if nn_graph.level == "hw":
+        if spec.kind != HW_KIND:
+            source = nn_graph.meta.get("source", "the model")
+            raise SnnCompileError(f"{source} is already quantized for {HW_KIND}; target "
+                                  f"{target!r} uses {spec.kind or 'another format'}")
+        if weight_split:
+            raise SnnCompileError("--weight-split applies to float models; this file is "
+                                  "already quantized")
+        graph = Graph("hw", nn_graph.nodes, nn_graph.edges, nn_graph.dt,
+                      {**nn_graph.meta, "target": target})
+        return graph, PrequantizedReport.of(graph, target)
+    return lower_to_hw(nn_graph, spec, quantize=Quantize(split_weights=weight_split))
 
 
 def compile_model(

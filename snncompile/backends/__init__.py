@@ -11,6 +11,7 @@ from snncompile.errors import SnnCompileError
 
 BACKENDS: dict[str, str] = {
     "emu": "snncompile.backends.emu",
+    "loihi2": "snncompile.backends.loihi2",
 }
 
 

@@ -1,4 +1,4 @@
-"""Front ends: read a model file into an nn Graph, chosen by the file's suffix (loaded lazily)."""
+"""Front ends: read a model file into a Graph (nn level; hw for netx), chosen by the file's suffix (loaded lazily)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ LOADERS: dict[str, str] = {
     ".nir": "snncompile.frontends.nir:load",
     ".pt": "snncompile.frontends.torch_file:load",
     ".pth": "snncompile.frontends.torch_file:load",
+    ".net": "snncompile.frontends.netx:load",
 }
 
 

@@ -10,6 +10,7 @@ threshold are shared by the whole layer.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 
@@ -98,3 +99,34 @@ class QuantReport:
                      bits_lost=8 - q.bits if q.synapses else 0)
             layers.append(d)
         return {"target": self.target, "layers": layers, "warnings": self.warnings}
+
+
+@dataclasses.dataclass(frozen=True)
+class PrequantizedReport:
+    """For files that arrive already in hw integers (netx): nothing was quantized, so the table
+    lists each layer's hardware parameters as read."""
+
+    target: str
+    layers: tuple[dict[str, Any], ...]
+    warnings: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, hw_graph: Any, target: str) -> PrequantizedReport:
+        rows = []
+        for name in hw_graph.of_kind("neuron"):
+            op = hw_graph.nodes[name]
+            synapses = [hw_graph.nodes[s] for s in hw_graph.predecessors(name)
+                        if hw_graph.nodes[s].kind == "synapse"]
+            rows.append({"layer": name, "neurons": int(math.prod(op.shape)), "vth": op.vth,
+                         "du": op.du, "dv": op.dv,
+                         "synapses": ",".join(type(s).__name__ for s in synapses) or "-",
+                         "weight_exp": ",".join(str(getattr(s, "weight_exp", "-"))
+                                                for s in synapses) or "-"})
+        return cls(target, tuple(rows))
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [dict(row) for row in self.layers]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "prequantized": True, "layers": self.rows(),
+                "warnings": list(self.warnings)}
