@@ -6,6 +6,7 @@ The CLI is a thin shell over these functions; every option is one keyword here.
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from snncompile.ir import text
 from snncompile.ir.check import check
 from snncompile.ir.graph import Graph
 from snncompile.ir.stats import connections
-from snncompile.verify import VerifyReport, compare
+from snncompile.verify import VerifyReport, compare, with_backend
 
 HW_KIND = "loihi2-fixed-point"  # the number formats of every hw graph (targets/loihi2/target.toml)
 
@@ -163,33 +164,47 @@ def verify(
     weight_split: bool = False,
     **frontend_options: Any,
 ) -> VerifyReport:
-    """Run the trainer's model (.pt), the float reference and the target on the same inputs and
-    compare them: source vs reference on the output, reference vs target layer by layer; with
-    `strict`, any u wrap or v saturation on the target fails the report."""
+    """Run the trainer's model (.pt), the float reference, the emulator and the target's own
+    artefact (Lava for loihi2) on the same inputs and compare them: source vs reference on the
+    output, reference vs emulator layer by layer, and target vs emulator exactly. With `strict`,
+    any u wrap or v saturation fails the report. Files already in hw integers (netx) have no
+    float model: their emulator run is the reference."""
     from snncompile.sim.emulator import run_emulator
     from snncompile.sim.reference import run_reference
     from snncompile.sim.timing import event_rows
 
-    if target != "emu":
-        raise SnnCompileError(f"verify supports target 'emu' so far, not {target!r}")
-    nn_graph = load(model, **frontend_options)
-    hw_graph, _ = lower(nn_graph, target, weight_split)
-    (in_name,) = nn_graph.inputs
-    check_input(x, nn_graph.shapes[in_name], str(model))
+    graph = load(model, **frontend_options)
+    hw_graph, _ = lower(graph, target, weight_split)
+    (in_name,) = hw_graph.inputs
+    check_input(x, hw_graph.shapes[in_name], str(model))
     if labels is not None and labels.shape != (x.shape[0],):
         raise InputError(f"labels have shape {labels.shape}; expected ({x.shape[0]},), one per sample")
-    ref = run_reference(nn_graph, x.astype(np.float64), record=True)
     emu = run_emulator(hw_graph, x, record=True, strict=strict)
-    source = run_source(model, x, **frontend_options)
-    (out_nn,) = nn_graph.outputs
     (out_hw,) = hw_graph.outputs
-    float_spikes = {n: ref[n] for n in nn_graph.of_kind("neuron")}
+    emu_spikes = {**emu.spikes, "output": emu.outputs[out_hw]}
+    overflows = event_rows(hw_graph, emu.events) if strict else None
+    target_out = None
+    if target != "emu":
+        with tempfile.TemporaryDirectory(prefix="snncompile-verify-") as tmp:
+            compile_model(model, target, Path(tmp) / "build", weight_split, **frontend_options)
+            target_out, _ = run_build(Path(tmp) / "build", x)
+    if graph.level == "hw":
+        if target_out is None:
+            raise SnnCompileError(f"{model} is already quantized, so the emulator is its reference; "
+                                  "verify it against a back end, e.g. --target loihi2")
+        report = compare(target, {"output": emu.outputs[out_hw]}, {"output": target_out}, "output",
+                         labels, None, max_accuracy_drop, overflows=overflows, reference="emulator")
+        return with_backend(report, emu.outputs[out_hw], target_out)
+    ref = run_reference(graph, x.astype(np.float64), record=True)
+    (out_nn,) = graph.outputs
+    float_spikes = {n: ref[n] for n in graph.of_kind("neuron")}
     float_spikes["output"] = ref[out_nn]
-    hw_spikes = dict(emu.spikes)
-    hw_spikes["output"] = emu.outputs[out_hw]
-    return compare(target, float_spikes, hw_spikes, "output", labels,
-                   max_spike_mismatch, max_accuracy_drop, source, max_source_mismatch,
-                   event_rows(hw_graph, emu.events) if strict else None)
+    source = run_source(model, x, **frontend_options)
+    report = compare(target, float_spikes, emu_spikes, "output", labels, max_spike_mismatch,
+                     max_accuracy_drop, source, max_source_mismatch, overflows)
+    if target_out is not None:
+        report = with_backend(report, emu.outputs[out_hw], target_out)
+    return report
 
 
 def run_source(model: str | Path, x: np.ndarray, **frontend_options: Any) -> np.ndarray | None:

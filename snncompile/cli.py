@@ -145,7 +145,8 @@ def run_cmd(build: Path, input_path: Path, out_path: Path, strict: bool) -> None
 def verify_cmd(model: Path, target: str, input_path: Path, labels_path: Path | None,
                max_spike_mismatch: float, max_accuracy_drop: float, max_source_mismatch: float,
                strict: bool, as_json: bool, weight_split: bool, **kw: Any) -> None:
-    """Run the float reference and the target on the same inputs; exit 1 past the tolerances."""
+    """Run the float reference, the emulator and the target on the same inputs; exit 1 past the
+    tolerances or if the target's own run (Lava) differs from the emulator at all."""
     x = api.load_array(input_path, "input")
     labels = api.load_array(labels_path, "labels") if labels_path else None
     report = api.verify(model, x, target, labels, max_spike_mismatch, max_accuracy_drop,
@@ -153,19 +154,24 @@ def verify_cmd(model: Path, target: str, input_path: Path, labels_path: Path | N
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
-        _table(f"{model.name}: float reference vs {target} ({report.samples} samples x "
-               f"{report.steps} steps)",
-               [{**vars(layer), "first_divergence": layer.first_divergence or "-"}
-                for layer in report.layers])
+        hw_side = "emulator" if report.reference != "emulator" else target
+        if report.reference != "emulator":
+            _table(f"{model.name}: {report.reference} vs emulator ({report.samples} samples x "
+                   f"{report.steps} steps)",
+                   [{**vars(layer), "first_divergence": layer.first_divergence or "-"}
+                    for layer in report.layers])
         if report.float_accuracy is not None:
-            click.echo(f"accuracy: float {report.float_accuracy:.2f}%  {target} "
+            click.echo(f"accuracy: {report.reference} {report.float_accuracy:.2f}%  {hw_side} "
                        f"{report.hw_accuracy:.2f}%")
         if report.source_agreement is not None:
             click.echo(f"trainer's model vs float reference: output spikes agree "
                        f"{report.source_agreement:.4f}")
-        click.echo(f"float reference vs {target}: output spikes agree "
+        click.echo(f"{report.reference} vs {hw_side}: output spikes agree "
                    f"{report.output_agreement:.4f}; predictions agree "
                    f"{report.prediction_agreement:.4f}")
+        if report.backend_mismatches is not None:
+            click.echo(f"emulator vs {target}: {report.backend_mismatches} differing output "
+                       f"entries ({'identical' if not report.backend_mismatches else 'NOT exact'})")
         if report.overflows:
             _table("overflows (strict mode)", list(report.overflows))
         for c in report.checks:
