@@ -1,0 +1,201 @@
+"""The standard lava-dl netx `/layer` view of a hw graph, written only where it is exact.
+
+`netx.hdf5.Network` rebuilds a Lava network from `/layer` its own way (spec §4.2): it re-encodes
+every dense weight matrix with `optimize_weight_bits`, lets Lava clip and truncate the result, and
+gives every neuron bias_exp = 6. So the writer first simulates exactly that for each layer and
+writes nothing unless every layer comes out with our emulator's sums; otherwise it returns one
+sentence per reason, naming the node, so the caller can keep just the exact `/snncompile` graph.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from snncompile.frontends.netx import optimize_weight_bits
+from snncompile.ir import hw_ops as hw
+from snncompile.ir.graph import Graph
+from snncompile.sim.emulator import effective_weights
+from snncompile.sim.timing import clock_nodes
+
+
+def _chain(g: Graph, why: list[str]) -> list[tuple[str, str | None, str | None]]:
+    """[(lif, forward synapse or None for a graded input's LIF, recurrent Dense or None)] in order."""
+    if len(g.inputs) != 1 or len(g.outputs) != 1:
+        why.append(f"the graph has inputs {g.inputs} and outputs {g.outputs}; netx is one chain")
+        return []
+    for name in clock_nodes(g):
+        why.append(f"node {name!r} is a bias-clock population, which netx cannot express")
+    (node,) = g.inputs
+    chain: list[tuple[str, str | None, str | None]] = []
+    seen = {node}
+    while True:
+        nexts = [n for n in g.successors(node) if n not in seen]
+        if len(nexts) != 1:
+            why.append(f"node {node!r} feeds {nexts}; netx layers form a single chain")
+            return []
+        (nxt,) = nexts
+        op = g.nodes[nxt]
+        if op.kind == "output":
+            seen.add(nxt)
+            break
+        syn = None
+        if op.kind == "synapse":
+            syn, seen = nxt, seen | {nxt}
+            lifs = g.successors(syn)
+            if len(lifs) != 1 or g.nodes[lifs[0]].kind != "neuron":
+                why.append(f"synapse {syn!r} feeds {lifs}, not one LIF")
+                return []
+            nxt = lifs[0]
+        elif op.kind != "neuron" or not isinstance(g.nodes[node], hw.GradedInput) or chain:
+            why.append(f"node {node!r} feeds {nxt!r} without a synapse; netx has that only for "
+                       "a graded input into its LIF")
+            return []
+        rec = [p for p in g.predecessors(nxt) if p not in (syn, node)]
+        if len(rec) > 1 or (rec and (g.predecessors(rec[0]) != [nxt]
+                                     or type(g.nodes[rec[0]]) is not hw.Dense)):
+            why.append(f"LIF {nxt!r} sums synapses {g.predecessors(nxt)}; netx has one forward "
+                       "synapse per layer and at most one recurrent Dense from the layer itself")
+            return []
+        if rec and isinstance(g.nodes[syn], hw.DelayDense):
+            why.append(f"LIF {nxt!r} has delays and recurrence (netx's dense_rec with delays drops "
+                       "the weight exponent)")
+            return []
+        seen |= {nxt, *rec}
+        chain.append((nxt, syn, rec[0] if rec else None))
+        node = nxt
+    if not chain or g.predecessors(g.outputs[0]) != [chain[-1][0]]:
+        why.append("the output does not read the last layer")
+    missing = [n for n in g.nodes if n not in seen]
+    if missing:
+        why.append(f"nodes {missing} are not on the single chain netx can express")
+    return chain
+
+
+def _file_weights(name: str, op: hw.Dense, why: list[str]) -> np.ndarray | None:
+    """Integer weights whose plain sum equals our shifted sum shift(W_eff @ s, weight_exp)."""
+    w, e = effective_weights(op), int(op.weight_exp)
+    if e >= 0:
+        return w << e
+    m = -e
+    single = (np.count_nonzero(w, axis=1) <= 1)[:, None]  # floor of one weight is linear
+    bad = ~(((w % (1 << m)) == 0) | single)
+    if bad.any():
+        why.append(f"Dense {name!r}: weight_exp {e} floors sums of weights not divisible by "
+                   f"{1 << m} ({int(bad.any(axis=1).sum())} rows); netx's sums are exact integers")
+        return None
+    return w >> m
+
+
+def _netx_exact(names: list[str], mats: list[np.ndarray], why: list[str]) -> bool:
+    """Simulate netx's joint optimize_weight_bits and Lava's per-matrix clip/truncate."""
+    both = np.hstack(mats)
+    if both.max(initial=0) > 255 or both.min(initial=0) < -256:
+        why.append(f"Dense {names[0]!r}: its weights times 2^weight_exp reach [{both.min()}, "
+                   f"{both.max()}], past netx's 8 bits (netx has no positive weight exponent)")
+        return False
+    opt = optimize_weight_bits(both)
+    if isinstance(opt, str):
+        why.append(f"Dense {names[0]!r}: {opt}")
+        return False
+    wq, bits, exp = opt
+    start, ok = 0, True
+    for name, mat in zip(names, mats):
+        part = wq[:, start:start + mat.shape[1]]
+        start += mat.shape[1]
+        mixed = part.min(initial=0) < 0 < part.max(initial=0)
+        k = 8 - bits + mixed
+        lava = effective_weights(hw.Dense(part, exp, max(bits, 1))) if 1 <= bits and k >= 0 else None
+        # exact iff Lava keeps W' = W << -exp (netx may have clipped it), then >> -exp undoes it
+        if lava is None or not np.array_equal(lava, mat.astype(np.int64) << -exp):
+            why.append(f"Dense {name!r}: netx would encode it as {bits} weight bits, exponent "
+                       f"{exp}, which Lava's clip/truncate does not keep exact")
+            ok = False
+    return ok
+
+
+def _neuron(g: Graph, name: str, graded: bool, why: list[str]) -> dict[str, Any] | None:
+    op: hw.LIF = g.nodes[name]
+    shape = g.shapes[name]
+    if op.reset != "zero":
+        why.append(f"LIF {name!r} resets by {op.reset}; netx's LIF resets to zero")
+    if op.reset_interval:
+        why.append(f"LIF {name!r} is a LIFReset (every {op.reset_interval} steps); netx resets "
+                   "all layers together or not at all")
+    mant = np.broadcast_to(np.asarray(op.bias_mant, np.int64), shape).astype(np.int16).astype(np.int64)
+    exp = np.broadcast_to(np.asarray(op.bias_exp, np.int64), shape)
+    raw = np.where(exp >= 0, mant << np.maximum(exp, 0), mant >> np.maximum(-exp, 0))
+    if graded and raw.any():
+        why.append(f"LIF {name!r} reads the graded input and has a bias; netx's input layer "
+                   "gives its neuron no bias")
+    if (raw % 64).any() or np.abs(raw // 64).max(initial=0) > 2**15 - 1:
+        why.append(f"LIF {name!r} has a bias that is not a multiple of 64 raw units within int16 "
+                   "mantissas (netx fixes bias_exp = 6)")
+    cfg = {"iDecay": int(op.du) + 1, "vDecay": int(op.dv), "vThMant": int(op.vth)}
+    bias = (raw // 64).transpose(*range(raw.ndim)[::-1])  # netx reads per-neuron biases in (W, H, C)
+    return {"neuron": cfg, "bias": bias if raw.any() else None}
+
+
+def _layer(parent: Any, index: int, kind: str, data: dict[str, Any]) -> None:
+    g = parent.create_group(str(index))
+    g.create_dataset("type", (1,), "S10", [kind.encode("ascii")])
+    for key, value in data.items():
+        if key == "neuron":
+            g.create_dataset("neuron/type", data="CUBA")
+            for k, v in value.items():
+                g.create_dataset(f"neuron/{k}", data=int(v))  # no messageBits (spec §4.4)
+        elif value is not None:
+            g.create_dataset(key, data=np.asarray(value))
+
+
+def write_layers(hw_graph: Graph, h5file: Any) -> list[str]:
+    """Write `/layer` into the open h5py file and return [], or write nothing and return reasons."""
+    g, why = hw_graph, []
+    if "layer" in h5file:
+        return ["the file already has a /layer group"]
+    chain = _chain(g, why)
+    if why:
+        return why
+    (inp,) = g.inputs
+    graded = isinstance(g.nodes[inp], hw.GradedInput)
+    layers: list[tuple[str, dict[str, Any]]] = []
+    first = {"shape": np.array(g.shapes[inp], np.int64)}
+    transform = g.meta.get("netx_input_transform", {})
+    prev_shape = g.shapes[inp]
+    for lif, syn, rec in chain:
+        neuron = _neuron(g, lif, syn is None, why)
+        shape = g.shapes[lif]
+        if syn is None:  # the graded input's own LIF: netx's input layer with a neuron
+            first.update(neuron=neuron["neuron"], **{k: transform.get(k) for k in ("weight", "bias")})
+            prev_shape = shape
+            continue
+        op = g.nodes[syn]
+        data: dict[str, Any] = {"shape": np.array(shape, np.int64), "bias": neuron["bias"]}
+        if isinstance(op, hw.Conv):
+            data.update(weight=np.asarray(op.weight, np.int64), stride=np.array(op.stride),
+                        padding=np.array(op.padding), dilation=np.array(op.dilation),
+                        groups=int(op.groups))
+            kind = "conv"
+        else:
+            mats = [_file_weights(syn, op, why)]
+            if rec is not None:
+                mats.append(_file_weights(rec, g.nodes[rec], why))
+            if all(m is not None for m in mats) and _netx_exact(
+                    [syn] + ([rec] if rec else []), mats, why):
+                data["weight"] = mats[0]
+                if rec is not None:
+                    data["weight_rec"] = mats[1]
+            if isinstance(op, hw.DelayDense):
+                data["delay"] = np.asarray(op.delays, np.int64)
+            kind = "dense_rec" if rec else "dense"
+            if len(prev_shape) > 1 and (layers or graded):
+                layers.append(("flatten", {}))
+        layers.append((kind, {**data, "neuron": neuron["neuron"]}))
+        prev_shape = shape
+    if why:
+        return why
+    group = h5file.create_group("layer")
+    for i, (kind, data) in enumerate([("input", first), *layers]):
+        _layer(group, i, kind, data)
+    return []

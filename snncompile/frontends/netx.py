@@ -1,0 +1,299 @@
+"""lava-dl netx front end: a `.net` HDF5 file to a checked hw Graph, read as lava-dl netx 0.6.0 does.
+
+netx files hold integer networks already quantized for Loihi 2, so the graph is at the hw level and
+equals what `netx.hdf5.Network` builds in Lava (spec §4.2): weights go through netx's
+`optimize_weight_bits` (our own implementation below), conv weights are truncated toward zero,
+CUBA/LOIHI neurons become LIF(du=iDecay-1, dv=vDecay, vth=vThMant, bias_exp=6). A file that also
+has our own `/snncompile` group (written by the loihi2 back end) is read from that group instead,
+exactly. Anything netx 0.6.0 does not build, or builds with a known bug, is refused in one sentence.
+An input layer with a neuron becomes GradedInput -> LIF (data into the neuron's a_in); netx itself
+leaves that port unconnected and Intel feeds `bias_mant` instead, the same when iDecay = 4096.
+"""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snncompile.errors import ModelLoadError, SnnCompileError, UnsupportedOp
+from snncompile.ir import hw_ops as hw
+from snncompile.ir.check import check
+from snncompile.ir.graph import Graph
+
+MAX_DELAY = 62  # netx clamps file delays to 62 (hdf5.py create_dense)
+UNSUPPORTED_TYPES = ("pool", "convT", "unpool", "average", "concat", "dense_comp")
+
+
+def optimize_weight_bits(w: np.ndarray) -> tuple[np.ndarray, int, int] | str:
+    """netx 0.6.0's weight encoding (netx/utils.py), reimplemented: (W', num_weight_bits, weight_exp),
+    or a reason when netx would crash or shift by a negative count (numpy leaves that undefined).
+
+    It clips mixed matrices to [-256, 254], scales W by 2^s with s = floor(log2(scale)) + signed
+    (scale: how far the extreme weight is from 127/-128, 255 or -256), and counts trailing zero bits n
+    to set num_weight_bits = 8 - s - (n - signed), weight_exp = -s.
+    """
+    w = np.asarray(w, dtype=np.int64)
+    if w.size == 0 or not w.any():
+        return "all weights are zero (netx's optimize_weight_bits divides by the largest weight)"
+    hi, lo = int(w.max()), int(w.min())
+    if (hi > 254 and lo < 0) or (lo < -256 and hi > 0):
+        w = np.clip(w, -256, 254)  # netx prints a warning and clips
+        hi, lo = int(w.max()), int(w.min())
+    signed = 0
+    if hi < 0:
+        scale = -256 / lo
+    elif lo >= 0:
+        scale = 255 / hi
+    else:
+        signed = 1
+        with np.errstate(divide="ignore"):
+            scale = min(np.float64(127) / hi, np.float64(-128) / lo)
+    shift = int(np.floor(np.log2(scale))) + signed
+    if shift < 0:
+        return f"a weight of {hi if hi > -lo else lo} is past netx's 8-bit range"
+    n = 8
+    while n > 0 and np.any(w % (1 << n)):
+        n -= 1
+    n -= signed
+    return (w.astype(np.int32).astype(np.int64) << shift), 8 - shift - n, -shift
+
+
+def _fail(path: Path, i: int | None, what: str, unsupported: bool | str = False) -> SnnCompileError:
+    where = f"{path}: layer {i}" if i is not None else str(path)
+    if unsupported:
+        detail = unsupported if isinstance(unsupported, str) else "snncompile reads LIF networks"
+        return UnsupportedOp(types.SimpleNamespace(name=what), where, detail)
+    return ModelLoadError(f"{where}: {what}")
+
+
+def _text(value: Any) -> str:
+    value = value[0] if getattr(value, "shape", ()) != () else value[()]
+    return value.decode("ascii") if isinstance(value, bytes) else str(value)
+
+
+def _ints(layer: Any, key: str) -> np.ndarray:
+    """A weight/bias dataset as netx reads it: `astype(int)`, floats truncated toward zero."""
+    return np.asarray(layer[key][()]).astype(np.int64)
+
+
+def _pair(layer: Any, key: str, path: Path, i: int) -> tuple[int, int]:
+    if key not in layer:
+        raise _fail(path, i, f"conv layer has no {key!r} dataset (netx needs it)")
+    value = np.asarray(layer[key][()]).astype(np.int64).ravel()
+    return (int(value[0]),) * 2 if value.size == 1 else (int(value[0]), int(value[1]))
+
+
+class _Reader:
+    def __init__(self, layers: Any, path: Path):
+        self.layers, self.path = layers, path
+        self.nodes: dict[str, hw.HWOp] = {}
+        self.edges: list[tuple[str, str]] = []
+        self.meta: dict[str, Any] = {"source": str(path), "frontend": "netx"}
+        self.prev: str | None = None  # last node whose spikes feed the next layer
+        self.prev_shape: tuple[int, ...] = ()
+        self.flatten = False
+
+    def fail(self, i: int, what: str, unsupported: bool | str = False) -> SnnCompileError:
+        return _fail(self.path, i, what, unsupported)
+
+    def run(self) -> Graph:
+        for i in range(len(self.layers)):
+            if str(i) not in self.layers:
+                raise self.fail(i, "is missing (netx reads /layer/0, /layer/1, ... in order)")
+            layer = self.layers[str(i)]
+            kind = _text(layer["type"]) if "type" in layer else "(no type)"
+            if kind in UNSUPPORTED_TYPES:
+                raise self.fail(i, f"layer type {kind!r}", "lava-dl netx 0.6.0 does not build it either")
+            reader = {"input": self.input, "dense": self.dense, "dense_rec": self.dense,
+                      "conv": self.conv, "flatten": self.flatten_layer}.get(kind)
+            if reader is None:
+                raise self.fail(i, f"has unknown layer type {kind!r}")
+            reader(i, layer, kind)
+        last = self.prev
+        if last is None or self.nodes[last].kind != "neuron":
+            raise _fail(self.path, None, "has no neuron layer after its input")
+        if self.flatten:
+            raise self.fail(len(self.layers) - 1, "flatten is the last layer")
+        self.add("output", hw.SpikeOutput(self.prev_shape), last)
+        return Graph("hw", self.nodes, tuple(self.edges), 1.0, self.meta)
+
+    def add(self, name: str, op: hw.HWOp, *sources: str) -> str:
+        self.nodes[name] = op
+        self.edges.extend((s, name) for s in sources)
+        return name
+
+    def input(self, i: int, layer: Any, kind: str) -> None:
+        if i != 0:
+            raise self.fail(i, "is an input layer after other layers")
+        if "shape" not in layer:
+            raise self.fail(i, "input layer has no shape")
+        shape = tuple(int(d) for d in np.asarray(layer["shape"][()]).ravel())
+        if "neuron" not in layer:
+            self.prev, self.prev_shape = self.add("input", hw.SpikeInput(shape)), shape
+            return
+        transform = {}
+        for key, default in (("weight", 64), ("bias", 0)):
+            value = _ints(layer, key) if key in layer else np.asarray(default)
+            if value.size != 1:
+                raise self.fail(i, f"input layer has a non-scalar {key} (netx calls int() on it)")
+            transform[key] = int(value.ravel()[0])
+        # netx keeps these in block.transform and never applies them, nor the bias, in Lava
+        self.meta["netx_input_transform"] = transform
+        self.add("input", hw.GradedInput(shape))
+        self.neuron(i, layer, f"layer{i}", shape, None, "input")
+
+    def neuron(self, i: int, layer: Any, name: str, shape: tuple[int, ...], bias: Any,
+               *sources: str) -> None:
+        if "neuron" not in layer:
+            raise self.fail(i, "dense layer without a neuron group gets netx's default neuron "
+                               "(vDecay 4096, vThMant 1 << 17), outside the hw IR's dv <= 4095 "
+                               "and vth <= 131071")
+        cfg = layer["neuron"]
+        ntype = _text(cfg["type"]) if "type" in cfg else "(none)"
+        if ntype not in ("CUBA", "LOIHI"):
+            raise self.fail(i, f"neuron type {ntype!r}", unsupported=True)
+        if "messageBits" in cfg:
+            raise self.fail(i, "neuron/messageBits", "lava-dl netx 0.6.0 misreads it as a NetDict")
+        try:
+            du, dv, vth = (int(np.asarray(cfg[k][()])) - (k == "iDecay")
+                           for k in ("iDecay", "vDecay", "vThMant"))
+        except KeyError as exc:
+            raise self.fail(i, f"neuron has no {exc.args[0]} value") from None
+        mant = np.zeros(shape, np.int64) if bias is None else bias
+        # netx casts the bias to int32, Lava stores bias_mant as int16: both wrap
+        mant = ((mant.astype(np.int32).astype(np.int16)).astype(np.int64))
+        self.add(name, hw.LIF(shape, du, dv, vth, mant, np.full(shape, 6, np.int64)), *sources)
+        self.prev, self.prev_shape = name, shape
+
+    def bias(self, i: int, layer: Any, shape: tuple[int, ...]) -> np.ndarray | None:
+        """The bias as netx's AbstractBlock._neuron broadcasts it, in our (torch) neuron order."""
+        if "bias" not in layer:
+            return None
+        b = _ints(layer, "bias")
+        if len(shape) == 1:
+            if b.size not in (1, shape[0]):
+                raise self.fail(i, f"bias has {b.size} values for {shape[0]} neurons")
+            return np.broadcast_to(b.reshape(-1), shape).copy()
+        lava_shape = shape[::-1]
+        if b.shape == lava_shape:  # per neuron, Lava (W, H, C) order
+            return b.transpose(2, 1, 0).copy()
+        if b.ndim == 1 and b.shape[0] == shape[0]:  # per channel
+            return np.broadcast_to(b.reshape(-1, 1, 1), shape).copy()
+        raise self.fail(i, f"bias of shape {b.shape} does not fit neurons of shape {shape}")
+
+    def dense(self, i: int, layer: Any, kind: str) -> None:
+        if self.prev is None:
+            raise self.fail(i, "comes before any input layer")
+        if len(self.prev_shape) > 1 and not self.flatten and self.nodes[self.prev].kind == "neuron":
+            raise self.fail(i, f"dense layer reads a {self.prev_shape} layer without a flatten")
+        self.flatten = False
+        n_out = int(np.prod(np.asarray(layer["shape"][()]))) if "shape" in layer else None
+        w = _ints(layer, "weight")
+        if w.ndim == 1 and n_out:
+            w = w.reshape(n_out, -1)
+        n_in = int(np.prod(self.prev_shape))
+        if w.ndim != 2 or w.shape[1] != n_in or (n_out and w.shape[0] != n_out):
+            raise self.fail(i, f"dense weight of shape {w.shape} does not map {n_in} inputs to "
+                               f"{n_out} neurons")
+        rec = kind == "dense_rec"
+        both = np.hstack([w, _ints(layer, "weight_rec").reshape(w.shape[0], -1)]) if rec else w
+        opt = optimize_weight_bits(both)
+        if isinstance(opt, str):
+            raise self.fail(i, f"netx cannot encode its weights: {opt}")
+        wq, bits, exp = opt
+        shape = (w.shape[0],)
+        syn = f"layer{i}_syn"
+        if "delay" in layer:
+            if rec:
+                raise self.fail(i, "dense_rec with delays",
+                                "lava-dl netx 0.6.0 then drops the weight exponent")
+            self.add(syn, hw.DelayDense(wq, exp, bits, delays=self.delays(i, layer, w.shape)),
+                     self.prev)
+        else:
+            self.add(syn, hw.Dense(wq[:, :n_in], exp, bits), self.prev)  # netx: W, W_rec jointly
+        name = f"layer{i}"
+        self.neuron(i, layer, name, shape, self.bias(i, layer, shape), syn)
+        if rec:
+            if wq.shape[1] != n_in + shape[0]:
+                raise self.fail(i, f"weight_rec does not have shape {(shape[0], shape[0])}")
+            self.add(f"layer{i}_rec", hw.Dense(wq[:, n_in:], exp, bits), name)
+            self.edges.append((f"layer{i}_rec", name))
+
+    def delays(self, i: int, layer: Any, wshape: tuple[int, int]) -> np.ndarray:
+        d = np.asarray(layer["delay"][()])
+        if d.size and d.max() > MAX_DELAY:
+            d = np.clip(d, 0, MAX_DELAY)  # netx warns and clamps
+        d = d.astype(np.int64)
+        if d.size and d.min() < 0:
+            raise self.fail(i, f"has a negative delay {int(d.min())}")
+        if d.ndim == 0:
+            return np.full(wshape, int(d))
+        if d.ndim == 1 and d.size == wshape[0]:
+            return np.repeat(d.reshape(-1, 1), wshape[1], axis=1)
+        if d.ndim == 1 and d.size == wshape[1]:
+            return np.repeat(d.reshape(1, -1), wshape[0], axis=0)
+        if d.shape != wshape:
+            raise self.fail(i, f"delay of shape {d.shape} does not fit weights {wshape}")
+        return d
+
+    def conv(self, i: int, layer: Any, kind: str) -> None:
+        if self.prev is None or len(self.prev_shape) != 3:
+            raise self.fail(i, f"conv layer reads an input of shape {self.prev_shape}, not (C, H, W)")
+        if "neuron" not in layer:
+            raise self.fail(i, "conv layer has no neuron group (netx needs one)")
+        w = _ints(layer, "weight")
+        if w.ndim == 5 and w.shape[4] == 1:
+            w = w[..., 0]
+        if w.ndim != 4:
+            raise self.fail(i, f"conv weight has shape {w.shape}, not (C_out, C_in, kH, kW)")
+        groups = int(np.asarray(layer["groups"][()]).ravel()[0]) if "groups" in layer else None
+        if groups is None:
+            raise self.fail(i, "conv layer has no 'groups' dataset (netx needs it)")
+        op = hw.Conv(w, *(_pair(layer, k, self.path, i) for k in ("stride", "padding", "dilation")),
+                     groups=groups)
+        try:
+            out = tuple(op.output_shape(self.prev_shape))
+        except Exception as exc:  # noqa: BLE001 - any shape rule failing is the file's fault
+            raise self.fail(i, f"conv does not fit its input {self.prev_shape} ({exc})") from None
+        declared = tuple(int(d) for d in np.asarray(layer["shape"][()]).ravel())
+        if declared != out or w.shape[1] * groups != self.prev_shape[0]:
+            raise self.fail(i, f"conv maps {self.prev_shape} to {out}, the file says {declared}")
+        syn = self.add(f"layer{i}_syn", op, self.prev)
+        self.neuron(i, layer, f"layer{i}", out, self.bias(i, layer, out), syn)
+
+    def flatten_layer(self, i: int, layer: Any, kind: str) -> None:
+        self.flatten = True  # netx then feeds the next dense with transpose(2,1,0).flatten()
+
+
+def load(path: Path, **options: Any) -> Graph:
+    """Read a netx `.net` file (or our own export inside one) into a checked hw Graph."""
+    import h5py
+
+    path = Path(path)
+    if options:
+        raise ModelLoadError(f"{path}: netx files take no front-end options (got "
+                             f"{', '.join(sorted(options))})")
+    try:
+        f = h5py.File(path, "r")
+    except OSError:
+        raise ModelLoadError(f"{path}: is not an HDF5 file, so not a lava-dl netx network") from None
+    with f:
+        if "snncompile" in f:
+            from snncompile.ir.hdf5 import read_graph
+
+            return check(read_graph(f["snncompile"], str(path)), f"{path}")
+        if "layer" not in f or not hasattr(f["layer"], "keys"):
+            raise ModelLoadError(f"{path}: has no /layer group, so it is not a lava-dl netx network")
+        try:
+            graph = _Reader(f["layer"], path).run()
+        except SnnCompileError:
+            raise
+        except (KeyError, ValueError, TypeError, IndexError, OSError) as exc:
+            raise ModelLoadError(f"{path}: a netx layer cannot be read ({exc})") from None
+        try:
+            return check(graph, f"{path}")
+        except SnnCompileError as exc:
+            raise ModelLoadError(f"{exc} (netx file read as a hw graph)") from None
