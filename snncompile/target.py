@@ -96,8 +96,9 @@ def _param(name: str, key: str, entry: Any) -> Param:
 
 
 def read_toml(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
-    """targets/<name>/target.toml as a dict; `[target] base = "other"` takes every section of the
-    other target's file first, then this file's entries override them."""
+    """targets/<name>/target.toml as a dict. `[target] base = "other"` takes the number formats
+    ([synapse], [neuron]) of the other target, entry by entry unless this file overrides them;
+    limits and energy belong to each chip and are never inherited."""
     known = known_targets()
     if name not in known:
         raise SnnCompileError(f"unknown target {name!r} (known targets: {', '.join(known)})")
@@ -111,10 +112,10 @@ def read_toml(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
     base = data.get("target", {}).get("base")
     if base is None:
         return data
-    merged = read_toml(str(base), (*seen, name))
-    for section, entries in data.items():
-        merged[section] = {**merged.get(section, {}), **entries}
-    return merged
+    inherited = read_toml(str(base), (*seen, name))
+    for section in SECTIONS:
+        data[section] = {**inherited.get(section, {}), **data.get(section, {})}
+    return data
 
 
 def load_target(name: str) -> Target:

@@ -1,0 +1,87 @@
+"""FPGA back end: Verilog RTL of time-multiplexed LIF cores, simulated with Icarus or Verilator.
+
+`write` puts the hw graph (for `run` and the cycle model), rtl/ (Verilog, $readmemh files,
+testbench, Makefile) and README.md in the build folder. `run` simulates the RTL and returns the
+output spikes in nn time, exactly as the emulator back end does.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from snncompile.backends.fpga_plan import fpga_params, make_plan
+from snncompile.backends.fpga_rtl import render
+from snncompile.errors import InputError
+from snncompile.ir import text
+from snncompile.ir.graph import Graph
+from snncompile.ir.image import load_image, save_image
+
+IMAGE = "model.fpga.npz"
+TEXT = "model.hw.txt"
+RTL = "rtl"
+
+
+def write(hw_graph: Graph, folder: Path) -> dict[str, str]:
+    """Generate the RTL; raises a one-sentence UnsupportedOp for nodes the template lacks."""
+    folder = Path(folder)
+    plan = make_plan(hw_graph)
+    files = render(plan, str(hw_graph.meta.get("source", "model")))
+    (folder / RTL).mkdir(exist_ok=True)
+    for name, body in sorted(files.items()):
+        target = folder / (name if name == "README.md" else f"{RTL}/{name}")
+        target.write_text(body)
+    (folder / TEXT).write_text(text.dumps(hw_graph))
+    save_image(hw_graph, folder / IMAGE)
+    return {"image": IMAGE, "hw_graph": TEXT, "rtl": RTL, "readme": "README.md"}
+
+
+def simulate_build(folder: Path, x: np.ndarray, simulator: str = "icarus",
+                   work: Path | None = None):
+    """(hw graph, plan, CycleTrace of the RTL run) for x (batch, T, *input_shape); the run takes
+    T + L hw steps, as the emulator's."""
+    from snncompile.backends.fpga_sim import simulate
+    from snncompile.sim.timing import latency
+
+    folder = Path(folder)
+    graph = load_image(folder / IMAGE)
+    plan = make_plan(graph)
+    steps = x.shape[1] + latency(graph)
+    if work is None:
+        with tempfile.TemporaryDirectory(prefix="snncompile-fpga-") as tmp:
+            trace = simulate(folder / RTL, Path(tmp), x, steps, plan.n_in, simulator)
+    else:
+        trace = simulate(folder / RTL, Path(work), x, steps, plan.n_in, simulator)
+    return graph, plan, trace
+
+
+def run(folder: Path, manifest: dict, x: np.ndarray, strict: bool = False,
+        simulator: str = "icarus", report: Path | None = None) -> tuple[np.ndarray, list[dict]]:
+    """Output spikes (batch, T, *shape) from the RTL; with `report`, a JSON cycle report (cycles
+    per step and per inference, microseconds at the target clock). Strict-mode overflow rows come
+    from the emulator, whose arithmetic the RTL equals bit for bit."""
+    from snncompile.sim.cycles import latency_report
+    from snncompile.sim.timing import event_rows, synaptic_depths
+
+    x = np.asarray(x)
+    if not np.all((x == 0) | (x == 1)):
+        raise InputError("fpga input must be binary spikes (0 or 1); found other values")
+    graph, plan, trace = simulate_build(folder, x, simulator)
+    out_core = plan.cores[plan.output_core]
+    spikes = trace.spikes(plan.output_core, out_core.n, len(x), trace.step_end.shape[1])
+    depth = synaptic_depths(graph)[out_core.name]
+    shape = tuple(graph.nodes[plan.output_name].shape)
+    out = spikes[:, depth: depth + x.shape[1]].reshape(len(x), x.shape[1], *shape)
+    if report is not None:
+        rep = latency_report(plan, trace, float(fpga_params()["clock_mhz"]))
+        rep["simulator"] = simulator
+        Path(report).write_text(json.dumps(rep, indent=2, sort_keys=True) + "\n")
+    rows: list[dict] = []
+    if strict:
+        from snncompile.sim.emulator import run_emulator
+
+        rows = event_rows(graph, run_emulator(graph, x, strict=True).events)
+    return out, rows

@@ -1,0 +1,123 @@
+"""Run the generated RTL in Icarus or Verilator: stimulus file in, spikes with cycle stamps out."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from snncompile.backends.fpga_rtl import VERILATOR_FLAGS
+from snncompile.errors import SnnCompileError
+from snncompile.sim.cycles import CycleTrace, sort_stamps
+
+SIMULATORS = ("icarus", "verilator")
+K_SPIKE, K_EOS, K_CLEAR = 0, 1, 2
+
+
+def encode_input(x: np.ndarray, steps: int, n_in: int) -> str:
+    """Stimulus words for x (batch, T, n_in): per inference a clear word, then per hw step
+    1..steps the spiking axons and an end-of-step word (steps past T carry no spikes)."""
+    ax_w = max(1, (n_in - 1).bit_length())
+    digits = (ax_w + 2 + 3) // 4
+    eos, clear = f"{K_EOS << ax_w:0{digits}x}", f"{K_CLEAR << ax_w:0{digits}x}"
+    words = [f"{a:0{digits}x}" for a in range(n_in)]
+    x = np.asarray(x).reshape(len(x), x.shape[1], -1) != 0
+    lines = []
+    for sample in x:
+        lines.append(clear)
+        for t in range(steps):
+            if t < len(sample):
+                lines.extend(words[a] for a in np.flatnonzero(sample[t]))
+            lines.append(eos)
+    return "\n".join(lines) + "\n"
+
+
+def parse_output(text: str, batch: int, steps: int) -> CycleTrace:
+    """The testbench's file as a CycleTrace (see snn_tb.v for the line format)."""
+    rows, clear, ends, total, state = [], [], [], None, []
+    sample, step = -1, 0
+    for line in text.splitlines():
+        f = line.split()
+        if not f:
+            continue
+        if f[0] == "R":
+            clear.append(int(f[1]))
+            ends.append([])
+            sample, step = sample + 1, 1
+        elif f[0] == "E":
+            ends[-1].append(int(f[1]))
+            step += 1
+        elif f[0] == "U":
+            state.append((sample, step, int(f[2]), int(f[3]), int(f[4]), int(f[5])))
+        elif f[0] == "T":
+            total = int(f[1])
+        else:
+            rows.append((int(f[0]), int(f[1]), int(f[2]), sample, step))
+    if total is None or len(clear) != batch or any(len(e) != steps for e in ends):
+        raise SnnCompileError(f"RTL simulation ended early: {len(clear)} of {batch} inferences, "
+                              f"total line {'present' if total is not None else 'missing'}")
+    return CycleTrace(sort_stamps(np.array(rows, dtype=np.int64)), np.array(clear, np.int64),
+                      np.array(ends, np.int64).reshape(batch, steps), total,
+                      np.array(state, np.int64).reshape(-1, 6) if state else None)
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise SnnCompileError(f"{name} is not installed (apt-get install -y --no-install-recommends "
+                              "iverilog verilator yosys)")
+    return path
+
+
+def _sources(rtl: Path) -> list[str]:
+    return ["snn_tb.v", "snn_top.v", "snn_fifo.v",
+            *sorted((p.name for p in rtl.glob("snn_core*.v")), key=lambda n: (len(n), n))]
+
+
+def _check(proc: subprocess.CompletedProcess, what: str) -> None:
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise SnnCompileError(f"{what} failed: {' | '.join(tail)}")
+
+
+def build(rtl: Path, work: Path, simulator: str = "icarus", state_dump: bool = False) -> list[str]:
+    """Compile the testbench + RTL in `work` (Verilator: once; reused while the binary exists);
+    return the command that runs it. `state_dump` (Icarus) adds every neuron's u, v per tick."""
+    rtl, work = Path(rtl).resolve(), Path(work).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    files = [str(rtl / n) for n in _sources(rtl)]
+    if simulator == "icarus":
+        out = work / "sim.vvp"
+        flags = ["-DSNN_STATE_DUMP"] if state_dump else []
+        cmd = [_tool("iverilog"), "-g2005", *flags, "-s", "snn_tb", "-o", str(out), *files]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        _check(proc, "iverilog")
+        return [_tool("vvp"), "-n", str(out)]
+    if simulator == "verilator":
+        binary = work / "obj_dir" / "snn_sim"
+        if not binary.exists():
+            cmd = [_tool("verilator"), *VERILATOR_FLAGS.split(), "-j", "2", "-Mdir",
+                   str(work / "obj_dir"), "-o", "snn_sim", *files]
+            _check(subprocess.run(cmd, capture_output=True, text=True, check=False), "verilator")
+        return [str(binary)]
+    raise SnnCompileError(f"unknown simulator {simulator!r} (choose {', '.join(SIMULATORS)})")
+
+
+def simulate(rtl: Path, work: Path, x: np.ndarray, steps: int, n_in: int,
+             simulator: str = "icarus", command: list[str] | None = None,
+             state_dump: bool = False) -> CycleTrace:
+    """Run x (batch, T, n_in) for `steps` hw steps per inference; the RTL's spikes and cycles."""
+    work = Path(work).resolve()
+    command = command or build(rtl, work, simulator, state_dump)
+    (work / "input.hex").write_text(encode_input(x, steps, n_in))
+    out = work / "spikes.txt"
+    out.unlink(missing_ok=True)
+    proc = subprocess.run([*command, f"+input={work / 'input.hex'}", f"+output={out}"],
+                          cwd=str(Path(rtl).resolve()), capture_output=True, text=True,
+                          check=False)
+    _check(proc, f"{simulator} simulation")
+    if not out.exists():
+        raise SnnCompileError(f"{simulator} simulation wrote no output file")
+    return parse_output(out.read_text(), len(x), steps)

@@ -1,0 +1,72 @@
+"""Fast resource estimate from the Plan alone (no synthesis), calibrated against yosys.
+
+Memories: every memory the template declares, with the words and bits it needs; block RAMs per
+memory from the family's aspect ratios (memories under `BRAM_MIN_BITS` go to logic, as yosys maps
+them). Logic: a linear model in cores, synapse groups and decay multipliers whose coefficients
+were fitted to yosys 0.23 synth_<family> runs (tests/test_fpga_estimate.py re-checks the fit).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from snncompile.backends.fpga_plan import Plan, clog2
+from snncompile.errors import SnnCompileError
+
+# (depth, width) configurations of one block RAM
+BRAM_SHAPES = {
+    "ice40": ((256, 16), (512, 8), (1024, 4), (2048, 2)),
+    "xilinx": ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)),
+    "ecp5": ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)),
+}
+BRAM_MIN_BITS = {"ice40": 128, "xilinx": 4096, "ecp5": 4096}
+# LUT / FF coefficients (per design, per core, per synapse group, per u multiplier, per v
+# multiplier): least squares over 9 designs (digits + 8 random graphs), yosys 0.23. On Xilinx the
+# multipliers go to DSP48 and small memories to LUTRAM. ECP5 reuses the Xilinx fit (uncalibrated).
+LUT_COEF = {"ice40": (0, 103, 209, 391, 326), "xilinx": (98, 200, 0, 58, 0),
+            "ecp5": (98, 200, 0, 58, 0)}
+FF_COEF = {"ice40": (3, 25, 91, 125, 33), "xilinx": (73, 78, 0, 36, 0), "ecp5": (73, 78, 0, 36, 0)}
+CALIBRATED = ("ice40", "xilinx")
+
+
+def memories(plan: Plan) -> list[tuple[str, int, int]]:
+    """(name, words, bits per word) of every RAM/ROM the template declares and uses."""
+    mems = []
+    for c in plan.cores:
+        for g in c.groups:
+            w_bits = g.w_bits - (1 if np.all(g.rows % 2 == 0) else 0)  # a constant-0 LSB is pruned
+            mems.append((f"core{c.index}.wmem{g.index}", g.n_src * c.n, max(w_bits, 1)))
+            mems.append((f"core{c.index}.acc{g.index}", c.n, g.acc_bits))
+        if 4096 - (c.du + 1) != 0:
+            mems.append((f"core{c.index}.umem", c.n, 32))
+        mems.append((f"core{c.index}.vmem", c.n, 24))
+    for k in plan.source_cores:
+        n = plan.cores[k].n
+        mems.append((f"fifo{k}", 1 << clog2(n), clog2(n)))
+    return mems
+
+
+def blocks(words: int, bits: int, family: str) -> int:
+    """Block RAMs for one memory: the cheapest aspect ratio."""
+    return min(math.ceil(bits / w) * math.ceil(words / d) for d, w in BRAM_SHAPES[family])
+
+
+def analytic_resources(plan: Plan, family: str = "ice40") -> dict:
+    """{"family", "lut", "ff", "bram", "memory_bits", "calibrated"}: an instant estimate."""
+    if family not in BRAM_SHAPES:
+        raise SnnCompileError(f"unknown FPGA family {family!r} (choose {', '.join(BRAM_SHAPES)})")
+    bram, bits = 0, 0
+    for _, words, width in memories(plan):
+        bits += words * width
+        if words > 1 and words * width >= BRAM_MIN_BITS[family]:
+            bram += blocks(words, width, family)
+    n_groups = sum(len(c.groups) for c in plan.cores)
+    mul_u = sum(1 for c in plan.cores if (4096 - (c.du + 1)) not in (0, 4096))
+    mul_v = sum(1 for c in plan.cores if c.dv != 0)
+    feats = (1, len(plan.cores), n_groups, mul_u, mul_v)
+    lut = sum(a * b for a, b in zip(LUT_COEF[family], feats))
+    ff = sum(a * b for a, b in zip(FF_COEF[family], feats))
+    return {"family": family, "lut": int(lut), "ff": int(ff), "bram": int(bram),
+            "memory_bits": int(bits), "calibrated": family in CALIBRATED}
