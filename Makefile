@@ -2,10 +2,13 @@
 PY ?= python
 OUT ?= out
 
-.PHONY: setup demo test lint
+.PHONY: setup setup-hdl demo test lint
 
 setup:
 	bash scripts/setup.sh
+
+setup-hdl:
+	bash scripts/setup-hdl.sh
 
 demo: setup
 	$(PY) examples/digits/make_inputs.py $(OUT)/digits
@@ -13,7 +16,7 @@ demo: setup
 	snncompile verify examples/digits/digits.pt --target emu \
 	    --input $(OUT)/digits/test_x.npy --labels $(OUT)/digits/test_y.npy
 
-test: setup lint
+test: setup setup-hdl lint
 	$(PY) -m pytest -q -p no:cacheprovider
 
 lint:

@@ -140,16 +140,37 @@ def check_input(x: np.ndarray, input_shape: tuple[int, ...], where: str) -> np.n
     return x
 
 
-def run_build(folder: str | Path, x: np.ndarray, strict: bool = False
+def run_build(folder: str | Path, x: np.ndarray, strict: bool = False, **options: Any
               ) -> tuple[np.ndarray, list[dict]]:
     """Run a compiled build folder on x (batch, time, *input_shape): output spikes, and with
-    `strict` every overflow (layer, time step, kind) the hardware arithmetic hit."""
-    from snncompile.backends import get_backend
+    `strict` every overflow (layer, time step, kind) the hardware arithmetic hit. `options` are
+    the back end's own (fpga: simulator="icarus"|"verilator", report=path of a cycle report)."""
+    from snncompile.backends import OPTIONS, get_backend
 
     folder = Path(folder)
     manifest = read_manifest(folder)
     check_input(x, tuple(manifest["input_shape"]), str(folder))
-    return get_backend(manifest["target"]).run(folder, manifest, x, strict=strict)
+    target = manifest["target"]
+    options = {k: v for k, v in options.items() if v is not None}
+    unknown = sorted(set(options) - set(OPTIONS.get(target, ())))
+    if unknown:
+        raise SnnCompileError(f"{folder} is a {target} build; {', '.join(unknown)} applies to "
+                              "other targets' builds")
+    return get_backend(target).run(folder, manifest, x, strict=strict, **options)
+
+
+def estimate_resources(model: str | Path, target: str = "fpga", family: str = "ice40",
+                       synthesize: bool = True, **frontend_options: Any) -> dict[str, Any]:
+    """FPGA resources of a model: the analytical estimate, and yosys's `stat` of the generated
+    RTL for `family` (ice40, xilinx, ecp5) unless `synthesize` is False."""
+    from snncompile.estimate import estimate_build
+
+    if target != "fpga":
+        raise SnnCompileError(f"resource estimates exist for target 'fpga', not {target!r}; "
+                              "energy and latency estimates are the next issue")
+    with tempfile.TemporaryDirectory(prefix="snncompile-estimate-") as tmp:
+        compile_model(model, target, Path(tmp) / "build", **frontend_options)
+        return estimate_build(Path(tmp) / "build", family, synthesize)
 
 
 def verify(

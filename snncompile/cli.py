@@ -112,11 +112,21 @@ def compile_cmd(model: Path, target: str, out_dir: Path | None, weight_split: bo
               help="Where to write output spikes .npy (batch, time, *output_shape).")
 @click.option("--strict", is_flag=True,
               help="Report every u wrap / v saturation with layer and step; exit 1 if any.")
-def run_cmd(build: Path, input_path: Path, out_path: Path, strict: bool) -> None:
-    """Run a compiled BUILD folder on an input file."""
-    spikes, events = api.run_build(build, api.load_array(input_path, "input"), strict=strict)
+@click.option("--simulator", type=click.Choice(["icarus", "verilator"]),
+              help="fpga builds: the Verilog simulator (default icarus).")
+@click.option("--cycles-report", type=click.Path(path_type=Path),
+              help="fpga builds: write cycles per step and per inference (JSON) here.")
+def run_cmd(build: Path, input_path: Path, out_path: Path, strict: bool, simulator: str | None,
+            cycles_report: Path | None) -> None:
+    """Run a compiled BUILD folder on an input file (Lava for loihi2, the RTL for fpga)."""
+    spikes, events = api.run_build(build, api.load_array(input_path, "input"), strict=strict,
+                                   simulator=simulator, report=cycles_report)
     api.save_array(out_path, spikes, "output")
     click.echo(f"wrote {out_path} {tuple(spikes.shape)}, {int(np.count_nonzero(spikes))} spikes")
+    if cycles_report:
+        report = json.loads(cycles_report.read_text())
+        click.echo(f"wrote {cycles_report}: {report['cycles_per_inference']['mean']:.0f} cycles "
+                   f"per inference on average")
     if strict:
         _table("overflows (strict mode)", events)
         click.echo(f"strict: {len(events)} overflow event(s)")
@@ -178,6 +188,29 @@ def verify_cmd(model: Path, target: str, input_path: Path, labels_path: Path | N
             click.echo(f"{'PASS' if c.passed else 'FAIL'}  {c.name}: {c.value:.4g} (limit {c.limit:g})")
     if not report.passed:
         sys.exit(EXIT_VERIFY_FAILED)
+
+
+@cli.command("estimate")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--target", "-t", default="fpga", show_default=True)
+@click.option("--family", type=click.Choice(["ice40", "xilinx", "ecp5"]), default="ice40",
+              show_default=True, help="FPGA family whose yosys flow (synth_<family>) counts cells.")
+@click.option("--no-synth", is_flag=True, help="Only the instant analytical estimate (no yosys).")
+@click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
+@_frontend_options
+def estimate_cmd(model: Path, target: str, family: str, no_synth: bool, as_json: bool,
+                 **kw: Any) -> None:
+    """Estimate the FPGA resources (LUT, FF, BRAM, DSP) of MODEL's generated RTL."""
+    report = api.estimate_resources(model, target, family, not no_synth, **_frontend_kwargs(kw))
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    columns = ("lut", "ff", "bram", "dsp", "carry", "lutram")
+    rows = [{"estimate": name, **{c: values.get(c, "-") for c in columns}}
+            for name in ("analytic", "yosys") if (values := report.get(name))]
+    _table(f"{model.name} -> fpga ({family}): resources", rows)
+    if not report["analytic"].get("calibrated", True):
+        click.echo(f"note: the analytical model is not calibrated for {family}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,5 +1,6 @@
 """Back ends by target name (lazy): each module offers `write(hw_graph, folder) -> dict of files`
-and `run(folder, manifest, x, strict) -> (spikes, overflow rows)`; a new back end is one module
+and `run(folder, manifest, x, strict, **options) -> (spikes, overflow rows)`; `OPTIONS` names the
+run options a back end takes beyond those (fpga: simulator, report). A new back end is one module
 plus one entry here."""
 
 from __future__ import annotations
@@ -12,7 +13,11 @@ from snncompile.errors import SnnCompileError
 BACKENDS: dict[str, str] = {
     "emu": "snncompile.backends.emu",
     "loihi2": "snncompile.backends.loihi2",
+    "fpga": "snncompile.backends.fpga",
 }
+
+
+OPTIONS: dict[str, tuple[str, ...]] = {"fpga": ("simulator", "report")}
 
 
 def get_backend(target: str) -> ModuleType:
