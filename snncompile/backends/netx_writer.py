@@ -58,6 +58,10 @@ def _chain(g: Graph, why: list[str]) -> list[tuple[str, str | None, str | None]]
             why.append(f"LIF {nxt!r} sums synapses {g.predecessors(nxt)}; netx has one forward "
                        "synapse per layer and at most one recurrent Dense from the layer itself")
             return []
+        if rec and syn is None:
+            why.append(f"LIF {nxt!r} reads the graded input and has recurrence; netx's input "
+                       "layer is a neuron without synapses")
+            return []
         if rec and isinstance(g.nodes[syn], hw.DelayDense):
             why.append(f"LIF {nxt!r} has delays and recurrence (netx's dense_rec with delays drops "
                        "the weight exponent)")
