@@ -165,7 +165,10 @@ def test_load_target_errors_and_sources():
         load_target("nope")
     assert all(p.source and p.status in ("code", "published", "assumed")
                for p in TARGET.sources.values())
-    assert TARGET.limits["neurons_per_core"].status == "unverified"
+    loihi2 = load_target("loihi2")
+    assert loihi2.limits["neurons_per_core"].status == "unverified"
+    # a base target lends its number formats only: limits and energy belong to each chip
+    assert TARGET.sources == loihi2.sources and not TARGET.limits and not TARGET.energy
 
 
 def test_tiny_weights_do_not_overflow_the_scale_search():

@@ -1,0 +1,117 @@
+"""Partition + place + route at scale: time, peak memory and quality on generated and real nets.
+
+    python benchmarks/compile_scale.py            # 10k, 100k, 1M generated + digits + PilotNet
+    python benchmarks/compile_scale.py --quick    # skip the 1M network
+
+Generated networks: a 4-channel spike input, 8 conv layers (3x3, padding 1, 12 channels, about 95
+synapses per neuron), a sparse 10-neuron Dense readout (40 sources each) with a recurrent Dense.
+Only kernels are stored, so a 1M-neuron / 100M-synapse net is a few kilobytes of weights.
+Time is wall time of `partition(graph, target)` (split, route, pack, METIS placement, metrics);
+peak memory is tracemalloc's peak during a second call (Python and numpy allocations), and the
+process's max RSS. Quality: cores over the resource lower bound, and spike traffic x hops of the
+METIS placement over the layer-order greedy placement of the same cores (uniform rates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import resource
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+from snncompile.ir import hw_ops as hw
+from snncompile.ir.graph import Graph
+from snncompile.partition import partition
+
+PILOTNET = Path(__file__).resolve().parents[2] / "shared/data/lava-dl/pilotnet_lif/network.net"
+
+
+def generated(neurons: int, layers: int = 8, channels: int = 12, seed: int = 0) -> Graph:
+    """A conv stack of about `neurons` neurons with ~95 synapses per neuron, plus a readout."""
+    rng = np.random.default_rng(seed)
+    side = max(4, round(math.sqrt(neurons / (layers * channels))))
+    shape = (channels, side, side)
+    zeros = np.zeros(shape, np.int64)
+    nodes: dict = {"in": hw.SpikeInput(shape=(4, side, side))}
+    edges, prev, c = [], "in", 4
+    for i in range(layers):
+        nodes[f"conv{i}"] = hw.Conv(weight=rng.integers(-8, 16, (channels, c, 3, 3)),
+                                    padding=(1, 1))
+        nodes[f"lif{i}"] = hw.LIF(shape, du=4095, dv=0, vth=20, bias_mant=zeros, bias_exp=zeros)
+        edges += [(prev, f"conv{i}"), (f"conv{i}", f"lif{i}")]
+        prev, c = f"lif{i}", channels
+    n_last = channels * side * side
+    w = np.zeros((10, n_last), np.int64)
+    for row in w:
+        row[rng.choice(n_last, 40, replace=False)] = rng.integers(1, 100, 40)
+    z10 = np.zeros(10, np.int64)
+    nodes.update({"readout": hw.Dense(weights=w),
+                  "out_lif": hw.LIF((10,), du=4095, dv=0, vth=50, bias_mant=z10, bias_exp=z10),
+                  "rec": hw.Dense(weights=rng.integers(-20, 20, (10, 10))),
+                  "output": hw.SpikeOutput(shape=(10,))})
+    edges += [(prev, "readout"), ("readout", "out_lif"), ("out_lif", "rec"), ("rec", "out_lif"),
+              ("out_lif", "output")]
+    return Graph("hw", nodes, edges)
+
+
+def measure(name: str, graph: Graph, target: str, memory: bool = True) -> dict:
+    t0 = time.perf_counter()
+    p = partition(graph, target)
+    seconds = time.perf_counter() - t0
+    peak = float("nan")
+    if memory:
+        tracemalloc.start()
+        partition(graph, target)
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    m = p.metrics
+    lb = max(m["lower_bound"].values())
+    binding = max(m["lower_bound"], key=m["lower_bound"].get)
+    return {"network": name, "target": target, "neurons": m["neurons"], "synapses": m["synapses"],
+            "cores": m["cores"], "chips": m["chips"], "lower_bound": f"{lb} ({binding})",
+            "cores/LB": m["cores_over_lower_bound"], "hops vs greedy": m["traffic_hops_vs_greedy"],
+            "seconds": seconds, "peak MiB": peak}
+
+
+def table(rows: list[dict]) -> str:
+    head = list(rows[0])
+    fmt = {"neurons": "{:,}", "synapses": "{:,}", "cores/LB": "{:.3f}", "hops vs greedy": "{:.2f}",
+           "seconds": "{:.2f}", "peak MiB": "{:.1f}"}
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        lines.append("| " + " | ".join(fmt.get(k, "{}").format(r[k]) for k in head) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="skip the 1M-neuron network")
+    ap.add_argument("--targets", default="loihi2,loihi1")
+    args = ap.parse_args(argv)
+    rows = []
+    from snncompile import api
+
+    digits = api.lower(api.load(Path(__file__).resolve().parents[1] /
+                                "examples/digits/digits.pt"), "emu")[0]
+    pilot = api.load(PILOTNET)
+    for target in args.targets.split(","):
+        rows.append(measure("digits", digits, target))
+        rows.append(measure("PilotNet", pilot, target))
+    for n in (10_000, 100_000) + (() if args.quick else (1_000_000,)):
+        g = generated(n)
+        for target in args.targets.split(","):
+            rows.append(measure(f"conv stack {n:,}", g, target))
+            print(table(rows[-1:]), file=sys.stderr, flush=True)
+    print(table(rows))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\nprocess max RSS {rss:.0f} MiB (incl. torch and all runs)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

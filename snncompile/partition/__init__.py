@@ -1,0 +1,135 @@
+"""Partition, place and route a hw graph onto a target's cores: `partition(hw_graph, "loihi2")`.
+
+Steps: layers -> blocks under every per-core limit (split.py) -> block routes (route.py) -> blocks
+whose fan-out breaks the limit make their layer's blocks smaller and the split runs again -> pack
+blocks into cores -> place cores on the chip mesh (place.py) -> Placement (artefact.py).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+
+import numpy as np
+
+from snncompile.ir.graph import Graph
+from snncompile.partition.artefact import Placement
+from snncompile.partition.layers import Layer, layers_of
+from snncompile.partition.place import cost, greedy, mesh_for, metis, refine
+from snncompile.partition.resources import CoreModel, DoesNotFit, core_model
+from snncompile.partition.route import block_routes, core_routes
+from snncompile.partition.split import FIXES, RESOURCES, pack, split_layer
+
+__all__ = ["DoesNotFit", "Placement", "core_model", "lower_bound", "partition"]
+
+
+def lower_bound(layers: list[Layer], model: CoreModel) -> dict[str, int]:
+    """Cores no partition can beat, per resource: network totals over per-core capacities
+    (synapse memory without axon headers; every used source neuron needs one in- and one out-axon)."""
+    names = {x.name for x in layers}
+    totals = {"neurons": sum(x.size for x in layers), "synapse_bits": 0, "fan_in": 0}
+    out_used: dict[str, int] = {}
+    for x in layers:
+        for inc in x.incoming:
+            totals["synapse_bits"] += inc.min_bits()
+            used = inc.min_in()
+            totals["fan_in"] += used * len(inc.sources)
+            for s in inc.sources:
+                if s in names:
+                    out_used[s] = max(out_used.get(s, 0), used)
+    totals["fan_out"] = sum(out_used.values())
+    return {k: math.ceil(v / model.cap(k)) for k, v in totals.items()}
+
+
+def _split(layers: list[Layer], model: CoreModel, frac: float):
+    """Blocks at `frac` of a core and their routes; layers whose blocks break the fan-out limit
+    get smaller blocks and the split runs again."""
+    max_neurons: dict[str, int] = {}
+    over: dict[str, float] = {}
+    for _ in range(12):
+        blocks = [b for x in layers for b in split_layer(
+            x, model, max_neurons.get(x.name, model.cap("neurons")), frac)]
+        routes = block_routes(layers, blocks)
+        fan_out = routes.fan_out(len(blocks))
+        over = {}
+        for b, f in zip(blocks, fan_out):
+            b.fan_out = int(f)
+            if f > model.cap("fan_out"):
+                over[b.layer] = max(over.get(b.layer, 0.0), f / b.neurons)
+        if not over:
+            return blocks, routes
+        for name, per_neuron in over.items():
+            size = int(model.cap("fan_out") / per_neuron * 0.95)
+            if size < 1 or size >= max_neurons.get(name, 1 << 62):
+                raise DoesNotFit(f"layer {name!r} needs {per_neuron:.0f} fan-out axons per neuron, "
+                                 f"target {model.target!r} allows {model.fan_out} per core; "
+                                 f"{FIXES['fan_out']}")
+            max_neurons[name] = size
+    raise DoesNotFit(f"fan-out of layers {sorted(over)} still exceeds {model.fan_out} per core "
+                     f"on target {model.target!r}; {FIXES['fan_out']}")
+
+
+def partition(hw_graph: Graph, target: str | CoreModel = "loihi2", method: str = "metis",
+              rates: Mapping[str, float] | None = None,
+              fractions: tuple[float, ...] = (1.0, 1 / 2, 1 / 3, 1 / 4)) -> Placement:
+    """Split, pack, place and route; method "metis" (min-cut placement) or "greedy" (layer order).
+
+    rates: spikes per neuron per step of each layer and input (default 1.0), which weigh traffic.
+    fractions: block sizes to try, as fractions of a core; the split packing into fewest cores wins.
+    Raises DoesNotFit with a sentence naming the layer, the limit, the numbers and a fix.
+    """
+    t0 = time.perf_counter()
+    model = core_model(target) if isinstance(target, str) else target
+    layers = layers_of(hw_graph, model)
+    best = None
+    for frac in fractions:
+        blocks, routes = _split(layers, model, frac)
+        cores = pack(blocks, model)
+        if best is None or len(cores) < len(best[2]):
+            best = (blocks, routes, cores, {x.name: x.order.width for x in layers})
+    blocks, routes, cores, widths = best
+    for x in layers:  # the orders the winning split used (later attempts changed them)
+        x.set_order(widths[x.name])
+    t_split = time.perf_counter()
+    core_of = np.zeros(len(blocks), np.int64)
+    for i, members in enumerate(cores):
+        core_of[members] = i
+    rate = dict(rates or {})
+    src_rate = np.array([rate.get(b.layer, 1.0) for b in blocks] + [1.0])
+    inputs = hw_graph.inputs
+    src_rate[-1] = rate.get(inputs[0], 1.0) if inputs else 1.0
+    traffic = routes.axons * src_rate[routes.src]
+    croutes = core_routes(routes, core_of, traffic)
+    mesh = mesh_for(len(cores), model)
+    base = greedy(len(cores))
+    slot_of = base
+    if method == "metis":
+        try:
+            slot_of = metis(mesh, len(cores), croutes[0], croutes[1], croutes[3])
+            slot_of = refine(mesh, slot_of, croutes[0], croutes[1], croutes[3])
+        except ImportError:  # pymetis is optional: fall back to the layer-order placement
+            method = "greedy (pymetis not installed)"
+    elif method != "greedy":
+        raise ValueError(f"placement method must be 'metis' or 'greedy', not {method!r}")
+    t_place = time.perf_counter()
+    placement = Placement(model, layers, blocks, cores, routes, core_of, mesh, slot_of, croutes, {})
+    lb = lower_bound(layers, model)
+    use = placement.core_use()
+    for k, name in enumerate(RESOURCES):
+        if use[:, k].max(initial=0) > model.cap(name):
+            worst = int(use[:, k].argmax())
+            raise RuntimeError(f"partitioner bug: core {worst} needs {name} = {use[worst, k]}, "
+                               f"over its limit {model.cap(name)}")
+    placed = cost(mesh, slot_of, croutes[0], croutes[1], croutes[3])
+    baseline = cost(mesh, base, croutes[0], croutes[1], croutes[3])
+    placement.metrics.update({
+        "method": method, "neurons": int(sum(b.neurons for b in blocks)),
+        "synapses": int(sum(b.synapses for b in blocks)), "blocks": len(blocks),
+        "cores": len(cores), "chips": mesh.chips, "lower_bound": lb,
+        "cores_over_lower_bound": len(cores) / max(1, max(lb.values())),
+        **placed, "greedy_traffic_hops": baseline["traffic_hops"],
+        "traffic_hops_vs_greedy": placed["traffic_hops"] / max(baseline["traffic_hops"], 1e-12),
+        "seconds": {"split_route": t_split - t0, "pack_place": t_place - t_split},
+    })
+    return placement

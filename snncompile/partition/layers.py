@@ -1,0 +1,314 @@
+"""Structural views of a hw graph's neuron layers: what a block of a layer costs and which source
+neurons it needs, computed from weights and conv geometry without any N x N matrix.
+
+A layer of shape (C, H, W) (or (n,) = (1, 1, n)) is split into blocks (channels c0:c1, positions
+p0:p1 of the layer's Order); block neurons are the flat C-order indices c * H*W + order.perm[p].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+
+from snncompile.ir import hw_ops as hw
+from snncompile.ir.graph import Graph
+from snncompile.partition.resources import CoreModel, bits_for
+from snncompile.sim.emulator import effective_weights
+
+
+def geometry(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(C, H, W) of a node shape: 1-D layers have one channel and one row."""
+    if len(shape) == 1:
+        return 1, 1, int(shape[0])
+    if len(shape) == 2:
+        return int(shape[0]), 1, int(shape[1])
+    return int(shape[0]), int(shape[1]), int(np.prod(shape[2:]))
+
+
+class Order:
+    """Positions of an H x W map in strip order: vertical strips of `width` columns, row-major
+    inside a strip. A range of this order is a tile (width x rows), so a conv block's receptive
+    field is near-square instead of a long row strip; width = W is plain raster order."""
+
+    def __init__(self, h: int, w: int, width: int | None = None):
+        self.h, self.w, self.width = h, w, min(w, width or w)
+        self.strips = []  # (order offset, first column, columns)
+        for col in range(0, w, self.width):
+            self.strips.append((h * col, col, min(self.width, w - col)))
+        self.perm = np.concatenate([
+            (np.arange(h)[:, None] * w + col + np.arange(ws)[None, :]).ravel()
+            for _, col, ws in self.strips]).astype(np.int64)
+        self.inv = np.empty_like(self.perm)
+        self.inv[self.perm] = np.arange(len(self.perm))
+
+    def strip_of(self, p: int) -> tuple[int, int, int]:
+        return self.strips[min(p // (self.h * self.width), len(self.strips) - 1)]
+
+    def rect(self, ra: int, rb: int, ca: int, cb: int) -> tuple[np.ndarray, np.ndarray]:
+        """Order intervals [starts, stops) covering rows ra..rb x columns ca..cb (inclusive)."""
+        starts, stops = [], []
+        for off, col, ws in self.strips:
+            a, b = max(ca, col), min(cb, col + ws - 1)
+            if a > b:
+                continue
+            if a == col and b == col + ws - 1:
+                starts.append(np.array([off + ra * ws]))
+                stops.append(np.array([off + (rb + 1) * ws]))
+            else:
+                first = off + np.arange(ra, rb + 1) * ws + (a - col)
+                starts.append(first)
+                stops.append(first + (b - a + 1))
+        if not starts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(starts), np.concatenate(stops)
+
+
+def runs(sorted_pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Maximal runs of consecutive integers in a sorted array, as [starts, stops)."""
+    if len(sorted_pos) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    brk = np.flatnonzero(np.diff(sorted_pos) != 1) + 1
+    starts = sorted_pos[np.concatenate([[0], brk])]
+    stops = sorted_pos[np.concatenate([brk - 1, [len(sorted_pos) - 1]])] + 1
+    return starts.astype(np.int64), stops.astype(np.int64)
+
+
+@dataclasses.dataclass
+class Needed:
+    """Source neurons a block reads from one source node: a (C, HW) mask, or channels x raster
+    intervals [starts, stops) of positions (the product form conv and direct inputs use)."""
+
+    src: str
+    hw_size: int
+    perm: np.ndarray  # source order index -> raster position
+    mask: np.ndarray | None = None
+    chan: np.ndarray | None = None
+    starts: np.ndarray | None = None
+    stops: np.ndarray | None = None
+
+    def count(self) -> int:
+        if self.mask is not None:
+            return int(np.count_nonzero(self.mask))
+        return int(np.count_nonzero(self.chan)) * int((self.stops - self.starts).sum())
+
+    def overlap(self, c0: int, c1: int, p0: int, p1: int) -> int:
+        if self.mask is not None:
+            return int(np.count_nonzero(self.mask[c0:c1, p0:p1]))
+        span = np.minimum(self.stops, p1) - np.maximum(self.starts, p0)
+        return int(np.count_nonzero(self.chan[c0:c1])) * int(np.clip(span, 0, None).sum())
+
+    def flat(self) -> np.ndarray:
+        """Flat source indices (small graphs only: tests, per-core runs, back ends)."""
+        if self.mask is not None:
+            c, k = np.nonzero(self.mask)
+            return np.sort(c * self.hw_size + self.perm[k])
+        pos = np.concatenate([np.arange(a, b) for a, b in zip(self.starts, self.stops)] or [[]])
+        pos = self.perm[pos.astype(np.int64)]
+        return np.sort((np.flatnonzero(self.chan)[:, None] * self.hw_size + pos[None, :]).ravel())
+
+
+class Incoming:
+    """One way into a layer: a synapse op (Dense, DelayDense, Conv) or a direct (no-synapse) feed.
+    Positions are in the destination layer's order and the source's order (`orders`)."""
+
+    def __init__(self, graph: Graph, name: str | None, sources: list[str], dst: str,
+                 orders: dict[str, Order], model: CoreModel):
+        self.name, self.sources, self.dst, self.orders, self.model = name, sources, dst, orders, model
+        self.op = graph.nodes[name] if name else None
+        self.src_geo = geometry(graph.shapes[sources[0]])
+        self.dst_geo = geometry(graph.shapes[dst])
+        op, m = self.op, model
+        if isinstance(op, hw.Dense):
+            w = effective_weights(op)
+            self.nz = w != 0
+            self.row_cum = np.concatenate([[0], np.cumsum(self.nz.sum(1, dtype=np.int64))])
+            self.wbits = bits_for(np.abs(w).max(initial=0), w.min(initial=0) < 0 < w.max(initial=0))
+            self.dbits = m.delay_bits if isinstance(op, hw.DelayDense) else 0
+        elif isinstance(op, hw.Conv):
+            self._init_conv(op)
+        self.reorder()
+        self.total_synapses = self.synapses(0, self.dst_geo[0], 0, self.dst_geo[1] * self.dst_geo[2])
+
+    def _init_conv(self, op: hw.Conv) -> None:
+        w = np.asarray(op.weight)
+        c_out, cin_g, kh, kw = w.shape
+        c_in, h_in, w_in = self.src_geo
+        _, h, wd = self.dst_geo
+        nz = w != 0
+        self.wbits = bits_for(np.abs(w).max(initial=0), w.min(initial=0) < 0 < w.max(initial=0))
+        self.dbits = 0
+        self.tap_cum = np.concatenate([np.zeros((1, kh * kw), np.int64),
+                                       np.cumsum(nz.sum(1).reshape(c_out, -1), 0)])
+        per_group = c_out // op.groups
+        self.chan_need = np.zeros((c_out, c_in), bool)
+        for c in range(c_out):
+            g = c // per_group
+            self.chan_need[c, g * cin_g:(g + 1) * cin_g] = nz[c].any(axis=(1, 2))
+        (sh, sw), (ph, pw), (dh, dw) = op.stride, op.padding, op.dilation
+        rows = np.arange(h)[:, None] * sh - ph + np.arange(kh)[None, :] * dh
+        cols = np.arange(wd)[:, None] * sw - pw + np.arange(kw)[None, :] * dw
+        vh, vw = (rows >= 0) & (rows < h_in), (cols >= 0) & (cols < w_in)
+        self.valid = (vh[:, None, :, None] & vw[None, :, None, :]).reshape(h * wd, kh * kw)
+        self.used_in = len(np.unique(rows[vh])) * len(np.unique(cols[vw]))
+        self.geom = (sh, sw, ph, pw, dh, dw, kh, kw, h_in, w_in)
+
+    def reorder(self) -> None:
+        """Recompute what depends on the destination layer's order (after it changes)."""
+        if isinstance(self.op, hw.Conv):
+            valid = self.valid[self.orders[self.dst].perm]
+            self.valid_cum = np.concatenate([np.zeros((1, valid.shape[1]), np.int64),
+                                             np.cumsum(valid, 0, dtype=np.int64)])
+
+    # -- cost of a block ------------------------------------------------------------------------
+    def synapses(self, c0: int, c1: int, p0: int, p1: int) -> int:
+        if isinstance(self.op, hw.Dense):
+            return int(self.row_cum[p1] - self.row_cum[p0])
+        if isinstance(self.op, hw.Conv):
+            taps = self.tap_cum[c1] - self.tap_cum[c0]
+            return int(taps @ (self.valid_cum[p1] - self.valid_cum[p0]))
+        return 0
+
+    def bits(self, c0: int, c1: int, p0: int, p1: int, synapses: int, fan_in: int) -> int:
+        """Synapse memory of this op's part of a block, in the cheaper encoding (CoreModel doc)."""
+        if self.op is None:
+            return 0
+        m, per = self.model, self.wbits + self.dbits
+        head = fan_in * m.axon_header_bits
+        if isinstance(self.op, hw.Conv) and m.conv_shared_weights:
+            kernel = int((self.tap_cum[c1] - self.tap_cum[c0]).sum())
+            return kernel * (per + m.index_bits) + head
+        rows = (c1 - c0) * (p1 - p0)
+        return min(synapses * (per + m.index_bits), fan_in * rows * per) + head
+
+    def min_bits(self) -> int:
+        """Encoding cost of the whole op without axon headers (the resource lower bound's term)."""
+        if self.op is None:
+            return 0
+        m, per = self.model, self.wbits + self.dbits
+        if isinstance(self.op, hw.Conv) and m.conv_shared_weights:
+            return int(self.tap_cum[-1].sum()) * (per + m.index_bits)
+        rows = self.dst_geo[0] * self.dst_geo[1] * self.dst_geo[2]
+        return min(self.total_synapses * (per + m.index_bits), rows * self.min_in() * per)
+
+    def min_in(self) -> int:
+        """Source neurons of one source with at least one synapse here (each needs an axon)."""
+        c, h, w = self.dst_geo
+        if isinstance(self.op, hw.Conv):  # input rows and columns some valid tap reads
+            return int(self.chan_need.any(0).sum()) * self.used_in
+        return self.needed(0, c, 0, h * w)[0].count()
+
+    def needed(self, c0: int, c1: int, p0: int, p1: int) -> list[Needed]:
+        """Per source node, the source neurons this block of the layer reads."""
+        cs, hs, ws = self.src_geo
+        perm = {s: self.orders[s].perm for s in self.sources}
+        if isinstance(self.op, hw.Dense):
+            mask = self.nz[p0:p1].any(0).reshape(cs, hs * ws)
+            return [Needed(s, hs * ws, perm[s], mask=mask[:, perm[s]]) for s in self.sources]
+        if isinstance(self.op, hw.Conv):
+            chan = self.chan_need[c0:c1].any(0)
+            out = []
+            for s in self.sources:
+                starts, stops = self._field(p0, p1, self.orders[s])
+                out.append(Needed(s, hs * ws, perm[s], chan=chan, starts=starts, stops=stops))
+            return out
+        chan = np.zeros(cs, bool)
+        chan[c0:c1] = True
+        raster = self.orders[self.dst].perm[p0:p1]
+        out = []
+        for s in self.sources:
+            starts, stops = runs(np.sort(self.orders[s].inv[raster]))
+            out.append(Needed(s, hs * ws, perm[s], chan=chan, starts=starts, stops=stops))
+        return out
+
+    def _in_rect(self, ra, rb, ca, cb) -> tuple[int, int, int, int]:
+        """Input rows ia..ib x columns ja..jb under output rows ra..rb x columns ca..cb (every
+        column between the first and last tap counts, a superset when dilation leaves gaps)."""
+        sh, sw, ph, pw, dh, dw, kh, kw, h_in, w_in = self.geom
+        return (max(ra * sh - ph, 0), min(rb * sh - ph + (kh - 1) * dh, h_in - 1),
+                max(ca * sw - pw, 0), min(cb * sw - pw + (kw - 1) * dw, w_in - 1))
+
+    def fan_in(self, c0: int, c1: int, p0: int, p1: int) -> int:
+        """needed(...)'s total count without building intervals (the split's inner loop)."""
+        if isinstance(self.op, hw.Conv):
+            chans = int(np.count_nonzero(self.chan_need[c0:c1].any(0)))
+            area = sum((ib - ia + 1) * (jb - ja + 1) for ia, ib, ja, jb in self._rects(p0, p1))
+            return chans * area * len(self.sources)
+        if self.op is None:
+            return (c1 - c0) * (p1 - p0) * len(self.sources)
+        return int(np.count_nonzero(self.nz[p0:p1].any(0))) * len(self.sources)
+
+    def _rects(self, p0: int, p1: int) -> list[tuple[int, int, int, int]]:
+        """Disjoint input rectangles (rows ia..ib, columns ja..jb) under positions p0:p1."""
+        off, col, wd = self.orders[self.dst].strip_of(p0)
+        a, b = p0 - off, p1 - 1 - off  # inside one strip (split.py never crosses strips)
+        r0, r1 = a // wd, b // wd
+        if r0 == r1:
+            pieces = [(r0, r0, a % wd, b % wd)]
+        else:
+            pieces = [(r0, r0, a % wd, wd - 1), (r1, r1, 0, b % wd)]
+            if r1 > r0 + 1:
+                pieces.append((r0 + 1, r1 - 1, 0, wd - 1))
+        rects = [self._in_rect(ra, rb, col + ca, col + cb) for ra, rb, ca, cb in pieces]
+        rects = [r for r in rects if r[0] <= r[1] and r[2] <= r[3]]
+        out = []
+        cuts = sorted({r for ia, ib, _, _ in rects for r in (ia, ib + 1)})
+        for lo, hi in itertools.pairwise(cuts):
+            cols = sorted((ja, jb) for ia, ib, ja, jb in rects if ia <= lo and hi - 1 <= ib)
+            merged: list[list[int]] = []
+            for ja, jb in cols:
+                if merged and ja <= merged[-1][1] + 1:
+                    merged[-1][1] = max(merged[-1][1], jb)
+                else:
+                    merged.append([ja, jb])
+            out += [(lo, hi - 1, ja, jb) for ja, jb in merged]
+        return out
+
+    def _field(self, p0: int, p1: int, src: Order) -> tuple[np.ndarray, np.ndarray]:
+        """Source-order intervals of input positions under destination positions p0:p1."""
+        parts = [src.rect(*r) for r in self._rects(p0, p1)]
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate([a for a, _ in parts]), np.concatenate([b for _, b in parts])
+
+
+@dataclasses.dataclass
+class Layer:
+    """A LIF population, every way into it, and the order its positions are split in."""
+
+    name: str
+    shape: tuple[int, ...]
+    geo: tuple[int, int, int]
+    incoming: list[Incoming]
+    orders: dict[str, Order]
+
+    @property
+    def size(self) -> int:
+        return self.geo[0] * self.geo[1] * self.geo[2]
+
+    @property
+    def order(self) -> Order:
+        return self.orders[self.name]
+
+    def set_order(self, width: int) -> None:
+        self.orders[self.name] = Order(self.geo[1], self.geo[2], width)
+        for inc in self.incoming:
+            inc.reorder()
+
+
+def layers_of(graph: Graph, model: CoreModel) -> list[Layer]:
+    """Every neuron layer of a hw graph in node order, with its incoming synapse ops."""
+    orders = {n: Order(*geometry(graph.shapes[n])[1:]) for n in graph.nodes
+              if graph.nodes[n].kind in ("neuron", "input")}
+    out = []
+    for name in graph.of_kind("neuron"):
+        inc = []
+        for p in graph.predecessors(name):
+            if graph.nodes[p].kind == "synapse":
+                inc.append(Incoming(graph, p, graph.predecessors(p), name, orders, model))
+            else:
+                inc.append(Incoming(graph, None, [p], name, orders, model))
+        shape = graph.shapes[name]
+        out.append(Layer(name, shape, geometry(shape), inc, orders))
+    return out

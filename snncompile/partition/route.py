@@ -1,0 +1,103 @@
+"""Routes: which source neurons each block needs from each other block (its input-axon table).
+
+One axon per (source neuron, destination block): a spike leaves its core once per destination
+block that holds a synapse from it (Loihi's output-axon entries, nengo-loihi's Naxout). The host
+(graph inputs) is source HOST. Core tables are sums over their blocks, an upper bound of what a
+core that shares axons between its blocks would need.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from snncompile.partition.layers import Layer
+from snncompile.partition.split import Block
+
+HOST = -1
+
+
+@dataclasses.dataclass
+class Routes:
+    """Block-level routes: src[i] (block id or HOST) sends axons[i] neurons' spikes to dst[i]."""
+
+    src: np.ndarray
+    dst: np.ndarray
+    axons: np.ndarray
+
+    def fan_out(self, n_blocks: int) -> np.ndarray:
+        keep = self.src >= 0
+        return np.bincount(self.src[keep], self.axons[keep], minlength=n_blocks).astype(np.int64)
+
+
+def _index(blocks: list[Block]) -> dict[str, list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]]]:
+    """layer -> channel groups (c0, c1, p0s, p1s, block ids), each group sorted by position."""
+    groups: dict[tuple[str, int, int], list[int]] = {}
+    for i, b in enumerate(blocks):
+        groups.setdefault((b.layer, b.c0, b.c1), []).append(i)
+    out: dict[str, list] = {}
+    for (layer, c0, c1), ids in groups.items():
+        ids.sort(key=lambda i: blocks[i].p0)
+        arr = np.asarray(ids, np.int64)
+        out.setdefault(layer, []).append((c0, c1, np.array([blocks[i].p0 for i in ids]),
+                                          np.array([blocks[i].p1 for i in ids]), arr))
+    return out
+
+
+def block_routes(layers: list[Layer], blocks: list[Block]) -> Routes:
+    """Every (source block, destination block, axons) with axons > 0, from structure alone."""
+    by_name = {layer.name: layer for layer in layers}
+    index = _index(blocks)
+    src, dst, axons = [], [], []
+    for j, b in enumerate(blocks):
+        for inc in by_name[b.layer].incoming:
+            for need in inc.needed(b.c0, b.c1, b.p0, b.p1):
+                if need.src not in index:
+                    n = need.count()
+                    if n:
+                        src.append(np.array([HOST]))
+                        dst.append(np.array([j]))
+                        axons.append(np.array([n]))
+                    continue
+                for c0, c1, p0s, p1s, ids in index[need.src]:
+                    got = _overlaps(need, c0, c1, p0s, p1s)
+                    hit = got > 0
+                    if hit.any():
+                        src.append(ids[hit])
+                        dst.append(np.full(int(hit.sum()), j))
+                        axons.append(got[hit])
+    cat = (lambda parts: np.concatenate(parts).astype(np.int64) if parts
+           else np.zeros(0, np.int64))
+    return Routes(cat(src), cat(dst), cat(axons))
+
+
+def _overlaps(need, c0, c1, p0s, p1s) -> np.ndarray:
+    """Needed neurons inside each block (c0:c1, p0s[k]:p1s[k]) of one channel group."""
+    if need.mask is not None:
+        cum = np.concatenate([[0], np.cumsum(need.mask[c0:c1].sum(0, dtype=np.int64))])
+        return cum[p1s] - cum[p0s]
+    chans = int(np.count_nonzero(need.chan[c0:c1]))
+    out = np.zeros(len(p0s), np.int64)
+    if chans == 0 or len(need.starts) == 0:
+        return out
+    lo = np.searchsorted(p1s, need.starts.min(), "right")
+    hi = np.searchsorted(p0s, need.stops.max(), "left")
+    if hi <= lo:
+        return out
+    a, b = p0s[lo:hi, None], p1s[lo:hi, None]
+    span = np.minimum(need.stops[None, :], b) - np.maximum(need.starts[None, :], a)
+    out[lo:hi] = np.clip(span, 0, None).sum(1) * chans
+    return out
+
+
+def core_routes(routes: Routes, core_of: np.ndarray, traffic: np.ndarray):
+    """Aggregate block routes to (src core or HOST, dst core, axons, traffic) rows."""
+    cs = np.where(routes.src >= 0, core_of[np.maximum(routes.src, 0)], HOST)
+    cd = core_of[routes.dst]
+    n = int(core_of.max(initial=-1)) + 2
+    key = (cs + 1) * n + cd
+    uniq, inv = np.unique(key, return_inverse=True)
+    ax = np.bincount(inv, routes.axons, minlength=len(uniq)).astype(np.int64)
+    tr = np.bincount(inv, traffic, minlength=len(uniq))
+    return uniq // n - 1, uniq % n, ax, tr

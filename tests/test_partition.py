@@ -1,0 +1,221 @@
+"""Partition, place and route: limits hold, every synapse survives, per-core runs equal the emulator.
+
+Random small hw graphs (conv -> LIF -> dense -> LIF with optional recurrence) are placed on cores
+with tiny random limits, so layers split into many blocks; exact resources are recounted from the
+materialized connectivity, independent of the partitioner's structural counts.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from snncompile.ir import hw_ops as hw
+from snncompile.ir.graph import Graph
+from snncompile.ir.stats import connections
+from snncompile.partition import DoesNotFit, core_model, partition
+from snncompile.partition.percore import run_per_core
+from snncompile.partition.resources import CoreModel
+from snncompile.sim.emulator import effective_weights, simulate
+
+
+def _lif(shape, draw) -> hw.LIF:
+    n = int(np.prod(shape))
+    bias = np.asarray(draw(st.lists(st.integers(-3, 6), min_size=n, max_size=n))).reshape(shape)
+    return hw.LIF(shape=shape, du=draw(st.sampled_from([4095, 2048])), dv=draw(st.integers(0, 800)),
+                  vth=draw(st.integers(1, 12)), bias_mant=bias, bias_exp=np.zeros(shape, np.int64))
+
+
+@st.composite
+def graphs(draw) -> Graph:
+    cin, h, w = draw(st.integers(1, 3)), draw(st.integers(3, 7)), draw(st.integers(3, 7))
+    k = draw(st.integers(1, 3))
+    stride, pad = draw(st.integers(1, 2)), draw(st.integers(0, 1))
+    groups = draw(st.sampled_from([1, cin]))
+    cout = groups * draw(st.integers(1, 3))
+    kern = draw(st.lists(st.integers(-20, 40), min_size=cout * (cin // groups) * k * k,
+                         max_size=cout * (cin // groups) * k * k))
+    conv = hw.Conv(weight=np.asarray(kern).reshape(cout, cin // groups, k, k),
+                   stride=(stride, stride), padding=(pad, pad), groups=groups)
+    nodes = {"in": hw.SpikeInput(shape=(cin, h, w)), "c": conv}
+    g0 = Graph("hw", {**nodes, "l1": hw.LIF((1,), 0, 0, 1, np.zeros(1), np.zeros(1))},
+               [("in", "c"), ("c", "l1")])
+    shape1 = g0.shapes["c"]
+    n1, n2 = int(np.prod(shape1)), draw(st.integers(1, 12))
+    dense = draw(st.lists(st.integers(-60, 90), min_size=n1 * n2, max_size=n1 * n2))
+    nodes.update({"l1": _lif(shape1, draw),
+                  "d": hw.Dense(weights=np.asarray(dense).reshape(n2, n1),
+                                weight_exp=draw(st.integers(-2, 1))),
+                  "l2": _lif((n2,), draw)})
+    edges = [("in", "c"), ("c", "l1"), ("l1", "d"), ("d", "l2")]
+    if draw(st.booleans()):
+        rec = draw(st.lists(st.integers(-30, 30), min_size=n2 * n2, max_size=n2 * n2))
+        nodes["r"] = hw.Dense(weights=np.asarray(rec).reshape(n2, n2))
+        edges += [("l2", "r"), ("r", "l2")]
+    nodes["out"] = hw.SpikeOutput(shape=(n2,))
+    return Graph("hw", nodes, edges + [("l2", "out")])
+
+
+@st.composite
+def models(draw) -> CoreModel:
+    return CoreModel(target="tiny", neurons=draw(st.integers(2, 40)),
+                     synapse_bits=draw(st.integers(3000, 60000)),
+                     fan_in=draw(st.integers(40, 400)), fan_out=draw(st.integers(40, 400)),
+                     cores_per_chip=4, mesh_rows=2, mesh_cols=2, max_chips=64,
+                     conv_shared_weights=draw(st.booleans()))
+
+
+def connectivity(graph: Graph, syn: str) -> np.ndarray:
+    """(n_out, n_in) bool: which source neuron reaches which target neuron (materialized)."""
+    op = graph.nodes[syn]
+    if isinstance(op, hw.Dense):
+        return effective_weights(op) != 0
+    (src,) = graph.predecessors(syn)
+    shape = graph.shapes[src]
+    n_in = int(np.prod(shape))
+    eye = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *shape)
+    taps = torch.from_numpy((op.weight != 0).astype(np.float64))
+    out = torch.nn.functional.conv2d(eye, taps, stride=op.stride, padding=op.padding,
+                                     dilation=op.dilation, groups=op.groups)
+    return (out.reshape(n_in, -1).numpy() > 0).T
+
+
+def check_placement(p, graph: Graph, model: CoreModel) -> None:
+    """Every limit holds on exact counts, every neuron is placed once, every synapse is routed."""
+    home = {n: np.full(int(np.prod(graph.shapes[n])), -1) for n in graph.of_kind("neuron")}
+    for core in range(len(p.cores)):
+        held = p.core_neurons(core)
+        assert sum(len(v) for v in held.values()) <= model.neurons
+        for layer, idx in held.items():
+            assert (home[layer][idx] == -1).all(), "a neuron sits on two cores"
+            home[layer][idx] = core
+        table = p.axon_table(core)
+        assert sum(len(v) for v in table.values()) <= model.fan_in
+    assert all((h >= 0).all() for h in home.values()), "a neuron has no core"
+    fan_out = np.zeros(len(p.cores), np.int64)
+    synapses = dict.fromkeys(home, 0)
+    for syn in graph.of_kind("synapse"):
+        (dst,) = graph.successors(syn)
+        conn = connectivity(graph, syn)
+        synapses[dst] += int(conn.sum())
+        tables = [p.axon_table(c) for c in range(len(p.cores))]
+        for src in graph.predecessors(syn):
+            for i, j in zip(*np.nonzero(conn)):
+                assert j in set(tables[home[dst][i]].get(src, [])), f"synapse {src}[{j}] lost"
+            if src in home:
+                for j in range(conn.shape[1]):
+                    cores = set(home[dst][np.nonzero(conn[:, j])[0]].tolist())
+                    fan_out[home[src][j]] += len(cores)
+    assert synapses["l1"] == connections(graph)["l1"]  # conv taps on real inputs (ir.stats)
+    assert sum(b.synapses for b in p.blocks) == sum(synapses.values())
+    assert (fan_out <= model.fan_out).all()
+    use = p.core_use()
+    assert (use[:, 0] <= model.neurons).all() and (use[:, 1] <= model.synapse_bits).all()
+    assert (use[:, 3] >= fan_out).all(), "structural fan-out undercounts"
+    slots = p.slot_of
+    assert len(set(slots.tolist())) == len(slots) and p.mesh.chips <= model.max_chips
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graphs(), models(), st.sampled_from(["metis", "greedy"]), st.integers(0, 2**31))
+def test_random_placements_keep_limits_synapses_and_spikes(graph, model, method, seed):
+    try:
+        p = partition(graph, model, method=method)
+    except DoesNotFit as exc:
+        assert "limit" in str(exc) or "allows" in str(exc)
+        return
+    check_placement(p, graph, model)
+    x = (np.random.default_rng(seed).random((3, 8, *graph.shapes["in"])) < 0.4).astype(np.int8)
+    ref = simulate(graph, x, 10).spikes
+    got = run_per_core(p, graph, x, 10)
+    for name in got:
+        assert np.array_equal(got[name], ref[name]), name
+
+
+def test_dropping_a_route_changes_the_output(digits_hw):
+    model = core_model("loihi1", neurons=16, fan_in=100, fan_out=200)
+    p = partition(digits_hw, model)
+    x = (np.random.default_rng(1).random((4, 12, 64)) < 0.3).astype(np.int8)
+    ref = simulate(digits_hw, x, 14).spikes
+    assert all(np.array_equal(run_per_core(p, digits_hw, x, 14)[n], ref[n]) for n in ref if
+               n in ("1", "3"))
+    keep = p.routes.src != p.routes.src[p.routes.src >= 0][0]
+    p.routes.src, p.routes.dst, p.routes.axons = (p.routes.src[keep], p.routes.dst[keep],
+                                                  p.routes.axons[keep])
+    got = run_per_core(p, digits_hw, x, 14)
+    assert not np.array_equal(got["3"], ref["3"])
+
+
+@pytest.fixture(scope="module")
+def digits_hw():
+    from snncompile import api
+
+    return api.lower(api.load("examples/digits/digits.pt"), "emu")[0]
+
+
+def test_digits_fits_one_core_and_writes_artefacts(digits_hw, tmp_path):
+    from snncompile.partition.plot import plot
+
+    p = partition(digits_hw, "loihi1")
+    assert p.metrics["cores"] == 1 and p.metrics["cores_over_lower_bound"] == 1.0
+    data = json.loads(p.save(tmp_path / "placement.json").read_text())
+    assert data["target"] == "loihi1" and data["cores"][0]["use"]["neurons"] == 74
+    assert {r["resource"] for r in p.utilization_rows()} == {"neurons", "synapse_bits", "fan_in",
+                                                            "fan_out"}
+    assert plot(p, tmp_path / "mesh.png").stat().st_size > 1000
+
+
+def test_unfittable_layer_gets_one_sentence(digits_hw):
+    with pytest.raises(DoesNotFit) as err:
+        partition(digits_hw, core_model("loihi1", fan_in=32))
+    msg = str(err.value)
+    assert "layer '1'" in msg and "fan_in = 6" in msg and "limit is 32" in msg and msg.count(".") <= 1
+    with pytest.raises(DoesNotFit, match="allows 1 chips"):
+        partition(digits_hw, core_model("loihi1", neurons=2, cores_per_chip=4, mesh_rows=2,
+                                        mesh_cols=2, max_chips=1))
+
+
+def test_targets_carry_sourced_limits():
+    l1, l2, fpga = core_model("loihi1"), core_model("loihi2"), core_model("fpga")
+    assert (l1.neurons, l1.synapse_bits, l1.fan_in, l1.fan_out) == (1024, 16384 * 64, 4096, 4096)
+    assert l2.neurons == 8192 and l2.synapse_bits == 192 * 8192 and l2.conv_shared_weights
+    assert fpga.neurons == 4096 and fpga.synapse_bits is None and fpga.max_chips == 1
+    assert any("unverified" in n for n in l2.notes)
+    emu = core_model("emu")  # limits are not inherited: the emulator is one unbounded core
+    assert emu.neurons is None and emu.cores_per_chip == 1 and emu.max_chips == 1
+
+
+def test_conv_chain_placement_beats_layer_order():
+    rng = np.random.default_rng(0)
+    nodes, edges, prev, c = {"in": hw.SpikeInput(shape=(4, 24, 24))}, [], "in", 4
+    for i in range(4):
+        nodes[f"s{i}"] = hw.Conv(weight=rng.integers(-5, 9, (8, c, 3, 3)), padding=(1, 1))
+        nodes[f"l{i}"] = hw.LIF((8, 24, 24), 4095, 0, 5, np.zeros((8, 24, 24)),
+                                np.zeros((8, 24, 24)))
+        edges += [(prev, f"s{i}"), (f"s{i}", f"l{i}")]
+        prev, c = f"l{i}", 8
+    g = Graph("hw", nodes, edges)
+    p = partition(g, core_model("loihi1", neurons=256))
+    assert p.metrics["traffic_hops_vs_greedy"] <= 0.8
+    assert p.metrics["cores_over_lower_bound"] <= 1.1
+
+
+@pytest.mark.slow
+def test_pilotnet_per_core_equals_emulator(shared_data):
+    """The 158k-neuron conv net, split into 169 Loihi-1 cores, spikes like the whole graph."""
+    from snncompile import api
+
+    graph = api.load(shared_data / "lava-dl/pilotnet_lif/network.net")
+    p = partition(graph, "loihi1")
+    assert p.metrics["cores"] > 100 and p.metrics["traffic_hops_vs_greedy"] < 1
+    x = np.random.default_rng(0).integers(-50, 200, (1, 5, 3, 66, 200))
+    ref = simulate(graph, x, 7).spikes
+    got = run_per_core(p, graph, x, 7)
+    assert sum(int(v.sum()) for v in got.values()) > 1000
+    for name in got:
+        assert np.array_equal(got[name], ref[name]), name
