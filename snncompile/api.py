@@ -23,12 +23,16 @@ from snncompile.verify import VerifyReport, compare, with_backend
 HW_KIND = "loihi2-fixed-point"  # the number formats of every hw graph (targets/loihi2/target.toml)
 
 
+PLACED_TARGETS = ("loihi2",)  # targets whose builds carry placement.json (the partitioner's map)
+
+
 @dataclasses.dataclass(frozen=True)
 class CompileResult:
     nn_graph: Graph
     hw_graph: Graph
     report: Any  # passes.QuantReport
     out_dir: Path | None
+    placement: Any = None  # partition.Placement for PLACED_TARGETS
 
     def summary(self) -> list[dict[str, Any]]:
         """The compile table: one row per layer, synapses counted as connections."""
@@ -80,10 +84,22 @@ def compile_model(
     backend = get_backend(target)
     nn_graph = load(model, **frontend_options)
     hw_graph, report = lower(nn_graph, target, weight_split)
+    placement = None
+    if target in PLACED_TARGETS:
+        from snncompile.partition import partition
+
+        placement = partition(hw_graph, target)
     if out_dir is not None:
         with atomic_dir(Path(out_dir)) as folder:
             (folder / "model.nn.txt").write_text(text.dumps(nn_graph))
             files = backend.write(hw_graph, folder)
+            files["nn_graph"] = "model.nn.txt"
+            if placement is not None:
+                from snncompile.partition.plot import plot
+
+                placement.save(folder / "placement.json")
+                plot(placement, folder / "placement.png")
+                files.update(placement="placement.json", placement_plot="placement.png")
             (name,) = hw_graph.inputs
             (out_name,) = hw_graph.outputs
             write_manifest(
@@ -93,10 +109,10 @@ def compile_model(
                 input_shape=list(hw_graph.shapes[name]),
                 output_shape=list(hw_graph.nodes[out_name].shape),
                 dt=float(nn_graph.dt),
-                files={**files, "nn_graph": "model.nn.txt"},
+                files=files,
                 quantization=report.to_dict(),
             )
-    return CompileResult(nn_graph, hw_graph, report, Path(out_dir) if out_dir else None)
+    return CompileResult(nn_graph, hw_graph, report, Path(out_dir) if out_dir else None, placement)
 
 
 def load_array(path: str | Path, what: str) -> np.ndarray:

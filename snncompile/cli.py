@@ -98,6 +98,9 @@ def compile_cmd(model: Path, target: str, out_dir: Path | None, weight_split: bo
     """Compile MODEL (.nir, .pt) for a target and write its artefacts."""
     result = api.compile_model(model, target, out_dir, weight_split, **_frontend_kwargs(kw))
     _table(f"{model.name} -> {target}", result.summary())
+    if result.placement is not None:
+        _table("core utilization", result.placement.utilization_rows())
+        click.echo(f"placement: {result.placement.summary()}")
     for warning in getattr(result.report, "warnings", ()):
         click.echo(f"warning: {warning}", err=True)
     if out_dir:
