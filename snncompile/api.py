@@ -189,6 +189,34 @@ def estimate_resources(model: str | Path, target: str = "fpga", family: str = "i
         return estimate_build(Path(tmp) / "build", family, synthesize)
 
 
+def estimate_energy(model: str | Path, target: str = "loihi2", x: np.ndarray | None = None,
+                    pipelined: bool = False, steps: int = 16, rate: float = 0.1,
+                    weight_split: bool = False, **frontend_options: Any) -> dict[str, Any]:
+    """Energy and latency per inference on `target`: activity measured by the emulator on x
+    (batch, time, *input_shape), or from an assumed firing `rate` over `steps` hw steps without x.
+    `pipelined`: inputs stream back to back, one inference = T hw steps (see docs/estimate.md)."""
+    from snncompile.estimate import activity, energy
+
+    hw_graph, _ = lower(load(model, **frontend_options), target, weight_split)
+    if x is None:
+        act = activity.assume(hw_graph, steps, rate)
+    else:
+        (name,) = hw_graph.inputs
+        act = activity.measure(hw_graph, check_input(x, hw_graph.shapes[name], str(model)),
+                               pipelined)
+    return {"model": str(model), **energy.estimate(hw_graph, target, act)}
+
+
+def write_report(model: str | Path, out: str | Path, target: str = "loihi2",
+                 x: np.ndarray | None = None, progress: Any = None,
+                 **frontend_options: Any) -> Path:
+    """One self-contained HTML deployment report (snncompile.report); `progress(step)` is called
+    before each long step."""
+    from snncompile.report import build_report
+
+    return build_report(model, out, target, x, progress, **frontend_options)
+
+
 def verify(
     model: str | Path,
     x: np.ndarray,

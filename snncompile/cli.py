@@ -195,25 +195,86 @@ def verify_cmd(model: Path, target: str, input_path: Path, labels_path: Path | N
 
 @cli.command("estimate")
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--target", "-t", default="fpga", show_default=True)
+@click.option("--target", "-t", default="loihi2", show_default=True)
+@click.option("--input", "-i", "input_path", type=click.Path(path_type=Path),
+              help="Inputs .npy (batch, time, *input_shape): activity measured by the emulator; "
+                   "without it, firing rates are assumed (--rate).")
+@click.option("--pipelined", is_flag=True,
+              help="Inputs stream back to back: one inference is T hw steps (no pipeline drain).")
+@click.option("--steps", default=16, show_default=True, help="Steps per inference without --input.")
+@click.option("--rate", default=0.1, show_default=True,
+              help="Assumed spikes per neuron per step without --input.")
 @click.option("--family", type=click.Choice(["ice40", "xilinx", "ecp5"]), default="ice40",
               show_default=True, help="FPGA family whose yosys flow (synth_<family>) counts cells.")
-@click.option("--no-synth", is_flag=True, help="Only the instant analytical estimate (no yosys).")
+@click.option("--no-synth", is_flag=True, help="fpga: only the instant analytical resource estimate.")
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
+@_weight_split_option
 @_frontend_options
-def estimate_cmd(model: Path, target: str, family: str, no_synth: bool, as_json: bool,
+def estimate_cmd(model: Path, target: str, input_path: Path | None, pipelined: bool, steps: int,
+                 rate: float, family: str, no_synth: bool, as_json: bool, weight_split: bool,
                  **kw: Any) -> None:
-    """Estimate the FPGA resources (LUT, FF, BRAM, DSP) of MODEL's generated RTL."""
-    report = api.estimate_resources(model, target, family, not no_synth, **_frontend_kwargs(kw))
+    """Energy and latency per inference of MODEL on a target (and FPGA resources for fpga)."""
+    kw = _frontend_kwargs(kw)
+    x = api.load_array(input_path, "input") if input_path else None
+    est = api.estimate_energy(model, target, x, pipelined, steps, rate, weight_split, **kw)
+    res = (api.estimate_resources(model, target, family, not no_synth, **kw)
+           if target == "fpga" else None)
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        click.echo(json.dumps({"energy": est, "resources": res}, indent=2))
         return
-    columns = ("lut", "ff", "bram", "dsp", "carry", "lutram")
-    rows = [{"estimate": name, **{c: values.get(c, "-") for c in columns}}
-            for name in ("analytic", "yosys") if (values := report.get(name))]
-    _table(f"{model.name} -> fpga ({family}): resources", rows)
-    if not report["analytic"].get("calibrated", True):
-        click.echo(f"note: the analytical model is not calibrated for {family}")
+    e, lt = est["energy_uj"], est["latency"]
+    _table(f"{model.name} -> {target}: energy per inference ({est['activity']} activity, "
+           f"{est['steps_per_inference']} hw steps)",
+           [{"component": k, "uJ": v} for k, v in est["breakdown_uj"].items()]
+           + [{"component": "total", "uJ": e["total"]}])
+    _table("per layer", est["layers"])
+    click.echo(f"energy per inference: {e['total']:.4g} uJ ({e['dynamic']:.4g} dynamic, "
+               f"{e['static']:.4g} static)")
+    click.echo(f"latency: {lt['us_per_step']:.4g} us per step, {lt['us_per_inference']:.4g} us "
+               f"per inference ({lt['inferences_per_s']:.4g} inferences/s)")
+    nb, b = est["neurobench"], est["baseline"]
+    click.echo(f"NeuroBench: effective ACs {nb['effective_acs']:.4g}, dense {nb['dense']:.4g}, "
+               f"activation sparsity {nb['activation_sparsity']:.4f} (per sample)")
+    click.echo(f"baseline ({b['name']}): {b['macs']:.4g} MACs, {b['energy_uj']:.4g} uJ = "
+               f"{b['ratio_baseline_over_estimate']:.3g} x this estimate")
+    for note in est["assumptions"]:
+        click.echo(f"assumption: {note}")
+    if res is not None:
+        columns = ("lut", "ff", "bram", "dsp", "carry", "lutram")
+        rows = [{"estimate": name, **{c: values.get(c, "-") for c in columns}}
+                for name in ("analytic", "yosys") if (values := res.get(name))]
+        _table(f"{model.name} -> fpga ({family}): resources", rows)
+        if not res["analytic"].get("calibrated", True):
+            click.echo(f"note: the analytical model is not calibrated for {family}")
+
+
+@cli.command("report")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--target", "-t", default="loihi2", show_default=True)
+@click.option("--input", "-i", "input_path", type=click.Path(path_type=Path),
+              help="Inputs .npy (batch, time, *input_shape); without it, random spikes.")
+@click.option("--out", "-o", "out_path", required=True, type=click.Path(path_type=Path),
+              help="The HTML file to write.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar (also when CI=true).")
+@_frontend_options
+def report_cmd(model: Path, target: str, input_path: Path | None, out_path: Path, quiet: bool,
+               **kw: Any) -> None:
+    """Write one self-contained HTML deployment report of MODEL on a target."""
+    import os
+
+    from rich.progress import Progress
+
+    x = api.load_array(input_path, "input") if input_path else None
+    quiet = quiet or os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    steps = ("compile", "float vs hardware", "place", "estimate", "charts")
+    with Progress(disable=quiet, transient=True) as bar:
+        task = bar.add_task("report", total=len(steps))
+
+        def progress(name: str) -> None:
+            bar.update(task, description=name, completed=steps.index(name))
+
+        api.write_report(model, out_path, target, x, progress, **_frontend_kwargs(kw))
+    click.echo(f"wrote {out_path}")
 
 
 def main(argv: list[str] | None = None) -> None:

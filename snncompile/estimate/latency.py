@@ -1,0 +1,97 @@
+"""Per-core activity and time per step: Loihi-style cores from the partitioner's Placement (slowest
+core + routing + barrier, Davies'18 times) and the fpga template's exact cycle formula.
+
+Why per core: a time step ends when the slowest core finishes (all cores meet at a barrier), so
+latency follows the busiest core, not the network's average.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from snncompile.estimate.activity import Activity
+
+HOST = -1
+
+
+def core_of_neurons(placement) -> dict[str, np.ndarray]:
+    """layer -> core index of every flat neuron."""
+    out = {x.name: np.full(int(np.prod(x.shape)), -1, np.int64) for x in placement.layers}
+    for c in range(len(placement.cores)):
+        for layer, idx in placement.core_neurons(c).items():
+            out[layer][idx] = c
+    return out
+
+
+def per_core(act: Activity, placement) -> dict[str, np.ndarray]:
+    """(cores, steps) arrays: synops, updates, active updates, spikes sent, per core and step."""
+    n_cores, steps = len(placement.cores), act.steps
+    owner = core_of_neurons(placement)
+    out = {k: np.zeros((n_cores, steps)) for k in ("synops", "updates", "active", "spikes")}
+    for name, la in act.layers.items():
+        cores = owner.get(name)
+        if cores is None:  # a population the partitioner does not place (none today)
+            continue
+        for t in range(steps):
+            out["synops"][:, t] += np.bincount(cores, la.synops[t], n_cores)
+            out["active"][:, t] += np.bincount(cores, la.active[t], n_cores)
+            out["spikes"][:, t] += np.bincount(cores, la.spikes[t], n_cores)
+        out["updates"] += np.bincount(cores, minlength=n_cores)[:, None]
+    return out
+
+
+def messages(act: Activity, placement) -> dict[str, np.ndarray]:
+    """Spike messages per step over block routes: a route carries its axons x its source block's
+    mean spikes per neuron (inputs: the host's events); hops are Manhattan distances on the mesh,
+    split E-W (columns) and N-S (rows). Returns (steps,) totals and the longest route's hops."""
+    routes, steps = placement.routes, act.steps
+    rate = np.zeros((len(placement.blocks) + 1, steps))  # last row: the host
+    for j, b in enumerate(placement.blocks):
+        la = act.layers.get(b.layer)
+        if la is None:
+            continue
+        perm = placement._layer(b.layer).order.perm
+        idx = (np.arange(b.c0, b.c1)[:, None] * len(perm) + perm[b.p0:b.p1][None, :]).ravel()
+        rate[j] = la.spikes[:, idx].mean(axis=1)
+    rate[-1] = act.input_events.mean(axis=1)
+    src = np.where(routes.src >= 0, routes.src, len(placement.blocks))
+    msgs = routes.axons[:, None] * rate[src]  # (routes, steps)
+    r, c, _ = placement.mesh.xy(placement.slot_of[placement.core_of[routes.dst]])
+    rs, cs, _ = placement.mesh.xy(placement.slot_of[placement.core_of[np.maximum(routes.src, 0)]])
+    hr, hc = placement.mesh.host_xy()
+    host = routes.src < 0
+    ew = np.abs(c - np.where(host, hc, cs))
+    ns = np.abs(r - np.where(host, hr, rs))
+    busy = msgs.sum(axis=1) > 0
+    return {"messages": msgs.sum(axis=0), "hops_ew": (msgs * ew[:, None]).sum(axis=0),
+            "hops_ns": (msgs * ns[:, None]).sum(axis=0),
+            "max_ew": int(ew[busy].max(initial=0)), "max_ns": int(ns[busy].max(initial=0))}
+
+
+def loihi_time(core: dict[str, np.ndarray], msg: dict, k: dict[str, float]) -> dict:
+    """Time per step (ns): max over cores of synops, updates and spikes sent at their serial
+    times, plus the longest route's transit and one barrier."""
+    busy = (core["synops"] * k["synop_ns"] + core["active"] * k["neuron_update_active_ns"]
+            + (core["updates"] - core["active"]) * k["neuron_update_inactive_ns"]
+            + core["spikes"] * k["spike_ns"])  # (cores, steps)
+    route = msg["max_ew"] * k["hop_ew_ns"] + msg["max_ns"] * k["hop_ns_ns"]
+    step = busy.max(axis=0) + route + k["barrier_ns"]
+    slowest = np.bincount(busy.argmax(axis=0), minlength=busy.shape[0])
+    return {"ns_per_step": step, "core_ns": busy.mean(axis=1),
+            "components_ns": {"slowest core": float(busy.max(axis=0).mean()),
+                              "routing": float(route), "barrier": float(k["barrier_ns"])},
+            "slowest_core": int(slowest.argmax())}
+
+
+def fpga_time(act: Activity, plan) -> dict:
+    """Cycles per step of the fpga template (the formula of sim/cycles.step_cycles, on mean spike
+    counts): a tick pass, the input words and events, each source core's spike events."""
+    tm = plan.timing
+    names = list(act.layers)
+    n_in = act.input_events.sum(axis=1)
+    c = (tm["wait"] + plan.tick_len + (n_in + 1) * tm["word"] + n_in * plan.event_len[0]
+         + tm["step_end"])
+    for j, k in enumerate(plan.source_cores):
+        counts = act.layers[names[k]].spikes.sum(axis=1)
+        c = c + counts * (tm["pop"] + plan.event_len[j + 1]) + tm["source"]
+    return {"cycles_per_step": c, "clear_cycles": tm["wait"] + plan.clear_len}
