@@ -2,13 +2,13 @@
 PY ?= python
 OUT ?= out
 
-.PHONY: setup setup-hdl demo test lint
+.PHONY: setup setup-system demo test lint
 
 setup:
 	bash scripts/setup.sh
 
-setup-hdl:
-	bash scripts/setup-hdl.sh
+setup-system:
+	bash scripts/setup-system.sh
 
 demo: setup
 	$(PY) examples/digits/make_inputs.py $(OUT)/digits
@@ -16,7 +16,7 @@ demo: setup
 	snncompile verify examples/digits/digits.pt --target emu \
 	    --input $(OUT)/digits/test_x.npy --labels $(OUT)/digits/test_y.npy
 
-test: setup setup-hdl lint
+test: setup setup-system lint
 	$(PY) -m pytest -q -p no:cacheprovider
 
 lint:

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Install the Verilog tools the fpga back end and its tests use (Debian packages): Icarus Verilog,
-# Verilator (needs g++ and make) and yosys. Skips what is already installed; uses sudo when not root.
+# Install the Debian packages the fpga back end and the report tests use: Icarus Verilog, Verilator
+# (needs g++ and make), yosys, and chromium (headless, to render the HTML report in a test).
+# Skips what is already installed; uses sudo when not root.
 set -euo pipefail
 missing=()
-for tool in iverilog verilator yosys; do
+for tool in iverilog verilator yosys chromium; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ ${#missing[@]} -eq 0 ]; then
@@ -12,11 +13,11 @@ fi
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
   if ! command -v sudo >/dev/null 2>&1; then
-    echo "setup-hdl: need root or sudo to apt-get install ${missing[*]}" >&2
+    echo "setup-system: need root or sudo to apt-get install ${missing[*]}" >&2
     exit 1
   fi
   SUDO="sudo"
 fi
-echo "setup-hdl: installing ${missing[*]} (apt-get)"
+echo "setup-system: installing ${missing[*]} (apt-get)"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

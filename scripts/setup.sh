@@ -11,3 +11,7 @@ $PIP -e ".[test,lava]"
 # incompatibility (no site-packages edits). lava-dl 0.6.0 is only used for its netx reader, in
 # tests that prove our netx files read back. --no-deps keeps pip from pulling old torch builds.
 $PIP --no-deps --ignore-requires-python lava-nc==0.10.0 lava-dl==0.6.0
+# NeuroBench 2.3.0 (tests cross-check our synaptic-operation counts with it): --no-deps, since it
+# pins other torch/numpy versions; tqdm is the one extra module it imports on the path we use.
+$PIP --no-deps neurobench==2.3.0
+$PIP tqdm
