@@ -1,0 +1,219 @@
+"""Loihi 2 back end: a self-contained folder whose `run_lava.py` builds the hw graph in Lava 0.10.0.
+
+`model.net` (HDF5) carries the exact hw graph in `/snncompile` (snncompile.ir.hdf5) plus what the
+program needs to align outputs; the program reads it with h5py alone, so the folder runs on any
+machine with numpy, h5py and lava-nc (Loihi2SimCfg fixed_pt here, Loihi2HwCfg with --hw).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+import snncompile
+from snncompile.errors import InputError, SnnCompileError, UnsupportedOp
+from snncompile.ir import hw_ops as hw
+from snncompile.ir import text
+from snncompile.ir.graph import Graph
+from snncompile.ir.hdf5 import read_graph, write_graph
+from snncompile.sim.timing import latency, synaptic_depths
+
+MODEL, PROGRAM, README, TEXT, COMPAT = "model.net", "run_lava.py", "README.md", "model.hw.txt", \
+    "lava_compat.py"
+NETX_NOTES = "netx_notes.json"
+GROUP = "snncompile"
+SYNAPSES = (hw.Dense, hw.Conv)  # DelayDense is a Dense
+
+
+def _refuse(g: Graph) -> None:
+    """Raise for anything the generated program cannot build in Lava 0.10.0 (one sentence)."""
+    if len(g.inputs) != 1 or len(g.outputs) != 1:
+        raise SnnCompileError(f"loihi2: the graph has inputs {g.inputs} and outputs {g.outputs}; "
+                              "the Lava program takes exactly one of each")
+    shapes = g.shapes
+    for name, op in g.nodes.items():
+        preds = g.predecessors(name)
+        if isinstance(op, hw.LIF):
+            if op.reset != "zero":
+                raise UnsupportedOp(op, "loihi2", f"LIF {name!r} resets by {op.reset!r}: Lava 0.10.0 "
+                                    "has no fixed_pt model for it")
+            for p in preds:
+                if g.nodes[p].kind == "neuron":
+                    raise UnsupportedOp(op, "loihi2", f"LIF {name!r} is fed by neuron {p!r} with no "
+                                        "synapse between them")
+                if tuple(shapes[p]) != tuple(op.shape):
+                    raise UnsupportedOp(op, "loihi2", f"LIF {name!r} has shape {tuple(op.shape)} "
+                                        f"but receives {tuple(shapes[p])} from {p!r}")
+        elif isinstance(op, SYNAPSES):
+            if len(preds) != 1:
+                raise UnsupportedOp(op, "loihi2", f"synapse {name!r} has {len(preds)} source "
+                                    "populations; a Lava synapse takes one")
+            if isinstance(g.nodes[preds[0]], hw.GradedInput):
+                raise UnsupportedOp(op, "loihi2", f"graded input {preds[0]!r} feeds synapse "
+                                    f"{name!r}; it must feed LIF populations directly")
+        elif not isinstance(op, (hw.SpikeInput, hw.SpikeOutput)):
+            raise UnsupportedOp(op, "loihi2", f"node {name!r} ({type(op).__name__}) has no Lava "
+                                "process in this back end")
+
+
+def _template(name: str) -> str:
+    return (resources.files("snncompile.targets") / "loihi2" / "templates" / name).read_text(
+        encoding="utf-8")
+
+
+def _render(name: str, **values: object) -> str:
+    import jinja2
+
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             autoescape=False)
+    return env.from_string(_template(name)).render(**values)
+
+
+def _netx_layers(hw_graph: Graph, h5file) -> list[str] | None:
+    """The lava-dl netx `/layer` view (snncompile.backends.netx_writer), if that module exists."""
+    # --- optional netx view: the one place this back end touches netx_writer ---------------------
+    try:
+        from snncompile.backends.netx_writer import write_layers
+    except ImportError:
+        return None
+    try:
+        reasons = write_layers(hw_graph, h5file) or []
+    except SnnCompileError as exc:  # the netx view is optional: record why, keep the build
+        reasons = [str(exc)]
+    return [str(reason) for reason in reasons]
+
+
+def write(hw_graph: Graph, folder: Path) -> dict[str, str]:
+    """Write model.net, run_lava.py, lava_compat.py, README.md, model.hw.txt into `folder`.
+
+    Refuses (UnsupportedOp / SnnCompileError) before writing anything if Lava cannot hold the graph.
+    """
+    import h5py
+
+    folder = Path(folder)
+    _refuse(hw_graph)
+    g = hw_graph
+    depth = synaptic_depths(g)
+    (out_name,) = g.outputs
+    out_src = g.predecessors(out_name)[0]
+    files = {"model": MODEL, "program": PROGRAM, "readme": README, "hw_graph": TEXT,
+             "lava_compat": COMPAT}
+    program = _render("run_lava.py.j2", version=snncompile.__version__)
+    readme = _render("README.md.j2", version=snncompile.__version__,
+                     input_shape=list(g.shapes[g.inputs[0]]),
+                     output_shape=list(g.nodes[out_name].shape), latency=int(latency(g)),
+                     graded=isinstance(g.nodes[g.inputs[0]], hw.GradedInput))
+    with h5py.File(folder / MODEL, "w", track_order=True) as f:
+        group = f.create_group(GROUP)
+        write_graph(g, group)
+        group.attrs["latency"] = int(latency(g))
+        group.attrs["output_depth"] = int(depth[out_src])
+        group.attrs["shapes"] = json.dumps({n: list(s) for n, s in g.shapes.items()})
+        notes = _netx_layers(g, f)
+    if notes is not None:
+        (folder / NETX_NOTES).write_text(json.dumps(notes, indent=1) + "\n")
+        files["netx_notes"] = NETX_NOTES
+    shutil.copyfile(Path(__file__).resolve().parents[1] / "lava_compat.py", folder / COMPAT)
+    (folder / PROGRAM).write_text(program)
+    (folder / README).write_text(readme)
+    (folder / TEXT).write_text(text.dumps(g))
+    return files
+
+
+def read_model(folder: Path) -> Graph:
+    """The exact hw graph stored in folder/model.net."""
+    import h5py
+
+    path = Path(folder) / MODEL
+    with h5py.File(path, "r") as f:
+        return read_graph(f[GROUP], str(path))
+
+
+def _run_with_retry(cmd: list[str], cwd: str, timeout: float) -> subprocess.CompletedProcess:
+    """Run cmd; start it once more if it hangs. Lava 0.10.0's multiprocess start-up deadlocked once
+    during this back end's development (no output at all, never a wrong one); on a timeout the
+    program's whole process group (Lava's workers too) is killed."""
+    for _attempt in (1, 2):
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              cwd=cwd, start_new_session=True) as proc:
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+                continue
+        return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    raise SnnCompileError(f"{cmd[1]} did not finish within {timeout:g} s (tried twice)")
+
+
+def run_program(folder: Path, x: np.ndarray, steps: int | None = None, probes: bool = False,
+                timeout: float = 900.0) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
+    """Run folder/run_lava.py with this interpreter on x; (outputs, probes or None).
+
+    probes: "s:/u:/v:<lif>" -> (batch, steps, *shape) in raw hw time (step t at index t - 1), our
+    (C, H, W) layout, like simulate(..., record=True). A failing program raises SnnCompileError.
+    """
+    folder = Path(folder)
+    with tempfile.TemporaryDirectory(prefix="snncompile-lava-") as tmp:
+        tmp_path = Path(tmp)
+        np.save(tmp_path / "x.npy", np.asarray(x))
+        cmd = [sys.executable, str(folder / PROGRAM), "--input", str(tmp_path / "x.npy"),
+               "--output", str(tmp_path / "y.npy")]
+        if steps is not None:
+            cmd += ["--steps", str(int(steps))]
+        if probes:
+            cmd += ["--probes", str(tmp_path / "p.npz")]
+        proc = _run_with_retry(cmd, tmp, timeout)
+        if proc.returncode != 0:
+            lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()] or ["(no stderr)"]
+            raise SnnCompileError(f"{folder / PROGRAM} failed (exit {proc.returncode}): {lines[-1]}")
+        outputs = np.load(tmp_path / "y.npy")
+        recorded = None
+        if probes:
+            with np.load(tmp_path / "p.npz") as data:
+                recorded = {k: data[k] for k in data.files}
+    return outputs, recorded
+
+
+def _check_input(g: Graph, x: np.ndarray) -> None:
+    """The same input rules as run_emulator, so both targets accept the same arrays."""
+    (name,) = g.inputs
+    shape = tuple(g.shapes[name])
+    if x.ndim != 2 + len(shape) or tuple(x.shape[2:]) != shape:
+        raise InputError(f"loihi2 input has shape {x.shape} but the model takes (batch, time, "
+                         f"{', '.join(map(str, shape))})")
+    if isinstance(g.nodes[name], hw.GradedInput):
+        if not np.all(x == np.rint(x)) or np.abs(x).max(initial=0) >= 2**31:
+            raise InputError("graded input must be integers in the int32 range")
+    elif not np.all((x == 0) | (x == 1)):
+        raise InputError("loihi2 input must be binary spikes (0 or 1); found other values")
+
+
+def run(folder: Path, manifest: dict, x: np.ndarray, strict: bool = False
+        ) -> tuple[np.ndarray, list[dict]]:
+    """Output spikes from Lava, aligned like run_emulator's outputs.
+
+    Lava reports no overflows; with strict=True the rows come from the emulator run on the graph
+    read back from model.net, which is bit-exact with Lava fixed_pt (tests/test_lava_differential).
+    """
+    folder = Path(folder)
+    x = np.asarray(x)
+    g = read_model(folder)
+    _check_input(g, x)
+    rows: list[dict] = []
+    if strict:
+        from snncompile.sim.emulator import run_emulator
+        from snncompile.sim.timing import event_rows
+
+        rows = event_rows(g, run_emulator(g, x, strict=True).events)
+    outputs, _ = run_program(folder, x)
+    return outputs, rows
