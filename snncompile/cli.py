@@ -44,6 +44,12 @@ def _frontend_options(f):
         "--trust-pickle", is_flag=True,
         help="Load a .pt file even if unpickling runs code from it (only for files you trust).",
     )(f)
+    f = click.option("--calibration", type=click.Path(path_type=Path),
+                     help="ONNX ANNs: inputs .npy in [0, 1] whose activations set the thresholds.")(f)
+    f = click.option("--percentile", type=float,
+                     help="ONNX ANNs: activation percentile used as threshold (default 99.9).")(f)
+    f = click.option("--max-pool", type=click.Choice(["refuse", "average"]),
+                     help="ONNX ANNs: replace MaxPool by an average pool (changes the ANN).")(f)
     return f
 
 

@@ -1,4 +1,6 @@
-"""Front ends: read a model file into a Graph (nn level; hw for netx), chosen by the file's suffix (loaded lazily)."""
+"""Front ends: read a model file into a Graph (nn level; hw for netx), chosen by the file's suffix
+(loaded lazily). OPTIONS lists the options each takes, so one given to the wrong kind of file is an
+error, not silently ignored."""
 
 from __future__ import annotations
 
@@ -14,6 +16,15 @@ LOADERS: dict[str, str] = {
     ".pt": "snncompile.frontends.torch_file:load",
     ".pth": "snncompile.frontends.torch_file:load",
     ".net": "snncompile.frontends.netx:load",
+    ".onnx": "snncompile.frontends.onnx:load",
+}
+_TORCH = ("input_shape", "dt", "trust_pickle")
+OPTIONS: dict[str, tuple[str, ...]] = {
+    ".nir": ("dt", "reset", "reset_timing"),
+    ".pt": _TORCH,
+    ".pth": _TORCH,
+    ".net": (),
+    ".onnx": ("calibration", "percentile", "max_pool"),
 }
 
 
@@ -27,5 +38,10 @@ def load_model(path: str | Path, **options: Any) -> Graph:
                              f"(known: {known})")
     if not path.is_file():
         raise ModelLoadError(f"{path}: no such model file (known types: {known})")
+    wrong = sorted(set(options) - set(OPTIONS[suffix]))
+    if wrong:
+        takes = ", ".join(OPTIONS[suffix]) or "none"
+        raise ModelLoadError(f"{path}: option {', '.join(wrong)} does not apply to {suffix} files "
+                             f"(they take: {takes})")
     module, function = LOADERS[suffix].split(":")
     return getattr(importlib.import_module(module), function)(path, **options)
