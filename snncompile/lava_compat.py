@@ -1,8 +1,8 @@
 """Make lava-nc 0.10.0 run on Python 3.11 and numpy 2 without touching site-packages.
 
-lava-nc 0.10.0 (the only Lava on PyPI) declares Python < 3.11 and numpy < 2. Three lines of it
+lava-nc 0.10.0 (the only Lava on PyPI) declares Python < 3.11 and numpy < 2. A few lines of it
 break here; `install()` adds an import hook that rewrites exactly those lines in the source of
-the three modules as they are imported (everything else loads untouched, nothing on disk changes):
+their modules as they are imported (everything else loads untouched, nothing on disk changes):
 
 1. `lava.magma.compiler.var_model` (Python 3.11): `dataclasses` refuses the unhashable class
    `ByteEncoder` as a field default (`ValueError: mutable default <class 'ByteEncoder'>`);
@@ -14,6 +14,10 @@ the three modules as they are imported (everything else loads untouched, nothing
    and groups as int8, and under numpy 2's promotion rules (NEP 50) `200 + 2 * padding` overflows
    int8 for inputs of 128 pixels or more; numpy 1 computed it in int64. Storing them as int64
    restores numpy 1's results (all are small integers, so no value changes).
+4. `lava.magma.runtime.message_infrastructure.multiprocessing` (any Python): at import it calls
+   `mp.set_start_method('fork')`, which raises "context has already been set" in a process where
+   anything has used multiprocessing before (a test session, a notebook). Passing `force=True`
+   sets the same 'fork' method Lava needs without that failure.
 
 Each rewrite checks that the line it replaces is present, so another Lava version fails loudly
 instead of being patched blindly. This file is also copied into every loihi2 build folder, so
@@ -47,6 +51,8 @@ def _fixes() -> dict[str, list[tuple[str, str]]]:
     fixes: dict[str, list[tuple[str, str]]] = {}
     fixes["lava.magma.compiler.var_model"] = [  # harmless before 3.11, needed from 3.11
         ("@dataclass\nclass ByteEncoder:", "@dataclass(frozen=True)\nclass ByteEncoder:")]
+    fixes["lava.magma.runtime.message_infrastructure.multiprocessing"] = [
+        ("mp.set_start_method('fork')", "mp.set_start_method('fork', force=True)")]
     if _numpy_at_least(2, 1):
         fixes["lava.magma.core.process.ports.ports"] = [
             ("ft.partial(np.reshape, newshape=self.shape)", "ft.partial(np.reshape, shape=self.shape)"),
