@@ -5,8 +5,10 @@ Locally it explores new examples on each run, which is where new bugs are found.
 """
 
 import os
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import settings
 
@@ -24,3 +26,16 @@ def shared_data() -> Path:
     data = root / "data"
     assert data.is_dir(), f"shared data not found at {data}; set SNNCOMPILE_SHARED"
     return data
+
+
+@pytest.fixture(scope="session")
+def digits_inputs(tmp_path_factory) -> tuple[Path, Path]:
+    """The digits example's 360-sample test split as input spikes and labels .npy files."""
+    sys.path.insert(0, str(REPO / "examples" / "digits"))
+    from data import load_split
+
+    folder = tmp_path_factory.mktemp("digits")
+    _, _, x, y = load_split()
+    np.save(folder / "x.npy", x)
+    np.save(folder / "y.npy", y)
+    return folder / "x.npy", folder / "y.npy"

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DIGITS = REPO / "examples" / "digits" / "digits.pt"
@@ -20,18 +19,6 @@ def snncompile(*args: str, cwd: Path | None = None) -> subprocess.CompletedProce
         [sys.executable, "-m", "snncompile.cli", *map(str, args)],
         capture_output=True, text=True, cwd=cwd, timeout=300, check=False,
     )
-
-
-@pytest.fixture(scope="module")
-def digits_inputs(tmp_path_factory) -> tuple[Path, Path]:
-    sys.path.insert(0, str(REPO / "examples" / "digits"))
-    from data import load_split
-
-    folder = tmp_path_factory.mktemp("digits")
-    _, _, x, y = load_split()
-    np.save(folder / "x.npy", x)
-    np.save(folder / "y.npy", y)
-    return folder / "x.npy", folder / "y.npy"
 
 
 def assert_one_sentence_error(result: subprocess.CompletedProcess, *words: str) -> None:

@@ -5,33 +5,18 @@ program, in its own process) with output spikes identical to the emulator's."""
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
-import pytest
-from test_cli import DIGITS, REPO, snncompile
+from test_cli import DIGITS, snncompile
 
 from snncompile import api
 from snncompile.sim.emulator import run_emulator
 
 
-@pytest.fixture(scope="module")
-def digits_test_split(tmp_path_factory) -> tuple[Path, Path]:
-    sys.path.insert(0, str(REPO / "examples" / "digits"))
-    from data import load_split
-
-    folder = tmp_path_factory.mktemp("digits")
-    _, _, x, y = load_split()
-    np.save(folder / "x.npy", x)
-    np.save(folder / "y.npy", y)
-    return folder / "x.npy", folder / "y.npy"
-
-
-def test_digits_verify_on_loihi2_is_exact(digits_test_split):
+def test_digits_verify_on_loihi2_is_exact(digits_inputs):
     """Float reference vs emulator per layer, and Lava's run of the generated program vs the
     emulator on all 360 test samples: not one output entry may differ."""
-    x_path, y_path = digits_test_split
+    x_path, y_path = digits_inputs
     result = snncompile("verify", DIGITS, "--target", "loihi2", "--input", x_path,
                         "--labels", y_path, "--json")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -43,8 +28,8 @@ def test_digits_verify_on_loihi2_is_exact(digits_test_split):
     assert "emulator vs loihi2: differing output entries" in names
 
 
-def test_digits_build_folder_runs_on_lava(tmp_path, digits_test_split):
-    x_path, _ = digits_test_split
+def test_digits_build_folder_runs_on_lava(tmp_path, digits_inputs):
+    x_path, _ = digits_inputs
     build = tmp_path / "build"
     result = snncompile(DIGITS, "--target", "loihi2", "-o", build)
     assert result.returncode == 0, result.stderr

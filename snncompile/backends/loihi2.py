@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 
 import snncompile
-from snncompile.errors import InputError, SnnCompileError, UnsupportedOp
+from snncompile.errors import SnnCompileError, UnsupportedOp
 from snncompile.ir import hw_ops as hw
 from snncompile.ir import text
 from snncompile.ir.graph import Graph
 from snncompile.ir.hdf5 import read_graph, write_graph
+from snncompile.sim.emulator import check_input
 from snncompile.sim.timing import latency, synaptic_depths
 
 MODEL, PROGRAM, README, TEXT, COMPAT = "model.net", "run_lava.py", "README.md", "model.hw.txt", \
@@ -184,20 +185,6 @@ def run_program(folder: Path, x: np.ndarray, steps: int | None = None, probes: b
     return outputs, recorded
 
 
-def _check_input(g: Graph, x: np.ndarray) -> None:
-    """The same input rules as run_emulator, so both targets accept the same arrays."""
-    (name,) = g.inputs
-    shape = tuple(g.shapes[name])
-    if x.ndim != 2 + len(shape) or tuple(x.shape[2:]) != shape:
-        raise InputError(f"loihi2 input has shape {x.shape} but the model takes (batch, time, "
-                         f"{', '.join(map(str, shape))})")
-    if isinstance(g.nodes[name], hw.GradedInput):
-        if not np.all(x == np.rint(x)) or np.abs(x).max(initial=0) >= 2**31:
-            raise InputError("graded input must be integers in the int32 range")
-    elif not np.all((x == 0) | (x == 1)):
-        raise InputError("loihi2 input must be binary spikes (0 or 1); found other values")
-
-
 def run(folder: Path, manifest: dict, x: np.ndarray, strict: bool = False
         ) -> tuple[np.ndarray, list[dict]]:
     """Output spikes from Lava, aligned like run_emulator's outputs.
@@ -208,7 +195,7 @@ def run(folder: Path, manifest: dict, x: np.ndarray, strict: bool = False
     folder = Path(folder)
     x = np.asarray(x)
     g = read_model(folder)
-    _check_input(g, x)
+    check_input(g, x, "loihi2")
     rows: list[dict] = []
     if strict:
         from snncompile.sim.emulator import run_emulator

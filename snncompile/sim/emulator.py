@@ -281,19 +281,26 @@ class EmuResult:
     v: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
-def run_emulator(hw_graph: Graph, x: np.ndarray, strict: bool = False, record: bool = False) -> EmuResult:
-    """Run binary input x (batch, T, *input_shape) for T + L hw steps; return nn-time results."""
+def check_input(hw_graph: Graph, x: np.ndarray, where: str = "emulator") -> np.ndarray:
+    """The input rules every back end shares: (batch, time, *input_shape), binary spikes, or
+    int32 integers for a GradedInput."""
     x = np.asarray(x)
     (in_name,) = hw_graph.inputs
     in_shape = hw_graph.shapes[in_name]
     if x.ndim != 2 + len(in_shape) or tuple(x.shape[2:]) != tuple(in_shape):
-        raise InputError(f"emulator input has shape {x.shape} but the model takes (batch, time, "
+        raise InputError(f"{where} input has shape {x.shape} but the model takes (batch, time, "
                          f"{', '.join(map(str, in_shape))})")
     if isinstance(hw_graph.nodes[in_name], hw.GradedInput):
         if not np.all(x == np.rint(x)) or np.abs(x).max(initial=0) >= 2**31:
-            raise InputError("graded input must be integers in the int32 range")
+            raise InputError(f"{where}: graded input must be integers in the int32 range")
     elif not np.all((x == 0) | (x == 1)):
-        raise InputError("emulator input must be binary spikes (0 or 1); found other values")
+        raise InputError(f"{where} input must be binary spikes (0 or 1); found other values")
+    return x
+
+
+def run_emulator(hw_graph: Graph, x: np.ndarray, strict: bool = False, record: bool = False) -> EmuResult:
+    """Run binary input x (batch, T, *input_shape) for T + L hw steps; return nn-time results."""
+    x = check_input(hw_graph, x)
     depth = synaptic_depths(hw_graph)
     clock = clock_nodes(hw_graph)
     layers = [n for n in hw_graph.of_kind("neuron") if n not in clock]
