@@ -12,8 +12,8 @@ setup-system:
 
 demo: setup
 	$(PY) examples/digits/make_inputs.py $(OUT)/digits
-	snncompile examples/digits/digits.pt --target emu -o $(OUT)/digits/build
-	snncompile verify examples/digits/digits.pt --target emu \
+	snncompile examples/digits/digits.pt --target loihi2 -o $(OUT)/digits/build
+	snncompile verify examples/digits/digits.pt --target loihi2 \
 	    --input $(OUT)/digits/test_x.npy --labels $(OUT)/digits/test_y.npy
 
 test: setup setup-system lint
