@@ -1,7 +1,10 @@
 """Safe .pt/.pth loading: unpickle only known layer classes, so a model file cannot run code.
 
 `torch.load(weights_only=True)` with an allowlist of layer classes (torch.nn, snncompile.nn,
-snnTorch Leaky/Synaptic). snnTorch pickles its layers' bound methods (state_function,
+snnTorch Leaky/Synaptic, SpikingJelly's mapped neurons, layers and surrogates; their classes hold
+only numbers, tensors and flags, set through nn.Module's own __setstate__). Norse modules
+cannot be saved whole with torch.save at all (their parameter tuples are generated classes), so
+none is listed. snnTorch pickles its layers' bound methods (state_function,
 spike_grad) through `getattr`; that global is replaced by `_layer_getattr`, which answers only
 for those named methods of snnTorch layers. Anything else refused by the unpickler is a
 ModelLoadError naming the class; `trust_pickle=True` (CLI --trust-pickle) loads with plain
@@ -47,6 +50,23 @@ def _snntorch() -> Any:
     return snntorch, surrogate
 
 
+_SJ_LAYERS = ("Linear", "Conv2d", "Flatten", "AvgPool2d", "SeqToANNContainer", "Dropout",
+              "Dropout2d")
+_SJ_NEURONS = ("LIFNode", "ParametricLIFNode", "IFNode")
+_SJ_SURROGATES = ("Sigmoid", "ATan", "PiecewiseQuadratic", "PiecewiseExp", "SoftSign", "Erf",
+                  "SuperSpike", "PiecewiseLeakyReLU", "Rect")
+
+
+def _spikingjelly() -> list[Any]:
+    """SpikingJelly's mapped classes, or none if it is not installed."""
+    try:
+        from spikingjelly.activation_based import layer, neuron, surrogate
+    except ImportError:
+        return []
+    return ([getattr(layer, n) for n in _SJ_LAYERS] + [getattr(neuron, n) for n in _SJ_NEURONS]
+            + [getattr(surrogate, n) for n in _SJ_SURROGATES])
+
+
 def _layer_getattr(obj: Any, name: str) -> Any:
     """getattr for unpickling, limited to the methods snnTorch layers store as attributes."""
     snntorch, surrogate = _snntorch()
@@ -72,6 +92,7 @@ def allowed_globals() -> list[Any]:
     if snntorch is not None:
         allowed += [snntorch.Leaky, snntorch.Synaptic, snntorch.SpikingNeuron]
         allowed += [surrogate.ATan, surrogate.FastSigmoid, surrogate.Sigmoid, surrogate.Triangular]
+    allowed += _spikingjelly()
     allowed += [(_layer_getattr, "builtins.getattr"), (_layer_getattr, "__builtin__.getattr")]
     return allowed
 

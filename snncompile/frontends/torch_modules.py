@@ -12,6 +12,10 @@ state_quant, graded spikes, reset "none". One snnTorch quirk stays outside the I
 reset_delay=False and subtraction, a potential still above threshold after its reset is tested
 against 2 * threshold in the next step (snnTorch's "avoid double reset"); the IR applies the
 plain rule, so the two agree while no potential exceeds 2 * threshold.
+
+SpikingJelly and Norse neurons are mapped by snncompile.frontends.spikingjelly and
+snncompile.frontends.norse_modules (their docstrings give the rules); their containers
+(SeqToANNContainer, SequentialState) are nn.Sequential and their layers nn layers, walked here.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from snncompile.nn import layers
 
 SKIPPED = (nn.Identity, nn.Dropout)
 KNOWN = ("Sequential, Linear, Conv2d, Flatten, AvgPool2d, Identity, Dropout, snncompile.nn IF/LIF/"
-         "CubaLIF/RLIF, snntorch Leaky/Synaptic")
+         "CubaLIF/RLIF, snntorch Leaky/Synaptic, SpikingJelly LIFNode/ParametricLIFNode/IFNode, "
+         "Norse LIFCell/LIF/LIFBoxCell")
 
 
 def _np(value: Any) -> np.ndarray:
@@ -182,6 +187,14 @@ def _walk(b: _Builder, module: nn.Module, path: str) -> None:
         _own(b, module, path)
     elif type(module).__module__.startswith("snntorch."):
         _snntorch(b, module, path)
+    elif type(module).__module__.startswith("spikingjelly."):
+        from snncompile.frontends import spikingjelly
+
+        spikingjelly.map_module(b, module, path)
+    elif type(module).__module__.startswith("norse."):
+        from snncompile.frontends import norse_modules
+
+        norse_modules.map_module(b, module, path)
     else:
         raise b.fail(module, path or "<top>", f"snncompile maps {KNOWN}")
 
