@@ -15,3 +15,6 @@ $PIP --no-deps --ignore-requires-python lava-nc==0.10.0 lava-dl==0.6.0
 # pins other torch/numpy versions; tqdm is the one extra module it imports on the path we use.
 $PIP --no-deps neurobench==2.3.0
 $PIP tqdm
+# SpikingJelly 2.0.0 and Norse 1.1.0, whose modules the torch front end reads: --no-deps, since
+# Norse would pull torchvision (which does not work here); loguru is SpikingJelly's one extra need.
+$PIP --no-deps spikingjelly==2.0.0 norse==1.1.0 loguru
