@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import snntorch
 import torch
+from layer_trace import run_stepwise
 
 import snncompile.nn as snc
 from snncompile.frontends.nir import from_nir
@@ -48,18 +49,7 @@ def _net(kind: str, seed: int, gain: float, **kw) -> torch.nn.Sequential:
 def _snntorch_run(net: torch.nn.Sequential, x: np.ndarray) -> tuple[dict, dict]:
     """Spikes and membranes of layers '1' and '3' as snnTorch computes them."""
     snc.reset_state(net)
-    spikes = {"1": [], "3": []}
-    mems = {"1": [], "3": []}
-    with torch.no_grad():
-        for t in range(x.shape[1]):
-            h = torch.as_tensor(x[:, t])
-            for name, m in net.named_children():
-                h = m(h)
-                if name in spikes:
-                    spikes[name].append(h.numpy().copy())
-                    mems[name].append(m.mem.numpy().copy())
-    return ({k: np.stack(v, 1) for k, v in spikes.items()},
-            {k: np.stack(v, 1) for k, v in mems.items()})
+    return run_stepwise(net, x, lambda m, h: m.mem)
 
 
 def _inputs(seed: int) -> np.ndarray:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from layer_trace import run_stepwise
 from spikingjelly.activation_based import functional, layer, neuron
 
 from snncompile.errors import ModelLoadError, SnnCompileError, UnsupportedOp
@@ -51,17 +52,7 @@ def _net(kind: str, seed: int, gain: float, **kw) -> torch.nn.Sequential:
 def _sj_run(net: torch.nn.Sequential, x: np.ndarray) -> tuple[dict, dict]:
     """Spikes and (post-reset) membranes of layers '1' and '3', single-step mode."""
     functional.reset_net(net)
-    spikes, mems = {"1": [], "3": []}, {"1": [], "3": []}
-    with torch.no_grad():
-        for t in range(x.shape[1]):
-            h = torch.as_tensor(x[:, t])
-            for name, m in net.named_children():
-                h = m(h)
-                if name in spikes:
-                    spikes[name].append(h.numpy().copy())
-                    mems[name].append(torch.as_tensor(m.v).expand_as(h).numpy().copy())
-    return ({k: np.stack(v, 1) for k, v in spikes.items()},
-            {k: np.stack(v, 1) for k, v in mems.items()})
+    return run_stepwise(net, x, lambda m, h: torch.as_tensor(m.v).expand_as(h))
 
 
 def _inputs(seed: int) -> np.ndarray:
