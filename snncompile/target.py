@@ -63,8 +63,26 @@ class Target:
     reset_interval: int
     # where each number comes from, and the partitioner's limits
     sources: Mapping[str, Param] = dataclasses.field(default_factory=dict)
-    limits: Mapping[str, Param] = dataclasses.field(default_factory=dict)
-    energy: Mapping[str, Param] = dataclasses.field(default_factory=dict)
+    # every other section ([limits], [energy], [fpga], ...): section -> key -> Param
+    sections: Mapping[str, Mapping[str, Param]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def limits(self) -> Mapping[str, Param]:
+        """Per-core and per-chip resources (the partitioner's); empty = unbounded."""
+        return self.sections.get("limits", {})
+
+    @property
+    def energy(self) -> Mapping[str, Param]:
+        """Energy and time per operation (snncompile.estimate); empty = no estimate."""
+        return self.sections.get("energy", {})
+
+    def value(self, section: str, key: str) -> Any:
+        """One number (or word) of an extra section, with a sentence if it is missing."""
+        try:
+            return self.sections[section][key].value
+        except KeyError:
+            raise SnnCompileError(f"target {self.name!r}: target.toml has no [{section}] {key}"
+                                  ) from None
 
     @property
     def uv_max(self) -> int:
@@ -74,7 +92,7 @@ class Target:
 
 _NUMBER_FIELDS = tuple(
     f.name for f in dataclasses.fields(Target)
-    if f.name not in ("name", "kind", "description", "backend", "sources", "limits", "energy")
+    if f.name not in ("name", "kind", "description", "backend", "sources", "sections")
 )
 
 
@@ -95,7 +113,7 @@ def _param(name: str, key: str, entry: Any) -> Param:
     return Param(entry["value"], str(entry["source"]), str(entry["status"]))
 
 
-def read_toml(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+def _read_toml(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
     """targets/<name>/target.toml as a dict. `[target] base = "other"` takes the number formats
     ([synapse], [neuron]) of the other target, entry by entry unless this file overrides them;
     limits and energy belong to each chip and are never inherited."""
@@ -112,7 +130,7 @@ def read_toml(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
     base = data.get("target", {}).get("base")
     if base is None:
         return data
-    inherited = read_toml(str(base), (*seen, name))
+    inherited = _read_toml(str(base), (*seen, name))
     for section in SECTIONS:
         data[section] = {**inherited.get(section, {}), **data.get(section, {})}
     return data
@@ -120,7 +138,7 @@ def read_toml(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
 
 def load_target(name: str) -> Target:
     """Read targets/<name>/target.toml (shipped as package data) into a Target."""
-    data = read_toml(name)
+    data = _read_toml(name)
     head = data.get("target", {})
     sources: dict[str, Param] = {}
     for section in SECTIONS:
@@ -129,8 +147,8 @@ def load_target(name: str) -> Target:
     missing = [f for f in _NUMBER_FIELDS if f not in sources]
     if missing:
         raise SnnCompileError(f"target {name!r}: target.toml lacks {', '.join(missing)}")
-    limits = {k: _param(name, f"[limits] {k}", v) for k, v in data.get("limits", {}).items()}
-    energy = {k: _param(name, f"[energy] {k}", v) for k, v in data.get("energy", {}).items()}
+    sections = {section: {k: _param(name, f"[{section}] {k}", v) for k, v in entries.items()}
+                for section, entries in data.items() if section not in ("target", *SECTIONS)}
     for key, param in sources.items():
         if param.status == "unverified":
             raise SnnCompileError(f"target {name!r}: {key} is unverified and cannot drive arithmetic")
@@ -140,7 +158,6 @@ def load_target(name: str) -> Target:
         description=str(head.get("description", "")),
         backend=str(head.get("backend", name)),
         sources=sources,
-        limits=limits,
-        energy=energy,
+        sections=sections,
         **{f: int(sources[f].value) for f in _NUMBER_FIELDS},
     )

@@ -18,6 +18,7 @@ from snncompile.errors import GraphCheckError, SnnCompileError, UnsupportedOp
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 from snncompile.sim.emulator import effective_weights, wrap
+from snncompile.target import load_target
 
 WHERE = "fpga back end"
 
@@ -36,20 +37,18 @@ def signed_bits(lo: int, hi: int) -> int:
 
 
 @cache
-def _toml(name: str) -> dict:
-    path = resources.files("snncompile.targets") / "fpga" / name
-    return tomllib.loads(path.read_text(encoding="utf-8"))
-
-
 def timing() -> dict[str, int]:
     """targets/fpga/timing.toml as {name: cycles}: the one source of every cycle constant."""
-    return {k: int(v["value"]) for k, v in _toml("timing.toml")["timing"].items()}
+    path = resources.files("snncompile.targets") / "fpga" / "timing.toml"
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return {k: int(v["value"]) for k, v in data["timing"].items()}
 
 
+@cache
 def fpga_params() -> dict[str, object]:
-    """The [fpga] and [limits] values of targets/fpga/target.toml."""
-    data = _toml("target.toml")
-    return {k: v["value"] for sec in ("fpga", "limits") for k, v in data[sec].items()}
+    """The [fpga] and [limits] values of targets/fpga/target.toml (checked by load_target)."""
+    spec = load_target("fpga")
+    return {k: p.value for sec in ("fpga", "limits") for k, p in spec.sections[sec].items()}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,12 +14,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 import snncompile
+from snncompile.backends.netx_writer import write_layers
+from snncompile.backends.templates import environment
 from snncompile.errors import SnnCompileError, UnsupportedOp
 from snncompile.ir import hw_ops as hw
 from snncompile.ir import text
@@ -66,31 +67,8 @@ def _refuse(g: Graph) -> None:
                                 "process in this back end")
 
 
-def _template(name: str) -> str:
-    return (resources.files("snncompile.targets") / "loihi2" / "templates" / name).read_text(
-        encoding="utf-8")
-
-
 def _render(name: str, **values: object) -> str:
-    import jinja2
-
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                             autoescape=False)
-    return env.from_string(_template(name)).render(**values)
-
-
-def _netx_layers(hw_graph: Graph, h5file) -> list[str] | None:
-    """The lava-dl netx `/layer` view (snncompile.backends.netx_writer), if that module exists."""
-    # --- optional netx view: the one place this back end touches netx_writer ---------------------
-    try:
-        from snncompile.backends.netx_writer import write_layers
-    except ImportError:
-        return None
-    try:
-        reasons = write_layers(hw_graph, h5file) or []
-    except SnnCompileError as exc:  # the netx view is optional: record why, keep the build
-        reasons = [str(exc)]
-    return [str(reason) for reason in reasons]
+    return environment("loihi2").get_template(name).render(**values)
 
 
 def write(hw_graph: Graph, folder: Path) -> dict[str, str]:
@@ -119,10 +97,9 @@ def write(hw_graph: Graph, folder: Path) -> dict[str, str]:
         group.attrs["latency"] = int(latency(g))
         group.attrs["output_depth"] = int(depth[out_src])
         group.attrs["shapes"] = json.dumps({n: list(s) for n, s in g.shapes.items()})
-        notes = _netx_layers(g, f)
-    if notes is not None:
-        (folder / NETX_NOTES).write_text(json.dumps(notes, indent=1) + "\n")
-        files["netx_notes"] = NETX_NOTES
+        netx_reasons = write_layers(g, f)  # [] = lava-dl's netx reads /layer exactly
+    (folder / NETX_NOTES).write_text(json.dumps(netx_reasons, indent=1) + "\n")
+    files["netx_notes"] = NETX_NOTES
     shutil.copyfile(Path(__file__).resolve().parents[1] / "lava_compat.py", folder / COMPAT)
     (folder / PROGRAM).write_text(program)
     (folder / README).write_text(readme)

@@ -39,18 +39,12 @@ def constants(target: str) -> tuple[dict[str, float], list[dict[str, Any]]]:
             for k, p in spec.energy.items()]
     values = {k: float(p.value) for k, p in spec.energy.items()}
     if target == "fpga":
-        values["clock_mhz"] = float(spec_param(target, "fpga", "clock_mhz"))
+        values["clock_mhz"] = float(spec.value("fpga", "clock_mhz"))
     need = FPGA_KEYS if values.get("model") == 2 else LOIHI_KEYS
     missing = [k for k in need if k not in values]
     if missing:
         raise SnnCompileError(f"target {target!r}: [energy] lacks {', '.join(missing)}")
     return values, rows
-
-
-def spec_param(target: str, section: str, key: str) -> Any:
-    from snncompile.target import read_toml
-
-    return read_toml(target)[section][key]["value"]
 
 
 def baseline_constants() -> tuple[dict[str, float], list[dict[str, Any]], str]:
