@@ -81,7 +81,7 @@ def compile_model(
     """Compile `model` for `target`; with `out_dir`, write the artefacts there (all or nothing)."""
     from snncompile.backends import get_backend
 
-    backend = get_backend(target)
+    get_backend(target)  # an unknown target fails before any work
     nn_graph = load(model, **frontend_options)
     hw_graph, report = lower(nn_graph, target, weight_split)
     placement = None
@@ -90,29 +90,38 @@ def compile_model(
 
         placement = partition(hw_graph, target)
     if out_dir is not None:
-        with atomic_dir(Path(out_dir)) as folder:
-            (folder / "model.nn.txt").write_text(text.dumps(nn_graph))
-            files = backend.write(hw_graph, folder)
-            files["nn_graph"] = "model.nn.txt"
-            if placement is not None:
-                from snncompile.partition.plot import plot
-
-                placement.save(folder / "placement.json")
-                plot(placement, folder / "placement.png")
-                files.update(placement="placement.json", placement_plot="placement.png")
-            (name,) = hw_graph.inputs
-            (out_name,) = hw_graph.outputs
-            write_manifest(
-                folder,
-                target=target,
-                model=str(model),
-                input_shape=list(hw_graph.shapes[name]),
-                output_shape=list(hw_graph.nodes[out_name].shape),
-                dt=float(nn_graph.dt),
-                files=files,
-                quantization=report.to_dict(),
-            )
+        write_build(out_dir, model, target, nn_graph, hw_graph, report, placement)
     return CompileResult(nn_graph, hw_graph, report, Path(out_dir) if out_dir else None, placement)
+
+
+def write_build(out_dir: str | Path, model: str | Path, target: str, nn_graph: Graph,
+                hw_graph: Graph, report: Any, placement: Any = None) -> None:
+    """Write a build folder (all or nothing): the back end's artefacts, the nn graph as text,
+    the placement if given, and manifest.json."""
+    from snncompile.backends import get_backend
+
+    with atomic_dir(Path(out_dir)) as folder:
+        (folder / "model.nn.txt").write_text(text.dumps(nn_graph))
+        files = get_backend(target).write(hw_graph, folder)
+        files["nn_graph"] = "model.nn.txt"
+        if placement is not None:
+            from snncompile.partition.plot import plot
+
+            placement.save(folder / "placement.json")
+            plot(placement, folder / "placement.png")
+            files.update(placement="placement.json", placement_plot="placement.png")
+        (name,) = hw_graph.inputs
+        (out_name,) = hw_graph.outputs
+        write_manifest(
+            folder,
+            target=target,
+            model=str(model),
+            input_shape=list(hw_graph.shapes[name]),
+            output_shape=list(hw_graph.nodes[out_name].shape),
+            dt=float(nn_graph.dt),
+            files=files,
+            quantization=report.to_dict(),
+        )
 
 
 def load_array(path: str | Path, what: str) -> np.ndarray:
@@ -239,7 +248,7 @@ def verify(
     from snncompile.sim.timing import event_rows
 
     graph = load(model, **frontend_options)
-    hw_graph, _ = lower(graph, target, weight_split)
+    hw_graph, quant = lower(graph, target, weight_split)
     (in_name,) = hw_graph.inputs
     check_input(x, hw_graph.shapes[in_name], str(model))
     if labels is not None and labels.shape != (x.shape[0],):
@@ -251,7 +260,7 @@ def verify(
     target_out = None
     if target != "emu":
         with tempfile.TemporaryDirectory(prefix="snncompile-verify-") as tmp:
-            compile_model(model, target, Path(tmp) / "build", weight_split, **frontend_options)
+            write_build(Path(tmp) / "build", model, target, graph, hw_graph, quant)
             target_out, _ = run_build(Path(tmp) / "build", x)
     if graph.level == "hw":
         if target_out is None:
