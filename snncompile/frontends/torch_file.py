@@ -29,14 +29,15 @@ from torch import nn
 from snncompile.errors import ModelLoadError
 from snncompile.frontends.torch_modules import from_module
 from snncompile.ir.graph import Graph
-from snncompile.nn import FORMAT, layers
+from snncompile.nn import FORMAT, delays, layers
+from snncompile.nn.adaptive import AdaptiveLIF
 
 DEFAULT_DT = 1e-3
 TRUST_HINT = ("pass --trust-pickle to load it anyway (runs code from the file; only for files you "
               "trust)")
 _SNNTORCH_METHODS = frozenset({"_base_sub", "_base_zero", "_base_int", "_surrogate_bypass"})
 _TORCH_CLASSES = [
-    nn.Sequential, nn.Linear, nn.Conv2d, nn.Flatten, nn.AvgPool2d, nn.MaxPool2d, nn.ReLU,
+    nn.Sequential, nn.Linear, nn.Conv1d, nn.Conv2d, nn.Flatten, nn.AvgPool2d, nn.MaxPool2d, nn.ReLU,
     nn.Identity, nn.Dropout,
 ]
 
@@ -88,9 +89,14 @@ def allowed_globals() -> list[Any]:
     """The classes (and the restricted getattr) a model file may name."""
     allowed: list[Any] = list(_TORCH_CLASSES)
     allowed += [layers.IF, layers.LIF, layers.CubaLIF, layers.RLIF]
+    allowed += [delays.DelayedLinear, AdaptiveLIF]
     snntorch, surrogate = _snntorch()
     if snntorch is not None:
         allowed += [snntorch.Leaky, snntorch.Synaptic, snntorch.SpikingNeuron]
+        from snntorch._neurons import rleaky, rsynaptic  # their one-to-one recurrence modules
+
+        allowed += [snntorch.RLeaky, snntorch.RSynaptic, rleaky.RecurrentOneToOne,
+                    rsynaptic.RecurrentOneToOne]
         allowed += [surrogate.ATan, surrogate.FastSigmoid, surrogate.Sigmoid, surrogate.Triangular]
     allowed += _spikingjelly()
     allowed += [(_layer_getattr, "builtins.getattr"), (_layer_getattr, "__builtin__.getattr")]
@@ -135,7 +141,8 @@ def _first_linear_shape(model: nn.Module) -> tuple[int, ...] | None:
     for m in model.modules():
         if isinstance(m, (nn.Sequential, nn.Identity, nn.Dropout)):
             continue
-        return (int(m.in_features),) if isinstance(m, nn.Linear) else None
+        linear = isinstance(m, (nn.Linear, delays.DelayedLinear))
+        return (int(m.in_features),) if linear else None
     return None
 
 

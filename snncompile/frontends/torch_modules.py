@@ -7,8 +7,15 @@ reset_timing "next_step", False "immediate". Synaptic(alpha, beta) is CubaLIF wi
 tau_syn = dt / (1 - alpha), w_in = tau_syn / dt, tau_mem = dt / (1 - beta), r = tau_mem / dt:
 snnTorch updates syn = alpha syn + x first and then mem = beta mem + syn, the IR's order.
 A neuron whose beta is 1 everywhere becomes IF. dt only names the step; it does not change
-the arithmetic. Not mapped: snnTorch's other neurons (RLeaky, Alpha, ...), inhibition,
-state_quant, graded spikes, reset "none". One snnTorch quirk stays outside the IR: with
+the arithmetic. RLeaky and RSynaptic add their previous step's spikes through `recurrent` to the
+input (RLeaky: mem = beta mem + x + rec(spk); RSynaptic: into syn): all_to_all=True is its
+nn.Linear (its bias, which snnTorch adds from step 1 on, enters as a forward Affine, since a
+recurrent edge carries zeros at step 1), all_to_all=False is `V * spk` (a Scale); conv
+recurrence is refused. RLeaky's reset to zero with reset_delay=True clears the whole new mem,
+input included, which is the IR's CubaLIF rule, so it maps to CubaLIF with alpha = 0 (syn = x).
+Not mapped: Alpha (its membrane is a difference of two traces, refused by name), snnTorch's
+other neurons, inhibition, state_quant, graded spikes, reset "none". One snnTorch quirk stays
+outside the IR: with
 reset_delay=False and subtraction, a potential still above threshold after its reset is tested
 against 2 * threshold in the next step (snnTorch's "avoid double reset"); the IR applies the
 plain rule, so the two agree while no potential exceeds 2 * threshold.
@@ -32,12 +39,20 @@ from snncompile.errors import UnsupportedOp
 from snncompile.ir import nn_ops
 from snncompile.ir.graph import Graph
 from snncompile.ir.nn_ops import pair, same_padding
-from snncompile.nn import layers
+from snncompile.nn import delays, layers
+from snncompile.nn.adaptive import AdaptiveLIF
 
 SKIPPED = (nn.Identity, nn.Dropout)
-KNOWN = ("Sequential, Linear, Conv2d, Flatten, AvgPool2d, Identity, Dropout, snncompile.nn IF/LIF/"
-         "CubaLIF/RLIF, snntorch Leaky/Synaptic, SpikingJelly LIFNode/ParametricLIFNode/IFNode, "
-         "Norse LIFCell/LIF/LIFBoxCell")
+KNOWN = ("Sequential, Linear, Conv1d, Conv2d, Flatten, AvgPool2d, Identity, Dropout, "
+         "snncompile.nn IF/LIF/CubaLIF/RLIF/AdaptiveLIF/DelayedLinear, "
+         "snntorch Leaky/Synaptic/RLeaky/RSynaptic, "
+         "SpikingJelly LIFNode/ParametricLIFNode/IFNode, Norse LIFCell/LIF/LIFBoxCell")
+SNNTORCH = ("Leaky", "Synaptic", "RLeaky", "RSynaptic")  # snnTorch neurons mapped exactly
+SNNTORCH_REFUSED = {
+    "Alpha": "its membrane is tau_alpha times the sum of an excitatory and an inhibitory trace "
+             "(a difference of two exponentials) and its resets rewrite both traces; no "
+             "IF/LIF/CubaLIF computes that",
+}
 
 
 def _np(value: Any) -> np.ndarray:
@@ -75,6 +90,14 @@ def _linear(b: _Builder, m: nn.Linear, path: str) -> None:
         b.add(path, nn_ops.Affine(weight=_np(m.weight), bias=_np(m.bias)))
 
 
+def _delayed(b: _Builder, m: delays.DelayedLinear, path: str) -> None:
+    """snncompile.nn.DelayedLinear as its eval form: the rounded integer delays it deploys."""
+    if len(b.shape) != 1:
+        raise b.fail(m, path, f"its input has shape {b.shape}; put a Flatten before it")
+    b.add(path, nn_ops.DelayLinear(weight=_np(m.weight), delay=_np(m.integer_delays()),
+                                   bias=None if m.bias is None else _np(m.bias)))
+
+
 def _conv(b: _Builder, m: nn.Conv2d, path: str) -> None:
     if len(b.shape) != 3 or m.padding_mode != "zeros":
         raise b.fail(m, path, f"needs a (C, H, W) input and zero padding; input {b.shape}, "
@@ -90,6 +113,24 @@ def _conv(b: _Builder, m: nn.Conv2d, path: str) -> None:
     bias = np.zeros(m.out_channels) if m.bias is None else _np(m.bias)
     b.add(path, nn_ops.Conv2d(weight=_np(m.weight), bias=bias, stride=pair(m.stride),
                               padding=pair(padding), dilation=pair(m.dilation),
+                              groups=int(m.groups)))
+
+
+def _conv1d(b: _Builder, m: nn.Conv1d, path: str) -> None:
+    if len(b.shape) != 2 or m.padding_mode != "zeros":
+        raise b.fail(m, path, f"needs a (C, L) input and zero padding; input {b.shape}, "
+                              f"padding_mode {m.padding_mode!r}")
+    (k,), (dilation,), (stride,) = m.kernel_size, m.dilation, m.stride
+    padding = m.padding
+    if padding == "valid":
+        padding = (0,)
+    elif padding == "same":
+        if dilation * (k - 1) % 2:
+            raise b.fail(m, path, "padding 'same' with an even kernel pads unevenly")
+        padding = (dilation * (k - 1) // 2,)
+    bias = np.zeros(m.out_channels) if m.bias is None else _np(m.bias)
+    b.add(path, nn_ops.Conv1d(weight=_np(m.weight), bias=bias, stride=int(stride),
+                              padding=int(padding[0]), dilation=int(dilation),
                               groups=int(m.groups)))
 
 
@@ -154,8 +195,10 @@ def _own(b: _Builder, m: layers._Neuron, path: str) -> None:
 
 def _snntorch(b: _Builder, m: nn.Module, path: str) -> None:
     kind = type(m).__name__
-    if kind not in ("Leaky", "Synaptic"):
-        raise b.fail(m, path, "snncompile maps snnTorch's Leaky and Synaptic only")
+    if kind in SNNTORCH_REFUSED:
+        raise b.fail(m, path, f"snnTorch {kind}: {SNNTORCH_REFUSED[kind]}")
+    if kind not in SNNTORCH:
+        raise b.fail(m, path, f"snncompile maps snnTorch's {', '.join(SNNTORCH)} only")
     problems = [w for w, bad in (
         ("inhibition", m.inhibition),
         ("state_quant", bool(m.state_quant)),
@@ -164,9 +207,46 @@ def _snntorch(b: _Builder, m: nn.Module, path: str) -> None:
     ) if bad]
     if problems:
         raise b.fail(m, path, ", ".join(problems) + " has no IR form")
+    delayed = getattr(m, "reset_delay", True)
+    if kind == "RSynaptic" and not delayed:
+        raise b.fail(m, path, "snnTorch 1.0.0's RSynaptic with reset_delay=False applies its "
+                              "immediate reset to its arguments, not its state (and fails with "
+                              "init_hidden=True), so its semantics are undefined; use "
+                              "reset_delay=True")
     kw = {"threshold": m.threshold, "reset": m._reset_mechanism,
-          "timing": "next_step" if getattr(m, "reset_delay", True) else "immediate", "beta": m.beta}
-    _neuron(b, m, path, alpha=m.alpha if kind == "Synaptic" else None, **kw)
+          "timing": "next_step" if delayed else "immediate", "beta": m.beta}
+    alpha = m.alpha if kind in ("Synaptic", "RSynaptic") else None
+    if kind == "RLeaky" and delayed and m._reset_mechanism == "zero":
+        alpha = 0.0  # RLeaky's zero reset also drops this step's input: CubaLIF's rule, syn = x
+    recurrent = _snntorch_recurrence(b, m, path) if kind.startswith("R") else None
+    _neuron(b, m, path, alpha=alpha, **kw)
+    if recurrent is not None:
+        rec = f"{path}.recurrent"
+        b.nodes[rec] = recurrent
+        b.edges += [(path, rec), (rec, path)]
+
+
+def _snntorch_recurrence(b: _Builder, m: nn.Module, path: str) -> nn_ops.NNOp:
+    """The recurrent op of RLeaky/RSynaptic (on the back edge); a Linear bias, which snnTorch adds
+    from step 1 on, is added to the forward input here (a back edge carries zeros at step 1)."""
+    rec = m.recurrent
+    if not m.all_to_all:
+        return nn_ops.Scale(scale=b.full(rec.V))
+    if not isinstance(rec, nn.Linear):
+        raise b.fail(m, path, f"all_to_all recurrence through {type(rec).__name__} has no "
+                              "mapping here (only its nn.Linear form)")
+    n = rec.in_features
+    if b.shape != (n,):
+        raise b.fail(m, path, f"its recurrent Linear has {n} features but the layer has shape "
+                              f"{b.shape}")
+    if rec.bias is not None and np.any(_np(rec.bias) != 0):
+        b.add(f"{path}.recurrent_bias", nn_ops.Affine(weight=np.eye(n), bias=_np(rec.bias)))
+    return nn_ops.Linear(weight=_np(rec.weight))
+
+
+# plain torch.nn layers and their readers (docs/support.md lists these keys)
+TORCH_LAYERS = {nn.Linear: _linear, nn.Conv1d: _conv1d, nn.Conv2d: _conv, nn.Flatten: _flatten,
+                nn.AvgPool2d: _avgpool}
 
 
 def _walk(b: _Builder, module: nn.Module, path: str) -> None:
@@ -175,16 +255,16 @@ def _walk(b: _Builder, module: nn.Module, path: str) -> None:
             _walk(b, child, f"{path}.{name}" if path else name)
     elif isinstance(module, SKIPPED):
         return
-    elif isinstance(module, nn.Linear):
-        _linear(b, module, path)
-    elif isinstance(module, nn.Conv2d):
-        _conv(b, module, path)
-    elif isinstance(module, nn.Flatten):
-        _flatten(b, module, path)
-    elif isinstance(module, nn.AvgPool2d):
-        _avgpool(b, module, path)
+    elif isinstance(module, delays.DelayedLinear):
+        _delayed(b, module, path)
+    elif isinstance(module, tuple(TORCH_LAYERS)):
+        next(f for cls, f in TORCH_LAYERS.items() if isinstance(module, cls))(b, module, path)
     elif isinstance(module, layers._Neuron):
         _own(b, module, path)
+    elif isinstance(module, AdaptiveLIF):
+        from snncompile.frontends.adaptive_modules import map_adaptive
+
+        map_adaptive(b, module, path)
     elif type(module).__module__.startswith("snntorch."):
         _snntorch(b, module, path)
     elif type(module).__module__.startswith("spikingjelly."):

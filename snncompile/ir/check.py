@@ -95,6 +95,13 @@ def _check_hw_ranges(graph: Graph) -> None:
             _in_range(name, "dv", op.dv, 0, 4095)
             _in_range(name, "vth", op.vth, 0, 2**17 - 1)
             _in_range(name, "bias_mant", op.bias_mant, -(2**15), 2**15 - 1)
+        elif isinstance(op, hw_ops.ATRLIF):  # spec §1.6; 17-bit thresholds as LIF's vth
+            _in_range(name, "delta_i", op.delta_i, -1, 4095)
+            for field in ("delta_v", "delta_theta", "delta_r"):
+                _in_range(name, field, getattr(op, field), 0, 4096)
+            _in_range(name, "theta_0", op.theta_0, 0, 2**17 - 1)
+            _in_range(name, "theta_step", op.theta_step, 0, 2**17 - 1)
+            _in_range(name, "bias_mant", op.bias_mant, -(2**15), 2**15 - 1)
         elif isinstance(op, hw_ops.Dense):
             _in_range(name, "num_weight_bits", op.num_weight_bits, 1, 8)
             _in_range(name, "weights", op.weights, -256, 255)

@@ -149,6 +149,44 @@ class LIF(HWOp):
         return tuple(self.shape)
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class ATRLIF(HWOp):
+    """Lava's adaptive-threshold neuron `ATRLIF`, as its fixed model `PyATRLIFModelFixed` runs it.
+
+    (lava/proc/atrlif/models.py, spec §1.6.) An adaptive threshold theta and a refractory term r
+    replace the voltage reset. Decays are stored as integers d = delta * 4096 (the program passes
+    delta = d / 4096, exact in float); wrap32 is the int32 cast Lava's arithmetic performs,
+    tz(x) = sign(x)(|x| >> 12):
+
+        first step: theta = theta_0 << 6 (Lava overwrites any initial theta)
+        i1 = wrap32(tz(i * (4096 - (delta_i + 1))) + (a_in << 6))
+        i  = i1 - 2^24 if i1 > 2^23;  i1 + 2^24 if i1 <= -2^23;  else i1     (as LIF's u)
+        v  = clip(wrap32(tz(v * (4096 - delta_v)) + i + bias), +-(2^23 - 1))
+        theta = wrap32(tz(wrap32(theta - (theta_0 << 6)) * (4096 - delta_theta))) + (theta_0 << 6)
+        r  = wrap32(tz(r * (4096 - delta_r)))                  (theta and r are never clipped)
+        s  = wrap32(v - r) >= theta                            (non-strict, unlike LIF)
+        r[s] += 2 theta[s];  theta[s] += theta_step << 6       (int32 wrap; v is not reset)
+    delta_*, theta_0, theta_step are per population (Lava holds one); bias_mant, bias_exp per
+    neuron, as in LIF.
+    """
+
+    shape: tuple[int, ...]
+    delta_i: int
+    delta_v: int
+    delta_theta: int
+    delta_r: int
+    theta_0: int
+    theta_step: int
+    bias_mant: np.ndarray
+    bias_exp: np.ndarray
+    kind: ClassVar[str] = "neuron"
+    array_fields: ClassVar[dict] = {"bias_mant": I64, "bias_exp": I64}
+
+    def output_shape(self, input_shape):
+        return tuple(self.shape)
+
+
 OPS: dict[str, type[HWOp]] = {
-    cls.__name__: cls for cls in (SpikeInput, GradedInput, SpikeOutput, Dense, DelayDense, Conv, LIF)
+    cls.__name__: cls
+    for cls in (SpikeInput, GradedInput, SpikeOutput, Dense, DelayDense, Conv, LIF, ATRLIF)
 }

@@ -98,6 +98,34 @@ class Linear(NNOp):
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
+class DelayLinear(NNOp):
+    """y_i[t] = sum_j weight[i, j] * x_j[t - delay[i, j]] + bias_i; x[t] = 0 for t < 1.
+
+    A Linear whose synapse (i, j) reads its input `delay[i, j]` steps late (integer steps of dt,
+    >= 0; 0 is a plain Linear). NIR's axonal `Delay` before a Linear/Affine reads as this op with
+    per-column delays; `bias` (None: no bias) is constant, so it is never delayed.
+    """
+
+    weight: np.ndarray
+    delay: np.ndarray
+    bias: np.ndarray | None = None
+    kind: ClassVar[str] = "synapse"
+    array_fields: ClassVar[dict] = {"weight": F, "delay": np.int64, "bias": F}
+
+    def __post_init__(self):
+        if np.any(np.asarray(self.delay) != np.round(np.asarray(self.delay, dtype=F))):
+            raise ValueError("DelayLinear delays must be whole steps")
+        super().__post_init__()
+        if self.delay.shape != self.weight.shape:
+            raise ValueError(f"delay has shape {self.delay.shape}, weight {self.weight.shape}")
+        if self.delay.size and self.delay.min() < 0:
+            raise ValueError(f"delay {int(self.delay.min())} is negative")
+
+    def output_shape(self, input_shape):
+        return (self.weight.shape[0],)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
 class Scale(NNOp):
     """y[t] = scale * x[t] (element-wise, broadcast)."""
 
@@ -127,6 +155,30 @@ class Conv2d(NNOp):
             input_shape[1:], self.weight.shape[2:], self.stride, self.padding, self.dilation
         )
         return (self.weight.shape[0], h, w)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Conv1d(NNOp):
+    """y[t] = conv1d(x[t], weight) + bias[:, None], PyTorch cross-correlation on (C, L).
+
+    weight is (C_out, C_in / groups, K); stride, padding (symmetric), dilation are integers.
+    Lowered like any synapse chain (an exact Dense), so hw holds it wherever it holds Dense.
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray
+    stride: int = 1
+    padding: int = 0
+    dilation: int = 1
+    groups: int = 1
+    kind: ClassVar[str] = "synapse"
+    array_fields: ClassVar[dict] = {"weight": F, "bias": F}
+
+    def output_shape(self, input_shape):
+        (length,) = input_shape[1:]
+        k = self.weight.shape[2]
+        out = (length + 2 * self.padding - self.dilation * (k - 1) - 1) // self.stride + 1
+        return (self.weight.shape[0], out)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -238,8 +290,53 @@ class CubaLIF(_Spiking):
     }
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class AdaptiveLIF(NNOp):
+    """Adaptive threshold and refractoriness LIF (Lava's ATRLIF, float form), forward Euler at dt;
+    no reset of v: a spike raises the threshold theta and the refractory term q instead.
+
+        i[t] = i + (dt / tau_syn) * (w_in * x[t] - i)
+        v[t] = v + (dt / tau_mem) * (r * i[t] - v)
+        theta[t] = theta + (dt / tau_theta) * (theta_0 - theta);   q[t] = q - (dt / tau_ref) * q
+        s[t] = (v[t] - q[t]) >= theta[t]                            (non-strict, as ATRLIF)
+        q[t] += 2 * theta[t] * s[t];   theta[t] += theta_step * s[t]
+    State starts at i = v = q = 0, theta = theta_0. tau_theta, tau_ref may be inf (no decay).
+    snncompile.nn.AdaptiveLIF(alpha, beta, decay_theta, decay_r) is tau = dt / (1 - factor),
+    w_in = tau_syn / dt, r = tau_mem / dt. NIR has no such node: the NIR reader never makes one.
+    """
+
+    tau_syn: np.ndarray
+    tau_mem: np.ndarray
+    tau_theta: np.ndarray
+    tau_ref: np.ndarray
+    r: np.ndarray
+    w_in: np.ndarray
+    theta_0: np.ndarray
+    theta_step: np.ndarray
+    kind: ClassVar[str] = "neuron"
+    reset: ClassVar[str] = "none"  # what the passes' shared neuron code reads: no reset
+    reset_timing: ClassVar[str] = "immediate"
+    array_fields: ClassVar[dict] = {
+        "tau_syn": F, "tau_mem": F, "tau_theta": F, "tau_ref": F, "r": F, "w_in": F,
+        "theta_0": F, "theta_step": F,
+    }
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(np.broadcast_shapes(*(getattr(self, k).shape for k in self.array_fields)))
+
+    @property
+    def v_threshold(self) -> np.ndarray:
+        """The resting threshold theta_0 (the quantizer's unit of v, as v_threshold for LIF)."""
+        return self.theta_0
+
+    @property
+    def v_reset(self) -> np.ndarray:
+        return np.zeros_like(self.theta_0)
+
+
 OPS: dict[str, type[NNOp]] = {
     cls.__name__: cls
-    for cls in (Input, Output, Affine, Linear, Scale, Conv2d, SumPool2d, AvgPool2d, Flatten,
-                IF, LIF, CubaLIF)
+    for cls in (Input, Output, Affine, Linear, DelayLinear, Scale, Conv1d, Conv2d, SumPool2d,
+                AvgPool2d, Flatten, IF, LIF, CubaLIF, AdaptiveLIF)
 }

@@ -7,12 +7,15 @@ from pathlib import Path
 
 import torch
 
+from snncompile.nn.adaptive import AdaptiveLIF
+from snncompile.nn.delays import DelayedLinear
 from snncompile.nn.layers import IF, LIF, RLIF, CubaLIF
 from snncompile.nn.surrogate import spike
 
 FORMAT = "snncompile-torch/1"
 
-__all__ = ["FORMAT", "IF", "LIF", "RLIF", "CubaLIF", "reset_state", "run", "save", "spike"]
+__all__ = ["FORMAT", "IF", "LIF", "RLIF", "AdaptiveLIF", "CubaLIF", "DelayedLinear", "reset_state",
+           "run", "save", "spike"]
 
 
 def reset_state(model: torch.nn.Module) -> None:

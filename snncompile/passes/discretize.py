@@ -37,6 +37,8 @@ class StepCoeffs:
     v_reset: np.ndarray
     reset: str
     reset_timing: str
+    # AdaptiveLIF only: theta_decay, ref_decay (dt / tau; the retention is 1 - decay), theta_step
+    adaptive: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 def _lif(op: nn.LIF, dt: float, f: Callable) -> dict[str, Any]:
@@ -55,8 +57,18 @@ def _cuba(op: nn.CubaLIF, dt: float, f: Callable) -> dict[str, Any]:
                 "v_bias": beta * f(op.v_leak)}
 
 
+def _adaptive(op: nn.AdaptiveLIF, dt: float, f: Callable) -> dict[str, Any]:
+    """As CubaLIF (u = beta r i, no v_leak), plus the threshold's and refractory term's decays
+    (tau = inf: 0) and the threshold step, in v units like the threshold theta_0."""
+    alpha, beta = dt / f(op.tau_syn), dt / f(op.tau_mem)
+    return {"alpha": alpha, "beta": beta, "gain": beta * f(op.r) * alpha * f(op.w_in),
+            "v_bias": np.zeros_like(alpha),
+            "adaptive": {"theta_decay": dt / f(op.tau_theta), "ref_decay": dt / f(op.tau_ref),
+                         "theta_step": f(op.theta_step)}}
+
+
 RULES: dict[type, Callable[[Any, float, Callable], dict[str, Any]]] = {
-    nn.LIF: _lif, nn.IF: _if, nn.CubaLIF: _cuba,
+    nn.LIF: _lif, nn.IF: _if, nn.CubaLIF: _cuba, nn.AdaptiveLIF: _adaptive,
 }
 
 
@@ -78,8 +90,8 @@ class Discretize:
 
             with np.errstate(divide="ignore", invalid="ignore"):
                 c = RULES[type(op)](op, lowered.dt, f)
-            for key, value in c.items():
-                if not np.all(np.isfinite(value)):
+            for key, value in {**c, **c.get("adaptive", {})}.items():
+                if key != "adaptive" and not np.all(np.isfinite(value)):
                     raise unsupported(self.name, name, op, f"its {key} at dt={lowered.dt} is not "
                                       "finite (a time constant is zero?)")
             out[name] = StepCoeffs(type(op).__name__, threshold=f(op.v_threshold),

@@ -75,13 +75,15 @@ class Event:
 
 @dataclasses.dataclass
 class SimTrace:
-    """Raw hw-time results: spikes (batch, steps, *shape) int8 per LIF and output; u, v if recorded."""
+    """Raw hw-time results: spikes (batch, steps, *shape) int8 per LIF and output; u, v if recorded
+    (an ATRLIF's current i is its u); `extra` "theta:<name>", "r:<name>" for ATRLIF if recorded."""
 
     steps: int
     spikes: dict[str, np.ndarray]
     u: dict[str, np.ndarray]
     v: dict[str, np.ndarray]
     events: list[Event]
+    extra: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 class _Synapse:
@@ -198,9 +200,54 @@ class _LIF:
         return s
 
 
+class _ATRLIF:
+    """hw.ATRLIF (its docstring is the rule), vectorized over the batch like _LIF; u is the current
+    i. Strict rows: "u_wrap" (i) and "v_saturation". Lava's int32 casts of theta, r and v - r are
+    reproduced but cannot wrap in a checked graph: theta_0, theta_step >= 0 keep theta, r >= 0, and
+    a spike needs theta <= v - r < 2^23, so theta < 2^24 and r < 3 * 2^23 always."""
+
+    EXTRA = ("theta", "r")
+
+    def __init__(self, name: str, op: hw.ATRLIF, batch: int, init: tuple | None = None):
+        self.name, self.op = name, op
+        n = int(np.prod(op.shape))
+        self.u = np.zeros((batch, n), dtype=np.int64)
+        self.v = np.zeros((batch, n), dtype=np.int64)
+        if init is not None:
+            self.u[:] = np.asarray(init[0], dtype=np.int64).reshape(-1)
+            self.v[:] = np.asarray(init[1], dtype=np.int64).reshape(-1)
+        self.theta_0, self.theta_step = int(op.theta_0) << 6, int(op.theta_step) << 6
+        self.theta = np.full((batch, n), self.theta_0, dtype=np.int64)
+        self.r = np.zeros((batch, n), dtype=np.int64)
+        mant = wrap(np.broadcast_to(np.asarray(op.bias_mant, np.int64), op.shape).reshape(-1), 16)
+        exp = np.broadcast_to(np.asarray(op.bias_exp, np.int64), op.shape).reshape(-1)
+        self.bias = wrap(np.where(exp >= 0, mant << np.maximum(exp, 0),
+                                  mant >> np.maximum(-exp, 0)), 32)
+        self.Di, self.Dv = 4096 - (int(op.delta_i) + 1), 4096 - int(op.delta_v)
+        self.Dth, self.Dr = 4096 - int(op.delta_theta), 4096 - int(op.delta_r)
+
+    def step(self, t: int, a_in: np.ndarray, events: list[Event] | None) -> np.ndarray:
+        i1 = wrap(decay(self.u, self.Di) + wrap(wrap(a_in, 32) << 6, 32), 32)
+        i = i1 - (2 * U_MAX) * (i1 > U_MAX) + (2 * U_MAX) * (i1 <= -U_MAX)
+        v1 = wrap(decay(self.v, self.Dv) + i + self.bias, 32)
+        v = np.clip(v1, -V_MAX, V_MAX)
+        theta = wrap(decay(wrap(self.theta - self.theta_0, 32), self.Dth) + self.theta_0, 32)
+        r = wrap(decay(self.r, self.Dr), 32)
+        s = wrap(v - r, 32) >= theta
+        if events is not None:
+            for kind, n in (("u_wrap", np.count_nonzero((i1 > U_MAX) | (i1 <= -U_MAX))),
+                            ("v_saturation", np.count_nonzero((v1 > V_MAX) | (v1 < -V_MAX)))):
+                if n:
+                    events.append(Event(self.name, t, kind, int(n)))
+        self.r = np.where(s, wrap(r + 2 * theta, 32), r)
+        self.theta = np.where(s, wrap(theta + self.theta_step, 32), theta)
+        self.u, self.v = i, v
+        return s
+
+
 SYNAPSE_RULES: dict[type, Callable[..., _Synapse]] = {
     hw.Dense: _Dense, hw.DelayDense: _DelayDense, hw.Conv: _Conv}
-NEURON_RULES: dict[type, Callable[..., _LIF]] = {hw.LIF: _LIF}
+NEURON_RULES: dict[type, Callable[..., Any]] = {hw.LIF: _LIF, hw.ATRLIF: _ATRLIF}
 IO_OPS = (hw.SpikeInput, hw.GradedInput, hw.SpikeOutput)
 
 
@@ -237,10 +284,16 @@ def simulate(
         if graded and in_name in preds[n]:
             raise UnsupportedOp(g.nodes[in_name], "emulator",
                                 f"graded input {in_name!r} into synapse {n!r} (feed a LIF directly)")
+    from snncompile.sim import fast  # feed-forward graphs: the same integers, layer by layer
+
+    if fast.applicable(g, strict, initial_state):
+        return fast.simulate_layers(g, x, steps, record, syn, lif)
     events: list[Event] | None = [] if strict else None
     spikes = {n: np.zeros((batch, steps, *shapes[n]), np.int8) for n in lif}
     u = {n: np.zeros((batch, steps, *shapes[n]), np.int32) for n in lif} if record else {}
     v = {n: np.zeros((batch, steps, *shapes[n]), np.int32) for n in lif} if record else {}
+    extra = {f"{k}:{n}": np.zeros((batch, steps, *shapes[n]), np.int32)
+             for n, neuron in lif.items() for k in getattr(neuron, "EXTRA", ())} if record else {}
     current: dict[str, np.ndarray] = {}
     zero_in = np.zeros((batch, *x.shape[2:]), dtype=x.dtype)
     for t in range(1, steps + 1):
@@ -254,13 +307,15 @@ def simulate(
             if record:
                 u[n][:, t - 1] = neuron.u.reshape(batch, *shapes[n])
                 v[n][:, t - 1] = neuron.v.reshape(batch, *shapes[n])
+                for k in getattr(neuron, "EXTRA", ()):
+                    extra[f"{k}:{n}"][:, t - 1] = getattr(neuron, k).reshape(batch, *shapes[n])
         for n, synapse in syn.items():
             src = [current[p].reshape(batch, -1) for p in preds[n]]
             s_in = src[0] if len(src) == 1 else sum(a.astype(np.int64) for a in src) != 0
             synapse.receive(s_in.astype(np.float64), t, events)
     for n in g.outputs:
         spikes[n] = spikes[preds[n][0]]
-    return SimTrace(steps, spikes, u, v, events or [])
+    return SimTrace(steps, spikes, u, v, events or [], extra)
 
 
 @dataclasses.dataclass
@@ -308,7 +363,8 @@ def run_emulator(hw_graph: Graph, x: np.ndarray, strict: bool = False, record: b
     steps = x.shape[1]
     for n in layers:
         op = hw_graph.nodes[n]
-        if op.reset_interval and steps + big_l >= op.reset_offset + op.reset_interval:
+        interval = getattr(op, "reset_interval", 0)  # ATRLIF has no reset schedule
+        if interval and steps + big_l >= op.reset_offset + interval:
             raise InputError(f"a run of {steps} steps is too long for layer {n!r}, which resets "
                              f"every {op.reset_interval} steps")
     trace = simulate(hw_graph, x, steps + big_l, record=record, strict=strict)

@@ -31,6 +31,8 @@ import torch.nn.functional as F
 from snncompile.errors import InputError, UnsupportedOp
 from snncompile.ir import nn_ops
 from snncompile.ir.graph import Graph
+from snncompile.sim.adaptive_reference import STATE as ADAPTIVE_STATE
+from snncompile.sim.adaptive_reference import prepare_adaptive, step_adaptive
 
 
 class Rule(NamedTuple):
@@ -63,6 +65,25 @@ def _step_dense(c: dict, x: np.ndarray, state: dict) -> np.ndarray:
     return y if c["b"] is None else y + c["b"]
 
 
+def _prep_delay(op: Any, dt: float, dtype: Any) -> dict:
+    w, d = _arr(op.weight, dtype), np.asarray(op.delay)
+    groups = [(int(k), np.where(d == k, w, 0).T.copy()) for k in np.unique(d)]
+    return {"groups": groups, "b": None if op.bias is None else _arr(op.bias, dtype)}
+
+
+def _step_delay(c: dict, x: np.ndarray, state: dict) -> np.ndarray:
+    """Keeps the last max(delay) + 1 inputs (newest first); the group with delay k reads entry k."""
+    flat = x.reshape(x.shape[0], -1)
+    history = state.setdefault("history", [])
+    history.insert(0, flat)
+    del history[c["groups"][-1][0] + 1 if c["groups"] else 1:]
+    y = np.zeros((x.shape[0], c["groups"][0][1].shape[1] if c["groups"] else 0), x.dtype)
+    for k, wt in c["groups"]:
+        if k < len(history):
+            y = y + history[k] @ wt
+    return y if c["b"] is None else y + c["b"]
+
+
 def _prep_conv(op: Any, dt: float, dtype: Any) -> dict:
     return {"w": _torch(_arr(op.weight, dtype)), "b": _torch(_arr(op.bias, dtype)), "op": op}
 
@@ -71,6 +92,13 @@ def _step_conv(c: dict, x: np.ndarray, state: dict) -> np.ndarray:
     op = c["op"]
     y = F.conv2d(_torch(x), c["w"], c["b"], tuple(op.stride), tuple(op.padding),
                  tuple(op.dilation), int(op.groups))
+    return y.numpy()
+
+
+def _step_conv1d(c: dict, x: np.ndarray, state: dict) -> np.ndarray:
+    op = c["op"]
+    y = F.conv1d(_torch(x), c["w"], c["b"], int(op.stride), int(op.padding), int(op.dilation),
+                 int(op.groups))
     return y.numpy()
 
 
@@ -156,7 +184,9 @@ RULES: dict[type, Rule] = {
     nn_ops.Output: Rule(_op_only, _identity),
     nn_ops.Affine: Rule(_prep_dense, _step_dense),
     nn_ops.Linear: Rule(_prep_dense, _step_dense),
+    nn_ops.DelayLinear: Rule(_prep_delay, _step_delay),
     nn_ops.Scale: Rule(_prep_scale, lambda c, x, s: x * c["scale"]),
+    nn_ops.Conv1d: Rule(_prep_conv, _step_conv1d),
     nn_ops.Conv2d: Rule(_prep_conv, _step_conv),
     nn_ops.SumPool2d: Rule(_op_only, _step_pool),
     nn_ops.AvgPool2d: Rule(_op_only, _step_pool),
@@ -164,6 +194,7 @@ RULES: dict[type, Rule] = {
     nn_ops.IF: Rule(_prep_if, _step_neuron),
     nn_ops.LIF: Rule(_prep_lif, _step_neuron),
     nn_ops.CubaLIF: Rule(_prep_cuba, _step_neuron),
+    nn_ops.AdaptiveLIF: Rule(prepare_adaptive, step_adaptive),
 }
 
 
@@ -201,7 +232,7 @@ def run_reference(
 
     The result holds the output nodes; with `record`, every node's per-step output too; with
     `state`, also each neuron's potential carried to the next step as "<name>:v" (and the
-    synaptic current of CubaLIF as "<name>:i").
+    synaptic current of CubaLIF as "<name>:i"; AdaptiveLIF adds ":i", ":theta" and ":q").
     """
     for name, op in graph.nodes.items():
         if type(op) not in RULES:
@@ -219,6 +250,8 @@ def run_reference(
         traces[f"{n}:v"] = []
         if type(graph.nodes[n]) is nn_ops.CubaLIF:
             traces[f"{n}:i"] = []
+        if type(graph.nodes[n]) is nn_ops.AdaptiveLIF:
+            traces.update({f"{n}:{k}": [] for k in ADAPTIVE_STATE})
     back = graph.recurrent_edges
     preds = {n: [(p, (p, n) in back) for p in graph.predecessors(n)] for n in graph.nodes}
     prev = {n: np.zeros((batch,) + shapes[n], dtype) for n in graph.nodes}
@@ -240,6 +273,9 @@ def run_reference(
             traces[f"{n}:v"].append(states[n]["v"])
             if f"{n}:i" in traces:
                 traces[f"{n}:i"].append(np.broadcast_to(states[n]["i"], states[n]["v"].shape))
+            for k in ADAPTIVE_STATE[1:]:
+                if f"{n}:{k}" in traces:
+                    traces[f"{n}:{k}"].append(states[n][k])
         prev = now
     return {k: np.stack(v, axis=1) if v else np.zeros((batch, 0), dtype)
             for k, v in traces.items()}

@@ -1,0 +1,88 @@
+"""Hypothesis strategies for small hw graphs with ATRLIF populations (Dense -> ATRLIF chains).
+
+Skewed toward the corners of Lava's ATRLIF fixed model: decays at both ends (delta 0, 4096 and
+delta_i = -1), theta_0 = 0 (the non-strict '>=' fires at rest), large theta steps, big weights with
+positive exponents (the current wraps) and big biases (v saturates), recurrence, graded input,
+and LIF layers mixed in.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hw_strategies import _dense, _ints, _lif
+from hypothesis import assume
+from hypothesis import strategies as st
+
+from snncompile.errors import GraphCheckError
+from snncompile.ir import hw_ops as hw
+from snncompile.ir.check import check
+from snncompile.ir.graph import Graph
+
+DECAY = st.sampled_from([0, 4096, 2048]) | st.integers(0, 4096)
+
+
+def atrlif_op(draw, shape: tuple[int, ...]) -> hw.ATRLIF:
+    big_bias = draw(st.booleans())
+    mant = _ints(draw, -(2**15) if big_bias else -300, 2**15 - 1 if big_bias else 300, shape)
+    if draw(st.booleans()):
+        mant = np.zeros(shape, np.int64)
+    return hw.ATRLIF(
+        shape=tuple(shape),
+        delta_i=draw(st.sampled_from([-1, 0, 4095]) | st.integers(-1, 4095)),
+        delta_v=draw(DECAY), delta_theta=draw(DECAY), delta_r=draw(DECAY),
+        theta_0=draw(st.sampled_from([0, 1, 131071]) | st.integers(0, 300)
+                     | st.integers(0, 131071)),
+        theta_step=draw(st.sampled_from([0, 131071]) | st.integers(0, 300)),
+        bias_mant=mant,
+        bias_exp=np.full(shape, draw(st.integers(-8, 7)), np.int64),
+    )
+
+
+@st.composite
+def atrlif_graphs(draw) -> Graph:
+    """input -> [Dense -> ATRLIF or LIF] x 1-3 (at least one ATRLIF), maybe a recurrent Dense."""
+    graded = draw(st.integers(0, 5)) == 0
+    n = draw(st.integers(1, 5))
+    nodes: dict[str, hw.HWOp] = {"in": (hw.GradedInput if graded else hw.SpikeInput)(shape=(n,))}
+    edges: list[tuple[str, str]] = []
+    last, shape, layers = "in", (n,), []
+    kinds = draw(st.lists(st.sampled_from(["atrlif", "atrlif", "lif"]), min_size=1, max_size=3))
+    assume("atrlif" in kinds)
+    for i, kind in enumerate(kinds):
+        if not (graded and i == 0):
+            n_out = draw(st.integers(1, 5))
+            nodes[f"syn{i}"] = _dense(draw, n_out, int(np.prod(shape)))
+            edges.append((last, f"syn{i}"))
+            last, shape = f"syn{i}", (n_out,)
+        nodes[f"n{i}"] = atrlif_op(draw, shape) if kind == "atrlif" else _lif(draw, shape)
+        edges.append((last, f"n{i}"))
+        last = f"n{i}"
+        layers.append(last)
+    if draw(st.booleans()):
+        src = draw(st.sampled_from(layers))
+        dst = draw(st.sampled_from(layers[: layers.index(src) + 1]))
+        nodes["rec"] = _dense(draw, nodes[dst].shape[0], int(np.prod(nodes[src].shape)))
+        edges += [(src, "rec"), ("rec", dst)]
+    nodes["out"] = hw.SpikeOutput(shape=tuple(nodes[last].shape))
+    edges.append((last, "out"))
+    graph = Graph("hw", nodes, tuple(edges))
+    try:
+        check(graph, "atrlif_strategies")
+    except GraphCheckError:
+        assume(False)
+    return graph
+
+
+@st.composite
+def atrlif_examples(draw) -> tuple[Graph, np.ndarray]:
+    """(graph, x): x (batch, T, n) binary spikes, or int32 values for a graded input."""
+    g = draw(atrlif_graphs())
+    shape = g.shapes["in"]
+    batch, steps = draw(st.integers(1, 2)), draw(st.integers(3, 10))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if isinstance(g.nodes["in"], hw.GradedInput):
+        bound = draw(st.sampled_from([4, 300, 2**17, 2**26]))
+        x = rng.integers(-bound, bound + 1, size=(batch, steps, *shape), dtype=np.int64)
+    else:
+        x = (rng.random((batch, steps, *shape)) < draw(st.floats(0.1, 0.9))).astype(np.int8)
+    return g, x
