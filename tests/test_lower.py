@@ -112,9 +112,43 @@ def _two_if_layers_plus(src: str, name: str, dst: str, n_in: int) -> Graph:
                  extra=((src, name), (name, dst)), extra_nodes={name: nn.Linear(np.ones((3, n_in)))})
 
 
+def test_a_skip_connection_is_delayed_to_meet_the_longer_path():
+    """in -> fc3 -> lif2 skips lif1: its synapse becomes a DelayDense with one step of padding, so
+    both inputs of lif2's nn step t arrive in the same hw step; exact weights make hw == float."""
+    rng = np.random.default_rng(11)  # its own generator: the module RNG feeds later tests
+    g = _two_if_layers_plus("in", "fc3", "lif2", 4)
+    for name, shape in (("fc1", (3, 4)), ("fc2", (3, 3)), ("fc3", (3, 4))):
+        g.nodes[name] = nn.Linear(rng.choice([-0.5, 0.25, 0.5], shape))
+    hw_graph, _ = lower_to_hw(g, TARGET)
+    skip = hw_graph.nodes["fc3"]
+    assert isinstance(skip, hw.DelayDense) and np.all(skip.delays == 1)
+    assert hw_graph.meta["pipeline_delay"] == {"fc3": 1}
+    assert synaptic_depths(hw_graph)["lif2"] == 2
+    x = (rng.random((16, 30, 4)) < 0.4).astype(np.int8)
+    ref = run_reference(g, x.astype(np.float64), record=True)
+    emu = run_emulator(hw_graph, x, record=True)
+    for n in ("lif1", "lif2"):
+        np.testing.assert_array_equal(ref[n], emu.spikes[n])
+    assert ref["lif2"].any()
+
+
+def test_a_delayed_skip_runs_on_lava_like_the_emulator(tmp_path):
+    from snncompile.backends import loihi2
+
+    rng = np.random.default_rng(12)
+    g = _two_if_layers_plus("in", "fc3", "lif2", 4)
+    for name, shape in (("fc1", (3, 4)), ("fc2", (3, 3)), ("fc3", (3, 4))):
+        g.nodes[name] = nn.Linear(rng.normal(0, 0.6, shape))
+    hw_graph, _ = lower_to_hw(g, TARGET)
+    loihi2.write(hw_graph, tmp_path)
+    x = (rng.random((4, 20, 4)) < 0.4).astype(np.int8)
+    spikes, _ = loihi2.run(tmp_path, {"files": {}}, x)
+    want = run_emulator(hw_graph, x).outputs["out"]
+    np.testing.assert_array_equal(spikes, want)
+    assert want.any()
+
+
 def test_pipeline_errors_name_the_edge():
-    with pytest.raises(UnsupportedOp, match=r"edge 'fc2' -> 'lif2'.*depth 2.*'in'.*depth 1"):
-        lower_to_hw(_two_if_layers_plus("in", "fc3", "lif2", 4), TARGET)
     with pytest.raises(UnsupportedOp, match=r"edge 'back' -> 'lif1'.*depth 2 \('lif2'\) to depth 1"):
         lower_to_hw(_two_if_layers_plus("lif2", "back", "lif1", 3), TARGET)
     bad_out = chain(("fc1", nn.Linear(np.ones((3, 4)))))

@@ -25,6 +25,7 @@ import nir
 import numpy as np
 
 from snncompile.errors import GraphCheckError, ModelLoadError
+from snncompile.frontends import nir_delay
 from snncompile.ir import nn_ops
 from snncompile.ir.graph import Graph
 from snncompile.ir.nn_ops import pair, same_padding
@@ -63,6 +64,26 @@ def _padding(node: Any) -> tuple[int, int]:
     raise ValueError(f"padding {pad!r} with this kernel/stride is not a symmetric padding")
 
 
+def _int(value: Any) -> int:
+    """One integer from an int or a size-1 array (NIR Conv1d's stride, padding, dilation)."""
+    arr = np.asarray(_text(value)).ravel()
+    if arr.size != 1:
+        raise ValueError(f"expected one integer, got {value!r}")
+    return int(arr[0])
+
+
+def _padding1d(node: Any) -> int:
+    pad = _text(node.padding)
+    if not isinstance(pad, str):
+        return _int(pad)
+    total = _int(node.dilation) * (node.weight.shape[2] - 1)
+    if pad == "valid":
+        return 0
+    if pad == "same" and _int(node.stride) == 1 and total % 2 == 0:
+        return total // 2
+    raise ValueError(f"padding {pad!r} with this kernel/stride is not a symmetric padding")
+
+
 def _opt(node: Any, field: str, like: Any, fill: float) -> np.ndarray:
     value = getattr(node, field, None)
     return np.full(np.shape(like), fill) if value is None else np.asarray(value)
@@ -98,6 +119,9 @@ _READERS: dict[str, Any] = {
     "Affine": lambda n, c: nn_ops.Affine(weight=n.weight, bias=n.bias),
     "Linear": lambda n, c: nn_ops.Linear(weight=n.weight),
     "Scale": lambda n, c: nn_ops.Scale(scale=n.scale),
+    "Conv1d": lambda n, c: nn_ops.Conv1d(
+        weight=n.weight, bias=_opt(n, "bias", n.weight.shape[:1], 0.0), stride=_int(n.stride),
+        padding=_padding1d(n), dilation=_int(n.dilation), groups=int(n.groups)),
     "Conv2d": lambda n, c: nn_ops.Conv2d(
         weight=n.weight, bias=_opt(n, "bias", n.weight.shape[:1], 0.0), stride=pair(n.stride),
         padding=_padding(n), dilation=pair(n.dilation), groups=int(n.groups)),
@@ -164,9 +188,13 @@ def from_nir(nir_graph: nir.NIRGraph, dt: float | None = None, source: str | Non
         meta.update(source=Path(source).name, frontend="nir")
     raw, edges, through = _flatten(nir_graph)
     edges = _splice(raw, edges, through)
+    edges, folded = nir_delay.fold(raw, edges, dt, where)
     ctx = {"reset": reset, "reset_timing": reset_timing}
     nodes = {}
     for name, node in raw.items():
+        if name in folded:
+            nodes[name] = folded[name]
+            continue
         kind = type(node).__name__
         if kind not in _READERS:
             raise ModelLoadError(f"{where}: node {name!r} has NIR type {kind}, which snncompile "
@@ -204,6 +232,8 @@ def _writer(op: Any, in_shape: tuple[int, ...]) -> Any:
             metadata[_KEY + "shapes"] = json.dumps(shapes)
     if kind == "Conv2d":  # nir 1.0.8 types a grouped conv's input as (C_in / groups, H, W)
         return nir.Conv2d(input_shape=tuple(in_shape[1:]), **params)
+    if kind == "Conv1d":
+        return nir.Conv1d(input_shape=int(in_shape[1]), **params)
     if kind in ("SumPool2d", "AvgPool2d"):
         return getattr(nir, kind)(**{k: np.array(v) for k, v in params.items()})
     if kind == "Flatten":
@@ -219,12 +249,17 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
     """The NIR graph of an nn Graph; dt, meta and each neuron's reset go into NIR metadata."""
     shapes = graph.shapes
     nodes = {}
+    edges = [tuple(e) for e in graph.edges]
     for name, op in graph.nodes.items():
+        if isinstance(op, nn_ops.DelayLinear):  # Delay -> Linear/Affine (frontends.nir_delay)
+            delay_name, nodes[delay_name], nodes[name] = nir_delay.write(
+                name, op, float(graph.dt), set(graph.nodes) | set(nodes))
+            edges = nir_delay.reroute(edges, name, delay_name)
+            continue
         preds = [p for p in graph.predecessors(name) if (p, name) not in graph.recurrent_edges]
         nodes[name] = _writer(op, shapes[preds[0]] if preds else ())
     metadata = {_KEY + "dt": float(graph.dt), _KEY + "meta": json.dumps(dict(graph.meta))}
-    return nir.NIRGraph(nodes=nodes, edges=[tuple(e) for e in graph.edges], metadata=metadata,
-                        type_check=False)
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata, type_check=False)
 
 
 def load(path: str | Path, dt: float | None = None, reset: str | None = None,

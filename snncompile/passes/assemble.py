@@ -38,6 +38,10 @@ def assemble(lowered: Lowered, plans: dict[str, Any], target_name: str) -> Graph
         nodes[name] = plan.lif
     meta: dict[str, Any] = dict(lowered.meta)
     meta["target"] = target_name
+    padded = {syn.name: syn.pipeline_pad for plan in plans.values() for syn, _ in plan.synapses
+              if syn.pipeline_pad}
+    if padded:
+        meta["pipeline_delay"] = padded
     clocked = {n: p for n, p in plans.items() if p.clock_codes}
     if clocked:
         meta["bias_clock"] = _bias_clock(lowered, clocked, nodes, edges, taken)

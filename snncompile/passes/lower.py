@@ -3,7 +3,8 @@
 For each (source, target neuron) pair the synapse ops on the paths between them form an affine
 map; its linear part becomes one Dense matrix (an identity pushed through the chain, C order), or
 one Conv when the chain is a Conv2d, optionally after a sum/avg pool with stride == kernel that is
-fused into the kernel exactly. The constant part (the biases) goes to the target neuron. hw time
+fused into the kernel exactly. A chain holding a DelayLinear gives a Dense plus one integer delay
+per synapse (snncompile.passes.delays). The constant part (the biases) goes to the target neuron. hw time
 adds one step per synapse, so every target's feed-forward inputs must come from one depth and
 recurrent pairs must join neurons of equal depth (then nn and hw both deliver them a step later).
 """
@@ -21,8 +22,9 @@ from snncompile.ir.graph import Graph
 from snncompile.ir.nn_ops import pair
 from snncompile.passes.chain import apply, has_rule
 from snncompile.passes.common import unsupported, unsupported_edge
+from snncompile.passes.delays import delay_nodes, delayed_dense, refuse_delayed_bias
 
-NEURONS = (nn.LIF, nn.IF, nn.CubaLIF)
+NEURONS = (nn.LIF, nn.IF, nn.CubaLIF, nn.AdaptiveLIF)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +42,9 @@ class Synapse:
     padding: tuple[int, int] = (0, 0)
     dilation: tuple[int, int] = (1, 1)
     groups: int = 1
+    delays: np.ndarray | None = None  # (n_target, n_source) steps of a "dense" synapse, or None
+    delay_node: str = ""  # the nn op the delays come from (named in errors)
+    pipeline_pad: int = 0  # steps added to every delay so a shorter path meets its target in time
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,9 +117,11 @@ class _Lowering:
         return sorted(seen, key=self.order.__getitem__), sorted(sources, key=self.order.__getitem__)
 
     def evaluate(self, syns: list[str], n: str, feeds: dict[str, np.ndarray], batch: int,
-                 bias: bool, prev: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+                 bias: bool, prev: dict[str, np.ndarray] | None = None,
+                 ops: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
         """Values of `syns` and n's summed input; sources not in feeds are zero. With `prev`,
-        recurrent edges carry prev's values (zeros at step 1) instead of the current ones."""
+        recurrent edges carry prev's values (zeros at step 1) instead of the current ones.
+        `ops` replaces some nodes' ops (snncompile.passes.delays splits a delay op this way)."""
         vals: dict[str, np.ndarray] = {}
         for node in syns + [n]:
             shape = self.shapes[node]
@@ -126,7 +133,8 @@ class _Lowering:
                     acc = acc + prev.get(p, 0.0)
                 else:
                     acc = acc + (vals[p] if p in vals else feeds[p])
-            vals[node] = acc if node == n else apply(self.g.nodes[node], acc, bias).reshape(
+            op = (ops or {}).get(node, self.g.nodes[node])
+            vals[node] = acc if node == n else apply(op, acc, bias).reshape(
                 batch, *shape)
         return vals
 
@@ -187,7 +195,8 @@ class _Lowering:
                     return False
         return True
 
-    def dense(self, syns: list[str], n: str, src: str) -> np.ndarray:
+    def dense(self, syns: list[str], n: str, src: str,
+              ops: dict[str, Any] | None = None) -> np.ndarray:
         n_src, n_out = int(np.prod(self.shapes[src])), int(np.prod(self.shapes[n]))
         m = np.zeros((n_out, n_src))
         for i0 in range(0, n_src, self.o.chunk):
@@ -195,7 +204,8 @@ class _Lowering:
             eye = np.zeros((i1 - i0, n_src))
             eye[np.arange(i1 - i0), np.arange(i0, i1)] = 1.0
             eye = eye.reshape(i1 - i0, *self.shapes[src])
-            m[:, i0:i1] = self.evaluate(syns, n, {src: eye}, i1 - i0, False)[n].reshape(i1 - i0, -1).T
+            m[:, i0:i1] = self.evaluate(syns, n, {src: eye}, i1 - i0, False, ops=ops)[n].reshape(
+                i1 - i0, -1).T
         return m
 
     def run(self) -> Lowered:
@@ -216,10 +226,12 @@ class _Lowering:
                                            "0 or 1 step is needed")
                 pairs[(src, n)] = {"name": name, "chain": chain, "syns": syns,
                                        "recurrent": bool(delay.pop()),
-                                       "conv": self.convpair(chain, src, n)}
+                                       "conv": None if delay_nodes(g, chain)
+                                       else self.convpair(chain, src, n)}
             steps = [self.evaluate(syns, n, {}, 1, True, prev={})]
             for _ in range(2):
                 steps.append(self.evaluate(syns, n, {}, 1, True, prev=steps[-1]))
+            refuse_delayed_bias(self, syns, n, steps)
             c1, c2, c3 = (s[n].reshape(-1) for s in steps)
             if not np.allclose(c3, c2, rtol=1e-12, atol=1e-12 * (1 + np.abs(c2).max(initial=0))):
                 raise unsupported(Lower.name, n, g.nodes[n],
@@ -237,8 +249,14 @@ class _Lowering:
                 synapses.append(Synapse(p["name"], src, n, "conv", recurrent=p["recurrent"],
                                         chain=tuple(p["chain"]), **p["conv"]))
             else:
-                synapses.append(Synapse(p["name"], src, n, "dense", self.dense(p["syns"], n, src),
-                                        p["recurrent"], tuple(p["chain"])))
+                weight, delays = delayed_dense(self, p["syns"], n, src, p["chain"])
+                pad = p.get("pad", 0)
+                if pad:
+                    delays = pad + (np.zeros(weight.shape, np.int64) if delays is None else delays)
+                synapses.append(Synapse(p["name"], src, n, "dense", weight, p["recurrent"],
+                                        tuple(p["chain"]), delays=delays,
+                                        delay_node="".join(delay_nodes(g, p["chain"])),
+                                        pipeline_pad=pad))
         outputs = []
         for out in g.outputs:
             (src,) = g.predecessors(out)
@@ -257,19 +275,18 @@ class _Lowering:
                        tuple(synapses), dict(g.meta))
 
     def depths(self, neurons: list[str], pairs: dict) -> dict[str, int]:
+        """A layer's synaptic depth is that of its longest forward input path; a shorter input
+        (a skip or residual connection) gets `pad` extra delay steps on its synapse, so every
+        input of the layer's nn step t arrives in the same hw step (a DelayDense on hardware)."""
         depth = {self.g.inputs[0]: 0}
         for n in neurons:
             ff = [(src, p) for (src, tgt), p in pairs.items() if tgt == n and not p["recurrent"]]
             if not ff:
                 raise unsupported(Lower.name, n, self.g.nodes[n], "it has only recurrent inputs")
-            src0, _ = ff[0]
-            depth[n] = depth[src0] + 1
-            for src, p in ff[1:]:
-                if depth[src] + 1 != depth[n]:
-                    raise unsupported_edge(
-                        Lower.name, p["name"], n,
-                        f"it brings synaptic depth {depth[src] + 1} into {n!r}, whose input from "
-                        f"{src0!r} has depth {depth[n]}; equal depths are needed until delays exist")
+            depth[n] = max(depth[src] for src, _ in ff) + 1
+            for src, p in ff:
+                if depth[src] + 1 < depth[n]:
+                    p["pad"], p["conv"] = depth[n] - depth[src] - 1, None
         for (src, n), p in pairs.items():
             if p["recurrent"] and depth[src] != depth[n]:
                 raise unsupported_edge(

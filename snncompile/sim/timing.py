@@ -1,15 +1,17 @@
 """Pipeline timing of hw graphs: each synapse adds one step, so a layer's nn time is hw time - depth.
 
-A neuron's synaptic depth k is the number of synapses on a shortest path from the input. Input step
-t is emitted at hw step t and reaches a neuron at depth k at hw step t + k, so the neuron's nn step
-t is hw step t + k (spec §0.1). Nodes listed in `graph.meta["bias_clock"]` (the free-running bias
+A neuron's synaptic depth k is the latency of a shortest path from the input: one step per synapse,
+plus the pipeline delay the lowering gave a synapse on a skip path (`graph.meta["pipeline_delay"]`,
+its DelayDense's padding), so every path into a layer has the same latency. Input step t is emitted
+at hw step t and reaches a neuron at depth k at hw step t + k, so the neuron's nn step t is hw step
+t + k (spec §0.1). Nodes listed in `graph.meta["bias_clock"]` (the free-running bias
 neurons and their synapses, see snncompile.passes.assemble) carry no data and are skipped; they
 get depth 0 and the synapses leaving them take their target's depth.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import heapq
 
 from snncompile.errors import GraphCheckError
 from snncompile.ir.graph import Graph
@@ -20,26 +22,27 @@ def clock_nodes(graph: Graph) -> frozenset[str]:
 
 
 def synaptic_depths(graph: Graph) -> dict[str, int]:
-    """Depth of every node: 0 for inputs, +1 for each synapse passed (0-1 breadth-first search)."""
+    """Depth of every node: 0 for inputs, 1 + its pipeline delay for each synapse passed
+    (shortest paths, Dijkstra)."""
     clock = clock_nodes(graph)
+    pad = graph.meta.get("pipeline_delay", {})
     depth: dict[str, int] = {name: 0 for name in graph.inputs}
-    queue = deque(graph.inputs)
+    queue = [(0, name) for name in graph.inputs]
     succ: dict[str, list[str]] = {n: [] for n in graph.nodes}
     for a, b in graph.edges:
         succ[a].append(b)
     while queue:
-        node = queue.popleft()
+        d0, node = heapq.heappop(queue)
+        if d0 > depth[node]:
+            continue
         for nxt in succ[node]:
             if nxt in clock:
                 continue
-            step = 1 if graph.nodes[nxt].kind == "synapse" else 0
-            d = depth[node] + step
+            step = 1 + int(pad.get(nxt, 0)) if graph.nodes[nxt].kind == "synapse" else 0
+            d = d0 + step
             if nxt not in depth or d < depth[nxt]:
                 depth[nxt] = d
-                if step:
-                    queue.append(nxt)
-                else:
-                    queue.appendleft(nxt)
+                heapq.heappush(queue, (d, nxt))
     for name in graph.nodes:
         if name in depth:
             continue
