@@ -50,16 +50,21 @@ def load(model: str | Path, **frontend_options: Any) -> Graph:
     return check(graph, f"front end ({Path(model).name})")
 
 
-def lower(nn_graph: Graph, target: str = "emu", weight_split: bool = False) -> tuple[Graph, Any]:
+def lower(nn_graph: Graph, target: str = "emu", weight_split: bool = False,
+          weight_bits: int = 8) -> tuple[Graph, Any]:
     """nn graph -> hw graph in the target's number formats, with the quantization report.
     `weight_split` adds a fine Dense per Dense (twice the synapses, ~8 more weight bits).
+    `weight_bits` (1..8) is every model synapse's num_weight_bits: weights are chosen on the grid
+    Lava keeps at that width, Conv weights held to the same N-bit magnitude (docs/cli.md).
     A graph that is already at the hw level (a netx file) passes through if the target uses
     Loihi 2 fixed point, the formats it was quantized for."""
     from snncompile.passes import Quantize, lower_to_hw
+    from snncompile.passes.encode import check_weight_bits
     from snncompile.passes.report import PrequantizedReport
     from snncompile.target import load_target
 
     spec = load_target(target)
+    weight_bits = check_weight_bits(weight_bits, spec)
     if nn_graph.level == "hw":
         if spec.kind != HW_KIND:
             source = nn_graph.meta.get("source", "the model")
@@ -68,22 +73,28 @@ def lower(nn_graph: Graph, target: str = "emu", weight_split: bool = False) -> t
         if weight_split:
             raise SnnCompileError("--weight-split applies to float models; this file is "
                                   "already quantized")
+        if weight_bits != 8:
+            raise SnnCompileError("--weight-bits applies to float models; this file is already "
+                                  "quantized with its own num_weight_bits")
         graph = Graph("hw", nn_graph.nodes, nn_graph.edges, nn_graph.dt,
                       {**nn_graph.meta, "target": target})
         return graph, PrequantizedReport.of(graph, target)
-    return lower_to_hw(nn_graph, spec, quantize=Quantize(split_weights=weight_split))
+    return lower_to_hw(nn_graph, spec, quantize=Quantize(split_weights=weight_split,
+                                                         weight_bits=weight_bits))
 
 
 def compile_model(
     model: str | Path, target: str = "emu", out_dir: str | Path | None = None,
-    weight_split: bool = False, **frontend_options: Any,
+    weight_split: bool = False, weight_bits: int = 8, **frontend_options: Any,
 ) -> CompileResult:
     """Compile `model` for `target`; with `out_dir`, write the artefacts there (all or nothing)."""
-    from snncompile.backends import get_backend
+    from snncompile.backends import get_backend, support
 
     get_backend(target)  # an unknown target fails before any work
     nn_graph = load(model, **frontend_options)
-    hw_graph, report = lower(nn_graph, target, weight_split)
+    hw_graph, report = lower(nn_graph, target, weight_split, weight_bits)
+    if target in support.DECLARED_IN:  # a feature the back end lacks fails here, with or
+        support.check(hw_graph, target)  # without out_dir (docs/support.md)
     placement = None
     if target in PLACED_TARGETS:
         from snncompile.partition import partition
@@ -185,7 +196,8 @@ def run_build(folder: str | Path, x: np.ndarray, strict: bool = False, **options
 
 
 def estimate_resources(model: str | Path, target: str = "fpga", family: str = "ice40",
-                       synthesize: bool = True, **frontend_options: Any) -> dict[str, Any]:
+                       synthesize: bool = True, weight_bits: int = 8,
+                       **frontend_options: Any) -> dict[str, Any]:
     """FPGA resources of a model: the analytical estimate, and yosys's `stat` of the generated
     RTL for `family` (ice40, xilinx, ecp5) unless `synthesize` is False."""
     from snncompile.estimate import estimate_build
@@ -194,19 +206,21 @@ def estimate_resources(model: str | Path, target: str = "fpga", family: str = "i
         raise SnnCompileError(f"resource estimates exist for target 'fpga', not {target!r}; "
                               "energy and latency estimates are the next issue")
     with tempfile.TemporaryDirectory(prefix="snncompile-estimate-") as tmp:
-        compile_model(model, target, Path(tmp) / "build", **frontend_options)
+        compile_model(model, target, Path(tmp) / "build", weight_bits=weight_bits,
+                      **frontend_options)
         return estimate_build(Path(tmp) / "build", family, synthesize)
 
 
 def estimate_energy(model: str | Path, target: str = "loihi2", x: np.ndarray | None = None,
                     pipelined: bool = False, steps: int = 16, rate: float = 0.1,
-                    weight_split: bool = False, **frontend_options: Any) -> dict[str, Any]:
+                    weight_split: bool = False, weight_bits: int = 8,
+                    **frontend_options: Any) -> dict[str, Any]:
     """Energy and latency per inference on `target`: activity measured by the emulator on x
     (batch, time, *input_shape), or from an assumed firing `rate` over `steps` hw steps without x.
     `pipelined`: inputs stream back to back, one inference = T hw steps (see docs/estimate.md)."""
     from snncompile.estimate import activity, energy
 
-    hw_graph, _ = lower(load(model, **frontend_options), target, weight_split)
+    hw_graph, _ = lower(load(model, **frontend_options), target, weight_split, weight_bits)
     if x is None:
         act = activity.assume(hw_graph, steps, rate)
     else:
@@ -217,13 +231,14 @@ def estimate_energy(model: str | Path, target: str = "loihi2", x: np.ndarray | N
 
 
 def write_report(model: str | Path, out: str | Path, target: str = "loihi2",
-                 x: np.ndarray | None = None, progress: Any = None,
+                 x: np.ndarray | None = None, progress: Any = None, weight_bits: int = 8,
                  **frontend_options: Any) -> Path:
     """One self-contained HTML deployment report (snncompile.report); `progress(step)` is called
     before each long step."""
     from snncompile.report import build_report
 
-    return build_report(model, out, target, x, progress, **frontend_options)
+    return build_report(model, out, target, x, progress, weight_bits=weight_bits,
+                        **frontend_options)
 
 
 def verify(
@@ -236,6 +251,7 @@ def verify(
     max_source_mismatch: float = 0.001,
     strict: bool = False,
     weight_split: bool = False,
+    weight_bits: int = 8,
     **frontend_options: Any,
 ) -> VerifyReport:
     """Run the trainer's model (.pt), the float reference, the emulator and the target's own
@@ -248,7 +264,7 @@ def verify(
     from snncompile.sim.timing import event_rows
 
     graph = load(model, **frontend_options)
-    hw_graph, quant = lower(graph, target, weight_split)
+    hw_graph, quant = lower(graph, target, weight_split, weight_bits)
     (in_name,) = hw_graph.inputs
     check_input(x, hw_graph.shapes[in_name], str(model))
     if labels is not None and labels.shape != (x.shape[0],):

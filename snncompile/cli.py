@@ -60,6 +60,13 @@ def _weight_split_option(f):
              "synapses, about 8 more weight bits).")(f)
 
 
+def _weight_bits_option(f):
+    return click.option(
+        "--weight-bits", type=int, default=8, show_default=True,
+        help="num_weight_bits of every synapse, 1..8: weights are chosen on the grid Lava keeps "
+             "at that width (Conv held to the same magnitude).")(f)
+
+
 def _frontend_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
     shape = kw.pop("input_shape", None)
     if shape:
@@ -98,12 +105,16 @@ def cli(debug: bool) -> None:
 @click.option("--target", "-t", default="emu", show_default=True, help="Target name (targets/).")
 @click.option("--out", "-o", "out_dir", type=click.Path(path_type=Path), help="Build folder to write.")
 @_weight_split_option
+@_weight_bits_option
 @_frontend_options
 def compile_cmd(model: Path, target: str, out_dir: Path | None, weight_split: bool,
-                **kw: Any) -> None:
+                weight_bits: int, **kw: Any) -> None:
     """Compile MODEL (.nir, .pt) for a target and write its artefacts."""
-    result = api.compile_model(model, target, out_dir, weight_split, **_frontend_kwargs(kw))
+    result = api.compile_model(model, target, out_dir, weight_split, weight_bits,
+                               **_frontend_kwargs(kw))
     _table(f"{model.name} -> {target}", result.summary())
+    if hasattr(result.report, "weight_bits"):
+        click.echo(f"weights: {result.report.weight_bits} bits (num_weight_bits)")
     if result.placement is not None:
         _table("core utilization", result.placement.utilization_rows())
         click.echo(f"placement: {result.placement.summary()}")
@@ -160,16 +171,19 @@ def run_cmd(build: Path, input_path: Path, out_path: Path, strict: bool, simulat
               help="Also fail on any u wrap / v saturation on the target, listing each.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_weight_split_option
+@_weight_bits_option
 @_frontend_options
 def verify_cmd(model: Path, target: str, input_path: Path, labels_path: Path | None,
                max_spike_mismatch: float, max_accuracy_drop: float, max_source_mismatch: float,
-               strict: bool, as_json: bool, weight_split: bool, **kw: Any) -> None:
+               strict: bool, as_json: bool, weight_split: bool, weight_bits: int,
+               **kw: Any) -> None:
     """Run the float reference, the emulator and the target on the same inputs; exit 1 past the
     tolerances or if the target's own run (Lava) differs from the emulator at all."""
     x = api.load_array(input_path, "input")
     labels = api.load_array(labels_path, "labels") if labels_path else None
     report = api.verify(model, x, target, labels, max_spike_mismatch, max_accuracy_drop,
-                        max_source_mismatch, strict, weight_split, **_frontend_kwargs(kw))
+                        max_source_mismatch, strict, weight_split, weight_bits,
+                        **_frontend_kwargs(kw))
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -215,15 +229,17 @@ def verify_cmd(model: Path, target: str, input_path: Path, labels_path: Path | N
 @click.option("--no-synth", is_flag=True, help="fpga: only the instant analytical resource estimate.")
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
 @_weight_split_option
+@_weight_bits_option
 @_frontend_options
 def estimate_cmd(model: Path, target: str, input_path: Path | None, pipelined: bool, steps: int,
                  rate: float, family: str, no_synth: bool, as_json: bool, weight_split: bool,
-                 **kw: Any) -> None:
+                 weight_bits: int, **kw: Any) -> None:
     """Energy and latency per inference of MODEL on a target (and FPGA resources for fpga)."""
     kw = _frontend_kwargs(kw)
     x = api.load_array(input_path, "input") if input_path else None
-    est = api.estimate_energy(model, target, x, pipelined, steps, rate, weight_split, **kw)
-    res = (api.estimate_resources(model, target, family, not no_synth, **kw)
+    est = api.estimate_energy(model, target, x, pipelined, steps, rate, weight_split, weight_bits,
+                              **kw)
+    res = (api.estimate_resources(model, target, family, not no_synth, weight_bits, **kw)
            if target == "fpga" else None)
     if as_json:
         click.echo(json.dumps({"energy": est, "resources": res}, indent=2))
@@ -234,6 +250,11 @@ def estimate_cmd(model: Path, target: str, input_path: Path | None, pipelined: b
            [{"component": k, "uJ": v} for k, v in est["breakdown_uj"].items()]
            + [{"component": "total", "uJ": e["total"]}])
     _table("per layer", est["layers"])
+    from snncompile.estimate.text import busiest_rows, placement_lines
+
+    _table("busiest cores (per inference; a step waits for the busiest)", busiest_rows(est))
+    for line in placement_lines(est):
+        click.echo(line)
     click.echo(f"energy per inference: {e['total']:.4g} uJ ({e['dynamic']:.4g} dynamic, "
                f"{e['static']:.4g} static)")
     click.echo(f"latency: {lt['us_per_step']:.4g} us per step, {lt['us_per_inference']:.4g} us "
@@ -262,9 +283,10 @@ def estimate_cmd(model: Path, target: str, input_path: Path | None, pipelined: b
 @click.option("--out", "-o", "out_path", required=True, type=click.Path(path_type=Path),
               help="The HTML file to write.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar (also when CI=true).")
+@_weight_bits_option
 @_frontend_options
 def report_cmd(model: Path, target: str, input_path: Path | None, out_path: Path, quiet: bool,
-               **kw: Any) -> None:
+               weight_bits: int, **kw: Any) -> None:
     """Write one self-contained HTML deployment report of MODEL on a target."""
     import os
 
@@ -279,7 +301,8 @@ def report_cmd(model: Path, target: str, input_path: Path | None, out_path: Path
         def progress(name: str) -> None:
             bar.update(task, description=name, completed=steps.index(name))
 
-        api.write_report(model, out_path, target, x, progress, **_frontend_kwargs(kw))
+        api.write_report(model, out_path, target, x, progress, weight_bits,
+                         **_frontend_kwargs(kw))
     click.echo(f"wrote {out_path}")
 
 

@@ -3,6 +3,11 @@
 Values come in threshold units (1.0 = one firing threshold per step); `vth` is the layer's integer
 threshold, so one hw input unit (a = 1, u += 64) is 1/vth threshold. A Dense weight W with exponent
 e adds W * 2^e / vth thresholds; a bias b (mant * 2^exp raw v units) adds b / (64 vth).
+
+`bits` is the synapse's num_weight_bits N (1..8): Lava truncates the low k = 8 - N (+1 if mixed)
+bits of every Dense weight, so the encodable integers are the multiples of 2^k that survive the
+clip. Conv has no such field in Lava; snncompile restricts Conv weights to the same grid (N-bit
+magnitude, plus sign) so that N means the same precision for both kinds of synapse.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import dataclasses
 
 import numpy as np
 
+from snncompile.errors import SnnCompileError
 from snncompile.target import Target
 
 
@@ -24,14 +30,25 @@ class WeightCode:
     lsb: float  # threshold units between neighbouring representable weights
     max_err: float  # max |dequantized - wanted|, threshold units (<= lsb / 2)
     floor_err: float  # a negative exponent floors each fan-in sum: up to 1 / vth per step
+    step: int = 1  # integer spacing of the grid (2^k: the bits Lava truncates stay zero)
 
     @property
     def bits(self) -> int:
-        """Bits the largest weight magnitude uses, plus a sign bit for mixed signs."""
+        """Bits the largest weight magnitude uses above the truncated ones, plus a sign bit for
+        mixed signs (at most num_weight_bits)."""
+        m = self.weights // self.step
         if self.sign_mode != "mixed":
-            return int(np.abs(self.weights).max(initial=0)).bit_length()
-        m = self.weights // 2  # mixed weights are even: m in [-128, 127]
+            return int(np.abs(m).max(initial=0)).bit_length()
         return max(int(m.max(initial=0)).bit_length(), int(-m.min(initial=0) - 1).bit_length()) + 1
+
+
+def check_weight_bits(bits: object, target: Target) -> int:
+    """`bits` as an int if it is a num_weight_bits the target's Dense holds, else one sentence."""
+    top = target.num_weight_bits_max
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 1 <= bits <= top:
+        raise SnnCompileError(f"weight bits must be an integer from 1 to {top} (the num_weight_bits "
+                              f"of target {target.name!r}), not {bits!r}")
+    return int(bits)
 
 
 def sign_mode_of(x: np.ndarray) -> str:
@@ -41,15 +58,19 @@ def sign_mode_of(x: np.ndarray) -> str:
     return "inhibitory" if x.max() <= 0 else "mixed"
 
 
-def limits(mode: str, target: Target, conv: bool) -> tuple[int, int, int]:
-    """(lowest, highest, step) of integer weights that survive Lava unchanged."""
+def limits(mode: str, target: Target, conv: bool, bits: int = 8) -> tuple[int, int, int]:
+    """(lowest, highest, step) of integer weights that survive Lava unchanged at num_weight_bits
+    `bits`: the full-width grid's step times 2^(8 - bits), its ends rounded toward zero onto it."""
     if conv:
-        return target.conv_weight_min, target.conv_weight_max, 1
-    if mode == "mixed":
-        return target.mixed_weight_min, target.mixed_weight_max, 2
-    if mode == "inhibitory":
-        return target.inh_weight_min, 0, 1
-    return 0, target.exc_weight_max, 1
+        lo, hi, step = target.conv_weight_min, target.conv_weight_max, 1
+    elif mode == "mixed":
+        lo, hi, step = target.mixed_weight_min, target.mixed_weight_max, 2
+    elif mode == "inhibitory":
+        lo, hi, step = target.inh_weight_min, 0, 1
+    else:
+        lo, hi, step = 0, target.exc_weight_max, 1
+    step <<= target.weight_bits - bits
+    return -(-lo // step * step), hi // step * step, step
 
 
 def _round(x: np.ndarray | float, step: int) -> np.ndarray:
@@ -57,9 +78,9 @@ def _round(x: np.ndarray | float, step: int) -> np.ndarray:
 
 
 def fit_exponent(x: np.ndarray, vth: int, target: Target, conv: bool = False,
-                 exps: tuple[int, int] | None = None) -> int | None:
+                 exps: tuple[int, int] | None = None, bits: int = 8) -> int | None:
     """Smallest weight exponent whose integer grid holds every value of x, or None."""
-    lo, hi, step = limits(sign_mode_of(x), target, conv)
+    lo, hi, step = limits(sign_mode_of(x), target, conv, bits)
     top, bottom = float(x.max(initial=0)), float(x.min(initial=0))
     e_min, e_max = (0, 0) if conv else exps or (target.weight_exp_min, target.weight_exp_max)
     for e in range(e_min, e_max + 1):
@@ -69,25 +90,27 @@ def fit_exponent(x: np.ndarray, vth: int, target: Target, conv: bool = False,
     return None
 
 
-def encode_weights(x: np.ndarray, vth: int, e: int, target: Target, conv: bool = False) -> WeightCode:
+def encode_weights(x: np.ndarray, vth: int, e: int, target: Target, conv: bool = False,
+                   bits: int = 8) -> WeightCode:
     """Round x (threshold units) to the grid W * 2^e / vth with Lava-exact integers W."""
     mode = sign_mode_of(x)
-    lo, hi, step = limits(mode, target, conv)
+    lo, hi, step = limits(mode, target, conv, bits)
     w = _round(x * (vth / 2.0**e), step)
     if w.size and (w.min() < lo or w.max() > hi):
         raise ValueError(f"weights do not fit exponent {e} at vth {vth}")
     deq = w * 2.0**e / vth
     return WeightCode(w.astype(np.int64), int(e), mode, step * 2.0**e / vth,
-                      float(np.abs(deq - x).max(initial=0)), (1.0 / vth) if e < 0 else 0.0)
+                      float(np.abs(deq - x).max(initial=0)), (1.0 / vth) if e < 0 else 0.0,
+                      int(step))
 
 
 def error_estimate(x: np.ndarray, vth: int, e: int, target: Target, conv: bool,
-                   exact_limit: int = 1 << 16) -> float:
+                   exact_limit: int = 1 << 16, bits: int = 8) -> float:
     """Max weight error + floor error for ranking: exact for small arrays, lsb/2 for large."""
     if x.size <= exact_limit:
-        code = encode_weights(x, vth, e, target, conv)
+        code = encode_weights(x, vth, e, target, conv, bits)
         return code.max_err + code.floor_err
-    step = limits(sign_mode_of(x), target, conv)[2]
+    step = limits(sign_mode_of(x), target, conv, bits)[2]
     return step * 2.0**e / vth / 2 + ((1.0 / vth) if e < 0 else 0.0)
 
 

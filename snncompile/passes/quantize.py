@@ -27,11 +27,14 @@ import numpy as np
 
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
+from snncompile.passes import adaptive as adaptive_rule
 from snncompile.passes.assemble import assemble
 from snncompile.passes.common import unsupported
+from snncompile.passes.delays import refuse_long_delays
 from snncompile.passes.discretize import StepCoeffs
 from snncompile.passes.encode import (
     WeightCode,
+    check_weight_bits,
     encode_bias,
     encode_weights,
     error_estimate,
@@ -68,12 +71,16 @@ class Quantize:
     [min_headroom, max_headroom]). split_weights: each Dense also gets a "fine" Dense from the same
     source holding the rounding residual at a smaller exponent (Lava sums both into the neuron),
     trading twice the synapse memory for weights about 8 bits more precise. Bias-clock columns
-    are always split: a bias error repeats every step, and the twin costs one synapse per neuron."""
+    are always split: a bias error repeats every step, and the twin costs one synapse per neuron.
+    weight_bits: num_weight_bits N of every model synapse (1..8): the search only picks weights Lava
+    keeps at N bits (snncompile.passes.encode.limits), Conv held to the same N-bit magnitude;
+    bias-clock columns stay at 8 bits (compiler plumbing that carries biases, not model weights)."""
 
     headroom: float | None = None
     min_headroom: float = 8.0
     max_headroom: float = 128.0
     split_weights: bool = False
+    weight_bits: int = 8
     name = "quantize"
 
     def __call__(self, lowered: Lowered, coeffs: dict[str, StepCoeffs],
@@ -81,6 +88,7 @@ class Quantize:
         from snncompile.sim.emulator import simulate
         from snncompile.sim.timing import synaptic_depths
 
+        check_weight_bits(self.weight_bits, target)
         to_clock: set[str] = set()
         plans = {n: self.plan(lowered, n, coeffs[n], target, False) for n in lowered.layers}
         for _ in range(len(plans) + 1):
@@ -91,7 +99,8 @@ class Quantize:
             early = [n for n in lowered.layers if trace.spikes[n][0, :depth[n]].any()
                      and any(graph.nodes[s].kind == "synapse" for s in graph.successors(n))]
             if not early:
-                return graph, QuantReport(target.name, tuple(p.report for p in plans.values()))
+                return graph, QuantReport(target.name, tuple(p.report for p in plans.values()),
+                                          self.weight_bits)
             movable = [n for n in early if n not in to_clock and coeffs[n].kind != "CubaLIF"
                        and plans[n].report.bias_route.startswith("neuron")]
             if not movable:
@@ -107,12 +116,14 @@ class Quantize:
     def plan(self, lowered: Lowered, name: str, c: StepCoeffs, target: Target,
              v_bias_to_clock: bool) -> LayerPlan:
         layer, op = lowered.layers[name], lowered.layers[name].op
-        cuba = c.kind == "CubaLIF"
+        adaptive = c.kind == "AdaptiveLIF"  # current-based too: its bias enters the current
+        cuba = c.kind == "CubaLIF" or adaptive
         thr = _uniform(name, op, "v_threshold", c.threshold)
         alpha = _uniform(name, op, "tau_syn", c.alpha) if cuba else 1.0
         beta = _uniform(name, op, "tau_mem" if cuba else "tau", c.beta)
         if thr <= 0:
-            raise unsupported(self.name, name, op, f"v_threshold {thr} is not positive")
+            raise unsupported(self.name, name, op, f"{'theta_0' if adaptive else 'v_threshold'} "
+                              f"{thr} is not positive")
         if not (0 < alpha <= 1 and 0 <= beta <= 1):
             raise unsupported(self.name, name, op, f"per-step decays alpha={alpha:.4g}, "
                               f"beta={beta:.4g} are outside [0, 1] (a time constant below dt)")
@@ -131,6 +142,8 @@ class Quantize:
                             f"{'the whole new v' if cuba else 'v before the leak term'} after a "
                             "spike, hw resets in the spiking step; verify measures the deviation")
         syns = lowered.incoming(name)
+        for s in syns:
+            refuse_long_delays(s, op, target)
         xs = [self._thr_weights(s, c, layer.nn_shape, thr) for s in syns]
         g = c.gain / thr
         vb = c.v_bias / thr + (0.0 if cuba else g * layer.bias_now)
@@ -138,9 +151,9 @@ class Quantize:
         if v_bias_to_clock:
             now, vb = now + vb, np.zeros_like(vb)
         clock_x = np.stack([now, late], axis=1) if np.any(now) or np.any(late) else None
-        groups = [(x, s.kind == "conv", None) for x, s in zip(xs, syns)]
+        groups = [(x, s.kind == "conv", None, self.weight_bits) for x, s in zip(xs, syns)]
         if clock_x is not None:
-            groups.append((clock_x, False, (0, target.weight_exp_max)))
+            groups.append((clock_x, False, (0, target.weight_exp_max), target.weight_bits))
 
         need = self._headroom_need(xs, syns, clock_x, vb, alpha, beta, layer.nn_shape)
         room = self.headroom or float(np.clip(need, self.min_headroom, self.max_headroom))
@@ -150,10 +163,12 @@ class Quantize:
                             f"{room:.3g} for precision: u may wrap or v saturate when most inputs "
                             "spike together (strict mode reports it)")
         decays = int(beta > 0) + int(cuba and alpha < 1)  # states whose decay rounds
+        if adaptive:
+            decays += adaptive_rule.extra_cost(name, op, c, thr)
         vth = self._search(name, op, groups, vb, decays, cap, target)
 
-        codes = [encode_weights(x, vth, fit_exponent(x, vth, target, conv, exps), target, conv)
-                 for x, conv, exps in groups]
+        codes = [encode_weights(x, vth, fit_exponent(x, vth, target, conv, exps, bits), target,
+                                conv, bits) for x, conv, exps, bits in groups]
         bias = encode_bias(vb, vth, target)
         if bias.clipped:
             warnings.append(f"{bias.clipped} neuron biases exceed the bias range and were clipped")
@@ -162,15 +177,20 @@ class Quantize:
         du_err = abs((4096 - du - 1) / 4096 - (1 - alpha))
         dv_err = abs((4096 - dv) / 4096 - (1 - beta))
         for what, err, d in (("current", du_err, 4095 - du), ("voltage", dv_err, 4096 - dv)):
-            if err > 1 / 8192:
+            if err > 1 / 8192 and not adaptive:  # adaptive_rule.atrlif warns on its own grid
                 warnings.append(f"{what} decay is off by {err:.3g} per step (nearest is {d}/4096)")
         has_bias = bool(np.any(bias.mant))
         shape = tuple(layer.hw_shape)
-        lif = hw.LIF(shape, du=du, dv=dv, vth=vth, bias_mant=bias.mant.reshape(shape),
-                     bias_exp=bias.exp.reshape(shape), reset=c.reset,
-                     reset_interval=target.reset_interval if has_bias else 0,
-                     reset_offset=layer.depth + 1 if has_bias else 0)
-        hw_syns = [(s, self._hw_synapse(s, code)) for s, code in zip(syns, codes)]
+        if adaptive:  # Lava's ATRLIF (bias always through the clock, so has_bias is False)
+            lif, more, fields = adaptive_rule.atrlif(name, op, c, shape, thr, vth, alpha, beta)
+            warnings += more
+            du, dv, du_err, dv_err = (fields[k] for k in ("du", "dv", "du_err", "dv_err"))
+        else:
+            lif = hw.LIF(shape, du=du, dv=dv, vth=vth, bias_mant=bias.mant.reshape(shape),
+                         bias_exp=bias.exp.reshape(shape), reset=c.reset,
+                         reset_interval=target.reset_interval if has_bias else 0,
+                         reset_offset=layer.depth + 1 if has_bias else 0)
+        hw_syns = [(s, self._hw_synapse(s, code, self.weight_bits)) for s, code in zip(syns, codes)]
         sq = [self._syn_report(s.name, s.source, s.kind, code) for s, code in zip(syns, codes)]
         if clock_x is not None:
             sq.append(self._syn_report(f"{name}.bias", "bias_clock", "bias", codes[-1]))
@@ -183,7 +203,7 @@ class Quantize:
         for s, fine in zip(syns, fines):
             if fine is not None:
                 twin = dataclasses.replace(s, name=f"{s.name}.fine")
-                hw_syns.append((twin, self._hw_synapse(twin, fine)))
+                hw_syns.append((twin, self._hw_synapse(twin, fine, self.weight_bits)))
         clock_codes = () if clock_x is None else tuple(
             code for code in (codes[-1], fines[-1]) if code is not None)
         route = "+".join(r for r, on in (("neuron", has_bias), ("clock", bool(clock_codes))) if on)
@@ -226,8 +246,8 @@ class Quantize:
         if cap < 1:
             raise unsupported(self.name, name, op, "the requested headroom leaves no threshold")
         cands = {cap} | {1 << j for j in range(cap.bit_length())}
-        for x, conv, exps in groups:
-            lo, hi, _ = limits(sign_mode_of(x), target, conv)
+        for x, conv, exps, bits in groups:
+            lo, hi, _ = limits(sign_mode_of(x), target, conv, bits)
             top, bottom = float(x.max(initial=0)), float(x.min(initial=0))
             ratio = min(hi / top if top > 0 else np.inf, lo / bottom if bottom < 0 else np.inf)
             if not np.isfinite(ratio):
@@ -237,18 +257,18 @@ class Quantize:
         scored = []
         for vth in sorted(v for v in cands if 1 <= v <= cap):
             err = 0.0
-            for x, conv, exps in groups:
-                e = fit_exponent(x, vth, target, conv, exps)
+            for x, conv, exps, bits in groups:
+                e = fit_exponent(x, vth, target, conv, exps, bits)
                 if e is None:
                     break
-                err = max(err, error_estimate(x, vth, e, target, conv))
+                err = max(err, error_estimate(x, vth, e, target, conv, bits=bits))
             else:
                 err += encode_bias(vb, vth, target).max_err + decays / (64.0 * vth)
                 scored.append((err, vth))
         if not scored:
-            top = max(float(np.abs(x).max(initial=0)) for x, _, _ in groups)
-            most = max(target.conv_weight_max if conv else
-                       target.exc_weight_max * 2.0**target.weight_exp_max for _, conv, _ in groups)
+            top = max(float(np.abs(x).max(initial=0)) for x, *_ in groups)
+            most = max(limits("excitatory", target, conv, bits)[1]
+                       * 2.0**(0 if conv else target.weight_exp_max) for _, conv, _, bits in groups)
             raise unsupported(self.name, name, op, f"its weights reach {top:.3g} thresholds per "
                               f"spike; this target holds at most {most:g} (at vth = 1)")
         best = min(err for err, _ in scored)
@@ -260,29 +280,33 @@ class Quantize:
         synaptic resolution every step; the twin costs one synapse per neuron), for every Dense
         when split_weights, never for a Conv (Lava's Conv has no exponent to refine with)."""
         last = len(codes) - 1
-        return [self._fine(x, code, vth, target)
+        return [self._fine(x, code, vth, target, bits)
                 if (has_clock and i == last) or (self.split_weights and not conv) else None
-                for i, ((x, conv, _), code) in enumerate(zip(groups, codes))]
+                for i, ((x, conv, _, bits), code) in enumerate(zip(groups, codes))]
 
     @staticmethod
-    def _fine(x: np.ndarray, code: WeightCode, vth: int, target: Target) -> WeightCode | None:
+    def _fine(x: np.ndarray, code: WeightCode, vth: int, target: Target,
+              bits: int = 8) -> WeightCode | None:
         """The residual x - dequant(code) as a second Dense code, kept only if the pair's worst case
         is at least twice as good: a negative exponent adds Lava's floor of each step's sum (up to
         1/vth thresholds, always downward), which can cost more than a fine grid saves."""
         residual = x - code.weights * 2.0**code.weight_exp / vth
-        e = fit_exponent(residual, vth, target)
-        if e is None or not np.any(np.abs(residual) * vth / 2.0**e >= 1):
+        e = fit_exponent(residual, vth, target, bits=bits)
+        if e is None or not np.any(np.abs(residual) * vth / 2.0**e >= 1 << (8 - bits)):
             return None
-        fine = encode_weights(residual, vth, e, target)
+        fine = encode_weights(residual, vth, e, target, bits=bits)
         worst_before = code.max_err + code.floor_err
         return fine if fine.max_err + fine.floor_err + code.floor_err <= worst_before / 2 else None
 
     @staticmethod
-    def _hw_synapse(s: Synapse, code: WeightCode) -> Any:
+    def _hw_synapse(s: Synapse, code: WeightCode, bits: int = 8) -> Any:
         if s.kind == "conv":
             return hw.Conv(code.weights, stride=s.stride, padding=s.padding, dilation=s.dilation,
                            groups=s.groups)
-        return hw.Dense(code.weights, weight_exp=code.weight_exp, num_weight_bits=8,
+        if s.delays is not None:
+            return hw.DelayDense(code.weights, weight_exp=code.weight_exp, num_weight_bits=bits,
+                                 sign_mode=code.sign_mode, delays=s.delays)
+        return hw.Dense(code.weights, weight_exp=code.weight_exp, num_weight_bits=bits,
                         sign_mode=code.sign_mode)
 
     @staticmethod

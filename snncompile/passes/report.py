@@ -3,8 +3,9 @@
 Units: "thr" = one firing threshold of the layer (errors are per spike / per step, worst case);
 "lsb" = the spacing of the synapse's representable weights. A layer's `scale` S is hw v units per
 nn v unit (S = 64 vth / threshold). `bits` is how many weight bits the largest weight uses (sign
-included for mixed); `bits_lost` = 8 - bits, the range left unused because one exponent and one
-threshold are shared by the whole layer.
+included for mixed; bits Lava truncates at num_weight_bits are not counted); `bits_lost` =
+weight_bits - bits (weight_bits = num_weight_bits, 8 unless --weight-bits), the range left unused
+because one exponent and one threshold are shared by the whole layer.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class LayerQuant:
 class QuantReport:
     target: str
     layers: tuple[LayerQuant, ...]
+    weight_bits: int = 8  # num_weight_bits of the model's synapses (the --weight-bits choice)
 
     @property
     def warnings(self) -> list[str]:
@@ -78,7 +80,7 @@ class QuantReport:
                 "vth": q.vth,
                 "scale": q.scale,
                 "weight_exp": ",".join(str(s.weight_exp) for s in q.synapses if s.kind != "bias"),
-                "bits used/lost": f"{q.bits}/{8 - q.bits}" if q.synapses else "-",
+                "bits used/lost": f"{q.bits}/{self.weight_bits - q.bits}" if q.synapses else "-",
                 "w_err/thr": q.max_err_thr,
                 "du_err": q.du_err,
                 "dv_err": q.dv_err,
@@ -96,9 +98,10 @@ class QuantReport:
             d["synapses"] = [dataclasses.asdict(s) for s in q.synapses]
             d["warnings"] = list(q.warnings)
             d.update(max_err_thr=q.max_err_thr, max_err_lsb=q.max_err_lsb, bits=q.bits,
-                     bits_lost=8 - q.bits if q.synapses else 0)
+                     bits_lost=self.weight_bits - q.bits if q.synapses else 0)
             layers.append(d)
-        return {"target": self.target, "layers": layers, "warnings": self.warnings}
+        return {"target": self.target, "weight_bits": self.weight_bits, "layers": layers,
+                "warnings": self.warnings}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -33,9 +33,10 @@ def _agreement(graph, hw_graph, x: np.ndarray) -> tuple[list[dict], dict, dict]:
 
 
 def build_report(model, out, target: str = "loihi2", x: np.ndarray | None = None,
-                 progress=None, **frontend_options: Any) -> Path:
+                 progress=None, weight_bits: int = 8, **frontend_options: Any) -> Path:
     """Compile, run, estimate and write `out` (HTML). Without x, 8 samples of random spikes
-    (20 % of entries) drive the rasters and energy, and the page says so."""
+    (20 % of entries) drive the rasters and energy, and the page says so. `weight_bits`: as
+    snncompile.api.lower."""
     from snncompile import api
     from snncompile.estimate import activity, energy
     from snncompile.partition import partition
@@ -44,7 +45,7 @@ def build_report(model, out, target: str = "loihi2", x: np.ndarray | None = None
     step = progress or (lambda name: None)
     step("compile")
     graph = api.load(model, **frontend_options)
-    hw_graph, quant = api.lower(graph, target)
+    hw_graph, quant = api.lower(graph, target, weight_bits=weight_bits)
     (in_name,) = hw_graph.inputs
     notes = []
     if x is None:
@@ -64,7 +65,9 @@ def build_report(model, out, target: str = "loihi2", x: np.ndarray | None = None
                for r in api.CompileResult(graph, hw_graph, quant, None).summary()]
     sections.append(("Model", f"<p>{Path(model).name} &rarr; {target}, {len(x)} input sample(s) "
                               f"x {x.shape[1]} steps. {' '.join(notes)}</p>" + table(summary)))
-    sections.append(("Quantization error per layer", table(quant.rows())))
+    sections.append(("Quantization error per layer",
+                     f"<p>{getattr(quant, 'weight_bits', 8)}-bit weights (num_weight_bits)</p>"
+                     + table(quant.rows())))
     rast = charts.raster_chart(float_spikes, hw_spikes)
     sections.append(("Float vs hardware spikes", table(agree) + img(rast, "spike rasters")))
     if placement is not None:
