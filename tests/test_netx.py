@@ -204,13 +204,14 @@ def digits_variant() -> tuple[Graph, list[str]]:
 
 def test_digits_graph_reasons():
     _g, reasons = digits_variant()
-    reset = "LIF {!r} is a LIFReset (every 1048576 steps); netx resets all layers together or not at all"
+    reset = ("netx export cannot hold a periodic reset (LIFReset) at node {!r}: netx resets all "
+             "layers together or not at all (see docs/support.md)")
     bias = ("LIF {!r} has a bias that is not a multiple of 64 raw units within int16 mantissas "
             "(netx fixes bias_exp = 6)")
     weights = ("Dense {!r}: its weights times 2^weight_exp reach [-1024, {}], past netx's 8 bits "
                "(netx has no positive weight exponent)")
-    assert reasons == [reset.format("1"), bias.format("1"), weights.format("0", 656),
-                       reset.format("3"), bias.format("3"), weights.format("2", 840)]
+    assert reasons == [reset.format("1"), reset.format("3"), bias.format("1"),
+                       weights.format("0", 656), bias.format("3"), weights.format("2", 840)]
 
 
 @pytest.mark.parametrize("name", ["dense_mixed_exc", "delay_recurrent", "conv_flatten_dense",
@@ -263,7 +264,8 @@ def test_inexpressible_graphs():
     n0, s1 = base.nodes["n0"], base.nodes["s1"]
     sub = base.replace(nodes={**base.nodes, "n0": hw.LIF(
         n0.shape, n0.du, n0.dv, n0.vth, n0.bias_mant, n0.bias_exp, reset="subtract")})
-    assert refused(sub) == ["LIF 'n0' resets by subtract; netx's LIF resets to zero"]
+    assert refused(sub) == [("netx export cannot hold reset by subtraction at node 'n0': netx's "
+                             "LIF resets to zero (see docs/support.md)")]
     odd = np.arange(45).reshape(5, 9) % 3 + 1  # floored sums of odd weights
     floor = base.replace(nodes={**base.nodes, "s1": hw.Dense(odd, -1)})
     assert refused(floor) == [("Dense 's1': weight_exp -1 floors sums of weights not divisible "
@@ -280,7 +282,10 @@ def test_inexpressible_graphs():
                                "layer gives its neuron no bias")]
     two = Graph("hw", {**base.nodes, "s2": hw.Dense(np.ones((5, 12), np.int64) * 2)},
                 base.edges + (("in", "s2"), ("s2", "n1")))
-    assert refused(check(two)) == ["node 'in' feeds ['s0', 's2']; netx layers form a single chain"]
+    assert refused(check(two)) == [
+        ("netx export cannot hold several forward synapses into one population at node 'n1': "
+         "netx has one forward synapse per layer (see docs/support.md)"),
+        "node 'in' feeds ['s0', 's2']; netx layers form a single chain"]
 
 
 # -- reader errors ---------------------------------------------------------------------------------

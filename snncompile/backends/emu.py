@@ -14,7 +14,23 @@ IMAGE = "model.emu.npz"
 TEXT = "model.hw.txt"
 
 
+def _supported() -> frozenset[str]:
+    """Every op the emulator has a rule for, and every attribute feature: the emulator defines
+    the hw semantics (snncompile.backends.support; docs/support.md)."""
+    from snncompile.backends.support import ATTRIBUTES
+    from snncompile.sim.emulator import IO_OPS, NEURON_RULES, SYNAPSE_RULES
+
+    ops = {cls.__name__ for cls in (*SYNAPSE_RULES, *NEURON_RULES, *IO_OPS)}
+    return frozenset(ops | {f.name for f in ATTRIBUTES})
+
+
+SUPPORTED = _supported()
+
+
 def write(hw_graph: Graph, folder: Path) -> dict[str, str]:
+    from snncompile.backends.support import check
+
+    check(hw_graph, "emu")
     (folder / TEXT).write_text(text.dumps(hw_graph))
     save_image(hw_graph, folder / IMAGE)
     return {"image": IMAGE, "hw_graph": TEXT}

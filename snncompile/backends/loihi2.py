@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import snncompile
+from snncompile.backends import support
 from snncompile.backends.netx_writer import write_layers
 from snncompile.backends.templates import environment
 from snncompile.errors import SnnCompileError, UnsupportedOp
@@ -34,6 +35,11 @@ MODEL, PROGRAM, README, TEXT, COMPAT = "model.net", "run_lava.py", "README.md", 
 NETX_NOTES = "netx_notes.json"
 GROUP = "snncompile"
 SYNAPSES = (hw.Dense, hw.Conv)  # DelayDense is a Dense
+# what run_lava.py.j2 builds (snncompile.backends.support; docs/support.md is generated from it)
+SUPPORTED = frozenset({"SpikeInput", "GradedInput", "SpikeOutput", "Dense", "DelayDense", "Conv",
+                       "LIF", "LIFReset", "recurrence", "fan-in", "bias-clock", "ATRLIF"})
+WHY = {"reset-subtract": "Lava 0.10.0 has no fixed_pt model for it",
+       "multi-source-synapse": "a Lava synapse process takes one source port"}
 
 
 def _refuse(g: Graph) -> None:
@@ -41,13 +47,11 @@ def _refuse(g: Graph) -> None:
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         raise SnnCompileError(f"loihi2: the graph has inputs {g.inputs} and outputs {g.outputs}; "
                               "the Lava program takes exactly one of each")
+    support.check(g, "loihi2")
     shapes = g.shapes
     for name, op in g.nodes.items():
         preds = g.predecessors(name)
-        if isinstance(op, hw.LIF):
-            if op.reset != "zero":
-                raise UnsupportedOp(op, "loihi2", f"LIF {name!r} resets by {op.reset!r}: Lava 0.10.0 "
-                                    "has no fixed_pt model for it")
+        if isinstance(op, (hw.LIF, hw.ATRLIF)):  # ATRLIF: Lava's adaptive-threshold process
             for p in preds:
                 if g.nodes[p].kind == "neuron":
                     raise UnsupportedOp(op, "loihi2", f"LIF {name!r} is fed by neuron {p!r} with no "
@@ -56,9 +60,6 @@ def _refuse(g: Graph) -> None:
                     raise UnsupportedOp(op, "loihi2", f"LIF {name!r} has shape {tuple(op.shape)} "
                                         f"but receives {tuple(shapes[p])} from {p!r}")
         elif isinstance(op, SYNAPSES):
-            if len(preds) != 1:
-                raise UnsupportedOp(op, "loihi2", f"synapse {name!r} has {len(preds)} source "
-                                    "populations; a Lava synapse takes one")
             if isinstance(g.nodes[preds[0]], hw.GradedInput):
                 raise UnsupportedOp(op, "loihi2", f"graded input {preds[0]!r} feeds synapse "
                                     f"{name!r}; it must feed LIF populations directly")

@@ -13,11 +13,21 @@ from typing import Any
 
 import numpy as np
 
+from snncompile.backends import support
 from snncompile.frontends.netx import optimize_weight_bits
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 from snncompile.sim.emulator import effective_weights
-from snncompile.sim.timing import clock_nodes
+
+# what lava-dl netx 0.6.0 rebuilds exactly from /layer (snncompile.backends.support)
+SUPPORTED = frozenset({"SpikeInput", "GradedInput", "SpikeOutput", "Dense", "DelayDense", "Conv",
+                       "LIF", "recurrence"})
+WHY = {"reset-subtract": "netx's LIF resets to zero",
+       "ATRLIF": "netx has no adaptive threshold (ATRLIF) neuron type",
+       "LIFReset": "netx resets all layers together or not at all",
+       "bias-clock": "netx layers form one chain with no extra populations",
+       "fan-in": "netx has one forward synapse per layer",
+       "multi-source-synapse": "netx layers form a single chain"}
 
 
 def _chain(g: Graph, why: list[str]) -> list[tuple[str, str | None, str | None]]:
@@ -25,8 +35,6 @@ def _chain(g: Graph, why: list[str]) -> list[tuple[str, str | None, str | None]]
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         why.append(f"the graph has inputs {g.inputs} and outputs {g.outputs}; netx is one chain")
         return []
-    for name in clock_nodes(g):
-        why.append(f"node {name!r} is a bias-clock population, which netx cannot express")
     (node,) = g.inputs
     chain: list[tuple[str, str | None, str | None]] = []
     seen = {node}
@@ -121,12 +129,9 @@ def _netx_exact(names: list[str], mats: list[np.ndarray], why: list[str]) -> boo
 
 def _neuron(g: Graph, name: str, graded: bool, why: list[str]) -> dict[str, Any] | None:
     op: hw.LIF = g.nodes[name]
+    if not isinstance(op, hw.LIF):  # e.g. ATRLIF: support.reasons has refused it already
+        return {"neuron": {}, "bias": None}
     shape = g.shapes[name]
-    if op.reset != "zero":
-        why.append(f"LIF {name!r} resets by {op.reset}; netx's LIF resets to zero")
-    if op.reset_interval:
-        why.append(f"LIF {name!r} is a LIFReset (every {op.reset_interval} steps); netx resets "
-                   "all layers together or not at all")
     mant = np.broadcast_to(np.asarray(op.bias_mant, np.int64), shape).astype(np.int16).astype(np.int64)
     exp = np.broadcast_to(np.asarray(op.bias_exp, np.int64), shape)
     raw = np.where(exp >= 0, mant << np.maximum(exp, 0), mant >> np.maximum(-exp, 0))
@@ -155,11 +160,12 @@ def _layer(parent: Any, index: int, kind: str, data: dict[str, Any]) -> None:
 
 def write_layers(hw_graph: Graph, h5file: Any) -> list[str]:
     """Write `/layer` into the open h5py file and return [], or write nothing and return reasons."""
-    g, why = hw_graph, []
     if "layer" in h5file:
         return ["the file already has a /layer group"]
+    g, why = hw_graph, support.reasons(hw_graph, "netx export")
+    features = len(why)
     chain = _chain(g, why)
-    if why:
+    if len(why) > features or not chain:
         return why
     (inp,) = g.inputs
     graded = isinstance(g.nodes[inp], hw.GradedInput)

@@ -25,6 +25,9 @@ from snncompile.ir.graph import Graph
 
 MAX_DELAY = 62  # netx clamps file delays to 62 (hdf5.py create_dense)
 UNSUPPORTED_TYPES = ("pool", "convT", "unpool", "average", "concat", "dense_comp")
+# layer type -> the reader method (docs/support.md lists these keys)
+LAYER_TYPES = {"input": "input", "dense": "dense", "dense_rec": "dense", "conv": "conv",
+               "flatten": "flatten_layer"}
 
 
 def optimize_weight_bits(w: np.ndarray) -> tuple[np.ndarray, int, int] | str:
@@ -107,8 +110,7 @@ class _Reader:
             kind = _text(layer["type"]) if "type" in layer else "(no type)"
             if kind in UNSUPPORTED_TYPES:
                 raise self.fail(i, f"layer type {kind!r}", "lava-dl netx 0.6.0 does not build it either")
-            reader = {"input": self.input, "dense": self.dense, "dense_rec": self.dense,
-                      "conv": self.conv, "flatten": self.flatten_layer}.get(kind)
+            reader = getattr(self, LAYER_TYPES[kind]) if kind in LAYER_TYPES else None
             if reader is None:
                 raise self.fail(i, f"has unknown layer type {kind!r}")
             reader(i, layer, kind)
