@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from snncompile.backends.fpga_plan import Plan, clog2
 from snncompile.errors import SnnCompileError
 
@@ -35,10 +33,9 @@ def memories(plan: Plan) -> list[tuple[str, int, int]]:
     """(name, words, bits per word) of every RAM/ROM the template declares and uses."""
     mems = []
     for c in plan.cores:
-        for g in c.groups:
-            w_bits = g.w_bits - (1 if np.all(g.rows % 2 == 0) else 0)  # a constant-0 LSB is pruned
-            mems.append((f"core{c.index}.wmem{g.index}", g.n_src * c.n, max(w_bits, 1)))
-            mems.append((f"core{c.index}.acc{g.index}", c.n, g.acc_bits))
+        for g in c.groups:  # weights (a Dense matrix or a Conv kernel + axon ROM), accumulators
+            mems.extend((f"core{c.index}.{name}", words, bits)
+                        for name, words, bits in g.memories(c.n))
         if 4096 - (c.du + 1) != 0:
             mems.append((f"core{c.index}.umem", c.n, 32))
         mems.append((f"core{c.index}.vmem", c.n, 24))

@@ -17,6 +17,7 @@ import numpy as np
 from snncompile.errors import SnnCompileError
 from snncompile.estimate import latency as lat
 from snncompile.estimate.activity import Activity, fan
+from snncompile.estimate.traffic import traffic
 from snncompile.ir.graph import Graph
 from snncompile.ir.stats import connections
 
@@ -90,6 +91,44 @@ def _layer_rows(act: Activity, k: dict[str, float], fpga: bool) -> list[dict[str
     return rows
 
 
+def _core_rows(core: dict[str, np.ndarray], tm: dict, k: dict[str, float],
+               placement) -> list[dict[str, Any]]:
+    """One row per core, per inference: work, messages, hops and its dynamic energy (the host's
+    messages are charged to no core)."""
+    r, c, chip = placement.mesh.xy(placement.slot_of)
+    e = (core["synops"].sum(1) * k["synop_pj"]
+         + core["active"].sum(1) * k["neuron_update_active_pj"]
+         + (core["updates"].sum(1) - core["active"].sum(1)) * k["neuron_update_inactive_pj"]
+         + core["messages_out"].sum(1) * k["spike_pj"]
+         + core["hops_ew_out"].sum(1) * k["hop_ew_pj"] + core["hops_ns_out"].sum(1) * k["hop_ns_pj"])
+    rows = []
+    for i in range(len(placement.cores)):
+        rows.append({
+            "core": i, "chip": int(chip[i]), "row": int(r[i]), "col": int(c[i]),
+            "layers": sorted({placement.blocks[j].layer for j in placement.cores[i]}),
+            "neurons": int(core["updates"][i, 0]) if core["updates"].shape[1] else 0,
+            "neuron_updates": float(core["updates"][i].sum()),
+            "synops": float(core["synops"][i].sum()), "spikes": float(core["spikes"][i].sum()),
+            "messages_out": float(core["messages_out"][i].sum()),
+            "messages_in": float(core["messages_in"][i].sum()),
+            "hops_ew_out": float(core["hops_ew_out"][i].sum()),
+            "hops_ns_out": float(core["hops_ns_out"][i].sum()),
+            "chip_crossings_out": float(core["crossings_out"][i].sum()),
+            "us_per_step": float(tm["core_ns"][i]) * 1e-3, "dynamic_uj": float(e[i]) * 1e-6})
+    return rows
+
+
+def _placement_summary(placement) -> dict[str, Any]:
+    """What the estimate placed on: cores, chips, mesh, quality metrics of the partitioner."""
+    m = placement.metrics
+    keep = ("method", "cores", "chips", "blocks", "lower_bound", "cores_over_lower_bound",
+            "traffic_hops", "chip_crossings", "traffic_hops_vs_greedy")
+    return {"target": placement.model.target, **{key: m[key] for key in keep if key in m},
+            "cores": len(placement.cores), "chips": int(placement.mesh.chips),
+            "mesh": {"rows": placement.mesh.rows, "cols": placement.mesh.cols,
+                     "chip_rows": placement.mesh.chip_rows, "chip_cols": placement.mesh.chip_cols}}
+
+
 def estimate(graph: Graph, target: str, act: Activity, placement=None) -> dict[str, Any]:
     """Energy (uJ) and latency (us) per inference, with breakdowns, constants and assumptions."""
     k, rows = constants(target)
@@ -97,6 +136,9 @@ def estimate(graph: Graph, target: str, act: Activity, placement=None) -> dict[s
     notes = list(act.notes)
     fpga = k.get("model") == 2
     per_core: list[dict[str, Any]] = []
+    busiest: list[dict[str, Any]] = []
+    traffic_out: dict[str, Any] | None = None
+    placement_out: dict[str, Any] | None = None
     if fpga:
         from snncompile.backends.fpga_plan import make_plan
 
@@ -116,35 +158,39 @@ def estimate(graph: Graph, target: str, act: Activity, placement=None) -> dict[s
         if placement is None:
             from snncompile.partition import partition
 
-            placement = partition(graph, target)
+            rates = {n: float(la.spikes.mean()) for n, la in act.layers.items()}
+            rates[act.input_name] = float(act.input_events.mean())
+            placement = partition(graph, target, rates=rates)  # METIS weighs measured traffic
         core = lat.per_core(act, placement)
-        msg = lat.messages(act, placement)
-        tm = lat.loihi_time(core, msg, k)
+        tr = traffic(act, placement)
+        core.update(tr.per_core(len(placement.cores)))
+        tm = lat.loihi_time(core, tr.longest_busy_route(), k)
         ns_step = tm["ns_per_step"]
         t_inf_ns = float(ns_step.sum())
-        hops = (float(msg["hops_ew"].sum()) * k["hop_ew_pj"]
-                + float(msg["hops_ns"].sum()) * k["hop_ns_pj"])
+        flow = tr.totals()
         parts = {"synaptic ops": tot["synops"] * k["synop_pj"],
                  "neuron updates": tot["active_updates"] * k["neuron_update_active_pj"]
                  + tot["inactive_updates"] * k["neuron_update_inactive_pj"],
-                 "spikes and routing": float(msg["messages"].sum()) * k["spike_pj"] + hops}
+                 "spike messages": flow["messages"] * k["spike_pj"],
+                 "mesh hops": flow["hops_ew"] * k["hop_ew_pj"] + flow["hops_ns"] * k["hop_ns_pj"]}
         time_parts = {name: v * act.steps for name, v in tm["components_ns"].items()}
         chips = int(placement.mesh.chips)
-        core_e = (core["synops"].sum(1) * k["synop_pj"]
-                  + core["active"].sum(1) * k["neuron_update_active_pj"]
-                  + (core["updates"].sum(1) - core["active"].sum(1))
-                  * k["neuron_update_inactive_pj"])
-        per_core = [{"core": c, "neurons": int(core["updates"][c, 0]),
-                     "synops": float(core["synops"][c].sum()),
-                     "spikes": float(core["spikes"][c].sum()),
-                     "us_per_step": float(tm["core_ns"][c]) * 1e-3,
-                     "dynamic_uj": float(core_e[c]) * 1e-6}
-                    for c in range(len(placement.cores))]
-        notes.append(f"{len(placement.cores)} cores on {chips} chip(s) from the partitioner; a "
-                     "step ends when the slowest core is done, plus the longest route's transit "
-                     "and one barrier")
-        notes.append("spike messages: one per (spike, destination block); core-mesh hops are "
-                     "charged as tile hops")
+        per_core = _core_rows(core, tm, k, placement)
+        busiest = sorted(per_core, key=lambda r: -r["us_per_step"])[:10]
+        traffic_out = {**flow, "energy_uj": {"spike messages": parts["spike messages"] * 1e-6,
+                                             "mesh hops": parts["mesh hops"] * 1e-6},
+                       "longest_busy_route_hops": dict(zip(("ew", "ns"),
+                                                           tr.longest_busy_route()))}
+        placement_out = _placement_summary(placement)
+        notes.append(f"{len(placement.cores)} cores on {chips} chip(s) from the partitioner "
+                     f"({placement.metrics.get('method', 'given')} placement); a step ends when "
+                     "the busiest core is done, plus the longest busy route's transit and one "
+                     "barrier")
+        notes.append("spike messages: one per (spike, destination block that reads the neuron), "
+                     "counted from the spikes of the exact source neurons each block pair "
+                     "carries; core-mesh hops are charged as tile hops; chip crossings are "
+                     "counted but not charged beyond their hops (no published per-crossing "
+                     "figure)")
     dynamic_uj = sum(parts.values()) * 1e-6
     static_uj = k["static_power_mw"] * chips * t_inf_ns * 1e-6  # mW x ns = 1e-12 J = 1e-6 uJ
     notes.append(f"static energy = {k['static_power_mw']:g} mW x {chips} chip(s) x the "
@@ -164,7 +210,8 @@ def estimate(graph: Graph, target: str, act: Activity, placement=None) -> dict[s
                     "inferences_per_s": 1e6 / us_inf if us_inf > 0 else float("inf"),
                     "breakdown_us": {n: v * 1e-3 for n, v in time_parts.items()}},
         "counts": tot, "neurobench": neurobench(graph, act),
-        "layers": _layer_rows(act, k, fpga), "cores": per_core,
+        "layers": _layer_rows(act, k, fpga), "cores": per_core, "busiest_cores": busiest,
+        "traffic": traffic_out, "placement": placement_out,
         "baseline": {"name": b_name, "macs": macs, "energy_uj": base_uj,
                      "ratio_baseline_over_estimate": base_uj / max(dynamic_uj + static_uj, 1e-30)},
         "constants": rows + b_rows, "assumptions": notes,

@@ -15,11 +15,13 @@ import numpy as np
 
 from snncompile.ir.graph import Graph
 from snncompile.partition.artefact import Placement
+from snncompile.partition.bounds import halo_lower_bound
 from snncompile.partition.layers import Layer, layers_of
 from snncompile.partition.place import cost, greedy, mesh_for, metis, refine
 from snncompile.partition.resources import CoreModel, DoesNotFit, core_model
-from snncompile.partition.route import block_routes, core_routes
-from snncompile.partition.split import FIXES, RESOURCES, pack, split_layer
+from snncompile.partition.route import core_routes
+from snncompile.partition.search import best_split
+from snncompile.partition.split import RESOURCES
 
 __all__ = ["DoesNotFit", "Placement", "core_model", "lower_bound", "partition"]
 
@@ -42,37 +44,9 @@ def lower_bound(layers: list[Layer], model: CoreModel) -> dict[str, int]:
     return {k: math.ceil(v / model.cap(k)) for k, v in totals.items()}
 
 
-def _split(layers: list[Layer], model: CoreModel, frac: float):
-    """Blocks at `frac` of a core and their routes; layers whose blocks break the fan-out limit
-    get smaller blocks and the split runs again."""
-    max_neurons: dict[str, int] = {}
-    over: dict[str, float] = {}
-    for _ in range(12):
-        blocks = [b for x in layers for b in split_layer(
-            x, model, max_neurons.get(x.name, model.cap("neurons")), frac)]
-        routes = block_routes(layers, blocks)
-        fan_out = routes.fan_out(len(blocks))
-        over = {}
-        for b, f in zip(blocks, fan_out):
-            b.fan_out = int(f)
-            if f > model.cap("fan_out"):
-                over[b.layer] = max(over.get(b.layer, 0.0), f / b.neurons)
-        if not over:
-            return blocks, routes
-        for name, per_neuron in over.items():
-            size = int(model.cap("fan_out") / per_neuron * 0.95)
-            if size < 1 or size >= max_neurons.get(name, 1 << 62):
-                raise DoesNotFit(f"layer {name!r} needs {per_neuron:.0f} fan-out axons per neuron, "
-                                 f"target {model.target!r} allows {model.fan_out} per core; "
-                                 f"{FIXES['fan_out']}")
-            max_neurons[name] = size
-    raise DoesNotFit(f"fan-out of layers {sorted(over)} still exceeds {model.fan_out} per core "
-                     f"on target {model.target!r}; {FIXES['fan_out']}")
-
-
 def partition(hw_graph: Graph, target: str | CoreModel = "loihi2", method: str = "metis",
               rates: Mapping[str, float] | None = None,
-              fractions: tuple[float, ...] = (1.0, 1 / 2, 1 / 3, 1 / 4)) -> Placement:
+              fractions: tuple[float, ...] = (1.0, 3 / 4, 2 / 3, 1 / 2, 1 / 3, 1 / 4)) -> Placement:
     """Split, pack, place and route; method "metis" (min-cut placement) or "greedy" (layer order).
 
     rates: spikes per neuron per step of each layer and input (default 1.0), which weigh traffic.
@@ -82,15 +56,7 @@ def partition(hw_graph: Graph, target: str | CoreModel = "loihi2", method: str =
     t0 = time.perf_counter()
     model = core_model(target) if isinstance(target, str) else target
     layers = layers_of(hw_graph, model)
-    best = None
-    for frac in fractions:
-        blocks, routes = _split(layers, model, frac)
-        cores = pack(blocks, model)
-        if best is None or len(cores) < len(best[2]):
-            best = (blocks, routes, cores, {x.name: x.order.width for x in layers})
-    blocks, routes, cores, widths = best
-    for x in layers:  # the orders the winning split used (later attempts changed them)
-        x.set_order(widths[x.name])
+    blocks, routes, cores, fracs = best_split(layers, model, tuple(fractions))
     t_split = time.perf_counter()
     core_of = np.zeros(len(blocks), np.int64)
     for i, members in enumerate(cores):
@@ -115,6 +81,7 @@ def partition(hw_graph: Graph, target: str | CoreModel = "loihi2", method: str =
     t_place = time.perf_counter()
     placement = Placement(model, layers, blocks, cores, routes, core_of, mesh, slot_of, croutes, {})
     lb = lower_bound(layers, model)
+    lb_halo = {**lb, **{k: max(v, lb[k]) for k, v in halo_lower_bound(layers, model).items()}}
     use = placement.core_use()
     for k, name in enumerate(RESOURCES):
         if use[:, k].max(initial=0) > model.cap(name):
@@ -127,7 +94,10 @@ def partition(hw_graph: Graph, target: str | CoreModel = "loihi2", method: str =
         "method": method, "neurons": int(sum(b.neurons for b in blocks)),
         "synapses": int(sum(b.synapses for b in blocks)), "blocks": len(blocks),
         "cores": len(cores), "chips": mesh.chips, "lower_bound": lb,
+        "block_fractions": {k: round(v, 4) for k, v in fracs.items()},
         "cores_over_lower_bound": len(cores) / max(1, max(lb.values())),
+        "lower_bound_halo": lb_halo,
+        "cores_over_halo_bound": len(cores) / max(1, max(lb_halo.values())),
         **placed, "greedy_traffic_hops": baseline["traffic_hops"],
         "traffic_hops_vs_greedy": placed["traffic_hops"] / max(baseline["traffic_hops"], 1e-12),
         "seconds": {"split_route": t_split - t0, "pack_place": t_place - t_split},

@@ -104,8 +104,10 @@ class Placement:
         m = self.metrics
         lb = m["lower_bound"]
         binding = max(lb, key=lb.get)
+        halo = max(m.get("lower_bound_halo", lb).values())
         return (f"{m['cores']} cores on {m['chips']} chip(s) of {self.model.target} (lower bound "
-                f"{lb[binding]}, {binding}); spike traffic x hops {m['traffic_hops']:.4g} = "
+                f"{lb[binding]}, {binding}; with conv halos {halo}); spike traffic x hops "
+                f"{m['traffic_hops']:.4g} = "
                 f"{m['traffic_hops_vs_greedy']:.2f} x layer-order placement")
 
     def layer_rows(self) -> list[dict[str, Any]]:

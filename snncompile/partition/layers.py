@@ -124,7 +124,9 @@ class Incoming:
             w = effective_weights(op)
             self.nz = w != 0
             self.row_cum = np.concatenate([[0], np.cumsum(self.nz.sum(1, dtype=np.int64))])
-            self.wbits = bits_for(np.abs(w).max(initial=0), w.min(initial=0) < 0 < w.max(initial=0))
+            # the 8 - num_weight_bits low bits Lava truncates are zero: they need no storage
+            stored = np.abs(w).max(initial=0) >> (8 - op.num_weight_bits)
+            self.wbits = bits_for(stored, w.min(initial=0) < 0 < w.max(initial=0))
             self.dbits = m.delay_bits if isinstance(op, hw.DelayDense) else 0
         elif isinstance(op, hw.Conv):
             self._init_conv(op)

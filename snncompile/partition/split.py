@@ -19,6 +19,7 @@ from snncompile.partition.layers import Layer
 from snncompile.partition.resources import CoreModel, DoesNotFit
 
 RESOURCES = ("neurons", "synapse_bits", "fan_in", "fan_out")
+STRIP_SPLITS = (1, 2, 3, 4, 6, 8)  # strip width = W / k; the sample strip with fewest blocks wins
 
 
 @dataclasses.dataclass
@@ -99,7 +100,7 @@ def split_layer(layer: Layer, model: CoreModel, max_neurons: int, frac: float = 
         groups = min(chans, groups * 2)
     if any(isinstance(inc.op, hw.Conv) for inc in layer.incoming) and layer.geo[1] > 1:
         best, tried = None, set()
-        for k in (1, 2, 3, 4, 6, 8):
+        for k in STRIP_SPLITS:
             width = math.ceil(layer.geo[2] / k)
             if width in tried or (k > 1 and width < 2):
                 continue
@@ -164,20 +165,20 @@ def pack(blocks: list[Block], model: CoreModel) -> list[list[int]]:
     Sums stay within the caps; fan-in / fan-out sums bound axon tables blocks could share."""
     caps = np.array([model.cap(r) for r in RESOURCES], np.float64)
     use = np.array([b.use() for b in blocks], np.float64).reshape(-1, 4) / caps
-    left = np.ones(len(blocks), bool)
+    rem = np.arange(len(blocks))
     cores: list[list[int]] = []
-    while left.any():
-        room, members = np.ones(4), []
-        while True:
-            fits = left & np.all(use <= room + 1e-12, axis=1)
-            if not fits.any():
+    while len(rem):
+        room, members, cand = np.ones(4), [], rem
+        while len(cand):
+            cand = cand[np.all(use[cand] <= room + 1e-12, axis=1)]  # room only shrinks
+            if not len(cand):
                 break
-            score = np.where(fits, use @ room, -1.0)
-            i = int(score.argmax())
+            i = int(cand[np.argmax(use[cand] @ room)])
             members.append(i)
-            left[i] = False
             room = room - use[i]
+            cand = cand[cand != i]
         if not members:  # cannot happen: split_layer makes every block fit an empty core
             raise DoesNotFit("a block does not fit an empty core")
         cores.append(sorted(members))
+        rem = np.setdiff1d(rem, members, assume_unique=True)
     return sorted(cores, key=min)

@@ -1,0 +1,135 @@
+"""Choose each layer's block size (a fraction of a core) so the blocks pack into fewest cores.
+
+Why per layer: one fraction for the whole network is a poor compromise. A conv layer whose
+input has many channels wants whole-core tiles (its halo, the input rim a tile reads beyond its
+own footprint, shrinks with tile size), while neuron- or axon-bound layers want half or quarter
+cores that pack beside blocks bound by other resources. The search starts from the best uniform
+fraction, then tries every other fraction layer by layer (coordinate descent, repeated while a
+pass improves) and keeps a change when the packing needs fewer cores. Splits are cached per (layer, fraction, size cap), so a step
+of the descent costs one route pass and one packing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from snncompile.partition.layers import Layer
+from snncompile.partition.resources import CoreModel, DoesNotFit
+from snncompile.partition.route import Routes, block_routes
+from snncompile.partition.split import FIXES, Block, pack, split_layer
+
+DESCENT_BUDGET = 20_000  # blocks packed over all descent steps (PilotNet: ~50 steps, a full pass)
+
+
+class Splitter:
+    """split(fractions) -> (blocks, routes) with the fan-out repair loop, cached per layer."""
+
+    def __init__(self, layers: list[Layer], model: CoreModel):
+        self.layers, self.model = layers, model
+        self.cache: dict[tuple[str, float, int], tuple[list[Block], int]] = {}
+        self.route_cache: dict[tuple, tuple[np.ndarray, ...]] = {}
+        self.sources = {x.name: sorted({s for inc in x.incoming for s in inc.sources
+                                        if s != x.name and s in {y.name for y in layers}})
+                        for x in layers}
+
+    def _routes(self, keys: dict[str, tuple], blocks: dict[str, list[Block]]) -> Routes:
+        """block_routes, computed per destination layer and cached by the split keys of that
+        layer and its sources (a descent step re-routes only the layers it touched)."""
+        offset, n = {}, 0
+        for x in self.layers:
+            offset[x.name], n = n, n + len(blocks[x.name])
+        src, dst, axons = [], [], []
+        for x in self.layers:
+            seg = [x.name, *self.sources[x.name]]
+            key = tuple(keys[name] for name in seg)
+            if key not in self.route_cache:
+                local = [b for name in seg for b in blocks[name]]
+                r = block_routes([y for y in self.layers if y.name in seg], local)
+                keep = r.dst < len(blocks[x.name])
+                self.route_cache[key] = (r.src[keep], r.dst[keep], r.axons[keep])
+            s, d, a = self.route_cache[key]
+            starts = np.cumsum([0] + [len(blocks[name]) for name in seg])
+            which = np.searchsorted(starts, s, side="right") - 1
+            base = np.array([offset[name] for name in seg], np.int64)
+            glob = np.where(s >= 0, base[np.maximum(which, 0)] + s - starts[np.maximum(which, 0)],
+                            s)
+            src.append(glob)
+            dst.append(d + offset[x.name])
+            axons.append(a)
+        cat = (lambda parts: np.concatenate(parts).astype(np.int64) if parts
+               else np.zeros(0, np.int64))
+        return Routes(cat(src), cat(dst), cat(axons))
+
+    def _layer_blocks(self, x: Layer, frac: float, max_neurons: int) -> list[Block]:
+        key = (x.name, frac, max_neurons)
+        if key not in self.cache:
+            blocks = split_layer(x, self.model, max_neurons, frac)
+            self.cache[key] = (blocks, x.order.width)
+        blocks, width = self.cache[key]
+        if x.order.width != width:
+            x.set_order(width)
+        return blocks  # shared between tries: split() resets every fan_out it reads
+
+    def split(self, fracs: dict[str, float]) -> tuple[list[Block], Routes]:
+        """Blocks at each layer's fraction and their routes; layers whose blocks break the
+        fan-out limit get smaller blocks and the split runs again."""
+        model, cap = self.model, self.model.cap("neurons")
+        max_neurons: dict[str, int] = {}
+        over: dict[str, float] = {}
+        for _ in range(12):
+            keys = {x.name: (x.name, fracs[x.name], max_neurons.get(x.name, cap))
+                    for x in self.layers}
+            per = {x.name: self._layer_blocks(x, *keys[x.name][1:]) for x in self.layers}
+            blocks = [b for x in self.layers for b in per[x.name]]
+            routes = self._routes(keys, per)
+            fan_out = routes.fan_out(len(blocks))
+            over = {}
+            for b, f in zip(blocks, fan_out):
+                b.fan_out = int(f)
+                if f > model.cap("fan_out"):
+                    over[b.layer] = max(over.get(b.layer, 0.0), f / b.neurons)
+            if not over:
+                return blocks, routes
+            for name, per_neuron in over.items():
+                size = int(model.cap("fan_out") / per_neuron * 0.95)
+                if size < 1 or size >= max_neurons.get(name, 1 << 62):
+                    raise DoesNotFit(f"layer {name!r} needs {per_neuron:.0f} fan-out axons per "
+                                     f"neuron, target {model.target!r} allows {model.fan_out} "
+                                     f"per core; {FIXES['fan_out']}")
+                max_neurons[name] = size
+        raise DoesNotFit(f"fan-out of layers {sorted(over)} still exceeds {model.fan_out} per "
+                         f"core on target {model.target!r}; {FIXES['fan_out']}")
+
+
+def best_split(layers: list[Layer], model: CoreModel, fractions: tuple[float, ...],
+               descend: bool = True):
+    """(blocks, routes, cores, fractions per layer) of the split that packs into fewest cores:
+    the best uniform fraction, then passes of per-layer coordinate descent while a pass improves
+    and DESCENT_BUDGET lasts."""
+    splitter = Splitter(layers, model)
+
+    def run(fracs):
+        blocks, routes = splitter.split(fracs)
+        return blocks, routes, pack(blocks, model), dict(fracs)
+
+    best = None
+    for f in fractions:
+        got = run({x.name: f for x in layers})
+        if best is None or len(got[2]) < len(best[2]):
+            best = got
+    spent = 0  # block-evaluations: bounds the descent's time on big networks
+    improved = descend and len(fractions) > 1 and len(layers) > 1
+    while improved and spent <= DESCENT_BUDGET:  # passes until one changes nothing
+        improved = False
+        for x in layers:  # network order: a layer's change then reshapes its consumers' fan-out
+            for f in fractions:
+                if f == best[3][x.name] or spent > DESCENT_BUDGET:
+                    continue
+                try:
+                    got = run({**best[3], x.name: f})
+                except DoesNotFit:
+                    continue
+                spent += len(got[0])
+                if len(got[2]) < len(best[2]):
+                    best, improved = got, True
+    return run(best[3])  # again, so every layer's order is the one the winner used
