@@ -217,16 +217,16 @@ def test_verilator_lint_wall_clean(tmp_path):
         assert proc.returncode == 0 and "%Warning" not in proc.stderr, proc.stderr
 
 
-def test_refuses_conv_and_graded_input_by_name():
-    g = Graph(level="hw", nodes={
-        "in": hw.SpikeInput(shape=(1, 3, 3)),
-        "c": hw.Conv(weight=np.ones((1, 1, 2, 2), np.int64)),
-        "l": hw.LIF(shape=(1, 2, 2), du=0, dv=0, vth=1, bias_mant=np.zeros(1, np.int64),
-                    bias_exp=np.zeros(1, np.int64)),
-        "out": hw.SpikeOutput(shape=(1, 2, 2))},
-        edges=(("in", "c"), ("c", "l"), ("l", "out")))
-    with pytest.raises(UnsupportedOp, match="'c'"):
-        make_plan(g)
+def test_refuses_delay_dense_and_graded_input_by_name():
+    """(Conv is mapped since the kernel walker: tests/test_fpga_conv.py.)"""
+    graded = Graph(level="hw", nodes={
+        "in": hw.GradedInput(shape=(2,)),
+        "l": hw.LIF(shape=(2,), du=0, dv=0, vth=1, bias_mant=np.zeros(2, np.int64),
+                    bias_exp=np.zeros(2, np.int64)),
+        "out": hw.SpikeOutput(shape=(2,))},
+        edges=(("in", "l"), ("l", "out")))
+    with pytest.raises(UnsupportedOp, match="'in'"):
+        make_plan(graded)
     delayed = Graph(level="hw", nodes={
         "in": hw.SpikeInput(shape=(2,)),
         "d": hw.DelayDense(weights=np.ones((1, 2), np.int64), delays=np.ones((1, 2), np.int64)),

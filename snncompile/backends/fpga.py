@@ -25,11 +25,12 @@ TEXT = "model.hw.txt"
 RTL = "rtl"
 
 
-def write(hw_graph: Graph, folder: Path) -> dict[str, str]:
-    """Generate the RTL; raises a one-sentence UnsupportedOp for nodes the template lacks."""
+def write(hw_graph: Graph, folder: Path, decay: str | None = None) -> dict[str, str]:
+    """Generate the RTL; raises a one-sentence UnsupportedOp for nodes the template lacks.
+    `decay` = "multiply" | "shift-add" (fpga_rtl.render; default from target.toml)."""
     folder = Path(folder)
     plan = make_plan(hw_graph)
-    files = render(plan, str(hw_graph.meta.get("source", "model")))
+    files = render(plan, str(hw_graph.meta.get("source", "model")), decay)
     (folder / RTL).mkdir(exist_ok=True)
     for name, body in sorted(files.items()):
         target = folder / (name if name == "README.md" else f"{RTL}/{name}")

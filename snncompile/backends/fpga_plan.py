@@ -1,4 +1,4 @@
-"""The fpga mapping of a hw graph: one core per LIF population, one synapse group per Dense.
+"""The fpga mapping of a hw graph: one core per LIF population, one synapse group per Dense/Conv.
 
 Shared by the Verilog generator (fpga_rtl.py) and the cycle model (snncompile/sim/cycles.py), so
 both see the same cores, sources, widths and pass lengths. Source 0 is the input; source j >= 1 is
@@ -14,6 +14,8 @@ from importlib import resources
 
 import numpy as np
 
+from snncompile.backends import support
+from snncompile.backends.fpga_conv import ConvGroup, conv_group, weight_format
 from snncompile.errors import GraphCheckError, SnnCompileError, UnsupportedOp
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
@@ -60,12 +62,20 @@ class Group:
     source: int  # 0 = input, j >= 1 = source core j
     rows: np.ndarray  # (n_src, N) int64, Lava-preprocessed
     weight_exp: int
-    w_bits: int
+    w_bits: int  # bits per stored word (rows >> w_shift, unsigned unless w_signed)
     acc_bits: int
+    w_shift: int = 0
+    w_signed: bool = True
+    kind: str = "dense"
 
     @property
     def n_src(self) -> int:
         return int(self.rows.shape[0])
+
+    def memories(self, n: int) -> list[tuple[str, int, int]]:
+        """(name, words, bits) of this group's memories in a core of n neurons."""
+        return [(f"wmem{self.index}", self.n_src * n, self.w_bits),
+                (f"acc{self.index}", n, self.acc_bits)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +92,7 @@ class Core:
     subtract: bool
     reset_interval: int
     reset_offset: int
-    groups: tuple[Group, ...]
+    groups: tuple[Group | ConvGroup, ...]
     source: int  # its source number if it has outgoing synapses, else 0
 
 
@@ -104,12 +114,35 @@ class Plan:
         return len(self.source_cores)
 
 
+# what the RTL maps (snncompile.backends.support; docs/support.md is generated from it)
+SUPPORTED = frozenset({"SpikeInput", "SpikeOutput", "Dense", "Conv", "LIF", "reset-subtract",
+                       "LIFReset", "recurrence", "fan-in", "bias-clock"})
+WHY = {"GradedInput": "the RTL takes spike inputs",
+       "DelayDense": "the RTL's synapse groups have no per-synapse delay lines",
+       "ATRLIF": "the RTL has no adaptive threshold (ATRLIF) neuron",
+       "multi-source-synapse": "a synapse group reads one source core"}
+
+
+def pass_len(core: Core, group: Group | ConvGroup) -> int:
+    """Cycles of the walk one event of `group`'s source makes in `core` (before the overhead):
+    every neuron for a Dense, the kernel walk for a Conv (fpga_conv.py)."""
+    return group.walk_len if isinstance(group, ConvGroup) else core.n
+
+
+def _check_conv_sources(core: Core) -> None:
+    """A source that reaches a core through a Conv reaches it through nothing else (an event pass
+    runs one walk, whose length depends on the group)."""
+    for g in core.groups:
+        if isinstance(g, ConvGroup):
+            other = [h.name for h in core.groups if h.source == g.source and h is not g]
+            if other:
+                raise SnnCompileError(f"{WHERE}: LIF {core.name!r} gets the same source through "
+                                      f"Conv {g.name!r} and {other[0]!r}; the fpga core runs one "
+                                      "walk per event")
+
+
 def _refuse(graph: Graph) -> None:
-    for name, op in graph.nodes.items():
-        if isinstance(op, hw.GradedInput):
-            raise UnsupportedOp(op, WHERE, f"graded input {name!r}; the RTL takes spike inputs")
-        if type(op) not in (hw.SpikeInput, hw.SpikeOutput, hw.Dense, hw.LIF):
-            raise UnsupportedOp(op, WHERE, f"node {name!r}; the RTL maps Dense and LIF only")
+    support.check(graph, "fpga")
 
 
 def make_plan(graph: Graph) -> Plan:
@@ -136,31 +169,38 @@ def make_plan(graph: Graph) -> Plan:
     feeds = {p for d in graph.of_kind("synapse") for p in graph.predecessors(d)}
     source_cores = tuple(index[n] for n in lifs if n in feeds)
     src_of = {in_name: 0, **{lifs[c]: j + 1 for j, c in enumerate(source_cores)}}
-    groups: dict[str, list[Group]] = {n: [] for n in lifs}
+    groups: dict[str, list[Group | ConvGroup]] = {n: [] for n in lifs}
     for d in graph.of_kind("synapse"):
         preds, succs = graph.predecessors(d), graph.successors(d)
+        kind = type(graph.nodes[d]).__name__
         if len(preds) != 1 or preds[0] not in src_of:
-            raise UnsupportedOp(graph.nodes[d], WHERE, f"Dense {d!r} must have one source, the "
+            raise UnsupportedOp(graph.nodes[d], WHERE, f"{kind} {d!r} must have one source, the "
                                 "input or a LIF")
         if len(succs) != 1 or succs[0] not in index:
-            raise UnsupportedOp(graph.nodes[d], WHERE, f"Dense {d!r} must feed one LIF")
+            raise UnsupportedOp(graph.nodes[d], WHERE, f"{kind} {d!r} must feed one LIF")
         src, dst = preds[0], succs[0]
         n_src = n_in if src == in_name else sizes[src]
+        if n_src > int(limits["axons_per_core"]):
+            raise SnnCompileError(f"{WHERE}: {kind} {d!r} has {n_src} inputs, over the limit of "
+                                  f"{limits['axons_per_core']} axons per core")
+        if isinstance(graph.nodes[d], hw.Conv):
+            groups[dst].append(conv_group(d, graph.nodes[d], len(groups[dst]), src_of[src],
+                                          tuple(graph.shapes[src]), tuple(graph.shapes[d])))
+            continue
         w = effective_weights(graph.nodes[d])
         if w.shape != (sizes[dst], n_src):
             raise GraphCheckError(f"{WHERE}: Dense {d!r} has weights {w.shape}, expected "
                                   f"({sizes[dst]}, {n_src})")
-        if n_src > int(limits["axons_per_core"]):
-            raise SnnCompileError(f"{WHERE}: Dense {d!r} has {n_src} inputs, over the limit of "
-                                  f"{limits['axons_per_core']} axons per core")
         pos, neg = np.clip(w, 0, None).sum(axis=1), np.clip(w, None, 0).sum(axis=1)
         acc_bits = signed_bits(int(neg.min(initial=0)), int(pos.max(initial=0)))
         if acc_bits > 32:
             raise SnnCompileError(f"{WHERE}: Dense {d!r} sums need {acc_bits} bits, over 32")
+        k, signed, w_bits = weight_format(w)  # num_weight_bits sets the memory width
         groups[dst].append(Group(
             name=d, index=len(groups[dst]), source=src_of[src],
             rows=np.ascontiguousarray(w.T), weight_exp=int(graph.nodes[d].weight_exp),
-            w_bits=signed_bits(int(w.min(initial=0)), int(w.max(initial=0))), acc_bits=acc_bits))
+            w_bits=w_bits, acc_bits=max(acc_bits, w_bits + k + (not signed)), w_shift=k,
+            w_signed=signed))
     for n in lifs:
         bad = [p for p in graph.predecessors(n) if graph.nodes[p].kind != "synapse"]
         if bad:
@@ -185,8 +225,9 @@ def make_plan(graph: Graph) -> Plan:
     over = tim["pass_overhead"]
     dests: dict[int, list[int]] = {}
     for c in cores:
+        _check_conv_sources(c)
         for g in c.groups:
-            dests.setdefault(g.source, []).append(c.n)
+            dests.setdefault(g.source, []).append(pass_len(c, g))
     n_sources = len(source_cores) + 1
     event_len = tuple(max(dests.get(s, [0])) + over for s in range(n_sources))
     big_n = max((c.n for c in cores), default=1)

@@ -67,12 +67,20 @@ def cycle_trace(plan, x: np.ndarray, core_spikes: list[np.ndarray]) -> CycleTrac
     clear = np.concatenate([[0], np.cumsum(sample_len)[:-1]]).astype(np.int64)
     start = clear[:, None] + head + np.concatenate(
         [np.zeros((batch, 1), np.int64), np.cumsum(c, axis=1)[:, :-1]], axis=1)
-    rows = []
+    # Spikes on a (batch, step, neuron, core) grid: C-order nonzero lists them by (cycle, core,
+    # neuron) already, since a step's stamps (start + const + neuron) end before the next step
+    # starts, so no sort is needed.
+    sizes = [int(np.prod(np.shape(spk)[2:])) for spk in core_spikes]
+    grid = np.zeros((batch, steps, max(sizes, default=0), len(sizes)), bool)
     for k, spk in enumerate(core_spikes):
-        b, t, n = np.nonzero(np.asarray(spk).reshape(batch, steps, -1))
-        cyc = start[b, t] + tm["wait"] + tm["spike_latency"] + n
-        rows.append(np.stack([cyc, np.full_like(n, k), n, b, t + 1], axis=1))
-    stamps = sort_stamps(np.concatenate(rows) if rows else np.zeros((0, 5)))
+        grid[:, :, :sizes[k], k] = np.asarray(spk).reshape(batch, steps, -1) != 0
+    flat = np.flatnonzero(grid)  # one flat index per spike: ((b * steps + t) * N + n) * K + k
+    stamps = np.empty((len(flat), 5), np.int64)
+    bt, rest = np.divmod(flat, grid.shape[2] * grid.shape[3])
+    stamps[:, 2], stamps[:, 1] = np.divmod(rest, grid.shape[3])
+    stamps[:, 3], stamps[:, 4] = np.divmod(bt, steps)
+    stamps[:, 0] = start.reshape(-1)[bt] + (tm["wait"] + tm["spike_latency"]) + stamps[:, 2]
+    stamps[:, 4] += 1
     return CycleTrace(stamps, clear, start + c - 1, sample_len.sum().item())
 
 

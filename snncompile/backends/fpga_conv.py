@@ -1,0 +1,195 @@
+"""Conv on the fpga: a kernel-walking address generator instead of a dense weight matrix.
+
+A Conv with N outputs and M inputs would need an N x M weight memory (4096 x 4096 words for the
+NIR paper's CNN); the kernel alone is C_out * C_in/groups * kH * kW words. For one input spike at
+(c, y, x) the outputs it reaches are (co, oy, ox) with ky = y + pad_y - oy * stride_y in [0, kH),
+so ky runs over one stride phase, ky0 + jy * stride_y with jy < KY = ceil(kH / stride_y) (same in
+x), and co over the Cog output channels of c's group. The event pass therefore walks a fixed
+Cog x KY x KX grid (a data-independent length, so the cycle model stays a closed form); a small
+per-axon ROM gives where the walk starts and which (jy, jx) land inside the output and the kernel,
+and the target and weight addresses advance by constant strides (adders, no multipliers).
+
+Dilation other than 1 is refused (a stride phase then holds a non-contiguous set of taps). The
+accumulation wraps at 24 bits exactly as the emulator's Conv register (hw_ops.Conv).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from snncompile.errors import SnnCompileError, UnsupportedOp
+from snncompile.ir import hw_ops as hw
+
+WHERE = "fpga back end"
+CONV_BITS = 24  # Lava's Conv register wraps at 24 bits (hw_ops.Conv)
+
+
+def _clog2(n: int) -> int:
+    return max(1, (int(n) - 1).bit_length())
+
+
+def _signed_bits(lo: int, hi: int) -> int:
+    bits = 2
+    while lo < -(1 << (bits - 1)) or hi > (1 << (bits - 1)) - 1:
+        bits += 1
+    return bits
+
+
+def weight_format(w: np.ndarray) -> tuple[int, bool, int]:
+    """(shift k, signed, bits) of the narrowest weight memory word for integer weights w: every
+    weight is a multiple of 2^k (Lava's num_weight_bits grid leaves 8 - num_weight_bits (+1 if
+    mixed) zero LSBs), so the memory keeps w >> k and the datapath appends k zero bits; weights
+    that are all >= 0 are stored unsigned. Same values, narrower memory."""
+    w = np.asarray(w, np.int64).reshape(-1)
+    nz = w[w != 0]
+    k = int(min((int(v) & -int(v)).bit_length() - 1 for v in np.unique(np.abs(nz)))) \
+        if nz.size else 0
+    q = w >> k
+    signed = bool(q.min(initial=0) < 0)
+    lo, hi = int(q.min(initial=0)), int(q.max(initial=0))
+    bits = 1 + max(hi.bit_length(), (-lo - 1).bit_length()) if signed else max(1, hi.bit_length())
+    return k, signed, bits
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvGroup:
+    """One Conv into a core. `kernel` is padded to (C_out, C_in/groups, KY*sy, KX*sx) with zeros,
+    so every walked weight address exists; `rom` (n_src, 6) holds per source axon
+    (base_t, base_w, jy_lo, jy_hi, jx_lo, jx_hi): the walk's first target (mod 2^t_bits) and
+    weight address, and the half-open ranges of jy, jx that are real synapses."""
+
+    name: str
+    index: int
+    source: int
+    in_shape: tuple[int, int, int]
+    out_shape: tuple[int, int, int]
+    stride: tuple[int, int]
+    kernel: np.ndarray
+    rom: np.ndarray
+    walk: tuple[int, int, int]  # (Cog, KY, KX)
+    w_bits: int
+    acc_bits: int
+    w_shift: int = 0
+    w_signed: bool = True
+    kind: str = "conv"
+    weight_exp: int = 0
+
+    @property
+    def n_src(self) -> int:
+        return int(np.prod(self.in_shape))
+
+    @property
+    def walk_len(self) -> int:
+        return int(np.prod(self.walk))
+
+    @property
+    def t_bits(self) -> int:
+        return _clog2(int(np.prod(self.out_shape)))
+
+    @property
+    def w_addr_bits(self) -> int:
+        return _clog2(self.kernel.size)
+
+    def deltas(self) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+        """(target, weight) address steps: next jx; next jy (jx back to 0); next output channel
+        (jy, jx back to 0). Targets count down in jy, jx because oy = oy0 - jy."""
+        _, ky_n, kx_n = self.walk
+        sy, sx = self.stride
+        _, oh, ow = self.out_shape
+        cig, khp, kwp = self.kernel.shape[1:]
+        return ((-1, sx),
+                ((kx_n - 1) - ow, sy * kwp - (kx_n - 1) * sx),
+                (oh * ow + (ky_n - 1) * ow + (kx_n - 1),
+                 cig * khp * kwp - (ky_n - 1) * sy * kwp - (kx_n - 1) * sx))
+
+    def memories(self, n: int) -> list[tuple[str, int, int]]:
+        """(name, words, bits) of the memories this group adds to a core of n neurons."""
+        rom_bits = self.t_bits + self.w_addr_bits + 2 * _clog2(self.walk[1] + 1) \
+            + 2 * _clog2(self.walk[2] + 1)
+        return [(f"wmem{self.index}", self.kernel.size, self.w_bits),
+                (f"rom{self.index}", self.n_src, rom_bits),
+                (f"acc{self.index}", n, self.acc_bits)]
+
+    def synapses(self, axon: int) -> list[tuple[int, int]]:
+        """(target, weight) pairs of one input spike, by walking exactly as the RTL does (the
+        tests compare this with torch's conv2d)."""
+        base_t, base_w, jy_lo, jy_hi, jx_lo, jx_hi = (int(v) for v in self.rom[axon])
+        cog, ky_n, kx_n = self.walk
+        (dt_x, dw_x), (dt_y, dw_y), (dt_m, dw_m) = self.deltas()
+        flat, tmask = self.kernel.reshape(-1), (1 << self.t_bits) - 1
+        t, w, out = base_t, base_w, []
+        for _ in range(cog):
+            for jy in range(ky_n):
+                for jx in range(kx_n):
+                    if jy_lo <= jy < jy_hi and jx_lo <= jx < jx_hi:
+                        out.append((t & tmask, int(flat[w])))
+                    if jx != kx_n - 1:
+                        t, w = t + dt_x, w + dw_x
+                    elif jy != ky_n - 1:
+                        t, w = t + dt_y, w + dw_y
+                    else:
+                        t, w = t + dt_m, w + dw_m
+        return out
+
+
+def _axis(size: int, pad: int, stride: int, k: int, out: int, n_steps: int) -> np.ndarray:
+    """Per input coordinate: (k0, o0, j_lo, j_hi) of the stride phase walk along one axis."""
+    rows = []
+    for y in range(size):
+        k0, o0 = (y + pad) % stride, (y + pad) // stride
+        j_hi = min(n_steps, -(-(k - k0) // stride), o0 + 1)
+        j_lo = max(0, o0 - out + 1)
+        if j_lo >= j_hi:
+            j_lo = j_hi = 0
+        rows.append((k0, o0, j_lo, j_hi))
+    return np.array(rows, np.int64).reshape(size, 4)
+
+
+def conv_group(name: str, op: hw.Conv, index: int, source: int,
+               in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> ConvGroup:
+    """Plan one Conv, or raise a one-sentence error naming it."""
+    if tuple(op.dilation) != (1, 1):
+        raise UnsupportedOp(op, WHERE, f"Conv {name!r} has dilation {tuple(op.dilation)}; the "
+                            "fpga kernel walker supports dilation 1")
+    if len(in_shape) != 3:
+        raise UnsupportedOp(op, WHERE, f"Conv {name!r} reads a source of shape {in_shape}; it "
+                            "needs (C, H, W)")
+    w = np.asarray(op.weight, np.int64)
+    c_out, cig, kh, kw = w.shape
+    c, h, wd = (int(v) for v in in_shape)
+    co, oh, ow = (int(v) for v in out_shape)
+    groups = int(op.groups)
+    sy, sx = (int(v) for v in op.stride)
+    py, px = (int(v) for v in op.padding)
+    if c != cig * groups or co != c_out or c_out % groups:
+        raise SnnCompileError(f"{WHERE}: Conv {name!r} has weight {w.shape} and groups {groups} "
+                              f"for input {in_shape} and output {out_shape}")
+    ky_n, kx_n = math.ceil(kh / sy), math.ceil(kw / sx)
+    cog = c_out // groups
+    kernel = np.zeros((c_out, cig, ky_n * sy, kx_n * sx), np.int64)
+    kernel[:, :, :kh, :kw] = w
+    pos = np.clip(w, 0, None).reshape(c_out, -1).sum(axis=1)
+    neg = np.clip(w, None, 0).reshape(c_out, -1).sum(axis=1)
+    acc_bits = min(CONV_BITS, _signed_bits(int(neg.min(initial=0)), int(pos.max(initial=0))))
+    k, signed, w_bits = weight_format(w)
+    if w_bits + k + (not signed) > acc_bits:  # only when the 24-bit wrap caps acc_bits
+        k, signed, w_bits = 0, True, acc_bits  # store each weight mod 2^24: the sum wraps alike
+    ys = _axis(h, py, sy, kh, oh, ky_n)
+    xs = _axis(wd, px, sx, kw, ow, kx_n)
+    ch = np.arange(c)
+    g, ci = ch // cig, ch % cig
+    cc, yy, xx = (a.reshape(-1) for a in np.meshgrid(ch, np.arange(h), np.arange(wd),
+                                                     indexing="ij"))
+    base_t = (g[cc] * cog) * oh * ow + ys[yy, 1] * ow + xs[xx, 1]
+    khp, kwp = ky_n * sy, kx_n * sx
+    base_w = ((g[cc] * cog) * cig + ci[cc]) * khp * kwp + ys[yy, 0] * kwp + xs[xx, 0]
+    t_bits = _clog2(co * oh * ow)
+    rom = np.stack([base_t & ((1 << t_bits) - 1), base_w, ys[yy, 2], ys[yy, 3], xs[xx, 2],
+                    xs[xx, 3]], axis=1)
+    return ConvGroup(name=name, index=index, source=source, in_shape=(c, h, wd),
+                     out_shape=(co, oh, ow), stride=(sy, sx), kernel=kernel,
+                     rom=rom.astype(np.int64), walk=(cog, ky_n, kx_n), w_bits=w_bits,
+                     acc_bits=acc_bits, w_shift=k, w_signed=signed)

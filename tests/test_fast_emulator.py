@@ -1,0 +1,88 @@
+"""The emulator's layer-major path (snncompile/sim/fast.py) equals its step-major path bit for
+bit: spikes, u and v of every population at every step, on random feed-forward Dense / Conv /
+DelayDense graphs (saturation- and wrap-heavy regimes, LIFReset, subtract reset, leaky and
+non-leaky currents). The step-major path is the one checked against Lava (test_lava_*), and the
+fpga cosims compare the layer-major path with the RTL."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_fpga_conv import conv_graph
+from test_fpga_cosim import random_graph
+
+from snncompile.ir import hw_ops as hw
+from snncompile.ir.check import check
+from snncompile.ir.graph import Graph
+from snncompile.sim import fast
+from snncompile.sim.emulator import simulate
+
+
+def both(graph: Graph, x: np.ndarray, steps: int):
+    quick = simulate(graph, x, steps, record=True)
+    slow = simulate(graph, x, steps, record=True, strict=True)  # strict forces step-major
+    return quick, slow
+
+
+def assert_equal(quick, slow):
+    for field in ("spikes", "u", "v"):
+        a, b = getattr(quick, field), getattr(slow, field)
+        assert a.keys() == b.keys()
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k], err_msg=f"{field} {k}")
+
+
+def feed_forward(rng, regime):
+    for _ in range(100):
+        g = random_graph(rng, regime)
+        if not g.recurrent_edges:
+            return g
+    raise AssertionError("no feed-forward graph drawn")
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_layer_major_equals_step_major_dense(seed):
+    rng = np.random.default_rng(seed)
+    graph = feed_forward(rng, ("normal", "stress", "lsb")[seed % 3])
+    assert fast.applicable(graph, False, None)
+    x = (rng.random((3, 9, graph.shapes["in"][0])) < 0.6).astype(np.int8)
+    assert_equal(*both(graph, x, 12))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_layer_major_equals_step_major_conv(seed):
+    rng = np.random.default_rng(seed)
+    graph = conv_graph(rng, "wrap" if seed % 2 else "normal")
+    x = (rng.random((2, 6, *graph.shapes["in"])) < 0.4).astype(np.int8)
+    if fast.applicable(graph, False, None):
+        assert_equal(*both(graph, x, 8))
+    else:
+        assert graph.recurrent_edges
+
+
+def test_delay_dense_and_fallbacks():
+    rng = np.random.default_rng(4)
+    zero = np.zeros(3, np.int64)
+    nodes = {"in": hw.SpikeInput(shape=(4,)),
+             "d": hw.DelayDense(weights=rng.integers(-90, 90, (3, 4)),
+                                delays=rng.integers(0, 4, (3, 4))),
+             "l": hw.LIF(shape=(3,), du=100, dv=300, vth=5, bias_mant=zero, bias_exp=zero),
+             "out": hw.SpikeOutput(shape=(3,))}
+    graph = check(Graph(level="hw", nodes=nodes, edges=(("in", "d"), ("d", "l"), ("l", "out"))))
+    x = (rng.random((2, 10, 4)) < 0.5).astype(np.int8)
+    assert fast.applicable(graph, False, None)
+    assert not fast.applicable(graph, True, None)
+    assert not fast.applicable(graph, False, {"l": (zero, zero)})
+    assert_equal(*both(graph, x, 14))
+
+
+def test_layer_major_equals_step_major_on_the_nir_paper_cnn(shared_data):
+    from snncompile import api
+
+    graph, _ = api.lower(api.load(shared_data / "nir-paper" / "02_cnn" / "cnn_sinabs.nir"), "emu")
+    assert fast.applicable(graph, False, None)
+    x = (np.random.default_rng(2).random((2, 6, *graph.shapes[graph.inputs[0]])) < 0.15
+         ).astype(np.int8)
+    quick, slow = both(graph, x, 11)
+    assert_equal(quick, slow)
+    assert sum(int(s.sum()) for s in quick.spikes.values()) > 100
