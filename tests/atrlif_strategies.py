@@ -9,13 +9,11 @@ and LIF layers mixed in.
 from __future__ import annotations
 
 import numpy as np
-from hw_strategies import _dense, _ints, _lif
+from hw_strategies import _dense, _ints, _lif, draw_input, finish
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from snncompile.errors import GraphCheckError
 from snncompile.ir import hw_ops as hw
-from snncompile.ir.check import check
 from snncompile.ir.graph import Graph
 
 DECAY = st.sampled_from([0, 4096, 2048]) | st.integers(0, 4096)
@@ -63,26 +61,11 @@ def atrlif_graphs(draw) -> Graph:
         dst = draw(st.sampled_from(layers[: layers.index(src) + 1]))
         nodes["rec"] = _dense(draw, nodes[dst].shape[0], int(np.prod(nodes[src].shape)))
         edges += [(src, "rec"), ("rec", dst)]
-    nodes["out"] = hw.SpikeOutput(shape=tuple(nodes[last].shape))
-    edges.append((last, "out"))
-    graph = Graph("hw", nodes, tuple(edges))
-    try:
-        check(graph, "atrlif_strategies")
-    except GraphCheckError:
-        assume(False)
-    return graph
+    return finish(nodes, edges, last, "atrlif_strategies")
 
 
 @st.composite
 def atrlif_examples(draw) -> tuple[Graph, np.ndarray]:
     """(graph, x): x (batch, T, n) binary spikes, or int32 values for a graded input."""
     g = draw(atrlif_graphs())
-    shape = g.shapes["in"]
-    batch, steps = draw(st.integers(1, 2)), draw(st.integers(3, 10))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    if isinstance(g.nodes["in"], hw.GradedInput):
-        bound = draw(st.sampled_from([4, 300, 2**17, 2**26]))
-        x = rng.integers(-bound, bound + 1, size=(batch, steps, *shape), dtype=np.int64)
-    else:
-        x = (rng.random((batch, steps, *shape)) < draw(st.floats(0.1, 0.9))).astype(np.int8)
-    return g, x
+    return g, draw_input(draw, g, max_steps=10)

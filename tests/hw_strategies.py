@@ -116,27 +116,34 @@ def hw_graphs(draw) -> Graph:
         n_in = int(np.prod(nodes[src].shape))
         nodes[f"rec{j}"] = _dense(draw, nodes[dst].shape[0], n_in)
         edges += [(src, f"rec{j}"), (f"rec{j}", dst)]
+    return finish(nodes, edges, last, "hw_strategies")
+
+
+def finish(nodes: dict, edges: list, last: str, where: str) -> Graph:
+    """Add the output after `last` and check the graph (a rejected draw is assumed away)."""
     nodes["out"] = hw.SpikeOutput(shape=tuple(nodes[last].shape))
     edges.append((last, "out"))
     graph = Graph("hw", nodes, tuple(edges))
     try:
-        check(graph, "hw_strategies")
+        check(graph, where)
     except GraphCheckError:
         assume(False)
     return graph
+
+
+def draw_input(draw, g: Graph, max_steps: int = 9) -> np.ndarray:
+    """x (batch, T, *input_shape): binary spikes, or int32-range values for a graded input."""
+    shape = g.shapes["in"]
+    batch, steps = draw(st.integers(1, 2)), draw(st.integers(3, max_steps))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if isinstance(g.nodes["in"], hw.GradedInput):
+        bound = draw(st.sampled_from([4, 300, 2**17, 2**26]))
+        return rng.integers(-bound, bound + 1, size=(batch, steps, *shape), dtype=np.int64)
+    return (rng.random((batch, steps, *shape)) < draw(st.floats(0.1, 0.9))).astype(np.int8)
 
 
 @st.composite
 def hw_examples(draw) -> tuple[Graph, np.ndarray]:
     """(graph, x): x (batch, T, *input_shape), binary spikes or int32 graded values."""
     g = draw(hw_graphs())
-    shape = g.shapes["in"]
-    batch, steps = draw(st.integers(1, 2)), draw(st.integers(3, 9))
-    seed = draw(st.integers(0, 2**32 - 1))
-    rng = np.random.default_rng(seed)
-    if isinstance(g.nodes["in"], hw.GradedInput):
-        bound = draw(st.sampled_from([4, 300, 2**17, 2**26]))
-        x = rng.integers(-bound, bound + 1, size=(batch, steps, *shape), dtype=np.int64)
-    else:
-        x = (rng.random((batch, steps, *shape)) < draw(st.floats(0.1, 0.9))).astype(np.int8)
-    return g, x
+    return g, draw_input(draw, g)

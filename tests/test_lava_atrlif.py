@@ -10,50 +10,33 @@ corner graphs and one model compiled from torch (~35 s on 2 cores); set it highe
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import torch
 from atrlif_strategies import atrlif_examples
 from hypothesis import HealthCheck, given, settings
+from test_lava_differential import run_and_compare
 
 import snncompile.nn as snn
-from snncompile.backends import loihi2
 from snncompile.frontends.torch_modules import from_module
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.check import check
 from snncompile.ir.graph import Graph
 from snncompile.passes import lower_to_hw
-from snncompile.sim.emulator import run_emulator, simulate
+from snncompile.sim.emulator import run_emulator
 from snncompile.sim.reference import run_reference
-from snncompile.sim.timing import latency, synaptic_depths
 from snncompile.target import load_target
 
 EXAMPLES = int(os.environ.get("SNNCOMPILE_LAVA_EXAMPLES", "4"))
 
 
-def compare(graph: Graph, x: np.ndarray, hits: Counter) -> np.ndarray:
-    """Run Lava and the emulator; assert every probe equal; return Lava's aligned outputs."""
-    steps = x.shape[1] + latency(graph)
-    with tempfile.TemporaryDirectory() as tmp:
-        loihi2.write(graph, Path(tmp))
-        outputs, probes = loihi2.run_program(Path(tmp), x, probes=True, timeout=300)
-    emu = simulate(graph, x, steps, record=True, strict=True)
+def compare(graph: Graph, x: np.ndarray, hits: Counter) -> None:
+    """Lava equals the emulator in every state probe (run_and_compare); count the corners hit."""
+    emu = run_and_compare(graph, x)
     for layer in graph.of_kind("neuron"):
-        atr = isinstance(graph.nodes[layer], hw.ATRLIF)
-        want = {"s": emu.spikes[layer], "u": emu.u[layer], "v": emu.v[layer]}
-        if atr:
-            want.update({k: emu.extra[f"{k}:{layer}"] for k in ("theta", "r")})
-        for kind, arr in want.items():
-            got = probes[f"{kind}:{layer}"]
-            bad = np.nonzero((got != arr).reshape(got.shape[0], got.shape[1], -1).any(axis=(0, 2)))
-            first = int(bad[0][0]) + 1 if len(bad[0]) else None
-            np.testing.assert_array_equal(got, arr, err_msg=f"{kind} of {layer!r} differs "
-                                                            f"first at hw step {first}")
-        if atr:
-            op = graph.nodes[layer]
+        op = graph.nodes[layer]
+        if isinstance(op, hw.ATRLIF):
             hits["spikes"] += int(emu.spikes[layer].sum())
             hits["theta_0=0"] += op.theta_0 == 0
             hits["adapted"] += int((emu.extra[f"theta:{layer}"] > op.theta_0 << 6).sum())
@@ -64,12 +47,6 @@ def compare(graph: Graph, x: np.ndarray, hits: Counter) -> np.ndarray:
     hits["batch>1"] += len(x) > 1
     hits["recurrence"] += bool(graph.recurrent_edges)
     hits["GradedInput"] += isinstance(graph.nodes[graph.inputs[0]], hw.GradedInput)
-    (out,) = graph.outputs
-    src = graph.predecessors(out)[0]
-    depth = synaptic_depths(graph)[src]
-    np.testing.assert_array_equal(outputs, emu.spikes[src][:, depth:depth + x.shape[1]],
-                                  err_msg="aligned output spikes differ")
-    return outputs
 
 
 def _corner_graphs() -> list[tuple[Graph, np.ndarray]]:
@@ -144,9 +121,8 @@ def test_compiled_torch_model_runs_on_lava_as_on_the_emulator():
     hw_graph, _ = lower_to_hw(graph, load_target("loihi2"))
     x = (np.random.default_rng(12).random((3, 16, 6)) < 0.5).astype(np.int8)
     hits: Counter = Counter()
-    lava_out = compare(hw_graph, x, hits)
+    compare(hw_graph, x, hits)
     emu = run_emulator(hw_graph, x, record=True)
-    np.testing.assert_array_equal(lava_out, emu.outputs["output"])
     ref = run_reference(graph, x.astype(np.float64), record=True)
     for layer in ("1", "3"):  # measured 0.995 and 1.0
         assert 0.05 < ref[layer].mean() < 0.5, ref[layer].mean()

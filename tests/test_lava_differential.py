@@ -16,6 +16,7 @@ from hw_strategies import hw_examples
 from hypothesis import HealthCheck, given, settings
 
 from snncompile.backends import loihi2
+from snncompile.ir import hw_ops as hw
 from snncompile.sim.emulator import simulate
 from snncompile.sim.timing import latency, synaptic_depths
 
@@ -25,28 +26,37 @@ EXAMPLES = int(os.environ.get("SNNCOMPILE_LAVA_EXAMPLES", "40"))
 def assert_trace_equal(lava: dict, emu, layer: str, kind: str) -> None:
     """assert_array_equal, naming the layer and the first hw step where Lava and emulator differ."""
     got = lava[f"{kind}:{layer}"]
-    want = {"s": emu.spikes, "u": emu.u, "v": emu.v}[kind][layer]
+    want = {"s": emu.spikes, "u": emu.u, "v": emu.v}[kind][layer] if kind in "suv" \
+        else emu.extra[f"{kind}:{layer}"]
     assert got.shape == want.shape, f"{kind}:{layer}: Lava shape {got.shape}, emulator {want.shape}"
     diff = np.nonzero((got != want).reshape(got.shape[0], got.shape[1], -1).any(axis=(0, 2)))[0]
     first = int(diff[0]) + 1 if len(diff) else None
-    np.testing.assert_array_equal(got, want, err_msg=f"{kind} of LIF {layer!r} differs first at "
+    np.testing.assert_array_equal(got, want, err_msg=f"{kind} of {layer!r} differs first at "
                                                      f"hw step {first}")
 
 
-def compare(graph, x, hits: Counter | None = None) -> None:
+def run_and_compare(graph, x):
+    """Run the generated Lava program and the emulator; assert every state probe (s, u, v, and an
+    ATRLIF's theta and r) and the aligned outputs equal; return the emulator's run."""
     steps = x.shape[1] + latency(graph)
     with tempfile.TemporaryDirectory() as tmp:
         loihi2.write(graph, Path(tmp))
         outputs, probes = loihi2.run_program(Path(tmp), x, probes=True, timeout=300)
     emu = simulate(graph, x, steps, record=True, strict=True)
     for layer in graph.of_kind("neuron"):
-        for kind in ("s", "u", "v"):
+        extra = ("theta", "r") if isinstance(graph.nodes[layer], hw.ATRLIF) else ()
+        for kind in ("s", "u", "v", *extra):
             assert_trace_equal(probes, emu, layer, kind)
     (out,) = graph.outputs
     src = graph.predecessors(out)[0]
     depth = synaptic_depths(graph)[src]
     np.testing.assert_array_equal(outputs, emu.spikes[src][:, depth : depth + x.shape[1]],
                                   err_msg="aligned output spikes differ")
+    return emu
+
+
+def compare(graph, x, hits: Counter | None = None) -> None:
+    emu = run_and_compare(graph, x)
     if hits is not None:
         for event in emu.events:
             hits[event.kind] += event.count
