@@ -161,18 +161,28 @@ class _Conv(_Synapse):
         self.register = wrap(acc, 24)
 
 
+def initial_uv(op: Any, batch: int, init: tuple | None) -> tuple[np.ndarray, np.ndarray]:
+    """A population's (u, v) at the start, (batch, n) int64: zero, or the given state."""
+    n = int(np.prod(op.shape))
+    u, v = np.zeros((batch, n), dtype=np.int64), np.zeros((batch, n), dtype=np.int64)
+    if init is not None:
+        u[:] = np.asarray(init[0], dtype=np.int64).reshape(-1)
+        v[:] = np.asarray(init[1], dtype=np.int64).reshape(-1)
+    return u, v
+
+
+def effective_bias(op: Any) -> np.ndarray:
+    """bias_mant (16-bit) shifted by bias_exp (<< e or arithmetic >> -e), int32, flat (spec §1.1)."""
+    mant = wrap(np.broadcast_to(np.asarray(op.bias_mant, np.int64), op.shape).reshape(-1), 16)
+    exp = np.broadcast_to(np.asarray(op.bias_exp, np.int64), op.shape).reshape(-1)
+    return wrap(np.where(exp >= 0, mant << np.maximum(exp, 0), mant >> np.maximum(-exp, 0)), 32)
+
+
 class _LIF:
     def __init__(self, name: str, op: hw.LIF, batch: int, init: tuple | None = None):
         self.name, self.op = name, op
-        n = int(np.prod(op.shape))
-        self.u = np.zeros((batch, n), dtype=np.int64)
-        self.v = np.zeros((batch, n), dtype=np.int64)
-        if init is not None:
-            self.u[:] = np.asarray(init[0], dtype=np.int64).reshape(-1)
-            self.v[:] = np.asarray(init[1], dtype=np.int64).reshape(-1)
-        mant = wrap(np.broadcast_to(np.asarray(op.bias_mant, np.int64), op.shape).reshape(-1), 16)
-        exp = np.broadcast_to(np.asarray(op.bias_exp, np.int64), op.shape).reshape(-1)
-        self.bias = wrap(np.where(exp >= 0, mant << np.maximum(exp, 0), mant >> np.maximum(-exp, 0)), 32)
+        self.u, self.v = initial_uv(op, batch, init)
+        self.bias = effective_bias(op)
         self.Du, self.Dv = 4096 - (int(op.du) + 1), 4096 - int(op.dv)
         self.vth = int(op.vth) << 6
 
@@ -210,19 +220,12 @@ class _ATRLIF:
 
     def __init__(self, name: str, op: hw.ATRLIF, batch: int, init: tuple | None = None):
         self.name, self.op = name, op
-        n = int(np.prod(op.shape))
-        self.u = np.zeros((batch, n), dtype=np.int64)
-        self.v = np.zeros((batch, n), dtype=np.int64)
-        if init is not None:
-            self.u[:] = np.asarray(init[0], dtype=np.int64).reshape(-1)
-            self.v[:] = np.asarray(init[1], dtype=np.int64).reshape(-1)
+        self.u, self.v = initial_uv(op, batch, init)
+        n = self.u.shape[1]
         self.theta_0, self.theta_step = int(op.theta_0) << 6, int(op.theta_step) << 6
         self.theta = np.full((batch, n), self.theta_0, dtype=np.int64)
         self.r = np.zeros((batch, n), dtype=np.int64)
-        mant = wrap(np.broadcast_to(np.asarray(op.bias_mant, np.int64), op.shape).reshape(-1), 16)
-        exp = np.broadcast_to(np.asarray(op.bias_exp, np.int64), op.shape).reshape(-1)
-        self.bias = wrap(np.where(exp >= 0, mant << np.maximum(exp, 0),
-                                  mant >> np.maximum(-exp, 0)), 32)
+        self.bias = effective_bias(op)
         self.Di, self.Dv = 4096 - (int(op.delta_i) + 1), 4096 - int(op.delta_v)
         self.Dth, self.Dr = 4096 - int(op.delta_theta), 4096 - int(op.delta_r)
 
