@@ -10,11 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from snncompile.nn.layers import _shape
 from snncompile.nn.surrogate import SURROGATES, spike
-
-
-def _shape(shape: int | tuple[int, ...]) -> tuple[int, ...]:
-    return (int(shape),) if isinstance(shape, int) else tuple(int(d) for d in shape)
 
 
 def _scalar(name: str, value: float | torch.Tensor) -> torch.Tensor:
