@@ -93,16 +93,16 @@ def random_graph(rng: np.random.Generator, regime: str = "normal", max_n: int = 
     return check(Graph(level="hw", nodes=nodes, edges=tuple(edges), meta=meta))
 
 
-def expected(graph: Graph, x: np.ndarray, steps: int):
-    """The model: emulator spikes (and u, v after every tick) + the cycle model."""
-    plan = make_plan(graph)
+def expected(graph: Graph, x: np.ndarray, steps: int, cores=None):
+    """The model: emulator spikes (and u, v after every tick) + the cycle model; with `cores`
+    (a CoreModel) populations split into blocks, each core takes its block's neurons."""
+    plan = make_plan(graph, cores)
     trace = emulate(graph, x, steps, record=True)
-    spikes = [trace.spikes[c.name].reshape(len(x), steps, -1) for c in plan.cores]
-    want = cycle_trace(plan, x, spikes)
+    want = cycle_trace(plan, x, trace.spikes)
+    us = plan.core_spikes(trace.u, len(x), steps)
+    vs = plan.core_spikes(trace.v, len(x), steps)
     rows = []
-    for c in plan.cores:
-        u = trace.u[c.name].reshape(len(x), steps, -1)
-        v = trace.v[c.name].reshape(len(x), steps, -1)
+    for c, u, v in zip(plan.cores, us, vs):
         b, t, n = np.indices(u.shape).reshape(3, -1)
         rows.append(np.stack([b, t + 1, np.full_like(n, c.index), n, u.reshape(-1),
                               v.reshape(-1)], axis=1))
@@ -114,11 +114,12 @@ def _sorted(rows: np.ndarray) -> np.ndarray:
     return rows[np.lexsort(rows[:, :4].T[::-1])]
 
 
-def cosim(graph: Graph, x: np.ndarray, steps: int, tmp: Path, simulator: str = "icarus"):
+def cosim(graph: Graph, x: np.ndarray, steps: int, tmp: Path, simulator: str = "icarus",
+          cores=None):
     folder = tmp / "build"
     folder.mkdir(parents=True, exist_ok=True)
-    fpga.write(graph, folder)
-    plan, want = expected(graph, x, steps)
+    fpga.write(graph, folder, cores=cores)
+    plan, want = expected(graph, x, steps, cores)
     got = simulate(folder / "rtl", tmp / "work", x, steps, plan.n_in, simulator,
                    state_dump=simulator == "icarus")
     return plan, want, got

@@ -44,8 +44,7 @@ def _model(graph, x):
     plan = make_plan(graph)
     steps = x.shape[1] + latency(graph)
     trace = simulate(graph, x, steps)
-    return plan, cycle_trace(plan, x, [trace.spikes[c.name].reshape(len(x), steps, -1)
-                                       for c in plan.cores])
+    return plan, cycle_trace(plan, x, trace.spikes)
 
 
 def test_fpga_target_lowers_exactly_like_the_emulator_target():

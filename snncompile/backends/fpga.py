@@ -7,29 +7,37 @@ output spikes in nn time, exactly as the emulator back end does.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from snncompile.backends.fpga_plan import fpga_params, make_plan
+from snncompile.backends.fpga_plan import Plan, fpga_params, make_plan
 from snncompile.backends.fpga_rtl import render
 from snncompile.errors import InputError
 from snncompile.ir import text
 from snncompile.ir.graph import Graph
 from snncompile.ir.image import load_image, save_image
+from snncompile.partition.resources import CoreModel
 
 IMAGE = "model.fpga.npz"
 TEXT = "model.hw.txt"
 RTL = "rtl"
+PLACEMENT = "placement.json"
+OPTIONS = "fpga.json"
 
 
-def write(hw_graph: Graph, folder: Path, decay: str | None = None) -> dict[str, str]:
+def write(hw_graph: Graph, folder: Path, decay: str | None = None,
+          cores: CoreModel | None = None) -> dict[str, str]:
     """Generate the RTL; raises a one-sentence UnsupportedOp for nodes the template lacks.
-    `decay` = "multiply" | "shift-add" (fpga_rtl.render; default from target.toml)."""
+    `decay` = "multiply" | "shift-add" (fpga_rtl.render; default from target.toml); `cores` =
+    the per-core limits the partitioner splits populations under (default the fpga target's
+    [limits]; e.g. `core_model("fpga", neurons=8)`), kept in fpga.json so `run` rebuilds the
+    same plan."""
     folder = Path(folder)
-    plan = make_plan(hw_graph)
+    plan = make_plan(hw_graph, cores)
     files = render(plan, str(hw_graph.meta.get("source", "model")), decay)
     (folder / RTL).mkdir(exist_ok=True)
     for name, body in sorted(files.items()):
@@ -37,7 +45,25 @@ def write(hw_graph: Graph, folder: Path, decay: str | None = None) -> dict[str, 
         target.write_text(body)
     (folder / TEXT).write_text(text.dumps(hw_graph))
     save_image(hw_graph, folder / IMAGE)
-    return {"image": IMAGE, "hw_graph": TEXT, "rtl": RTL, "readme": "README.md"}
+    placed = plan.placement.to_json()
+    placed["metrics"].pop("seconds", None)  # wall time: the build stays byte-identical
+    (folder / PLACEMENT).write_text(json.dumps(placed, separators=(",", ":"), sort_keys=True))
+    options = {"cores": None if cores is None else dataclasses.asdict(cores)}
+    (folder / OPTIONS).write_text(json.dumps(options, indent=1, sort_keys=True) + "\n")
+    return {"image": IMAGE, "hw_graph": TEXT, "rtl": RTL, "readme": "README.md",
+            "placement": PLACEMENT, "fpga_options": OPTIONS}
+
+
+def build_plan(folder: Path) -> tuple[Graph, Plan]:
+    """The hw graph and plan of a build folder, with the core limits `write` used."""
+    folder = Path(folder)
+    graph = load_image(folder / IMAGE)
+    cores = None
+    if (folder / OPTIONS).exists():
+        got = json.loads((folder / OPTIONS).read_text()).get("cores")
+        if got is not None:
+            cores = CoreModel(**{**got, "notes": tuple(got.get("notes", ()))})
+    return graph, make_plan(graph, cores)
 
 
 def simulate_build(folder: Path, x: np.ndarray, simulator: str = "icarus",
@@ -47,9 +73,7 @@ def simulate_build(folder: Path, x: np.ndarray, simulator: str = "icarus",
     from snncompile.backends.fpga_sim import simulate
     from snncompile.sim.timing import latency
 
-    folder = Path(folder)
-    graph = load_image(folder / IMAGE)
-    plan = make_plan(graph)
+    graph, plan = build_plan(folder)
     steps = x.shape[1] + latency(graph)
     if work is None:
         with tempfile.TemporaryDirectory(prefix="snncompile-fpga-") as tmp:
@@ -71,10 +95,13 @@ def run(folder: Path, manifest: dict, x: np.ndarray, strict: bool = False,
     if not np.all((x == 0) | (x == 1)):
         raise InputError("fpga input must be binary spikes (0 or 1); found other values")
     graph, plan, trace = simulate_build(folder, x, simulator)
-    out_core = plan.cores[plan.output_core]
-    spikes = trace.spikes(plan.output_core, out_core.n, len(x), trace.step_end.shape[1])
-    depth = synaptic_depths(graph)[out_core.name]
+    steps = trace.step_end.shape[1]
     shape = tuple(graph.nodes[plan.output_name].shape)
+    spikes = np.zeros((len(x), steps, int(np.prod(shape))), np.int8)
+    for k in plan.output_cores:  # each block's spikes back to the population's flat indices
+        core = plan.cores[k]
+        spikes[:, :, core.neurons] = trace.spikes(k, core.n, len(x), steps)
+    depth = synaptic_depths(graph)[plan.output_src]
     out = spikes[:, depth: depth + x.shape[1]].reshape(len(x), x.shape[1], *shape)
     if report is not None:
         rep = latency_report(plan, trace, float(fpga_params()["clock_mhz"]))

@@ -76,6 +76,11 @@ class ConvGroup:
     w_signed: bool = True
     kind: str = "conv"
     weight_exp: int = 0
+    senders: tuple[tuple[int, int], ...] = ()  # (source number, wire offset) of every sender
+
+    @property
+    def feeds(self) -> tuple[tuple[int, int], ...]:
+        return self.senders or ((self.source, 0),)
 
     @property
     def n_src(self) -> int:
@@ -135,22 +140,48 @@ class ConvGroup:
         return out
 
 
-def _axis(size: int, pad: int, stride: int, k: int, out: int, n_steps: int) -> np.ndarray:
-    """Per input coordinate: (k0, o0, j_lo, j_hi) of the stride phase walk along one axis."""
+def _axis(size: int, pad: int, stride: int, k: int, lo: int, hi: int,
+          n_steps: int) -> np.ndarray:
+    """Per input coordinate: (k0, o0, j_lo, j_hi) of the stride phase walk along one axis, where
+    the walk's output o0 - j must land in [lo, hi) (the whole output, or a block's tile)."""
     rows = []
     for y in range(size):
         k0, o0 = (y + pad) % stride, (y + pad) // stride
-        j_hi = min(n_steps, -(-(k - k0) // stride), o0 + 1)
-        j_lo = max(0, o0 - out + 1)
+        j_hi = min(n_steps, -(-(k - k0) // stride), o0 - lo + 1)
+        j_lo = max(0, o0 - hi + 1)
         if j_lo >= j_hi:
             j_lo = j_hi = 0
         rows.append((k0, o0, j_lo, j_hi))
     return np.array(rows, np.int64).reshape(size, 4)
 
 
+def _channel_walk(op: hw.Conv, name: str, cog: int, c_out: int,
+                  channels: tuple[int, int]) -> tuple[int, np.ndarray]:
+    """(channels walked per event, first output channel per group or -1): a block of output
+    channels c0:c1 meets each group of cog channels in the same number of channels, or none."""
+    c0, c1 = channels
+    firsts, counts = [], set()
+    for g in range(c_out // cog):
+        a, b = max(g * cog, c0), min((g + 1) * cog, c1)
+        firsts.append(a if b > a else -1)
+        if b > a:
+            counts.add(b - a)
+    if len(counts) != 1:
+        raise UnsupportedOp(op, WHERE, f"Conv {name!r} feeds a block of output channels {c0}:{c1} "
+                            f"that meets its groups of {cog} channels unevenly; the fpga kernel "
+                            "walker needs the same channel count from every group it reaches")
+    return counts.pop(), np.array(firsts, np.int64)
+
+
 def conv_group(name: str, op: hw.Conv, index: int, source: int,
-               in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> ConvGroup:
-    """Plan one Conv, or raise a one-sentence error naming it."""
+               in_shape: tuple[int, ...], out_shape: tuple[int, ...], *,
+               channels: tuple[int, int] | None = None,
+               tile: tuple[int, int, int, int] | None = None,
+               wire: np.ndarray | None = None,
+               senders: tuple[tuple[int, int], ...] = ()) -> ConvGroup:
+    """Plan one Conv into one core, or raise a one-sentence error naming it. The core holds
+    output channels `channels` x rows:cols `tile` = (r0, r1, x0, x1) (default: all of them);
+    axon a of the ROM is source neuron wire[a] (flat C-order index; default the identity)."""
     if tuple(op.dilation) != (1, 1):
         raise UnsupportedOp(op, WHERE, f"Conv {name!r} has dilation {tuple(op.dilation)}; the "
                             "fpga kernel walker supports dilation 1")
@@ -167,29 +198,41 @@ def conv_group(name: str, op: hw.Conv, index: int, source: int,
     if c != cig * groups or co != c_out or c_out % groups:
         raise SnnCompileError(f"{WHERE}: Conv {name!r} has weight {w.shape} and groups {groups} "
                               f"for input {in_shape} and output {out_shape}")
+    c0, c1 = channels or (0, co)
+    r0, r1, x0, x1 = tile or (0, oh, 0, ow)
+    th, tw = r1 - r0, x1 - x0
     ky_n, kx_n = math.ceil(kh / sy), math.ceil(kw / sx)
     cog = c_out // groups
-    kernel = np.zeros((c_out, cig, ky_n * sy, kx_n * sx), np.int64)
-    kernel[:, :, :kh, :kw] = w
-    pos = np.clip(w, 0, None).reshape(c_out, -1).sum(axis=1)
-    neg = np.clip(w, None, 0).reshape(c_out, -1).sum(axis=1)
+    walk_c, first = _channel_walk(op, name, cog, c_out, (c0, c1))
+    wb = w[c0:c1]
+    kernel = np.zeros((c1 - c0, cig, ky_n * sy, kx_n * sx), np.int64)
+    kernel[:, :, :kh, :kw] = wb
+    pos = np.clip(wb, 0, None).reshape(c1 - c0, -1).sum(axis=1)
+    neg = np.clip(wb, None, 0).reshape(c1 - c0, -1).sum(axis=1)
     acc_bits = min(CONV_BITS, _signed_bits(int(neg.min(initial=0)), int(pos.max(initial=0))))
-    k, signed, w_bits = weight_format(w)
+    k, signed, w_bits = weight_format(wb)
     if w_bits + k + (not signed) > acc_bits:  # only when the 24-bit wrap caps acc_bits
         k, signed, w_bits = 0, True, acc_bits  # store each weight mod 2^24: the sum wraps alike
-    ys = _axis(h, py, sy, kh, oh, ky_n)
-    xs = _axis(wd, px, sx, kw, ow, kx_n)
+    ys = _axis(h, py, sy, kh, r0, r1, ky_n)
+    xs = _axis(wd, px, sx, kw, x0, x1, kx_n)
     ch = np.arange(c)
-    g, ci = ch // cig, ch % cig
+    f0, ci = first[ch // cig], ch % cig
     cc, yy, xx = (a.reshape(-1) for a in np.meshgrid(ch, np.arange(h), np.arange(wd),
                                                      indexing="ij"))
-    base_t = (g[cc] * cog) * oh * ow + ys[yy, 1] * ow + xs[xx, 1]
+    reached = f0[cc] >= 0  # input channels whose group has output channels in this block
+    base_t = (f0[cc] - c0) * th * tw + (ys[yy, 1] - r0) * tw + (xs[xx, 1] - x0)
     khp, kwp = ky_n * sy, kx_n * sx
-    base_w = ((g[cc] * cog) * cig + ci[cc]) * khp * kwp + ys[yy, 0] * kwp + xs[xx, 0]
-    t_bits = _clog2(co * oh * ow)
-    rom = np.stack([base_t & ((1 << t_bits) - 1), base_w, ys[yy, 2], ys[yy, 3], xs[xx, 2],
-                    xs[xx, 3]], axis=1)
+    base_w = ((f0[cc] - c0) * cig + ci[cc]) * khp * kwp + ys[yy, 0] * kwp + xs[xx, 0]
+    t_bits = _clog2((c1 - c0) * th * tw)
+    zero = np.zeros_like(base_t)
+    rom = np.stack([np.where(reached, base_t, 0) & ((1 << t_bits) - 1),
+                    np.where(reached, base_w, 0),
+                    np.where(reached, ys[yy, 2], zero), np.where(reached, ys[yy, 3], zero),
+                    np.where(reached, xs[xx, 2], zero), np.where(reached, xs[xx, 3], zero)],
+                   axis=1)
+    if wire is not None:
+        rom = rom[np.asarray(wire, np.int64)]
     return ConvGroup(name=name, index=index, source=source, in_shape=(c, h, wd),
-                     out_shape=(co, oh, ow), stride=(sy, sx), kernel=kernel,
-                     rom=rom.astype(np.int64), walk=(cog, ky_n, kx_n), w_bits=w_bits,
-                     acc_bits=acc_bits, w_shift=k, w_signed=signed)
+                     out_shape=(c1 - c0, th, tw), stride=(sy, sx), kernel=kernel,
+                     rom=rom.astype(np.int64), walk=(walk_c, ky_n, kx_n), w_bits=w_bits,
+                     acc_bits=acc_bits, w_shift=k, w_signed=signed, senders=senders)

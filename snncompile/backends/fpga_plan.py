@@ -1,8 +1,13 @@
-"""The fpga mapping of a hw graph: one core per LIF population, one synapse group per Dense/Conv.
+"""The fpga mapping of a hw graph: one core per partitioner block (fpga_blocks.py), one synapse
+group per Dense/Conv into that block.
 
 Shared by the Verilog generator (fpga_rtl.py) and the cycle model (snncompile/sim/cycles.py), so
 both see the same cores, sources, widths and pass lengths. Source 0 is the input; source j >= 1 is
-the j-th core (in core order) that has outgoing synapses.
+the j-th core (in core order) that has outgoing synapses. A population within neurons_per_core is
+one block, so one core as before; a larger one is several cores, each holding its block's neurons
+and, per incoming op, the rows ending on them: every target's whole fan-in sum of one op stays in
+one accumulator (Dense's weight_exp shift comes after it, as in the emulator), fed by every block
+of the source population, which sends wire indices (its block's offset + the neuron's place).
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ from importlib import resources
 import numpy as np
 
 from snncompile.backends import support
+from snncompile.backends.fpga_blocks import Block, place, rectangle, wire_order
 from snncompile.backends.fpga_conv import ConvGroup, conv_group, weight_format
 from snncompile.errors import GraphCheckError, SnnCompileError, UnsupportedOp
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
-from snncompile.sim.emulator import effective_weights, wrap
+from snncompile.partition.resources import CoreModel
+from snncompile.sim.emulator import effective_bias, effective_weights
 from snncompile.target import load_target
 
 WHERE = "fpga back end"
@@ -67,6 +74,11 @@ class Group:
     w_shift: int = 0
     w_signed: bool = True
     kind: str = "dense"
+    senders: tuple[tuple[int, int], ...] = ()  # (source number, wire offset) of every sender
+
+    @property
+    def feeds(self) -> tuple[tuple[int, int], ...]:
+        return self.senders or ((self.source, 0),)
 
     @property
     def n_src(self) -> int:
@@ -80,7 +92,8 @@ class Group:
 
 @dataclasses.dataclass(frozen=True)
 class Core:
-    """One LIF population on one time-multiplexed core."""
+    """One block of a LIF population (`name`) on one time-multiplexed core; local neuron i is
+    the population's flat neuron block.neurons[i] and wire index block.offset + i."""
 
     index: int
     name: str
@@ -94,6 +107,11 @@ class Core:
     reset_offset: int
     groups: tuple[Group | ConvGroup, ...]
     source: int  # its source number if it has outgoing synapses, else 0
+    block: Block | None = None
+
+    @property
+    def neurons(self) -> np.ndarray:
+        return self.block.neurons if self.block is not None else np.arange(self.n)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,16 +120,32 @@ class Plan:
     n_in: int
     cores: tuple[Core, ...]
     output_name: str
-    output_core: int
+    output_cores: tuple[int, ...]  # the cores of the output population, in wire order
     source_cores: tuple[int, ...]  # source j (1-based) -> core index
     event_len: tuple[int, ...]  # per source (0 = input): cycles of one event pass
     tick_len: int
     clear_len: int
     timing: dict
+    placement: object = None  # the partitioner's Placement (placement.json)
 
     @property
     def n_sources(self) -> int:
         return len(self.source_cores)
+
+    @property
+    def output_core(self) -> int:
+        return self.output_cores[0]
+
+    @property
+    def output_src(self) -> str:
+        """The LIF population the output reads."""
+        return self.cores[self.output_cores[0]].name
+
+    def core_spikes(self, spikes, batch: int, steps: int) -> list[np.ndarray]:
+        """Per core (batch, steps, n) from whole-population arrays {population: (batch, steps,
+        *shape)}, e.g. the emulator's trace.spikes (also u, v)."""
+        return [np.asarray(spikes[c.name]).reshape(batch, steps, -1)[:, :, c.neurons]
+                for c in self.cores]
 
 
 # what the RTL maps (snncompile.backends.support; docs/support.md is generated from it)
@@ -145,8 +179,73 @@ def _refuse(graph: Graph) -> None:
     support.check(graph, "fpga")
 
 
-def make_plan(graph: Graph) -> Plan:
-    """Map `graph` to cores, or raise a one-sentence error naming the node or limit at fault."""
+def _check_synapses(graph: Graph, sizes: dict[str, int], n_in: int) -> None:
+    """Every synapse reads one source (the input or a LIF) and feeds one LIF; every LIF input
+    is a synapse; source populations stay within axons_per_core rows."""
+    (in_name,) = graph.inputs
+    axons = int(fpga_params()["axons_per_core"])
+    for d in graph.of_kind("synapse"):
+        preds, succs = graph.predecessors(d), graph.successors(d)
+        kind = type(graph.nodes[d]).__name__
+        if len(preds) != 1 or (preds[0] != in_name and preds[0] not in sizes):
+            raise UnsupportedOp(graph.nodes[d], WHERE, f"{kind} {d!r} must have one source, the "
+                                "input or a LIF")
+        if len(succs) != 1 or succs[0] not in sizes:
+            raise UnsupportedOp(graph.nodes[d], WHERE, f"{kind} {d!r} must feed one LIF")
+        n_src = n_in if preds[0] == in_name else sizes[preds[0]]
+        if n_src > axons:
+            raise SnnCompileError(f"{WHERE}: {kind} {d!r} has {n_src} inputs, over the limit of "
+                                  f"{axons} axons per core")
+    for n in sizes:
+        bad = [p for p in graph.predecessors(n) if graph.nodes[p].kind != "synapse"]
+        if bad:
+            raise UnsupportedOp(graph.nodes[n], WHERE, f"LIF {n!r} is fed by {bad[0]!r} without "
+                                "a synapse")
+
+
+def _dense_group(graph: Graph, d: str, index: int, block: Block, wire: np.ndarray,
+                 senders: tuple[tuple[int, int], ...]) -> Group:
+    """The rows of Dense `d` that end on the block's neurons, one row per source wire index."""
+    op = graph.nodes[d]
+    w = effective_weights(op)
+    n_dst = int(np.prod(graph.shapes[graph.successors(d)[0]]))
+    if w.shape != (n_dst, len(wire)):
+        raise GraphCheckError(f"{WHERE}: Dense {d!r} has weights {w.shape}, expected "
+                              f"({n_dst}, {len(wire)})")
+    w = w[block.neurons][:, wire]
+    pos, neg = np.clip(w, 0, None).sum(axis=1), np.clip(w, None, 0).sum(axis=1)
+    acc_bits = signed_bits(int(neg.min(initial=0)), int(pos.max(initial=0)))
+    if acc_bits > 32:
+        raise SnnCompileError(f"{WHERE}: Dense {d!r} sums need {acc_bits} bits, over 32")
+    k, signed, w_bits = weight_format(w)  # num_weight_bits sets the memory width
+    return Group(name=d, index=index, source=senders[0][0], rows=np.ascontiguousarray(w.T),
+                 weight_exp=int(op.weight_exp), w_bits=w_bits,
+                 acc_bits=max(acc_bits, w_bits + k + (not signed)), w_shift=k, w_signed=signed,
+                 senders=senders)
+
+
+def _conv_group(graph: Graph, d: str, index: int, block: Block, wire: np.ndarray,
+                senders: tuple[tuple[int, int], ...]) -> ConvGroup:
+    """Conv `d` into one block: its output channels x a rectangle of positions, walked exactly."""
+    op = graph.nodes[d]
+    src, dst = graph.predecessors(d)[0], graph.successors(d)[0]
+    out_shape = tuple(graph.shapes[d])
+    tile = rectangle(block, out_shape) if len(out_shape) == 3 else None
+    if len(out_shape) == 3 and tile is None:
+        raise UnsupportedOp(op, WHERE, f"Conv {d!r} feeds block {block.index} of LIF {dst!r} "
+                            f"(channels {block.channels[0]}:{block.channels[1]}, strip positions "
+                            f"{block.positions[0]}:{block.positions[1]}), which is not a rectangle "
+                            "of output positions; the fpga kernel walker addresses rectangular "
+                            "tiles only (raise neurons_per_core or set conv_row_tiles)")
+    identity = np.array_equal(wire, np.arange(len(wire)))
+    return conv_group(d, op, index, senders[0][0], tuple(graph.shapes[src]), out_shape,
+                      channels=block.channels, tile=tile, wire=None if identity else wire,
+                      senders=senders)
+
+
+def make_plan(graph: Graph, cores: CoreModel | None = None) -> Plan:
+    """Map `graph` to cores (one per partitioner block under the limits `cores`, default the fpga
+    target's [limits]), or raise a one-sentence error naming the node or limit at fault."""
     _refuse(graph)
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise GraphCheckError(f"{WHERE}: the graph needs one input and one output, it has "
@@ -155,82 +254,54 @@ def make_plan(graph: Graph) -> Plan:
     tim = timing()
     (in_name,) = graph.inputs
     lifs = graph.of_kind("neuron")
-    if len(lifs) > int(limits["cores"]):
-        raise SnnCompileError(f"{WHERE}: {len(lifs)} LIF populations exceed the limit of "
-                              f"{limits['cores']} cores")
-    index = {n: i for i, n in enumerate(lifs)}
     sizes = {n: int(np.prod(graph.nodes[n].shape)) for n in lifs}
     n_in = int(np.prod(graph.shapes[in_name]))
-    for n in lifs:
-        if sizes[n] > int(limits["neurons_per_core"]):
-            raise SnnCompileError(f"{WHERE}: LIF {n!r} has {sizes[n]} neurons, over the limit of "
-                                  f"{limits['neurons_per_core']} per core")
-    # sources: cores that feed a Dense, numbered 1.. in core order
-    feeds = {p for d in graph.of_kind("synapse") for p in graph.predecessors(d)}
-    source_cores = tuple(index[n] for n in lifs if n in feeds)
-    src_of = {in_name: 0, **{lifs[c]: j + 1 for j, c in enumerate(source_cores)}}
-    groups: dict[str, list[Group | ConvGroup]] = {n: [] for n in lifs}
-    for d in graph.of_kind("synapse"):
-        preds, succs = graph.predecessors(d), graph.successors(d)
-        kind = type(graph.nodes[d]).__name__
-        if len(preds) != 1 or preds[0] not in src_of:
-            raise UnsupportedOp(graph.nodes[d], WHERE, f"{kind} {d!r} must have one source, the "
-                                "input or a LIF")
-        if len(succs) != 1 or succs[0] not in index:
-            raise UnsupportedOp(graph.nodes[d], WHERE, f"{kind} {d!r} must feed one LIF")
-        src, dst = preds[0], succs[0]
-        n_src = n_in if src == in_name else sizes[src]
-        if n_src > int(limits["axons_per_core"]):
-            raise SnnCompileError(f"{WHERE}: {kind} {d!r} has {n_src} inputs, over the limit of "
-                                  f"{limits['axons_per_core']} axons per core")
-        if isinstance(graph.nodes[d], hw.Conv):
-            groups[dst].append(conv_group(d, graph.nodes[d], len(groups[dst]), src_of[src],
-                                          tuple(graph.shapes[src]), tuple(graph.shapes[d])))
-            continue
-        w = effective_weights(graph.nodes[d])
-        if w.shape != (sizes[dst], n_src):
-            raise GraphCheckError(f"{WHERE}: Dense {d!r} has weights {w.shape}, expected "
-                                  f"({sizes[dst]}, {n_src})")
-        pos, neg = np.clip(w, 0, None).sum(axis=1), np.clip(w, None, 0).sum(axis=1)
-        acc_bits = signed_bits(int(neg.min(initial=0)), int(pos.max(initial=0)))
-        if acc_bits > 32:
-            raise SnnCompileError(f"{WHERE}: Dense {d!r} sums need {acc_bits} bits, over 32")
-        k, signed, w_bits = weight_format(w)  # num_weight_bits sets the memory width
-        groups[dst].append(Group(
-            name=d, index=len(groups[dst]), source=src_of[src],
-            rows=np.ascontiguousarray(w.T), weight_exp=int(graph.nodes[d].weight_exp),
-            w_bits=w_bits, acc_bits=max(acc_bits, w_bits + k + (not signed)), w_shift=k,
-            w_signed=signed))
-    for n in lifs:
-        bad = [p for p in graph.predecessors(n) if graph.nodes[p].kind != "synapse"]
-        if bad:
-            raise UnsupportedOp(graph.nodes[n], WHERE, f"LIF {n!r} is fed by {bad[0]!r} without "
-                                "a synapse")
-    cores = []
-    for n in lifs:
-        op = graph.nodes[n]
-        shape = tuple(op.shape)
-        mant = wrap(np.broadcast_to(np.asarray(op.bias_mant, np.int64), shape).reshape(-1), 16)
-        exp = np.broadcast_to(np.asarray(op.bias_exp, np.int64), shape).reshape(-1)
-        bias = wrap(np.where(exp >= 0, mant << np.maximum(exp, 0), mant >> np.maximum(-exp, 0)), 32)
-        cores.append(Core(
-            index=index[n], name=n, n=sizes[n], du=int(op.du), dv=int(op.dv), vth=int(op.vth),
-            bias=bias.astype(np.int64), subtract=op.reset == "subtract",
-            reset_interval=int(op.reset_interval), reset_offset=int(op.reset_offset),
-            groups=tuple(groups[n]), source=src_of.get(n, 0)))
+    _check_synapses(graph, sizes, n_in)
     (out_name,) = graph.outputs
     out_src = graph.predecessors(out_name)
-    if len(out_src) != 1 or out_src[0] not in index:
+    if len(out_src) != 1 or out_src[0] not in sizes:
         raise UnsupportedOp(graph.nodes[out_name], WHERE, f"output {out_name!r} must read one LIF")
+    placement, blocks = place(graph, cores)
+    if len(blocks) > int(limits["cores"]):
+        raise SnnCompileError(f"{WHERE}: the partitioner's {len(blocks)} blocks ({len(lifs)} LIF "
+                              f"populations) exceed the limit of {limits['cores']} cores")
+    # sources: cores whose population feeds a synapse, numbered 1.. in core order
+    feeds = {p for d in graph.of_kind("synapse") for p in graph.predecessors(d)}
+    source_cores = tuple(k for k, b in enumerate(blocks) if b.layer in feeds)
+    src_num = {k: j + 1 for j, k in enumerate(source_cores)}
+    senders = {in_name: ((0, 0),)}
+    wires = {in_name: np.arange(n_in)}
+    for n in lifs:
+        senders[n] = tuple((src_num[k], b.offset) for k, b in enumerate(blocks)
+                           if b.layer == n and k in src_num)
+        wires[n] = wire_order(blocks, n)
+    made = []
+    for k, b in enumerate(blocks):
+        groups: list[Group | ConvGroup] = []
+        for d in graph.of_kind("synapse"):
+            if graph.successors(d)[0] != b.layer:
+                continue
+            src = graph.predecessors(d)[0]
+            make = _conv_group if isinstance(graph.nodes[d], hw.Conv) else _dense_group
+            groups.append(make(graph, d, len(groups), b, wires[src], senders[src]))
+        op = graph.nodes[b.layer]
+        bias = effective_bias(op)
+        made.append(Core(
+            index=k, name=b.layer, n=b.n, du=int(op.du), dv=int(op.dv), vth=int(op.vth),
+            bias=bias[b.neurons].astype(np.int64), subtract=op.reset == "subtract",
+            reset_interval=int(op.reset_interval), reset_offset=int(op.reset_offset),
+            groups=tuple(groups), source=src_num.get(k, 0), block=b))
     over = tim["pass_overhead"]
     dests: dict[int, list[int]] = {}
-    for c in cores:
+    for c in made:
         _check_conv_sources(c)
         for g in c.groups:
-            dests.setdefault(g.source, []).append(pass_len(c, g))
+            for j, _ in g.feeds:  # every block of the source reaches every core that reads it
+                dests.setdefault(j, []).append(pass_len(c, g))
     n_sources = len(source_cores) + 1
     event_len = tuple(max(dests.get(s, [0])) + over for s in range(n_sources))
-    big_n = max((c.n for c in cores), default=1)
-    return Plan(input_name=in_name, n_in=n_in, cores=tuple(cores), output_name=out_name,
-                output_core=index[out_src[0]], source_cores=source_cores, event_len=event_len,
-                tick_len=big_n + over, clear_len=big_n + over, timing=tim)
+    big_n = max((c.n for c in made), default=1)
+    return Plan(input_name=in_name, n_in=n_in, cores=tuple(made), output_name=out_name,
+                output_cores=tuple(k for k, b in enumerate(blocks) if b.layer == out_src[0]),
+                source_cores=source_cores, event_len=event_len,
+                tick_len=big_n + over, clear_len=big_n + over, timing=tim, placement=placement)

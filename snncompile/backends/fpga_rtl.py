@@ -62,7 +62,7 @@ def _group_ctx(c: Core, g: Group, files: dict[str, str], decay: str = "multiply"
     return {"index": i, "name": g.name, "source": g.source, "n_src": g.n_src,
             "weight_exp": e, "w_bits": g.w_bits, "acc_bits": g.acc_bits, "depth": depth,
             "wa_w": wa_w, "ax_w": ax_w, "base": base, "hex": hex_name,
-            "shift": shift, **_weight_ext(i, g)}
+            "shift": shift, "feeds": g.feeds, **_weight_ext(i, g)}
 
 
 def _conv_ctx(c: Core, g: ConvGroup, files: dict[str, str]) -> dict:
@@ -88,10 +88,41 @@ def _conv_ctx(c: Core, g: ConvGroup, files: dict[str, str]) -> dict:
             "rom_addr": "0" if g.n_src == 1 else f"ev_axon{i}",
             "steps": {"tx": dtx % (1 << tb), "wx": dwx % (1 << wb), "ty": dty % (1 << tb),
                       "wy": dwy % (1 << wb), "tm": dtm % (1 << tb), "wm": dwm % (1 << wb)},
-            "shift": _sext(f"accq{i}", g.acc_bits, 32), **_weight_ext(i, g)}
+            "shift": _sext(f"accq{i}", g.acc_bits, 32), "feeds": g.feeds, **_weight_ext(i, g)}
 
 
 DECAYS = ("multiply", "shift-add")
+
+
+def _offset(core: Core) -> int:
+    return core.block.offset if core.block is not None else 0
+
+
+def _sext_u(sig: str, have: int, want: int, offset: int) -> str:
+    """An unsigned `have`-bit signal as a `want`-bit wire index plus `offset` (a block's first
+    wire index); the signal itself when nothing changes."""
+    if have == want and offset == 0:
+        return sig
+    ext = sig if have == want else f"{{{want - have}'d0, {sig}}}"
+    return ext if offset == 0 else f"{ext} + {want}'d{offset}"
+
+
+def _routing(feeds: tuple[tuple[int, int], ...], ax_w: int, sw: int, sources: list[dict]) -> dict:
+    """How a group's events arrive: the source numbers that start its pass (`sel`), where the
+    axon comes from (the input word, one FIFO, or a mux over the FIFOs of a split source's
+    blocks, each as a wire index), and a comment naming the senders."""
+    if feeds == ((0, 0),):
+        return {"sel": f"src == {sw}'d0", "axon_src": f"axon[{ax_w - 1}:0]", "senders": "0"}
+    names = [f"fax{j - 1}" if sources[j - 1]["wire"] else f"fdout{j - 1}" for j, _ in feeds]
+    sel = " | ".join(f"(src == {sw}'d{j})" for j, _ in feeds) if len(feeds) > 1 \
+        else f"src == {sw}'d{feeds[0][0]}"
+    axon = names[-1]
+    for (j, _), name in zip(reversed(feeds[:-1]), reversed(names[:-1])):
+        axon = f"(src == {sw}'d{j}) ? {name} : {axon}"
+    text = str(feeds[0][0]) if len(feeds) == 1 else (
+        ", ".join(str(j) for j, _ in feeds) + " (wire offsets "
+        + ", ".join(str(o) for _, o in feeds) + ")")
+    return {"sel": sel, "axon_src": axon, "senders": text}
 
 
 def csd(n: int) -> list[tuple[int, int]]:
@@ -149,7 +180,16 @@ def _core_ctx(c: Core, plan: Plan, files: dict[str, str], decay: str = "multiply
         unused.append("en1")  # only Dense groups use the registered enables
     bias_rom = bool(np.any(c.bias != c.bias[0]))
     bias_w = signed_bits(int(c.bias.min()), int(c.bias.max()))
+    b = c.block
+    split = sum(1 for d in plan.cores if d.name == c.name) > 1
+    block_text = (f" (block {b.index}: wire indices {b.offset}..{b.offset + c.n - 1} of its "
+                  "population)") if split and b is not None else ""
+    where = {"block": b.index if b else c.index, "placement_core": b.placement_core if b else "",
+             "channels": f"{b.channels[0]}:{b.channels[1]}" if b else "",
+             "positions": f"{b.positions[0]}:{b.positions[1]}" if b else "",
+             "wire": f"{b.offset}:{b.offset + c.n}" if b else f"0:{c.n}"}
     ctx = {"index": c.index, "name": c.name, "n": c.n, "nw": clog2(c.n), "groups": groups,
+           "block_text": block_text, "where": where,
            "du_factor": du_factor, "dv_factor": dv_factor, "vth_eff": c.vth << 6,
            "pu_expr": _product("ux", 46, du_factor, decay),
            "pv_expr": _product("vx", 38, dv_factor, decay),
@@ -182,21 +222,29 @@ def render(plan: Plan, model: str = "model", decay: str | None = None) -> dict[s
     for c in cores:
         c["probe_lo"] = lo
         lo += c["nw"]
+    pop_n: dict[str, int] = {}
+    for c in plan.cores:
+        pop_n[c.name] = pop_n.get(c.name, 0) + c.n
     sources = []
     for j, k in enumerate(plan.source_cores):
-        n = plan.cores[k].n
-        sources.append({"j": j, "core": k, "nw": clog2(n), "fifo_aw": clog2(n),
-                        "ev_len": plan.event_len[j + 1]})
+        core = plan.cores[k]
+        nw, pw, off = clog2(core.n), clog2(pop_n[core.name]), _offset(core)
+        sources.append({"j": j, "core": k, "nw": nw, "fifo_aw": nw, "ev_len": plan.event_len[j + 1],
+                        "pw": pw, "off": off, "wire": off != 0 or pw != nw,
+                        "fax": _sext_u(f"fdout{j}", nw, pw, off)})
     ax_w = clog2(plan.n_in)
     sw = clog2(len(plan.source_cores) + 1)
     for c in cores:
         for g in c["groups"]:
-            s = g["source"]
-            g["axon_src"] = f"axon[{g['ax_w'] - 1}:0]" if s == 0 else f"fdout{s - 1}"
+            g.update(_routing(g["feeds"], g["ax_w"], sw, sources))
     longest = max([plan.tick_len, plan.clear_len, *plan.event_len])
+    outs = [{"core": k, "lo": i * clog2(pop_n[plan.output_src]),
+             "data": _sext_u(f"spike_addr{k}", clog2(plan.cores[k].n),
+                             clog2(pop_n[plan.output_src]), _offset(plan.cores[k]))}
+            for i, k in enumerate(plan.output_cores)]
     ctx = {"banner": BANNER, "p": plan, "cores": cores, "sources": sources, "in_w": ax_w + 2,
-           "ax_w": ax_w, "sw": sw, "cw": clog2(longest + 1), "out_w": clog2(plan.cores[plan.output_core].n),
-           "probe_w": lo, "model": model, "family": fpga_params()["family"],
+           "ax_w": ax_w, "sw": sw, "cw": clog2(longest + 1), "out_w": clog2(pop_n[plan.output_src]),
+           "outs": outs, "probe_w": lo, "model": model, "family": fpga_params()["family"],
            "verilator_flags": VERILATOR_FLAGS, "decay": decay}
     rtl = ["snn_top.v", "snn_fifo.v", *(f"snn_core{c['index']}.v" for c in cores)]
     ctx["rtl"] = rtl

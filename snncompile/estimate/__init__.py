@@ -13,13 +13,11 @@ __all__ = ["FAMILIES", "analytic_resources", "estimate_build", "yosys_resources"
 
 def estimate_build(folder: str | Path, family: str = "ice40", synthesize: bool = True) -> dict:
     """Resources of an fpga build folder: {"family", "analytic": {...}, "yosys": {...} or None}."""
-    from snncompile.backends.fpga import IMAGE, RTL
-    from snncompile.backends.fpga_plan import make_plan
+    from snncompile.backends.fpga import RTL, build_plan
     from snncompile.backends.fpga_rtl import rtl_sources
-    from snncompile.ir.image import load_image
 
     folder = Path(folder)
-    plan = make_plan(load_image(folder / IMAGE))
+    _, plan = build_plan(folder)  # the plan of the build, with the core limits it was written with
     rtl = folder / RTL
     sources = rtl_sources({p.name: "" for p in rtl.glob("*.v")})
     report = {"family": family, "analytic": analytic_resources(plan, family), "yosys": None}

@@ -62,11 +62,11 @@ def fpga_time(act: Activity, plan) -> dict:
     """Cycles per step of the fpga template (the formula of sim/cycles.step_cycles, on mean spike
     counts): a tick pass, the input words and events, each source core's spike events."""
     tm = plan.timing
-    names = list(act.layers)
     n_in = act.input_events.sum(axis=1)
     c = (tm["wait"] + plan.tick_len + (n_in + 1) * tm["word"] + n_in * plan.event_len[0]
          + tm["step_end"])
-    for j, k in enumerate(plan.source_cores):
-        counts = act.layers[names[k]].spikes.sum(axis=1)
+    for j, k in enumerate(plan.source_cores):  # a core = one partitioner block of a population
+        core = plan.cores[k]
+        counts = act.layers[core.name].spikes.reshape(len(n_in), -1)[:, core.neurons].sum(axis=1)
         c = c + counts * (tm["pop"] + plan.event_len[j + 1]) + tm["source"]
     return {"cycles_per_step": c, "clear_cycles": tm["wait"] + plan.clear_len}

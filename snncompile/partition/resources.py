@@ -30,6 +30,7 @@ _KEYS = {
     "axon_header_bits": ("synapse_axon_header_bits",),
     "delay_bits": ("synapse_delay_bits",),
     "conv_shared_weights": ("conv_shared_weights",),
+    "row_tiles": ("conv_row_tiles",),
 }
 UNBOUNDED = 1 << 62
 
@@ -58,6 +59,9 @@ class CoreModel:
     axon_header_bits: int = 10
     delay_bits: int = 6
     conv_shared_weights: bool = False
+    # blocks of a conv-fed layer end on whole rows of their strip, so each is a rectangle of
+    # positions (the fpga kernel walker addresses a block with constant steps: fpga_conv.py)
+    row_tiles: bool = False
     notes: tuple[str, ...] = ()
 
     def cap(self, name: str) -> int:
@@ -103,6 +107,7 @@ def core_model(target: str, **overrides: int | bool | None) -> CoreModel:
         raise SnnCompileError(f"target {target!r}: mesh {got['mesh_rows']} x {got['mesh_cols']} "
                               f"does not hold its {cpc} cores per chip")
     got["conv_shared_weights"] = bool(got.get("conv_shared_weights", False))
+    got["row_tiles"] = bool(got.get("row_tiles", False))
     for name in ("neurons", "fan_in", "fan_out"):
         got.setdefault(name, None)
     if "max_chips" not in got:

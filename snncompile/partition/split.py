@@ -100,9 +100,12 @@ def split_layer(layer: Layer, model: CoreModel, max_neurons: int, frac: float = 
         groups = min(chans, groups * 2)
     if any(isinstance(inc.op, hw.Conv) for inc in layer.incoming) and layer.geo[1] > 1:
         best, tried = None, set()
-        for k in STRIP_SPLITS:
-            width = math.ceil(layer.geo[2] / k)
-            if width in tried or (k > 1 and width < 2):
+        widths = [w for k in STRIP_SPLITS if (w := math.ceil(layer.geo[2] / k)) >= 2 or k == 1]
+        if model.row_tiles:  # whole rows: only strips whose row of every channel fits a block
+            fit = max(1, min(model.cap("neurons"), max_neurons) // (ranges[0][1] - ranges[0][0]))
+            widths = [w for w in widths if w <= fit] or [min(fit, layer.geo[2])]
+        for width in widths:
+            if width in tried:
                 continue
             tried.add(width)
             layer.set_order(width)
@@ -119,12 +122,16 @@ def _blocks(layer, model, max_neurons, frac, ranges, strips=None) -> list[Block]
     """Grow blocks through every channel range and strip of the layer's current order."""
     blocks = []
     h = layer.geo[1]
+    rows = model.row_tiles and any(isinstance(inc.op, hw.Conv) for inc in layer.incoming)
     for c0, c1 in ranges:
         cap = max(1, min(model.cap("neurons"), max_neurons) // (c1 - c0))
         for off, _, ws in layer.order.strips[:strips]:
             p, end, guess = off, off + h * ws, None
             while p < end:
                 q, b = _grow(layer, model, max_neurons, c0, c1, p, min(end, p + cap), guess, frac)
+                if rows and q < end and q - p >= ws and (q - p) % ws:  # end on a whole row
+                    q = p + (q - p) // ws * ws
+                    b = block_cost(layer, c0, c1, p, q)
                 blocks.append(b)
                 guess, p = q - p, q
     return blocks

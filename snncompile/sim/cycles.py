@@ -8,6 +8,7 @@ therefore give every spike's cycle stamp and the total, vectorized over the batc
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -53,11 +54,16 @@ def step_cycles(plan, in_counts: np.ndarray, src_counts: list[np.ndarray]) -> np
     return np.asarray(c, dtype=np.int64)
 
 
-def cycle_trace(plan, x: np.ndarray, core_spikes: list[np.ndarray]) -> CycleTrace:
+def cycle_trace(plan, x: np.ndarray, core_spikes) -> CycleTrace:
     """The cycles the RTL takes for input spikes x (batch, T, n_in) whose cores spike
-    core_spikes[k] (batch, steps, N_k) in hw steps 1..steps >= T: the testbench's file, predicted."""
+    core_spikes[k] (batch, steps, N_k) in hw steps 1..steps >= T: the testbench's file, predicted.
+    core_spikes may also be {population: (batch, steps, *shape)} (the emulator's trace.spikes):
+    each core then takes its block's neurons (plan.core_spikes)."""
     tm = plan.timing
     x = np.asarray(x).reshape(len(x), x.shape[1], -1) != 0
+    if isinstance(core_spikes, Mapping):
+        first = np.asarray(core_spikes[plan.cores[0].name])
+        core_spikes = plan.core_spikes(core_spikes, len(x), first.shape[1])
     batch, steps = len(x), np.asarray(core_spikes[0]).shape[1]
     x = np.concatenate([x, np.zeros((batch, steps - x.shape[1], x.shape[2]), bool)], axis=1)
     src = [np.asarray(core_spikes[k]).reshape(batch, steps, -1).sum(axis=2) for k in plan.source_cores]
