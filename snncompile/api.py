@@ -85,12 +85,19 @@ def lower(nn_graph: Graph, target: str = "emu", weight_split: bool = False,
 
 def compile_model(
     model: str | Path, target: str = "emu", out_dir: str | Path | None = None,
-    weight_split: bool = False, weight_bits: int = 8, **frontend_options: Any,
+    weight_split: bool = False, weight_bits: int = 8, write_options: dict | None = None,
+    **frontend_options: Any,
 ) -> CompileResult:
-    """Compile `model` for `target`; with `out_dir`, write the artefacts there (all or nothing)."""
-    from snncompile.backends import get_backend, support
+    """Compile `model` for `target`; with `out_dir`, write the artefacts there (all or nothing).
+    `write_options` are the back end's own (fpga: decay="multiply"|"shift-add")."""
+    from snncompile.backends import WRITE_OPTIONS, get_backend, support
 
     get_backend(target)  # an unknown target fails before any work
+    write_options = {k: v for k, v in (write_options or {}).items() if v is not None}
+    unknown = sorted(set(write_options) - set(WRITE_OPTIONS.get(target, ())))
+    if unknown:
+        raise SnnCompileError(f"{', '.join(unknown)} applies to other targets' builds, not to "
+                              f"target {target!r}")
     nn_graph = load(model, **frontend_options)
     hw_graph, report = lower(nn_graph, target, weight_split, weight_bits)
     if target in support.DECLARED_IN:  # a feature the back end lacks fails here, with or
@@ -101,19 +108,21 @@ def compile_model(
 
         placement = partition(hw_graph, target)
     if out_dir is not None:
-        write_build(out_dir, model, target, nn_graph, hw_graph, report, placement)
+        write_build(out_dir, model, target, nn_graph, hw_graph, report, placement,
+                    **write_options)
     return CompileResult(nn_graph, hw_graph, report, Path(out_dir) if out_dir else None, placement)
 
 
 def write_build(out_dir: str | Path, model: str | Path, target: str, nn_graph: Graph,
-                hw_graph: Graph, report: Any, placement: Any = None) -> None:
-    """Write a build folder (all or nothing): the back end's artefacts, the nn graph as text,
-    the placement if given, and manifest.json."""
+                hw_graph: Graph, report: Any, placement: Any = None,
+                **write_options: Any) -> None:
+    """Write a build folder (all or nothing): the back end's artefacts (`write_options` go to its
+    write), the nn graph as text, the placement if given, and manifest.json."""
     from snncompile.backends import get_backend
 
     with atomic_dir(Path(out_dir)) as folder:
         (folder / "model.nn.txt").write_text(text.dumps(nn_graph))
-        files = get_backend(target).write(hw_graph, folder)
+        files = get_backend(target).write(hw_graph, folder, **write_options)
         files["nn_graph"] = "model.nn.txt"
         if placement is not None:
             from snncompile.partition.plot import plot

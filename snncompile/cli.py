@@ -106,12 +106,15 @@ def cli(debug: bool) -> None:
 @click.option("--out", "-o", "out_dir", type=click.Path(path_type=Path), help="Build folder to write.")
 @_weight_split_option
 @_weight_bits_option
+@click.option("--decay", type=click.Choice(["multiply", "shift-add"]),
+              help="fpga builds: the decay datapath (default from targets/fpga/target.toml); "
+                   "shift-add uses no multiplier and computes the same integers.")
 @_frontend_options
 def compile_cmd(model: Path, target: str, out_dir: Path | None, weight_split: bool,
-                weight_bits: int, **kw: Any) -> None:
+                weight_bits: int, decay: str | None, **kw: Any) -> None:
     """Compile MODEL (.nir, .pt) for a target and write its artefacts."""
     result = api.compile_model(model, target, out_dir, weight_split, weight_bits,
-                               **_frontend_kwargs(kw))
+                               {"decay": decay}, **_frontend_kwargs(kw))
     _table(f"{model.name} -> {target}", result.summary())
     if hasattr(result.report, "weight_bits"):
         click.echo(f"weights: {result.report.weight_bits} bits (num_weight_bits)")

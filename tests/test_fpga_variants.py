@@ -118,3 +118,30 @@ def test_shift_add_decay_icarus_equals_model(seed, tmp_path):
                            *rtl_sources(files)], cwd=folder / "rtl", capture_output=True,
                           text=True, check=False)
     assert proc.returncode == 0 and "%Warning" not in proc.stderr, proc.stderr
+
+
+def test_cli_decay_option_builds_the_variant_and_runs_like_the_emulator(tmp_path):
+    """`snncompile compile --target fpga --decay shift-add` writes multiplier-free cores whose
+    Icarus run equals the emulator; the option on another target is one sentence, exit 1."""
+    from pathlib import Path
+
+    from test_cli import assert_one_sentence_error, snncompile
+
+    from snncompile import api
+    from snncompile.sim.emulator import run_emulator
+
+    digits = Path(__file__).parents[1] / "examples/digits/digits.pt"
+    result = snncompile("compile", str(digits), "--target", "fpga", "--decay", "shift-add",
+                        "-o", str(tmp_path / "b"))
+    assert result.returncode == 0, result.stderr
+    code = [line.split("//")[0] for p in (tmp_path / "b/rtl").glob("snn_core*.v")
+            for line in p.read_text().splitlines()]
+    assert code and not any(" * " in line for line in code)
+    x = (np.random.default_rng(5).random((2, 6, 64)) < 0.3).astype(np.int8)
+    spikes, _ = api.run_build(tmp_path / "b", x)
+    np.testing.assert_array_equal(spikes, run_emulator(api.compile_model(digits).hw_graph, x)
+                                  .outputs["output"])
+    assert_one_sentence_error(snncompile("compile", str(digits), "--target", "loihi2",
+                                         "--decay", "shift-add", "-o", str(tmp_path / "c")),
+                              "decay", "loihi2")
+    assert not (tmp_path / "c").exists()

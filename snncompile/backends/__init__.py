@@ -1,6 +1,7 @@
 """Back ends by target name (lazy): each module offers `write(hw_graph, folder) -> dict of files`
 and `run(folder, manifest, x, strict, **options) -> (spikes, overflow rows)`; `OPTIONS` names the
-run options a back end takes beyond those (fpga: simulator, report). A new back end is one module
+run options a back end takes beyond those (fpga: simulator, report), `WRITE_OPTIONS` its write
+options (fpga: decay, the datapath variant). A new back end is one module
 plus one entry here."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ BACKENDS: dict[str, str] = {
 
 
 OPTIONS: dict[str, tuple[str, ...]] = {"fpga": ("simulator", "report")}
+WRITE_OPTIONS: dict[str, tuple[str, ...]] = {"fpga": ("decay",)}  # keywords of write() itself
 
 
 def get_backend(target: str) -> ModuleType:
