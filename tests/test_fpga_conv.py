@@ -9,12 +9,10 @@ spike's cycle stamp and the total cycles equal the emulator + cycle model.
 
 from __future__ import annotations
 
-import subprocess
-
 import numpy as np
 import pytest
 import torch
-from test_fpga_cosim import assert_same, cosim
+from test_fpga_cosim import assert_lint_clean, assert_same, cosim
 
 from snncompile.backends.fpga_conv import conv_group
 from snncompile.backends.fpga_plan import make_plan, pass_len
@@ -162,18 +160,13 @@ def test_conv_refusals_name_the_node():
 
 
 def test_conv_rtl_lint_wall_clean_and_stable(tmp_path):
-    from snncompile.backends.fpga_rtl import render, rtl_sources
+    from snncompile.backends.fpga_rtl import render
 
     for seed in (1, 3, 6):
         graph = conv_graph(np.random.default_rng(seed), "normal")
         files = render(make_plan(graph))
         assert files == render(make_plan(graph))  # byte-identical from run to run
-        for name, body in files.items():
-            (tmp_path / name).write_text(body)
-        proc = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", "snn_top",
-                               *rtl_sources(files)], cwd=tmp_path, capture_output=True,
-                              text=True, check=False)
-        assert proc.returncode == 0 and "%Warning" not in proc.stderr, proc.stderr
+        assert_lint_clean(tmp_path, files)
 
 
 def test_nir_paper_cnn_compiles_lints_and_simulates(shared_data, tmp_path):
@@ -195,10 +188,8 @@ def test_nir_paper_cnn_compiles_lints_and_simulates(shared_data, tmp_path):
     assert_same(want, got)
     assert len(want.stamps) > 100 and want.spikes(plan.output_core, 10, 1, steps).any()
     rtl = tmp_path / "build" / "rtl"
-    proc = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", "snn_top",
-                           "snn_top.v", "snn_fifo.v", *(f"snn_core{i}.v" for i in range(5))],
-                          cwd=rtl, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0 and "%Warning" not in proc.stderr, proc.stderr
+    assert_lint_clean(rtl, sources=["snn_top.v", "snn_fifo.v",
+                                    *(f"snn_core{i}.v" for i in range(5))])
 
 
 def test_a_wrong_conv_wrap_is_caught(monkeypatch, tmp_path):

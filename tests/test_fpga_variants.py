@@ -9,7 +9,7 @@ import itertools
 
 import numpy as np
 import pytest
-from test_fpga_cosim import assert_same, cosim, expected, random_graph
+from test_fpga_cosim import assert_lint_clean, assert_same, cosim, expected, random_graph
 
 from snncompile.backends import fpga
 from snncompile.backends.fpga_plan import make_plan
@@ -69,7 +69,6 @@ def test_narrow_weight_graphs_icarus_equal_model(seed, tmp_path):
 
 
 def test_narrow_weights_lint_wall_clean(tmp_path):
-    import subprocess
 
     for bits in (1, 3, 8):
         rng = np.random.default_rng(bits)
@@ -78,13 +77,7 @@ def test_narrow_weights_lint_wall_clean(tmp_path):
                               sign_mode=op.sign_mode) if type(op) is hw.Dense else op)
                  for n, op in graph.nodes.items()}
         graph = check(Graph(level="hw", nodes=nodes, edges=graph.edges, meta=graph.meta))
-        files = render(make_plan(graph))
-        for name, body in files.items():
-            (tmp_path / name).write_text(body)
-        proc = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", "snn_top",
-                               *rtl_sources(files)], cwd=tmp_path, capture_output=True,
-                              text=True, check=False)
-        assert proc.returncode == 0 and "%Warning" not in proc.stderr, proc.stderr
+        assert_lint_clean(tmp_path, render(make_plan(graph)))
 
 
 def test_csd_digits_sum_to_the_factor():
@@ -98,7 +91,6 @@ def test_csd_digits_sum_to_the_factor():
 @pytest.mark.parametrize("seed", range(9))
 def test_shift_add_decay_icarus_equals_model(seed, tmp_path):
     """No multiplier in the cores, same u, v, spikes, stamps and cycles as the emulator."""
-    import subprocess
 
     rng = np.random.default_rng(900 + seed)
     graph = random_graph(rng, ("normal", "stress", "lsb")[seed % 3])
@@ -113,11 +105,7 @@ def test_shift_add_decay_icarus_equals_model(seed, tmp_path):
     plan, want = expected(graph, x, 9)
     got = simulate(folder / "rtl", tmp_path / "work", x, 9, plan.n_in, state_dump=True)
     assert_same(want, got)
-    files = render(plan, decay="shift-add")
-    proc = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", "snn_top",
-                           *rtl_sources(files)], cwd=folder / "rtl", capture_output=True,
-                          text=True, check=False)
-    assert proc.returncode == 0 and "%Warning" not in proc.stderr, proc.stderr
+    assert_lint_clean(folder / "rtl", sources=rtl_sources(render(plan, decay="shift-add")))
 
 
 def test_cli_decay_option_builds_the_variant_and_runs_like_the_emulator(tmp_path):

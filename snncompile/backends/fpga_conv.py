@@ -20,22 +20,12 @@ import math
 
 import numpy as np
 
+from snncompile.backends.fpga_widths import clog2, signed_bits
 from snncompile.errors import SnnCompileError, UnsupportedOp
 from snncompile.ir import hw_ops as hw
 
 WHERE = "fpga back end"
 CONV_BITS = 24  # Lava's Conv register wraps at 24 bits (hw_ops.Conv)
-
-
-def _clog2(n: int) -> int:
-    return max(1, (int(n) - 1).bit_length())
-
-
-def _signed_bits(lo: int, hi: int) -> int:
-    bits = 2
-    while lo < -(1 << (bits - 1)) or hi > (1 << (bits - 1)) - 1:
-        bits += 1
-    return bits
 
 
 def weight_format(w: np.ndarray) -> tuple[int, bool, int]:
@@ -92,11 +82,11 @@ class ConvGroup:
 
     @property
     def t_bits(self) -> int:
-        return _clog2(int(np.prod(self.out_shape)))
+        return clog2(int(np.prod(self.out_shape)))
 
     @property
     def w_addr_bits(self) -> int:
-        return _clog2(self.kernel.size)
+        return clog2(self.kernel.size)
 
     def deltas(self) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
         """(target, weight) address steps: next jx; next jy (jx back to 0); next output channel
@@ -112,8 +102,8 @@ class ConvGroup:
 
     def memories(self, n: int) -> list[tuple[str, int, int]]:
         """(name, words, bits) of the memories this group adds to a core of n neurons."""
-        rom_bits = self.t_bits + self.w_addr_bits + 2 * _clog2(self.walk[1] + 1) \
-            + 2 * _clog2(self.walk[2] + 1)
+        rom_bits = self.t_bits + self.w_addr_bits + 2 * clog2(self.walk[1] + 1) \
+            + 2 * clog2(self.walk[2] + 1)
         return [(f"wmem{self.index}", self.kernel.size, self.w_bits),
                 (f"rom{self.index}", self.n_src, rom_bits),
                 (f"acc{self.index}", n, self.acc_bits)]
@@ -209,7 +199,7 @@ def conv_group(name: str, op: hw.Conv, index: int, source: int,
     kernel[:, :, :kh, :kw] = wb
     pos = np.clip(wb, 0, None).reshape(c1 - c0, -1).sum(axis=1)
     neg = np.clip(wb, None, 0).reshape(c1 - c0, -1).sum(axis=1)
-    acc_bits = min(CONV_BITS, _signed_bits(int(neg.min(initial=0)), int(pos.max(initial=0))))
+    acc_bits = min(CONV_BITS, signed_bits(int(neg.min(initial=0)), int(pos.max(initial=0))))
     k, signed, w_bits = weight_format(wb)
     if w_bits + k + (not signed) > acc_bits:  # only when the 24-bit wrap caps acc_bits
         k, signed, w_bits = 0, True, acc_bits  # store each weight mod 2^24: the sum wraps alike
@@ -223,7 +213,7 @@ def conv_group(name: str, op: hw.Conv, index: int, source: int,
     base_t = (f0[cc] - c0) * th * tw + (ys[yy, 1] - r0) * tw + (xs[xx, 1] - x0)
     khp, kwp = ky_n * sy, kx_n * sx
     base_w = ((f0[cc] - c0) * cig + ci[cc]) * khp * kwp + ys[yy, 0] * kwp + xs[xx, 0]
-    t_bits = _clog2((c1 - c0) * th * tw)
+    t_bits = clog2((c1 - c0) * th * tw)
     zero = np.zeros_like(base_t)
     rom = np.stack([np.where(reached, base_t, 0) & ((1 << t_bits) - 1),
                     np.where(reached, base_w, 0),

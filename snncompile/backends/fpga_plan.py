@@ -22,6 +22,7 @@ import numpy as np
 from snncompile.backends import support
 from snncompile.backends.fpga_blocks import Block, place, rectangle, wire_order
 from snncompile.backends.fpga_conv import ConvGroup, conv_group, weight_format
+from snncompile.backends.fpga_widths import signed_bits
 from snncompile.errors import GraphCheckError, SnnCompileError, UnsupportedOp
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
@@ -30,19 +31,6 @@ from snncompile.sim.emulator import effective_bias, effective_weights
 from snncompile.target import load_target
 
 WHERE = "fpga back end"
-
-
-def clog2(n: int) -> int:
-    """Bits to count 0..n-1, at least 1 (Verilog has no zero-width vectors)."""
-    return max(1, (int(n) - 1).bit_length())
-
-
-def signed_bits(lo: int, hi: int) -> int:
-    """Two's-complement width holding every integer in [lo, hi] (at least 2)."""
-    bits = 2
-    while lo < -(1 << (bits - 1)) or hi > (1 << (bits - 1)) - 1:
-        bits += 1
-    return bits
 
 
 @cache

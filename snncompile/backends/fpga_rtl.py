@@ -12,7 +12,8 @@ import numpy as np
 
 from snncompile import __version__
 from snncompile.backends.fpga_conv import ConvGroup
-from snncompile.backends.fpga_plan import Core, Group, Plan, clog2, fpga_params, signed_bits
+from snncompile.backends.fpga_plan import Core, Group, Plan, fpga_params
+from snncompile.backends.fpga_widths import clog2, signed_bits
 from snncompile.backends.templates import environment
 from snncompile.errors import SnnCompileError
 
