@@ -1,5 +1,8 @@
 """Speed of the spine, measured in one run so ratios are comparable: compile time per model, and
 throughput of the emulator vs the float reference vs the trained torch model on the same input.
+"stepwise" is the emulator forced to step time in the outer loop (strict mode, which also counts
+every wrap), the path recurrent graphs always take; feed-forward graphs otherwise run layer by
+layer (snncompile/sim/fast.py).
 
     python benchmarks/speed.py [--repeat 5]     # prints a Markdown table for the README
 """
@@ -38,12 +41,14 @@ def measure(label: str, path: Path, x: np.ndarray, repeat: int) -> dict[str, str
     t_compile = best_of(repeat, lambda: api.lower(api.load(path)))
     hw_graph, _ = api.lower(nn_graph)
     t_emu = best_of(repeat, lambda: run_emulator(hw_graph, x))
+    t_step = best_of(repeat, lambda: run_emulator(hw_graph, x, strict=True))
     t_ref = best_of(repeat, lambda: run_reference(nn_graph, x.astype(np.float64)))
     row = {
         "model": label, "neurons": f"{nn_graph.num_neurons():,}",
         "batch x steps": f"{x.shape[0]}x{x.shape[1]}", "compile s": f"{t_compile:.3f}",
         "emulator s": f"{t_emu:.3f}",
         "emulator sample-steps/s": f"{x.shape[0] * x.shape[1] / t_emu:,.0f}",
+        "stepwise / emulator (time)": f"{t_step / t_emu:.2f}",
         "float reference / emulator (time)": f"{t_ref / t_emu:.2f}",
     }
     if path.suffix == ".pt":
