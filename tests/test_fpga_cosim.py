@@ -225,8 +225,9 @@ def test_verilator_lint_wall_clean(tmp_path):
         assert_lint_clean(tmp_path, render(make_plan(graph)))
 
 
-def test_refuses_delay_dense_and_graded_input_by_name():
-    """(Conv is mapped since the kernel walker: tests/test_fpga_conv.py.)"""
+def test_refuses_graded_input_and_atrlif_by_name():
+    """(Conv is mapped since the kernel walker: tests/test_fpga_conv.py; DelayDense since the
+    delay lines: tests/test_fpga_delays.py.)"""
     graded = Graph(level="hw", nodes={
         "in": hw.GradedInput(shape=(2,)),
         "l": hw.LIF(shape=(2,), du=0, dv=0, vth=1, bias_mant=np.zeros(2, np.int64),
@@ -235,12 +236,11 @@ def test_refuses_delay_dense_and_graded_input_by_name():
         edges=(("in", "l"), ("l", "out")))
     with pytest.raises(UnsupportedOp, match="'in'"):
         make_plan(graded)
-    delayed = Graph(level="hw", nodes={
+    adaptive = Graph(level="hw", nodes={
         "in": hw.SpikeInput(shape=(2,)),
         "d": hw.DelayDense(weights=np.ones((1, 2), np.int64), delays=np.ones((1, 2), np.int64)),
-        "l": hw.LIF(shape=(1,), du=0, dv=0, vth=1, bias_mant=np.zeros(1, np.int64),
-                    bias_exp=np.zeros(1, np.int64)),
+        "a": hw.ATRLIF((1,), 4095, 0, 0, 0, 10, 0, np.zeros(1, np.int64), np.zeros(1, np.int64)),
         "out": hw.SpikeOutput(shape=(1,))},
-        edges=(("in", "d"), ("d", "l"), ("l", "out")))
-    with pytest.raises(UnsupportedOp, match="'d'"):
-        make_plan(delayed)
+        edges=(("in", "d"), ("d", "a"), ("a", "out")))
+    with pytest.raises(UnsupportedOp, match="'a'.*ATRLIF"):
+        make_plan(adaptive)

@@ -22,6 +22,7 @@ import numpy as np
 from snncompile.backends import support
 from snncompile.backends.fpga_blocks import Block, place, rectangle, wire_order
 from snncompile.backends.fpga_conv import ConvGroup, conv_group, weight_format
+from snncompile.backends.fpga_delay import delay_groups
 from snncompile.backends.fpga_widths import signed_bits
 from snncompile.errors import GraphCheckError, SnnCompileError, UnsupportedOp
 from snncompile.ir import hw_ops as hw
@@ -63,6 +64,10 @@ class Group:
     w_signed: bool = True
     kind: str = "dense"
     senders: tuple[tuple[int, int], ...] = ()  # (source number, wire offset) of every sender
+    # DelayDense (fpga_delay.py): the distinct delays of its nonzero synapses into this core, and
+    # per synapse the index of its delay in that tuple (n_src, N), stored beside each weight
+    delay_set: tuple[int, ...] = ()
+    delay_ids: np.ndarray | None = None
 
     @property
     def feeds(self) -> tuple[tuple[int, int], ...]:
@@ -72,10 +77,24 @@ class Group:
     def n_src(self) -> int:
         return int(self.rows.shape[0])
 
+    @property
+    def sel_bits(self) -> int:
+        """Bits of the delay-group index stored beside each weight (0: one group or no delays)."""
+        return (len(self.delay_set) - 1).bit_length()
+
+    @property
+    def max_delay(self) -> int:
+        return max(self.delay_set, default=0)
+
     def memories(self, n: int) -> list[tuple[str, int, int]]:
         """(name, words, bits) of this group's memories in a core of n neurons."""
-        return [(f"wmem{self.index}", self.n_src * n, self.w_bits),
-                (f"acc{self.index}", n, self.acc_bits)]
+        if not self.delay_set:
+            return [(f"wmem{self.index}", self.n_src * n, self.w_bits),
+                    (f"acc{self.index}", n, self.acc_bits)]
+        i = self.index
+        return [(f"wmem{i}", self.n_src * n, self.w_bits + self.sel_bits),
+                *((f"acc{i}_{m}", n, self.acc_bits) for m in range(len(self.delay_set))),
+                *((f"line{i}_{k}", n, 32) for k in range(1, self.max_delay + 1))]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,10 +156,9 @@ class Plan:
 
 
 # what the RTL maps (snncompile.backends.support; docs/support.md is generated from it)
-SUPPORTED = frozenset({"SpikeInput", "SpikeOutput", "Dense", "Conv", "LIF", "reset-subtract",
-                       "LIFReset", "recurrence", "fan-in", "bias-clock"})
+SUPPORTED = frozenset({"SpikeInput", "SpikeOutput", "Dense", "DelayDense", "Conv", "LIF",
+                       "reset-subtract", "LIFReset", "recurrence", "fan-in", "bias-clock"})
 WHY = {"GradedInput": "the RTL takes spike inputs",
-       "DelayDense": "the RTL's synapse groups have no per-synapse delay lines",
        "ATRLIF": "the RTL has no adaptive threshold (ATRLIF) neuron",
        "multi-source-synapse": "a synapse group reads one source core"}
 
@@ -206,10 +224,14 @@ def _dense_group(graph: Graph, d: str, index: int, block: Block, wire: np.ndarra
     if acc_bits > 32:
         raise SnnCompileError(f"{WHERE}: Dense {d!r} sums need {acc_bits} bits, over 32")
     k, signed, w_bits = weight_format(w)  # num_weight_bits sets the memory width
+    delay_set, delay_ids = (), None
+    if isinstance(op, hw.DelayDense):
+        delay_set, delay_ids = delay_groups(d, op, w, block.neurons, wire)
     return Group(name=d, index=index, source=senders[0][0], rows=np.ascontiguousarray(w.T),
                  weight_exp=int(op.weight_exp), w_bits=w_bits,
                  acc_bits=max(acc_bits, w_bits + k + (not signed)), w_shift=k, w_signed=signed,
-                 senders=senders)
+                 senders=senders, kind="delay" if delay_set else "dense", delay_set=delay_set,
+                 delay_ids=delay_ids)
 
 
 def _conv_group(graph: Graph, d: str, index: int, block: Block, wire: np.ndarray,

@@ -55,15 +55,44 @@ def _group_ctx(c: Core, g: Group, files: dict[str, str], decay: str = "multiply"
         pad = wa_w - ax_w
         ext = f"{{ {{{pad}{{1'b0}} }}, ev_axon{i}}}" if pad else f"ev_axon{i}"
         base = f"{ext} * {wa_w}'d{c.n}" if decay == "multiply" else _shift_add(ext, c.n)
-    acc32 = _sext(f"accq{i}", g.acc_bits, 32)
     e = g.weight_exp
-    shift = f"{acc32} << {e}" if e > 0 else acc32 if e == 0 else f"$signed({acc32}) >>> {-e}"
     hex_name = f"core{c.index}_w{i}.hex"
-    files[hex_name] = _hex(g.rows >> g.w_shift, g.w_bits)
-    return {"index": i, "name": g.name, "source": g.source, "n_src": g.n_src,
-            "weight_exp": e, "w_bits": g.w_bits, "acc_bits": g.acc_bits, "depth": depth,
-            "wa_w": wa_w, "ax_w": ax_w, "base": base, "hex": hex_name,
-            "shift": shift, "feeds": g.feeds, **_weight_ext(i, g)}
+    ctx = {"index": i, "name": g.name, "source": g.source, "n_src": g.n_src,
+           "weight_exp": e, "w_bits": g.w_bits, "acc_bits": g.acc_bits, "depth": depth,
+           "wa_w": wa_w, "ax_w": ax_w, "base": base, "hex": hex_name,
+           "shift": _exp_shift(f"accq{i}", g.acc_bits, e), "feeds": g.feeds, "delay": False,
+           **_weight_ext(i, g)}
+    if g.delay_set:
+        ctx.update(_delay_ctx(g))
+        words = (g.rows >> g.w_shift) & ((1 << g.w_bits) - 1) | (g.delay_ids << g.w_bits)
+        files[hex_name] = _hex(words, g.w_bits + g.sel_bits)
+    else:
+        files[hex_name] = _hex(g.rows >> g.w_shift, g.w_bits)
+    return ctx
+
+
+def _exp_shift(sig: str, bits: int, e: int) -> str:
+    """A `bits`-wide fan-in sum on the int32 channel shifted by weight_exp (floor when e < 0)."""
+    acc32 = _sext(sig, bits, 32)
+    return f"{acc32} << {e}" if e > 0 else acc32 if e == 0 else f"$signed({acc32}) >>> {-e}"
+
+
+def _delay_ctx(g: Group) -> dict:
+    """A DelayDense group (fpga_delay.py): one accumulator per delay in delay_set, each shifted
+    on its own; delay line k (1..D) <- line k + 1 + the group of delay k; a_in reads line 1 plus
+    the group of delay 0."""
+    i, d = g.index, g.max_delay
+    accs = [{"m": m, "k": k, "shift": _exp_shift(f"accq{i}_{m}", g.acc_bits, g.weight_exp)}
+            for m, k in enumerate(g.delay_set)]
+    of = {a["k"]: f"g{i}_{a['m']}" for a in accs}
+    lines = []
+    for k in range(1, d + 1):
+        terms = ([f"lq{i}_{k + 1}"] if k < d else []) + ([of[k]] if k in of else [])
+        lines.append({"k": k, "next": " + ".join(terms)})
+    now = ([f"lq{i}_1"] if d else []) + ([of[0]] if 0 in of else [])
+    return {"delay": True, "sel_bits": g.sel_bits, "word_bits": g.w_bits + g.sel_bits,
+            "accs": accs, "lines": lines, "max_delay": d, "now": " + ".join(now),
+            "delays": ", ".join(str(k) for k in g.delay_set)}
 
 
 def _conv_ctx(c: Core, g: ConvGroup, files: dict[str, str]) -> dict:
