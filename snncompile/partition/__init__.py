@@ -21,21 +21,24 @@ from snncompile.partition.place import cost, greedy, mesh_for, metis, refine
 from snncompile.partition.resources import CoreModel, DoesNotFit, core_model
 from snncompile.partition.route import core_routes
 from snncompile.partition.search import best_split
-from snncompile.partition.split import RESOURCES
+from snncompile.partition.split import RESOURCES, grid_ok
 
 __all__ = ["DoesNotFit", "Placement", "core_model", "lower_bound", "partition"]
 
 
 def lower_bound(layers: list[Layer], model: CoreModel) -> dict[str, int]:
     """Cores no partition can beat, per resource: network totals over per-core capacities
-    (synapse memory without axon headers; every used source neuron needs one in- and one out-axon)."""
+    (synapse memory: weight bits of every synapse (Incoming.min_bits) plus one axon header per
+    used source neuron of a synapse op, as every such neuron is in some block's table; every
+    used source neuron needs one in- and one out-axon)."""
     names = {x.name for x in layers}
     totals = {"neurons": sum(x.size for x in layers), "synapse_bits": 0, "fan_in": 0}
     out_used: dict[str, int] = {}
     for x in layers:
         for inc in x.incoming:
-            totals["synapse_bits"] += inc.min_bits()
             used = inc.min_in()
+            head = model.axon_header_bits if inc.op is not None else 0
+            totals["synapse_bits"] += inc.min_bits() + used * len(inc.sources) * head
             totals["fan_in"] += used * len(inc.sources)
             for s in inc.sources:
                 if s in names:
@@ -46,17 +49,20 @@ def lower_bound(layers: list[Layer], model: CoreModel) -> dict[str, int]:
 
 def partition(hw_graph: Graph, target: str | CoreModel = "loihi2", method: str = "metis",
               rates: Mapping[str, float] | None = None,
-              fractions: tuple[float, ...] = (1.0, 3 / 4, 2 / 3, 1 / 2, 1 / 3, 1 / 4)) -> Placement:
+              fractions: tuple[float, ...] = (1.0, 3 / 4, 2 / 3, 1 / 2, 1 / 3, 1 / 4),
+              shapes: tuple[str, ...] = ("strip", "grid")) -> Placement:
     """Split, pack, place and route; method "metis" (min-cut placement) or "greedy" (layer order).
 
     rates: spikes per neuron per step of each layer and input (default 1.0), which weigh traffic.
     fractions: block sizes to try, as fractions of a core; the split packing into fewest cores wins.
+    shapes: conv tile shapes to try ("strip": blocks grown to the limit along strips; "grid":
+    near-equal rectangles, one block each; split.split_layer).
     Raises DoesNotFit with a sentence naming the layer, the limit, the numbers and a fix.
     """
     t0 = time.perf_counter()
     model = core_model(target) if isinstance(target, str) else target
     layers = layers_of(hw_graph, model)
-    blocks, routes, cores, fracs = best_split(layers, model, tuple(fractions))
+    blocks, routes, cores, fracs = best_split(layers, model, tuple(fractions), shapes=tuple(shapes))
     t_split = time.perf_counter()
     core_of = np.zeros(len(blocks), np.int64)
     for i, members in enumerate(cores):
@@ -94,7 +100,9 @@ def partition(hw_graph: Graph, target: str | CoreModel = "loihi2", method: str =
         "method": method, "neurons": int(sum(b.neurons for b in blocks)),
         "synapses": int(sum(b.synapses for b in blocks)), "blocks": len(blocks),
         "cores": len(cores), "chips": mesh.chips, "lower_bound": lb,
-        "block_fractions": {k: round(v, 4) for k, v in fracs.items()},
+        "block_fractions": {k: round(v[0], 4) for k, v in fracs.items()},
+        "block_shapes": {x.name: fracs[x.name][1] if grid_ok(x, model) else "strip"
+                         for x in layers},
         "cores_over_lower_bound": len(cores) / max(1, max(lb.values())),
         "lower_bound_halo": lb_halo,
         "cores_over_halo_bound": len(cores) / max(1, max(lb_halo.values())),

@@ -141,7 +141,8 @@ class Placement:
             "format": "snncompile-placement/1", "target": self.model.target,
             "limits": self.model.limits(), "notes": list(self.model.notes),
             "mesh": dataclasses.asdict(self.mesh),
-            "layers": [{"name": x.name, "shape": list(x.shape), "strip_width": x.order.width}
+            "layers": [{"name": x.name, "shape": list(x.shape), "strip_width": x.order.width,
+                        "tiles": [[int(v) for v in t[1:]] for t in x.order.tiles]}
                        for x in self.layers],
             "metrics": self.metrics, "cores": cores, "routes": routes,
         }

@@ -28,36 +28,51 @@ def geometry(shape: tuple[int, ...]) -> tuple[int, int, int]:
 
 
 class Order:
-    """Positions of an H x W map in strip order: vertical strips of `width` columns, row-major
-    inside a strip. A range of this order is a tile (width x rows), so a conv block's receptive
-    field is near-square instead of a long row strip; width = W is plain raster order."""
+    """Positions of an H x W map walked tile by tile, row-major inside a tile, so a range of the
+    order inside one tile is a near-rectangle and a conv block's receptive field stays compact.
 
-    def __init__(self, h: int, w: int, width: int | None = None):
+    `width` gives vertical strips of `width` columns over all rows (width = W: raster order);
+    `tiles` gives any grid of rectangles (row0, rows, col0, cols) covering the map, e.g. near-equal
+    bands x columns (split.grid_tiles), so a block can be a whole a x b tile with no ragged edge."""
+
+    def __init__(self, h: int, w: int, width: int | None = None,
+                 tiles: list[tuple[int, int, int, int]] | None = None):
         self.h, self.w, self.width = h, w, min(w, width or w)
-        self.strips = []  # (order offset, first column, columns)
-        for col in range(0, w, self.width):
-            self.strips.append((h * col, col, min(self.width, w - col)))
+        if tiles is None:
+            tiles = [(0, h, col, min(self.width, w - col)) for col in range(0, w, self.width)]
+        else:
+            self.width = max(t[3] for t in tiles)
+        self.tiles = []  # (order offset, first row, rows, first column, columns)
+        off = 0
+        for r0, rows, col, ws in tiles:
+            self.tiles.append((off, r0, rows, col, ws))
+            off += rows * ws
+        self.offsets = np.array([t[0] for t in self.tiles], np.int64)
         self.perm = np.concatenate([
-            (np.arange(h)[:, None] * w + col + np.arange(ws)[None, :]).ravel()
-            for _, col, ws in self.strips]).astype(np.int64)
+            ((r0 + np.arange(rows))[:, None] * w + col + np.arange(ws)[None, :]).ravel()
+            for _, r0, rows, col, ws in self.tiles]).astype(np.int64)
+        if len(self.perm) != h * w or np.bincount(self.perm, minlength=h * w).max() != 1:
+            raise ValueError(f"tiles {tiles} do not cover a {h} x {w} map exactly once")
         self.inv = np.empty_like(self.perm)
         self.inv[self.perm] = np.arange(len(self.perm))
 
-    def strip_of(self, p: int) -> tuple[int, int, int]:
-        return self.strips[min(p // (self.h * self.width), len(self.strips) - 1)]
+    def tile_of(self, p: int) -> tuple[int, int, int, int, int]:
+        """(offset, first row, rows, first column, columns) of the tile holding order index p."""
+        return self.tiles[int(np.searchsorted(self.offsets, p, side="right")) - 1]
 
     def rect(self, ra: int, rb: int, ca: int, cb: int) -> tuple[np.ndarray, np.ndarray]:
         """Order intervals [starts, stops) covering rows ra..rb x columns ca..cb (inclusive)."""
         starts, stops = [], []
-        for off, col, ws in self.strips:
+        for off, r0, rows, col, ws in self.tiles:
             a, b = max(ca, col), min(cb, col + ws - 1)
-            if a > b:
+            ta, tb = max(ra, r0), min(rb, r0 + rows - 1)
+            if a > b or ta > tb:
                 continue
             if a == col and b == col + ws - 1:
-                starts.append(np.array([off + ra * ws]))
-                stops.append(np.array([off + (rb + 1) * ws]))
+                starts.append(np.array([off + (ta - r0) * ws]))
+                stops.append(np.array([off + (tb - r0 + 1) * ws]))
             else:
-                first = off + np.arange(ra, rb + 1) * ws + (a - col)
+                first = off + np.arange(ta - r0, tb - r0 + 1) * ws + (a - col)
                 starts.append(first)
                 stops.append(first + (b - a + 1))
         if not starts:
@@ -152,6 +167,8 @@ class Incoming:
         rows = np.arange(h)[:, None] * sh - ph + np.arange(kh)[None, :] * dh
         cols = np.arange(wd)[:, None] * sw - pw + np.arange(kw)[None, :] * dw
         vh, vw = (rows >= 0) & (rows < h_in), (cols >= 0) & (cols < w_in)
+        self.vh_cum = np.concatenate([np.zeros((1, kh), np.int64), np.cumsum(vh, 0)])
+        self.vw_cum = np.concatenate([np.zeros((1, kw), np.int64), np.cumsum(vw, 0)])
         self.valid = (vh[:, None, :, None] & vw[None, :, None, :]).reshape(h * wd, kh * kw)
         self.used_in = len(np.unique(rows[vh])) * len(np.unique(cols[vw]))
         self.geom = (sh, sw, ph, pw, dh, dw, kh, kw, h_in, w_in)
@@ -185,14 +202,16 @@ class Incoming:
         return min(synapses * (per + m.index_bits), fan_in * rows * per) + head
 
     def min_bits(self) -> int:
-        """Encoding cost of the whole op without axon headers (the resource lower bound's term)."""
+        """Synapse memory no split can go below, without axon headers (the resource lower
+        bound's term). Not the whole op's cheaper encoding: a block's dense encoding counts only
+        the in-axons of that block (in-axons x rows >= its synapses), so blocks can beat the
+        whole-op dense cost; weight (+ delay) bits per synapse is what every split pays."""
         if self.op is None:
             return 0
         m, per = self.model, self.wbits + self.dbits
         if isinstance(self.op, hw.Conv) and m.conv_shared_weights:
             return int(self.tap_cum[-1].sum()) * (per + m.index_bits)
-        rows = self.dst_geo[0] * self.dst_geo[1] * self.dst_geo[2]
-        return min(self.total_synapses * (per + m.index_bits), rows * self.min_in() * per)
+        return self.total_synapses * per
 
     def min_in(self) -> int:
         """Source neurons of one source with at least one synapse here (each needs an axon)."""
@@ -231,6 +250,24 @@ class Incoming:
         return (max(ra * sh - ph, 0), min(rb * sh - ph + (kh - 1) * dh, h_in - 1),
                 max(ca * sw - pw, 0), min(cb * sw - pw + (kw - 1) * dw, w_in - 1))
 
+    def rect_cost(self, c0: int, c1: int, ra: int, rb: int, ca: int, cb: int) -> tuple[int, int]:
+        """(synapses, fan-in) of channels c0:c1 x output rows ra..rb x columns ca..cb, whatever the
+        layer's order (split.grid_blocks sizes tiles with it before building an Order). Conv and
+        direct feeds only: a Dense row range depends on the order."""
+        n = (rb - ra + 1) * (cb - ca + 1)
+        if self.op is None:
+            return 0, (c1 - c0) * n * len(self.sources)
+        pieces = [(ra, ra), (rb, rb)] if rb > ra else [(ra, ra)]  # as _rects cuts a whole tile
+        if rb > ra + 1:
+            pieces.append((ra + 1, rb - 1))
+        area = sum((ib - ia + 1) * (jb - ja + 1) for ia, ib, ja, jb in
+                   self._union([self._in_rect(a, b, ca, cb) for a, b in pieces]))
+        chans = int(np.count_nonzero(self.chan_need[c0:c1].any(0)))
+        fan = chans * area * len(self.sources)
+        taps = (self.tap_cum[c1] - self.tap_cum[c0]).reshape(len(self.vh_cum[0]), -1)
+        valid = np.outer(self.vh_cum[rb + 1] - self.vh_cum[ra], self.vw_cum[cb + 1] - self.vw_cum[ca])
+        return int((taps * valid).sum()), fan
+
     def fan_in(self, c0: int, c1: int, p0: int, p1: int) -> int:
         """needed(...)'s total count without building intervals (the split's inner loop)."""
         if isinstance(self.op, hw.Conv):
@@ -243,16 +280,21 @@ class Incoming:
 
     def _rects(self, p0: int, p1: int) -> list[tuple[int, int, int, int]]:
         """Disjoint input rectangles (rows ia..ib, columns ja..jb) under positions p0:p1."""
-        off, col, wd = self.orders[self.dst].strip_of(p0)
-        a, b = p0 - off, p1 - 1 - off  # inside one strip (split.py never crosses strips)
-        r0, r1 = a // wd, b // wd
+        off, top, _, col, wd = self.orders[self.dst].tile_of(p0)
+        a, b = p0 - off, p1 - 1 - off  # inside one tile (split.py never crosses tiles)
+        r0, r1 = top + a // wd, top + b // wd
         if r0 == r1:
             pieces = [(r0, r0, a % wd, b % wd)]
         else:
             pieces = [(r0, r0, a % wd, wd - 1), (r1, r1, 0, b % wd)]
             if r1 > r0 + 1:
                 pieces.append((r0 + 1, r1 - 1, 0, wd - 1))
-        rects = [self._in_rect(ra, rb, col + ca, col + cb) for ra, rb, ca, cb in pieces]
+        return self._union([self._in_rect(ra, rb, col + ca, col + cb)
+                            for ra, rb, ca, cb in pieces])
+
+    @staticmethod
+    def _union(rects: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+        """Disjoint rectangles covering the union of input rectangles (empty ones dropped)."""
         rects = [r for r in rects if r[0] <= r[1] and r[2] <= r[3]]
         out = []
         cuts = sorted({r for ia, ib, _, _ in rects for r in (ia, ib + 1)})
@@ -293,8 +335,11 @@ class Layer:
     def order(self) -> Order:
         return self.orders[self.name]
 
-    def set_order(self, width: int) -> None:
-        self.orders[self.name] = Order(self.geo[1], self.geo[2], width)
+    def set_order(self, order: int | Order) -> None:
+        """Walk the layer's positions in `order` (an Order, or a strip width)."""
+        if not isinstance(order, Order):
+            order = Order(self.geo[1], self.geo[2], order)
+        self.orders[self.name] = order
         for inc in self.incoming:
             inc.reorder()
 

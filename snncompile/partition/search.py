@@ -1,12 +1,13 @@
-"""Choose each layer's block size (a fraction of a core) so the blocks pack into fewest cores.
+"""Choose each layer's block size (a fraction of a core) and tile shape so the blocks pack into
+fewest cores.
 
 Why per layer: one fraction for the whole network is a poor compromise. A conv layer whose
 input has many channels wants whole-core tiles (its halo, the input rim a tile reads beyond its
 own footprint, shrinks with tile size), while neuron- or axon-bound layers want half or quarter
 cores that pack beside blocks bound by other resources. The search starts from the best uniform
-fraction, then tries every other fraction layer by layer (coordinate descent, repeated while a
-pass improves) and keeps a change when the packing needs fewer cores. Splits are cached per (layer, fraction, size cap), so a step
-of the descent costs one route pass and one packing.
+choices, then tries every other choice layer by layer (coordinate descent, repeated while a
+pass improves) and keeps a change when the packing needs fewer cores. Splits are cached per
+(layer, fraction, shape, size cap), so a step of the descent costs one route pass and one packing.
 """
 
 from __future__ import annotations
@@ -16,8 +17,14 @@ import numpy as np
 from snncompile.partition.layers import Layer
 from snncompile.partition.resources import CoreModel, DoesNotFit
 from snncompile.partition.route import Routes, block_routes
-from snncompile.partition.split import FIXES, Block, pack, split_layer
+from snncompile.partition.split import FIXES, Block, grid_ok, pack, split_layer
 
+SHAPES = ("strip", "grid")
+# descent-only block sizes: pieces that fill the axons big conv tiles leave on their cores (a
+# direct feed costs one axon per neuron at any block size); never a good uniform start, and a
+# whole network of them is 16x the blocks to route and pack
+FILL_FRACTIONS = (1 / 8, 1 / 16)
+STARTS = 2  # descents from the best uniform choices (plus the best strip-only one, strips only)
 DESCENT_BUDGET = 20_000  # blocks packed over all descent steps (PilotNet: ~50 steps, a full pass)
 
 
@@ -60,25 +67,30 @@ class Splitter:
                else np.zeros(0, np.int64))
         return Routes(cat(src), cat(dst), cat(axons))
 
-    def _layer_blocks(self, x: Layer, frac: float, max_neurons: int) -> list[Block]:
-        key = (x.name, frac, max_neurons)
+    def _layer_blocks(self, x: Layer, frac: float, shape: str, max_neurons: int) -> list[Block]:
+        key = (x.name, frac, shape, max_neurons)
         if key not in self.cache:
-            blocks = split_layer(x, self.model, max_neurons, frac)
-            self.cache[key] = (blocks, x.order.width)
-        blocks, width = self.cache[key]
-        if x.order.width != width:
-            x.set_order(width)
+            blocks = split_layer(x, self.model, max_neurons, frac, shape)
+            self.cache[key] = (blocks, x.order)
+        blocks, order = self.cache[key]
+        if x.order is not order:
+            x.set_order(order)
         return blocks  # shared between tries: split() resets every fan_out it reads
 
-    def split(self, fracs: dict[str, float]) -> tuple[list[Block], Routes]:
+    def _choice(self, x: Layer, choice: tuple[float, str]) -> tuple[float, str]:
+        """(fraction, shape); shapes only differ for conv layers, so others share one cache key."""
+        frac, shape = choice
+        return frac, shape if grid_ok(x, self.model) else "strip"
+
+    def split(self, fracs: dict[str, tuple[float, str]]) -> tuple[list[Block], Routes]:
         """Blocks at each layer's fraction and their routes; layers whose blocks break the
         fan-out limit get smaller blocks and the split runs again."""
         model, cap = self.model, self.model.cap("neurons")
         max_neurons: dict[str, int] = {}
         over: dict[str, float] = {}
         for _ in range(12):
-            keys = {x.name: (x.name, fracs[x.name], max_neurons.get(x.name, cap))
-                    for x in self.layers}
+            keys = {x.name: (x.name, *self._choice(x, fracs[x.name]),
+                             max_neurons.get(x.name, cap)) for x in self.layers}
             per = {x.name: self._layer_blocks(x, *keys[x.name][1:]) for x in self.layers}
             blocks = [b for x in self.layers for b in per[x.name]]
             routes = self._routes(keys, per)
@@ -102,34 +114,58 @@ class Splitter:
 
 
 def best_split(layers: list[Layer], model: CoreModel, fractions: tuple[float, ...],
-               descend: bool = True):
-    """(blocks, routes, cores, fractions per layer) of the split that packs into fewest cores:
-    the best uniform fraction, then passes of per-layer coordinate descent while a pass improves
-    and DESCENT_BUDGET lasts."""
+               descend: bool = True, shapes: tuple[str, ...] = SHAPES):
+    """(blocks, routes, cores, (fraction, shape) per layer) of the split that packs into fewest
+    cores. A choice is a block size (fraction of a core) and a tile shape (split.split_layer:
+    "strip" grows blocks to the limit, "grid" cuts even rectangles). Every uniform choice is
+    packed; then passes of per-layer coordinate descent (while a pass improves and
+    DESCENT_BUDGET lasts) run from the STARTS best uniform choices over all choices plus
+    FILL_FRACTIONS, and from the best strip choice over strip choices only (never worse than
+    strips alone); the fewest cores win. Several starts because the descent is greedy: on
+    PilotNet (loihi2) different starts ended between 55 and 58 cores while this was tuned."""
     splitter = Splitter(layers, model)
 
     def run(fracs):
         blocks, routes = splitter.split(fracs)
         return blocks, routes, pack(blocks, model), dict(fracs)
 
+    def descend_from(best, choices):
+        spent = 0  # block-evaluations: bounds the descent's time on big networks
+        improved = descend and len(choices) > 1 and len(layers) > 1
+        while improved and spent <= DESCENT_BUDGET:  # passes until one changes nothing
+            improved = False
+            for x in layers:  # network order: a change reshapes its consumers' fan-out
+                for c in choices:
+                    if (splitter._choice(x, c) == splitter._choice(x, best[3][x.name])
+                            or spent > DESCENT_BUDGET):
+                        continue
+                    try:
+                        got = run({**best[3], x.name: c})
+                    except DoesNotFit:
+                        continue
+                    spent += len(got[0])
+                    if len(got[2]) < len(best[2]):
+                        best, improved = got, True
+        return best
+
+    choices = [(f, s) for s in shapes for f in fractions]
+    fill = [(f, s) for s in shapes for f in FILL_FRACTIONS if f < min(fractions)]
+    uniform, error = [], None
+    for i, c in enumerate(choices):
+        try:
+            uniform.append((len((got := run({x.name: c for x in layers}))[2]), i, got))
+        except DoesNotFit as exc:
+            error = exc
+    if not uniform:
+        raise error
+    uniform.sort(key=lambda u: u[:2])
+    starts = [(u[2], choices + fill) for u in uniform[:STARTS]]
+    strips = [u[2] for u in uniform if choices[u[1]][1] == "strip"]
+    if strips and len(shapes) > 1:  # the strip-only descent: never worse than strips alone
+        starts.append((strips[0], [c for c in choices if c[1] == "strip"]))
     best = None
-    for f in fractions:
-        got = run({x.name: f for x in layers})
+    for start, pool in starts:
+        got = descend_from(start, pool)
         if best is None or len(got[2]) < len(best[2]):
             best = got
-    spent = 0  # block-evaluations: bounds the descent's time on big networks
-    improved = descend and len(fractions) > 1 and len(layers) > 1
-    while improved and spent <= DESCENT_BUDGET:  # passes until one changes nothing
-        improved = False
-        for x in layers:  # network order: a layer's change then reshapes its consumers' fan-out
-            for f in fractions:
-                if f == best[3][x.name] or spent > DESCENT_BUDGET:
-                    continue
-                try:
-                    got = run({**best[3], x.name: f})
-                except DoesNotFit:
-                    continue
-                spent += len(got[0])
-                if len(got[2]) < len(best[2]):
-                    best, improved = got, True
     return run(best[3])  # again, so every layer's order is the one the winner used

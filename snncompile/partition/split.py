@@ -1,10 +1,11 @@
 """Split layers into core-sized blocks, then pack blocks into cores.
 
 A layer is cut into channel groups (only as many as needed for one output position to fit) and
-its positions are walked in strip order (layers.Order: a range is a tile, so a conv block's
-receptive field stays near-square); every block is grown as large as a fraction of every
-per-core limit allows. Dense layers are 1-channel layers split by output neuron; recurrent edges
-are ordinary sources. Packing then lets blocks bound by different resources share a core.
+its positions are walked tile by tile (layers.Order): strips whose blocks are grown as large as a
+fraction of every per-core limit allows, or a grid of near-equal rectangles, one block each
+(grid_blocks), so a conv block's receptive field stays near-square. Dense layers are 1-channel
+layers split by output neuron; recurrent edges are ordinary sources. Packing then lets blocks
+bound by different resources share a core.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import math
 import numpy as np
 
 from snncompile.ir import hw_ops as hw
-from snncompile.partition.layers import Layer
+from snncompile.partition.layers import Layer, Order
 from snncompile.partition.resources import CoreModel, DoesNotFit
 
 RESOURCES = ("neurons", "synapse_bits", "fan_in", "fan_out")
@@ -81,9 +82,12 @@ def _fail(layer: Layer, b: Block, limit: str, model: CoreModel) -> DoesNotFit:
         f"the per-core limit is {getattr(model, limit)}; {FIXES[limit]}")
 
 
-def split_layer(layer: Layer, model: CoreModel, max_neurons: int, frac: float = 1.0) -> list[Block]:
+def split_layer(layer: Layer, model: CoreModel, max_neurons: int, frac: float = 1.0,
+                shape: str = "strip") -> list[Block]:
     """Blocks of one layer, each as large as `frac` of every limit allows (max_neurons caps the
-    size); frac 1/2 makes half-core blocks that pack with blocks bound by other resources."""
+    size); frac 1/2 makes half-core blocks that pack with blocks bound by other resources.
+    shape "strip": conv layers walk strips and blocks are grown to the limit (ragged rows);
+    "grid": conv layers are cut into near-equal a x b tiles, one block each (grid_order)."""
     chans, _, _ = layer.geo
     groups = 1
     while True:
@@ -98,6 +102,8 @@ def split_layer(layer: Layer, model: CoreModel, max_neurons: int, frac: float = 
         if size == 1:
             raise _fail(layer, bad[0][0], bad[0][1], model)
         groups = min(chans, groups * 2)
+    if shape == "grid" and grid_ok(layer, model):
+        return grid_blocks(layer, model, max_neurons, frac, ranges)
     if any(isinstance(inc.op, hw.Conv) for inc in layer.incoming) and layer.geo[1] > 1:
         best, tried = None, set()
         widths = [w for k in STRIP_SPLITS if (w := math.ceil(layer.geo[2] / k)) >= 2 or k == 1]
@@ -110,7 +116,7 @@ def split_layer(layer: Layer, model: CoreModel, max_neurons: int, frac: float = 
             tried.add(width)
             layer.set_order(width)
             got = _blocks(layer, model, max_neurons, frac, ranges[:1], strips=1)
-            n = len(layer.order.strips) * len(ranges)
+            n = len(layer.order.tiles) * len(ranges)
             score = (len(got) * n, sum(b.fan_in for b in got) * n)
             if best is None or score < best[0]:
                 best = (score, width)
@@ -121,12 +127,11 @@ def split_layer(layer: Layer, model: CoreModel, max_neurons: int, frac: float = 
 def _blocks(layer, model, max_neurons, frac, ranges, strips=None) -> list[Block]:
     """Grow blocks through every channel range and strip of the layer's current order."""
     blocks = []
-    h = layer.geo[1]
     rows = model.row_tiles and any(isinstance(inc.op, hw.Conv) for inc in layer.incoming)
     for c0, c1 in ranges:
         cap = max(1, min(model.cap("neurons"), max_neurons) // (c1 - c0))
-        for off, _, ws in layer.order.strips[:strips]:
-            p, end, guess = off, off + h * ws, None
+        for off, _, rows_t, _, ws in layer.order.tiles[:strips]:
+            p, end, guess = off, off + rows_t * ws, None
             while p < end:
                 q, b = _grow(layer, model, max_neurons, c0, c1, p, min(end, p + cap), guess, frac)
                 if rows and q < end and q - p >= ws and (q - p) % ws:  # end on a whole row
@@ -135,6 +140,89 @@ def _blocks(layer, model, max_neurons, frac, ranges, strips=None) -> list[Block]
                 blocks.append(b)
                 guess, p = q - p, q
     return blocks
+
+
+def even(n: int, k: int) -> list[int]:
+    """n cut into k near-equal parts (sizes differ by at most one, larger ones first)."""
+    return [n // k + (i < n % k) for i in range(k)]
+
+
+def grid_order(h: int, w: int, nh: int, nw: int) -> Order:
+    """Order of an h x w map cut into nh near-equal bands x nw near-equal columns (row-major)."""
+    heights, widths = even(h, nh), even(w, nw)
+    tops, lefts = np.cumsum([0, *heights[:-1]]), np.cumsum([0, *widths[:-1]])
+    return Order(h, w, tiles=[(int(r), a, int(c), b) for r, a in zip(tops, heights)
+                              for c, b in zip(lefts, widths)])
+
+
+def grid_ok(layer: Layer, model: CoreModel) -> bool:
+    """Whether "grid" differs from "strip" for a layer: a 2-D conv-fed map, no Dense way in (its
+    row ranges depend on the order), and no fpga row tiles (strips keep its RTL byte-stable)."""
+    return (any(isinstance(inc.op, hw.Conv) for inc in layer.incoming) and layer.geo[1] > 1
+            and not any(isinstance(inc.op, hw.Dense) for inc in layer.incoming)
+            and not model.row_tiles)
+
+
+def tile_cost(layer: Layer, c0: int, c1: int, ra: int, rb: int, ca: int, cb: int) -> Block:
+    """block_cost of channels c0:c1 x a rectangle of positions, without building an Order."""
+    syn = bits = fan = 0
+    n = (rb - ra + 1) * (cb - ca + 1)
+    for inc in layer.incoming:
+        s, f = inc.rect_cost(c0, c1, ra, rb, ca, cb)
+        bits += inc.bits(c0, c1, 0, n, s, f)
+        syn, fan = syn + s, fan + f
+    return Block(layer.name, c0, c1, 0, n, (c1 - c0) * n, syn, bits, fan)
+
+
+GRID_TRIES = 3  # candidate grids (fewest estimated blocks) that are split in full
+
+
+def grid_blocks(layer: Layer, model: CoreModel, max_neurons: int, frac: float,
+                ranges: list[tuple[int, int]]) -> list[Block]:
+    """Blocks of a conv-fed layer cut into an nh x nw grid of near-equal rectangles.
+
+    Why: strip blocks are grown to the limit, so they end mid-row and the next block starts with
+    a ragged edge; both read a halo wider than their area needs. A grid tile is the rectangle the
+    halo bound assumes, and balanced bands and columns leave no thin remainder tile. For every
+    distinct column width W / nw, the fewest bands whose largest tile near the middle (interior,
+    so costliest) fits one block at `frac` are found by bisection; the GRID_TRIES grids with fewest tiles are split
+    (a tile that does not fit after all is grown into several blocks, so limits always hold) and
+    the one with fewest blocks, then least fan-in, wins."""
+    _, h, w = layer.geo
+    c0, c1 = ranges[0]
+    seen, cands = set(), []
+    for nw in range(1, w + 1):
+        if math.ceil(w / nw) in seen:
+            continue
+        seen.add(math.ceil(w / nw))
+
+        def fits(nh, nw=nw):
+            i = min(h % nh - 1, nh // 2) if h % nh else nh // 2  # a largest tile, near the middle
+            j = min(w % nw - 1, nw // 2) if w % nw else nw // 2
+            ra, ca = sum(even(h, nh)[:i]), sum(even(w, nw)[:j])
+            b = tile_cost(layer, c0, c1, ra, ra + even(h, nh)[i] - 1, ca, ca + even(w, nw)[j] - 1)
+            return _over(b, model, max_neurons, frac) is None
+
+        lo, hi = 1, h
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if fits(mid):
+                hi = mid
+            else:
+                lo = mid + 1
+        if fits(lo):
+            cands.append((lo * nw, lo, nw))
+    if not cands:  # no tile of even one position fits at frac: one-position tiles, grown below
+        cands = [(h * w, h, w)]
+    best = None
+    for _, nh, nw in sorted(cands)[:GRID_TRIES]:
+        layer.set_order(grid_order(h, w, nh, nw))
+        got = _blocks(layer, model, max_neurons, frac, ranges)
+        score = (len(got), sum(b.fan_in for b in got))
+        if best is None or score < best[0]:
+            best = (score, layer.order, got)
+    layer.set_order(best[1])
+    return best[2]
 
 
 def _grow(layer, model, max_neurons, c0, c1, p, top, guess, frac):
@@ -166,13 +254,25 @@ def _grow(layer, model, max_neurons, c0, c1, p, top, guess, frac):
 
 
 def pack(blocks: list[Block], model: CoreModel) -> list[list[int]]:
-    """Cores as lists of block indices. Bin-centric dot-product packing (Panigrahy et al. 2011,
-    "Heuristics for vector bin packing"): fill one core at a time with the fitting block whose use
-    best matches the core's remaining room, so blocks bound by different resources share cores.
+    """Cores as lists of block indices: the fewest of three vector bin-packing heuristics
+    (Panigrahy et al. 2011, "Heuristics for vector bin packing"). Bin-centric dot-product and
+    L2-norm greedy fill one core at a time with the fitting block whose use best matches the
+    core's remaining room, so blocks bound by different resources share cores; first-fit
+    decreasing (by largest share of a core) places big tiles first and small blocks in the gaps
+    they leave. No one rule wins on every network, and packing is cheap next to splitting.
     Sums stay within the caps; fan-in / fan-out sums bound axon tables blocks could share."""
     caps = np.array([model.cap(r) for r in RESOURCES], np.float64)
     use = np.array([b.use() for b in blocks], np.float64).reshape(-1, 4) / caps
-    rem = np.arange(len(blocks))
+    best = None
+    for rule in ("dot", "l2", "ffd"):
+        cores = _ffd(use) if rule == "ffd" else _bin_centric(use, rule)
+        if best is None or len(cores) < len(best):
+            best = cores
+    return sorted(best, key=min)
+
+
+def _bin_centric(use: np.ndarray, rule: str) -> list[list[int]]:
+    rem = np.arange(len(use))
     cores: list[list[int]] = []
     while len(rem):
         room, members, cand = np.ones(4), [], rem
@@ -180,7 +280,9 @@ def pack(blocks: list[Block], model: CoreModel) -> list[list[int]]:
             cand = cand[np.all(use[cand] <= room + 1e-12, axis=1)]  # room only shrinks
             if not len(cand):
                 break
-            i = int(cand[np.argmax(use[cand] @ room)])
+            u = use[cand]
+            score = u @ room if rule == "dot" else 2 * (u @ room) - (u * u).sum(1)
+            i = int(cand[np.argmax(score)])
             members.append(i)
             room = room - use[i]
             cand = cand[cand != i]
@@ -188,4 +290,22 @@ def pack(blocks: list[Block], model: CoreModel) -> list[list[int]]:
             raise DoesNotFit("a block does not fit an empty core")
         cores.append(sorted(members))
         rem = np.setdiff1d(rem, members, assume_unique=True)
-    return sorted(cores, key=min)
+    return cores
+
+
+def _ffd(use: np.ndarray) -> list[list[int]]:
+    order = np.lexsort((-use.sum(1), -use.max(1)))  # largest share first
+    room = np.zeros((0, 4))
+    cores: list[list[int]] = []
+    for i in order:
+        ok = np.flatnonzero(np.all(use[i] <= room + 1e-12, axis=1))
+        if len(ok):
+            k = int(ok[0])
+        else:
+            if not np.all(use[i] <= 1 + 1e-12):
+                raise DoesNotFit("a block does not fit an empty core")
+            room, k = np.vstack([room, np.ones(4)]), len(cores)
+            cores.append([])
+        cores[k].append(int(i))
+        room[k] -= use[i]
+    return [sorted(c) for c in cores]
