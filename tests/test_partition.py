@@ -121,15 +121,24 @@ def check_placement(p, graph: Graph, model: CoreModel) -> None:
     assert len(set(slots.tolist())) == len(slots) and p.mesh.chips <= model.max_chips
 
 
+def placed(graph, model, **options):
+    """The checked placement (every limit and synapse), or None when the graph cannot fit, which
+    must be said with the limit named."""
+    try:
+        p = partition(graph, model, **options)
+    except DoesNotFit as exc:
+        assert "limit" in str(exc) or "allows" in str(exc)
+        return None
+    check_placement(p, graph, model)
+    return p
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(graphs(), models(), st.sampled_from(["metis", "greedy"]), st.integers(0, 2**31))
 def test_random_placements_keep_limits_synapses_and_spikes(graph, model, method, seed):
-    try:
-        p = partition(graph, model, method=method)
-    except DoesNotFit as exc:
-        assert "limit" in str(exc) or "allows" in str(exc)
+    p = placed(graph, model, method=method)
+    if p is None:
         return
-    check_placement(p, graph, model)
     # no partition beats either lower bound; per layer, blocks read at least rho x interior
     from snncompile.partition.bounds import _layer_rho
 
@@ -331,12 +340,9 @@ def test_tile_cost_equals_block_cost_of_whole_tiles(graph, model, data):
 @given(graphs(), models(), st.integers(0, 2**31))
 def test_grid_tiles_keep_limits_synapses_and_spikes(graph, model, seed):
     """Grid tiles only (near-equal rectangles): every limit, synapse and spike as with strips."""
-    try:
-        p = partition(graph, model, method="greedy", shapes=("grid",))
-    except DoesNotFit as exc:
-        assert "limit" in str(exc) or "allows" in str(exc)
+    p = placed(graph, model, method="greedy", shapes=("grid",))
+    if p is None:
         return
-    check_placement(p, graph, model)
     m = p.metrics
     assert m["cores"] >= max(m["lower_bound_halo"].values()) >= max(m["lower_bound"].values())
     x = (np.random.default_rng(seed).random((2, 6, *graph.shapes["in"])) < 0.4).astype(np.int8)
