@@ -7,6 +7,7 @@ p0:p1 of the layer's Order); block neurons are the flat C-order indices c * H*W 
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import itertools
 
@@ -48,6 +49,16 @@ class Order:
             self.tiles.append((off, r0, rows, col, ws))
             off += rows * ws
         self.offsets = np.array([t[0] for t in self.tiles], np.int64)
+        self._offsets = [t[0] for t in self.tiles]  # tile_of bisects a list: no numpy call
+        # strips and split.grid_order's tiles are bands x columns, listed band by band: rect()
+        # then finds the tiles a rectangle meets by bisection instead of a loop over every tile
+        tops = sorted({t[1] for t in self.tiles})
+        lefts = sorted({t[3] for t in self.tiles})
+        self._grid = None
+        if len(tops) * len(lefts) == len(self.tiles) and all(
+                t[1] == tops[k // len(lefts)] and t[3] == lefts[k % len(lefts)]
+                for k, t in enumerate(self.tiles)):
+            self._grid = (tops, lefts)
         self.perm = np.concatenate([
             ((r0 + np.arange(rows))[:, None] * w + col + np.arange(ws)[None, :]).ravel()
             for _, r0, rows, col, ws in self.tiles]).astype(np.int64)
@@ -58,26 +69,58 @@ class Order:
 
     def tile_of(self, p: int) -> tuple[int, int, int, int, int]:
         """(offset, first row, rows, first column, columns) of the tile holding order index p."""
-        return self.tiles[int(np.searchsorted(self.offsets, p, side="right")) - 1]
+        return self.tiles[bisect.bisect_right(self._offsets, p) - 1]
+
+    def _hits(self, ra: int, rb: int, ca: int, cb: int):
+        """Tiles (in walking order) that may meet rows ra..rb x columns ca..cb."""
+        if self._grid is None:
+            return self.tiles
+        tops, lefts = self._grid
+        ra, rb, ca, cb = max(ra, 0), min(rb, self.h - 1), max(ca, 0), min(cb, self.w - 1)
+        if ra > rb or ca > cb:
+            return []
+        i0, i1 = bisect.bisect_right(tops, ra) - 1, bisect.bisect_right(tops, rb)
+        j0, j1 = bisect.bisect_right(lefts, ca) - 1, bisect.bisect_right(lefts, cb)
+        n = len(lefts)
+        return [self.tiles[i * n + j] for i in range(i0, i1) for j in range(j0, j1)]
 
     def rect(self, ra: int, rb: int, ca: int, cb: int) -> tuple[np.ndarray, np.ndarray]:
         """Order intervals [starts, stops) covering rows ra..rb x columns ca..cb (inclusive)."""
-        starts, stops = [], []
-        for off, r0, rows, col, ws in self.tiles:
-            a, b = max(ca, col), min(cb, col + ws - 1)
-            ta, tb = max(ra, r0), min(rb, r0 + rows - 1)
-            if a > b or ta > tb:
-                continue
-            if a == col and b == col + ws - 1:
-                starts.append(np.array([off + (ta - r0) * ws]))
-                stops.append(np.array([off + (tb - r0 + 1) * ws]))
-            else:
-                first = off + np.arange(ta - r0, tb - r0 + 1) * ws + (a - col)
-                starts.append(first)
-                stops.append(first + (b - a + 1))
-        if not starts:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        return np.concatenate(starts), np.concatenate(stops)
+        return self.rects([(ra, rb, ca, cb)])
+
+    def rects(self, boxes: list[tuple[int, int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """rect() of each box, concatenated: per tile a box meets, one interval if it spans the
+        tile's width, else one per row. Built as Python ints with one array per output (route
+        building calls this per block and source, so numpy call overhead dominated)."""
+        starts: list[int] = []
+        stops: list[int] = []
+        for ra, rb, ca, cb in boxes:
+            for off, r0, rows, col, ws in self._hits(ra, rb, ca, cb):
+                a, b = max(ca, col), min(cb, col + ws - 1)
+                ta, tb = max(ra, r0), min(rb, r0 + rows - 1)
+                if a > b or ta > tb:
+                    continue
+                if a == col and b == col + ws - 1:
+                    starts.append(off + (ta - r0) * ws)
+                    stops.append(off + (tb - r0 + 1) * ws)
+                else:  # one interval per row: arithmetic progressions
+                    first, end = off + (ta - r0) * ws + (a - col), off + (tb - r0 + 1) * ws
+                    starts.extend(range(first, end, ws))
+                    stops.extend(range(first + b - a + 1, end + b - a + 1, ws))
+        return np.array(starts, np.int64), np.array(stops, np.int64)
+
+
+RECT_CACHE = 50_000  # input rectangles cached per synapse op (Incoming._rects): a few MB
+
+
+def _cells(r: tuple[int, int, int, int]) -> int:
+    """Cells of rectangle rows r[0]..r[1] x columns r[2]..r[3] (0 if empty)."""
+    return max(0, r[1] - r[0] + 1) * max(0, r[3] - r[2] + 1)
+
+
+def _meet(x: tuple[int, int, int, int], y: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """Intersection of two rectangles (possibly empty)."""
+    return max(x[0], y[0]), min(x[1], y[1]), max(x[2], y[2]), min(x[3], y[3])
 
 
 def runs(sorted_pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -131,6 +174,8 @@ class Incoming:
     def __init__(self, graph: Graph, name: str | None, sources: list[str], dst: str,
                  orders: dict[str, Order], model: CoreModel):
         self.name, self.sources, self.dst, self.orders, self.model = name, sources, dst, orders, model
+        self._chan_count: dict[tuple[int, int], int] = {}
+        self._rect_cache: dict[tuple[Order, int, int], list[tuple[int, int, int, int]]] = {}
         self.op = graph.nodes[name] if name else None
         self.src_geo = geometry(graph.shapes[sources[0]])
         self.dst_geo = geometry(graph.shapes[dst])
@@ -260,10 +305,8 @@ class Incoming:
         pieces = [(ra, ra), (rb, rb)] if rb > ra else [(ra, ra)]  # as _rects cuts a whole tile
         if rb > ra + 1:
             pieces.append((ra + 1, rb - 1))
-        area = sum((ib - ia + 1) * (jb - ja + 1) for ia, ib, ja, jb in
-                   self._union([self._in_rect(a, b, ca, cb) for a, b in pieces]))
-        chans = int(np.count_nonzero(self.chan_need[c0:c1].any(0)))
-        fan = chans * area * len(self.sources)
+        area = self._area([self._in_rect(a, b, ca, cb) for a, b in pieces])
+        fan = self._chans(c0, c1) * area * len(self.sources)
         taps = (self.tap_cum[c1] - self.tap_cum[c0]).reshape(len(self.vh_cum[0]), -1)
         valid = np.outer(self.vh_cum[rb + 1] - self.vh_cum[ra], self.vw_cum[cb + 1] - self.vw_cum[ca])
         return int((taps * valid).sum()), fan
@@ -271,15 +314,50 @@ class Incoming:
     def fan_in(self, c0: int, c1: int, p0: int, p1: int) -> int:
         """needed(...)'s total count without building intervals (the split's inner loop)."""
         if isinstance(self.op, hw.Conv):
-            chans = int(np.count_nonzero(self.chan_need[c0:c1].any(0)))
-            area = sum((ib - ia + 1) * (jb - ja + 1) for ia, ib, ja, jb in self._rects(p0, p1))
-            return chans * area * len(self.sources)
+            return self._chans(c0, c1) * self._area(self._boxes(p0, p1)) * len(self.sources)
         if self.op is None:
             return (c1 - c0) * (p1 - p0) * len(self.sources)
         return int(np.count_nonzero(self.nz[p0:p1].any(0))) * len(self.sources)
 
+    def _chans(self, c0: int, c1: int) -> int:
+        """Input channels some output channel in c0:c1 reads (cached: the split asks per block)."""
+        key = (c0, c1)
+        if key not in self._chan_count:
+            self._chan_count[key] = int(np.count_nonzero(self.chan_need[c0:c1].any(0)))
+        return self._chan_count[key]
+
+    @staticmethod
+    def _area(boxes: list[tuple[int, int, int, int]]) -> int:
+        """Cells in the union of at most three rectangles, by inclusion-exclusion (equals the
+        area of _union(boxes), without building it: the split's inner loop)."""
+        if len(boxes) > 3:
+            raise ValueError("_area takes at most three rectangles")
+        total = sum(_cells(x) for x in boxes)
+        for i, x in enumerate(boxes):
+            for y in boxes[i + 1:]:
+                total -= _cells(_meet(x, y))
+        if len(boxes) == 3:
+            total += _cells(_meet(_meet(boxes[0], boxes[1]), boxes[2]))
+        return total
+
     def _rects(self, p0: int, p1: int) -> list[tuple[int, int, int, int]]:
-        """Disjoint input rectangles (rows ia..ib, columns ja..jb) under positions p0:p1."""
+        """Disjoint input rectangles (rows ia..ib, columns ja..jb) under positions p0:p1.
+
+        Cached per (destination Order, p0, p1): they do not depend on the source's order, and
+        the block-size search routes a layer's unchanged blocks again each time a source layer
+        is split differently. The key holds the Order itself (identity hash), so it stays alive
+        while cached; the cache is emptied at RECT_CACHE entries to bound memory."""
+        key = (self.orders[self.dst], p0, p1)
+        got = self._rect_cache.get(key)
+        if got is None:
+            if len(self._rect_cache) >= RECT_CACHE:
+                self._rect_cache.clear()
+            got = self._rect_cache[key] = self._union(self._boxes(p0, p1))
+        return got
+
+    def _boxes(self, p0: int, p1: int) -> list[tuple[int, int, int, int]]:
+        """Input rectangles (possibly overlapping or empty) under the at most three output
+        rectangles of positions p0:p1 (first row, last row, full rows between)."""
         off, top, _, col, wd = self.orders[self.dst].tile_of(p0)
         a, b = p0 - off, p1 - 1 - off  # inside one tile (split.py never crosses tiles)
         r0, r1 = top + a // wd, top + b // wd
@@ -289,8 +367,7 @@ class Incoming:
             pieces = [(r0, r0, a % wd, wd - 1), (r1, r1, 0, b % wd)]
             if r1 > r0 + 1:
                 pieces.append((r0 + 1, r1 - 1, 0, wd - 1))
-        return self._union([self._in_rect(ra, rb, col + ca, col + cb)
-                            for ra, rb, ca, cb in pieces])
+        return [self._in_rect(ra, rb, col + ca, col + cb) for ra, rb, ca, cb in pieces]
 
     @staticmethod
     def _union(rects: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
@@ -311,10 +388,7 @@ class Incoming:
 
     def _field(self, p0: int, p1: int, src: Order) -> tuple[np.ndarray, np.ndarray]:
         """Source-order intervals of input positions under destination positions p0:p1."""
-        parts = [src.rect(*r) for r in self._rects(p0, p1)]
-        if not parts:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        return np.concatenate([a for a, _ in parts]), np.concatenate([b for _, b in parts])
+        return src.rects(self._rects(p0, p1))
 
 
 @dataclasses.dataclass

@@ -7,7 +7,10 @@ own footprint, shrinks with tile size), while neuron- or axon-bound layers want 
 cores that pack beside blocks bound by other resources. The search starts from the best uniform
 choices, then tries every other choice layer by layer (coordinate descent, repeated while a
 pass improves) and keeps a change when the packing needs fewer cores. Splits are cached per
-(layer, fraction, shape, size cap), so a step of the descent costs one route pass and one packing.
+(layer, fraction, shape, size cap), so a step of the descent costs one route pass and one packing,
+and no packing when the step's blocks summed over all cores already need as many cores as the
+best so far (ceil(total use / cap) per resource is a lower bound of any packing, so such a step
+cannot win; skipping it changes no result).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import numpy as np
 from snncompile.partition.layers import Layer
 from snncompile.partition.resources import CoreModel, DoesNotFit
 from snncompile.partition.route import Routes, block_routes
-from snncompile.partition.split import FIXES, Block, grid_ok, pack, split_layer
+from snncompile.partition.split import FIXES, RESOURCES, Block, grid_ok, pack, split_layer
 
 SHAPES = ("strip", "grid")
 # descent-only block sizes: pieces that fill the axons big conv tiles leave on their cores (a
@@ -25,7 +28,11 @@ SHAPES = ("strip", "grid")
 # whole network of them is 16x the blocks to route and pack
 FILL_FRACTIONS = (1 / 8, 1 / 16)
 STARTS = 2  # descents from the best uniform choices (plus the best strip-only one, strips only)
-DESCENT_BUDGET = 20_000  # blocks packed over all descent steps (PilotNet: ~50 steps, a full pass)
+# a descent's work, in blocks split and packed over its steps (pruned ones too): at least
+# DESCENT_BUDGET (PilotNet: a full pass), and DESCENT_STEPS uniform evaluations of its start on
+# big networks, so the descent is a bounded multiple of one evaluation and time stays linear
+DESCENT_BUDGET = 20_000
+DESCENT_STEPS = 50
 
 
 class Splitter:
@@ -118,33 +125,45 @@ def best_split(layers: list[Layer], model: CoreModel, fractions: tuple[float, ..
     """(blocks, routes, cores, (fraction, shape) per layer) of the split that packs into fewest
     cores. A choice is a block size (fraction of a core) and a tile shape (split.split_layer:
     "strip" grows blocks to the limit, "grid" cuts even rectangles). Every uniform choice is
-    packed; then passes of per-layer coordinate descent (while a pass improves and
-    DESCENT_BUDGET lasts) run from the STARTS best uniform choices over all choices plus
-    FILL_FRACTIONS, and from the best strip choice over strip choices only (never worse than
-    strips alone); the fewest cores win. Several starts because the descent is greedy: on
-    PilotNet (loihi2) different starts ended between 55 and 58 cores while this was tuned."""
+    packed; then passes of per-layer coordinate descent (while a pass improves and the budget,
+    max(DESCENT_BUDGET, DESCENT_STEPS x the start's blocks), lasts) run from the STARTS best
+    uniform choices over all choices plus FILL_FRACTIONS, and from the best strip choice over
+    strip choices only (never worse than strips alone); the fewest cores win. A descent step that
+    cannot beat the best (summed use, or pack's `beat`) is not packed in full but its blocks count
+    against the budget, so the steps taken, and the result, are those of packing every step.
+    Several starts because the descent is greedy: on PilotNet (loihi2) different starts ended
+    between 55 and 58 cores while this was tuned."""
     splitter = Splitter(layers, model)
+    caps = np.array([model.cap(r) for r in RESOURCES], np.int64)
 
-    def run(fracs):
+    def run(fracs, beat=None):
+        """(blocks, routes, cores, fracs); cores is None when `beat` is given and no packing
+        into fewer cores was found: unpacked when the blocks' summed use already needs `beat`
+        cores, else pack gives up as soon as its rules must reach `beat`."""
         blocks, routes = splitter.split(fracs)
-        return blocks, routes, pack(blocks, model), dict(fracs)
+        if beat is not None:
+            total = np.array([b.use() for b in blocks], np.int64).sum(0)
+            if int((-(-total // caps)).max()) >= beat:  # ceil(total / cap) cores at least
+                return blocks, routes, None, dict(fracs)
+        return blocks, routes, pack(blocks, model, beat), dict(fracs)
 
     def descend_from(best, choices):
         spent = 0  # block-evaluations: bounds the descent's time on big networks
+        budget = max(DESCENT_BUDGET, DESCENT_STEPS * len(best[0]))
         improved = descend and len(choices) > 1 and len(layers) > 1
-        while improved and spent <= DESCENT_BUDGET:  # passes until one changes nothing
+        while improved and spent <= budget:  # passes until one changes nothing
             improved = False
             for x in layers:  # network order: a change reshapes its consumers' fan-out
                 for c in choices:
                     if (splitter._choice(x, c) == splitter._choice(x, best[3][x.name])
-                            or spent > DESCENT_BUDGET):
+                            or spent > budget):
                         continue
                     try:
-                        got = run({**best[3], x.name: c})
+                        got = run({**best[3], x.name: c}, beat=len(best[2]))
                     except DoesNotFit:
                         continue
-                    spent += len(got[0])
-                    if len(got[2]) < len(best[2]):
+                    spent += len(got[0])  # pruned steps count too: the same steps either way
+                    if got[2] is not None and len(got[2]) < len(best[2]):
                         best, improved = got, True
         return best
 
