@@ -1,27 +1,33 @@
-"""A halo-aware lower bound on cores: the input rim every conv tile must read, counted so no
-partition (of any block shapes, not only the ones split.py makes) can beat it.
+"""Lower bounds on cores that no partition can beat: the exact source neurons every split must
+read (the plain bound's axon terms) and the input rim every conv tile must read (the halo bound),
+valid for any zero pattern in the kernels and with axons shared per core.
 
 Why: the plain bound (network totals over per-core capacities) charges each source neuron one
 input axon, as if a core could hold a conv tile without its halo. On axon-bound targets (Loihi 2:
 4,096 input axons per core, 8,192 neurons) the halo alone costs 10-30 %, so cores / plain bound
-cannot reach 1.05 however good the mapper is. This bound is what a perfect mapper would need.
+cannot reach 1.05 however good the mapper is. The halo bound is what a perfect mapper would need.
+Both are reported as provable, so both count what the chip must hold at the least: one in-axon
+per (source neuron, core) with a non-zero synapse into the core (shared by all the core's blocks
+and layers), one out-axon per (source neuron, destination core).
 
-Proof (docs/partition.md has it in full). Take one conv into layer x (stride s, receptive field
-K = (k - 1) * dilation + 1 per axis) and a set S of P output positions whose fields are not
-clipped by the input border ("interior"). With a = min(K, s) and L = K - a per axis, the union of
-their fields contains T + [0, L_h] x [0, L_w], where T is P disjoint a_h x a_w cells. For any
-finite A in Z^2 with r rows and c columns, adding [0, L_w] along rows adds >= L_w cells per row
-and >= L_w columns, then adding [0, L_h] along columns adds >= L_h cells per column, so
-|A + box| >= |A| + L_w r + L_h (c + L_w) with r c >= |A|, r <= rows available, c <= columns
-available: minimising over r gives F(P). A block holding n interior neurons of x (any channels)
-covers P >= ceil(n / C_out) positions and reads at least c_min input channels there, so its
-fan-in from this conv is >= h(n) = c_min F(P) (the partitioner's rectangle count is >= this).
-h grows with n, so no block holds more than m = max{n : h(n) <= cap} interior neurons, and with
-rho = min_{n <= m} h(n) / n every core's fan-in from x is >= rho * (its interior neurons of x).
-Summing over cores: total fan-in from x >= rho * N_interior(x); it is also >= the plain term (one
-axon per used source neuron), so the larger of the two counts, and cores >= total / cap. Each
-(source neuron, destination block) pair is also one output axon, so the same sum over layer
-sources (not the host) bounds the total fan-out.
+Proof (docs/partition.md has it in full).
+
+The field and block lemmas (fields.py) give h(n), the fewest source neurons any n interior
+neurons of a conv-fed layer x read from one source, for any zero taps.
+
+*Cores.* A core holding n interior neurons of x has >= H_x(n) = sum over x's sources of h in-axons
+(an axon per source neuron and core, whatever blocks or layers the core holds), so holds at most
+m_x = max{n : H_x(n) <= fan-in cap} of them. For a source s feeding several layers, a core's
+in-axons from s are a union over them, >= the need of any one; so each source is charged to one
+consumer layer only (the one whose own bound is largest), and per layer x, with h^A the sum over
+the sources charged to x and n_k <= m_x its interior neurons on core k:
+sum_k h^A(n_k) >= rho N_interior(x), rho = min_{n <= m_x} h^A(n) / n, and (_pieces)
+>= K alpha + beta N for every line alpha + beta n <= h^A on 1..m_x with alpha >= 0, as at least
+K = ceil(N / m_x) cores hold pieces; also >= the exact count of source neurons those sources send
+x. Pieces of x share cores with other layers' pieces, but each (core, source neuron) axon is
+counted for one layer only. Total in-axons >= the sum over layers, and >= one per source neuron
+used by any layer; cores >= total / cap. Out-axons of layer sources (not the host) equal in-axons
+summed over destination cores, so the same sums over layer sources bound fan-out.
 """
 
 from __future__ import annotations
@@ -31,50 +37,71 @@ import math
 import numpy as np
 
 from snncompile.ir import hw_ops as hw
+from snncompile.partition.fields import _hull, _interior, conv_need, field_lower
 from snncompile.partition.layers import Incoming, Layer
 from snncompile.partition.resources import CoreModel
 
+# _interior and field_lower are re-exported for tests/test_partition.py
+__all__ = ["_interior", "conv_need", "field_lower", "halo_lower_bound", "used_per_source"]
 
-def _interior(inc: Incoming) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean masks of output rows / columns whose conv field lies inside the input."""
+
+def used_mask(inc: Incoming) -> np.ndarray:
+    """(C, H*W) bool of one source: the neurons with at least one non-zero synapse into the layer
+    (every one needs an in-axon on some core and an out-axon)."""
+    cs, hs, ws = inc.src_geo
+    if isinstance(inc.op, hw.Dense):
+        return inc.nz.any(0).reshape(cs, hs * ws)
+    if not isinstance(inc.op, hw.Conv):
+        return np.ones((cs, hs * ws), bool)
     sh, sw, ph, pw, dh, dw, kh, kw, h_in, w_in = inc.geom
     _, h, w = inc.dst_geo
-    i, j = np.arange(h), np.arange(w)
-    rows = (i * sh - ph >= 0) & (i * sh - ph + (kh - 1) * dh <= h_in - 1)
-    cols = (j * sw - pw >= 0) & (j * sw - pw + (kw - 1) * dw <= w_in - 1)
-    return rows, cols
+    nz = np.asarray(inc.op.weight) != 0
+    per = nz.shape[0] // inc.op.groups
+    taps = np.zeros((cs, kh, kw))
+    for g in range(inc.op.groups):
+        taps[g * nz.shape[1]:(g + 1) * nz.shape[1]] = nz[g * per:(g + 1) * per].any(0)
+    rows = np.arange(h)[None, :] * sh - ph + np.arange(kh)[:, None] * dh  # (kh, h)
+    cols = np.arange(w)[None, :] * sw - pw + np.arange(kw)[:, None] * dw
+    hit_r = np.zeros((kh, h_in))
+    hit_c = np.zeros((kw, w_in))
+    for a in range(kh):
+        hit_r[a, rows[a][(rows[a] >= 0) & (rows[a] < h_in)]] = 1
+    for b in range(kw):
+        hit_c[b, cols[b][(cols[b] >= 0) & (cols[b] < w_in)]] = 1
+    return (np.einsum("ah,cab,bw->chw", hit_r, taps, hit_c) > 0).reshape(cs, hs * ws)
 
 
-def field_lower(p: np.ndarray, inc: Incoming, rows_max: int, cols_max: int) -> np.ndarray:
-    """F(P): fewest input positions the fields of P interior output positions can cover (module
-    docstring), for an array of P >= 1; rows_max / cols_max are the interior output rows and
-    columns available."""
-    sh, sw, _, _, dh, dw, kh, kw, _, _ = inc.geom
-    big_h, big_w = (kh - 1) * dh + 1, (kw - 1) * dw + 1
-    ah, aw = min(big_h, sh), min(big_w, sw)
-    lh, lw = big_h - ah, big_w - aw
-    area = ah * aw * p.astype(np.float64)  # |T|
-    r_max, c_max = ah * rows_max, aw * cols_max
-    r_lo = np.maximum(1.0, area / c_max)  # r c >= |T| with c <= c_max
-    r_hi = np.minimum(float(r_max), area)
-    if lw > 0 and lh > 0:
-        r = np.clip(np.sqrt(lh * area / lw), r_lo, r_hi)
-    elif lh > 0:  # only columns cost: as many rows as allowed
-        r = r_hi
-    else:  # only rows cost (or nothing): as few rows as allowed
-        r = r_lo
-    c = area / r
-    return area + lw * r + lh * c + lh * lw
+def source_masks(layers: list[Layer]) -> dict[tuple[str, str], np.ndarray]:
+    """(layer, source) -> used_mask union over the layer's ways in from that source."""
+    out: dict[tuple[str, str], np.ndarray] = {}
+    for x in layers:
+        for inc in x.incoming:
+            mask = used_mask(inc)
+            for s in inc.sources:
+                key = (x.name, s)
+                out[key] = mask if key not in out else out[key] | mask
+    return out
 
 
-def _layer_rho(x: Layer, model: CoreModel,
-               names: set[str]) -> tuple[float, float, int, float]:
-    """(rho_in, rho_out, interior neurons, n_max) of layer x: lower bounds on input and output
-    axons per interior neuron of any block (conv incomings only; 0 if x has none). `names`:
-    the neuron layers (sources that send output axons; graph inputs come from the host)."""
+def used_per_source(layers: list[Layer], synapse_ops_only: bool = False) -> dict[str, int]:
+    """source -> source neurons used by any layer (through a synapse op only, if asked)."""
+    got: dict[str, np.ndarray] = {}
+    for x in layers:
+        for inc in x.incoming:
+            if synapse_ops_only and inc.op is None:
+                continue
+            mask = used_mask(inc)
+            for s in inc.sources:
+                got[s] = mask if s not in got else got[s] | mask
+    return {s: int(m.sum()) for s, m in got.items()}
+
+
+def _layer_needs(x: Layer, model: CoreModel) -> tuple[dict[str, np.ndarray], int, int]:
+    """(source -> h(n) for n = 1..top, interior neurons, m): per source, the most any one way in
+    from it needs; m = the most interior neurons of x a core can hold (0 arrays if no conv)."""
     convs = [inc for inc in x.incoming if isinstance(inc.op, hw.Conv)]
     if not convs:
-        return 0.0, 0.0, 0, 0.0
+        return {}, 0, 0
     c_out = x.geo[0]
     rows = np.ones(x.geo[1], bool)
     cols = np.ones(x.geo[2], bool)
@@ -84,48 +111,89 @@ def _layer_rho(x: Layer, model: CoreModel,
     n_rows, n_cols = int(rows.sum()), int(cols.sum())
     interior = c_out * n_rows * n_cols
     if interior == 0:
-        return 0.0, 0.0, 0, 0.0
+        return {}, 0, 0
     top = min(interior, model.cap("neurons"))
-    n = np.arange(1, top + 1)
-    pos = np.ceil(n / c_out)
-    h_in = np.zeros(len(n))
-    h_out = np.zeros(len(n))
-    for inc in convs:
-        c_min = int(inc.chan_need.sum(axis=1).min())
-        got = c_min * field_lower(pos, inc, n_rows, n_cols)
-        h_in += got * len(inc.sources)
-        h_out += got * sum(s in names for s in inc.sources)
-    direct = [inc for inc in x.incoming if inc.op is None]
-    h_in += n * sum(len(inc.sources) for inc in direct)
-    h_out += n * sum(s in names for inc in direct for s in inc.sources)
-    fits = h_in <= model.cap("fan_in")
-    if not fits.any():
-        return float(h_in[0]), float(h_out[0]), interior, 1.0
-    m = int(np.flatnonzero(fits).max()) + 1
-    return (float((h_in[:m] / n[:m]).min()), float((h_out[:m] / n[:m]).min()), interior,
-            float(m))
-
-
-def plain_terms(x: Layer, names: set[str]) -> tuple[int, int]:
-    """(input, output) axons layer x needs with no halo: one per used source neuron and way in
-    (output axons: layer sources only, one per destination block, so at least one)."""
-    t_in = t_out = 0
+    n = np.arange(1, top + 1, dtype=np.float64)
+    need: dict[str, np.ndarray] = {}
     for inc in x.incoming:
-        used = inc.min_in()
-        t_in += used * len(inc.sources)
-        t_out += used * sum(s in names for s in inc.sources)
-    return t_in, t_out
+        if inc.op is None:
+            got = n  # a direct feed: one source neuron per neuron
+        elif isinstance(inc.op, hw.Conv):
+            got = conv_need(inc, n_rows, n_cols, top)
+        else:
+            continue
+        for s in inc.sources:
+            need[s] = got if s not in need else np.maximum(need[s], got)
+    total = sum(need.values())
+    fits = total <= model.cap("fan_in")
+    m = int(np.flatnonzero(fits).max()) + 1 if fits.any() else 1
+    return need, interior, m
+
+
+def _rho(h: np.ndarray, m: int) -> float:
+    """Least axons per interior neuron over pieces of 1..m neurons."""
+    return float((h[:m] / np.arange(1, m + 1)).min()) if m else 0.0
+
+
+def _pieces(h: np.ndarray, m: int, total: int) -> float:
+    """Least sum of h(n_k) over pieces n_k in 1..m with sum `total` (the pieces of one layer on
+    distinct cores): at least rho x total, and for any line alpha + beta n <= h(n) on 1..m with
+    alpha >= 0, at least K alpha + beta total with K = ceil(total / m) pieces at the least (the
+    edges of h's convex minorant are the lines worth trying)."""
+    if not m or not total:
+        return 0.0
+    best = _rho(h, m) * total
+    hx, hy = _hull(np.arange(1, m + 1, dtype=np.float64), h[:m], upper=False)
+    beta = np.diff(hy) / np.diff(hx)
+    alpha = hy[:-1] - beta * hx[:-1]
+    ok = alpha >= 0
+    if ok.any():
+        best = max(best, float((math.ceil(total / m) * alpha[ok] + beta[ok] * total).max()))
+    return best
+
+
+def _layer_rho(x: Layer, model: CoreModel,
+               names: set[str]) -> tuple[float, float, int, float]:
+    """(rho_in, rho_out, interior neurons, m) of layer x over all its sources: lower bounds on
+    input and output axons per interior neuron of any core (0 if x has no conv way in).
+    `names`: the neuron layers (sources that send output axons; graph inputs come from the host)."""
+    need, interior, m = _layer_needs(x, model)
+    if not need:
+        return 0.0, 0.0, 0, 0.0
+    h_in = sum(need.values())
+    h_out = sum((h for s, h in need.items() if s in names), np.zeros_like(h_in))
+    return _rho(h_in, m), _rho(h_out, m), interior, float(m)
 
 
 def halo_lower_bound(layers: list[Layer], model: CoreModel) -> dict[str, int]:
-    """Cores needed for input and output axons with conv halos: per layer the larger of
-    rho * interior neurons and the plain term (one axon per used source neuron)."""
+    """Cores needed for input and output axons with conv halos (module docstring: each source
+    is charged to one consumer layer; per layer the larger of rho x interior neurons and the
+    exact count of used source neurons; never below one axon per used source neuron)."""
     names = {x.name for x in layers}
+    masks = source_masks(layers)
+    used = {key: int(mask.sum()) for key, mask in masks.items()}
+    needs = {x.name: _layer_needs(x, model) for x in layers}
+    # charge every source to the consumer whose own bound is largest
+    owner: dict[str, tuple[float, str]] = {}
+    for x, s in masks:
+        need, interior, m = needs[x]
+        alone = max(_rho(need[s], m) * interior if s in need else 0.0, used[x, s])
+        if alone > owner.get(s, (-1.0, ""))[0]:
+            owner[s] = (alone, x)
     total_in = total_out = 0.0
     for x in layers:
-        rho_in, rho_out, interior, _ = _layer_rho(x, model, names)
-        t_in, t_out = plain_terms(x, names)
-        total_in += max(rho_in * interior, t_in)
-        total_out += max(rho_out * interior, t_out)
+        need, interior, m = needs[x.name]
+        mine = [s for s, (_, o) in owner.items() if o == x.name]
+        for kind, srcs in (("in", mine), ("out", [s for s in mine if s in names])):
+            plain = sum(used[x.name, s] for s in srcs)
+            halo = [need[s] for s in srcs if s in need]
+            got = max(_pieces(sum(halo), m, interior) if halo else 0.0, plain)
+            if kind == "in":
+                total_in += got
+            else:
+                total_out += got
+    union = used_per_source(layers)
+    total_in = max(total_in, sum(union.values()))
+    total_out = max(total_out, sum(v for s, v in union.items() if s in names))
     return {"fan_in": math.ceil(total_in / model.cap("fan_in") - 1e-9),
             "fan_out": math.ceil(total_out / model.cap("fan_out") - 1e-9)}
