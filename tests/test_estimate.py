@@ -292,17 +292,53 @@ def test_traffic_and_totals_on_a_hand_placed_graph():
     assert est["busiest_cores"][0]["us_per_step"] == max(r["us_per_step"] for r in est["cores"])
 
 
+def test_traffic_counts_one_message_per_spike_and_core():
+    """Half-core blocks (one neuron each), two per core: core 0 = blocks a0, a1, core 1 = a2, a3,
+    core 2 = b0, b1, same mesh as above. a0 reads in0, in1 and a1 reads in1: core 0 keeps one
+    axon for in1, so the host sends in0, in1 once each (per block it would be 2 + 1 axons and
+    in1's spike twice). Core 1 reads in2, in3 (a2) and in3, in0 (a3): 3 axons, not 4. Every a
+    neuron is read by one b neuron, so a-to-core-2 pairs carry one axon each. Counted by hand."""
+    from snncompile.estimate.traffic import traffic
+    from snncompile.partition import partition
+    from snncompile.partition.resources import CoreModel
+
+    graph = _tiny_graph()
+    model = CoreModel(target="tiny", neurons=2, synapse_bits=None, fan_in=None, fan_out=None,
+                      cores_per_chip=2, mesh_rows=2, mesh_cols=1, max_chips=4)
+    p = partition(graph, model, method="greedy", fractions=(0.5,))
+    assert [b.neurons for b in p.blocks] == [1] * 6 and p.cores == [[0, 1], [2, 3], [4, 5]]
+    x = np.array([[1, 0, 1, 1], [0, 1, 0, 0]], float)
+    a = np.array([[1, 0, 0, 1], [1, 1, 1, 0]], float)
+    b = np.array([[0, 1], [1, 1]], float)
+    act = activity._collect(graph, 2, 1, "measured", {"a": a, "b": b},
+                            {"a": np.ones((2, 4)), "b": np.array([[1, 0], [0, 0]])}, x, [])
+    tr = traffic(act, p)
+    pairs = {(int(s), int(d)): (int(n), m.tolist()) for s, d, n, m in
+             zip(tr.src, tr.dst, tr.axons, tr.messages)}
+    # host -> core 0: in0 (steps 1, 0), in1 (0, 1); host -> core 1: in0, in2, in3 (3, 0)
+    assert pairs == {(-1, 0): (2, [1, 1]), (-1, 1): (3, [3, 0]), (0, 2): (1, [1, 1]),
+                     (1, 2): (1, [0, 1]), (2, 2): (1, [0, 1]), (3, 2): (1, [1, 0])}
+    assert tr.totals()["host_messages"] == 5.0  # 7 if each block got its own copy
+    assert tr.totals()["messages"] == 10.0
+    src, dst, axons, _ = p.core_routes  # the placement's tables agree: 2 + 3 host axons
+    assert {(int(s), int(d)): int(n) for s, d, n in zip(src, dst, axons)} == {
+        (-1, 0): 2, (-1, 1): 3, (0, 2): 2, (1, 2): 2}
+    assert p.core_use()[:, 2].tolist() == [2, 3, 4]
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(graphs(), models(), st.integers(0, 2**31))
 def test_traffic_equals_materialized_connectivity(graph, model, seed):
     """Random conv -> LIF -> dense -> LIF graphs split into many blocks: the messages of every
-    (source block, destination block) pair equal the spikes of the source neurons that have a
-    synapse into the destination block, recounted from materialized connectivity; the axons
-    equal the partitioner's routes. The partitioner's conv field is a rectangle x every channel
+    (source block, destination core) pair equal the spikes of the source neurons that have a
+    synapse into any block of the destination core (one message per spike and core, however
+    many of its blocks read the neuron), recounted from materialized connectivity; the axons
+    equal the partitioner's exact core tables (partition/axons.py). The partitioner's conv field is a rectangle x every channel
     with a non-zero tap (docs/partition.md), exact for full kernels at least as wide as their
     stride and a superset otherwise: there messages may only exceed the materialized count."""
     from snncompile.estimate.traffic import traffic
     from snncompile.partition import DoesNotFit, partition
+    from snncompile.partition.axons import exact_pairs
 
     w = np.asarray(graph.nodes["c"].weight) != 0
     slices = w.reshape(*w.shape[:2], -1)
@@ -332,8 +368,9 @@ def test_traffic_equals_materialized_connectivity(graph, model, seed):
         (dst,) = graph.successors(syn)
         (src,) = graph.predecessors(syn)
         conn = connectivity(graph, syn)  # (n_dst, n_src)
-        for j, (layer, idx) in enumerate(members):
-            if layer != dst:
+        for j in range(len(p.cores)):
+            idx = p.core_neurons(j).get(dst)
+            if idx is None:
                 continue
             reads = conn[idx].any(axis=0)
             if src == "in":
@@ -354,7 +391,6 @@ def test_traffic_equals_materialized_connectivity(graph, model, seed):
             np.testing.assert_allclose(got[key][1], m, err_msg=str(key))
     if exact:
         assert set(got) == set(want)
-    routes = {}
-    for s, d, a in zip(p.routes.src, p.routes.dst, p.routes.axons):
-        routes[(int(s), int(d))] = routes.get((int(s), int(d)), 0) + int(a)
+    routes = {(int(s), int(d)): int(a) for s, d, a in zip(*exact_pairs(p.layers, p.blocks,
+                                                                        p.routes, p.cores))}
     assert routes == {k: v[0] for k, v in got.items()}

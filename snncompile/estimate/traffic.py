@@ -1,15 +1,17 @@
-"""Spike messages between placed blocks, counted exactly from measured (or assumed) spikes.
+"""Spike messages between placed cores, counted exactly from measured (or assumed) spikes.
 
 Why exact: a route's cost is the spikes of the source neurons it carries, not its axons x the
 source block's mean rate; a conv tile's halo neurons fire differently from its centre. Each
-(spike, destination block that reads the neuron) is one message, as the partitioner counts
-output axons (Loihi's Naxout, nengo-loihi's out-axons): it leaves the source core once per
-destination block, travels |d row| + |d col| mesh hops (dimension-order routing, E-W = columns,
-N-S = rows) and crosses |d chip row| + |d chip col| chip boundaries. Graph inputs come from the
-host, west of chip 0's core (0, 0).
+(spike, destination core that reads the neuron) is one message, as the chip sends it: a core
+keeps one input axon per source neuron for all its blocks, so a neuron read by two blocks of one
+core costs one message (the partitioner's exact tables, partition/axons.py). A message leaves
+the source core once per destination core, travels |d row| + |d col| mesh hops (dimension-order
+routing, E-W = columns, N-S = rows) and crosses |d chip row| + |d chip col| chip boundaries.
+Graph inputs come from the host, west of chip 0's core (0, 0).
 
-Counting uses the partitioner's structural `needed()` sets (channels x order intervals, or a
-mask) against prefix sums of spikes in each source layer's order, so no N x N matrix is built.
+Counting unites the partitioner's structural `needed()` sets of a core's blocks (channels x
+order intervals, or a mask) and sums prefix sums of spikes in each source layer's order over
+them, so no N x N matrix is built.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ HOST = -1
 
 @dataclasses.dataclass
 class Traffic:
-    """Block-pair messages (pairs, steps) and their geometry; src HOST = graph input."""
+    """(source block or HOST, destination core) pairs and their geometry; src HOST = graph
+    input. dst and dst_core are both the destination core."""
 
     src: np.ndarray  # source block or HOST
-    dst: np.ndarray  # destination block
-    axons: np.ndarray  # distinct source neurons the pair carries (equals the partitioner's routes)
+    dst: np.ndarray  # destination core
+    axons: np.ndarray  # distinct source neurons the pair carries (the partitioner's core tables)
     messages: np.ndarray  # (pairs, steps) spike messages per hw step
     src_core: np.ndarray  # HOST for inputs
     dst_core: np.ndarray
@@ -82,63 +85,65 @@ def _cum(spikes: np.ndarray, geo: tuple[int, int, int], perm: np.ndarray) -> np.
     return np.concatenate([np.zeros((c, 1, steps)), np.cumsum(s, axis=1)], axis=1)
 
 
-def _sum(need, cum: np.ndarray, c0: int, c1: int, p0: int, p1: int) -> tuple[np.ndarray, int]:
-    """(steps,) spikes and the count of the needed neurons inside channels c0:c1, order p0:p1."""
-    if need.mask is not None:
-        m = need.mask[c0:c1, p0:p1]
-        ch, pos = np.nonzero(m)
-        ch, pos = ch + c0, pos + p0
-        got = (cum[ch, pos + 1] - cum[ch, pos]).sum(axis=0)
-        return got, len(ch)
-    ch = np.flatnonzero(need.chan[c0:c1]) + c0
-    lo, hi = np.maximum(need.starts, p0), np.minimum(need.stops, p1)
-    keep = hi > lo
-    lo, hi = lo[keep], hi[keep]
-    if len(ch) == 0 or len(lo) == 0:
-        return np.zeros(cum.shape[2]), 0
-    got = (cum[ch[:, None], hi[None, :]] - cum[ch[:, None], lo[None, :]]).sum(axis=(0, 1))
-    return got, len(ch) * int((hi - lo).sum())
+def _spikes_in(u, cum: np.ndarray, c0: int, c1: int, p0: int, p1: int) -> tuple[np.ndarray, int]:
+    """(steps,) spikes and the count of a core's union u inside channels c0:c1, order p0:p1."""
+    got, n = np.zeros(cum.shape[2]), 0
+    for chans, starts, stops in u.pieces():
+        ch = chans[(chans >= c0) & (chans < c1)]
+        lo, hi = np.maximum(starts, p0), np.minimum(stops, p1)
+        keep = hi > lo
+        lo, hi = lo[keep], hi[keep]
+        if len(ch) and len(lo):
+            got = got + (cum[ch[:, None], hi[None, :]] - cum[ch[:, None], lo[None, :]]).sum((0, 1))
+            n += len(ch) * int((hi - lo).sum())
+    return got, n
+
+
+def _flat(u, perm: np.ndarray) -> np.ndarray:
+    """Flat C-order indices of a union of a graph input (raster order via the input's perm)."""
+    parts = [np.zeros(0, np.int64)]
+    for chans, starts, stops in u.pieces():
+        pos = np.concatenate([np.arange(a, b) for a, b in zip(starts, stops)] or [[]])
+        parts.append((chans[:, None] * len(perm) + perm[pos.astype(np.int64)][None, :]).ravel())
+    return np.concatenate(parts)
 
 
 def traffic(act: Activity, placement) -> Traffic:
-    """Every (source block or host, destination block) pair with its messages per step."""
+    """Every (source block or host, destination core) pair with its messages per step."""
+    from snncompile.partition.axons import CoreAxons
+
     layers = {x.name: x for x in placement.layers}
     cums = {}
     for name, x in layers.items():
         la = act.layers.get(name)
         spikes = (la.spikes if la is not None else np.zeros((act.steps, x.size)))
         cums[name] = _cum(spikes, x.geo, x.order.perm)
-    senders: dict[int, set[int]] = {}
-    for s, d in zip(placement.routes.src, placement.routes.dst):
-        senders.setdefault(int(d), set()).add(int(s))
+    tables = CoreAxons(placement.layers, placement.blocks, placement.routes, placement.cores)
+    orders = placement.layers[0].orders if placement.layers else {}
     pairs: dict[tuple[int, int], list] = {}
-    for j, b in enumerate(placement.blocks):
-        for inc in layers[b.layer].incoming:
-            for need in inc.needed(b.c0, b.c1, b.p0, b.p1):
-                if need.src in layers:
-                    for s in senders.get(j, ()):
-                        sb = placement.blocks[s] if s >= 0 else None
-                        if sb is None or sb.layer != need.src:
-                            continue
-                        got, n = _sum(need, cums[need.src], sb.c0, sb.c1, sb.p0, sb.p1)
-                        if n:
-                            acc = pairs.setdefault((s, j), [0, 0.0])
-                            acc[0] += n
-                            acc[1] = acc[1] + got
-                else:
-                    ev = act.input_events  # (steps, n_in) in raster order
-                    flat = need.flat()
-                    if len(flat):
-                        acc = pairs.setdefault((HOST, j), [0, 0.0])
-                        acc[0] += len(flat)
-                        acc[1] = acc[1] + ev[:, flat].sum(axis=1)
+    for d, into in enumerate(tables.into):
+        for s in into:
+            if s == HOST:
+                continue
+            sb = placement.blocks[s]
+            got, n = _spikes_in(tables.unions[d][sb.layer], cums[sb.layer], sb.c0, sb.c1,
+                                sb.p0, sb.p1)
+            if n:
+                pairs[(s, d)] = [n, got]
+        for src, u in tables.unions[d].items():
+            if src in layers:
+                continue
+            flat = _flat(u, orders[src].perm)
+            if len(flat):
+                acc = pairs.setdefault((HOST, d), [0, 0.0])
+                acc[0] += len(flat)
+                acc[1] = acc[1] + act.input_events[:, flat].sum(axis=1)  # raster order
     keys = sorted(pairs)
     src = np.array([k[0] for k in keys], np.int64)
-    dst = np.array([k[1] for k in keys], np.int64)
+    cd = np.array([k[1] for k in keys], np.int64)
     axons = np.array([pairs[k][0] for k in keys], np.int64)
     msgs = np.array([np.broadcast_to(pairs[k][1], (act.steps,)) for k in keys],
                     np.float64).reshape(len(keys), act.steps)
-    cd = placement.core_of[dst]
     cs = np.where(src >= 0, placement.core_of[np.maximum(src, 0)], HOST)
     mesh = placement.mesh
     rd, cold, chd = mesh.xy(placement.slot_of[cd])
@@ -148,4 +153,4 @@ def traffic(act: Activity, placement) -> Traffic:
     rs, cols, chs = np.where(host, hr, rs), np.where(host, hc, cols), np.where(host, 0, chs)
     cross = (np.abs(chd // mesh.chip_cols - chs // mesh.chip_cols)
              + np.abs(chd % mesh.chip_cols - chs % mesh.chip_cols))
-    return Traffic(src, dst, axons, msgs, cs, cd, np.abs(cold - cols), np.abs(rd - rs), cross)
+    return Traffic(src, cd, axons, msgs, cs, cd, np.abs(cold - cols), np.abs(rd - rs), cross)

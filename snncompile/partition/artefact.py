@@ -34,7 +34,10 @@ class Placement:
 
     # -- per core ---------------------------------------------------------------------------------
     def core_use(self) -> np.ndarray:
-        """(cores, 4) neurons, synapse bits, fan-in axons, fan-out axons of every core."""
+        """(cores, 4) neurons, synapse bits, fan-in axons, fan-out axons of every core: neurons
+        and synapse bits sum the core's blocks; fan-in and fan-out come from the core routes,
+        which partition() counts as the chip does (one in-axon per distinct source neuron of
+        the core, one out-axon per source neuron and destination core: axons.py)."""
         use = np.zeros((len(self.cores), 4), np.int64)
         for i, members in enumerate(self.cores):
             for j in members:

@@ -2,8 +2,9 @@
 
 One axon per (source neuron, destination block): a spike leaves its core once per destination
 block that holds a synapse from it (Loihi's output-axon entries, nengo-loihi's Naxout). The host
-(graph inputs) is source HOST. Core tables are sums over their blocks, an upper bound of what a
-core that shares axons between its blocks would need.
+(graph inputs) is source HOST. Block routes are an upper bound of core routes: a core shares
+input axons between its blocks and a neuron sends one message per destination core, so
+`core_routes` takes the exact (source block, destination core) counts of axons.exact_pairs.
 """
 
 from __future__ import annotations
@@ -91,13 +92,26 @@ def _overlaps(need, c0, c1, p0s, p1s) -> np.ndarray:
     return out
 
 
-def core_routes(routes: Routes, core_of: np.ndarray, traffic: np.ndarray):
-    """Aggregate block routes to (src core or HOST, dst core, axons, traffic) rows."""
-    cs = np.where(routes.src >= 0, core_of[np.maximum(routes.src, 0)], HOST)
-    cd = core_of[routes.dst]
+def core_routes(routes: Routes, core_of: np.ndarray, traffic: np.ndarray, pairs=None):
+    """Aggregate block routes to (src core or HOST, dst core, axons, traffic) rows.
+
+    pairs: (source block or HOST, destination core, distinct neurons) from axons.exact_pairs:
+    a route's axons then count each source neuron once per destination core (the chip's tables)
+    and its traffic is those axons x the traffic per axon of the block routes it covers. Without
+    pairs, sums of block routes (an upper bound)."""
     n = int(core_of.max(initial=-1)) + 2
-    key = (cs + 1) * n + cd
+    if pairs is None:
+        src, dst, axons, tr = routes.src, core_of[routes.dst], routes.axons, traffic
+    else:
+        src, dst, axons = pairs
+        key_r = (routes.src + 1) * n + core_of[routes.dst]
+        uniq, inv = np.unique(key_r, return_inverse=True)
+        per_axon = (np.bincount(inv, traffic, minlength=len(uniq))
+                    / np.maximum(np.bincount(inv, routes.axons, minlength=len(uniq)), 1))
+        tr = axons * per_axon[np.searchsorted(uniq, (src + 1) * n + dst)]
+    cs = np.where(src >= 0, core_of[np.maximum(src, 0)], HOST)
+    key = (cs + 1) * n + dst
     uniq, inv = np.unique(key, return_inverse=True)
-    ax = np.bincount(inv, routes.axons, minlength=len(uniq)).astype(np.int64)
-    tr = np.bincount(inv, traffic, minlength=len(uniq))
+    ax = np.bincount(inv, axons, minlength=len(uniq)).astype(np.int64)
+    tr = np.bincount(inv, tr, minlength=len(uniq))
     return uniq // n - 1, uniq % n, ax, tr
