@@ -3,7 +3,7 @@ tile a near-square grid, so a core's global position is (chip row * rows + r, ch
 Spikes take dimension-order (X then Y) routes: hops = |d row| + |d col|; the host sits west of
 chip 0's core (0, 0). Two placers: `greedy` (cores in layer order, row-major, chip after chip, as
 nengo-loihi's Greedy allocator) and `metis` (recursive bisection of the mesh, each cut made by
-METIS on the traffic graph, the classic min-cut placement, then neighbour swaps by `refine`).
+METIS on the traffic graph, the classic min-cut placement, then any-slot moves by `refine`).
 """
 
 from __future__ import annotations
@@ -142,52 +142,19 @@ def _rebalance(part: np.ndarray, k: int, rows, cols, w) -> np.ndarray:
 
 
 def refine(mesh: Mesh, slot_of: np.ndarray, src: np.ndarray, dst: np.ndarray,
-           traffic: np.ndarray, passes: int = 3) -> np.ndarray:
-    """Swap cores with their mesh neighbours while traffic x hops drops (bisection never sees
-    traffic that crosses earlier cuts; this local pass repairs part of that)."""
-    n = len(slot_of)
-    keep = src != dst
-    a, b, w = src[keep], dst[keep], traffic[keep]
-    ends = np.concatenate([b, a[a >= 0]])
-    others = np.concatenate([a, b[a >= 0]])
-    ws = np.concatenate([w, w[a >= 0]])
-    order = np.argsort(ends, kind="stable")
-    ends, others, ws = ends[order], others[order], ws[order]
-    bounds = np.searchsorted(ends, np.arange(n + 1))
-    slot_of = slot_of.copy()
-    core_at = np.full(n, -1)
-    core_at[slot_of] = np.arange(n)
-    r, c, _ = mesh.xy(np.arange(n))
-    hr, hc = mesh.host_xy()
+           traffic: np.ndarray, free_slots: bool = True, seed: int = 0) -> np.ndarray:
+    """Move cores to any slot while traffic x hops drops (anneal.improve: annealing, then
+    descent; never worse than slot_of). Bisection never sees traffic that crosses its earlier
+    cuts: on PilotNet this takes METIS's 0.81 x greedy to about 0.72 on the same slots.
+    free_slots: cores may also move into the unused slots of the mesh's chips (the last chip's),
+    which the greedy baseline leaves empty; off, the search permutes slot_of's slots.
+    Never worse than the layer-order placement either: if that beats the result, the search
+    runs again from it."""
+    from snncompile.partition.anneal import improve
 
-    def where(cores):
-        s = slot_of[np.maximum(cores, 0)]
-        return np.where(cores < 0, hr, r[s]), np.where(cores < 0, hc, c[s])
-
-    def cost_at(core, slot):
-        o = others[bounds[core]:bounds[core + 1]]
-        orr, occ = where(o)
-        return float((ws[bounds[core]:bounds[core + 1]] * (np.abs(orr - r[slot]) +
-                                                           np.abs(occ - c[slot]))).sum())
-
-    rc = {(int(r[s]), int(c[s])): s for s in range(n)}
-    for _ in range(passes):
-        improved = False
-        for core in range(n):
-            sa = slot_of[core]
-            for dr, dc in ((0, 1), (1, 0), (0, -1), (-1, 0)):
-                sb = rc.get((int(r[sa]) + dr, int(c[sa]) + dc))
-                if sb is None:
-                    continue
-                other = core_at[sb]
-                before = cost_at(core, sa) + cost_at(other, sb)
-                slot_of[core], slot_of[other] = sb, sa
-                after = cost_at(core, sb) + cost_at(other, sa)
-                if after < before - 1e-9:
-                    core_at[sa], core_at[sb] = other, core
-                    sa, improved = sb, True
-                else:
-                    slot_of[core], slot_of[other] = sa, sb
-        if not improved:
-            break
-    return slot_of
+    got = improve(mesh, slot_of, src, dst, traffic, free_slots=free_slots, seed=seed)
+    base = greedy(len(slot_of))
+    if cost(mesh, base, src, dst, traffic)["traffic_hops"] < cost(
+            mesh, got, src, dst, traffic)["traffic_hops"]:
+        got = improve(mesh, base, src, dst, traffic, free_slots=free_slots, seed=seed)
+    return got
