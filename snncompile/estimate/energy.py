@@ -156,11 +156,11 @@ def estimate(graph: Graph, target: str, act: Activity, placement=None) -> dict[s
                      "placeholders, static power dominates")
     else:
         if placement is None:
+            from snncompile.estimate.rates import neuron_rates
             from snncompile.partition import partition
 
-            rates = {n: float(la.spikes.mean()) for n, la in act.layers.items()}
-            rates[act.input_name] = float(act.input_events.mean())
-            placement = partition(graph, target, rates=rates)  # METIS weighs measured traffic
+            # the placement weighs each route by the measured rates of the neurons it carries
+            placement = partition(graph, target, rates=neuron_rates(act))
         core = lat.per_core(act, placement)
         tr = traffic(act, placement)
         core.update(tr.per_core(len(placement.cores)))
@@ -186,9 +186,9 @@ def estimate(graph: Graph, target: str, act: Activity, placement=None) -> dict[s
                      f"({placement.metrics.get('method', 'given')} placement); a step ends when "
                      "the busiest core is done, plus the longest busy route's transit and one "
                      "barrier")
-        notes.append("spike messages: one per (spike, destination block that reads the neuron), "
-                     "counted from the spikes of the exact source neurons each block pair "
-                     "carries; core-mesh hops are charged as tile hops; chip crossings are "
+        notes.append("spike messages: one per (spike, destination core that reads the neuron), "
+                     "counted from the spikes of the exact source neurons each (block, core) "
+                     "pair carries; core-mesh hops are charged as tile hops; chip crossings are "
                      "counted but not charged beyond their hops (no published per-crossing "
                      "figure)")
     dynamic_uj = sum(parts.values()) * 1e-6

@@ -215,7 +215,6 @@ class Incoming:
         self.vh_cum = np.concatenate([np.zeros((1, kh), np.int64), np.cumsum(vh, 0)])
         self.vw_cum = np.concatenate([np.zeros((1, kw), np.int64), np.cumsum(vw, 0)])
         self.valid = (vh[:, None, :, None] & vw[None, :, None, :]).reshape(h * wd, kh * kw)
-        self.used_in = len(np.unique(rows[vh])) * len(np.unique(cols[vw]))
         self.geom = (sh, sw, ph, pw, dh, dw, kh, kw, h_in, w_in)
 
     def reorder(self) -> None:
@@ -257,13 +256,6 @@ class Incoming:
         if isinstance(self.op, hw.Conv) and m.conv_shared_weights:
             return int(self.tap_cum[-1].sum()) * (per + m.index_bits)
         return self.total_synapses * per
-
-    def min_in(self) -> int:
-        """Source neurons of one source with at least one synapse here (each needs an axon)."""
-        c, h, w = self.dst_geo
-        if isinstance(self.op, hw.Conv):  # input rows and columns some valid tap reads
-            return int(self.chan_need.any(0).sum()) * self.used_in
-        return self.needed(0, c, 0, h * w)[0].count()
 
     def needed(self, c0: int, c1: int, p0: int, p1: int) -> list[Needed]:
         """Per source node, the source neurons this block of the layer reads."""
