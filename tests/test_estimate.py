@@ -223,11 +223,26 @@ def _tiny_graph():
     return Graph("hw", nodes, edges)
 
 
+def _hand_traffic(graph, p):
+    """The tiny graph's hand-chosen activity: input events x, spikes of a and b over 2 steps;
+    returns it, its traffic on placement p and {(src, dst): (axons, messages per step)}."""
+    from snncompile.estimate.traffic import traffic
+
+    x = np.array([[1, 0, 1, 1], [0, 1, 0, 0]], float)  # input events, steps 0 and 1
+    a = np.array([[1, 0, 0, 1], [1, 1, 1, 0]], float)  # a's spikes
+    b = np.array([[0, 1], [1, 1]], float)
+    act = activity._collect(graph, 2, 1, "measured", {"a": a, "b": b},
+                            {"a": np.ones((2, 4)), "b": np.array([[1, 0], [0, 0]])}, x, [])
+    tr = traffic(act, p)
+    pairs = {(int(s), int(d)): (int(n), m.tolist()) for s, d, n, m in
+             zip(tr.src, tr.dst, tr.axons, tr.messages)}
+    return act, tr, pairs
+
+
 def test_traffic_and_totals_on_a_hand_placed_graph():
     """2 neurons per core, 2 cores per chip stacked N-S (mesh 2 x 1), chips side by side, greedy
     placement: core 0 = a[0:2] at (0, 0) chip 0, core 1 = a[2:4] at (1, 0) chip 0, core 2 = b at
     (0, 1) chip 1; the host sits at (0, -1). Every number below is counted by hand."""
-    from snncompile.estimate.traffic import traffic
     from snncompile.partition import partition
     from snncompile.partition.resources import CoreModel
 
@@ -239,14 +254,7 @@ def test_traffic_and_totals_on_a_hand_placed_graph():
     assert held == [{"a": [0, 1]}, {"a": [2, 3]}, {"b": [0, 1]}]
     r, c, chip = p.mesh.xy(p.slot_of)
     assert (r.tolist(), c.tolist(), chip.tolist()) == ([0, 1, 0], [0, 0, 1], [0, 0, 1])
-    x = np.array([[1, 0, 1, 1], [0, 1, 0, 0]], float)  # input events, steps 0 and 1
-    a = np.array([[1, 0, 0, 1], [1, 1, 1, 0]], float)  # a's spikes
-    b = np.array([[0, 1], [1, 1]], float)
-    act = activity._collect(graph, 2, 1, "measured", {"a": a, "b": b},
-                            {"a": np.ones((2, 4)), "b": np.array([[1, 0], [0, 0]])}, x, [])
-    tr = traffic(act, p)
-    pairs = {(int(s), int(d)): (int(n), m.tolist()) for s, d, n, m in
-             zip(tr.src, tr.dst, tr.axons, tr.messages)}
+    act, tr, pairs = _hand_traffic(graph, p)
     # host -> a[0:2] reads in0, in1; host -> a[2:4] reads in0, in2, in3; a[0:2] -> b; a[2:4] -> b
     assert pairs == {(-1, 0): (2, [1, 1]), (-1, 1): (3, [3, 0]), (0, 2): (2, [1, 2]),
                      (1, 2): (2, [1, 1])}
@@ -298,7 +306,6 @@ def test_traffic_counts_one_message_per_spike_and_core():
     axon for in1, so the host sends in0, in1 once each (per block it would be 2 + 1 axons and
     in1's spike twice). Core 1 reads in2, in3 (a2) and in3, in0 (a3): 3 axons, not 4. Every a
     neuron is read by one b neuron, so a-to-core-2 pairs carry one axon each. Counted by hand."""
-    from snncompile.estimate.traffic import traffic
     from snncompile.partition import partition
     from snncompile.partition.resources import CoreModel
 
@@ -307,14 +314,7 @@ def test_traffic_counts_one_message_per_spike_and_core():
                       cores_per_chip=2, mesh_rows=2, mesh_cols=1, max_chips=4)
     p = partition(graph, model, method="greedy", fractions=(0.5,))
     assert [b.neurons for b in p.blocks] == [1] * 6 and p.cores == [[0, 1], [2, 3], [4, 5]]
-    x = np.array([[1, 0, 1, 1], [0, 1, 0, 0]], float)
-    a = np.array([[1, 0, 0, 1], [1, 1, 1, 0]], float)
-    b = np.array([[0, 1], [1, 1]], float)
-    act = activity._collect(graph, 2, 1, "measured", {"a": a, "b": b},
-                            {"a": np.ones((2, 4)), "b": np.array([[1, 0], [0, 0]])}, x, [])
-    tr = traffic(act, p)
-    pairs = {(int(s), int(d)): (int(n), m.tolist()) for s, d, n, m in
-             zip(tr.src, tr.dst, tr.axons, tr.messages)}
+    _, tr, pairs = _hand_traffic(graph, p)
     # host -> core 0: in0 (steps 1, 0), in1 (0, 1); host -> core 1: in0, in2, in3 (3, 0)
     assert pairs == {(-1, 0): (2, [1, 1]), (-1, 1): (3, [3, 0]), (0, 2): (1, [1, 1]),
                      (1, 2): (1, [0, 1]), (2, 2): (1, [0, 1]), (3, 2): (1, [1, 0])}

@@ -282,13 +282,10 @@ def share_search(layers: list[Layer], model: CoreModel, fracs: dict[str, tuple[f
     for k, start in enumerate(starts):  # the winner; quarter grid tiles for conv layers
         limit = (k + 1) * budget // len(starts)  # an equal share of the budget each
         if start != fracs:
-            try:
-                b, r = splitter.split(start)
-            except DoesNotFit:
+            cur = _attempt(splitter, layers, model, start)
+            if cur is None:
                 continue
-            spent += len(b)
-            got = share_pack(layers, b, r, pack(b, model), model)
-            cur = (_score(got[0], got[1], b, model), start, b, r, *got)
+            spent += len(cur[2])
         else:
             cur = best
         for x in layers:
@@ -296,16 +293,12 @@ def share_search(layers: list[Layer], model: CoreModel, fracs: dict[str, tuple[f
                 if spent > limit or x.size <= 1 or (splitter._choice(x, c)
                                                      == splitter._choice(x, cur[1][x.name])):
                     continue
-                trial = {**cur[1], x.name: c}
-                try:
-                    b, r = splitter.split(trial)
-                except DoesNotFit:
+                got = _attempt(splitter, layers, model, {**cur[1], x.name: c})
+                if got is None:
                     continue
-                spent += len(b)
-                got = share_pack(layers, b, r, pack(b, model), model)
-                score = _score(got[0], got[1], b, model)
-                if score < cur[0]:
-                    cur = (score, trial, b, r, *got)
+                spent += len(got[2])
+                if got[0] < cur[0]:
+                    cur = got
         if cur[0] < best[0]:
             best = cur
     if best[1] == fracs:  # the winner's blocks: put back the orders they were split in
@@ -315,6 +308,18 @@ def share_search(layers: list[Layer], model: CoreModel, fracs: dict[str, tuple[f
         return blocks, routes, best[4], best[5], best[1]
     b, r = splitter.split(best[1])  # again: sets orders, and fan-outs of the cached blocks
     return b, r, best[4], best[5], best[1]
+
+
+def _attempt(splitter: Splitter, layers: list[Layer], model: CoreModel,
+             fracs: dict[str, tuple[float, str]]):
+    """(score, fracs, blocks, routes, cores, CoreAxons) of a split re-packed with shared axons,
+    or None when a layer does not fit at that choice."""
+    try:
+        b, r = splitter.split(fracs)
+    except DoesNotFit:
+        return None
+    got = share_pack(layers, b, r, pack(b, model), model)
+    return (_score(got[0], got[1], b, model), fracs, b, r, *got)
 
 
 def _score(cores: list[list[int]], axons: CoreAxons, blocks: list[Block],
