@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from snncompile.partition.layers import Incoming, Order
+from snncompile.partition.layers import Incoming
+from snncompile.partition.order import Order
 from snncompile.partition.split import _bin_centric, _ffd, grid_order
 
 

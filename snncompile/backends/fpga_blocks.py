@@ -18,7 +18,7 @@ import numpy as np
 
 from snncompile.ir.graph import Graph
 from snncompile.partition import Placement, partition
-from snncompile.partition.layers import geometry
+from snncompile.partition.order import geometry
 from snncompile.partition.resources import CoreModel, core_model
 
 

@@ -1,7 +1,7 @@
 """Split layers into core-sized blocks, then pack blocks into cores.
 
 A layer is cut into channel groups (only as many as needed for one output position to fit) and
-its positions are walked tile by tile (layers.Order): strips whose blocks are grown as large as a
+its positions are walked tile by tile (order.Order): strips whose blocks are grown as large as a
 fraction of every per-core limit allows, or a grid of near-equal rectangles, one block each
 (grid_blocks), so a conv block's receptive field stays near-square. Dense layers are 1-channel
 layers split by output neuron; recurrent edges are ordinary sources. Packing then lets blocks
@@ -16,7 +16,8 @@ import math
 import numpy as np
 
 from snncompile.ir import hw_ops as hw
-from snncompile.partition.layers import Layer, Order
+from snncompile.partition.layers import Layer
+from snncompile.partition.order import Order
 from snncompile.partition.resources import CoreModel, DoesNotFit
 
 RESOURCES = ("neurons", "synapse_bits", "fan_in", "fan_out")
