@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 from snncompile.partition import lower_bound, partition
-from snncompile.partition.bounds import _interior, _pieces, conv_need, halo_lower_bound, used_mask
+from snncompile.partition.bounds import _pieces, halo_lower_bound, used_mask
+from snncompile.partition.fields import _interior, conv_need
 from snncompile.partition.layers import layers_of
 from snncompile.partition.resources import CoreModel, DoesNotFit
 from snncompile.sim.emulator import effective_weights

@@ -250,7 +250,7 @@ def test_halo_field_bound_holds_for_every_set_of_positions(kh, kw, sh, sw, d, pa
     positions, enumerated exhaustively on small maps."""
     import itertools
 
-    from snncompile.partition.bounds import _interior, field_lower
+    from snncompile.partition.fields import _interior, field_lower
     from snncompile.partition.layers import layers_of
 
     assume(h + 2 * pad > d * (kh - 1) and w + 2 * pad > d * (kw - 1))  # a non-empty output

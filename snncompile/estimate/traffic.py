@@ -28,14 +28,13 @@ HOST = -1
 @dataclasses.dataclass
 class Traffic:
     """(source block or HOST, destination core) pairs and their geometry; src HOST = graph
-    input. dst and dst_core are both the destination core."""
+    input."""
 
     src: np.ndarray  # source block or HOST
     dst: np.ndarray  # destination core
     axons: np.ndarray  # distinct source neurons the pair carries (the partitioner's core tables)
     messages: np.ndarray  # (pairs, steps) spike messages per hw step
     src_core: np.ndarray  # HOST for inputs
-    dst_core: np.ndarray
     hops_ew: np.ndarray  # per pair
     hops_ns: np.ndarray
     chip_crossings: np.ndarray
@@ -48,7 +47,7 @@ class Traffic:
                 "chip_crossings": float((m * self.chip_crossings).sum()),
                 "host_messages": float(m[self.src < 0].sum()),
                 "inter_core_messages": float(m[(self.src >= 0)
-                                               & (self.src_core != self.dst_core)].sum())}
+                                               & (self.src_core != self.dst)].sum())}
 
     def per_core(self, n_cores: int) -> dict[str, np.ndarray]:
         """(cores, steps) messages sent / received and the hop-messages and chip crossings of
@@ -59,7 +58,7 @@ class Traffic:
         sent = self.src_core >= 0
         for t in range(steps):
             m = self.messages[:, t]
-            out["messages_in"][:, t] = np.bincount(self.dst_core, m, n_cores)
+            out["messages_in"][:, t] = np.bincount(self.dst, m, n_cores)
             s, ms = self.src_core[sent], m[sent]
             out["messages_out"][:, t] = np.bincount(s, ms, n_cores)
             out["hops_ew_out"][:, t] = np.bincount(s, ms * self.hops_ew[sent], n_cores)
@@ -153,4 +152,4 @@ def traffic(act: Activity, placement) -> Traffic:
     rs, cols, chs = np.where(host, hr, rs), np.where(host, hc, cols), np.where(host, 0, chs)
     cross = (np.abs(chd // mesh.chip_cols - chs // mesh.chip_cols)
              + np.abs(chd % mesh.chip_cols - chs % mesh.chip_cols))
-    return Traffic(src, cd, axons, msgs, cs, cd, np.abs(cold - cols), np.abs(rd - rs), cross)
+    return Traffic(src, cd, axons, msgs, cs, np.abs(cold - cols), np.abs(rd - rs), cross)

@@ -37,12 +37,9 @@ import math
 import numpy as np
 
 from snncompile.ir import hw_ops as hw
-from snncompile.partition.fields import _hull, _interior, conv_need, field_lower
+from snncompile.partition.fields import _hull, _interior, conv_need
 from snncompile.partition.layers import Incoming, Layer
 from snncompile.partition.resources import CoreModel
-
-# _interior and field_lower are re-exported for tests/test_partition.py
-__all__ = ["_interior", "conv_need", "field_lower", "halo_lower_bound", "used_per_source"]
 
 
 def used_mask(inc: Incoming) -> np.ndarray:

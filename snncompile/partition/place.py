@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from snncompile.partition.anneal import improve
 from snncompile.partition.resources import CoreModel, DoesNotFit
 
 
@@ -150,8 +151,6 @@ def refine(mesh: Mesh, slot_of: np.ndarray, src: np.ndarray, dst: np.ndarray,
     which the greedy baseline leaves empty; off, the search permutes slot_of's slots.
     Never worse than the layer-order placement either: if that beats the result, the search
     runs again from it."""
-    from snncompile.partition.anneal import improve
-
     got = improve(mesh, slot_of, src, dst, traffic, free_slots=free_slots, seed=seed)
     base = greedy(len(slot_of))
     if cost(mesh, base, src, dst, traffic)["traffic_hops"] < cost(

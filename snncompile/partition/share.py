@@ -31,6 +31,11 @@ LIMBO = -2  # a block of the core being emptied that has no new core yet
 _MISSING = object()
 
 
+def _blank() -> dict:
+    """Sharer's per-core fields of an empty core (fresh containers on every call)."""
+    return {"members": [], "unions": {}, "into": {}, "fan_in": 0, "fan_out": 0, "neurons": 0,
+            "bits": 0}
+
 class Sharer(CoreAxons):
     """CoreAxons with transactions: empty(core) moves every block of a core elsewhere or
     changes nothing."""
@@ -162,8 +167,7 @@ class Sharer(CoreAxons):
         moving = sorted(self.members[a])
         for j in moving:
             self._set(self.core_of, j, LIMBO)
-        for name, value in (("members", []), ("unions", {}), ("into", {}), ("fan_in", 0),
-                            ("fan_out", 0), ("neurons", 0), ("bits", 0)):
+        for name, value in _blank().items():
             self._set(getattr(self, name), a, value)
         for j in moving:
             best = None
@@ -204,8 +208,7 @@ def pack_in_order(layers: list[Layer], blocks: list[Block], routes: Routes, mode
             if got is not None and (best is None or got[0] < best[1][0]):
                 best = (d, got)
         if best is None:
-            for name, value in (("members", []), ("unions", {}), ("into", {}), ("fan_in", 0),
-                                ("fan_out", 0), ("neurons", 0), ("bits", 0)):
+            for name, value in _blank().items():
                 getattr(sh, name).append(value)
             got = sh._try(j, len(sh.members) - 1)
             if got is None:

@@ -307,7 +307,7 @@ def _bin_centric(use: np.ndarray, rule: str, limit: int | None = None) -> list[l
     cores: list[list[int]] = []
     while left.any():
         room, picks, cand, tied = np.ones(4), [], np.flatnonzero(left), False
-        u, w = kinds[cand], sq[cand]  # kinds[cand], sq[cand], filtered along with cand
+        u, w = kinds[cand], sq[cand]  # filtered along with cand
         taken = np.zeros(len(kinds), np.int64)
         while len(cand):
             ok = (u <= room + 1e-12).all(1)  # room only shrinks
