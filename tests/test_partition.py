@@ -67,7 +67,8 @@ def models(draw) -> CoreModel:
                      synapse_bits=draw(st.integers(3000, 60000)),
                      fan_in=draw(st.integers(40, 400)), fan_out=draw(st.integers(40, 400)),
                      cores_per_chip=4, mesh_rows=2, mesh_cols=2, max_chips=64,
-                     conv_shared_weights=draw(st.booleans()))
+                     conv_shared_weights=draw(st.booleans()), conv_lists=draw(st.booleans()),
+                     base_page=draw(st.sampled_from([4, 256])), group_synapses=4, word_bits=16)
 
 
 def connectivity(graph: Graph, syn: str) -> np.ndarray:

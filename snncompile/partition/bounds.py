@@ -80,12 +80,13 @@ def source_masks(layers: list[Layer]) -> dict[tuple[str, str], np.ndarray]:
     return out
 
 
-def used_per_source(layers: list[Layer], synapse_ops_only: bool = False) -> dict[str, int]:
-    """source -> source neurons used by any layer (through a synapse op only, if asked)."""
+def used_per_source(layers: list[Layer], headers_only: bool = False) -> dict[str, int]:
+    """source -> source neurons used by any layer (only through ops whose every in-axon costs a
+    synapse-memory header, if asked: Incoming.pays_axon_headers)."""
     got: dict[str, np.ndarray] = {}
     for x in layers:
         for inc in x.incoming:
-            if synapse_ops_only and inc.op is None:
+            if headers_only and not inc.pays_axon_headers():
                 continue
             mask = used_mask(inc)
             for s in inc.sources:

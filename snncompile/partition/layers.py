@@ -14,6 +14,7 @@ import numpy as np
 
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
+from snncompile.partition.conv_lists import ConvLists, Where
 from snncompile.partition.order import Order, geometry
 from snncompile.partition.resources import CoreModel, bits_for
 from snncompile.sim.emulator import effective_weights
@@ -85,6 +86,7 @@ class Incoming:
         self._chan_count: dict[tuple[int, int], int] = {}
         self._rect_cache: dict[tuple[Order, int, int], list[tuple[int, int, int, int]]] = {}
         self.op = graph.nodes[name] if name else None
+        self.lists: ConvLists | None = None  # shared conv weight lists (model.conv_lists)
         self.src_geo = geometry(graph.shapes[sources[0]])
         self.dst_geo = geometry(graph.shapes[dst])
         op, m = self.op, model
@@ -124,6 +126,8 @@ class Incoming:
         self.vw_cum = np.concatenate([np.zeros((1, kw), np.int64), np.cumsum(vw, 0)])
         self.valid = (vh[:, None, :, None] & vw[None, :, None, :]).reshape(h * wd, kh * kw)
         self.geom = (sh, sw, ph, pw, dh, dw, kh, kw, h_in, w_in)
+        self.lists = (ConvLists(op, self.geom, self.wbits + self.model.index_bits, self.model)
+                      if self.model.conv_lists else None)
 
     def reorder(self) -> None:
         """Recompute what depends on the destination layer's order (after it changes)."""
@@ -141,8 +145,10 @@ class Incoming:
             return int(taps @ (self.valid_cum[p1] - self.valid_cum[p0]))
         return 0
 
-    def bits(self, c0: int, c1: int, p0: int, p1: int, synapses: int, fan_in: int) -> int:
-        """Synapse memory of this op's part of a block, in the cheaper encoding (CoreModel doc)."""
+    def bits(self, c0: int, c1: int, p0: int, p1: int, synapses: int, fan_in: int,
+             at: Where | None = None) -> int:
+        """Synapse memory of this op's part of a block, in the cheapest encoding (CoreModel doc);
+        `at` places positions p0:p1 when they are not in the layer's order yet (split.tile_cost)."""
         if self.op is None:
             return 0
         m, per = self.model, self.wbits + self.dbits
@@ -151,19 +157,33 @@ class Incoming:
             kernel = int((self.tap_cum[c1] - self.tap_cum[c0]).sum())
             return kernel * (per + m.index_bits) + head
         rows = (c1 - c0) * (p1 - p0)
-        return min(synapses * (per + m.index_bits), fan_in * rows * per) + head
+        cost = min(synapses * (per + m.index_bits), fan_in * rows * per) + head
+        if self.lists is not None and synapses:
+            if at is None:
+                off, top, _, col, wd = self.orders[self.dst].tile_of(p0)
+                at = Where(top, col, wd, p0 - off, p1 - 1 - off)
+            cost = min(cost, self.lists.bits(c0, c1, at))
+        return cost
 
     def min_bits(self) -> int:
-        """Synapse memory no split can go below, without axon headers (the resource lower
-        bound's term). Not the whole op's cheaper encoding: a block's dense encoding counts only
-        the in-axons of that block (in-axons x rows >= its synapses), so blocks can beat the
-        whole-op dense cost; weight (+ delay) bits per synapse is what every split pays."""
+        """Synapse memory no split can go below (the resource lower bound's term). Every split
+        stores each synapse's weight (+ delay) bits (not the whole op's cheaper encoding: a block's
+        dense encoding counts only the in-axons of that block, in-axons x rows >= its synapses,
+        so blocks can beat the whole-op dense cost). Shared lists store each kernel weight that
+        some position uses at least once, so that is their least."""
         if self.op is None:
             return 0
         m, per = self.model, self.wbits + self.dbits
         if isinstance(self.op, hw.Conv) and m.conv_shared_weights:
             return int(self.tap_cum[-1].sum()) * (per + m.index_bits)
+        if self.lists is not None:
+            return int(self.tap_cum[-1] @ self.valid.any(0)) * per
         return self.total_synapses * per
+
+    def pays_axon_headers(self) -> bool:
+        """Whether every in-axon of this op costs a header in synapse memory (not so for shared
+        conv lists, whose headers are per list: the lower bound must not count them per axon)."""
+        return self.op is not None and self.lists is None
 
     def needed(self, c0: int, c1: int, p0: int, p1: int) -> list[Needed]:
         """Per source node, the source neurons this block of the layer reads."""

@@ -30,6 +30,10 @@ _KEYS = {
     "axon_header_bits": ("synapse_axon_header_bits",),
     "delay_bits": ("synapse_delay_bits",),
     "conv_shared_weights": ("conv_shared_weights",),
+    "conv_lists": ("conv_weight_lists",),
+    "base_page": ("synapse_base_page",),
+    "group_synapses": ("synapse_group_max",),
+    "word_bits": ("synapse_word_bits",),
     "row_tiles": ("conv_row_tiles",),
 }
 UNBOUNDED = 1 << 62
@@ -43,7 +47,10 @@ class CoreModel:
     offers both (nengo-loihi SynapseConfig.bits_per_axon, compression 0 = sparse, 3 = dense):
       sparse: synapses * (weight_bits + index_bits + delay_bits) + in_axons * axon_header_bits
       dense:  in_axons * block_rows * (weight_bits + delay_bits) + in_axons * axon_header_bits
-    A Conv with conv_shared_weights stores its block's kernel once instead of every connection.
+    A Conv with conv_shared_weights stores its block's kernel once instead of every connection;
+    with conv_lists its axons share one weight list per (input channel, tap mask, base page), lists
+    in groups of group_synapses with an axon_header_bits header, rounded to word_bits
+    (partition/conv_lists.py, nengo-loihi's Loihi 1 conv encoding).
     """
 
     target: str
@@ -59,6 +66,10 @@ class CoreModel:
     axon_header_bits: int = 10
     delay_bits: int = 6
     conv_shared_weights: bool = False
+    conv_lists: bool = False
+    base_page: int = 256
+    group_synapses: int = 64
+    word_bits: int = 64
     # blocks of a conv-fed layer end on whole rows of their strip, so each is a rectangle of
     # positions (the fpga kernel walker addresses a block with constant steps: fpga_conv.py)
     row_tiles: bool = False
@@ -107,6 +118,7 @@ def core_model(target: str, **overrides: int | bool | None) -> CoreModel:
         raise SnnCompileError(f"target {target!r}: mesh {got['mesh_rows']} x {got['mesh_cols']} "
                               f"does not hold its {cpc} cores per chip")
     got["conv_shared_weights"] = bool(got.get("conv_shared_weights", False))
+    got["conv_lists"] = bool(got.get("conv_lists", False))
     got["row_tiles"] = bool(got.get("row_tiles", False))
     for name in ("neurons", "fan_in", "fan_out"):
         got.setdefault(name, None)

@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from snncompile.ir import hw_ops as hw
+from snncompile.partition.conv_lists import Where
 from snncompile.partition.layers import Layer
 from snncompile.partition.order import Order
 from snncompile.partition.resources import CoreModel, DoesNotFit
@@ -170,7 +171,7 @@ def tile_cost(layer: Layer, c0: int, c1: int, ra: int, rb: int, ca: int, cb: int
     n = (rb - ra + 1) * (cb - ca + 1)
     for inc in layer.incoming:
         s, f = inc.rect_cost(c0, c1, ra, rb, ca, cb)
-        bits += inc.bits(c0, c1, 0, n, s, f)
+        bits += inc.bits(c0, c1, 0, n, s, f, Where(ra, ca, cb - ca + 1, 0, n - 1))
         syn, fan = syn + s, fan + f
     return Block(layer.name, c0, c1, 0, n, (c1 - c0) * n, syn, bits, fan)
 
