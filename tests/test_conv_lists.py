@@ -100,6 +100,19 @@ def test_lists_decode_to_the_convolution(case):
     assert ConvLists(op, geom, per=4, model=MODEL).bits(c0, c1, at) == stored
 
 
+def test_wide_kernels_count_like_narrow_ones():
+    """Kernels with more taps than fit one int64 key (keys() falls back to row-wise unique)
+    count the same memory as the lists they store."""
+    rng = np.random.default_rng(2)
+    op = hw.Conv(weight=rng.integers(-2, 3, (2, 1, 8, 9)), padding=(4, 4))
+    geom = (1, 1, 4, 4, 1, 1, 8, 9, 12, 12)
+    lists = ConvLists(op, geom, per=5, model=MODEL)
+    for at in (Where(0, 0, 12, 0, 60), Where(3, 2, 9, 4, 40)):
+        _, table = lists.lists(0, 2, at)
+        assert lists.keys(0, 2, at)[0].shape[1] == 72
+        assert lists.bits(0, 2, at) == sum(int(entry_bits(len(i), 5, MODEL)) for i, _ in table)
+
+
 def test_shape_cache_matches_fresh_counts():
     """Every block of a 3x3 conv layer, counted with one warm cache and with a fresh one."""
     rng = np.random.default_rng(1)

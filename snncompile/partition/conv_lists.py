@@ -106,8 +106,13 @@ class ConvLists:
     def keys(self, c0: int, c1: int, at: Where) -> tuple[np.ndarray, np.ndarray]:
         """Distinct (tap mask, page) of the block's axons: masks (K, taps) and pages (K,)."""
         _, _, mask, base = self.axons(c0, c1, at)
-        rows = np.column_stack([mask, base // self.model.base_page])
-        uniq = np.unique(rows, axis=0)
+        page = base // self.model.base_page
+        taps, shift = mask.shape[1], max(1, int(page.max(initial=0)).bit_length())
+        if taps + shift <= 62:  # one int64 code per axon: a 1-D unique, ~10x faster than rows
+            code = np.unique((mask @ (1 << np.arange(taps, dtype=np.int64))) << shift | page)
+            bits = (code[:, None] >> (shift + np.arange(taps))) & 1
+            return bits.astype(bool), code & ((1 << shift) - 1)
+        uniq = np.unique(np.column_stack([mask, page]), axis=0)
         return uniq[:, :-1].astype(bool), uniq[:, -1]
 
     def bits(self, c0: int, c1: int, at: Where) -> int:
