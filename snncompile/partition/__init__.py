@@ -33,9 +33,9 @@ def lower_bound(layers: list[Layer], model: CoreModel) -> dict[str, int]:
     """Cores no partition can beat, per resource: network totals over per-core capacities
     (synapse memory: weight bits of every synapse (Incoming.min_bits) plus one axon header per
     used source neuron of an op that pays one per in-axon, as every such neuron is in some core's
-    table; every used source neuron needs one in- and one out-axon). A source neuron is used when it has a
-    non-zero synapse (bounds.used_mask, exact for zero taps) and counted once however many
-    layers it feeds, since one core's axon can serve all of them."""
+    table; every used source neuron needs one in- and one out-axon). A source neuron is used when
+    it has a non-zero synapse (bounds.used_mask, exact for zero taps) and counted once however
+    many layers it feeds, since one core's axon can serve all of them."""
     names = {x.name for x in layers}
     used = used_per_source(layers)
     heads = sum(used_per_source(layers, headers_only=True).values())

@@ -45,8 +45,8 @@ def entry_bits(n: np.ndarray, per: int, model: CoreModel) -> np.ndarray:
     n = np.asarray(n, np.int64)
     g, word, head = model.group_synapses, model.word_bits, model.axon_header_bits
     full, rest = np.divmod(n, g)
-    words = full * -(-(g * per + head) // word) + np.where(rest > 0, -(-(rest * per + head) // word), 0)
-    return words * word
+    last = np.where(rest > 0, -(-(rest * per + head) // word), 0)
+    return (full * -(-(g * per + head) // word) + last) * word
 
 
 class ConvLists:
