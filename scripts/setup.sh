@@ -15,6 +15,10 @@ $PIP --no-deps --ignore-requires-python lava-nc==0.10.0 lava-dl==0.6.0
 # pins other torch/numpy versions; tqdm is the one extra module it imports on the path we use.
 $PIP --no-deps neurobench==2.3.0
 $PIP tqdm
+# nengo-loihi 1.1.0 (tests compare the Loihi-1-like target's shared conv weight lists with its
+# conv2d_loihi_weights and Synapse.bits): pure Python; it warns that nengo 4.1.0 is newer than
+# it was tested with, which the two functions the tests call do not depend on.
+$PIP nengo==4.1.0 nengo-loihi==1.1.0
 # SpikingJelly 2.0.0 and Norse 1.1.0, whose modules the torch front end reads: --no-deps, since
 # Norse would pull torchvision (which does not work here); loguru is SpikingJelly's one extra need.
 $PIP --no-deps spikingjelly==2.0.0 norse==1.1.0 loguru

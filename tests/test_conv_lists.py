@@ -1,7 +1,8 @@
 """Shared conv weight lists (partition/conv_lists.py): decoding the lists of a block (each axon's
 list, read at its compartment base) gives exactly the block's rows of the convolution as torch
-computes it; list counts and memory follow nengo-loihi's bits_per_axon; the shape cache never
-changes an answer; and the Loihi-1-like target's conv stacks become neuron-bound."""
+computes it; nengo-loihi's own conv builder keeps the same lists and charges the same memory;
+the shape cache never changes an answer; and the Loihi-1-like target's conv stacks become
+neuron-bound."""
 
 from __future__ import annotations
 
@@ -140,3 +141,46 @@ def test_loihi1_conv_stacks_are_neuron_bound(neurons):
     assert p.metrics["cores"] <= 1.05 * bound["neurons"]
     use = p.core_use()
     assert (use[:, 1] <= core_model("loihi1").synapse_bits).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 4), st.sampled_from([1, 3]), st.integers(4, 12),
+       st.integers(4, 12), st.sampled_from(["same", "valid", "valid2"]), st.integers(0, 2**31))
+def test_lists_match_nengo_loihi(cin, nf, k, h, w, mode, seed):
+    """nengo-loihi's own Loihi 1 conv builder (conv2d_loihi_weights, then Synapse.bits) on the
+    same convolution keeps the same lists (tap mask x 256-compartment page) and, charged as it
+    groups them (one list for all input channels), the same synapse memory. Whole-layer block:
+    its channels-last output is our compartment order. Kernels have no zero weights, since
+    nengo-loihi stores zeros and we drop them."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nengo-loihi 1.1.0 warns about nengo 4.1.0
+        import nengo
+        from nengo_loihi.block import Synapse
+        from nengo_loihi.conv import conv2d_loihi_weights
+
+    rng = np.random.default_rng(seed)
+    kernel = rng.integers(1, 16, (k, k, cin, nf)) * rng.choice([-1, 1], (k, k, cin, nf))
+    stride = 2 if mode == "valid2" else 1
+    tr = nengo.Convolution(nf, (h, w, cin), kernel_size=(k, k), strides=(stride, stride),
+                           padding="same" if mode == "same" else "valid", channels_last=True,
+                           init=kernel.astype(float))
+    weights, indices, axon_to_weight, offsets = conv2d_loihi_weights(tr)
+    syn = Synapse(h * w)
+    syn.set_population_weights([np.asarray(x, np.float32) for x in weights],
+                               [np.asarray(i, np.int32) for i in indices],
+                               axon_to_weight, offsets, pop_type=32)
+
+    pad = (k - 1) // 2 if mode == "same" else 0
+    op = hw.Conv(weight=kernel.transpose(3, 2, 0, 1), stride=(stride, stride), padding=(pad, pad))
+    h_out, w_out = tr.output_shape.spatial_shape
+    geom = (stride, stride, pad, pad, 1, 1, k, k, h, w)
+    per = syn.synapse_cfg.real_weight_bits + syn.synapse_cfg.real_idx_bits
+    ours = ConvLists(op, geom, per, core_model("loihi1"))
+    at = Where(0, 0, w_out, 0, h_out * w_out - 1)
+    masks, pages = ours.keys(0, nf, at)
+    theirs = sorted((x.shape[1] // nf, int(i.min()) // 256) for x, i in zip(weights, indices))
+    assert sorted(zip(masks.sum(1).tolist(), pages.tolist())) == theirs
+    sizes = masks.astype(np.int64) @ ours.counts(0, nf).T  # (lists, input channels)
+    assert int(entry_bits(sizes.sum(1), per, ours.model).sum()) == syn.bits()
