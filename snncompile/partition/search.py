@@ -28,6 +28,10 @@ SHAPES = ("strip", "grid")
 # whole network of them is 16x the blocks to route and pack
 FILL_FRACTIONS = (1 / 8, 1 / 16)
 STARTS = 2  # descents from the best uniform choices (plus the best strip-only one, strips only)
+# fill pieces of the mixed start (mixed_start), the best packing descends: finer pieces fit
+# the few axons whole-core tiles leave (1M stack, loihi2: lif0 at 1/16 strips 304 cores, 1/48
+# grid 302)
+MIXED_FILLS = ((1 / 16, "strip"), (1 / 48, "grid"))
 # a descent's work, in blocks split and packed over its steps (pruned ones too): at least
 # DESCENT_BUDGET (PilotNet: a full pass), and DESCENT_STEPS uniform evaluations of its start on
 # big networks, so the descent is a bounded multiple of one evaluation and time stays linear
@@ -120,6 +124,35 @@ class Splitter:
                          f"core on target {model.target!r}; {FIXES['fan_out']}")
 
 
+def mixed_start(splitter: Splitter, layers: list[Layer], model: CoreModel,
+                fractions: tuple[float, ...], shapes: tuple[str, ...],
+                small: tuple[float, str] = (1 / 16, "strip")):
+    """A start no uniform choice reaches: layers bound by the network's scarcest resource in
+    whole-core tiles (grid where allowed: the least halo per neuron), every other layer in
+    `small` fill pieces that go into the room those tiles leave. Why: on axon-bound Loihi 2
+    conv stacks the 28-core split of the 100k stack is whole-core 2 x 2 grids of the inner
+    layers plus lif0 (4 input channels, neuron-bound) in 1/16-core strips; the descent cannot
+    walk there from a uniform start (one layer at a time changes no core count). Resources are
+    summed over each layer's whole-core blocks (fan-out from that split's routes); None when
+    that split does not fit or every layer would get the same choice (a uniform start). On
+    PilotNet (loihi2) it packs worse than the best uniform start, and best_split skips it."""
+    big = max(fractions)
+    whole = {x.name: (big, "grid" if "grid" in shapes else "strip") for x in layers}
+    try:
+        blocks, _ = splitter.split(whole)
+    except DoesNotFit:
+        return None
+    caps = np.array([model.cap(r) for r in RESOURCES], np.float64)
+    per = {x.name: np.zeros(len(RESOURCES)) for x in layers}
+    for b in blocks:
+        per[b.layer] += np.array(b.use(), np.float64) / caps
+    scarce = int(np.argmax(sum(per.values())))
+    small = (small[0], small[1] if small[1] in shapes else shapes[0])
+    got = {x.name: whole[x.name] if int(np.argmax(per[x.name])) == scarce else small
+           for x in layers}
+    return got if len({splitter._choice(x, got[x.name]) for x in layers}) > 1 else None
+
+
 def best_split(layers: list[Layer], model: CoreModel, fractions: tuple[float, ...],
                descend: bool = True, shapes: tuple[str, ...] = SHAPES):
     """(blocks, routes, cores, (fraction, shape) per layer) of the split that packs into fewest
@@ -127,8 +160,10 @@ def best_split(layers: list[Layer], model: CoreModel, fractions: tuple[float, ..
     "strip" grows blocks to the limit, "grid" cuts even rectangles). Every uniform choice is
     packed; then passes of per-layer coordinate descent (while a pass improves and the budget,
     max(DESCENT_BUDGET, DESCENT_STEPS x the start's blocks), lasts) run from the STARTS best
-    uniform choices over all choices plus FILL_FRACTIONS, and from the best strip choice over
-    strip choices only (never worse than strips alone); the fewest cores win. A descent step that
+    uniform choices over all choices plus FILL_FRACTIONS, from the mixed start (mixed_start,
+    the best of MIXED_FILLS, when it packs no worse than the best uniform choice; budgeted as
+    that choice) over the same, and from the best strip choice over strip choices only (never
+    worse than strips alone); the fewest cores win. A descent step that
     cannot beat the best (summed use, or pack's `beat`) is not packed in full but its blocks count
     against the budget, so the steps taken, and the result, are those of packing every step.
     Several starts because the descent is greedy: on PilotNet (loihi2) different starts ended
@@ -147,9 +182,9 @@ def best_split(layers: list[Layer], model: CoreModel, fractions: tuple[float, ..
                 return blocks, routes, None, dict(fracs)
         return blocks, routes, pack(blocks, model, beat), dict(fracs)
 
-    def descend_from(best, choices):
+    def descend_from(best, choices, size):
         spent = 0  # block-evaluations: bounds the descent's time on big networks
-        budget = max(DESCENT_BUDGET, DESCENT_STEPS * len(best[0]))
+        budget = max(DESCENT_BUDGET, DESCENT_STEPS * size)
         improved = descend and len(choices) > 1 and len(layers) > 1
         while improved and spent <= budget:  # passes until one changes nothing
             improved = False
@@ -178,13 +213,27 @@ def best_split(layers: list[Layer], model: CoreModel, fractions: tuple[float, ..
     if not uniform:
         raise error
     uniform.sort(key=lambda u: u[:2])
-    starts = [(u[2], choices + fill) for u in uniform[:STARTS]]
+    starts = [(u[2], choices + fill, len(u[2][0])) for u in uniform[:STARTS]]
+    mixed = None  # the best packing of the mixed start over MIXED_FILLS
+    for small in MIXED_FILLS:
+        fracs = mixed_start(splitter, layers, model, fractions, shapes, small)
+        if fracs is None or fracs in [start[3] for start, *_ in starts]:
+            continue
+        try:
+            got = run(fracs)
+        except DoesNotFit:
+            continue
+        if mixed is None or len(got[2]) < len(mixed[2]):
+            mixed = got
+    if mixed is not None and len(mixed[2]) <= uniform[0][0]:  # else not worth a descent
+        # budgeted as the best uniform start: its fill pieces are many blocks (1M stack: 2,000)
+        starts.append((mixed, choices + fill, len(uniform[0][2][0])))
     strips = [u[2] for u in uniform if choices[u[1]][1] == "strip"]
     if strips and len(shapes) > 1:  # the strip-only descent: never worse than strips alone
-        starts.append((strips[0], [c for c in choices if c[1] == "strip"]))
+        starts.append((strips[0], [c for c in choices if c[1] == "strip"], len(strips[0][0])))
     best = None
-    for start, pool in starts:
-        got = descend_from(start, pool)
+    for start, pool, size in starts:
+        got = descend_from(start, pool, size)
         if best is None or len(got[2]) < len(best[2]):
             best = got
     return run(best[3])  # again, so every layer's order is the one the winner used

@@ -2,8 +2,9 @@
 
 A layer is cut into channel groups (only as many as needed for one output position to fit) and
 its positions are walked tile by tile (order.Order): strips whose blocks are grown as large as a
-fraction of every per-core limit allows, or a grid of near-equal rectangles, one block each
-(grid_blocks), so a conv block's receptive field stays near-square. Dense layers are 1-channel
+fraction of every per-core limit allows, or a grid of near-equal rectangles (outer ones larger
+where padding clips their fields), one block each (grid_blocks), so a conv block's receptive
+field stays near-square. Dense layers are 1-channel
 layers split by output neuron; recurrent edges are ordinary sources. Packing then lets blocks
 bound by different resources share a core.
 """
@@ -149,9 +150,20 @@ def even(n: int, k: int) -> list[int]:
     return [n // k + (i < n % k) for i in range(k)]
 
 
-def grid_order(h: int, w: int, nh: int, nw: int) -> Order:
-    """Order of an h x w map cut into nh near-equal bands x nw near-equal columns (row-major)."""
-    heights, widths = even(h, nh), even(w, nw)
+def bordered(n: int, k: int, e: int) -> list[int]:
+    """n cut into k parts, the two outer ones e larger than the near-equal inner ones: a conv
+    whose padding is clipped at the map's border reads e fewer rows (columns) of input there,
+    so outer tiles e larger read as many input axons as inner ones. e = 0 (or no room): even."""
+    if k < 3 or e <= 0 or n - 2 * e < k:
+        return even(n, k)
+    inner = even(n - 2 * e, k)
+    return [inner[-1] + e, *inner[:k - 2], inner[-2] + e]
+
+
+def grid_order(h: int, w: int, nh: int, nw: int, eh: int = 0, ew: int = 0) -> Order:
+    """Order of an h x w map cut into nh bands x nw columns (row-major), near-equal, or with
+    outer bands (columns) eh (ew) larger (bordered)."""
+    heights, widths = bordered(h, nh, eh), bordered(w, nw, ew)
     tops, lefts = np.cumsum([0, *heights[:-1]]), np.cumsum([0, *widths[:-1]])
     return Order(h, w, tiles=[(int(r), a, int(c), b) for r, a in zip(tops, heights)
                               for c, b in zip(lefts, widths)])
@@ -187,9 +199,10 @@ def grid_blocks(layer: Layer, model: CoreModel, max_neurons: int, frac: float,
     a ragged edge; both read a halo wider than their area needs. A grid tile is the rectangle the
     halo bound assumes, and balanced bands and columns leave no thin remainder tile. For every
     distinct column width W / nw, the fewest bands whose largest tile near the middle (interior,
-    so costliest) fits one block at `frac` are found by bisection; the GRID_TRIES grids with fewest tiles are split
-    (a tile that does not fit after all is grown into several blocks, so limits always hold) and
-    the one with fewest blocks, then least fan-in, wins."""
+    so costliest) fits one block at `frac` are found by bisection; bordered grids (outer bands
+    and columns larger, _bordered_cands) join them, the GRID_TRIES grids with fewest tiles are
+    split (a tile that does not fit after all is grown into several blocks, so limits always
+    hold) and the one with fewest blocks, then least fan-in, wins."""
     _, h, w = layer.geo
     c0, c1 = ranges[0]
     seen, cands = set(), []
@@ -205,26 +218,93 @@ def grid_blocks(layer: Layer, model: CoreModel, max_neurons: int, frac: float,
             b = tile_cost(layer, c0, c1, ra, ra + even(h, nh)[i] - 1, ca, ca + even(w, nw)[j] - 1)
             return _over(b, model, max_neurons, frac) is None
 
-        lo, hi = 1, h
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if fits(mid):
-                hi = mid
-            else:
-                lo = mid + 1
+        lo = _fewest(fits, h)
         if fits(lo):
-            cands.append((lo * nw, lo, nw))
+            cands.append((lo * nw, lo, nw, 0, 0))
+    cands += _bordered_cands(layer, model, max_neurons, frac, c0, c1,
+                             min((c[0] for c in cands), default=h * w))
     if not cands:  # no tile of even one position fits at frac: one-position tiles, grown below
-        cands = [(h * w, h, w)]
+        cands = [(h * w, h, w, 0, 0)]
     best = None
-    for _, nh, nw in sorted(cands)[:GRID_TRIES]:
-        layer.set_order(grid_order(h, w, nh, nw))
+    for _, nh, nw, eh, ew in sorted(cands)[:GRID_TRIES]:
+        layer.set_order(grid_order(h, w, nh, nw, eh, ew))
         got = _blocks(layer, model, max_neurons, frac, ranges)
         score = (len(got), sum(b.fan_in for b in got))
         if best is None or score < best[0]:
             best = (score, layer.order, got)
     layer.set_order(best[1])
     return best[2]
+
+
+def _fewest(fits, n: int) -> int:
+    """Smallest k in 1..n with fits(k) by bisection (fits is monotone in k), n if none."""
+    lo, hi = 1, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def border_bonus(layer: Layer) -> tuple[int, int]:
+    """Output rows (columns) by which a tile at the map's border can grow and read no more
+    input than an inner one: padding // stride of the layer's convs (the least over them)."""
+    convs = [inc.op for inc in layer.incoming if isinstance(inc.op, hw.Conv)]
+    if not convs:
+        return 0, 0
+    return (min(op.padding[0] // op.stride[0] for op in convs),
+            min(op.padding[1] // op.stride[1] for op in convs))
+
+
+def _bordered_cands(layer: Layer, model: CoreModel, max_neurons: int, frac: float,
+                    c0: int, c1: int, most: int) -> list[tuple[int, int, int, int, int]]:
+    """Grid candidates (tiles, nh, nw, eh, ew) whose outer bands and columns are larger
+    (bordered): near-equal tiles leave the clipped border tiles' axons idle, so on an axon-bound
+    target every tile reads almost the cap only if outer tiles are larger (the 1M stack's
+    102 x 102 maps: 40 tiles per layer instead of 42). Every kind of tile (outer or inner band
+    x outer or inner column, the largest of each) is checked, so the count is exact. Only grids
+    of at most `most` tiles (the best near-equal grid's) are looked for."""
+    _, h, w = layer.geo
+    eh, ew = border_bonus(layer)
+    if not (eh or ew):
+        return []
+    out, seen = [], set()
+    for nw in range(1, w + 1):
+        widths = bordered(w, nw, ew)
+        if max(widths) in seen:  # more columns of the same largest width: never fewer tiles
+            continue
+        seen.add(max(widths))
+
+        def fits(nh, widths=widths):
+            heights = bordered(h, nh, eh)
+            for i in _kinds_of(heights):  # the inner tile first: it fails most often
+                ra = sum(heights[:i])
+                for j in _kinds_of(widths):
+                    ca = sum(widths[:j])
+                    b = tile_cost(layer, c0, c1, ra, ra + heights[i] - 1, ca, ca + widths[j] - 1)
+                    if _over(b, model, max_neurons, frac) is not None:
+                        return False
+            return True
+
+        top = min(h, most // nw)
+        if top < 1 or not fits(top):  # no grid of this column cut beats the near-equal one
+            continue
+        lo = _fewest(fits, top)
+        if (bordered(h, lo, eh), widths) != (even(h, lo), even(w, nw)):
+            out.append((lo * nw, lo, nw, eh, ew))
+    return out
+
+
+def _kinds_of(sizes: list[int]) -> list[int]:
+    """Indices of the largest part of each kind: the largest inner one (nearest the middle),
+    first, last."""
+    k = len(sizes)
+    if k <= 2:
+        return list(range(k))
+    inner = max(range(1, k - 1), key=lambda i: (sizes[i], -abs(i - k // 2)))
+    return [inner, 0, k - 1]
 
 
 def _grow(layer, model, max_neurons, c0, c1, p, top, guess, frac):
