@@ -14,7 +14,8 @@ import pytest
 
 from snncompile.partition.layers import Incoming
 from snncompile.partition.order import Order
-from snncompile.partition.split import _bin_centric, _ffd, grid_order
+from snncompile.partition.packing import _bin_centric, _ffd
+from snncompile.partition.split import grid_order
 
 
 def bin_centric_reference(use: np.ndarray, rule: str) -> list[list[int]]:

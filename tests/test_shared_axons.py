@@ -16,12 +16,12 @@ from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 from snncompile.partition import DoesNotFit, Placement, partition
 from snncompile.partition.axons import CoreAxons
+from snncompile.partition.packing import pack
 from snncompile.partition.percore import run_per_core
 from snncompile.partition.place import greedy, mesh_for
 from snncompile.partition.resources import CoreModel
 from snncompile.partition.route import core_routes
 from snncompile.partition.share import consolidate
-from snncompile.partition.split import pack
 from snncompile.sim.emulator import simulate
 
 

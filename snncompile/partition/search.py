@@ -18,9 +18,10 @@ from __future__ import annotations
 import numpy as np
 
 from snncompile.partition.layers import Layer
+from snncompile.partition.packing import pack
 from snncompile.partition.resources import CoreModel, DoesNotFit
 from snncompile.partition.route import Routes, block_routes
-from snncompile.partition.split import FIXES, RESOURCES, Block, grid_ok, pack, split_layer
+from snncompile.partition.split import FIXES, RESOURCES, Block, grid_ok, split_layer
 
 SHAPES = ("strip", "grid")
 # descent-only block sizes: pieces that fill the axons big conv tiles leave on their cores (a

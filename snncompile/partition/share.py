@@ -1,6 +1,6 @@
 """Pack blocks into cores counting axons per core as the chip does, and use the room it frees.
 
-Why: packing (split.pack) adds up blocks' fan-in and fan-out, an upper bound: blocks of one
+Why: packing (packing.pack) adds up blocks' fan-in and fan-out, an upper bound: blocks of one
 layer on one core share the halo they read, and a neuron read by several blocks of one core
 sends one message there. The room this frees is only known once blocks sit on cores, so
 `consolidate` tries each core, least loaded first: its blocks move one by one (in block order,
@@ -19,10 +19,11 @@ import numpy as np
 
 from snncompile.partition.axons import CoreAxons
 from snncompile.partition.layers import Layer
+from snncompile.partition.packing import pack
 from snncompile.partition.resources import CoreModel, DoesNotFit
 from snncompile.partition.route import HOST, Routes
 from snncompile.partition.search import Splitter
-from snncompile.partition.split import Block, grid_ok, pack
+from snncompile.partition.split import Block, grid_ok
 
 CANDIDATES = 6  # neighbourhood cores tried per block (most shared reads first)
 ROOMY = 3  # plus this many of the cores with most input-axon room
@@ -192,7 +193,7 @@ def pack_in_order(layers: list[Layer], blocks: list[Block], routes: Routes, mode
     later, and their moves are checked against it), blocks in tile order: each goes to the core
     among the `window` newest and those sharing its reads where it adds fewest input axons,
     else to a new core, so neighbouring tiles of a layer share a core and its halo. Cores are
-    returned sorted by first block, as split.pack does. None when the budget runs out or a
+    returned sorted by first block, as packing.pack does. None when the budget runs out or a
     block fits no core at all (the sum packing then stands)."""
     sh = Sharer(layers, blocks, routes, [], model)
     sh.core_of[:] = LIMBO
