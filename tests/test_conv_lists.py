@@ -60,10 +60,10 @@ def conv_block(draw):
     a = draw(st.integers(0, rows * wd - 1))
     b = rows * wd - 1 - draw(st.integers(0, rows * wd - 1 - a))
     geom = (*stride, *pad, *dil, kh, kw, h_in, w_in)
-    return op, (cin, h_in, w_in), (h, w), c0, c1, Where(top, col, wd, a, b), geom
+    return op, (cin, h_in, w_in), c0, c1, Where(top, col, wd, a, b), geom
 
 
-def torch_rows(op, src, c0, c1, at, out_hw) -> np.ndarray:
+def torch_rows(op, src, c0, c1, at) -> np.ndarray:
     """The block's rows (compartment order: position, then channel) of the conv's dense matrix,
     from torch.nn.functional.conv2d of every one-hot input."""
     cin, h_in, w_in = src
@@ -80,7 +80,7 @@ def torch_rows(op, src, c0, c1, at, out_hw) -> np.ndarray:
 @settings(max_examples=150, deadline=None)
 @given(conv_block())
 def test_lists_decode_to_the_convolution(case):
-    op, src, out_hw, c0, c1, at, geom = case
+    op, src, c0, c1, at, geom = case
     lists = ConvLists(op, geom, per=4, model=MODEL)
     axon_map, table = lists.lists(c0, c1, at)
     n_comp = (c1 - c0) * (at.b - at.a + 1)
@@ -94,7 +94,7 @@ def test_lists_decode_to_the_convolution(case):
         w = op.weight.reshape(op.weight.shape[0], op.weight.shape[1], -1)[
             taps[:, 0], taps[:, 1], taps[:, 2]]
         np.add.at(decoded, (comp, ci * h_in * w_in + i * w_in + j), w)
-    np.testing.assert_array_equal(decoded, torch_rows(op, src, c0, c1, at, out_hw))
+    np.testing.assert_array_equal(decoded, torch_rows(op, src, c0, c1, at))
     # memory: one entry per stored list, and the cached shape count agrees with a fresh one
     stored = sum(int(entry_bits(len(idx), 4, MODEL)) for idx, _ in table if len(idx))
     assert lists.bits(c0, c1, at) == stored
