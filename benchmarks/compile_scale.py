@@ -29,7 +29,7 @@ from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 from snncompile.partition import partition
 
-PILOTNET = Path(__file__).resolve().parents[2] / "shared/data/lava-dl/pilotnet_lif/network.net"
+PILOTNET = Path(__file__).resolve().parents[1] / "tests/data/lava-dl/pilotnet_lif/network.net"
 
 
 def generated(neurons: int, layers: int = 8, channels: int = 12, seed: int = 0) -> Graph:

@@ -75,7 +75,7 @@ def cnn_design(repeat: int):
     8 random N-MNIST-shaped samples x 10 steps at 5 % input activity (no N-MNIST data is shipped)."""
     from snncompile import api
 
-    path = REPO.parent / "shared" / "data" / "nir-paper" / "02_cnn" / "cnn_sinabs.nir"
+    path = REPO / "tests" / "data" / "nir-paper" / "02_cnn" / "cnn_sinabs.nir"
     graph, _ = api.lower(api.load(path), "fpga")
     shape = graph.shapes[graph.inputs[0]]
     x = (np.random.default_rng(0).random((8 * repeat, 10, *shape)) < 0.05).astype(np.int8)

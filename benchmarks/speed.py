@@ -22,7 +22,7 @@ from snncompile.sim.emulator import run_emulator
 from snncompile.sim.reference import run_reference
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
+DATA = REPO / "tests" / "data"
 sys.path.insert(0, str(REPO / "examples" / "digits"))
 
 
@@ -68,10 +68,10 @@ def main(repeat: int) -> None:
     rng = np.random.default_rng(0)
     rows = [
         measure("digits MLP 64-64-10 (.pt)", REPO / "examples/digits/digits.pt", x_digits, repeat),
-        measure("NIR-paper CNN, N-MNIST shape (.nir)", SHARED / "nir-paper/02_cnn/cnn_sinabs.nir",
+        measure("NIR-paper CNN, N-MNIST shape (.nir)", DATA / "nir-paper/02_cnn/cnn_sinabs.nir",
                 (rng.random((32, 30, 2, 34, 34)) < 0.1).astype(np.int8), repeat),
         measure("NIR-paper braille RNN (.nir)",
-                SHARED / "nir-paper/03_rnn/braille_noDelay_bias_zero.nir",
+                DATA / "nir-paper/03_rnn/braille_noDelay_bias_zero.nir",
                 (rng.random((256, 100, 12)) < 0.2).astype(np.int8), repeat),
     ]
     keys = list(dict.fromkeys(k for r in rows for k in r))

@@ -1,4 +1,4 @@
-"""Shared fixtures. Real third-party data lives in ../shared/data beside the checkout (as in CI).
+"""Shared fixtures. Real third-party model files live in tests/data (origin and licences in its README).
 
 CI gates on a reproducible run: hypothesis draws the same examples every time when CI is set.
 Locally it explores new examples on each run, which is where new bugs are found.
@@ -29,13 +29,13 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"{item.nodeid} was skipped, and skips are not allowed: {report.longrepr}"
 
 
+THIRD_PARTY = REPO / "tests" / "data"
+
+
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The shared data folder; a missing folder fails the test (never a silent skip)."""
-    root = Path(os.environ.get("SNNCOMPILE_SHARED", REPO.parent / "shared"))
-    data = root / "data"
-    assert data.is_dir(), f"shared data not found at {data}; set SNNCOMPILE_SHARED"
-    return data
+def third_party() -> Path:
+    """tests/data: third-party model files committed with their licences (tests/data/README.md)."""
+    return THIRD_PARTY
 
 
 @pytest.fixture(scope="session")

@@ -111,10 +111,10 @@ def test_refuses_to_overwrite_foreign_folder(tmp_path):
     assert (tmp_path / "mine.txt").read_text() == "precious"
 
 
-def test_strict_run_reports_layer_and_step(tmp_path, shared_data):
+def test_strict_run_reports_layer_and_step(tmp_path, third_party):
     """Driving every braille input at once saturates v; strict mode names layer and steps, exit 1."""
     build = tmp_path / "build"
-    assert snncompile(shared_data / "nir-paper/03_rnn/braille_noDelay_bias_zero.nir",
+    assert snncompile(third_party / "nir-paper/03_rnn/braille_noDelay_bias_zero.nir",
                       "-o", build).returncode == 0
     np.save(tmp_path / "ones.npy", np.ones((2, 20, 12), dtype=np.int8))
     args = ("run", build, "--input", tmp_path / "ones.npy", "-o", tmp_path / "y.npy")
@@ -127,7 +127,7 @@ def test_strict_run_reports_layer_and_step(tmp_path, shared_data):
     result = snncompile("run", build, "--input", tmp_path / "zeros.npy", "-o", tmp_path / "z.npy",
                         "--strict")
     assert result.returncode == 0 and "0 overflow event(s)" in result.stdout
-    model = shared_data / "nir-paper/03_rnn/braille_noDelay_bias_zero.nir"
+    model = third_party / "nir-paper/03_rnn/braille_noDelay_bias_zero.nir"
     result = snncompile("verify", model, "--input", tmp_path / "ones.npy", "--strict", "--json")
     assert result.returncode == 1, result.stderr
     report = json.loads(result.stdout)

@@ -1,4 +1,4 @@
-"""The emulator against an independent scalar model written from shared/spec/loihi2-fixed-point.md
+"""The emulator against an independent scalar model written from docs/spec/loihi2-fixed-point.md
 (§0 timing, §1.1/§1.2 LIF and LIFReset, §2.1/§2.2 Dense, §3 numpy reference): u, v and spikes
 must be equal at every step, on hypothesis-generated Dense+LIF graphs and on the spec's own trace."""
 

@@ -44,10 +44,10 @@ def digits_x() -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def pilotnet_estimate(shared_data):
+def pilotnet_estimate(third_party):
     import h5py
 
-    net = shared_data / "lava-dl" / "pilotnet_lif" / "network.net"
+    net = third_party / "lava-dl" / "pilotnet_lif" / "network.net"
     with h5py.File(net, "r") as f:  # the file's own input transform (lava-dl PilotNetDataset)
         w, b = float(f["layer/0/weight"][()]), float(f["layer/0/bias"][()])
     frames = road_frames(4, weight=w, bias=b, seed=1)

@@ -76,10 +76,10 @@ def test_delay_dense_and_fallbacks():
     assert_equal(*both(graph, x, 14))
 
 
-def test_layer_major_equals_step_major_on_the_nir_paper_cnn(shared_data):
+def test_layer_major_equals_step_major_on_the_nir_paper_cnn(third_party):
     from snncompile import api
 
-    graph, _ = api.lower(api.load(shared_data / "nir-paper" / "02_cnn" / "cnn_sinabs.nir"), "emu")
+    graph, _ = api.lower(api.load(third_party / "nir-paper" / "02_cnn" / "cnn_sinabs.nir"), "emu")
     assert fast.applicable(graph, False, None)
     x = (np.random.default_rng(2).random((2, 6, *graph.shapes[graph.inputs[0]])) < 0.15
          ).astype(np.int8)

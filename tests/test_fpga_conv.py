@@ -169,14 +169,14 @@ def test_conv_rtl_lint_wall_clean_and_stable(tmp_path):
         assert_lint_clean(tmp_path, files)
 
 
-def test_nir_paper_cnn_compiles_lints_and_simulates(shared_data, tmp_path):
+def test_nir_paper_cnn_compiles_lints_and_simulates(third_party, tmp_path):
     """The NIR paper's CNN (conv + sum pooling fused into conv, flatten, dense) through the CLI's
     path to fpga: lint-clean, and one random N-MNIST-shaped sample, 4 steps (+5 pipeline steps),
     in Icarus equals the emulator: every neuron's u and v after every tick, every spike's cycle
     stamp, the total cycles."""
     from snncompile import api
 
-    graph, _ = api.lower(api.load(shared_data / "nir-paper" / "02_cnn" / "cnn_sinabs.nir"), "fpga")
+    graph, _ = api.lower(api.load(third_party / "nir-paper" / "02_cnn" / "cnn_sinabs.nir"), "fpga")
     plan = make_plan(graph)
     assert [g.kind for c in plan.cores for g in c.groups] == ["conv"] * 3 + ["dense"] * 2
     # one input event walks 16 channels x 3 x 3 taps, not 4096 neurons

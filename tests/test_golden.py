@@ -22,9 +22,9 @@ MODELS = {
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_hw_graph_text_is_golden(shared_data, name):
-    hw_text = text.dumps(api.lower(api.load(MODELS[name](shared_data)))[0])
-    assert hw_text == text.dumps(api.lower(api.load(MODELS[name](shared_data)))[0])  # repeatable
+def test_hw_graph_text_is_golden(third_party, name):
+    hw_text = text.dumps(api.lower(api.load(MODELS[name](third_party)))[0])
+    assert hw_text == text.dumps(api.lower(api.load(MODELS[name](third_party)))[0])  # repeatable
     golden = GOLDEN / f"{name}.hw.txt"
     if os.environ.get("SNNCOMPILE_UPDATE_GOLDEN"):
         golden.write_text(hw_text)

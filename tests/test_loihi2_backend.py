@@ -154,13 +154,13 @@ REAL_MODELS = ["digits", "01_lif/lif_norse.nir", "02_cnn/cnn_sinabs.nir",
 
 
 @pytest.mark.parametrize("name", REAL_MODELS)
-def test_compiled_real_models_run_on_lava_like_the_emulator(shared_data, tmp_path, name):
+def test_compiled_real_models_run_on_lava_like_the_emulator(third_party, tmp_path, name):
     """The shipped digits MLP and the NIR-paper graphs (CNN, recurrent braille with its bias clock
     and 2^20-step LIFReset layers), lowered by snncompile: Lava's outputs equal run_emulator's."""
     from snncompile import api
 
     path = Path(__file__).parents[1] / "examples/digits/digits.pt" if name == "digits" \
-        else shared_data / "nir-paper" / name
+        else third_party / "nir-paper" / name
     g, _ = api.lower(api.load(path), "emu")
     loihi2.write(g, tmp_path)
     shape = g.shapes[g.inputs[0]]

@@ -46,7 +46,7 @@ def test_digits_build_folder_runs_on_lava(tmp_path, digits_inputs):
     np.testing.assert_array_equal(lava, out)
 
 
-def test_pilotnet_on_loihi2_and_emu_is_identical(shared_data, tmp_path):
+def test_pilotnet_on_loihi2_and_emu_is_identical(third_party, tmp_path):
     """Intel's PilotNet (netx) compiled to both targets, run on generated graded frames of
     realistic magnitude (the input neuron's threshold is 25 << 6, so values up to 60 make it
     fire). Its last layer is a readout that never spikes (vThMant 131071), so equal outputs
@@ -54,7 +54,7 @@ def test_pilotnet_on_loihi2_and_emu_is_identical(shared_data, tmp_path):
     from snncompile.backends.loihi2 import run_program
     from snncompile.sim.emulator import simulate
 
-    net = shared_data / "lava-dl" / "pilotnet_lif" / "network.net"
+    net = third_party / "lava-dl" / "pilotnet_lif" / "network.net"
     rng = np.random.default_rng(3)
     x = rng.integers(-10, 60, size=(1, 8, 3, 66, 200))
     np.save(tmp_path / "x.npy", x)

@@ -255,10 +255,10 @@ def test_strict_mode_reports_saturation_with_layer_and_step():
     assert run_emulator(hw_graph, x).events == []
 
 
-def test_braille_nir_bias_into_cuba_current(shared_data):
+def test_braille_nir_bias_into_cuba_current(third_party):
     from snncompile import api
 
-    g = api.load(shared_data / "nir-paper" / "03_rnn" / "braille_noDelay_bias_zero.nir")
+    g = api.load(third_party / "nir-paper" / "03_rnn" / "braille_noDelay_bias_zero.nir")
     _, report = lower_to_hw(g, TARGET)
     assert {q.layer: q.bias_route for q in report.layers} == {"lif1.lif": "clock", "lif2": "clock"}
     x = (RNG.random((16, 50, 12)) < 0.1).astype(np.int8)

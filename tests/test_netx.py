@@ -20,7 +20,7 @@ from snncompile.ir.hdf5 import write_graph
 from snncompile.sim.emulator import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
-PILOTNET = Path("/work/shared/data/lava-dl/pilotnet_lif/network.net")
+PILOTNET = Path(__file__).parent / "data" / "lava-dl" / "pilotnet_lif" / "network.net"
 
 
 @pytest.fixture(scope="module")

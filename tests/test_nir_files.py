@@ -29,16 +29,16 @@ EXPECTED = {  # file -> (op type counts, input shape, output shape, recurrent ed
 }
 
 
-def test_every_file_is_listed(shared_data) -> None:
-    found = {str(p.relative_to(shared_data / "nir-paper")) for p in
-             (shared_data / "nir-paper").rglob("*.nir")}
+def test_every_file_is_listed(third_party) -> None:
+    found = {str(p.relative_to(third_party / "nir-paper")) for p in
+             (third_party / "nir-paper").rglob("*.nir")}
     assert found == set(EXPECTED)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_file_loads_and_runs(shared_data, name: str) -> None:
+def test_file_loads_and_runs(third_party, name: str) -> None:
     counts, in_shape, out_shape, recurrent = EXPECTED[name]
-    graph = check(load_model(shared_data / "nir-paper" / name))
+    graph = check(load_model(third_party / "nir-paper" / name))
     assert graph.level == "nn" and graph.dt == 1e-4
     assert graph.meta == {"source": Path(name).name, "frontend": "nir"}
     assert Counter(type(op).__name__ for op in graph.nodes.values()) == counts
@@ -55,14 +55,14 @@ def test_file_loads_and_runs(shared_data, name: str) -> None:
         assert set(np.unique(result[n])) <= {0.0, 1.0}
 
 
-def test_cnn_shapes(shared_data) -> None:
-    graph = load_model(shared_data / "nir-paper" / "02_cnn" / "cnn_sinabs.nir")
+def test_cnn_shapes(third_party) -> None:
+    graph = load_model(third_party / "nir-paper" / "02_cnn" / "cnn_sinabs.nir")
     assert graph.shapes["0"] == (16, 16, 16) and graph.shapes["4"] == (16, 8, 8)
     assert graph.shapes["8"] == (128,) and graph.shapes["9"] == (256,)
 
 
-def test_read_options_reach_every_neuron(shared_data) -> None:
-    path = shared_data / "nir-paper" / "03_rnn" / "braille_noDelay_noBias_subtract.nir"
+def test_read_options_reach_every_neuron(third_party) -> None:
+    path = third_party / "nir-paper" / "03_rnn" / "braille_noDelay_noBias_subtract.nir"
     graph = load_model(path, reset="subtract", reset_timing="next_step", dt=1e-3)
     assert graph.dt == 1e-3
     for n in graph.of_kind("neuron"):

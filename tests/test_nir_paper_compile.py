@@ -20,14 +20,14 @@ FILES = {  # per-layer agreement floor; measured on this input: 1.0 / 0.909 / 0.
 
 
 @pytest.mark.parametrize("name", FILES)
-def test_compiles_and_emulator_tracks_reference(shared_data, name):
+def test_compiles_and_emulator_tracks_reference(third_party, name):
     """Spike agreement float vs emulator on random binary input, per neuron layer.
 
     Floors are measured values less a margin: quantization is the only difference, and the braille
     bias graph's recurrent weights reach 13 thresholds per spike, so 8-bit weights move it most,
     and the CNN's IF neurons never leak, so rounding accumulates. Spike totals stay within 5 %.
     """
-    graph = api.load(shared_data / "nir-paper" / name)
+    graph = api.load(third_party / "nir-paper" / name)
     hw_graph, report = api.lower(graph, "emu")
     assert len(report.layers) == len(graph.of_kind("neuron"))
     (inp,) = graph.inputs
@@ -42,8 +42,8 @@ def test_compiles_and_emulator_tracks_reference(shared_data, name):
         assert abs(total_emu - total_ref) <= 0.05 * total_ref + 2, (layer, total_ref, total_emu)
 
 
-def test_lif_neuron_meets_norse_and_lava_traces(shared_data):
-    folder = shared_data / "nir-paper" / "01_lif"
+def test_lif_neuron_meets_norse_and_lava_traces(third_party):
+    folder = third_party / "nir-paper" / "01_lif"
     norse = np.loadtxt(folder / "lif_norse.csv", delimiter=",")
     lava = np.loadtxt(folder / "lif_lava_cpu_fixed.csv", delimiter=",")
     hw_graph, _ = api.lower(api.load(folder / "lif_norse.nir"), "emu")
@@ -58,11 +58,11 @@ def test_lif_neuron_meets_norse_and_lava_traces(shared_data):
     assert np.nonzero(raw)[0].tolist() == np.nonzero(lava[:, 2])[0].tolist() == [461, 511, 711, 761]
 
 
-def test_weight_split_makes_the_braille_bias_graph_track_float(shared_data):
+def test_weight_split_makes_the_braille_bias_graph_track_float(third_party):
     """The braille graph's biases enter CubaLIF currents through the bias clock and its weights
     span 13 thresholds per spike: 8-bit codes leave lif2 at about 0.8 agreement, the split (a fine
     twin per Dense and per bias column) brings every layer to float's spikes (measured: 1.0)."""
-    graph = api.load(shared_data / "nir-paper/03_rnn/braille_noDelay_bias_zero.nir")
+    graph = api.load(third_party / "nir-paper/03_rnn/braille_noDelay_bias_zero.nir")
     x = (np.random.default_rng(0).random((4, 30, 12)) < 0.2).astype(np.int8)
     ref = run_reference(graph, x.astype(np.float64), record=True)
     hw_graph, _ = api.lower(graph, "emu", weight_split=True)

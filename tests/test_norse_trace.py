@@ -18,8 +18,8 @@ from snncompile.frontends import load_model
 from snncompile.sim.reference import run_reference
 
 
-def test_reference_matches_norse_trace(shared_data) -> None:
-    folder = shared_data / "nir-paper" / "01_lif"
+def test_reference_matches_norse_trace(third_party) -> None:
+    folder = third_party / "nir-paper" / "01_lif"
     trace = np.loadtxt(folder / "lif_norse.csv", delimiter=",")
     graph = load_model(folder / "lif_norse.nir")
     assert graph.dt == 1e-4

@@ -226,11 +226,11 @@ def test_conv_chain_placement_beats_layer_order():
 
 
 @pytest.mark.slow
-def test_pilotnet_per_core_equals_emulator(shared_data):
+def test_pilotnet_per_core_equals_emulator(third_party):
     """The 158k-neuron conv net, split into ~160 Loihi-1 cores, spikes like the whole graph."""
     from snncompile import api
 
-    graph = api.load(shared_data / "lava-dl/pilotnet_lif/network.net")
+    graph = api.load(third_party / "lava-dl/pilotnet_lif/network.net")
     p = partition(graph, "loihi1")
     assert p.metrics["cores"] > 100 and p.metrics["traffic_hops_vs_greedy"] < 1
     x = np.random.default_rng(0).integers(-50, 200, (1, 5, 3, 66, 200))
@@ -280,13 +280,13 @@ def test_halo_field_bound_holds_for_every_set_of_positions(kh, kw, sh, sw, d, pa
         assert bound <= smallest + 1e-9, (n, bound, smallest)
 
 
-def test_pilotnet_on_loihi2_packs_near_the_halo_bound(shared_data):
+def test_pilotnet_on_loihi2_packs_near_the_halo_bound(third_party):
     """Per-layer block sizes and tile shapes: Intel's PilotNet on Loihi 2 limits within 8 % of
     the provable halo-aware bound (55 cores vs 51; strips only: 56; one block size for all
     layers: 77, 1.51 x)."""
     from snncompile import api
 
-    p = partition(api.load(shared_data / "lava-dl/pilotnet_lif/network.net"), "loihi2")
+    p = partition(api.load(third_party / "lava-dl/pilotnet_lif/network.net"), "loihi2")
     m = p.metrics
     plain, halo = max(m["lower_bound"].values()), max(m["lower_bound_halo"].values())
     print(m["cores"], plain, halo, m["block_fractions"])
