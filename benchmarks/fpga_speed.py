@@ -84,8 +84,8 @@ def cnn_design(repeat: int):
 
 def bench(name: str, graph, x) -> dict:
     from snncompile.backends import fpga
-    from snncompile.backends.fpga_plan import make_plan
-    from snncompile.backends.fpga_sim import build, encode_input, parse_output
+    from snncompile.backends.fpga.plan import make_plan
+    from snncompile.backends.fpga.sim import build, encode_input, parse_output
     from snncompile.sim.cycles import cycle_trace
     from snncompile.sim.emulator import simulate as emulate
     from snncompile.sim.timing import latency

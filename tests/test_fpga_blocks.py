@@ -17,9 +17,9 @@ from test_fpga_conv import conv_graph, random_conv, torch_matrix
 from test_fpga_cosim import assert_lint_clean, assert_same, cosim, random_graph
 
 from snncompile.backends import fpga
-from snncompile.backends.fpga_blocks import Block
-from snncompile.backends.fpga_conv import conv_group
-from snncompile.backends.fpga_plan import make_plan
+from snncompile.backends.fpga.blocks import Block
+from snncompile.backends.fpga.conv import conv_group
+from snncompile.backends.fpga.plan import make_plan
 from snncompile.errors import UnsupportedOp
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.check import check
@@ -238,7 +238,7 @@ def test_estimate_cycles_follow_the_blocks():
 def test_split_rtl_lint_wall_clean_and_stable(which, tmp_path):
     """Wire-index muxes, offset adders and per-block output lanes stay `-Wall` clean."""
 
-    from snncompile.backends.fpga_rtl import render
+    from snncompile.backends.fpga.rtl import render
 
     rng = np.random.default_rng(5)
     graph = recurrent_chain(rng) if which == "dense" else conv_graph(rng)

@@ -14,8 +14,8 @@ import pytest
 import torch
 from test_fpga_cosim import assert_lint_clean, assert_same, cosim
 
-from snncompile.backends.fpga_conv import conv_group
-from snncompile.backends.fpga_plan import make_plan, pass_len
+from snncompile.backends.fpga.conv import conv_group
+from snncompile.backends.fpga.plan import make_plan, pass_len
 from snncompile.errors import SnnCompileError, UnsupportedOp
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.check import check
@@ -160,7 +160,7 @@ def test_conv_refusals_name_the_node():
 
 
 def test_conv_rtl_lint_wall_clean_and_stable(tmp_path):
-    from snncompile.backends.fpga_rtl import render
+    from snncompile.backends.fpga.rtl import render
 
     for seed in (1, 3, 6):
         graph = conv_graph(np.random.default_rng(seed), "normal")
@@ -195,7 +195,7 @@ def test_nir_paper_cnn_compiles_lints_and_simulates(third_party, tmp_path):
 def test_a_wrong_conv_wrap_is_caught(monkeypatch, tmp_path):
     """Mutation check: an RTL whose conv accumulator wraps at 25 bits instead of 24 differs from
     the emulator on a graph whose conv sums wrap (so the cosim above can see the wrap)."""
-    import snncompile.backends.fpga_conv as fc
+    import snncompile.backends.fpga.conv as fc
 
     for seed in range(3, 40, 4):
         graph = conv_graph(np.random.default_rng(seed), "wrap")

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from snncompile.backends import fpga
-from snncompile.backends.fpga_plan import make_plan
-from snncompile.backends.fpga_rtl import render, rtl_sources
-from snncompile.backends.fpga_sim import simulate
+from snncompile.backends.fpga.plan import make_plan
+from snncompile.backends.fpga.rtl import render, rtl_sources
+from snncompile.backends.fpga.sim import simulate
 from snncompile.errors import UnsupportedOp
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.check import check

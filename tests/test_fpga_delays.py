@@ -15,8 +15,8 @@ import pytest
 from test_fpga_cosim import assert_lint_clean, assert_same, cosim
 
 from snncompile.backends import fpga
-from snncompile.backends.fpga_plan import make_plan
-from snncompile.backends.fpga_rtl import render
+from snncompile.backends.fpga.plan import make_plan
+from snncompile.backends.fpga.rtl import render
 from snncompile.errors import SnnCompileError
 from snncompile.ir import hw_ops as hw
 from snncompile.ir import nn_ops as nn

@@ -16,7 +16,7 @@ import pytest
 
 from snncompile import api
 from snncompile.backends import fpga
-from snncompile.backends.fpga_plan import make_plan
+from snncompile.backends.fpga.plan import make_plan
 from snncompile.ir import text
 from snncompile.sim.cycles import cycle_trace, latency_report
 from snncompile.sim.emulator import run_emulator, simulate

@@ -11,7 +11,7 @@ from test_fpga_cosim import random_graph
 
 from snncompile import api
 from snncompile.backends import fpga
-from snncompile.backends.fpga_plan import make_plan
+from snncompile.backends.fpga.plan import make_plan
 from snncompile.errors import SnnCompileError
 from snncompile.estimate import analytic_resources, estimate_build
 

@@ -12,9 +12,9 @@ import pytest
 from test_fpga_cosim import assert_lint_clean, assert_same, cosim, expected, random_graph
 
 from snncompile.backends import fpga
-from snncompile.backends.fpga_plan import make_plan
-from snncompile.backends.fpga_rtl import csd, render, rtl_sources
-from snncompile.backends.fpga_sim import simulate
+from snncompile.backends.fpga.plan import make_plan
+from snncompile.backends.fpga.rtl import csd, render, rtl_sources
+from snncompile.backends.fpga.sim import simulate
 from snncompile.estimate.analytic import memories
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.check import check

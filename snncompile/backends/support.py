@@ -26,7 +26,7 @@ from snncompile.ir.graph import Graph
 DECLARED_IN: dict[str, str] = {
     "emu": "snncompile.backends.emu",
     "loihi2": "snncompile.backends.loihi2",
-    "fpga": "snncompile.backends.fpga_plan",
+    "fpga": "snncompile.backends.fpga.plan",
     "netx export": "snncompile.backends.netx_writer",
 }
 

@@ -14,7 +14,7 @@ __all__ = ["FAMILIES", "analytic_resources", "estimate_build", "yosys_resources"
 def estimate_build(folder: str | Path, family: str = "ice40", synthesize: bool = True) -> dict:
     """Resources of an fpga build folder: {"family", "analytic": {...}, "yosys": {...} or None}."""
     from snncompile.backends.fpga import RTL, build_plan
-    from snncompile.backends.fpga_rtl import rtl_sources
+    from snncompile.backends.fpga.rtl import rtl_sources
 
     folder = Path(folder)
     _, plan = build_plan(folder)  # the plan of the build, with the core limits it was written with

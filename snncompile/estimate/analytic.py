@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 
-from snncompile.backends.fpga_plan import Plan
-from snncompile.backends.fpga_widths import clog2
+from snncompile.backends.fpga.plan import Plan
+from snncompile.backends.fpga.widths import clog2
 from snncompile.errors import SnnCompileError
 
 # (depth, width) configurations of one block RAM

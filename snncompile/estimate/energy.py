@@ -140,7 +140,7 @@ def estimate(graph: Graph, target: str, act: Activity, placement=None) -> dict[s
     traffic_out: dict[str, Any] | None = None
     placement_out: dict[str, Any] | None = None
     if fpga:
-        from snncompile.backends.fpga_plan import make_plan
+        from snncompile.backends.fpga.plan import make_plan
 
         plan = make_plan(graph)
         cyc = lat.fpga_time(act, plan)

@@ -71,7 +71,7 @@ class CoreModel:
     group_synapses: int = 64
     word_bits: int = 64
     # blocks of a conv-fed layer end on whole rows of their strip, so each is a rectangle of
-    # positions (the fpga kernel walker addresses a block with constant steps: fpga_conv.py)
+    # positions (the fpga kernel walker addresses a block with constant steps: fpga/conv.py)
     row_tiles: bool = False
     notes: tuple[str, ...] = ()
 

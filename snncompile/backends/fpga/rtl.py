@@ -11,9 +11,9 @@ from importlib import resources
 import numpy as np
 
 from snncompile import __version__
-from snncompile.backends.fpga_conv import ConvGroup
-from snncompile.backends.fpga_plan import Core, Group, Plan, fpga_params
-from snncompile.backends.fpga_widths import clog2, signed_bits
+from snncompile.backends.fpga.conv import ConvGroup
+from snncompile.backends.fpga.plan import Core, Group, Plan, fpga_params
+from snncompile.backends.fpga.widths import clog2, signed_bits
 from snncompile.backends.templates import environment
 from snncompile.errors import SnnCompileError
 
@@ -78,7 +78,7 @@ def _exp_shift(sig: str, bits: int, e: int) -> str:
 
 
 def _delay_ctx(g: Group) -> dict:
-    """A DelayDense group (fpga_delay.py): one accumulator per delay in delay_set, each shifted
+    """A DelayDense group (fpga/delay.py): one accumulator per delay in delay_set, each shifted
     on its own; delay line k (1..D) <- line k + 1 + the group of delay k; a_in reads line 1 plus
     the group of delay 0."""
     i, d = g.index, g.max_delay
@@ -96,7 +96,7 @@ def _delay_ctx(g: Group) -> dict:
 
 
 def _conv_ctx(c: Core, g: ConvGroup, files: dict[str, str]) -> dict:
-    """A Conv group: kernel memory, per-axon walk ROM, constant address steps (fpga_conv.py)."""
+    """A Conv group: kernel memory, per-axon walk ROM, constant address steps (fpga/conv.py)."""
     i = g.index
     tb, wb = g.t_bits, g.w_addr_bits
     jyw, jxw = clog2(g.walk[1] + 1), clog2(g.walk[2] + 1)

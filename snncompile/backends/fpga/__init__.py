@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from snncompile.backends.fpga_plan import Plan, fpga_params, make_plan
-from snncompile.backends.fpga_rtl import render
+from snncompile.backends.fpga.plan import Plan, fpga_params, make_plan
+from snncompile.backends.fpga.rtl import render
 from snncompile.errors import InputError
 from snncompile.ir import text
 from snncompile.ir.graph import Graph
@@ -32,7 +32,7 @@ OPTIONS = "fpga.json"
 def write(hw_graph: Graph, folder: Path, decay: str | None = None,
           cores: CoreModel | None = None) -> dict[str, str]:
     """Generate the RTL; raises a one-sentence UnsupportedOp for nodes the template lacks.
-    `decay` = "multiply" | "shift-add" (fpga_rtl.render; default from target.toml); `cores` =
+    `decay` = "multiply" | "shift-add" (fpga.rtl.render; default from target.toml); `cores` =
     the per-core limits the partitioner splits populations under (default the fpga target's
     [limits]; e.g. `core_model("fpga", neurons=8)`), kept in fpga.json so `run` rebuilds the
     same plan."""
@@ -70,7 +70,7 @@ def simulate_build(folder: Path, x: np.ndarray, simulator: str = "icarus",
                    work: Path | None = None):
     """(hw graph, plan, CycleTrace of the RTL run) for x (batch, T, *input_shape); the run takes
     T + L hw steps, as the emulator's."""
-    from snncompile.backends.fpga_sim import simulate
+    from snncompile.backends.fpga.sim import simulate
     from snncompile.sim.timing import latency
 
     graph, plan = build_plan(folder)

@@ -1,7 +1,7 @@
-"""The fpga mapping of a hw graph: one core per partitioner block (fpga_blocks.py), one synapse
+"""The fpga mapping of a hw graph: one core per partitioner block (fpga/blocks.py), one synapse
 group per Dense/Conv into that block.
 
-Shared by the Verilog generator (fpga_rtl.py) and the cycle model (snncompile/sim/cycles.py), so
+Shared by the Verilog generator (fpga/rtl.py) and the cycle model (snncompile/sim/cycles.py), so
 both see the same cores, sources, widths and pass lengths. Source 0 is the input; source j >= 1 is
 the j-th core (in core order) that has outgoing synapses. A population within neurons_per_core is
 one block, so one core as before; a larger one is several cores, each holding its block's neurons
@@ -20,10 +20,10 @@ from importlib import resources
 import numpy as np
 
 from snncompile.backends import support
-from snncompile.backends.fpga_blocks import Block, place, rectangle, wire_order
-from snncompile.backends.fpga_conv import ConvGroup, conv_group, weight_format
-from snncompile.backends.fpga_delay import delay_groups
-from snncompile.backends.fpga_widths import signed_bits
+from snncompile.backends.fpga.blocks import Block, place, rectangle, wire_order
+from snncompile.backends.fpga.conv import ConvGroup, conv_group, weight_format
+from snncompile.backends.fpga.delay import delay_groups
+from snncompile.backends.fpga.widths import signed_bits
 from snncompile.errors import GraphCheckError, SnnCompileError, UnsupportedOp
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
@@ -64,7 +64,7 @@ class Group:
     w_signed: bool = True
     kind: str = "dense"
     senders: tuple[tuple[int, int], ...] = ()  # (source number, wire offset) of every sender
-    # DelayDense (fpga_delay.py): the distinct delays of its nonzero synapses into this core, and
+    # DelayDense (fpga/delay.py): the distinct delays of its nonzero synapses into this core, and
     # per synapse the index of its delay in that tuple (n_src, N), stored beside each weight
     delay_set: tuple[int, ...] = ()
     delay_ids: np.ndarray | None = None
@@ -165,7 +165,7 @@ WHY = {"GradedInput": "the RTL takes spike inputs",
 
 def pass_len(core: Core, group: Group | ConvGroup) -> int:
     """Cycles of the walk one event of `group`'s source makes in `core` (before the overhead):
-    every neuron for a Dense, the kernel walk for a Conv (fpga_conv.py)."""
+    every neuron for a Dense, the kernel walk for a Conv (fpga/conv.py)."""
     return group.walk_len if isinstance(group, ConvGroup) else core.n
 
 

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from snncompile.backends.fpga_widths import clog2, signed_bits
+from snncompile.backends.fpga.widths import clog2, signed_bits
 from snncompile.errors import SnnCompileError, UnsupportedOp
 from snncompile.ir import hw_ops as hw
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snncompile.backends.fpga_rtl import VERILATOR_FLAGS
+from snncompile.backends.fpga.rtl import VERILATOR_FLAGS
 from snncompile.errors import SnnCompileError
 from snncompile.sim.cycles import CycleTrace, sort_stamps
 
