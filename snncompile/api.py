@@ -241,13 +241,15 @@ def estimate_energy(model: str | Path, target: str = "loihi2", x: np.ndarray | N
 
 def write_report(model: str | Path, out: str | Path, target: str = "loihi2",
                  x: np.ndarray | None = None, progress: Any = None, weight_bits: int = 8,
-                 **frontend_options: Any) -> Path:
-    """One self-contained HTML deployment report (snncompile.report); `progress(step)` is called
-    before each long step."""
+                 labels: np.ndarray | None = None, pipelined: bool = False,
+                 sample: int | None = None, **frontend_options: Any) -> Path:
+    """One self-contained HTML deployment report (snncompile.report): verify's verdict, accuracy
+    with `labels`, rasters of `sample`, placement, energy (`pipelined` as in estimate_energy);
+    `progress(step)` is called before each long step."""
     from snncompile.report import build_report
 
-    return build_report(model, out, target, x, progress, weight_bits=weight_bits,
-                        **frontend_options)
+    return build_report(model, out, target, x, progress, weight_bits=weight_bits, labels=labels,
+                        pipelined=pipelined, sample=sample, **frontend_options)
 
 
 def verify(

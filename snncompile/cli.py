@@ -283,12 +283,20 @@ def estimate_cmd(model: Path, target: str, input_path: Path | None, pipelined: b
 @click.option("--target", "-t", default="loihi2", show_default=True)
 @click.option("--input", "-i", "input_path", type=click.Path(path_type=Path),
               help="Inputs .npy (batch, time, *input_shape); without it, random spikes.")
+@click.option("--labels", "-l", "labels_path", type=click.Path(path_type=Path),
+              help="Class labels .npy (batch,) to report task accuracy.")
+@click.option("--pipelined", is_flag=True,
+              help="Energy as `estimate --pipelined`: inputs stream back to back.")
+@click.option("--sample", type=int,
+              help="Which input sample the rasters show (default: the one whose output differs "
+                   "most between float and hardware).")
 @click.option("--out", "-o", "out_path", required=True, type=click.Path(path_type=Path),
               help="The HTML file to write.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar (also when CI=true).")
 @_weight_bits_option
 @_frontend_options
-def report_cmd(model: Path, target: str, input_path: Path | None, out_path: Path, quiet: bool,
+def report_cmd(model: Path, target: str, input_path: Path | None, labels_path: Path | None,
+               pipelined: bool, sample: int | None, out_path: Path, quiet: bool,
                weight_bits: int, **kw: Any) -> None:
     """Write one self-contained HTML deployment report of MODEL on a target."""
     import os
@@ -296,16 +304,17 @@ def report_cmd(model: Path, target: str, input_path: Path | None, out_path: Path
     from rich.progress import Progress
 
     x = api.load_array(input_path, "input") if input_path else None
+    labels = api.load_array(labels_path, "labels") if labels_path else None
     quiet = quiet or os.environ.get("CI", "").lower() in ("1", "true", "yes")
-    steps = ("compile", "float vs hardware", "place", "estimate", "charts")
+    steps = ("compile", "verify", "place", "estimate", "charts")
     with Progress(disable=quiet, transient=True) as bar:
         task = bar.add_task("report", total=len(steps))
 
         def progress(name: str) -> None:
             bar.update(task, description=name, completed=steps.index(name))
 
-        api.write_report(model, out_path, target, x, progress, weight_bits,
-                         **_frontend_kwargs(kw))
+        api.write_report(model, out_path, target, x, progress, weight_bits, labels, pipelined,
+                         sample, **_frontend_kwargs(kw))
     click.echo(f"wrote {out_path}")
 
 

@@ -1,99 +1,208 @@
 """`snncompile report`: one self-contained HTML page a person reads before deploying a model:
-what was compiled, what quantization cost, whether the hardware spikes like the float model,
-where each layer sits, and what an inference costs in energy and time, with every assumption."""
+whether `verify` passes and by how much, what quantization cost, where float and hardware spikes
+differ, where each layer sits on the chip, and what an inference costs in energy and time, with
+every assumption and where the page came from."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from snncompile.report import charts
-from snncompile.report.html import img, page, table
+from snncompile.errors import SnnCompileError
+from snncompile.report import charts, sections
+from snncompile.report.html import img, page, para, table
+from snncompile.report.provenance import provenance_rows
+
+PLACED = ("loihi2", "loihi1")  # targets whose builds the partitioner places on cores
 
 
-def _agreement(graph, hw_graph, x: np.ndarray) -> tuple[list[dict], dict, dict]:
-    """Per-layer spike agreement of the float reference and the emulator (nn time)."""
+def network_order(graph) -> list[str]:
+    """Neuron layers in the order spikes reach them (the graph's schedule), not by name."""
+    return [n for n in graph.schedule if graph.nodes[n].kind == "neuron"]
+
+
+def _spikes(graph, hw_graph, x: np.ndarray, order: list[str]):
+    """Every layer's spikes in the float reference and the emulator (nn time), network order."""
     from snncompile.sim.emulator import run_emulator
     from snncompile.sim.reference import run_reference
 
-    emu = run_emulator(hw_graph, x, record=True)
-    hw_spikes = dict(emu.spikes)
-    if graph.level != "nn":
-        return [], {}, hw_spikes
+    hw = run_emulator(hw_graph, x, record=True).spikes
     ref = run_reference(graph, x.astype(np.float64), record=True)
-    float_spikes = {n: ref[n] for n in graph.of_kind("neuron") if n in hw_spikes}
-    rows = [{"layer": n, "float_spikes": int(float_spikes[n].sum()),
-             "hw_spikes": int(hw_spikes[n].sum()),
-             "agreement": float(np.mean(float_spikes[n].reshape(hw_spikes[n].shape)
-                                        == hw_spikes[n]))} for n in float_spikes]
-    return rows, float_spikes, hw_spikes
+    layers = [n for n in order if n in hw and n in ref]
+    return ({n: np.asarray(ref[n]).reshape(hw[n].shape) for n in layers},
+            {n: np.asarray(hw[n]) for n in layers}, layers)
+
+
+def pick_sample(float_spikes: dict, hw_spikes: dict, layers: list[str],
+                sample: int | None, batch: int) -> tuple[int, str]:
+    """The sample the rasters show: the one asked for, else the one whose last layer differs
+    most between float and hardware (the first sample if none differs)."""
+    if sample is not None:
+        if not 0 <= sample < batch:
+            raise SnnCompileError(f"--sample {sample} is outside the input's {batch} samples "
+                                  f"(0..{batch - 1})")
+        return sample, "chosen with --sample"
+    if not layers:
+        return 0, "the first sample"
+    last = layers[-1]
+    diff = (float_spikes[last] != 0) != (hw_spikes[last] != 0)
+    per_sample = diff.reshape(batch, -1).sum(axis=1)
+    best = int(per_sample.argmax())
+    if per_sample[best] == 0:
+        return 0, "the first sample; no sample's output spikes differ"
+    return best, (f"the sample whose output layer ({last}) differs most: {per_sample[best]} "
+                  "spike entries")
+
+
+def _verify(model, x, target, labels, weight_bits, frontend_options):
+    """`snncompile verify`'s own verdict on the report's inputs (the same checks and limits)."""
+    from snncompile import api
+
+    try:
+        return api.verify(model, x, target, labels, weight_bits=weight_bits,
+                          **frontend_options), None
+    except SnnCompileError as exc:
+        if target == "emu":  # a file already in hw integers has nothing to verify on emu
+            return None, str(exc)
+        raise
+
+
+def _estimate_sections(est: dict[str, Any], order: list[str], pipelined: bool
+                       ) -> list[tuple[str, str]]:
+    """Energy (dynamic next to static), latency, NeuroBench and the baseline, assumptions."""
+    nb, b = est["neurobench"], est["baseline"]
+    return [
+        ("Energy per inference", sections.energy_section(est, pipelined)
+         + img(charts.energy_chart(est, order), "energy chart")
+         + table(sections.in_order(est["layers"], order))),
+        ("Latency", sections.latency_section(est)
+         + img(charts.latency_chart(est), "latency chart")),
+        ("NeuroBench metrics and conventional baseline", table(
+            [{"metric": k, "value": v} for k, v in nb.items()]
+            + [{"metric": f"baseline: {b['name']}, µJ", "value": b["energy_uj"]},
+               {"metric": "baseline / snn estimate",
+                "value": b["ratio_baseline_over_estimate"]}])),
+        ("Assumptions", "<ul>" + "".join(f"<li>{a}</li>" for a in est["assumptions"])
+         + "<li>placement: the one the compiler writes to the build (placement.json); "
+           "`snncompile estimate` re-places with the measured rates, so its traffic figures "
+           "can differ slightly</li></ul>" + table(est["constants"])),
+    ]
 
 
 def build_report(model, out, target: str = "loihi2", x: np.ndarray | None = None,
-                 progress=None, weight_bits: int = 8, **frontend_options: Any) -> Path:
-    """Compile, run, estimate and write `out` (HTML). Without x, 8 samples of random spikes
-    (20 % of entries) drive the rasters and energy, and the page says so. `weight_bits`: as
-    snncompile.api.lower."""
+                 progress=None, weight_bits: int = 8, labels: np.ndarray | None = None,
+                 pipelined: bool = False, sample: int | None = None,
+                 command: str | None = None, **frontend_options: Any) -> Path:
+    """Compile, verify, place, estimate and write `out` (HTML). Without x, 8 samples of random
+    spikes (20 % of entries) drive everything, and the page says so. `labels` (batch,) add task
+    accuracy; `pipelined` as `snncompile estimate --pipelined`; `sample` picks the rasters'
+    sample; `command` is the provenance's command line (default: this process's)."""
     from snncompile import api
     from snncompile.estimate import activity, energy
-    from snncompile.partition import partition
-    from snncompile.partition.plot import plot
+    from snncompile.report.cores import core_rows, placement_chart
+    from snncompile.target import load_target
 
     step = progress or (lambda name: None)
     step("compile")
     graph = api.load(model, **frontend_options)
     hw_graph, quant = api.lower(graph, target, weight_bits=weight_bits)
     (in_name,) = hw_graph.inputs
-    notes = []
     if x is None:
         shape = tuple(hw_graph.shapes[in_name])
         x = (np.random.default_rng(0).random((8, 16, *shape)) < 0.2).astype(np.int8)
-        notes.append("no input given: 8 samples x 16 steps of random spikes (20 % of entries)")
+        x_note = "no input given: 8 samples x 16 steps of random spikes (20 % of entries)"
+    else:
+        x_note = "given by the caller"
     api.check_input(x, hw_graph.shapes[in_name], str(model))
-    step("float vs hardware")
-    agree, float_spikes, hw_spikes = _agreement(graph, hw_graph, x)
+    if labels is not None and np.shape(labels) != (x.shape[0],):
+        raise SnnCompileError(f"labels have shape {np.shape(labels)}; expected ({x.shape[0]},), "
+                              "one per sample")
+    order = network_order(hw_graph)
+    step("verify")
+    verdict, not_verified = _verify(model, x, target, labels, weight_bits, frontend_options)
+    float_spikes, hw_spikes, raster_layers = ({}, {}, [])
+    if graph.level == "nn":
+        float_spikes, hw_spikes, raster_layers = _spikes(graph, hw_graph, x, order)
     step("place")
-    placement = partition(hw_graph, target) if target in ("loihi2", "loihi1") else None
+    placement = None
+    if target in PLACED:
+        from snncompile.partition import partition
+
+        placement = partition(hw_graph, target)  # the placement `snncompile MODEL` writes
     step("estimate")
-    est = energy.estimate(hw_graph, target, activity.measure(hw_graph, x), placement)
+    est = None
+    if load_target(target).energy:  # emu is the emulator, not a chip: it has no energy model
+        est = energy.estimate(hw_graph, target, activity.measure(hw_graph, x, pipelined),
+                              placement)
     step("charts")
-    sections = []
-    summary = [{"layer": r["layer"], "neurons": r["neurons"], "synapses": r["synapses"]}
-               for r in api.CompileResult(graph, hw_graph, quant, None).summary()]
-    sections.append(("Model", f"<p>{Path(model).name} &rarr; {target}, {len(x)} input sample(s) "
-                              f"x {x.shape[1]} steps. {' '.join(notes)}</p>" + table(summary)))
-    sections.append(("Quantization error per layer",
-                     f"<p>{getattr(quant, 'weight_bits', 8)}-bit weights (num_weight_bits)</p>"
-                     + table(quant.rows())))
-    rast = charts.raster_chart(float_spikes, hw_spikes)
-    sections.append(("Float vs hardware spikes", table(agree) + img(rast, "spike rasters")))
+    name = Path(model).name if isinstance(model, (str, Path)) else type(model).__name__
+    summary = api.CompileResult(graph, hw_graph, quant, None).summary()
+    out_layer = order[-1] if order else "-"
+    s = []
+    if verdict is not None:
+        body = (para(f"The checks `snncompile verify` gates on, with its default limits, on the "
+                     f"report's {verdict.samples} input sample(s).")
+                + table(sections.check_rows(verdict), "checks")
+                + table(sections.chain_rows(verdict, target), "chain"))
+        if verdict.float_accuracy is not None:
+            body += table(sections.accuracy_rows(verdict, target), "accuracy")
+        else:
+            body += para("No labels given: pass --labels y.npy for task accuracy.")
+        s.append(("Verification", body))
+    s.append(("Layers in network order",
+              table(sections.layer_rows(order, summary, verdict, placement, est), "layers")))
+    s.append(("Quantization error per layer",
+              para(f"{getattr(quant, 'weight_bits', 8)}-bit weights (num_weight_bits)")
+              + table(sections.in_order(quant.rows(), order))))
+    if raster_layers:
+        k, why = pick_sample(float_spikes, hw_spikes, raster_layers, sample, len(x))
+        s.append(("Float vs hardware spikes",
+                  para(f"Sample {k} of {len(x)} ({why}). Black: both runs spike; blue o: only "
+                       "the float reference; red x: only the hardware (the emulator, which the "
+                       "target's artefact equals exactly when the chain above says identical). "
+                       f"Layers with more than {charts.MAX_RASTER_NEURONS} neurons show every "
+                       "neuron that differs and evenly spaced others.")
+                  + img(charts.raster_chart(float_spikes, hw_spikes, raster_layers, k),
+                        f"spike rasters, sample {k}")))
     if placement is not None:
-        with tempfile.TemporaryDirectory() as tmp:
-            plot(placement, Path(tmp) / "p.png")
-            pmap = charts.file_png(Path(tmp) / "p.png")
-        sections.append(("Core placement", f"<p>{placement.summary()}</p>"
-                         + img(pmap, "placement map") + table(placement.utilization_rows())))
-    e, lt = est["energy_uj"], est["latency"]
-    sections.append(("Energy per inference", img(charts.energy_chart(est), "energy chart")
-                     + table(est["layers"])))
-    sections.append(("Latency", img(charts.latency_chart(est), "latency chart")))
-    nb = est["neurobench"]
-    b = est["baseline"]
-    sections.append(("NeuroBench metrics and conventional baseline", table(
-        [{"metric": k, "value": v} for k, v in nb.items()]
-        + [{"metric": f"baseline: {b['name']}, uJ", "value": b["energy_uj"]},
-           {"metric": "baseline / snn estimate", "value": b["ratio_baseline_over_estimate"]}])))
-    sections.append(("Assumptions", "<ul>" + "".join(f"<li>{a}</li>" for a in
-                                                     est["assumptions"]) + "</ul>"
-                     + table(est["constants"])))
-    kpis = {"energy / inference": f"{e['total']:.4g} uJ",
-            "dynamic": f"{e['dynamic']:.4g} uJ",
-            "latency / inference": f"{lt['us_per_inference']:.4g} us",
-            "output agreement": f"{agree[-1]['agreement']:.4f}" if agree else "-"}
-    text = page(f"snncompile deployment report: {Path(model).name} on {target}", kpis, sections)
+        rows, note = core_rows(placement, est)
+        s.append(("Core placement", para(placement.summary())
+                  + img(placement_chart(placement, order), "placement map")
+                  + para(f"Core table: {note}. fullest: the core's most used resource and its "
+                         "share of the per-core limit.")
+                  + table(rows, "cores") + table(placement.utilization_rows())))
+    if est is not None:
+        s += _estimate_sections(est, order, pipelined)
+    else:
+        s.append(("Energy per inference", para(f"Target {target} has no energy model (its "
+                                               "target.toml has no [energy] section): use "
+                                               "--target loihi2, loihi1 or fpga.")))
+    options = {"target": target, "weight bits": weight_bits, "pipelined": pipelined,
+               **{k: v for k, v in frontend_options.items() if v is not None}}
+    s.append(("Provenance", table(provenance_rows(model, x, x_note, labels, options, command),
+                                  "provenance")))
+    kpis = [("verify", ("PASS" if verdict.passed else "FAIL") if verdict else "not run",
+             f"{len(verdict.checks)} checks" if verdict else ""),
+            ("output agreement", f"{verdict.output_agreement:.4f}" if verdict else "-",
+             f"float vs hw, layer {out_layer}")]
+    if verdict is not None and verdict.float_accuracy is not None:
+        kpis.append(("accuracy", f"{verdict.hw_accuracy:.2f} %",
+                     f"float {verdict.float_accuracy:.2f} %"))
+    if est is not None:
+        e, lt = est["energy_uj"], est["latency"]
+        kpis += [("energy / inference", f"{e['total']:.4g} µJ",
+                  f"dynamic {e['dynamic']:.3g} µJ ({100 * e['dynamic'] / e['total']:.2g} %)"
+                  if e["total"] else ""),
+                 ("latency / inference", f"{lt['us_per_inference']:.4g} µs",
+                  f"{lt['inferences_per_s']:.4g} inferences/s")]
+    if placement is not None:
+        kpis.append(("cores", str(len(placement.cores)),
+                     f"{placement.metrics['chips']} chip(s)"))
+    text = page(f"snncompile deployment report: {name} on {target}",
+                f"{len(x)} input sample(s) x {x.shape[1]} steps; {x_note}",
+                sections.verdict_banner(verdict, target, not_verified), kpis, s)
     out = Path(out)
     out.write_text(text, encoding="utf-8")
     return out

@@ -1,0 +1,106 @@
+"""The report's placement: a map of the used part of the core mesh with each core labelled by the
+layers it holds, and a core table (what each core holds, how full it is, how long it is busy)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from snncompile.partition.split import RESOURCES
+from snncompile.report.charts import _png, plt
+
+MAX_LABELLED_CORES = 64  # beyond this, cores are coloured by layer without text
+MAX_TABLE_CORES = 64  # beyond this, the table lists the busiest cores
+PALETTE = ("#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb",
+           "#ee8866", "#44bb99", "#99ddff", "#ffaabb", "#eedd88")
+
+
+def core_layers(placement) -> list[dict[str, int]]:
+    """Per core: layer -> neurons it holds, layers in the order they were placed."""
+    out = []
+    for members in placement.cores:
+        held: dict[str, int] = {}
+        for j in members:
+            b = placement.blocks[j]
+            held[b.layer] = held.get(b.layer, 0) + b.neurons
+        out.append(held)
+    return out
+
+
+def _label(held: dict[str, int], width: int = 3) -> str:
+    names = list(held)
+    return ",".join(names[:width]) + (f",+{len(names) - width}" if len(names) > width else "")
+
+
+def placement_chart(placement, layers: list[str]) -> str:
+    """The rows and columns of the mesh that hold cores; each core coloured by the layer with
+    most neurons on it and labelled `core: layers`; chips outlined."""
+    mesh = placement.mesh
+    r, c, _ = mesh.xy(placement.slot_of)
+    held = core_layers(placement)
+    r0, r1 = int(r.min()), int(r.max()) + 1
+    c0 = int(c.min())
+    c1 = min(max(int(c.max()) + 1, c0 + 4), mesh.chip_cols * mesh.cols)
+    colour = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(layers)}
+    width = min(11.0, max(5.0, 0.9 * (c1 - c0) + 2))
+    height = min(14.0, max(1.6, width * (r1 - r0) / (c1 - c0) + 0.9))
+    fig, ax = plt.subplots(figsize=(width, height))
+    ax.add_patch(plt.Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, color="#f0f0f0", lw=0))
+    labelled = len(placement.cores) <= MAX_LABELLED_CORES
+    for i, h in enumerate(held):
+        main = max(h, key=h.get) if h else None
+        ax.add_patch(plt.Rectangle((c[i] - 0.45, r[i] - 0.45), 0.9, 0.9,
+                                   color=colour.get(main, "#bbbbbb")))
+        if labelled:
+            ax.text(c[i], r[i], f"{i}\n{_label(h)}", ha="center", va="center", fontsize=7,
+                    color="white", fontweight="bold")
+    for k in range(1, mesh.chip_rows):
+        ax.axhline(k * mesh.rows - 0.5, color="k", lw=2)
+    for k in range(1, mesh.chip_cols):
+        ax.axvline(k * mesh.cols - 0.5, color="k", lw=2)
+    ax.set_xlim(c0 - 0.5, c1 - 0.5)
+    ax.set_ylim(r1 - 0.5, r0 - 0.5)
+    ax.set_aspect("equal")
+    ax.set_xticks(range(c0, c1))
+    ax.set_yticks(range(r0, r1))
+    ax.tick_params(labelsize=7)
+    ax.set_xlabel("mesh column", fontsize=8)
+    ax.set_ylabel("mesh row", fontsize=8)
+    shown = [n for n in layers if any(n in h for h in held)]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colour[n]) for n in shown]
+    ax.legend(handles, [f"layer {n}" for n in shown], loc="upper left", fontsize=7,
+              bbox_to_anchor=(1.01, 1), frameon=False)
+    m = placement.metrics
+    ax.set_title(f"{m['cores']} core(s) on {m['chips']} chip(s) of {placement.model.target}; "
+                 f"label: core: layers on it", fontsize=9)
+    return _png(fig)
+
+
+def core_rows(placement, est: dict[str, Any] | None) -> tuple[list[dict[str, Any]], str]:
+    """The core table (busiest first when there are more than MAX_TABLE_CORES) and a note."""
+    use = placement.core_use()
+    caps = np.array([placement.model.cap(name) for name in RESOURCES], float)
+    util = use / caps
+    r, c, chip = placement.mesh.xy(placement.slot_of)
+    busy = {row["core"]: row for row in (est or {}).get("cores") or ()}
+    rows = []
+    for i, held in enumerate(core_layers(placement)):
+        timing = busy.get(i, {})
+        rows.append({
+            "core": i, "chip": int(chip[i]), "row, col": f"{int(r[i])}, {int(c[i])}",
+            "layers (neurons)": ", ".join(f"{n} ({k})" for n, k in held.items()),
+            "neurons": int(use[i, 0]), "synapse bits": int(use[i, 1]),
+            "fan-in axons": int(use[i, 2]), "fan-out axons": int(use[i, 3]),
+            "fullest": f"{RESOURCES[int(util[i].argmax())]} {100 * util[i].max():.0f} %",
+            "µs busy / step": timing.get("us_per_step", "-"),
+            "dynamic µJ": timing.get("dynamic_uj", "-"),
+        })
+    note = f"all {len(rows)} cores"
+    if len(rows) > MAX_TABLE_CORES:
+        rows = sorted(rows, key=lambda x: -float(x["µs busy / step"]
+                                                 if x["µs busy / step"] != "-" else 0))
+        rows = rows[:MAX_TABLE_CORES]
+        note = (f"the {MAX_TABLE_CORES} busiest of {len(placement.cores)} cores "
+                "(every core is in the build's placement.json)")
+    return rows, note

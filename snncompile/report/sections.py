@@ -1,0 +1,115 @@
+"""The report's sections as HTML: the verdict, the per-layer tables in network order, energy and
+latency with dynamic next to static. Each function takes computed values and only formats."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from snncompile.report.html import para, table
+
+
+def verdict_banner(verdict, target: str, reason: str | None) -> str:
+    """PASS / FAIL of `snncompile verify` on the report's inputs, each check with its limit."""
+    if verdict is None:
+        return f"<div class='verdict none' id='verdict'><b>NOT VERIFIED</b>{html.escape(reason)}</div>"
+    word, cls = ("PASS", "pass") if verdict.passed else ("FAIL", "fail")
+    failed = [c.name for c in verdict.checks if not c.passed]
+    detail = (f"all {len(verdict.checks)} checks of snncompile verify hold" if not failed
+              else f"failed: {'; '.join(failed)}")
+    return (f"<div class='verdict {cls}' id='verdict'><b>{word}</b>{html.escape(detail)} "
+            f"(target {html.escape(target)}, {verdict.samples} sample(s) x {verdict.steps} steps)"
+            "</div>")
+
+
+def check_rows(verdict) -> list[dict[str, Any]]:
+    return [{"check": c.name, "value": c.value, "limit": c.limit,
+             "result": "PASS" if c.passed else "FAIL"} for c in verdict.checks]
+
+
+def chain_rows(verdict, target: str) -> list[dict[str, Any]]:
+    """Each link of the chain trainer -> float reference -> emulator -> target artefact."""
+    rows = []
+    if verdict.source_agreement is not None:
+        rows.append({"link": "trainer's model vs float reference", "compared": "output spikes",
+                     "agreement": verdict.source_agreement})
+    rows.append({"link": f"{verdict.reference} vs emulator", "compared": "output spikes",
+                 "agreement": verdict.output_agreement})
+    rows.append({"link": f"{verdict.reference} vs emulator", "compared": "predicted class",
+                 "agreement": verdict.prediction_agreement})
+    if verdict.backend_mismatches is not None:
+        artefact = ARTEFACTS.get(target, f"the {target} build")
+        rows.append({"link": f"emulator vs {artefact}", "compared": "output spike entries",
+                     "agreement": "identical" if verdict.backend_mismatches == 0
+                     else f"{verdict.backend_mismatches} entries differ"})
+    return rows
+
+
+ARTEFACTS = {"loihi2": "the generated Lava program (Lava fixed_pt models)",
+             "loihi1": "the generated Lava program",
+             "fpga": "the generated RTL (Verilog simulation)"}
+
+
+def accuracy_rows(verdict, target: str) -> list[dict[str, Any]]:
+    """Task accuracy (with labels) of each run; the target artefact's equals the emulator's when
+    their outputs are identical, which is what the exact check proves."""
+    rows = [{"run": verdict.reference, "accuracy %": verdict.float_accuracy},
+            {"run": "emulator", "accuracy %": verdict.hw_accuracy}]
+    if verdict.backend_mismatches is not None:
+        same = verdict.backend_mismatches == 0
+        rows.append({"run": ARTEFACTS.get(target, target),
+                     "accuracy %": verdict.hw_accuracy if same else "- (outputs differ)"})
+    return rows
+
+
+def layer_rows(order: list[str], summary: list[dict], verdict, placement, est) -> list[dict]:
+    """One row per neuron layer in network order: size, cores, spikes and agreement, energy."""
+    agree = {la.name: la for la in (verdict.layers if verdict else ())}
+    cores = {r["layer"]: r["cores"] for r in placement.layer_rows()} if placement else {}
+    dyn = {r["layer"]: r["dynamic_uj"] for r in est["layers"]} if est else {}
+    size = {r["layer"]: r for r in summary}
+    rows = []
+    for name in order:
+        la = agree.get(name)
+        rows.append({
+            "layer": name, "neurons": size.get(name, {}).get("neurons", "-"),
+            "synapses": size.get(name, {}).get("synapses", "-"), "cores": cores.get(name, "-"),
+            "float spikes": la.float_spikes if la else "-",
+            "hw spikes": la.hw_spikes if la else "-",
+            "agreement": la.agreement if la else "-",
+            "first divergence (step)": (la.first_divergence or "none") if la else "-",
+            "dynamic µJ": dyn.get(name, "-"),
+        })
+    return rows
+
+
+def in_order(rows: list[dict[str, Any]], order: list[str], key: str = "layer") -> list[dict]:
+    """rows sorted into network order (rows for names outside `order` keep their place last)."""
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted(rows, key=lambda r: rank.get(str(r[key]), len(rank)))
+
+
+def energy_section(est: dict[str, Any], pipelined: bool) -> str:
+    """The component table: µJ, share of the total and of the dynamic part."""
+    e = est["energy_uj"]
+    mode = ("pipelined: inputs stream back to back, one inference is T hw steps" if pipelined
+            else "not pipelined: the pipeline drains before the next input (T + L hw steps); "
+                 "--pipelined streams inputs back to back")
+    rows = [{"component": name, "µJ / inference": v,
+             "% of total": 100 * v / e["total"] if e["total"] else 0.0,
+             "% of dynamic": (100 * v / e["dynamic"] if e["dynamic"] else 0.0)
+             if name != "static" else "-"}
+            for name, v in est["breakdown_uj"].items()]
+    rows.append({"component": "total", "µJ / inference": e["total"], "% of total": 100.0,
+                 "% of dynamic": "-"})
+    return (para(f"{est['steps_per_inference']} hw steps per inference ({mode}); activity "
+                 f"{est['activity']} on {est['samples']} sample(s). Dynamic "
+                 f"{e['dynamic']:.4g} µJ, static {e['static']:.4g} µJ per inference.")
+            + table(rows, "energy-table"))
+
+
+def latency_section(est: dict[str, Any]) -> str:
+    lt = est["latency"]
+    return para(f"{lt['us_per_step']:.4g} µs per step on average (slowest step "
+                f"{lt['max_us_per_step']:.4g} µs), {lt['us_per_inference']:.4g} µs per "
+                f"inference, {lt['inferences_per_s']:.4g} inferences/s.")
