@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from snncompile.artifacts import atomic_dir, read_manifest, write_manifest
+from snncompile.artifacts import atomic_dir, read_manifest, sha256_file, write_manifest
 from snncompile.errors import InputError, SnnCompileError
 from snncompile.ir import text
 from snncompile.ir.check import check
@@ -120,7 +120,7 @@ def write_build(out_dir: str | Path, model: str | Path, target: str, nn_graph: G
     write), the nn graph as text, the placement if given, and manifest.json."""
     from snncompile.backends import get_backend
 
-    with atomic_dir(Path(out_dir)) as folder:
+    with atomic_dir(Path(out_dir), [Path(model)]) as folder:
         (folder / "model.nn.txt").write_text(text.dumps(nn_graph))
         files = get_backend(target).write(hw_graph, folder, **write_options)
         files["nn_graph"] = "model.nn.txt"
@@ -135,7 +135,7 @@ def write_build(out_dir: str | Path, model: str | Path, target: str, nn_graph: G
         write_manifest(
             folder,
             target=target,
-            model=str(model),
+            model={"name": Path(model).name, "sha256": sha256_file(Path(model))},
             input_shape=list(hw_graph.shapes[name]),
             output_shape=list(hw_graph.nodes[out_name].shape),
             dt=float(nn_graph.dt),

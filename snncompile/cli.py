@@ -15,6 +15,7 @@ import click
 import numpy as np
 
 from snncompile import __version__, api
+from snncompile.artifacts import refuse_overwrite
 from snncompile.errors import SnnCompileError
 
 EXIT_ERROR, EXIT_VERIFY_FAILED, EXIT_INTERNAL = 2, 1, 3
@@ -142,6 +143,7 @@ def compile_cmd(model: Path, target: str, out_dir: Path | None, weight_split: bo
 def run_cmd(build: Path, input_path: Path, out_path: Path, strict: bool, simulator: str | None,
             cycles_report: Path | None) -> None:
     """Run a compiled BUILD folder on an input file (Lava for loihi2, the RTL for fpga)."""
+    refuse_overwrite(out_path, [input_path, build])
     spikes, events = api.run_build(build, api.load_array(input_path, "input"), strict=strict,
                                    simulator=simulator, report=cycles_report)
     api.save_array(out_path, spikes, "output")
@@ -300,6 +302,8 @@ def report_cmd(model: Path, target: str, input_path: Path | None, labels_path: P
                weight_bits: int, **kw: Any) -> None:
     """Write one self-contained HTML deployment report of MODEL on a target."""
     import os
+
+    refuse_overwrite(out_path, [model, input_path])
 
     from rich.progress import Progress
 

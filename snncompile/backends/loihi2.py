@@ -141,7 +141,7 @@ def run_program(folder: Path, x: np.ndarray, steps: int | None = None, probes: b
     probes: "s:/u:/v:<lif>" -> (batch, steps, *shape) in raw hw time (step t at index t - 1), our
     (C, H, W) layout, like simulate(..., record=True). A failing program raises SnnCompileError.
     """
-    folder = Path(folder)
+    folder = Path(folder).resolve()  # the program runs in a temporary working directory
     with tempfile.TemporaryDirectory(prefix="snncompile-lava-") as tmp:
         tmp_path = Path(tmp)
         np.save(tmp_path / "x.npy", np.asarray(x))

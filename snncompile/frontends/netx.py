@@ -94,7 +94,7 @@ class _Reader:
         self.layers, self.path = layers, path
         self.nodes: dict[str, hw.HWOp] = {}
         self.edges: list[tuple[str, str]] = []
-        self.meta: dict[str, Any] = {"source": str(path), "frontend": "netx"}
+        self.meta: dict[str, Any] = {"source": Path(path).name, "frontend": "netx"}
         self.prev: str | None = None  # last node whose spikes feed the next layer
         self.prev_shape: tuple[int, ...] = ()
         self.flatten = False

@@ -147,7 +147,8 @@ class Placement:
             "layers": [{"name": x.name, "shape": list(x.shape), "strip_width": x.order.width,
                         "tiles": [[int(v) for v in t[1:]] for t in x.order.tiles]}
                        for x in self.layers],
-            "metrics": self.metrics, "cores": cores, "routes": routes,
+            "metrics": {k: v for k, v in self.metrics.items() if k != "seconds"},  # no wall time
+            "cores": cores, "routes": routes,
         }
 
     def save(self, path: str | Path) -> Path:
