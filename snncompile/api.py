@@ -18,7 +18,7 @@ from snncompile.ir import text
 from snncompile.ir.check import check
 from snncompile.ir.graph import Graph
 from snncompile.ir.stats import connections
-from snncompile.verify import VerifyReport, compare, with_backend
+from snncompile.verify import VerifyReport, compare, with_advice, with_backend
 
 HW_KIND = "loihi2-fixed-point"  # the number formats of every hw graph (targets/loihi2/target.toml)
 
@@ -182,6 +182,9 @@ def check_input(x: np.ndarray, input_shape: tuple[int, ...], where: str) -> np.n
             f"{where}: input has shape {x.shape} but the model takes (batch, time, "
             f"{', '.join(map(str, input_shape))})"
         )
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        missing = "no samples" if x.shape[0] == 0 else "no time steps"
+        raise InputError(f"{where}: input has shape {x.shape}, {missing}; there is nothing to run")
     return x
 
 
@@ -257,19 +260,22 @@ def verify(
     x: np.ndarray,
     target: str = "emu",
     labels: np.ndarray | None = None,
-    max_spike_mismatch: float = 0.05,
+    max_count_error: float = 0.1,
+    min_train_agreement: float = 0.8,
     max_accuracy_drop: float = 1.0,
     max_source_mismatch: float = 0.001,
     strict: bool = False,
     weight_split: bool = False,
     weight_bits: int = 8,
+    min_prediction_agreement: float | None = None,
     **frontend_options: Any,
 ) -> VerifyReport:
     """Run the trainer's model (.pt), the float reference, the emulator and the target's own
     artefact (Lava for loihi2) on the same inputs and compare them: source vs reference on the
-    output, reference vs emulator layer by layer, and target vs emulator exactly. With `strict`,
-    any u wrap or v saturation fails the report. Files already in hw integers (netx) have no
-    float model: their emulator run is the reference."""
+    output, reference vs emulator layer by layer (gated on the output's per-neuron spike-count
+    error and spike-train agreement, see spike_metrics), and target vs emulator exactly. With
+    `strict`, any u wrap or v saturation fails the report. Files already in hw integers (netx)
+    have no float model: their emulator run is the reference."""
     from snncompile.sim.emulator import run_emulator
     from snncompile.sim.reference import run_reference
     from snncompile.sim.timing import event_rows
@@ -294,18 +300,22 @@ def verify(
             raise SnnCompileError(f"{model} is already quantized, so the emulator is its reference; "
                                   "verify it against a back end, e.g. --target loihi2")
         report = compare(target, {"output": emu.outputs[out_hw]}, {"output": target_out}, "output",
-                         labels, None, max_accuracy_drop, overflows=overflows, reference="emulator")
+                         labels, None, max_accuracy_drop, overflows=overflows, reference="emulator",
+                         min_train_agreement=None,
+                         min_prediction_agreement=min_prediction_agreement)
         return with_backend(report, emu.outputs[out_hw], target_out)
     ref = run_reference(graph, x.astype(np.float64), record=True)
     (out_nn,) = graph.outputs
     float_spikes = {n: ref[n] for n in graph.of_kind("neuron")}
     float_spikes["output"] = ref[out_nn]
     source = run_source(model, x, **frontend_options)
-    report = compare(target, float_spikes, emu_spikes, "output", labels, max_spike_mismatch,
-                     max_accuracy_drop, source, max_source_mismatch, overflows)
+    report = compare(target, float_spikes, emu_spikes, "output", labels, max_count_error,
+                     max_accuracy_drop, source, max_source_mismatch, overflows,
+                     min_train_agreement=min_train_agreement,
+                     min_prediction_agreement=min_prediction_agreement)
     if target_out is not None:
         report = with_backend(report, emu.outputs[out_hw], target_out)
-    return report
+    return with_advice(report, weight_split, weight_bits)
 
 
 def run_source(model: str | Path, x: np.ndarray, **frontend_options: Any) -> np.ndarray | None:

@@ -17,6 +17,7 @@ import numpy as np
 from snncompile import __version__, api
 from snncompile.artifacts import refuse_overwrite
 from snncompile.errors import SnnCompileError
+from snncompile.shell.tables import table as _table
 
 EXIT_ERROR, EXIT_VERIFY_FAILED, EXIT_INTERNAL = 2, 1, 3
 
@@ -78,20 +79,6 @@ def _frontend_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
                                      param_hint="--input-shape") from None
     kw["trust_pickle"] = kw.pop("trust_pickle") or None
     return kw
-
-
-def _table(title: str, rows: list[dict[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    if not rows:
-        return
-    table = Table(title=title)
-    for key in rows[0]:
-        table.add_column(str(key), justify="left" if key in ("layer", "name") else "right")
-    for row in rows:
-        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()))
-    Console(width=140).print(table)
 
 
 @click.group(cls=_DefaultCompile)
@@ -165,8 +152,15 @@ def run_cmd(build: Path, input_path: Path, out_path: Path, strict: bool, simulat
 @click.option("--input", "-i", "input_path", required=True, type=click.Path(path_type=Path))
 @click.option("--labels", "-l", "labels_path", type=click.Path(path_type=Path),
               help="Class labels .npy (batch,) to report task accuracy.")
-@click.option("--max-spike-mismatch", default=0.05, show_default=True,
-              help="Largest tolerated fraction of output spike entries that differ.")
+@click.option("--max-count-error", default=0.1, show_default=True,
+              help="Largest tolerated per-neuron output spike-count error, relative to the "
+                   "reference's spikes (0.4 = 40 % of the spikes lost or added).")
+@click.option("--min-train-agreement", default=0.8, show_default=True,
+              help="Smallest tolerated output spike-train agreement: twice the coinciding "
+                   "spikes over all spikes of both (shared silence ignored).")
+@click.option("--min-prediction-agreement", type=float,
+              help="Smallest tolerated fraction of samples whose predicted class (most output "
+                   "spikes) is the same on both sides (default: not gated).")
 @click.option("--max-accuracy-drop", default=1.0, show_default=True,
               help="Largest tolerated accuracy loss in points (needs --labels).")
 @click.option("--max-source-mismatch", default=0.001, show_default=True,
@@ -179,41 +173,23 @@ def run_cmd(build: Path, input_path: Path, out_path: Path, strict: bool, simulat
 @_weight_bits_option
 @_frontend_options
 def verify_cmd(model: Path, target: str, input_path: Path, labels_path: Path | None,
-               max_spike_mismatch: float, max_accuracy_drop: float, max_source_mismatch: float,
-               strict: bool, as_json: bool, weight_split: bool, weight_bits: int,
-               **kw: Any) -> None:
+               max_count_error: float, min_train_agreement: float,
+               min_prediction_agreement: float | None, max_accuracy_drop: float,
+               max_source_mismatch: float, strict: bool, as_json: bool, weight_split: bool,
+               weight_bits: int, **kw: Any) -> None:
     """Run the float reference, the emulator and the target on the same inputs; exit 1 past the
     tolerances or if the target's own run (Lava) differs from the emulator at all."""
     x = api.load_array(input_path, "input")
     labels = api.load_array(labels_path, "labels") if labels_path else None
-    report = api.verify(model, x, target, labels, max_spike_mismatch, max_accuracy_drop,
-                        max_source_mismatch, strict, weight_split, weight_bits,
-                        **_frontend_kwargs(kw))
+    report = api.verify(model, x, target, labels, max_count_error, min_train_agreement,
+                        max_accuracy_drop, max_source_mismatch, strict, weight_split,
+                        weight_bits, min_prediction_agreement, **_frontend_kwargs(kw))
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
-        hw_side = "emulator" if report.reference != "emulator" else target
-        if report.reference != "emulator":
-            _table(f"{model.name}: {report.reference} vs emulator ({report.samples} samples x "
-                   f"{report.steps} steps)",
-                   [{**vars(layer), "first_divergence": layer.first_divergence or "-"}
-                    for layer in report.layers])
-        if report.float_accuracy is not None:
-            click.echo(f"accuracy: {report.reference} {report.float_accuracy:.2f}%  {hw_side} "
-                       f"{report.hw_accuracy:.2f}%")
-        if report.source_agreement is not None:
-            click.echo(f"trainer's model vs float reference: output spikes agree "
-                       f"{report.source_agreement:.4f}")
-        click.echo(f"{report.reference} vs {hw_side}: output spikes agree "
-                   f"{report.output_agreement:.4f}; predictions agree "
-                   f"{report.prediction_agreement:.4f}")
-        if report.backend_mismatches is not None:
-            click.echo(f"emulator vs {target}: {report.backend_mismatches} differing output "
-                       f"entries ({'identical' if not report.backend_mismatches else 'NOT exact'})")
-        if report.overflows:
-            _table("overflows (strict mode)", list(report.overflows))
-        for c in report.checks:
-            click.echo(f"{'PASS' if c.passed else 'FAIL'}  {c.name}: {c.value:.4g} (limit {c.limit:g})")
+        from snncompile.shell.verify_text import print_report
+
+        print_report(report, model.name, target)
     if not report.passed:
         sys.exit(EXIT_VERIFY_FAILED)
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from snncompile import spike_metrics as metrics
+
 
 @dataclasses.dataclass(frozen=True)
 class LayerAgreement:
@@ -17,7 +19,9 @@ class LayerAgreement:
     neurons: int
     float_spikes: int
     hw_spikes: int
-    agreement: float  # fraction of (sample, step, neuron) entries where both spike or both stay silent
+    count_error: float  # per-neuron spike-count error over the reference's spikes (spike_metrics)
+    train_agreement: float  # spike-train agreement ignoring shared silence (Dice)
+    agreement: float  # information only: fraction of equal (sample, step, neuron) entries
     first_divergence: int | None  # earliest time step (1-based) where they differ in any sample
 
 
@@ -27,6 +31,7 @@ class Check:
     value: float
     limit: float
     passed: bool
+    at_least: bool = False  # the limit is a floor (agreements), not a ceiling (errors)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +40,7 @@ class VerifyReport:
     samples: int
     steps: int
     layers: tuple[LayerAgreement, ...]
-    output_agreement: float
+    output_agreement: float  # information only: entry-wise, dominated by shared silence
     prediction_agreement: float
     float_accuracy: float | None
     hw_accuracy: float | None
@@ -44,6 +49,10 @@ class VerifyReport:
     overflows: tuple[dict, ...] = ()  # strict mode: every u wrap / v saturation (layer, step)
     reference: str = "float reference"  # what the hardware side is compared with
     backend_mismatches: int | None = None  # target's output entries that differ from the emulator
+    output_count_error: float = 0.0  # per-neuron spike-count error of the output layer
+    output_train_agreement: float = 1.0  # spike-train agreement of the output layer
+    worst_layer: str | None = None  # the layer whose spike trains agree least
+    advice: tuple[str, ...] = ()  # what may help when a spike or accuracy check fails
 
     @property
     def passed(self) -> bool:
@@ -61,16 +70,6 @@ def predictions(spikes: np.ndarray) -> np.ndarray:
     return counts.argmax(axis=1)
 
 
-def _agreement(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.mean((a != 0) == (b != 0))) if a.size else 1.0
-
-
-def _first_divergence(a: np.ndarray, b: np.ndarray) -> int | None:
-    """Where to start looking: the earliest step at which any sample's spikes differ."""
-    steps = np.flatnonzero(((a != 0) != (b != 0)).reshape(a.shape[0], a.shape[1], -1).any(axis=(0, 2)))
-    return int(steps[0]) + 1 if steps.size else None
-
-
 def with_backend(report: VerifyReport, emulator_out: np.ndarray, backend_out: np.ndarray
                  ) -> VerifyReport:
     """Add the exact check: the target's own run (Lava, RTL) must equal the emulator entry for
@@ -82,50 +81,83 @@ def with_backend(report: VerifyReport, emulator_out: np.ndarray, backend_out: np
                                backend_mismatches=differing)
 
 
+SPIKE_CHECKS = ("output spike-count error", "output spike-train agreement",
+                "accuracy drop (points)", "prediction agreement")
+
+
+def with_advice(report: VerifyReport, weight_split: bool, weight_bits: int) -> VerifyReport:
+    """When a spike or accuracy check fails, say which quantization options may help."""
+    if all(c.passed for c in report.checks if c.name in SPIKE_CHECKS):
+        return report
+    advice = []
+    if weight_bits < 8:
+        advice.append(f"--weight-bits 8 (now {weight_bits}): the widest weights Lava keeps")
+    if not weight_split:
+        advice.append("--weight-split: a finer twin per Dense, about 8 more weight bits for "
+                      "twice the synapses")
+    return dataclasses.replace(report, advice=tuple(advice))
+
+
+def _layer(name: str, ref: np.ndarray, hw: np.ndarray) -> LayerAgreement:
+    return LayerAgreement(
+        name=name,
+        neurons=int(np.prod(ref.shape[2:])),
+        float_spikes=int(np.count_nonzero(ref)),
+        hw_spikes=int(np.count_nonzero(hw)),
+        count_error=metrics.count_error(ref, hw),
+        train_agreement=metrics.train_agreement(ref, hw),
+        agreement=metrics.entry_agreement(ref, hw),
+        first_divergence=metrics.first_divergence(ref, hw),
+    )
+
+
 def compare(
     target: str,
     float_spikes: dict[str, np.ndarray],
     hw_spikes: dict[str, np.ndarray],
     output: str,
     labels: np.ndarray | None = None,
-    max_spike_mismatch: float | None = 0.05,
+    max_count_error: float | None = 0.1,
     max_accuracy_drop: float = 1.0,
     source_spikes: np.ndarray | None = None,
     max_source_mismatch: float = 0.001,
     overflows: list[dict] | None = None,
     reference: str = "float reference",
+    min_train_agreement: float | None = 0.8,
+    min_prediction_agreement: float | None = None,
 ) -> VerifyReport:
     """Build the report from per-layer spike arrays (batch, time, *shape) keyed by layer name.
 
-    Checks: the fraction of output spike entries that differ is at most `max_spike_mismatch`
-    (None: not checked here, as when with_backend gates the same outputs exactly);
-    with labels, hardware accuracy is at most `max_accuracy_drop` points below float accuracy;
-    with `source_spikes` (the trainer's model on the same input), at most `max_source_mismatch`
-    of its output entries differ from the float reference (float32 vs float64 rounding only);
-    with `overflows` (strict mode), there are none.
+    Checks on the output layer: the per-neuron spike-count error relative to the reference's
+    spikes is at most `max_count_error`, and the spike-train agreement (shared silence ignored)
+    at least `min_train_agreement` (None: not checked, as when with_backend gates the same
+    outputs exactly); with labels, hardware accuracy is at most `max_accuracy_drop` points below
+    float accuracy; with `min_prediction_agreement`, at least that fraction of samples gets the
+    same class; with `source_spikes` (the trainer's model on the same input), at most
+    `max_source_mismatch` of its output entries differ from the float reference (float32 vs
+    float64 rounding only); with `overflows` (strict mode), there are none.
     """
-    layers = tuple(
-        LayerAgreement(
-            name=name,
-            neurons=int(np.prod(float_spikes[name].shape[2:])),
-            float_spikes=int(np.count_nonzero(float_spikes[name])),
-            hw_spikes=int(np.count_nonzero(hw_spikes[name])),
-            agreement=_agreement(float_spikes[name], hw_spikes[name]),
-            first_divergence=_first_divergence(float_spikes[name], hw_spikes[name]),
-        )
-        for name in float_spikes
-        if name in hw_spikes
-    )
+    layers = tuple(_layer(name, float_spikes[name], hw_spikes[name])
+                   for name in float_spikes if name in hw_spikes)
     f_out, h_out = float_spikes[output], hw_spikes[output]
     f_pred, h_pred = predictions(f_out), predictions(h_out)
-    output_agreement = _agreement(f_out, h_out)
+    out = next(layer for layer in layers if layer.name == output)
+    prediction_agreement = float(np.mean(f_pred == h_pred))
     checks = []
-    if max_spike_mismatch is not None:
-        checks.append(Check("output spike mismatch", 1 - output_agreement, max_spike_mismatch,
-                            1 - output_agreement <= max_spike_mismatch))
+    if max_count_error is not None:
+        checks.append(Check("output spike-count error", out.count_error, max_count_error,
+                            out.count_error <= max_count_error))
+    if min_train_agreement is not None:
+        checks.append(Check("output spike-train agreement", out.train_agreement,
+                            min_train_agreement, out.train_agreement >= min_train_agreement,
+                            at_least=True))
+    if min_prediction_agreement is not None:
+        checks.append(Check("prediction agreement", prediction_agreement,
+                            min_prediction_agreement,
+                            prediction_agreement >= min_prediction_agreement, at_least=True))
     source_agreement = None
     if source_spikes is not None:
-        source_agreement = _agreement(source_spikes, f_out)
+        source_agreement = metrics.entry_agreement(source_spikes, f_out)
         checks.insert(0, Check("source vs float reference mismatch", 1 - source_agreement,
                                max_source_mismatch, 1 - source_agreement <= max_source_mismatch))
     if overflows is not None:
@@ -136,17 +168,22 @@ def compare(
         h_acc = float(np.mean(h_pred == labels) * 100)
         checks.append(Check("accuracy drop (points)", f_acc - h_acc, max_accuracy_drop,
                             f_acc - h_acc <= max_accuracy_drop))
+    hidden = [layer for layer in layers if layer.name != output] or [out]
+    worst = min(hidden, key=lambda layer: (layer.train_agreement, -layer.count_error))
     return VerifyReport(
         target=target,
         samples=int(f_out.shape[0]),
         steps=int(f_out.shape[1]),
         layers=layers,
-        output_agreement=output_agreement,
-        prediction_agreement=float(np.mean(f_pred == h_pred)),
+        output_agreement=out.agreement,
+        prediction_agreement=prediction_agreement,
         float_accuracy=f_acc,
         hw_accuracy=h_acc,
         checks=tuple(checks),
         source_agreement=source_agreement,
         overflows=tuple(overflows or ()),
         reference=reference,
+        output_count_error=out.count_error,
+        output_train_agreement=out.train_agreement,
+        worst_layer=worst.name,
     )

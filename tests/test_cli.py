@@ -58,7 +58,7 @@ def test_compile_run_verify_digits(tmp_path, digits_inputs):
 
 def test_verify_fails_past_tolerance(digits_inputs):
     x_path, _ = digits_inputs
-    result = snncompile("verify", DIGITS, "--input", x_path, "--max-spike-mismatch", "0")
+    result = snncompile("verify", DIGITS, "--input", x_path, "--max-count-error", "0")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "FAIL" in result.stdout
 

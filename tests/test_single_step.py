@@ -57,7 +57,8 @@ def test_t1_is_the_first_step_of_a_longer_run(model):
 
 
 def _verify_t1(model, target: str) -> None:
-    report = api.verify(model, _x(1), target=target, max_spike_mismatch=0.0)
+    report = api.verify(model, _x(1), target=target, max_count_error=0.0,
+                        min_train_agreement=1.0)
     assert report.passed, report.to_dict()
     assert report.steps == 1 and report.source_agreement == 1.0
     if target != "emu":

@@ -1,6 +1,7 @@
 """verify.compare on arrays built by hand: every number in the report is the one we can compute."""
 
 import numpy as np
+import pytest
 
 from snncompile.verify import compare, predictions
 
@@ -14,7 +15,8 @@ def test_report_numbers_and_checks():
     hw_hidden[2, 3, 1] = 1 - hw_hidden[2, 3, 1]  # one flip at step 4 (1-based)
     labels = predictions(out)
     report = compare("emu", {"h": hidden, "output": out}, {"h": hw_hidden, "output": out},
-                     "output", labels=labels, max_spike_mismatch=0.0, max_accuracy_drop=0.0)
+                     "output", labels=labels, max_count_error=0.0, max_accuracy_drop=0.0,
+                     min_train_agreement=1.0)
     h, o = report.layers
     assert (h.name, h.neurons, h.first_divergence) == ("h", 5, 4)
     assert h.agreement == 1 - 1 / hidden.size
@@ -29,7 +31,8 @@ def test_failing_checks():
     hw = out.copy()
     hw[0] = hw[0, :, ::-1]  # sample 0's class flips
     report = compare("emu", {"output": out}, {"output": hw}, "output",
-                     labels=np.array([0, 0]), max_spike_mismatch=0.1, max_accuracy_drop=1.0)
+                     labels=np.array([0, 0]), max_count_error=0.1, max_accuracy_drop=1.0,
+                     min_train_agreement=None)
     assert report.prediction_agreement == 0.5
     assert (report.float_accuracy, report.hw_accuracy) == (100.0, 50.0)
     assert [c.passed for c in report.checks] == [False, False]
@@ -54,3 +57,68 @@ def test_source_tier():
     assert not report.checks[0].passed and not report.passed
     plain = compare("emu", {"output": out}, {"output": out}, "output")
     assert plain.source_agreement is None and plain.passed
+
+
+def _sparse_output(seed: int = 3) -> np.ndarray:
+    """An output layer as real ones look: 218 spikes in 8 x 100 x 10 = 8,000 entries."""
+    out = np.zeros((8, 100, 10), dtype=np.int8)
+    flat = np.random.default_rng(seed).choice(out.size, 218, replace=False)
+    out.reshape(-1)[flat] = 1
+    return out
+
+
+def test_losing_40_percent_of_output_spikes_fails():
+    """The entry-wise figure hides the loss (1.1 % of entries differ, far inside the old
+    5 % gate); the per-neuron count error (0.4) and spike-train agreement (0.75) catch it."""
+    ref = _sparse_output()
+    hw = ref.copy()
+    spikes = np.flatnonzero(hw)
+    hw.reshape(-1)[spikes[::5]] = 0  # drop 2 of every 5 spikes
+    hw.reshape(-1)[spikes[1::5]] = 0
+    lost = 1 - hw.sum() / ref.sum()
+    assert 0.39 < lost < 0.41
+    report = compare("emu", {"output": ref}, {"output": hw}, "output")
+    assert 1 - report.output_agreement < 0.012  # what the old gate measured (limit 0.05)
+    assert report.output_count_error == pytest.approx(lost)
+    assert report.output_train_agreement == 2 * hw.sum() / (ref.sum() + hw.sum())
+    assert report.output_train_agreement < 0.76
+    failed = {c.name for c in report.checks if not c.passed}
+    assert failed == {"output spike-count error", "output spike-train agreement"}
+    assert not report.passed
+
+
+def test_equal_spikes_pass_and_moved_spikes_do_not():
+    """Equal trains pass with error 0 and agreement 1; the same counts at other steps keep the
+    count error at 0 but fail the spike-train agreement."""
+    ref = _sparse_output()
+    report = compare("emu", {"output": ref}, {"output": ref}, "output")
+    assert (report.output_count_error, report.output_train_agreement) == (0.0, 1.0)
+    assert report.passed
+    moved = np.roll(ref, 1, axis=1)  # every spike one step later
+    moved[:, 0] = ref[:, -1]  # np.roll wraps: the same counts per neuron
+    report = compare("emu", {"output": ref}, {"output": moved}, "output")
+    assert report.output_count_error == 0.0 and report.output_train_agreement < 0.1
+    assert [c.name for c in report.checks if not c.passed] == ["output spike-train agreement"]
+
+
+def test_silence_on_both_sides_agrees_and_worst_layer_is_named():
+    silent = np.zeros((2, 5, 3), dtype=np.int8)
+    hidden = _sparse_output()[:2, :5]
+    hw_hidden = hidden.copy()
+    hw_hidden[hw_hidden != 0] = 0
+    report = compare("emu", {"h": hidden, "g": hidden, "output": silent},
+                     {"h": hw_hidden, "g": hidden, "output": silent}, "output")
+    assert report.output_train_agreement == 1.0 and report.output_count_error == 0.0
+    assert report.worst_layer == "h"
+
+
+def test_prediction_agreement_gate():
+    out = np.zeros((2, 4, 2), dtype=np.int8)
+    out[:, :, 0] = 1
+    hw = out.copy()
+    hw[0] = hw[0, :, ::-1]
+    report = compare("emu", {"output": out}, {"output": hw}, "output", max_count_error=None,
+                     min_train_agreement=None, min_prediction_agreement=0.75)
+    (check,) = report.checks
+    assert (check.name, check.value, check.at_least, check.passed) == (
+        "prediction agreement", 0.5, True, False)
