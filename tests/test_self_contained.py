@@ -36,3 +36,15 @@ def test_third_party_data_is_committed_with_its_licences():
     readme = (data / "README.md").read_text(encoding="utf-8")
     for folder in {f.split("/")[0] for f in files if "/" in f}:
         assert f"## {folder}/" in readme, f"tests/data/README.md does not describe {folder}/"
+
+
+def test_every_subpackage_ships_in_the_wheel():
+    """pyproject lists packages by hand (targets/ is mapped into the package): a new subpackage
+    left off the list would import from a checkout and fail from the wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    found = {".".join(p.parent.relative_to(REPO).parts)
+             for p in (REPO / "snncompile").rglob("__init__.py")}
+    assert found - listed == set()
