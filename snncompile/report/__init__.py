@@ -40,9 +40,6 @@ def pick_sample(float_spikes: dict, hw_spikes: dict, layers: list[str],
     """The sample the rasters show: the one asked for, else the one whose last layer differs
     most between float and hardware (the first sample if none differs)."""
     if sample is not None:
-        if not 0 <= sample < batch:
-            raise SnnCompileError(f"--sample {sample} is outside the input's {batch} samples "
-                                  f"(0..{batch - 1})")
         return sample, "chosen with --sample"
     if not layers:
         return 0, "the first sample"
@@ -119,6 +116,9 @@ def build_report(model, out, target: str = "loihi2", x: np.ndarray | None = None
     if labels is not None and np.shape(labels) != (x.shape[0],):
         raise SnnCompileError(f"labels have shape {np.shape(labels)}; expected ({x.shape[0]},), "
                               "one per sample")
+    if sample is not None and not 0 <= sample < len(x):
+        raise SnnCompileError(f"--sample {sample} is outside the input's {len(x)} samples "
+                              f"(0..{len(x) - 1})")
     order = network_order(hw_graph)
     step("verify")
     verdict, not_verified = _verify(model, x, target, labels, weight_bits, frontend_options)
