@@ -137,8 +137,10 @@ def test_digits_report_in_chromium(tmp_path, digits_inputs):
     assert "pass" in dom.attrs_of["verdict"]["class"]
     checks = dom.rows("checks")
     assert {c["result"] for c in checks} == {"PASS"}
-    assert any(c["check"].startswith("emulator vs loihi2") and c["limit"] == "0" for c in checks)
-    chain = {r["link"]: r["agreement"] for r in dom.rows("chain")}
+    assert any(c["check"].startswith("emulator vs loihi2") and c["limit"] == "≤ 0" for c in checks)
+    assert any(c["check"] == "output spike-train agreement" and c["limit"] == "≥ 0.8"
+               for c in checks)
+    chain = {r["link"]: r["value"] for r in dom.rows("chain")}
     assert chain["emulator vs the generated Lava program (Lava fixed_pt models)"] == "identical"
     # float accuracy from the trainer's own torch module, run here
     torch_acc = 100 * np.mean(api.run_source(DIGITS, x).sum(axis=1).argmax(axis=1) == y)
@@ -149,7 +151,7 @@ def test_digits_report_in_chromium(tmp_path, digits_inputs):
 
     layers = dom.rows("layers")
     assert [r["layer"] for r in layers] == ["1", "3"]
-    assert kpis["output agreement"] == f"{float(layers[-1]['agreement']):.4f}"
+    assert kpis["output spike trains agree"] == f"{float(layers[-1]['train agreement']):.4f}"
     cores = dom.rows("cores")
     assert len(cores) == int(kpis["cores"]) >= 1
     held: dict[str, int] = {}
@@ -197,10 +199,10 @@ def test_cnn_report_layers_in_network_order(tmp_path, third_party):
     assert [r["layer"] for r in layers] == ["1", "3", "6", "10", "12"]
     report = api.verify(model, x, "emu")
     output = next(la for la in report.layers if la.name == "output")
-    assert _kpis(dom)["output agreement"] == f"{output.agreement:.4f}"
-    assert float(layers[-1]["agreement"]) == pytest.approx(output.agreement, abs=5e-5)
+    assert _kpis(dom)["output spike trains agree"] == f"{output.train_agreement:.4f}"
+    assert float(layers[-1]["train agreement"]) == pytest.approx(output.train_agreement, abs=5e-5)
     six = next(la for la in report.layers if la.name == "6")
-    assert f"{six.agreement:.4f}" != f"{output.agreement:.4f}"  # the old bug would show this
+    assert f"{six.train_agreement:.4f}" != f"{output.train_agreement:.4f}"  # the old bug's
     cores = dom.rows("cores")
     assert len(cores) == int(_kpis(dom)["cores"]) > 1
 
@@ -216,8 +218,9 @@ def test_failing_model_shows_fail_and_the_failed_checks(tmp_path, digits_inputs)
     dom = _render(out, tmp_path)
     assert dom.text["verdict"].startswith("FAIL") and "fail" in dom.attrs_of["verdict"]["class"]
     failed = [c for c in dom.rows("checks") if c["result"] == "FAIL"]
-    assert any(c["check"] == "accuracy drop (points)" and c["limit"] == "1" for c in failed)
+    assert any(c["check"] == "accuracy drop (points)" and c["limit"] == "≤ 1" for c in failed)
     assert "accuracy drop (points)" in dom.text["verdict"]
+    assert "Worst layer: " in dom.text["verdict"] and "--weight-bits 8" in dom.text["verdict"]
     assert "Sample 3 of 32 (chosen with --sample)" in dom.raw
 
 

@@ -152,7 +152,11 @@ def build_report(model, out, target: str = "loihi2", x: np.ndarray | None = None
             body += para("No labels given: pass --labels y.npy for task accuracy.")
         s.append(("Verification", body))
     s.append(("Layers in network order",
-              table(sections.layer_rows(order, summary, verdict, placement, est), "layers")))
+              para("Float reference vs emulator per layer, as verify measures them: count "
+                   "error is the per-neuron spike-count error over the reference's spikes, "
+                   "train agreement ignores steps where both stay silent, entries equal counts "
+                   "every (sample, step, neuron) and is information only.")
+              + table(sections.layer_rows(order, summary, verdict, placement, est), "layers")))
     s.append(("Quantization error per layer",
               para(f"{getattr(quant, 'weight_bits', 8)}-bit weights (num_weight_bits)")
               + table(sections.in_order(quant.rows(), order))))
@@ -185,8 +189,9 @@ def build_report(model, out, target: str = "loihi2", x: np.ndarray | None = None
                                   "provenance")))
     kpis = [("verify", ("PASS" if verdict.passed else "FAIL") if verdict else "not run",
              f"{len(verdict.checks)} checks" if verdict else ""),
-            ("output agreement", f"{verdict.output_agreement:.4f}" if verdict else "-",
-             f"float vs hw, layer {out_layer}")]
+            ("output spike trains agree", f"{verdict.output_train_agreement:.4f}"
+             if verdict else "-", f"layer {out_layer}; count error "
+             f"{verdict.output_count_error:.3g}" if verdict else "")]
     if verdict is not None and verdict.float_accuracy is not None:
         kpis.append(("accuracy", f"{verdict.hw_accuracy:.2f} %",
                      f"float {verdict.float_accuracy:.2f} %"))

@@ -10,20 +10,25 @@ from snncompile.report.html import para, table
 
 
 def verdict_banner(verdict, target: str, reason: str | None) -> str:
-    """PASS / FAIL of `snncompile verify` on the report's inputs, each check with its limit."""
+    """PASS / FAIL of `snncompile verify` on the report's inputs; on a FAIL, the failed checks,
+    the worst layer and what may help."""
     if verdict is None:
         return f"<div class='verdict none' id='verdict'><b>NOT VERIFIED</b>{html.escape(reason)}</div>"
     word, cls = ("PASS", "pass") if verdict.passed else ("FAIL", "fail")
     failed = [c.name for c in verdict.checks if not c.passed]
     detail = (f"all {len(verdict.checks)} checks of snncompile verify hold" if not failed
               else f"failed: {'; '.join(failed)}")
-    return (f"<div class='verdict {cls}' id='verdict'><b>{word}</b>{html.escape(detail)} "
-            f"(target {html.escape(target)}, {verdict.samples} sample(s) x {verdict.steps} steps)"
-            "</div>")
+    detail += (f" (target {target}, {verdict.samples} sample(s) x {verdict.steps} steps)")
+    if failed and verdict.worst_layer is not None and verdict.reference != "emulator":
+        detail += f". Worst layer: {verdict.worst_layer}"
+    if failed and verdict.advice:
+        detail += ". May help: " + "; ".join(verdict.advice)
+    return f"<div class='verdict {cls}' id='verdict'><b>{word}</b>{html.escape(detail)}</div>"
 
 
 def check_rows(verdict) -> list[dict[str, Any]]:
-    return [{"check": c.name, "value": c.value, "limit": c.limit,
+    return [{"check": c.name, "value": c.value,
+             "limit": f"{'≥' if getattr(c, 'at_least', False) else '≤'} {c.limit:g}",
              "result": "PASS" if c.passed else "FAIL"} for c in verdict.checks]
 
 
@@ -31,16 +36,21 @@ def chain_rows(verdict, target: str) -> list[dict[str, Any]]:
     """Each link of the chain trainer -> float reference -> emulator -> target artefact."""
     rows = []
     if verdict.source_agreement is not None:
-        rows.append({"link": "trainer's model vs float reference", "compared": "output spikes",
-                     "agreement": verdict.source_agreement})
-    rows.append({"link": f"{verdict.reference} vs emulator", "compared": "output spikes",
-                 "agreement": verdict.output_agreement})
-    rows.append({"link": f"{verdict.reference} vs emulator", "compared": "predicted class",
-                 "agreement": verdict.prediction_agreement})
+        rows.append({"link": "trainer's model vs float reference",
+                     "compared": "output spike entries", "value": verdict.source_agreement})
+    pair = f"{verdict.reference} vs emulator"
+    rows += [{"link": pair, "compared": "output spike-count error (per neuron, over the "
+              "reference's spikes)", "value": verdict.output_count_error},
+             {"link": pair, "compared": "output spike-train agreement (shared silence ignored)",
+              "value": verdict.output_train_agreement},
+             {"link": pair, "compared": "predicted class agreement",
+              "value": verdict.prediction_agreement},
+             {"link": pair, "compared": "output spike entries equal (information only)",
+              "value": verdict.output_agreement}]
     if verdict.backend_mismatches is not None:
         artefact = ARTEFACTS.get(target, f"the {target} build")
         rows.append({"link": f"emulator vs {artefact}", "compared": "output spike entries",
-                     "agreement": "identical" if verdict.backend_mismatches == 0
+                     "value": "identical" if verdict.backend_mismatches == 0
                      else f"{verdict.backend_mismatches} entries differ"})
     return rows
 
@@ -76,7 +86,9 @@ def layer_rows(order: list[str], summary: list[dict], verdict, placement, est) -
             "synapses": size.get(name, {}).get("synapses", "-"), "cores": cores.get(name, "-"),
             "float spikes": la.float_spikes if la else "-",
             "hw spikes": la.hw_spikes if la else "-",
-            "agreement": la.agreement if la else "-",
+            "count error": la.count_error if la else "-",
+            "train agreement": la.train_agreement if la else "-",
+            "entries equal": la.agreement if la else "-",
             "first divergence (step)": (la.first_divergence or "none") if la else "-",
             "dynamic µJ": dyn.get(name, "-"),
         })
