@@ -42,7 +42,15 @@ def _names(items) -> str:
 
 def _frontend_rows() -> list[tuple[str, str, str]]:
     import snncompile.nn as own_layers
-    from snncompile.frontends import netx, nir, norse_modules, onnx, spikingjelly, torch_modules
+    from snncompile.frontends import (
+        netx,
+        nir,
+        norse_modules,
+        onnx,
+        spikingjelly,
+        torch_fx,
+        torch_modules,
+    )
 
     torch_layers = [cls.__name__ for cls in torch_modules.TORCH_LAYERS]
     skipped = [cls.__name__ for cls in torch_modules.SKIPPED]
@@ -52,6 +60,8 @@ def _frontend_rows() -> list[tuple[str, str, str]]:
         ("`.nir` (nir)", "NIR node types", _names(nir._READERS)),
         ("`.pt` / `.pth` (torch_file, torch_modules)", "torch.nn layers",
          _names(["Sequential", *torch_layers]) + "; skipped: " + _names(skipped)),
+        ("", "any nn.Module (forward traced by torch.fx)", "between submodules: "
+         + _names(torch_fx.FUNCTIONS)),
         ("", "snncompile.nn layers", _names(own)),
         ("", "snnTorch neurons", _names(torch_modules.SNNTORCH) + "; refused by name: "
          + _names(torch_modules.SNNTORCH_REFUSED)),

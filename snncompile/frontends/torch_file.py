@@ -38,7 +38,7 @@ TRUST_HINT = ("pass --trust-pickle to load it anyway (runs code from the file; o
 _SNNTORCH_METHODS = frozenset({"_base_sub", "_base_zero", "_base_int", "_surrogate_bypass"})
 _TORCH_CLASSES = [
     nn.Sequential, nn.Linear, nn.Conv1d, nn.Conv2d, nn.Flatten, nn.AvgPool2d, nn.MaxPool2d, nn.ReLU,
-    nn.Identity, nn.Dropout,
+    nn.Identity, nn.Dropout, nn.BatchNorm1d, nn.BatchNorm2d,
 ]
 
 
@@ -52,7 +52,8 @@ def _snntorch() -> Any:
 
 
 _SJ_LAYERS = ("Linear", "Conv2d", "Flatten", "AvgPool2d", "SeqToANNContainer", "Dropout",
-              "Dropout2d")
+              "Dropout2d", "BatchNorm1d", "BatchNorm2d", "MaxPool2d",
+              "ThresholdDependentBatchNorm2d")
 _SJ_NEURONS = ("LIFNode", "ParametricLIFNode", "IFNode")
 _SJ_SURROGATES = ("Sigmoid", "ATan", "PiecewiseQuadratic", "PiecewiseExp", "SoftSign", "Erf",
                   "SuperSpike", "PiecewiseLeakyReLU", "Rect")

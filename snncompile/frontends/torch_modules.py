@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from snncompile.errors import UnsupportedOp
+from snncompile.frontends import torch_blocks, torch_fx
 from snncompile.ir import nn_ops
 from snncompile.ir.graph import Graph
 from snncompile.ir.nn_ops import pair, same_padding
@@ -43,7 +44,8 @@ from snncompile.nn import delays, layers
 from snncompile.nn.adaptive import AdaptiveLIF
 
 SKIPPED = (nn.Identity, nn.Dropout)
-KNOWN = ("Sequential, Linear, Conv1d, Conv2d, Flatten, AvgPool2d, Identity, Dropout, "
+KNOWN = ("Sequential, Linear, Conv1d, Conv2d, Flatten, AvgPool2d, MaxPool2d (on spikes), "
+         "BatchNorm1d/2d, Identity, Dropout, any module whose forward torch.fx traces, "
          "snncompile.nn IF/LIF/CubaLIF/RLIF/AdaptiveLIF/DelayedLinear, "
          "snntorch Leaky/Synaptic/RLeaky/RSynaptic, "
          "SpikingJelly LIFNode/ParametricLIFNode/IFNode, Norse LIFCell/LIF/LIFBoxCell")
@@ -67,15 +69,23 @@ class _Builder:
     def __init__(self, input_shape: tuple[int, ...], dt: float, source: str):
         self.nodes: dict[str, nn_ops.NNOp] = {"input": nn_ops.Input(shape=input_shape)}
         self.edges: list[tuple[str, str]] = []
-        self.last, self.shape, self.dt, self.source = "input", input_shape, dt, source
+        self.last: str | tuple[str, ...] = "input"  # a node, or several whose outputs are summed
+        self.shape, self.dt, self.source = input_shape, dt, source
+        self.shapes: dict[str, tuple[int, ...]] = {"input": input_shape}
+        self.norms: set[str] = set()  # BatchNorm nodes, folded by torch_blocks.fold_norms
 
     def fail(self, module: nn.Module, path: str, detail: str) -> UnsupportedOp:
         return UnsupportedOp(module, f"{self.source}: module {path!r}", detail)
 
     def add(self, name: str, op: nn_ops.NNOp) -> None:
+        if name in self.nodes:
+            raise UnsupportedOp(op, f"{self.source}: module {name!r}", "it is called twice in "
+                                "forward (a shared module); give each use its own module")
         self.nodes[name] = op
-        self.edges.append((self.last, name))
+        self.edges += [(src, name) for src in (self.last if isinstance(self.last, tuple)
+                                               else (self.last,))]
         self.last, self.shape = name, tuple(int(d) for d in op.output_shape(self.shape))
+        self.shapes[name] = self.shape
 
     def full(self, value: Any) -> np.ndarray:
         return np.broadcast_to(_np(value), self.shape).copy()
@@ -246,7 +256,17 @@ def _snntorch_recurrence(b: _Builder, m: nn.Module, path: str) -> nn_ops.NNOp:
 
 # plain torch.nn layers and their readers (docs/support.md lists these keys)
 TORCH_LAYERS = {nn.Linear: _linear, nn.Conv1d: _conv1d, nn.Conv2d: _conv, nn.Flatten: _flatten,
-                nn.AvgPool2d: _avgpool}
+                nn.AvgPool2d: _avgpool, nn.BatchNorm1d: torch_blocks.batchnorm,
+                nn.BatchNorm2d: torch_blocks.batchnorm, nn.MaxPool2d: torch_blocks.maxpool}
+# modules read as layers; a module from anywhere else is a user's block, traced by torch.fx
+LIBRARIES = ("torch.nn.", "snntorch.", "norse.", "snncompile.", "spikingjelly.activation_based.neuron",
+             "spikingjelly.activation_based.layer", "spikingjelly.activation_based.base")
+
+
+def _is_block(module: nn.Module) -> bool:
+    """A module whose own forward must be traced (not a library layer or a Sequential)."""
+    return not isinstance(module, nn.Sequential) and not type(module).__module__.startswith(
+        LIBRARIES)
 
 
 def _walk(b: _Builder, module: nn.Module, path: str) -> None:
@@ -255,8 +275,12 @@ def _walk(b: _Builder, module: nn.Module, path: str) -> None:
             _walk(b, child, f"{path}.{name}" if path else name)
     elif isinstance(module, SKIPPED):
         return
+    elif _is_block(module):
+        torch_fx.trace_module(b, module, path, _walk)
     elif isinstance(module, delays.DelayedLinear):
         _delayed(b, module, path)
+    elif isinstance(module, nn.modules.batchnorm._BatchNorm):  # also SpikingJelly's tdBN
+        torch_blocks.batchnorm(b, module, path)
     elif isinstance(module, tuple(TORCH_LAYERS)):
         next(f for cls, f in TORCH_LAYERS.items() if isinstance(module, cls))(b, module, path)
     elif isinstance(module, layers._Neuron):
@@ -284,7 +308,7 @@ def from_module(module: nn.Module, input_shape: Sequence[int], dt: float = 1e-3,
     """The nn Graph of `module` (input (batch, *input_shape) per step), with exact semantics."""
     b = _Builder(tuple(int(d) for d in input_shape), float(dt), source)
     _walk(b, module, "")
-    b.nodes["output"] = nn_ops.Output(shape=b.shape)
-    b.edges.append((b.last, "output"))
-    return Graph(level="nn", nodes=b.nodes, edges=tuple(b.edges), dt=float(dt),
-                 meta={"source": Path(source).name, "frontend": "torch"})
+    b.add("output", nn_ops.Output(shape=b.shape))
+    graph = Graph(level="nn", nodes=b.nodes, edges=tuple(b.edges), dt=float(dt),
+                  meta={"source": Path(source).name, "frontend": "torch"})
+    return torch_blocks.fold_norms(graph, b.norms)

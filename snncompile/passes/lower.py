@@ -12,6 +12,7 @@ recurrent pairs must join neurons of equal depth (then nn and hw both deliver th
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import Any
 
 import numpy as np
@@ -159,8 +160,9 @@ class _Lowering:
         ops = [self.g.nodes[c] for c in chain]
         if not ops or not isinstance(ops[-1], nn.Conv2d) or len(ops) > 2:
             return None
-        if any(self.g.predecessors(b) != [a] for a, b in zip([src] + chain, chain)):
-            return None
+        if any(self.is_syn(p) for p in self.g.predecessors(chain[0])) or any(
+                self.g.predecessors(b) != [a] for a, b in itertools.pairwise(chain)):
+            return None  # (the first op may also read other layers: their own synapses)
         conv, w = ops[-1], np.asarray(ops[-1].weight)
         kw = {"stride": pair(conv.stride), "padding": pair(conv.padding),
                   "dilation": pair(conv.dilation), "groups": int(conv.groups)}
@@ -224,6 +226,10 @@ class _Lowering:
                     raise unsupported_edge(Lower.name, src, n, f"its paths through {name!r} "
                                            f"have recurrent delays {sorted(delay)}; one delay of "
                                            "0 or 1 step is needed")
+                taken = {p["name"] for p in pairs.values()}
+                if name in taken:  # one synapse op on several pairs' paths (residual blocks)
+                    name = next(c for c in (f"{name}->{n}", f"{src}->{name}->{n}")
+                                if c not in taken)
                 pairs[(src, n)] = {"name": name, "chain": chain, "syns": syns,
                                        "recurrent": bool(delay.pop()),
                                        "conv": None if delay_nodes(g, chain)
