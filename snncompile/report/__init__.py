@@ -73,7 +73,8 @@ def _estimate_sections(est: dict[str, Any], order: list[str], pipelined: bool
     return [
         ("Energy per inference", sections.energy_section(est, pipelined)
          + img(charts.energy_chart(est, order), "energy chart")
-         + table(sections.in_order(est["layers"], order))),
+         + table([{k.replace("_uj", " µJ"): v for k, v in r.items()}
+                  for r in sections.in_order(est["layers"], order)])),
         ("Latency", sections.latency_section(est)
          + img(charts.latency_chart(est), "latency chart")),
         ("NeuroBench metrics and conventional baseline", table(
@@ -98,6 +99,7 @@ def build_report(model, out, target: str = "loihi2", x: np.ndarray | None = None
     sample; `command` is the provenance's command line (default: this process's)."""
     from snncompile import api
     from snncompile.estimate import activity, energy
+    from snncompile.ir.stats import connections
     from snncompile.report.cores import core_rows, placement_chart
     from snncompile.target import load_target
 
@@ -156,7 +158,8 @@ def build_report(model, out, target: str = "loihi2", x: np.ndarray | None = None
                    "error is the per-neuron spike-count error over the reference's spikes, "
                    "train agreement ignores steps where both stay silent, entries equal counts "
                    "every (sample, step, neuron) and is information only.")
-              + table(sections.layer_rows(order, summary, verdict, placement, est), "layers")))
+              + table(sections.layer_rows(order, summary, connections(hw_graph), verdict,
+                                       placement, est), "layers")))
     s.append(("Quantization error per layer",
               para(f"{getattr(quant, 'weight_bits', 8)}-bit weights (num_weight_bits)")
               + table(sections.in_order(quant.rows(), order))))

@@ -16,6 +16,11 @@ MAX_RASTER_NEURONS = 200  # rows per raster: more turn into a grey smear at repo
 BOTH, FLOAT_ONLY, HW_ONLY = "#222222", "#0077bb", "#cc3311"
 
 
+def num(v: float) -> str:
+    """A figure for a chart label: plain digits up to millions, 3 significant digits below."""
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+
+
 def _png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
@@ -25,11 +30,14 @@ def _png(fig) -> str:
 
 def shown_neurons(f: np.ndarray, h: np.ndarray, cap: int = MAX_RASTER_NEURONS) -> np.ndarray:
     """Which neurons (columns of (T, N) spikes) a raster shows: all if they fit, else every
-    neuron that differs (up to the cap) and evenly spaced others, in index order."""
+    neuron that differs and evenly spaced others, in index order (more differing neurons than
+    the cap: evenly spaced among them)."""
     n = f.shape[1]
     if n <= cap:
         return np.arange(n)
-    differ = np.flatnonzero((f != h).any(axis=0))[:cap]
+    differ = np.flatnonzero((f != h).any(axis=0))
+    if len(differ) > cap:  # evenly over the differing ones, not just the lowest indices
+        return differ[np.linspace(0, len(differ) - 1, cap).round().astype(int)]
     rest = np.setdiff1d(np.arange(n), differ)
     fill = rest[np.linspace(0, len(rest) - 1, cap - len(differ)).round().astype(int)] \
         if cap > len(differ) and len(rest) else rest[:0]
@@ -89,7 +97,7 @@ def energy_chart(est: dict[str, Any], layers: list[str]) -> str:
     a.set_xscale("log")
     a.set_xlim(min(values) / 3, max(values) * 40)
     for y, n in enumerate(names):
-        a.text(values[y] * 1.15, y, f"{parts[n]:.3g} µJ ({100 * parts[n] / total:.2g} %)",
+        a.text(values[y] * 1.15, y, f"{num(parts[n])} µJ ({num(100 * parts[n] / total)} %)",
                va="center", fontsize=8)
     a.invert_yaxis()
     a.set_xlabel("µJ per inference (log scale)")
@@ -113,7 +121,7 @@ def latency_chart(est: dict[str, Any]) -> str:
     a.barh(list(parts), list(parts.values()), color="#228833")
     a.set_xlim(0, max(parts.values(), default=1) * 1.45)
     for y, (n, v) in enumerate(parts.items()):
-        a.text(v, y, f" {v:.3g} µs ({100 * v / total:.2g} %)", va="center", fontsize=8)
+        a.text(v, y, f" {num(v)} µs ({num(100 * v / total)} %)", va="center", fontsize=8)
     a.invert_yaxis()
     a.set_xlabel("µs per inference")
     a.set_title(f"latency by component, total {total:.4g} µs", fontsize=10)

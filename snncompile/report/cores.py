@@ -3,6 +3,7 @@ layers it holds, and a core table (what each core holds, how full it is, how lon
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -28,14 +29,35 @@ def core_layers(placement) -> list[dict[str, int]]:
     return out
 
 
-def _label(held: dict[str, int], width: int = 3) -> str:
-    names = list(held)
+def short_names(layers: list[str]) -> dict[str, str]:
+    """Layer names for small map labels: a prefix every name shares (`layer0`, `layer1`) is
+    dropped, the legend keeps the full names."""
+    prefix = os.path.commonprefix(layers).rstrip("0123456789") if len(layers) > 1 else ""
+    return {n: n[len(prefix):] or n for n in layers}
+
+
+def _label(held: dict[str, int], short: dict[str, str], width: int = 3) -> str:
+    names = [short.get(n, n) for n in held]
     return ",".join(names[:width]) + (f",+{len(names) - width}" if len(names) > width else "")
 
 
+def _legend_name(name: str) -> str:
+    return name if name.lower().startswith("layer") else f"layer {name}"
+
+
+def _slices(held: dict[str, int], width: float, floor: float = 0.12) -> list[tuple[str, float]]:
+    """Widths of a core's layer slices: shares of its neurons, each at least `floor` of the
+    cell so a 10-neuron layer beside 4096 others stays visible."""
+    total = sum(held.values()) or 1
+    share = {n: max(k / total, floor) for n, k in held.items()}
+    norm = sum(share.values()) or 1
+    return [(n, width * v / norm) for n, v in share.items()]
+
+
 def placement_chart(placement, layers: list[str]) -> str:
-    """The rows and columns of the mesh that hold cores; each core coloured by the layer with
-    most neurons on it and labelled `core: layers`; chips outlined."""
+    """The rows and columns of the mesh that hold cores; each core split into one slice per
+    layer it holds (width ~ neurons, colour = layer) and labelled `core: layers`; chips
+    outlined."""
     mesh = placement.mesh
     r, c, _ = mesh.xy(placement.slot_of)
     held = core_layers(placement)
@@ -48,13 +70,17 @@ def placement_chart(placement, layers: list[str]) -> str:
     fig, ax = plt.subplots(figsize=(width, height))
     ax.add_patch(plt.Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, color="#f0f0f0", lw=0))
     labelled = len(placement.cores) <= MAX_LABELLED_CORES
+    short = short_names(layers)
     for i, h in enumerate(held):
-        main = max(h, key=h.get) if h else None
-        ax.add_patch(plt.Rectangle((c[i] - 0.45, r[i] - 0.45), 0.9, 0.9,
-                                   color=colour.get(main, "#bbbbbb")))
+        x = c[i] - 0.45
+        for name, width in _slices(h, 0.9):  # one slice per layer, width ~ its neurons
+            ax.add_patch(plt.Rectangle((x, r[i] - 0.45), width, 0.9,
+                                       color=colour.get(name, "#bbbbbb")))
+            x += width
         if labelled:
-            ax.text(c[i], r[i], f"{i}\n{_label(h)}", ha="center", va="center", fontsize=7,
-                    color="white", fontweight="bold")
+            ax.text(c[i], r[i], f"core {i}\n{_label(h, short)}", ha="center", va="center",
+                    fontsize=7 if len(held) <= 16 else 6, color="black", fontweight="bold",
+                    bbox={"facecolor": "white", "alpha": 0.75, "lw": 0, "pad": 1.5})
     for k in range(1, mesh.chip_rows):
         ax.axhline(k * mesh.rows - 0.5, color="k", lw=2)
     for k in range(1, mesh.chip_cols):
@@ -69,11 +95,11 @@ def placement_chart(placement, layers: list[str]) -> str:
     ax.set_ylabel("mesh row", fontsize=8)
     shown = [n for n in layers if any(n in h for h in held)]
     handles = [plt.Rectangle((0, 0), 1, 1, color=colour[n]) for n in shown]
-    ax.legend(handles, [f"layer {n}" for n in shown], loc="upper left", fontsize=7,
+    ax.legend(handles, [_legend_name(n) for n in shown], loc="upper left", fontsize=7,
               bbox_to_anchor=(1.01, 1), frameon=False)
     m = placement.metrics
     ax.set_title(f"{m['cores']} core(s) on {m['chips']} chip(s) of {placement.model.target}; "
-                 f"label: core: layers on it", fontsize=9)
+                 f"label: core and the layers on it", fontsize=9)
     return _png(fig)
 
 

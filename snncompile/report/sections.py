@@ -8,6 +8,10 @@ from typing import Any
 
 from snncompile.report.html import para, table
 
+ARTEFACTS = {"loihi2": "the generated Lava program (Lava fixed_pt models)",
+             "loihi1": "the generated Lava program",
+             "fpga": "the generated RTL (Verilog simulation)"}
+
 
 def verdict_banner(verdict, target: str, reason: str | None) -> str:
     """PASS / FAIL of `snncompile verify` on the report's inputs; on a FAIL, the failed checks,
@@ -38,7 +42,10 @@ def chain_rows(verdict, target: str) -> list[dict[str, Any]]:
     if verdict.source_agreement is not None:
         rows.append({"link": "trainer's model vs float reference",
                      "compared": "output spike entries", "value": verdict.source_agreement})
-    pair = f"{verdict.reference} vs emulator"
+    artefact = ARTEFACTS.get(target, f"the {target} build")
+    # a file already in hw integers has no float model: the emulator is compared with the target
+    pair = (f"emulator vs {artefact}" if verdict.reference == "emulator"
+            else f"{verdict.reference} vs emulator")
     rows += [{"link": pair, "compared": "output spike-count error (per neuron, over the "
               "reference's spikes)", "value": verdict.output_count_error},
              {"link": pair, "compared": "output spike-train agreement (shared silence ignored)",
@@ -48,16 +55,10 @@ def chain_rows(verdict, target: str) -> list[dict[str, Any]]:
              {"link": pair, "compared": "output spike entries equal (information only)",
               "value": verdict.output_agreement}]
     if verdict.backend_mismatches is not None:
-        artefact = ARTEFACTS.get(target, f"the {target} build")
         rows.append({"link": f"emulator vs {artefact}", "compared": "output spike entries",
                      "value": "identical" if verdict.backend_mismatches == 0
                      else f"{verdict.backend_mismatches} entries differ"})
     return rows
-
-
-ARTEFACTS = {"loihi2": "the generated Lava program (Lava fixed_pt models)",
-             "loihi1": "the generated Lava program",
-             "fpga": "the generated RTL (Verilog simulation)"}
 
 
 def accuracy_rows(verdict, target: str) -> list[dict[str, Any]]:
@@ -72,7 +73,8 @@ def accuracy_rows(verdict, target: str) -> list[dict[str, Any]]:
     return rows
 
 
-def layer_rows(order: list[str], summary: list[dict], verdict, placement, est) -> list[dict]:
+def layer_rows(order: list[str], summary: list[dict], synapses: dict[str, int], verdict,
+               placement, est) -> list[dict]:
     """One row per neuron layer in network order: size, cores, spikes and agreement, energy."""
     agree = {la.name: la for la in (verdict.layers if verdict else ())}
     cores = {r["layer"]: r["cores"] for r in placement.layer_rows()} if placement else {}
@@ -83,7 +85,7 @@ def layer_rows(order: list[str], summary: list[dict], verdict, placement, est) -
         la = agree.get(name)
         rows.append({
             "layer": name, "neurons": size.get(name, {}).get("neurons", "-"),
-            "synapses": size.get(name, {}).get("synapses", "-"), "cores": cores.get(name, "-"),
+            "synapses": synapses.get(name, "-"), "cores": cores.get(name, "-"),
             "float spikes": la.float_spikes if la else "-",
             "hw spikes": la.hw_spikes if la else "-",
             "count error": la.count_error if la else "-",
