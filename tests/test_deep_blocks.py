@@ -274,3 +274,25 @@ def test_sequential_with_batchnorm_and_maxpool_loads_safely(tmp_path):
     snc.save(net, tmp_path / "net.pt", SHAPE)
     report = api.verify(tmp_path / "net.pt", _x(), target="emu")
     assert report.passed and report.source_agreement == 1.0
+
+
+@pytest.mark.parametrize(("block", "target"), [("ADD", "emu"), ("IAND", "emu"), ("MS", "emu"),
+                                               ("ADD", "loihi2")])
+def test_residual_blocks_from_nir_files(block, target, tmp_path):
+    """The blocks written as NIR files (SEW ADD: two synapse groups into one population, which
+    used to fail as "synapse name ... is taken twice"); the file's reference equals torch's
+    forward, and with exact weights the emulator (and Lava) equal it spike for spike."""
+    import nir
+
+    from snncompile.frontends.nir import to_nir
+
+    net = dm.initialize(MODELS[block](True), True)
+    nir.write(tmp_path / "net.nir", to_nir(from_module(net, SHAPE)))
+    x = _x(4, 8)
+    graph = api.load(tmp_path / "net.nir")
+    np.testing.assert_array_equal(run_reference(graph, x)["output"], _torch(net, x))
+    report = api.verify(tmp_path / "net.nir", x, target=target, max_count_error=0.0,
+                        min_train_agreement=1.0)
+    assert report.passed, report.to_dict()
+    assert all(layer.agreement == 1.0 for layer in report.layers)
+    assert target == "emu" or report.backend_mismatches == 0

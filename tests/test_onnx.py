@@ -234,3 +234,35 @@ def test_rate_encode_counts():
     spikes = rate_encode(x, 8)
     assert spikes.shape == (1, 8, 5)
     assert spikes.sum(1).tolist() == [[0, 2, 4, 8, 8]]
+
+
+def test_batch_normalization_folds_and_equals_onnxruntime(tmp_path):
+    """BatchNormalization after a Conv and after a Gemm folds into their weights; one reading
+    the input (no affine before it) stays a per-channel synapse. Equal to onnxruntime."""
+    rng = np.random.default_rng(2)
+
+    def norm(c: int, tag: str) -> dict:
+        return {f"{tag}s": rng.uniform(0.5, 1.5, c), f"{tag}b": rng.normal(0, 0.2, c),
+                f"{tag}m": rng.normal(0, 0.3, c), f"{tag}v": rng.uniform(0.5, 2.0, c)}
+
+    inits = {"w1": rng.normal(0, 0.5, (3, 2, 3, 3)), "b1": rng.normal(0, 0.1, 3),
+             "shape": np.array([0, -1]), "w2": rng.normal(0, 0.3, (5, 48)),
+             "b2": rng.normal(0, 0.1, 5), **norm(2, "n0"), **norm(3, "n1"), **norm(5, "n2")}
+    n = helper.make_node
+    nodes = [
+        n("BatchNormalization", ["x", "n0s", "n0b", "n0m", "n0v"], ["x0"], "bn0", epsilon=1e-3),
+        n("Conv", ["x0", "w1", "b1"], ["c1"], "conv1", pads=[1, 1, 1, 1], strides=[2, 2]),
+        n("BatchNormalization", ["c1", "n1s", "n1b", "n1m", "n1v"], ["n1"], "bn1"),
+        n("Relu", ["n1"], ["r1"], "relu1"),
+        n("Reshape", ["r1", "shape"], ["f"], "reshape"),
+        n("Gemm", ["f", "w2", "b2"], ["g"], "fc", transB=1),
+        n("BatchNormalization", ["g", "n2s", "n2b", "n2m", "n2v"], ["y"], "bn2"),
+    ]
+    path = _save(tmp_path, nodes, inits, (2, 8, 8), (5,), "bn.onnx")
+    x = rng.uniform(0, 1, (32, 2, 8, 8))
+    graph = api.load(path, calibration=x)
+    assert "bn1" not in graph.nodes and "bn2" not in graph.nodes  # folded
+    assert type(graph.nodes["bn0"]).__name__ == "Conv2d"  # no affine before it
+    np.testing.assert_allclose(ann_output(graph, x), _ort(path, x), atol=1e-4)
+    hw, _ = api.lower(graph, "emu")
+    assert run_emulator(hw, rate_encode(x[:4], 8)).outputs[hw.outputs[0]].shape == (4, 8, 5)

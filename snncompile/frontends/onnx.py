@@ -1,6 +1,6 @@
 """ONNX front end: ANN-to-SNN conversion (the classic rate-coded route, Rueckauer et al. 2017).
 
-An ANN of Conv, Gemm/MatMul (+Add bias), Relu, AveragePool, GlobalAveragePool, Flatten/Reshape to
+An ANN of Conv, Gemm/MatMul (+Add bias, + BatchNormalization, folded), Relu, AveragePool, GlobalAveragePool, Flatten/Reshape to
 (batch, features), Add of two activations, Identity/Dropout and a final Softmax becomes an nn graph:
 every Relu is an IF neuron (reset by subtraction, immediate), and the ANN's last layer, if it is not
 a Relu, becomes a spiking readout (class = most spikes; the Softmax is dropped, as argmax does not
@@ -122,7 +122,7 @@ class _Reader:
             handler = getattr(self, f"op_{node.op_type}", None)
             if node.domain not in ("", "ai.onnx") or handler is None:
                 raise n.refuse("this op type has no conversion rule (supported: Conv, Gemm, MatMul, "
-                               "Add, Relu, AveragePool, GlobalAveragePool, Flatten, Reshape, "
+                               "BatchNormalization, Add, Relu, AveragePool, GlobalAveragePool, Flatten, Reshape, "
                                "Identity, Dropout, Softmax at the end)")
             handler(n)
         out = self.g.output[0].name
@@ -238,6 +238,31 @@ class _Reader:
                else nn.Affine(weight=op.weight, bias=bias))
         self.nodes[sources[0]] = new
         self.tensors[n.node.output[0]] = (sources, shape)
+
+    def op_BatchNormalization(self, n: _Node) -> None:
+        """Inference BatchNormalization: folded into the Gemm/MatMul/Conv before it when only
+        it reads that output (torch_blocks.norm_affine), else a per-channel synapse."""
+        from snncompile.frontends.torch_blocks import norm_affine, per_channel
+
+        if len(n.node.output) > 1 and any(n.node.output[1:]) or n.attrs().get("training_mode"):
+            raise n.refuse("training-mode BatchNormalization (running statistics as outputs) "
+                           "has no inference meaning")
+        scale, shift = norm_affine(self.const(n, 3), self.const(n, 4),
+                                   float(n.attrs().get("epsilon", 1e-5)), self.const(n, 1),
+                                   self.const(n, 2))
+        sources, shape = self.tensor(n)
+        if len(shape) not in (1, 2, 3) or shape[0] != len(scale):
+            raise n.refuse(f"it normalizes {len(scale)} channels of an input of shape {shape}")
+        op = self.nodes[sources[0]] if len(sources) == 1 else None
+        if isinstance(op, (nn.Affine, nn.Linear, nn.Conv2d)) and self.uses.get(
+                n.node.input[0], 0) == 1:
+            w = op.weight * scale.reshape((-1,) + (1,) * (op.weight.ndim - 1))
+            bias = getattr(op, "bias", np.zeros(len(scale))) * scale + shift
+            self.nodes[sources[0]] = (nn.Affine(weight=w, bias=bias) if isinstance(op, nn.Linear)
+                                      else op.replace(weight=w, bias=bias))
+            self.tensors[n.node.output[0]] = (sources, shape)
+        else:
+            self.unary(n, per_channel(scale, shift, shape))
 
     def op_AveragePool(self, n: _Node) -> None:
         """Also MaxPool with max_pool='average' (zero padding counted, as in AveragePool)."""
