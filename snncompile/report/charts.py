@@ -128,7 +128,7 @@ def latency_chart(est: dict[str, Any]) -> str:
     cores = est["cores"]
     if cores:
         b.bar([str(c["core"]) for c in cores], [c["us_per_step"] for c in cores],
-              color="#ccbb44")
+              color="#ccbb44", width=0.8 if len(cores) > 3 else 0.4)
         if len(cores) > 24:
             b.set_xticks([])
         b.set_xlabel("core")
