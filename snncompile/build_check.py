@@ -103,7 +103,7 @@ def checked_manifest(folder: Path) -> dict[str, Any]:
         if not _inside(name):
             raise BuildFolderError(f"{path} names {name!r}, a path outside the build folder")
     for name in manifest["files"].values():
-        if name not in hashes:
+        if name not in hashes and name not in manifest["folders"]:  # a folder's files are hashed
             raise BuildFolderError(f"{path} lists {name!r} without its hash; recompile the model")
     for name, digest in sorted(hashes.items()):
         file = folder / name
