@@ -248,3 +248,22 @@ def test_rasters_keep_every_differing_neuron_when_subsampling():
     assert len(shown_neurons(f[:, :150], h[:, :150])) == 150  # small layers: all
     many = ~f  # every neuron differs: the cap still holds
     assert len(shown_neurons(f, many)) == 200
+
+
+@pytest.mark.slow
+def test_fpga_report_runs_the_rtl_beside_the_emulator(tmp_path, digits_inputs):
+    """On fpga the target's own artefact is the generated RTL: the page shows its run equal to
+    the emulator, and the cycle-model energy without a core map."""
+    x_path, y_path = digits_inputs
+    np.save(tmp_path / "x.npy", np.load(x_path)[:4])
+    np.save(tmp_path / "y.npy", np.load(y_path)[:4])
+    out = _report(tmp_path, DIGITS, "--target", "fpga", "--input", str(tmp_path / "x.npy"),
+                  "--labels", str(tmp_path / "y.npy"))
+    dom = _render(out, tmp_path)
+    chain = {r["link"]: r["value"] for r in dom.rows("chain")}
+    assert chain["emulator vs the generated RTL (Verilog simulation)"] == "identical"
+    assert any(c["check"] == "emulator vs fpga: differing output entries"
+               and c["result"] == "PASS" for c in dom.rows("checks"))
+    energy = {r["component"] for r in dom.rows("energy-table")}
+    assert {"synaptic ops", "static", "total"} <= energy
+    assert "cores" not in dom.tables and "µJ" in _kpis(dom)["energy / inference"]
