@@ -253,7 +253,7 @@ def test_rasters_keep_every_differing_neuron_when_subsampling():
 @pytest.mark.slow
 def test_fpga_report_runs_the_rtl_beside_the_emulator(tmp_path, digits_inputs):
     """On fpga the target's own artefact is the generated RTL: the page shows its run equal to
-    the emulator, and the cycle-model energy without a core map."""
+    the emulator, its cores, and the cycle-model energy."""
     x_path, y_path = digits_inputs
     np.save(tmp_path / "x.npy", np.load(x_path)[:4])
     np.save(tmp_path / "y.npy", np.load(y_path)[:4])
@@ -266,4 +266,7 @@ def test_fpga_report_runs_the_rtl_beside_the_emulator(tmp_path, digits_inputs):
                and c["result"] == "PASS" for c in dom.rows("checks"))
     energy = {r["component"] for r in dom.rows("energy-table")}
     assert {"synaptic ops", "static", "total"} <= energy
-    assert "cores" not in dom.tables and "µJ" in _kpis(dom)["energy / inference"]
+    assert "µJ" in _kpis(dom)["energy / inference"]
+    rtl = dom.rows("rtl-cores")  # one RTL core per block: digits' 64 + 10 neurons
+    assert [(r["layer"], int(r["neurons"])) for r in rtl] == [("1", 64), ("3", 10)]
+    assert rtl[0]["reads from"] == "input (dense)" and rtl[1]["reads from"] == "core 0 (dense)"

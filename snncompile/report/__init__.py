@@ -100,7 +100,7 @@ def build_report(model, out, target: str = "loihi2", x: np.ndarray | None = None
     from snncompile import api
     from snncompile.estimate import activity, energy
     from snncompile.ir.stats import connections
-    from snncompile.report.cores import core_rows, placement_chart
+    from snncompile.report.cores import core_rows, placement_chart, rtl_core_rows
     from snncompile.target import load_target
 
     step = progress or (lambda name: None)
@@ -180,6 +180,10 @@ def build_report(model, out, target: str = "loihi2", x: np.ndarray | None = None
                   + para(f"Core table: {note}. fullest: the core's most used resource and its "
                          "share of the per-core limit.")
                   + table(rows, "cores") + table(placement.utilization_rows())))
+    if target == "fpga":
+        s.append(("RTL cores", para("One time-multiplexed core per block of a population "
+                                    "(docs/fpga.md); spikes travel as events between them.")
+                  + table(rtl_core_rows(hw_graph), "rtl-cores")))
     if est is not None:
         s += _estimate_sections(est, order, pipelined)
     else:

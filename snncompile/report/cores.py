@@ -130,3 +130,22 @@ def core_rows(placement, est: dict[str, Any] | None) -> tuple[list[dict[str, Any
         note = (f"the {MAX_TABLE_CORES} busiest of {len(placement.cores)} cores "
                 "(every core is in the build's placement.json)")
     return rows, note
+
+
+def rtl_core_rows(hw_graph) -> list[dict[str, Any]]:
+    """fpga: one row per time-multiplexed RTL core (one partitioner block of a population), with
+    what it reads and how many weight words it stores (backends/fpga/plan.py)."""
+    from snncompile.backends.fpga.plan import make_plan
+
+    plan = make_plan(hw_graph)
+
+    def sender(source: int) -> str:
+        return "input" if source == 0 else f"core {plan.source_cores[source - 1]}"
+
+    return [{
+        "core": c.index, "layer": c.name, "neurons": c.n,
+        "reads from": ", ".join(f"{sender(g.source)} ({g.kind})" for g in c.groups),
+        "weight words": int(sum(g.rows.size for g in c.groups)),
+        "bits / word": max((g.w_bits for g in c.groups), default=0),
+        "sends spikes": f"yes (source {c.source})" if c.source else "no",
+    } for c in plan.cores]
