@@ -270,3 +270,17 @@ def test_fpga_report_runs_the_rtl_beside_the_emulator(tmp_path, digits_inputs):
     rtl = dom.rows("rtl-cores")  # one RTL core per block: digits' 64 + 10 neurons
     assert [(r["layer"], int(r["neurons"])) for r in rtl] == [("1", 64), ("3", 10)]
     assert rtl[0]["reads from"] == "input (dense)" and rtl[1]["reads from"] == "core 0 (dense)"
+
+
+@pytest.mark.slow
+def test_target_without_a_back_end_is_not_verified_but_placed(tmp_path, digits_inputs):
+    """loihi1 has limits and energy data but no back end: the page says NOT VERIFIED and why,
+    and still shows its placement and energy."""
+    np.save(tmp_path / "x.npy", np.load(digits_inputs[0])[:4])
+    out = _report(tmp_path, DIGITS, "--target", "loihi1", "--input", str(tmp_path / "x.npy"))
+    dom = _render(out, tmp_path)
+    assert dom.text["verdict"].startswith("NOT VERIFIED")
+    assert "no back end yet" in dom.text["verdict"]
+    assert "none" in dom.attrs_of["verdict"]["class"] and "checks" not in dom.tables
+    assert len(dom.rows("cores")) == int(_kpis(dom)["cores"])
+    assert float(dom.rows("energy-table")[-1]["µJ / inference"]) > 0
