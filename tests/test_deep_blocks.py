@@ -296,3 +296,24 @@ def test_residual_blocks_from_nir_files(block, target, tmp_path):
     assert report.passed, report.to_dict()
     assert all(layer.agreement == 1.0 for layer in report.layers)
     assert target == "emu" or report.backend_mismatches == 0
+
+
+def test_conv_layer_whose_bias_fires_early_is_lowered_flat():
+    """A BatchNorm shift that fires a conv layer before its input arrives (an IF integrating
+    +1/2 per step) moves that bias to the bias clock, a Dense: the layer is lowered flat (it used
+    to fail as "sums inputs of different shapes"), and with exact weights the emulator still
+    equals the reference in every layer."""
+    net = dm.initialize(dm.SEWNet("IAND", True), True)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.bias.fill_(0.5)
+    graph = from_module(net, SHAPE)
+    hw_graph, _ = api.lower(graph, "emu")
+    assert hw_graph.meta.get("bias_clock")
+    assert any(len(hw_graph.nodes[n].shape) == 1 for n in ("block.sn1", "block.sn2"))
+    x = _x()
+    ref, emu = run_reference(graph, x, record=True), run_emulator(hw_graph, x, record=True)
+    assert ref["output"].sum() > 5
+    for n in graph.of_kind("neuron"):
+        np.testing.assert_array_equal(emu.spikes[n], ref[n])

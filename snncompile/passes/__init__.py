@@ -4,12 +4,14 @@ options; `lower_to_hw` runs them with the graph checked before and after."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from snncompile.errors import GraphCheckError
 from snncompile.ir.check import check
 from snncompile.ir.graph import Graph
 from snncompile.passes.discretize import Discretize, StepCoeffs
 from snncompile.passes.lower import Lower, Lowered
-from snncompile.passes.quantize import Quantize
+from snncompile.passes.quantize import NeedsFlat, Quantize
 from snncompile.passes.report import LayerQuant, QuantReport, SynapseQuant
 from snncompile.target import Target
 
@@ -27,8 +29,16 @@ def lower_to_hw(graph: Graph, target: Target, lower: Lower | None = None,
     if graph.level != "nn":
         raise GraphCheckError(f"pass lower: expected an nn graph, got level {graph.level!r}")
     check(graph, "pass lower (input)")
-    lowered = (lower or Lower())(graph)
-    coeffs = (discretize or Discretize())(lowered)
-    hw_graph, report = (quantize or Quantize())(lowered, coeffs, target)
+    lower = lower or Lower()
+    while True:
+        lowered = lower(graph)
+        coeffs = (discretize or Discretize())(lowered)
+        try:
+            hw_graph, report = (quantize or Quantize())(lowered, coeffs, target)
+            break
+        except NeedsFlat as flat:  # conv layers whose bias needs the clock: re-lower flat
+            if flat.layers <= lower.flat:
+                raise AssertionError(f"layers {flat} are flat already") from None
+            lower = dataclasses.replace(lower, flat=lower.flat | flat.layers)
     check(hw_graph, "pass quantize (output)")
     return hw_graph, report

@@ -79,10 +79,11 @@ class Lowered:
 @dataclasses.dataclass(frozen=True)
 class Lower:
     """Group synapse chains; `fuse_pooling` folds pool-then-conv into one Conv; `chunk` bounds the
-    identity block pushed through a chain at once (memory)."""
+    identity block pushed through a chain at once (memory); `flat` names layers to keep flat."""
 
     fuse_pooling: bool = True
     chunk: int = 1024
+    flat: frozenset[str] = frozenset()  # layers kept flat (a bias-clock Dense must reach them)
     name = "lower"
 
     def __call__(self, graph: Graph) -> Lowered:
@@ -304,7 +305,7 @@ class _Lowering:
     def conv_shapes(self, neurons: list[str], pairs: dict) -> dict[str, bool]:
         """Which layers keep (C, H, W) in hw: all their inputs are convs from (C, H, W) sources."""
         shaped = {self.g.inputs[0]: len(self.shapes[self.g.inputs[0]]) == 3}
-        shaped.update({n: self.spatially_uniform(n) and all(
+        shaped.update({n: n not in self.o.flat and self.spatially_uniform(n) and all(
             p["conv"] is not None for (_, t), p in pairs.items() if t == n) for n in neurons})
         changed = True
         while changed:

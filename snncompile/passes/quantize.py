@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from snncompile.errors import GraphCheckError
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 from snncompile.passes import adaptive as adaptive_rule
@@ -63,6 +64,16 @@ def _uniform(name: str, op: Any, field: str, arr: np.ndarray) -> float:
                           f"{field} differs between its neurons ({values.min():.6g} .. "
                           f"{values.max():.6g}), and Lava holds one du, dv and vth per population")
     return float(arr[0])
+
+
+class NeedsFlat(GraphCheckError):
+    """Conv layers (C, H, W) whose bias must move to the bias clock (a Dense, flat): lower_to_hw
+    lowers them flat (Dense inputs) and quantizes again."""
+
+    def __init__(self, layers: frozenset[str]):
+        super().__init__(f"pass quantize: layers {', '.join(sorted(layers))} need the bias clock, "
+                         "which reaches flat layers only")
+        self.layers = layers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +119,9 @@ class Quantize:
                 raise unsupported(self.name, n, lowered.layers[n].op,
                                   "its v_leak makes it spike before its first input arrives (hw "
                                   f"step <= {depth[n]}), and those spikes would reach other layers")
+            shaped = [n for n in movable if len(lowered.layers[n].hw_shape) > 1]
+            if shaped:  # the clock's Dense gives a flat input: lower those layers flat
+                raise NeedsFlat(frozenset(shaped))
             for n in movable:
                 to_clock.add(n)
                 plans[n] = self.plan(lowered, n, coeffs[n], target, True)
