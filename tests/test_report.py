@@ -165,6 +165,9 @@ def test_digits_report_in_chromium(tmp_path, digits_inputs):
     assert abs(sum(shares) - 100) < 0.1, shares
     assert 0 < float(energy["synaptic ops"]["µJ / inference"]) < float(energy["total"]["µJ / inference"])
     assert "16 hw steps per inference (pipelined" in dom.raw  # T steps, not T + L
+    est = api.estimate_energy(DIGITS, "loihi2", x, pipelined=True)  # `estimate --pipelined`
+    assert energy["total"]["µJ / inference"] == f"{est['energy_uj']['total']:.4g}"
+    assert kpis["latency / inference"] == f"{est['latency']['us_per_inference']:.4g} µs"
 
     prov = {r["item"]: r["value"] for r in dom.rows("provenance")}
     assert prov["model sha256"] == hashlib.sha256(DIGITS.read_bytes()).hexdigest()
