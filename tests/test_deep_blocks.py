@@ -317,3 +317,17 @@ def test_conv_layer_whose_bias_fires_early_is_lowered_flat():
     assert ref["output"].sum() > 5
     for n in graph.of_kind("neuron"):
         np.testing.assert_array_equal(emu.spikes[n], ref[n])
+
+
+def test_a_sum_as_the_model_output_is_refused():
+    class Sum(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.lif1 = nn.Linear(4, 3), snc.LIF(3, threshold=0.2)
+            self.fc2, self.lif2 = nn.Linear(4, 3), snc.LIF(3, threshold=0.2)
+
+        def forward(self, x):
+            return self.lif1(self.fc1(x)) + self.lif2(self.fc2(x))
+
+    with pytest.raises(UnsupportedOp, match="its output is the sum lif1 \\+ lif2; a graph"):
+        from_module(Sum(), (4,))

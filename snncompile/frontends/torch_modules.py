@@ -308,6 +308,9 @@ def from_module(module: nn.Module, input_shape: Sequence[int], dt: float = 1e-3,
     """The nn Graph of `module` (input (batch, *input_shape) per step), with exact semantics."""
     b = _Builder(tuple(int(d) for d in input_shape), float(dt), source)
     _walk(b, module, "")
+    if isinstance(b.last, tuple):
+        raise UnsupportedOp(module, source, f"its output is the sum {' + '.join(b.last)}; a "
+                            "graph output is one layer's (end with a neuron or a Linear)")
     b.add("output", nn_ops.Output(shape=b.shape))
     graph = Graph(level="nn", nodes=b.nodes, edges=tuple(b.edges), dt=float(dt),
                   meta={"source": Path(source).name, "frontend": "torch"})
