@@ -287,3 +287,12 @@ def test_target_without_a_back_end_is_not_verified_but_placed(tmp_path, digits_i
     assert "none" in dom.attrs_of["verdict"]["class"] and "checks" not in dom.tables
     assert len(dom.rows("cores")) == int(_kpis(dom)["cores"])
     assert float(dom.rows("energy-table")[-1]["µJ / inference"]) > 0
+
+
+def test_labels_without_inputs_is_one_sentence(tmp_path):
+    from snncompile.errors import SnnCompileError
+    from snncompile.report import build_report
+
+    with pytest.raises(SnnCompileError, match="give the samples too"):
+        build_report(DIGITS, tmp_path / "r.html", "emu", labels=np.zeros(4, np.int64))
+    assert not (tmp_path / "r.html").exists()

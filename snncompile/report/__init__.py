@@ -5,6 +5,7 @@ every assumption and where the page came from."""
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,7 @@ def _estimate_sections(est: dict[str, Any], order: list[str], pipelined: bool
             + [{"metric": f"baseline: {b['name']}, µJ", "value": b["energy_uj"]},
                {"metric": "baseline / snn estimate",
                 "value": b["ratio_baseline_over_estimate"]}])),
-        ("Assumptions", "<ul>" + "".join(f"<li>{a}</li>" for a in est["assumptions"])
+        ("Assumptions", "<ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in est["assumptions"])
          + "<li>placement: the one the compiler writes to the build (placement.json); "
            "`snncompile estimate` re-places with the measured rates, so its traffic figures "
            "can differ slightly</li></ul>" + table(est["constants"])),
@@ -114,6 +115,9 @@ def build_report(model, out, target: str = "loihi2", x: np.ndarray | None = None
     hw_graph, quant = api.lower(graph, target, weight_bits=weight_bits)
     (in_name,) = hw_graph.inputs
     if x is None:
+        if labels is not None:
+            raise SnnCompileError("labels name the class of each input sample: give the "
+                                  "samples too (--input)")
         shape = tuple(hw_graph.shapes[in_name])
         x = (np.random.default_rng(0).random((8, 16, *shape)) < 0.2).astype(np.int8)
         x_note = "no input given: 8 samples x 16 steps of random spikes (20 % of entries)"
