@@ -5,7 +5,7 @@ every assumption and where the page came from."""
 
 from __future__ import annotations
 
-import html
+from html import escape  # (a bare `import html` is shadowed by the report.html submodule)
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,7 @@ def _estimate_sections(est: dict[str, Any], order: list[str], pipelined: bool
             + [{"metric": f"baseline: {b['name']}, µJ", "value": b["energy_uj"]},
                {"metric": "baseline / snn estimate",
                 "value": b["ratio_baseline_over_estimate"]}])),
-        ("Assumptions", "<ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in est["assumptions"])
+        ("Assumptions", "<ul>" + "".join(f"<li>{escape(a)}</li>" for a in est["assumptions"])
          + "<li>placement: the one the compiler writes to the build (placement.json); "
            "`snncompile estimate` re-places with the measured rates, so its traffic figures "
            "can differ slightly</li></ul>" + table(est["constants"])),

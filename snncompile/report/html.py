@@ -12,8 +12,8 @@ margin-top:1.6em}p.sub{color:#555;margin-top:0}
 table{border-collapse:collapse;font-size:.85em;margin:.6em 0}td,th{border:1px solid #ddd;
 padding:3px 7px;text-align:right}th{background:#f3f3f3}th:first-child,td:first-child,
 td.text{text-align:left}
-.kpi{display:flex;gap:1em;flex-wrap:wrap;margin:1em 0}.kpi div{background:#f5f7fb;
-padding:.6em 1em;border-radius:6px;min-width:9em}.kpi b{display:block;font-size:1.3em}
+.kpi{display:flex;gap:.8em;flex-wrap:wrap;margin:1em 0}.kpi div{background:#f5f7fb;
+padding:.6em .9em;border-radius:6px;flex:1 1 0;min-width:8em}.kpi b{display:block;font-size:1.3em}
 .kpi small{color:#555}img{max-width:100%}
 .verdict{padding:.8em 1.2em;border-radius:8px;font-size:1.05em;margin:1em 0}
 .verdict b{font-size:1.6em;margin-right:.5em}
