@@ -298,6 +298,13 @@ def report_cmd(model: Path, target: str, input_path: Path | None, labels_path: P
     click.echo(f"wrote {out_path}")
 
 
+def one_line(message: str) -> str:
+    """An error as one line: control characters (a newline in a name from a model file)
+    escaped, and at most 1,000 characters."""
+    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)
+    return text if len(text) <= 1000 else text[:997] + "..."
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
@@ -312,13 +319,13 @@ def main(argv: list[str] | None = None) -> None:
     except SnnCompileError as exc:
         if debug:
             raise
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {one_line(str(exc))}", err=True)
         sys.exit(EXIT_ERROR)
     except Exception as exc:  # a bug of ours: say so in one line, traceback with --debug
         if debug:
             raise
-        click.echo(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)",
-                   err=True)
+        click.echo(f"internal error: {type(exc).__name__}: {one_line(str(exc))} (rerun with "
+                   "--debug and report it)", err=True)
         sys.exit(EXIT_INTERNAL)
 
 

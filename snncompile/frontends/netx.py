@@ -278,6 +278,9 @@ def load(path: Path, **options: Any) -> Graph:
     if options:
         raise ModelLoadError(f"{path}: netx files take no front-end options (got "
                              f"{', '.join(sorted(options))})")
+    from snncompile.frontends.hdf5_guard import check_hdf5
+
+    check_hdf5(path, "netx file")
     try:
         f = h5py.File(path, "r")
     except OSError:

@@ -265,7 +265,10 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
 def load(path: str | Path, dt: float | None = None, reset: str | None = None,
          reset_timing: str | None = None, **_: Any) -> Graph:
     """Read a .nir file (options: dt, reset, reset_timing; see the module docstring)."""
+    from snncompile.frontends.hdf5_guard import check_hdf5
+
     path = Path(path)
+    check_hdf5(path, "NIR file")
     try:
         nir_graph = nir.read(path)
     except Exception as exc:  # noqa: BLE001 - h5py/NIR errors vary; say it in one line

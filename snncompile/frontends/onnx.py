@@ -336,8 +336,9 @@ def read(path: str | Path, max_pool: str = "refuse") -> Graph:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # noqa: BLE001 - protobuf raises several types for a bad file
         raise ModelLoadError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
-    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
-        raise ModelLoadError(f"{path}: weights stored in external data files are not supported")
+    from snncompile.frontends.onnx_external import load_external
+
+    load_external(model, path)
     if not model.graph.node:
         raise ModelLoadError(f"{path}: the ONNX graph has no nodes")
     return _Reader(path, model, max_pool).read(model)
