@@ -18,6 +18,7 @@ from snncompile.ir import text
 from snncompile.ir.check import check
 from snncompile.ir.graph import Graph
 from snncompile.ir.stats import connections
+from snncompile.ir.values import check_values
 from snncompile.verify import VerifyReport, compare, with_advice, with_backend
 
 HW_KIND = "loihi2-fixed-point"  # the number formats of every hw graph (targets/loihi2/target.toml)
@@ -47,7 +48,19 @@ def load(model: str | Path, **frontend_options: Any) -> Graph:
     from snncompile.frontends import load_model
 
     graph = load_model(Path(model), **{k: v for k, v in frontend_options.items() if v is not None})
-    return check(graph, f"front end ({Path(model).name})")
+    where = f"front end ({Path(model).name})"
+    _names_first(graph, where)
+    return check_values(check(graph, where), where)
+
+
+def _names_first(graph: Graph, where: str) -> None:
+    """Names are checked before anything prints them (a structure error names nodes)."""
+    from snncompile.ir.values import check_names
+
+    try:
+        check_names(graph)
+    except SnnCompileError as exc:
+        raise SnnCompileError(f"{where}: {exc}") from None
 
 
 def lower(nn_graph: Graph, target: str = "emu", weight_split: bool = False,
@@ -231,6 +244,11 @@ def estimate_energy(model: str | Path, target: str = "loihi2", x: np.ndarray | N
     (batch, time, *input_shape), or from an assumed firing `rate` over `steps` hw steps without x.
     `pipelined`: inputs stream back to back, one inference = T hw steps (see docs/estimate.md)."""
     from snncompile.estimate import activity, energy
+
+    if x is None and not (isinstance(steps, int) and 1 <= steps <= 10**7):
+        raise SnnCompileError(f"--steps must be a whole number from 1 to 10,000,000, got {steps}")
+    if x is None and not 0 <= rate <= 1:  # also refuses NaN
+        raise SnnCompileError(f"--rate must lie in [0, 1] spikes per neuron per step, got {rate}")
 
     hw_graph, _ = lower(load(model, **frontend_options), target, weight_split, weight_bits)
     if x is None:

@@ -308,6 +308,10 @@ def one_line(message: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    if not debug:  # library warnings (numpy, torch) are noise around our one-sentence errors
+        import warnings
+
+        warnings.simplefilter("ignore")
     try:
         cli.main(args=args, prog_name="snncompile", standalone_mode=False)
     except click.exceptions.Abort:

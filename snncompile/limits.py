@@ -48,3 +48,14 @@ def require(name: str, value: float, where: str) -> None:
         env, _, what = BUDGETS[name]
         raise BudgetError(f"{where}: {value:,.0f} {what}, over the budget of {limit:,.0f} "
                           f"(raise {env} if this is intended)")
+
+
+def check_shape(shape: tuple[int, ...], where: str) -> tuple[int, ...]:
+    """A declared per-step shape: positive integers, at most the neuron budget in all."""
+    if any(int(d) <= 0 for d in shape):
+        raise BudgetError(f"{where}: shape {tuple(shape)} has an empty or negative dimension")
+    size = 1
+    for d in shape:
+        size *= int(d)
+    require("neurons", size, f"{where}: shape {tuple(shape)}")
+    return tuple(int(d) for d in shape)

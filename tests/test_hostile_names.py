@@ -16,9 +16,9 @@ from cli_inprocess import assert_refused, invoke
 
 import snncompile.nn as snn
 from snncompile import api
-from snncompile.ir.check import unsafe_text
 from snncompile.ir.graph import Graph
 from snncompile.ir.hdf5 import write_graph
+from snncompile.ir.values import unsafe_text
 
 REPO = Path(__file__).resolve().parents[1]
 DIGITS = REPO / "examples" / "digits" / "digits.pt"

@@ -43,5 +43,8 @@ def load_model(path: str | Path, **options: Any) -> Graph:
         takes = ", ".join(OPTIONS[suffix]) or "none"
         raise ModelLoadError(f"{path}: option {', '.join(wrong)} does not apply to {suffix} files "
                              f"(they take: {takes})")
+    dt = options.get("dt")
+    if dt is not None and not (isinstance(dt, (int, float)) and 0 < dt < float("inf")):
+        raise ModelLoadError(f"{path}: dt must be a positive, finite number of seconds, got {dt}")
     module, function = LOADERS[suffix].split(":")
     return getattr(importlib.import_module(module), function)(path, **options)

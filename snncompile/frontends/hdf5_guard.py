@@ -96,7 +96,10 @@ def _child(path: Path, max_bytes: int, write_fd: int) -> None:
         import resource
 
         limit = 4 * max_bytes + _vm_bytes()
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
         inspect(path, max_bytes)
         message = {"ok": True}
     except _Refused as exc:

@@ -29,6 +29,7 @@ from snncompile.frontends import nir_delay
 from snncompile.ir import nn_ops
 from snncompile.ir.graph import Graph
 from snncompile.ir.nn_ops import pair, same_padding
+from snncompile.limits import BudgetError, check_shape
 
 DEFAULT_DT = 1e-4
 _KEY = "snncompile."
@@ -50,7 +51,7 @@ def _shape(types: Any, key: str) -> tuple[int, ...] | None:
 def _required(shape: tuple[int, ...] | None) -> tuple[int, ...]:
     if shape is None:
         raise ValueError("the Input node has no input_type (shape)")
-    return shape
+    return check_shape(shape, "the Input node")
 
 
 def _padding(node: Any) -> tuple[int, int]:
@@ -103,6 +104,18 @@ def _unbroadcast(value: np.ndarray, shape: list[int]) -> np.ndarray:
     value = value[(0,) * (value.ndim - len(shape))]
     keep = tuple(slice(0, 1) if d == 1 else slice(None) for d in shape)
     return value[keep].reshape(shape)
+
+
+def _json(text: Any, where: str) -> dict:
+    """snncompile's own metadata: a JSON object, refused with a sentence if it is not one."""
+    try:
+        value = json.loads(str(text))
+    except (ValueError, RecursionError):
+        raise ModelLoadError(f"{where}: snncompile metadata in the file is not valid JSON (or "
+                             "nests too deeply)") from None
+    if not isinstance(value, dict):
+        raise ModelLoadError(f"{where}: snncompile metadata in the file is not a JSON object")
+    return value
 
 
 def _shapes(node: Any, op: nn_ops.NNOp) -> nn_ops.NNOp:
@@ -181,7 +194,7 @@ def from_nir(nir_graph: nir.NIRGraph, dt: float | None = None, source: str | Non
     md = {k: _text(v) for k, v in (getattr(nir_graph, "metadata", None) or {}).items()}
     dt = float(dt if dt is not None else md.get(_KEY + "dt", DEFAULT_DT))
     if _KEY + "meta" in md:
-        meta = json.loads(md[_KEY + "meta"])
+        meta = _json(md[_KEY + "meta"], where)
     else:
         meta = {"source": Path(where).name, "frontend": "nir"}
     if source is not None:  # the file name only, so artefacts do not depend on where it lives
@@ -201,7 +214,8 @@ def from_nir(nir_graph: nir.NIRGraph, dt: float | None = None, source: str | Non
                                  f"cannot read (it reads {', '.join(_READERS)})")
         try:
             nodes[name] = _shapes(node, _READERS[kind](node, ctx))
-        except (ValueError, TypeError, AttributeError, IndexError) as exc:
+        except (ValueError, TypeError, AttributeError, IndexError, BudgetError,
+                RecursionError) as exc:
             raise ModelLoadError(f"{where}: node {name!r} ({kind}) cannot be read: {exc}") from None
     for a, b in edges:
         if a not in nodes or b not in nodes:

@@ -20,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from snncompile.errors import ModelLoadError, UnsupportedOp
+from snncompile.errors import ModelLoadError, SnnCompileError, UnsupportedOp
 from snncompile.frontends.onnx_balance import balance, spiking_source
 from snncompile.ir import nn_ops as nn
 from snncompile.ir.graph import Graph
+from snncompile.limits import check_shape
 
 _MAX_POOL_HELP = ("MaxPool has no rate-coded equivalent; retrain with average pooling, or load with "
                   "max_pool='average' to replace it by an average pool (this changes the ANN)")
@@ -90,6 +91,7 @@ class _Reader:
         if len(dims) < 2 or any(d <= 0 for d in shape):
             raise ModelLoadError(f"{self.path}: input {inputs[0].name!r} needs a static shape "
                                  "(batch, features...), got an unknown or empty per-sample shape")
+        check_shape(shape, f"{self.path}: input {inputs[0].name!r}")
         name = self.add("input", nn.Input(shape=shape), ())
         self.tensors[inputs[0].name] = ((name,), shape)
         return name
@@ -124,7 +126,15 @@ class _Reader:
                 raise n.refuse("this op type has no conversion rule (supported: Conv, Gemm, MatMul, "
                                "BatchNormalization, Add, Relu, AveragePool, GlobalAveragePool, Flatten, Reshape, "
                                "Identity, Dropout, Softmax at the end)")
-            handler(n)
+            try:
+                handler(n)
+            except SnnCompileError:
+                raise
+            except (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError,
+                    RuntimeError, OverflowError) as exc:
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise ModelLoadError(f"{self.path}: node {node.name or index!r} "
+                                     f"({node.op_type}) cannot be read: {first}") from None
         out = self.g.output[0].name
         if out not in self.tensors:
             raise ModelLoadError(f"{self.path}: the graph output {out!r} is not computed from "

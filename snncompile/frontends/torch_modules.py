@@ -35,11 +35,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from snncompile.errors import UnsupportedOp
+from snncompile.errors import ModelLoadError, SnnCompileError, UnsupportedOp
 from snncompile.frontends import torch_blocks, torch_fx
 from snncompile.ir import nn_ops
 from snncompile.ir.graph import Graph
 from snncompile.ir.nn_ops import pair, same_padding
+from snncompile.limits import check_shape
 from snncompile.nn import delays, layers
 from snncompile.nn.adaptive import AdaptiveLIF
 
@@ -273,7 +274,21 @@ def _walk(b: _Builder, module: nn.Module, path: str) -> None:
     if isinstance(module, nn.Sequential):
         for name, child in module.named_children():
             _walk(b, child, f"{path}.{name}" if path else name)
-    elif isinstance(module, SKIPPED):
+        return
+    shape = b.shape
+    try:
+        _leaf(b, module, path)
+    except SnnCompileError:
+        raise
+    except (ValueError, TypeError, IndexError, RuntimeError, ZeroDivisionError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelLoadError(f"{b.source}: module {path or '<top>'!r} "
+                             f"({type(module).__name__}) does not fit its input of shape "
+                             f"{shape}: {first}") from None
+
+
+def _leaf(b: _Builder, module: nn.Module, path: str) -> None:
+    if isinstance(module, SKIPPED):
         return
     elif _is_block(module):
         torch_fx.trace_module(b, module, path, _walk)
@@ -306,7 +321,8 @@ def _walk(b: _Builder, module: nn.Module, path: str) -> None:
 def from_module(module: nn.Module, input_shape: Sequence[int], dt: float = 1e-3,
                 source: str = "<module>") -> Graph:
     """The nn Graph of `module` (input (batch, *input_shape) per step), with exact semantics."""
-    b = _Builder(tuple(int(d) for d in input_shape), float(dt), source)
+    b = _Builder(check_shape(tuple(int(d) for d in input_shape), f"{source}: input"),
+                 float(dt), source)
     _walk(b, module, "")
     if isinstance(b.last, tuple):
         raise UnsupportedOp(module, source, f"its output is the sum {' + '.join(b.last)}; a "

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
-from typing import Any
-
 import numpy as np
 
 from snncompile.errors import GraphCheckError
@@ -17,7 +14,6 @@ LEVELS = ("nn", "hw")
 def check(graph: Graph, where: str = "graph") -> Graph:
     """Raise GraphCheckError (prefixed with `where`) unless `graph` is well formed; return it."""
     try:
-        _check_names(graph)
         _check_structure(graph)
         shapes = graph.shapes  # shape inference: raises on mismatches
         _check_neuron_shapes(graph, shapes)
@@ -26,45 +22,6 @@ def check(graph: Graph, where: str = "graph") -> Graph:
     except GraphCheckError as exc:
         raise GraphCheckError(f"{where}: {exc}") from None
     return graph
-
-
-MAX_NAME = 256
-
-
-def unsafe_text(text: str) -> str | None:
-    """Why `text` cannot go into a generated file (a `//` comment, a Lava program, JSON), or None:
-    control, format and line-separator characters (a newline ends a Verilog comment and lets a
-    model file inject `$fopen`), or more than MAX_NAME characters."""
-    if len(text) > MAX_NAME:
-        return f"is {len(text)} characters long (at most {MAX_NAME})"
-    for ch in text:
-        if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
-            return f"holds the control character U+{ord(ch):04X}"
-    return None
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in _strings(str(k)) + _strings(v)]
-    if isinstance(value, (list, tuple)):
-        return [s for v in value for s in _strings(v)]
-    return []
-
-
-def _check_names(graph: Graph) -> None:
-    """Names and metadata reach generated files: refuse what could break out of them."""
-    for name in graph.nodes:
-        if not isinstance(name, str) or not name:
-            raise GraphCheckError(f"node name {name!r} is not a non-empty string")
-        why = unsafe_text(name)
-        if why:
-            raise GraphCheckError(f"node name {name[:60]!r} {why}; rename the node")
-    for text in _strings(dict(graph.meta)):
-        why = unsafe_text(text) if len(text) <= 4096 else None
-        if why and "control" in why:
-            raise GraphCheckError(f"graph metadata {text[:60]!r} {why}")
 
 
 def _check_structure(graph: Graph) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
@@ -101,7 +102,9 @@ class Graph:
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Per-step output shape of every node (raises GraphCheckError where shapes disagree)."""
         from snncompile.errors import GraphCheckError
+        from snncompile.limits import budget
 
+        limit = budget("neurons")
         shapes: dict[str, tuple[int, ...]] = {}
         for name in self.schedule:
             op = self.nodes[name]
@@ -127,6 +130,11 @@ class Graph:
             if any(d <= 0 for d in shapes[name]):
                 raise GraphCheckError(f"node {name!r} ({type(op).__name__}) turns input of shape "
                                       f"{in_shape} into an empty output {shapes[name]}")
+            size = math.prod(shapes[name])
+            if size > limit:
+                raise GraphCheckError(f"node {name!r} ({type(op).__name__}) has shape "
+                                      f"{shapes[name]}, {size:,} neurons, over the budget of "
+                                      f"{limit:,.0f} (SNNCOMPILE_MAX_NEURONS)")
         return shapes
 
     # -- values ------------------------------------------------------------------------------
