@@ -205,9 +205,9 @@ def build_report(model, out, target: str = "loihi2", x: np.ndarray | None = None
                                   "provenance")))
     kpis = [("verify", ("PASS" if verdict.passed else "FAIL") if verdict else "not run",
              f"{len(verdict.checks)} checks" if verdict else ""),
-            ("output spike trains agree", f"{verdict.output_train_agreement:.4f}"
-             if verdict else "-", f"layer {out_layer}; count error "
-             f"{verdict.output_count_error:.3g}" if verdict else "")]
+            ("output agreement", f"{verdict.output_train_agreement:.4f}" if verdict else "-",
+             f"spike trains, layer {out_layer}; count error {verdict.output_count_error:.3g}"
+             if verdict else "")]
     if verdict is not None and verdict.float_accuracy is not None:
         kpis.append(("accuracy", f"{verdict.hw_accuracy:.2f} %",
                      f"float {verdict.float_accuracy:.2f} %"))
@@ -217,7 +217,7 @@ def build_report(model, out, target: str = "loihi2", x: np.ndarray | None = None
                   f"dynamic {e['dynamic']:.3g} µJ ({100 * e['dynamic'] / e['total']:.2g} %)"
                   if e["total"] else ""),
                  ("latency / inference", f"{lt['us_per_inference']:.4g} µs",
-                  f"{lt['inferences_per_s']:.4g} inferences/s")]
+                  f"{charts.num(lt['inferences_per_s'])} inferences/s")]
     if placement is not None:
         kpis.append(("cores", str(len(placement.cores)),
                      f"{placement.metrics['chips']} chip(s)"))

@@ -11,7 +11,7 @@ padding:0 1em}h1{font-size:1.6em;margin-bottom:.3em}h2{border-bottom:1px solid #
 margin-top:1.6em}p.sub{color:#555;margin-top:0}
 table{border-collapse:collapse;font-size:.85em;margin:.6em 0}td,th{border:1px solid #ddd;
 padding:3px 7px;text-align:right}th{background:#f3f3f3}th:first-child,td:first-child,
-td.text{text-align:left}
+td.text,th.text{text-align:left}
 .kpi{display:flex;gap:.8em;flex-wrap:wrap;margin:1em 0}.kpi div{background:#f5f7fb;
 padding:.6em .9em;border-radius:6px;flex:1 1 0;min-width:8em}.kpi b{display:block;font-size:1.3em}
 .kpi small{color:#555}img{max-width:100%}
@@ -38,18 +38,24 @@ def fmt(v: Any) -> str:
     return html.escape(str(v))
 
 
+def _is_text(value: Any) -> bool:
+    """Words read from the left, numbers from the right."""
+    return isinstance(value, str) and not value.replace(".", "", 1).isdigit()
+
+
 def _cell(key: str, value: Any) -> str:
     if key in CLASSED:
         return f"<td class='{html.escape(str(value))}'>{fmt(value)}</td>"
-    if isinstance(value, str) and not value.replace(".", "", 1).isdigit():
-        return f"<td class='text'>{fmt(value)}</td>"  # words read from the left, numbers right
+    if _is_text(value):
+        return f"<td class='text'>{fmt(value)}</td>"
     return f"<td>{fmt(value)}</td>"
 
 
 def table(rows: list[dict[str, Any]], table_id: str | None = None) -> str:
     if not rows:
         return "<p>(none)</p>"
-    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0])
+    head = "".join(f"<th class='text'>{html.escape(str(k))}</th>" if _is_text(v)
+                   else f"<th>{html.escape(str(k))}</th>" for k, v in rows[0].items())
     body = "".join("<tr>" + "".join(_cell(k, v) for k, v in r.items()) + "</tr>" for r in rows)
     ident = f" id='{table_id}'" if table_id else ""
     return f"<table{ident}><tr>{head}</tr>{body}</table>"
