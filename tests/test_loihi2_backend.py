@@ -79,14 +79,23 @@ def test_banner_and_readme(built):
     assert "(batch, T, 2, 4, 4)" in readme and "T + 2 steps" in readme
 
 
-def test_subtract_reset_is_refused_naming_the_node(tmp_path):
+def test_subtract_reset_and_per_neuron_vth_run_in_the_shipped_process(tmp_path):
+    """Lava's LIF cannot hold them; the build ships SnnLIF (lava_models/snn_lif.py), which the
+    program runs in Lava equal to the emulator, u, v and spikes at every step, whole batch."""
+    from test_lava_differential import compare
+
     g = stateful_graph()
     nodes = dict(g.nodes)
-    nodes["l2"] = _lif((3,), reset="subtract")
-    with pytest.raises(UnsupportedOp, match=r"loihi2 cannot hold reset by subtraction at node "
-                       r"'l2': Lava 0.10.0 has no fixed_pt model"):
-        loihi2.write(g.replace(nodes=nodes), tmp_path)
-    assert list(tmp_path.iterdir()) == []
+    nodes["l2"] = g.nodes["l2"].replace(reset="subtract", vth=np.array([300, 600, 900]))
+    dv = np.random.default_rng(2).integers(0, 900, (2, 5, 2))  # (C, H, W): Lava's layout differs
+    nodes["l1"] = g.nodes["l1"].replace(reset="subtract", dv=dv)
+    g = g.replace(nodes=nodes)
+    files = loihi2.write(g, tmp_path)
+    assert (tmp_path / files["lava_models"] / "snn_lif.py").is_file()
+    assert "snncompile" not in (tmp_path / "lava_models" / "snn_lif.py").read_text().split(
+        '"""')[2]  # the shipped module imports numpy and Lava only
+    x = (np.random.default_rng(3).random((2, 9, *g.shapes[g.inputs[0]])) < 0.7).astype(np.int8)
+    compare(g, x)
 
 
 def test_synapse_with_two_sources_is_refused(tmp_path):

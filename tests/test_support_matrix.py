@@ -91,6 +91,7 @@ EXAMPLES = {
     "ATRLIF": lambda: chain(neuron=hw.ATRLIF((4,), 4095, 0, 0, 0, 10, 0, np.zeros(4, np.int64),
                                              np.zeros(4, np.int64))),
     "reset-subtract": lambda: chain(neuron=lif(4, reset="subtract")),
+    "per-neuron-parameters": lambda: chain(neuron=lif(4, vth=np.array([10, 12, 14, 16]))),
     "LIFReset": lambda: chain(neuron=lif(4, reset_interval=64, reset_offset=1)),
     "recurrence": lambda: chain(extra={"r": dense(4, 4)}, edges=(("n", "r"), ("r", "n"))),
     "fan-in": lambda: chain(extra={"s2": dense(4, 3)}, edges=(("in", "s2"), ("s2", "n"))),
@@ -188,12 +189,13 @@ def test_compile_refuses_before_writing(tmp_path):
     from snncompile import api
 
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(3, 4), snc.LIF(4, reset="subtract"))
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), snc.AdaptiveLIF(4))
     snc.save(net, tmp_path / "m.pt", (3,))
-    with pytest.raises(support.UnsupportedFeature, match=r"^loihi2 cannot hold reset by "
-                       r"subtraction at node '1': Lava 0.10.0 has no fixed_pt model"):
-        api.compile_model(tmp_path / "m.pt", "loihi2")
-    assert api.compile_model(tmp_path / "m.pt", "fpga").hw_graph.nodes["1"].reset == "subtract"
+    with pytest.raises(support.UnsupportedFeature, match=r"^fpga cannot hold ATRLIF at node "
+                       r"'1': the RTL has no adaptive threshold"):
+        api.compile_model(tmp_path / "m.pt", "fpga")
+    assert isinstance(api.compile_model(tmp_path / "m.pt", "loihi2").hw_graph.nodes["1"],
+                      hw.ATRLIF)
 
 
 def test_loihi2_feature_cells_run_in_lava():

@@ -37,9 +37,10 @@ GROUP = "snncompile"
 SYNAPSES = (hw.Dense, hw.Conv)  # DelayDense is a Dense
 # what run_lava.py.j2 builds (snncompile.backends.support; docs/support.md is generated from it)
 SUPPORTED = frozenset({"SpikeInput", "GradedInput", "SpikeOutput", "Dense", "DelayDense", "Conv",
-                       "LIF", "LIFReset", "recurrence", "fan-in", "bias-clock", "ATRLIF"})
-WHY = {"reset-subtract": "Lava 0.10.0 has no fixed_pt model for it",
-       "multi-source-synapse": "a Lava synapse process takes one source port"}
+                       "LIF", "LIFReset", "recurrence", "fan-in", "bias-clock", "ATRLIF",
+                       "reset-subtract", "per-neuron-parameters"})  # both: shipped SnnLIF
+WHY = {"multi-source-synapse": "a Lava synapse process takes one source port"}
+SHIPPED = "lava_models"  # processes + fixed_pt models the program brings (snncompile/lava_models)
 
 
 def _refuse(g: Graph) -> None:
@@ -73,7 +74,8 @@ def _render(name: str, **values: object) -> str:
 
 
 def write(hw_graph: Graph, folder: Path) -> dict[str, str]:
-    """Write model.net, run_lava.py, lava_compat.py, README.md, model.hw.txt into `folder`.
+    """Write model.net, run_lava.py, lava_compat.py, lava_models/, README.md, model.hw.txt into
+    `folder`.
 
     Refuses (UnsupportedOp / SnnCompileError) before writing anything if Lava cannot hold the graph.
     """
@@ -102,10 +104,22 @@ def write(hw_graph: Graph, folder: Path) -> dict[str, str]:
     (folder / NETX_NOTES).write_text(json.dumps(netx_reasons, indent=1) + "\n")
     files["netx_notes"] = NETX_NOTES
     shutil.copyfile(Path(__file__).resolve().parents[1] / "lava_compat.py", folder / COMPAT)
+    _copy_shipped_models(folder)
+    files["lava_models"] = SHIPPED
     (folder / PROGRAM).write_text(program)
     (folder / README).write_text(readme)
     (folder / TEXT).write_text(text.dumps(g))
     return files
+
+
+def _copy_shipped_models(folder: Path) -> None:
+    """Copy snncompile/lava_models/*.py (Lava processes and their fixed_pt models, importing only
+    numpy and Lava) into folder/lava_models, where run_lava.py imports them."""
+    source = Path(__file__).resolve().parents[1] / SHIPPED
+    target = folder / SHIPPED
+    target.mkdir(exist_ok=True)
+    for path in sorted(source.glob("*.py")):
+        shutil.copyfile(path, target / path.name)
 
 
 def read_model(folder: Path) -> Graph:

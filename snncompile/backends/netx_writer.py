@@ -23,6 +23,7 @@ from snncompile.sim.emulator import effective_weights
 SUPPORTED = frozenset({"SpikeInput", "GradedInput", "SpikeOutput", "Dense", "DelayDense", "Conv",
                        "LIF", "recurrence"})
 WHY = {"reset-subtract": "netx's LIF resets to zero",
+       "per-neuron-parameters": "a netx layer holds one iDecay, vDecay and vThMant",
        "ATRLIF": "netx has no adaptive threshold (ATRLIF) neuron type",
        "LIFReset": "netx resets all layers together or not at all",
        "bias-clock": "netx layers form one chain with no extra populations",
@@ -141,7 +142,10 @@ def _neuron(g: Graph, name: str, graded: bool, why: list[str]) -> dict[str, Any]
     if (raw % 64).any() or np.abs(raw // 64).max(initial=0) > 2**15 - 1:
         why.append(f"LIF {name!r} has a bias that is not a multiple of 64 raw units within int16 "
                    "mantissas (netx fixes bias_exp = 6)")
-    cfg = {"iDecay": int(op.du) + 1, "vDecay": int(op.dv), "vThMant": int(op.vth)}
+    # a per-neuron du/dv/vth is already a reason (nothing is written then); the first neuron's
+    # value keeps the walk going so that every other reason is found too
+    du, dv, vth = (int(np.asarray(getattr(op, k)).reshape(-1)[0]) for k in ("du", "dv", "vth"))
+    cfg = {"iDecay": du + 1, "vDecay": dv, "vThMant": vth}
     bias = (raw // 64).transpose(*range(raw.ndim)[::-1])  # netx reads per-neuron biases in (W, H, C)
     return {"neuron": cfg, "bias": bias if raw.any() else None}
 

@@ -13,7 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 from snncompile.ir.nn_ops import conv_output_hw
-from snncompile.ir.op import Op
+from snncompile.ir.op import Op, frozen_array
 
 I64 = np.int64
 SIGN_MODES = ("auto", "excitatory", "inhibitory", "mixed")
@@ -130,13 +130,16 @@ class LIF(HWOp):
         u  = u1 - 2^24 if u1 > 2^23;  u1 + 2^24 if u1 <= -2^23;  else u1      (one correction)
         v  = clip(tz(v * (4096 - dv)) + u + (bias_mant << bias_exp  |  >> -bias_exp), +-(2^23 - 1))
         s  = v > (vth << 6);   v[s] = 0 ("zero")  |  v[s] -= vth << 6 ("subtract": no Lava model)
-    du, dv, vth are per population (Lava holds one value); bias_mant, bias_exp per neuron.
+    du, dv, vth are one integer for the population, or per neuron: an int64 array of `shape`
+    when they differ (a uniform array is stored as its one integer, so graphs compare and
+    serialize as before); Lava's own LIF holds one value, the shipped SnnLIF process a vector
+    (snncompile/lava_models/snn_lif.py). bias_mant, bias_exp are per neuron.
     """
 
     shape: tuple[int, ...]
-    du: int
-    dv: int
-    vth: int
+    du: int | np.ndarray
+    dv: int | np.ndarray
+    vth: int | np.ndarray
     bias_mant: np.ndarray
     bias_exp: np.ndarray
     reset: str = "zero"
@@ -144,9 +147,34 @@ class LIF(HWOp):
     reset_offset: int = 0
     kind: ClassVar[str] = "neuron"
     array_fields: ClassVar[dict] = {"bias_mant": I64, "bias_exp": I64}
+    PER_NEURON: ClassVar[tuple[str, ...]] = ("du", "dv", "vth")
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in self.PER_NEURON:
+            object.__setattr__(self, name, per_neuron(getattr(self, name), self.shape, name))
 
     def output_shape(self, input_shape):
         return tuple(self.shape)
+
+    @property
+    def heterogeneous(self) -> bool:
+        """True if du, dv or vth differ between neurons (Lava's LIF cannot hold it)."""
+        return any(isinstance(getattr(self, k), np.ndarray) for k in self.PER_NEURON)
+
+
+def per_neuron(value, shape: tuple[int, ...], name: str = "value") -> int | np.ndarray:
+    """One integer if every neuron shares it, else a read-only int64 array of `shape`."""
+    arr = np.asarray(value)
+    if arr.ndim == 0 or arr.size == 0:
+        return int(arr) if arr.size else 0
+    if np.all(arr == arr.flat[0]):
+        return int(arr.flat[0])
+    try:
+        full = np.broadcast_to(arr.astype(np.int64), tuple(shape))
+    except ValueError:
+        raise ValueError(f"{name} has shape {arr.shape}, the population {tuple(shape)}") from None
+    return frozen_array(full, I64)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

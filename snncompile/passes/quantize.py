@@ -146,8 +146,6 @@ class Quantize:
                               "v to 0)")
         warnings = []
         if c.reset == "subtract":
-            warnings.append("reset 'subtract' runs on the emulator only: Lava 0.10.0 has no "
-                            "fixed_pt model for it")
             if c.reset_timing == "next_step":
                 warnings.append("reset_timing 'next_step' with 'subtract': hw subtracts in the "
                                 "spiking step; verify measures the deviation")

@@ -39,8 +39,11 @@ def tz(x: np.ndarray) -> np.ndarray:
     return (x + ((x >> 63) & 4095)) >> 12
 
 
-def decay(x: np.ndarray, factor: int) -> np.ndarray:
-    """tz(x * factor), skipping the arithmetic where the factor makes it trivial (0 or 4096)."""
+def decay(x: np.ndarray, factor: int | np.ndarray) -> np.ndarray:
+    """tz(x * factor), skipping the arithmetic where the factor makes it trivial (0 or 4096);
+    a per-neuron factor (an array broadcasting against x) is always multiplied."""
+    if isinstance(factor, np.ndarray):
+        return tz(x * factor)
     if factor == 0:
         return np.zeros_like(x)
     if factor == 4096:
@@ -178,13 +181,18 @@ def effective_bias(op: Any) -> np.ndarray:
     return wrap(np.where(exp >= 0, mant << np.maximum(exp, 0), mant >> np.maximum(-exp, 0)), 32)
 
 
+def flat_param(value: int | np.ndarray) -> int | np.ndarray:
+    """A LIF's du, dv or vth as the emulator uses it: a Python int, or per neuron flat (n,)."""
+    return value.reshape(-1).astype(np.int64) if isinstance(value, np.ndarray) else int(value)
+
+
 class _LIF:
     def __init__(self, name: str, op: hw.LIF, batch: int, init: tuple | None = None):
         self.name, self.op = name, op
         self.u, self.v = initial_uv(op, batch, init)
         self.bias = effective_bias(op)
-        self.Du, self.Dv = 4096 - (int(op.du) + 1), 4096 - int(op.dv)
-        self.vth = int(op.vth) << 6
+        self.Du, self.Dv = 4096 - (flat_param(op.du) + 1), 4096 - flat_param(op.dv)
+        self.vth = flat_param(op.vth) << 6
 
     def step(self, t: int, a_in: np.ndarray, events: list[Event] | None) -> np.ndarray:
         op = self.op
