@@ -91,7 +91,7 @@ def test_subtract_reset_and_per_neuron_vth_run_in_the_shipped_process(tmp_path):
     nodes["l1"] = g.nodes["l1"].replace(reset="subtract", dv=dv)
     g = g.replace(nodes=nodes)
     files = loihi2.write(g, tmp_path)
-    assert (tmp_path / files["lava_models"] / "snn_lif.py").is_file()
+    assert (tmp_path / files["lava_models/snn_lif"]).is_file()
     assert "snncompile" not in (tmp_path / "lava_models" / "snn_lif.py").read_text().split(
         '"""')[2]  # the shipped module imports numpy and Lava only
     x = (np.random.default_rng(3).random((2, 9, *g.shapes[g.inputs[0]])) < 0.7).astype(np.int8)

@@ -104,22 +104,24 @@ def write(hw_graph: Graph, folder: Path) -> dict[str, str]:
     (folder / NETX_NOTES).write_text(json.dumps(netx_reasons, indent=1) + "\n")
     files["netx_notes"] = NETX_NOTES
     shutil.copyfile(Path(__file__).resolve().parents[1] / "lava_compat.py", folder / COMPAT)
-    _copy_shipped_models(folder)
-    files["lava_models"] = SHIPPED
+    files.update(_copy_shipped_models(folder))
     (folder / PROGRAM).write_text(program)
     (folder / README).write_text(readme)
     (folder / TEXT).write_text(text.dumps(g))
     return files
 
 
-def _copy_shipped_models(folder: Path) -> None:
+def _copy_shipped_models(folder: Path) -> dict[str, str]:
     """Copy snncompile/lava_models/*.py (Lava processes and their fixed_pt models, importing only
-    numpy and Lava) into folder/lava_models, where run_lava.py imports them."""
+    numpy and Lava) into folder/lava_models, where run_lava.py imports them; {key: file}."""
     source = Path(__file__).resolve().parents[1] / SHIPPED
     target = folder / SHIPPED
     target.mkdir(exist_ok=True)
+    files = {}
     for path in sorted(source.glob("*.py")):
         shutil.copyfile(path, target / path.name)
+        files[f"{SHIPPED}/{path.stem}"] = f"{SHIPPED}/{path.name}"
+    return files
 
 
 def read_model(folder: Path) -> Graph:
