@@ -131,10 +131,12 @@ def test_report_rows_and_json():
 def test_unsupported_features_name_node_and_feature():
     with pytest.raises(UnsupportedOp, match=r"node 'lif2' \(LIF\).*v_reset != 0"):
         lower_to_hw(two_layer(second=lif(3, v_reset=np.full(3, 0.2))), TARGET)
-    with pytest.raises(UnsupportedOp, match=r"node 'lif1' \(LIF\).*tau differs"):
-        lower_to_hw(two_layer(first=lif(6, tau=np.linspace(5e-3, 9e-3, 6))), TARGET)
-    with pytest.raises(UnsupportedOp, match=r"node 'lif2' \(LIF\).*v_threshold differs"):
-        lower_to_hw(two_layer(second=lif(3, v_threshold=np.array([1.0, 1.0, 2.0]))), TARGET)
+    # per-neuron tau and thresholds are held (issue 14): du/dv per neuron, thresholds folded
+    hw_graph, report = lower_to_hw(two_layer(first=lif(6, tau=np.linspace(5e-3, 9e-3, 6)),
+                                             second=lif(3, v_threshold=np.array([1.0, 1.0, 2.0]))),
+                                   TARGET)
+    assert hw_graph.nodes["lif1"].heterogeneous and np.ndim(hw_graph.nodes["lif2"].vth) == 0
+    assert [q.param_groups for q in report.layers] == [6, 1]
     with pytest.raises(UnsupportedOp, match=r"node 'lif2' \(LIF\).*outside \[0, 1\]"):
         lower_to_hw(two_layer(second=lif(3, tau=0.5e-3)), TARGET)
 

@@ -76,6 +76,23 @@ class NeedsFlat(GraphCheckError):
         self.layers = layers
 
 
+def _shared_or_list(values: np.ndarray) -> int | tuple[int, ...]:
+    """A report field: the one value all neurons share, or every neuron's (flat, C order)."""
+    flat = np.asarray(values).reshape(-1)
+    return int(flat[0]) if np.all(flat == flat[0]) else tuple(int(v) for v in flat)
+
+
+def param_groups(op: Any) -> int:
+    """Distinct (du, dv, vth) integer tuples of a hw LIF: the populations Lava's own LIF would
+    need if the layer were split into groups that share them (1 for a uniform layer)."""
+    if not isinstance(op, hw.LIF) or not op.heterogeneous:
+        return 1
+    n = int(np.prod(op.shape))
+    cols = [np.broadcast_to(np.asarray(getattr(op, k)), op.shape).reshape(n)
+            for k in hw.LIF.PER_NEURON]
+    return len(np.unique(np.stack(cols, axis=1), axis=0))
+
+
 @dataclasses.dataclass(frozen=True)
 class Quantize:
     """headroom: fixed u/v range in thresholds (None: the worst-case bound clipped to
@@ -132,15 +149,15 @@ class Quantize:
         layer, op = lowered.layers[name], lowered.layers[name].op
         adaptive = c.kind == "AdaptiveLIF"  # current-based too: its bias enters the current
         cuba = c.kind == "CubaLIF" or adaptive
-        thr = _uniform(name, op, "v_threshold", c.threshold)
-        alpha = _uniform(name, op, "tau_syn", c.alpha) if cuba else 1.0
-        beta = _uniform(name, op, "tau_mem" if cuba else "tau", c.beta)
-        if thr <= 0:
+        thr, alpha, beta = self._neuron_coeffs(name, op, c, cuba, adaptive)
+        if np.any(thr <= 0):
             raise unsupported(self.name, name, op, f"{'theta_0' if adaptive else 'v_threshold'} "
-                              f"{thr} is not positive")
-        if not (0 < alpha <= 1 and 0 <= beta <= 1):
-            raise unsupported(self.name, name, op, f"per-step decays alpha={alpha:.4g}, "
-                              f"beta={beta:.4g} are outside [0, 1] (a time constant below dt)")
+                              f"{thr.min()} is not positive")
+        bad = ~((alpha > 0) & (alpha <= 1) & (beta >= 0) & (beta <= 1))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise unsupported(self.name, name, op, f"per-step decays alpha={alpha[i]:.4g}, "
+                              f"beta={beta[i]:.4g} are outside [0, 1] (a time constant below dt)")
         if c.reset == "zero" and np.any(c.v_reset != 0):
             raise unsupported(self.name, name, op, "v_reset != 0 with reset 'zero' (Loihi resets "
                               "v to 0)")
@@ -156,7 +173,7 @@ class Quantize:
         syns = lowered.incoming(name)
         for s in syns:
             refuse_long_delays(s, op, target)
-        xs = [self._thr_weights(s, c, layer.nn_shape, thr) for s in syns]
+        xs = [self._thr_weights(name, op, s, c, layer.nn_shape, thr) for s in syns]
         g = c.gain / thr
         vb = c.v_bias / thr + (0.0 if cuba else g * layer.bias_now)
         now, late = (g * layer.bias_now if cuba else np.zeros_like(g)), g * layer.bias_late
@@ -174,9 +191,9 @@ class Quantize:
             warnings.append(f"worst-case input needs {need:.3g} thresholds of u/v range, kept "
                             f"{room:.3g} for precision: u may wrap or v saturate when most inputs "
                             "spike together (strict mode reports it)")
-        decays = int(beta > 0) + int(cuba and alpha < 1)  # states whose decay rounds
+        decays = int(np.any(beta > 0)) + int(cuba and np.any(alpha < 1))  # decays that round
         if adaptive:
-            decays += adaptive_rule.extra_cost(name, op, c, thr)
+            decays += adaptive_rule.extra_cost(name, op, c, float(thr[0]))
         vth = self._search(name, op, groups, vb, decays, cap, target)
 
         codes = [encode_weights(x, vth, fit_exponent(x, vth, target, conv, exps, bits), target,
@@ -184,21 +201,28 @@ class Quantize:
         bias = encode_bias(vb, vth, target)
         if bias.clipped:
             warnings.append(f"{bias.clipped} neuron biases exceed the bias range and were clipped")
-        du = int(np.clip(round(4096 * alpha) - 1, target.du_min, target.du_max)) if cuba else target.du_max
-        dv = int(np.clip(round(4096 * beta), target.dv_min, target.dv_max))
-        du_err = abs((4096 - du - 1) / 4096 - (1 - alpha))
-        dv_err = abs((4096 - dv) / 4096 - (1 - beta))
-        for what, err, d in (("current", du_err, 4095 - du), ("voltage", dv_err, 4096 - dv)):
-            if err > 1 / 8192 and not adaptive:  # adaptive_rule.atrlif warns on its own grid
-                warnings.append(f"{what} decay is off by {err:.3g} per step (nearest is {d}/4096)")
+        # per neuron (int64 arrays); hw.LIF stores a shared value as one integer
+        du = (np.clip(np.round(4096 * alpha) - 1, target.du_min, target.du_max) if cuba
+              else np.full(alpha.shape, target.du_max)).astype(np.int64)
+        dv = np.clip(np.round(4096 * beta), target.dv_min, target.dv_max).astype(np.int64)
+        du_errs = np.abs((4096 - du - 1) / 4096 - (1 - alpha))
+        dv_errs = np.abs((4096 - dv) / 4096 - (1 - beta))
+        du_err, dv_err = float(du_errs.max()), float(dv_errs.max())
+        for what, errs, d in (("current", du_errs, 4095 - du), ("voltage", dv_errs, 4096 - dv)):
+            i = int(np.argmax(errs))
+            if errs[i] > 1 / 8192 and not adaptive:  # adaptive_rule.atrlif warns on its own grid
+                warnings.append(f"{what} decay is off by {errs[i]:.3g} per step (nearest is "
+                                f"{d[i]}/4096)")
         has_bias = bool(np.any(bias.mant))
         shape = tuple(layer.hw_shape)
         if adaptive:  # Lava's ATRLIF (bias always through the clock, so has_bias is False)
-            lif, more, fields = adaptive_rule.atrlif(name, op, c, shape, thr, vth, alpha, beta)
+            lif, more, fields = adaptive_rule.atrlif(name, op, c, shape, float(thr[0]), vth,
+                                                     float(alpha[0]), float(beta[0]))
             warnings += more
             du, dv, du_err, dv_err = (fields[k] for k in ("du", "dv", "du_err", "dv_err"))
         else:
-            lif = hw.LIF(shape, du=du, dv=dv, vth=vth, bias_mant=bias.mant.reshape(shape),
+            lif = hw.LIF(shape, du=du.reshape(shape), dv=dv.reshape(shape), vth=vth,
+                         bias_mant=bias.mant.reshape(shape),
                          bias_exp=bias.exp.reshape(shape), reset=c.reset,
                          reset_interval=target.reset_interval if has_bias else 0,
                          reset_offset=layer.depth + 1 if has_bias else 0)
@@ -219,24 +243,49 @@ class Quantize:
         clock_codes = () if clock_x is None else tuple(
             code for code in (codes[-1], fines[-1]) if code is not None)
         route = "+".join(r for r, on in (("neuron", has_bias), ("clock", bool(clock_codes))) if on)
-        scale = 64.0 * vth / thr
+        scale = 64.0 * vth / float(np.mean(thr))  # per neuron 64 vth / thr_i when they differ
         report = LayerQuant(
             layer=name, kind=c.kind, neurons=int(np.prod(shape)), depth=layer.depth, vth=vth,
-            scale=scale, threshold_err=abs(vth * 64 / scale - thr) / thr, du=du, dv=dv,
+            scale=scale, threshold_err=0.0, du=_shared_or_list(du), dv=_shared_or_list(dv),
             du_err=du_err, dv_err=dv_err, bias_route=route or "-", bias_err_thr=bias.max_err,
             headroom_thr=(target.uv_max - 1) / (64.0 * vth), synapses=tuple(sq),
-            warnings=tuple(warnings))
+            warnings=tuple(warnings), param_groups=param_groups(lif))
         return LayerPlan(lif, hw_syns, clock_codes, report)
 
-    @staticmethod
-    def _thr_weights(s: Synapse, c: StepCoeffs, nn_shape: tuple[int, ...], thr: float) -> np.ndarray:
+    def _neuron_coeffs(self, name: str, op: Any, c: StepCoeffs, cuba: bool, adaptive: bool
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-neuron threshold, alpha, beta (float64, flat). A LIF/IF/CubaLIF keeps them per
+        neuron: thresholds fold into each neuron's weights and biases (everything below is in
+        units of the neuron's own threshold, so one integer vth serves every neuron exactly), and
+        decays become per-neuron du, dv. Lava's ATRLIF holds one of each, so AdaptiveLIF must
+        share them."""
+        n = len(c.gain)
+        if adaptive:
+            values = (_uniform(name, op, "v_threshold", c.threshold),
+                      _uniform(name, op, "tau_syn", c.alpha),
+                      _uniform(name, op, "tau_mem", c.beta))
+            return tuple(np.full(n, v) for v in values)
+        ones = np.ones(n)
+        return (np.broadcast_to(c.threshold, (n,)).astype(np.float64),
+                np.broadcast_to(c.alpha, (n,)).astype(np.float64) if cuba else ones,
+                np.broadcast_to(c.beta, (n,)).astype(np.float64))
+
+    def _thr_weights(self, name: str, op: Any, s: Synapse, c: StepCoeffs,
+                     nn_shape: tuple[int, ...], thr: np.ndarray) -> np.ndarray:
+        """Weights in units of each target neuron's threshold (gain_i w_ij / thr_i). A conv shares
+        its kernel over a channel, so gain / threshold must be uniform within each channel."""
+        ratio = c.gain / thr
         if s.kind == "dense":
-            return c.gain[:, None] * s.weight / thr
-        per_channel = c.gain.reshape(nn_shape)[:, 0, 0]
-        return per_channel[:, None, None, None] * s.weight / thr
+            return ratio[:, None] * s.weight
+        grid = ratio.reshape(nn_shape[0], -1)
+        if not np.allclose(grid, grid[:, :1], rtol=1e-6, atol=0):
+            raise unsupported(self.name, name, op, f"its threshold or gain differs within a "
+                              f"channel of conv {s.name!r}, which shares one kernel per channel")
+        return grid[:, 0][:, None, None, None] * s.weight
 
     @staticmethod
     def _headroom_need(xs, syns, clock_x, vb, alpha, beta, nn_shape) -> float:
+        """Worst-case |u|, |v| in thresholds over the layer's neurons (alpha, beta per neuron)."""
         n = len(vb)
         pos, neg = np.zeros(n), np.zeros(n)
         for x, s in zip(xs + [clock_x], syns + [None]):
@@ -249,10 +298,11 @@ class Quantize:
             else:
                 pos += np.clip(x, 0, None).sum(axis=1)
                 neg += np.clip(-x, 0, None).sum(axis=1)
-        u = max(pos.max(initial=0), neg.max(initial=0)) / alpha
-        v_pos = 1 + u + np.clip(vb, 0, None).max(initial=0)
-        v_neg = (u + np.clip(-vb, 0, None).max(initial=0)) / beta if beta > 0 else 0.0
-        return float(max(u, v_pos, v_neg))
+        u = np.maximum(pos, neg) / alpha
+        v_pos = 1 + u + np.clip(vb, 0, None)
+        leaky = beta > 0
+        v_neg = np.where(leaky, (u + np.clip(-vb, 0, None)) / np.where(leaky, beta, 1.0), 0.0)
+        return float(max(u.max(initial=0), v_pos.max(initial=0), v_neg.max(initial=0)))
 
     def _search(self, name, op, groups, vb, decays, cap, target) -> int:
         if cap < 1:

@@ -38,8 +38,8 @@ class LayerQuant:
     vth: int
     scale: float
     threshold_err: float
-    du: int
-    dv: int
+    du: int | tuple[int, ...]  # one value, or one per neuron (flat) when they differ
+    dv: int | tuple[int, ...]
     du_err: float
     dv_err: float
     bias_route: str  # "-", "neuron" (bias_mant, LIFReset), "clock", "neuron+clock"
@@ -47,6 +47,7 @@ class LayerQuant:
     headroom_thr: float
     synapses: tuple[SynapseQuant, ...]
     warnings: tuple[str, ...]
+    param_groups: int = 1  # distinct (du, dv, vth) tuples: populations if split into groups
 
     @property
     def max_err_thr(self) -> float:
