@@ -59,11 +59,13 @@ def baseline_constants() -> tuple[dict[str, float], list[dict[str, Any]], str]:
 def neurobench(graph: Graph, act: Activity) -> dict[str, float]:
     """NeuroBench's workload metrics on the hw graph, per sample (Yik et al. 2025, spec §6.3):
     effective ACs (spike x non-zero weight), Dense (every weight each step) and activation
-    sparsity (zero outputs / outputs over the spiking layers); bias-clock wiring excluded."""
+    sparsity (zero outputs / outputs over the spiking layers); bias-clock wiring excluded: the
+    clock's own nodes and the synapses that carry biases from it (NeuroBench counts a bias as
+    part of the neuron, not as a synapse)."""
     clock = set(graph.meta.get("bias_clock", ()))
     dense = 0.0
     for name, op in graph.nodes.items():
-        if op.kind != "synapse" or name in clock:
+        if op.kind != "synapse" or name in clock or set(graph.predecessors(name)) & clock:
             continue
         src = graph.predecessors(name)[0]
         shape = tuple(graph.shapes[src])
