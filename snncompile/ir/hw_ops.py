@@ -129,7 +129,7 @@ class LIF(HWOp):
         u1 = tz(u * (4096 - (du + 1))) + (a_in << 6)
         u  = u1 - 2^24 if u1 > 2^23;  u1 + 2^24 if u1 <= -2^23;  else u1      (one correction)
         v  = clip(tz(v * (4096 - dv)) + u + (bias_mant << bias_exp  |  >> -bias_exp), +-(2^23 - 1))
-        s  = v > (vth << 6);   v[s] = 0 ("zero")  |  v[s] -= vth << 6 ("subtract": no Lava model)
+        s  = v > (vth << 6);   v[s] = 0 ("zero")  |  v[s] -= vth << 6 ("subtract": SnnLIF)
     du, dv, vth are one integer for the population, or per neuron: an int64 array of `shape`
     when they differ (a uniform array is stored as its one integer, so graphs compare and
     serialize as before); Lava's own LIF holds one value, the shipped SnnLIF process a vector
