@@ -12,6 +12,8 @@ from snncompile.sim import emulator, reference
 # nn ops that no NIR file can produce, each with the reason (the list is explicit so that a new
 # op cannot skip its NIR reader silently)
 NOT_FROM_NIR = {
+    "Unflatten": "NIR has no unflatten node; the torch front end's spiking self-attention "
+                 "mapping makes it (to_nir refuses it by name)",
     "AdaptiveLIF": "NIR has no adaptive-threshold neuron node; it enters through the torch front "
                    "end (snncompile.nn.AdaptiveLIF)",
 }

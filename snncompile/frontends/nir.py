@@ -24,7 +24,7 @@ from typing import Any
 import nir
 import numpy as np
 
-from snncompile.errors import GraphCheckError, ModelLoadError
+from snncompile.errors import GraphCheckError, ModelLoadError, UnsupportedOp
 from snncompile.frontends import nir_delay
 from snncompile.ir import nn_ops
 from snncompile.ir.graph import Graph
@@ -250,6 +250,8 @@ def _writer(op: Any, in_shape: tuple[int, ...]) -> Any:
         return nir.Conv1d(input_shape=int(in_shape[1]), **params)
     if kind in ("SumPool2d", "AvgPool2d"):
         return getattr(nir, kind)(**{k: np.array(v) for k, v in params.items()})
+    if kind == "Unflatten":
+        raise UnsupportedOp(op, "NIR writer", "NIR has no unflatten node")
     if kind == "Flatten":
         return nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=op.start_dim,
                            end_dim=op.end_dim)

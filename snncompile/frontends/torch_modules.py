@@ -306,6 +306,11 @@ def _leaf(b: _Builder, module: nn.Module, path: str) -> None:
         map_adaptive(b, module, path)
     elif type(module).__module__.startswith("snntorch."):
         _snntorch(b, module, path)
+    elif type(module).__module__ == "spikingjelly.activation_based.layer.attention" and type(
+            module).__name__ == "SpikingSelfAttention":
+        from snncompile.frontends.attention import map_ssa
+
+        map_ssa(b, module, path, _walk)
     elif type(module).__module__.startswith("spikingjelly."):
         from snncompile.frontends import spikingjelly
 

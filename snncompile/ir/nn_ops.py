@@ -216,6 +216,24 @@ class Flatten(NNOp):
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
+class Unflatten(NNOp):
+    """y[t] = x[t] reshaped (C order) to `shape`, which holds as many values as x[t].
+
+    The inverse of Flatten for a flat synapse output that a shaped op reads next (the spiking
+    self-attention mapping sums its gates with a Linear and hands (C, L) on). NIR has no such node.
+    """
+
+    shape: tuple[int, ...]
+    kind: ClassVar[str] = "synapse"
+
+    def output_shape(self, input_shape):
+        if int(np.prod(input_shape)) != int(np.prod(self.shape)):
+            raise ValueError(f"{input_shape} does not hold the {int(np.prod(self.shape))} values "
+                             f"of {tuple(self.shape)}")
+        return tuple(int(d) for d in self.shape)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
 class _Spiking(NNOp):
     kind: ClassVar[str] = "neuron"
 
@@ -338,5 +356,5 @@ class AdaptiveLIF(NNOp):
 OPS: dict[str, type[NNOp]] = {
     cls.__name__: cls
     for cls in (Input, Output, Affine, Linear, DelayLinear, Scale, Conv1d, Conv2d, SumPool2d,
-                AvgPool2d, Flatten, IF, LIF, CubaLIF, AdaptiveLIF)
+                AvgPool2d, Flatten, Unflatten, IF, LIF, CubaLIF, AdaptiveLIF)
 }

@@ -191,6 +191,7 @@ RULES: dict[type, Rule] = {
     nn_ops.SumPool2d: Rule(_op_only, _step_pool),
     nn_ops.AvgPool2d: Rule(_op_only, _step_pool),
     nn_ops.Flatten: Rule(_op_only, _step_flatten),
+    nn_ops.Unflatten: Rule(_op_only, lambda c, x, s: x.reshape((x.shape[0], *c["op"].shape))),
     nn_ops.IF: Rule(_prep_if, _step_neuron),
     nn_ops.LIF: Rule(_prep_lif, _step_neuron),
     nn_ops.CubaLIF: Rule(_prep_cuba, _step_neuron),

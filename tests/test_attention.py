@@ -1,0 +1,117 @@
+"""Spiking self-attention: SpikingJelly's `layer.SpikingSelfAttention` (Spikformer's SSA,
+(v k^T) q * scale on spikes, no softmax) read as 3-way AND gates and sums (issue 15).
+
+Independent sides: SpikingJelly's own multi-step forward (the reference must give its spikes
+exactly, float32), and on hardware the Icarus RTL simulation and the Lava program, which must
+equal the emulator exactly. The gate layer itself is exact on the emulator (every AND equal).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from snncompile import api
+from snncompile.errors import UnsupportedOp
+from snncompile.frontends.attention import _gate_tables
+from snncompile.frontends.torch_modules import from_module
+from snncompile.ir import text
+from snncompile.partition import partition
+from snncompile.sim.emulator import run_emulator
+from snncompile.sim.reference import run_reference
+
+C, L, IN = 4, 6, 2
+
+
+def _block(heads: int = 1, scale: float = 0.3) -> nn.Sequential:
+    from spikingjelly.activation_based import layer, neuron
+
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        layer.SeqToANNContainer(nn.Conv1d(IN, C, 1), nn.BatchNorm1d(C)),
+        neuron.LIFNode(tau=2.0, step_mode="m"),
+        layer.SpikingSelfAttention(C, num_heads=heads),
+        layer.SeqToANNContainer(nn.Flatten(), nn.Linear(C * L, 3)),
+        neuron.LIFNode(tau=2.0, step_mode="m"))
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, (nn.Conv1d, nn.Linear)):
+                m.weight.mul_(4.0)
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.uniform_(0, 0.3)
+                m.running_var.uniform_(0.5, 2.0)
+                m.bias.uniform_(1.0, 2.0)
+        net[2].scale = scale  # SpikingJelly's 0.125 needs many more tokens to fire
+        net[2].proj_conv_bn[1].bias.uniform_(0.0, 0.6)
+        net[3][1].bias.fill_(1.0)
+    return net.eval()
+
+
+def _x(batch: int = 6, steps: int = 10) -> np.ndarray:
+    return (np.random.default_rng(1).random((batch, steps, IN, L)) < 0.5).astype(np.float32)
+
+
+def _spikingjelly(net: nn.Sequential, x: np.ndarray) -> dict[str, np.ndarray]:
+    from spikingjelly.activation_based import functional
+
+    functional.reset_net(net)
+    h, out = torch.as_tensor(x).transpose(0, 1), {}
+    with torch.no_grad():
+        for i, m in enumerate(net):
+            h = m(h)
+            out[str(i)] = h.transpose(0, 1).numpy()
+    return out
+
+
+def test_gate_tables_compute_v_kT_q():
+    rng = np.random.default_rng(0)
+    qkv = (rng.random((3 * C, L)) < 0.5).astype(float)
+    select, total = _gate_tables(C, 2, L, 0.125)
+    gates = (select @ qkv.ravel() > 2.5).astype(float)
+    q, k, v = (t.reshape(2, C // 2, L) for t in np.split(qkv, 3))
+    want = np.concatenate([v[h] @ k[h].T @ q[h] for h in range(2)]) * 0.125
+    np.testing.assert_array_equal((total @ gates).reshape(C, L), want)
+
+
+@pytest.mark.parametrize("heads", [1, 2])
+def test_reference_equals_spikingjelly_and_gates_are_exact_on_emulator(heads):
+    net = _block(heads, 0.3 if heads == 1 else 0.6)
+    x = _x()
+    want = _spikingjelly(net, x)
+    graph = from_module(net, (IN, L))
+    ref = run_reference(graph, x, dtype=np.float32, record=True)
+    assert want["2"].mean() > 0.02 and want["4"].sum() > 5
+    np.testing.assert_array_equal(ref["2.proj_lif"], want["2"])
+    np.testing.assert_array_equal(ref["output"], want["4"])
+    hw_graph, _ = api.lower(graph, "emu")
+    emu = run_emulator(hw_graph, x.astype(np.float64), record=True)
+    np.testing.assert_array_equal(emu.spikes["2.qkv_lif"], ref["2.qkv_lif"])
+    np.testing.assert_array_equal(emu.spikes["2.and3"], ref["2.and3"])
+    for layer in ("2.attn_lif", "2.proj_lif", "4"):
+        assert (emu.spikes[layer] == ref[layer]).mean() > 0.95, layer
+
+
+@pytest.mark.parametrize("target", ["fpga", "loihi2"])
+def test_attention_on_target_equals_emulator(target, tmp_path):
+    """The generated Lava program / Verilog run the attention block exactly as the emulator."""
+    graph = from_module(_block(), (IN, L))
+    hw_graph, report = api.lower(graph, target)
+    x = _x(3, 6).astype(np.float64)
+    source = tmp_path / "ssa.txt"  # the build's "model": the nn graph's text form
+    source.write_text(text.dumps(graph))
+    placement = partition(hw_graph, target) if target in api.PLACED_TARGETS else None
+    api.write_build(tmp_path / "b", source, target, graph, hw_graph, report, placement)
+    out, _ = api.run_build(tmp_path / "b", x)
+    emu = run_emulator(hw_graph, x).outputs[hw_graph.outputs[0]]
+    assert emu.sum() > 0
+    np.testing.assert_array_equal(out, emu)
+
+
+def test_other_spikingjelly_attention_is_refused_by_name():
+    from spikingjelly.activation_based import layer
+
+    net = nn.Sequential(layer.SpikeDrivenSelfAttention(C, num_heads=1))
+    with pytest.raises(UnsupportedOp, match="SpikeDrivenSelfAttention"):
+        from_module(net, (C, L))
