@@ -21,3 +21,4 @@ test: setup setup-system lint
 
 lint:
 	ruff check snncompile tests examples benchmarks
+	$(PY) -m mypy

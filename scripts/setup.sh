@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 PIP="python -m pip install --quiet --disable-pip-version-check -c constraints.txt"
 $PIP torch==2.13.0
 $PIP -e ".[test,lava]"
+# mypy (in the test extra too): `make lint` type-checks snncompile/ir, passes and target.py
+$PIP mypy==2.4.1
 # Lava: lava-nc 0.10.0 is the only release on PyPI; it declares Python < 3.11 and pins numpy < 2,
 # yet runs on 3.11 with numpy 2 once snncompile/lava_compat.py's import hook fixes its one 3.11
 # incompatibility (no site-packages edits). lava-dl 0.6.0 is only used for its netx reader, in

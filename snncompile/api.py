@@ -7,39 +7,26 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from snncompile.artifacts import atomic_dir, read_manifest, sha256_file, write_manifest
+from snncompile.artifacts import atomic_dir, sha256_file, write_manifest
+from snncompile.backends import check_options, get_backend
+from snncompile.build import Build, check_input, make_build
+from snncompile.build_check import read_manifest
 from snncompile.errors import InputError, SnnCompileError
 from snncompile.ir import text
 from snncompile.ir.check import check
 from snncompile.ir.graph import Graph
-from snncompile.ir.stats import connections
 from snncompile.ir.values import check_values
+from snncompile.target import Target, load_target
 from snncompile.verify import VerifyReport, compare, with_advice, with_backend
 
-HW_KIND = "loihi2-fixed-point"  # the number formats of every hw graph (targets/loihi2/target.toml)
-
-
-PLACED_TARGETS = ("loihi2",)  # targets whose builds carry placement.json (the partitioner's map)
-
-
-@dataclasses.dataclass(frozen=True)
-class CompileResult:
-    nn_graph: Graph
-    hw_graph: Graph
-    report: Any  # passes.QuantReport
-    out_dir: Path | None
-    placement: Any = None  # partition.Placement for PLACED_TARGETS
-
-    def summary(self) -> list[dict[str, Any]]:
-        """The compile table: one row per layer, synapses counted as connections."""
-        counts = connections(self.hw_graph)
-        return [{"layer": row["layer"], "neurons": row["neurons"],
-                 "synapses": counts[row["layer"]], **row} for row in self.report.rows()]
+CompileResult = Build  # the value compile_model returns (snncompile.build)
+TargetLike = str | Path | Target  # a registered name, a target folder's path, or a Target
 
 
 def load(model: str | Path, **frontend_options: Any) -> Graph:
@@ -63,26 +50,28 @@ def _names_first(graph: Graph, where: str) -> None:
         raise SnnCompileError(f"{where}: {exc}") from None
 
 
-def lower(nn_graph: Graph, target: str = "emu", weight_split: bool = False,
-          weight_bits: int = 8) -> tuple[Graph, Any]:
+def lower(nn_graph: Graph, target: TargetLike = "emu", weight_split: bool = False,
+          weight_bits: int = 8, dump_after: str | None = None,
+          dump: Callable[[str], Any] = print) -> tuple[Graph, Any]:
     """nn graph -> hw graph in the target's number formats, with the quantization report.
     `weight_split` adds a fine Dense per Dense (twice the synapses, ~8 more weight bits).
     `weight_bits` (1..8) is every model synapse's num_weight_bits: weights are chosen on the grid
     Lava keeps at that width, Conv weights held to the same N-bit magnitude (docs/cli.md).
     A graph that is already at the hw level (a netx file) passes through if the target uses
-    Loihi 2 fixed point, the formats it was quantized for."""
+    the number formats it was quantized for (frontends/netx.py FORMATS). `dump_after` names a
+    pass (passes.pipeline.PASSES) whose stage goes to `dump` in the stable text form."""
+    from snncompile.frontends.netx import FORMATS
     from snncompile.passes import Quantize, lower_to_hw
     from snncompile.passes.encode import check_weight_bits
     from snncompile.passes.report import PrequantizedReport
-    from snncompile.target import load_target
 
     spec = load_target(target)
     weight_bits = check_weight_bits(weight_bits, spec)
     if nn_graph.level == "hw":
-        if spec.kind != HW_KIND:
+        if spec.kind != FORMATS:
             source = nn_graph.meta.get("source", "the model")
-            raise SnnCompileError(f"{source} is already quantized for {HW_KIND}; target "
-                                  f"{target!r} uses {spec.kind or 'another format'}")
+            raise SnnCompileError(f"{source} is already quantized for {FORMATS}; target "
+                                  f"{spec.name!r} uses {spec.kind or 'another format'}")
         if weight_split:
             raise SnnCompileError("--weight-split applies to float models; this file is "
                                   "already quantized")
@@ -90,54 +79,57 @@ def lower(nn_graph: Graph, target: str = "emu", weight_split: bool = False,
             raise SnnCompileError("--weight-bits applies to float models; this file is already "
                                   "quantized with its own num_weight_bits")
         graph = Graph("hw", nn_graph.nodes, nn_graph.edges, nn_graph.dt,
-                      {**nn_graph.meta, "target": target})
-        return graph, PrequantizedReport.of(graph, target)
+                      {**nn_graph.meta, "target": spec.name})
+        if dump_after is not None:  # no pass runs on a quantized file: its one graph
+            dump(text.dumps(graph))
+        return graph, PrequantizedReport.of(graph, spec.name)
     return lower_to_hw(nn_graph, spec, quantize=Quantize(split_weights=weight_split,
-                                                         weight_bits=weight_bits))
+                                                         weight_bits=weight_bits),
+                       dump_after=dump_after, dump=dump)
+
+
+def build(model: str | Path, target: TargetLike = "emu", weight_split: bool = False,
+          weight_bits: int = 8, **frontend_options: Any) -> Build:
+    """Load and lower `model` for `target`, check the back end holds it and place it: the one
+    Build that write_build, run, verify, estimates and the report take."""
+    spec = load_target(target)
+    get_backend(spec)  # an unknown back end fails before any work
+    nn_graph = load(model, **frontend_options)
+    hw_graph, report = lower(nn_graph, spec, weight_split, weight_bits)
+    return make_build(nn_graph, hw_graph, report, spec, model)
 
 
 def compile_model(
-    model: str | Path, target: str = "emu", out_dir: str | Path | None = None,
+    model: str | Path, target: TargetLike = "emu", out_dir: str | Path | None = None,
     weight_split: bool = False, weight_bits: int = 8, write_options: dict | None = None,
     **frontend_options: Any,
-) -> CompileResult:
+) -> Build:
     """Compile `model` for `target`; with `out_dir`, write the artefacts there (all or nothing).
     `write_options` are the back end's own (fpga: decay="multiply"|"shift-add")."""
-    from snncompile.backends import WRITE_OPTIONS, get_backend, support
-
-    get_backend(target)  # an unknown target fails before any work
-    write_options = {k: v for k, v in (write_options or {}).items() if v is not None}
-    unknown = sorted(set(write_options) - set(WRITE_OPTIONS.get(target, ())))
-    if unknown:
-        raise SnnCompileError(f"{', '.join(unknown)} applies to other targets' builds, not to "
-                              f"target {target!r}")
-    nn_graph = load(model, **frontend_options)
-    hw_graph, report = lower(nn_graph, target, weight_split, weight_bits)
-    if target in support.DECLARED_IN:  # a feature the back end lacks fails here, with or
-        support.check(hw_graph, target)  # without out_dir (docs/support.md)
-    placement = None
-    if target in PLACED_TARGETS:
-        from snncompile.partition import partition
-
-        placement = partition(hw_graph, target)
-    if out_dir is not None:
-        write_build(out_dir, model, target, nn_graph, hw_graph, report, placement,
-                    **write_options)
-    return CompileResult(nn_graph, hw_graph, report, Path(out_dir) if out_dir else None, placement)
+    spec = load_target(target)
+    backend = get_backend(spec)
+    write_options = check_options(write_options or {}, backend.WRITE_OPTIONS,
+                                  "{unknown} applies to other targets' builds, not to target "
+                                  f"{spec.name!r}")
+    result = build(model, spec, weight_split, weight_bits, **frontend_options)
+    if out_dir is None:
+        return result
+    write_build(result, out_dir, **write_options)
+    return dataclasses.replace(result, out_dir=Path(out_dir))
 
 
-def write_build(out_dir: str | Path, model: str | Path, target: str, nn_graph: Graph,
-                hw_graph: Graph, report: Any, placement: Any = None,
-                **write_options: Any) -> None:
+def write_build(result: Build, out_dir: str | Path, **write_options: Any) -> None:
     """Write a build folder (all or nothing): the back end's artefacts (`write_options` go to its
-    write), the nn graph as text, the placement if given, and manifest.json."""
-    from snncompile.backends import get_backend
-
-    with atomic_dir(Path(out_dir), [Path(model)]) as folder:
-        (folder / "model.nn.txt").write_text(text.dumps(nn_graph))
-        files = get_backend(target).write(hw_graph, folder, **write_options)
+    write), the nn graph as text, the placement if the back end did not write it, and
+    manifest.json (its `target` finds the target again: a registered name or a folder)."""
+    target, hw_graph, placement = result.target, result.hw_graph, result.placement
+    assert target is not None, "write_build needs a Build with its target"
+    with atomic_dir(Path(out_dir), [Path(result.model)]) as folder:
+        (folder / "model.nn.txt").write_text(text.dumps(result.nn_graph))
+        files = result.backend.write(hw_graph, folder, target=target, placement=placement,
+                                     **write_options)
         files["nn_graph"] = "model.nn.txt"
-        if placement is not None:
+        if placement is not None and "placement" not in files:
             from snncompile.partition.plot import plot
 
             placement.save(folder / "placement.json")
@@ -147,23 +139,25 @@ def write_build(out_dir: str | Path, model: str | Path, target: str, nn_graph: G
         (out_name,) = hw_graph.outputs
         write_manifest(
             folder,
-            target=target,
-            model={"name": Path(model).name, "sha256": sha256_file(Path(model))},
+            target=target.ref,
+            model={"name": Path(result.model).name, "sha256": sha256_file(Path(result.model))},
             input_shape=list(hw_graph.shapes[name]),
             output_shape=list(hw_graph.nodes[out_name].shape),
-            dt=float(nn_graph.dt),
+            dt=float(result.nn_graph.dt),
             files=files,
-            quantization=report.to_dict(),
+            quantization=result.report.to_dict(),
         )
 
 
 def load_array(path: str | Path, what: str) -> np.ndarray:
-    """np.load of a plain numeric .npy (never unpickles), with a one-sentence error naming the file."""
+    """np.load of a plain numeric .npy (never unpickles), with a one-sentence error naming the
+    file."""
     path = Path(path)
     try:
         with path.open("rb") as f:
             if f.read(6) != b"\x93NUMPY":
-                raise InputError(f"{what} file {path} is not a .npy file (save arrays with numpy.save)")
+                raise InputError(f"{what} file {path} is not a .npy file (save arrays with "
+                                 "numpy.save)")
         array = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise InputError(f"{what} file {path} does not exist") from None
@@ -189,78 +183,73 @@ def save_array(path: str | Path, array: np.ndarray, what: str) -> None:
         raise SnnCompileError(f"cannot write {what} file {path} ({exc.strerror or exc})") from None
 
 
-def check_input(x: np.ndarray, input_shape: tuple[int, ...], where: str) -> np.ndarray:
-    if x.ndim != 2 + len(input_shape) or tuple(x.shape[2:]) != tuple(input_shape):
-        raise InputError(
-            f"{where}: input has shape {x.shape} but the model takes (batch, time, "
-            f"{', '.join(map(str, input_shape))})"
-        )
-    if x.shape[0] == 0 or x.shape[1] == 0:
-        missing = "no samples" if x.shape[0] == 0 else "no time steps"
-        raise InputError(f"{where}: input has shape {x.shape}, {missing}; there is nothing to run")
-    return x
-
-
 def run_build(folder: str | Path, x: np.ndarray, strict: bool = False, **options: Any
               ) -> tuple[np.ndarray, list[dict]]:
     """Run a compiled build folder on x (batch, time, *input_shape): output spikes, and with
     `strict` every overflow (layer, time step, kind) the hardware arithmetic hit. `options` are
     the back end's own (fpga: simulator="icarus"|"verilator", report=path of a cycle report)."""
-    from snncompile.backends import OPTIONS, get_backend
-
     folder = Path(folder)
     manifest = read_manifest(folder)
     check_input(x, tuple(manifest["input_shape"]), str(folder))
-    target = manifest["target"]
-    options = {k: v for k, v in options.items() if v is not None}
-    unknown = sorted(set(options) - set(OPTIONS.get(target, ())))
-    if unknown:
-        raise SnnCompileError(f"{folder} is a {target} build; {', '.join(unknown)} applies to "
-                              "other targets' builds")
-    return get_backend(target).run(folder, manifest, x, strict=strict, **options)
+    backend = get_backend(manifest["target"])
+    options = check_options(options, backend.RUN_OPTIONS, f"{folder} is a {manifest['target']} "
+                            "build; {unknown} applies to other targets' builds")
+    return backend.run(folder, manifest, x, strict=strict, **options)
 
 
-def estimate_resources(model: str | Path, target: str = "fpga", family: str = "ice40",
+def estimate_resources(model: str | Path, target: TargetLike = "fpga", family: str = "ice40",
                        synthesize: bool = True, weight_bits: int = 8,
                        **frontend_options: Any) -> dict[str, Any]:
     """FPGA resources of a model: the analytical estimate, and yosys's `stat` of the generated
     RTL for `family` (ice40, xilinx, ecp5) unless `synthesize` is False."""
     from snncompile.estimate import estimate_build
 
-    if target != "fpga":
-        raise SnnCompileError(f"resource estimates exist for target 'fpga', not {target!r}; "
-                              "energy and latency estimates are the next issue")
+    spec = load_target(target)
+    if not getattr(get_backend(spec), "ESTIMATES_RESOURCES", False):
+        raise SnnCompileError(f"resource estimates exist for FPGA targets, not {spec.name!r} "
+                              f"(back end {spec.backend!r}); its energy and latency estimate "
+                              "is `snncompile estimate`")
     with tempfile.TemporaryDirectory(prefix="snncompile-estimate-") as tmp:
-        compile_model(model, target, Path(tmp) / "build", weight_bits=weight_bits,
+        compile_model(model, spec, Path(tmp) / "build", weight_bits=weight_bits,
                       **frontend_options)
         return estimate_build(Path(tmp) / "build", family, synthesize)
 
 
-def estimate_energy(model: str | Path, target: str = "loihi2", x: np.ndarray | None = None,
-                    pipelined: bool = False, steps: int = 16, rate: float = 0.1,
-                    weight_split: bool = False, weight_bits: int = 8,
+def measure_activity(result: Build, x: np.ndarray | None = None, pipelined: bool = False,
+                     steps: int = 16, rate: float = 0.1) -> Any:
+    """The activity counters of a Build: measured by the emulator on x (batch, time,
+    *input_shape), or an assumed firing `rate` over `steps` hw steps without x."""
+    from snncompile.estimate import activity
+
+    hw_graph = result.hw_graph
+    if x is None:
+        return activity.assume(hw_graph, steps, rate)
+    (name,) = hw_graph.inputs
+    return activity.measure(hw_graph, check_input(x, hw_graph.shapes[name], str(result.model)),
+                            pipelined)
+
+
+def estimate_energy(model: str | Path, target: TargetLike = "loihi2",
+                    x: np.ndarray | None = None, pipelined: bool = False, steps: int = 16,
+                    rate: float = 0.1, weight_split: bool = False, weight_bits: int = 8,
                     **frontend_options: Any) -> dict[str, Any]:
     """Energy and latency per inference on `target`: activity measured by the emulator on x
     (batch, time, *input_shape), or from an assumed firing `rate` over `steps` hw steps without x.
-    `pipelined`: inputs stream back to back, one inference = T hw steps (see docs/estimate.md)."""
-    from snncompile.estimate import activity, energy
+    `pipelined`: inputs stream back to back, one inference = T hw steps (see docs/estimate.md).
+    The cores are the Build's placement, the one a build of the model deploys."""
+    from snncompile.estimate import energy
 
     if x is None and not (isinstance(steps, int) and 1 <= steps <= 10**7):
         raise SnnCompileError(f"--steps must be a whole number from 1 to 10,000,000, got {steps}")
     if x is None and not 0 <= rate <= 1:  # also refuses NaN
         raise SnnCompileError(f"--rate must lie in [0, 1] spikes per neuron per step, got {rate}")
 
-    hw_graph, _ = lower(load(model, **frontend_options), target, weight_split, weight_bits)
-    if x is None:
-        act = activity.assume(hw_graph, steps, rate)
-    else:
-        (name,) = hw_graph.inputs
-        act = activity.measure(hw_graph, check_input(x, hw_graph.shapes[name], str(model)),
-                               pipelined)
-    return {"model": str(model), **energy.estimate(hw_graph, target, act)}
+    result = build(model, target, weight_split, weight_bits, **frontend_options)
+    act = measure_activity(result, x, pipelined, steps, rate)
+    return {"model": str(model), **energy.estimate_build(result, act)}
 
 
-def write_report(model: str | Path, out: str | Path, target: str = "loihi2",
+def write_report(model: str | Path, out: str | Path, target: TargetLike = "loihi2",
                  x: np.ndarray | None = None, progress: Any = None, weight_bits: int = 8,
                  labels: np.ndarray | None = None, pipelined: bool = False,
                  sample: int | None = None, **frontend_options: Any) -> Path:
@@ -269,14 +258,16 @@ def write_report(model: str | Path, out: str | Path, target: str = "loihi2",
     `progress(step)` is called before each long step."""
     from snncompile.report import build_report
 
-    return build_report(model, out, target, x, progress, weight_bits=weight_bits, labels=labels,
-                        pipelined=pipelined, sample=sample, **frontend_options)
+    (progress or (lambda step: None))("compile")
+    result = build(model, target, weight_bits=weight_bits, **frontend_options)
+    return build_report(result, out, verify_build, x, progress, weight_bits=weight_bits,
+                        labels=labels, pipelined=pipelined, sample=sample, **frontend_options)
 
 
 def verify(
     model: str | Path,
     x: np.ndarray,
-    target: str = "emu",
+    target: TargetLike = "emu",
     labels: np.ndarray | None = None,
     max_count_error: float = 0.1,
     min_train_agreement: float = 0.8,
@@ -294,29 +285,45 @@ def verify(
     error and spike-train agreement, see spike_metrics), and target vs emulator exactly. With
     `strict`, any u wrap or v saturation fails the report. Files already in hw integers (netx)
     have no float model: their emulator run is the reference."""
+    result = build(model, target, weight_split, weight_bits, **frontend_options)
+    return verify_build(result, x, labels, max_count_error, min_train_agreement,
+                        max_accuracy_drop, max_source_mismatch, strict, min_prediction_agreement,
+                        weight_split=weight_split, weight_bits=weight_bits, **frontend_options)
+
+
+def verify_build(result: Build, x: np.ndarray, labels: np.ndarray | None = None,
+                 max_count_error: float = 0.1, min_train_agreement: float = 0.8,
+                 max_accuracy_drop: float = 1.0, max_source_mismatch: float = 0.001,
+                 strict: bool = False, min_prediction_agreement: float | None = None,
+                 weight_split: bool = False, weight_bits: int = 8,
+                 **frontend_options: Any) -> VerifyReport:
+    """`verify` of a Build: its back end's own artefact runs if it has one (OWN_ARTEFACT);
+    `weight_split` and `weight_bits` (those the Build was lowered with) only shape the advice."""
     from snncompile.sim.emulator import run_emulator
     from snncompile.sim.reference import run_reference
     from snncompile.sim.timing import event_rows
 
-    graph = load(model, **frontend_options)
-    hw_graph, quant = lower(graph, target, weight_split, weight_bits)
+    graph, hw_graph, model = result.nn_graph, result.hw_graph, result.model
+    assert result.target is not None, "verify_build needs a Build with its target"
+    target = result.target.name
     (in_name,) = hw_graph.inputs
     check_input(x, hw_graph.shapes[in_name], str(model))
     if labels is not None and labels.shape != (x.shape[0],):
-        raise InputError(f"labels have shape {labels.shape}; expected ({x.shape[0]},), one per sample")
+        raise InputError(f"labels have shape {labels.shape}; expected ({x.shape[0]},), "
+                         "one per sample")
     emu = run_emulator(hw_graph, x, record=True, strict=strict)
     (out_hw,) = hw_graph.outputs
     emu_spikes = {**emu.spikes, "output": emu.outputs[out_hw]}
     overflows = event_rows(hw_graph, emu.events) if strict else None
     target_out = None
-    if target != "emu":
+    if result.backend.OWN_ARTEFACT:
         with tempfile.TemporaryDirectory(prefix="snncompile-verify-") as tmp:
-            write_build(Path(tmp) / "build", model, target, graph, hw_graph, quant)
+            write_build(result, Path(tmp) / "build")
             target_out, _ = run_build(Path(tmp) / "build", x)
     if graph.level == "hw":
         if target_out is None:
-            raise SnnCompileError(f"{model} is already quantized, so the emulator is its reference; "
-                                  "verify it against a back end, e.g. --target loihi2")
+            raise SnnCompileError(f"{model} is already quantized, so the emulator is its "
+                                  "reference; verify it against a back end, e.g. --target loihi2")
         report = compare(target, {"output": emu.outputs[out_hw]}, {"output": target_out}, "output",
                          labels, None, max_accuracy_drop, overflows=overflows, reference="emulator",
                          min_train_agreement=None,

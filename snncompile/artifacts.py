@@ -174,10 +174,3 @@ def write_manifest(folder: Path, **fields: Any) -> None:
                 "hashes": {e: sha256_file(folder / e) for e in entries if not e.endswith("/")}}
     manifest["manifest_sha256"] = manifest_digest(manifest)
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-
-
-def read_manifest(folder: Path) -> dict[str, Any]:
-    """The manifest of a build folder, checked (schema, every file's hash): see build_check."""
-    from snncompile.build_check import checked_manifest
-
-    return checked_manifest(Path(folder))

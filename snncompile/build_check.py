@@ -33,7 +33,8 @@ def _str_map(value: Any) -> bool:
 # field -> (check, what it must be): the fields every back end's `run` relies on
 SCHEMA: dict[str, tuple[Any, str]] = {
     "snncompile": (lambda v: isinstance(v, str), "a version string"),
-    "target": (lambda v: isinstance(v, str) and v.isidentifier(), "a target name"),
+    "target": (lambda v: isinstance(v, str) and (v.isidentifier() or v.startswith("/")),
+               "a target name or a target folder's absolute path (Target.ref)"),
     "input_shape": (_shape, "a list of positive integers"),
     "output_shape": (_shape, "a list of positive integers"),
     "dt": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
@@ -76,6 +77,11 @@ def _load(folder: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise BuildFolderError(f"{path} holds a JSON {type(manifest).__name__}, not an object")
     return manifest
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest of a build folder, checked (schema, every file's hash)."""
+    return checked_manifest(Path(folder))
 
 
 def checked_manifest(folder: Path) -> dict[str, Any]:

@@ -16,8 +16,11 @@ import numpy as np
 
 from snncompile import __version__, api
 from snncompile.artifacts import refuse_overwrite
+from snncompile.backends import get_backend
 from snncompile.errors import SnnCompileError
+from snncompile.passes.pipeline import PASSES
 from snncompile.shell.tables import table as _table
+from snncompile.target import target_help
 
 EXIT_ERROR, EXIT_VERIFY_FAILED, EXIT_INTERNAL = 2, 1, 3
 
@@ -81,6 +84,12 @@ def _frontend_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
     return kw
 
 
+def _target_option(default: str):
+    """--target: a registered name or a target folder (the list comes from targets/)."""
+    return click.option("--target", "-t", default=default, show_default=True,
+                        help=f"The target: {target_help()}.")
+
+
 @click.group(cls=_DefaultCompile)
 @click.version_option(__version__, prog_name="snncompile")
 @click.option("--debug", is_flag=True, help="Show tracebacks (main() reads it before click runs).")
@@ -90,17 +99,25 @@ def cli(debug: bool) -> None:
 
 @cli.command("compile")
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--target", "-t", default="emu", show_default=True, help="Target name (targets/).")
+@_target_option("emu")
 @click.option("--out", "-o", "out_dir", type=click.Path(path_type=Path), help="Build folder to write.")
 @_weight_split_option
 @_weight_bits_option
 @click.option("--decay", type=click.Choice(["multiply", "shift-add"]),
               help="fpga builds: the decay datapath (default from targets/fpga/target.toml); "
                    "shift-add uses no multiplier and computes the same integers.")
+@click.option("--dump-after", type=click.Choice(PASSES),
+              help="Print the graph after this pass in the stable text form (docs/ir.md) and "
+                   "stop; frontend = the checked nn graph, quantize = the hw graph.")
 @_frontend_options
 def compile_cmd(model: Path, target: str, out_dir: Path | None, weight_split: bool,
-                weight_bits: int, decay: str | None, **kw: Any) -> None:
+                weight_bits: int, decay: str | None, dump_after: str | None, **kw: Any) -> None:
     """Compile MODEL (.nir, .pt) for a target and write its artefacts."""
+    if dump_after is not None:
+        graph = api.load(model, **_frontend_kwargs(kw))
+        api.lower(graph, target, weight_split, weight_bits, dump_after,
+                  lambda t: click.echo(t, nl=False))
+        return
     result = api.compile_model(model, target, out_dir, weight_split, weight_bits,
                                {"decay": decay}, **_frontend_kwargs(kw))
     _table(f"{model.name} -> {target}", result.summary())
@@ -148,7 +165,7 @@ def run_cmd(build: Path, input_path: Path, out_path: Path, strict: bool, simulat
 
 @cli.command("verify")
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--target", "-t", default="emu", show_default=True)
+@_target_option("emu")
 @click.option("--input", "-i", "input_path", required=True, type=click.Path(path_type=Path))
 @click.option("--labels", "-l", "labels_path", type=click.Path(path_type=Path),
               help="Class labels .npy (batch,) to report task accuracy.")
@@ -196,7 +213,7 @@ def verify_cmd(model: Path, target: str, input_path: Path, labels_path: Path | N
 
 @cli.command("estimate")
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--target", "-t", default="loihi2", show_default=True)
+@_target_option("loihi2")
 @click.option("--input", "-i", "input_path", type=click.Path(path_type=Path),
               help="Inputs .npy (batch, time, *input_shape): activity measured by the emulator; "
                    "without it, firing rates are assumed (--rate).")
@@ -221,7 +238,7 @@ def estimate_cmd(model: Path, target: str, input_path: Path | None, pipelined: b
     est = api.estimate_energy(model, target, x, pipelined, steps, rate, weight_split, weight_bits,
                               **kw)
     res = (api.estimate_resources(model, target, family, not no_synth, weight_bits, **kw)
-           if target == "fpga" else None)
+           if getattr(get_backend(target), "ESTIMATES_RESOURCES", False) else None)
     if as_json:
         click.echo(json.dumps({"energy": est, "resources": res}, indent=2))
         return
@@ -251,14 +268,14 @@ def estimate_cmd(model: Path, target: str, input_path: Path | None, pipelined: b
         columns = ("lut", "ff", "bram", "dsp", "carry", "lutram")
         rows = [{"estimate": name, **{c: values.get(c, "-") for c in columns}}
                 for name in ("analytic", "yosys") if (values := res.get(name))]
-        _table(f"{model.name} -> fpga ({family}): resources", rows)
+        _table(f"{model.name} -> {target} ({family}): resources", rows)
         if not res["analytic"].get("calibrated", True):
             click.echo(f"note: the analytical model is not calibrated for {family}")
 
 
 @cli.command("report")
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--target", "-t", default="loihi2", show_default=True)
+@_target_option("loihi2")
 @click.option("--input", "-i", "input_path", type=click.Path(path_type=Path),
               help="Inputs .npy (batch, time, *input_shape); without it, random spikes.")
 @click.option("--labels", "-l", "labels_path", type=click.Path(path_type=Path),

@@ -9,6 +9,13 @@ class ModelLoadError(SnnCompileError):
     """A model file cannot be read, or would run code to be read."""
 
 
+class Named:
+    """What an UnsupportedOp names when the fault is no single op: "node 'n' (Op)", an edge."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+
 class UnsupportedOp(SnnCompileError):
     """An op (or a feature of it) has no rule in some stage (front end, pass, back end)."""
 

@@ -25,12 +25,19 @@ def _supported() -> frozenset[str]:
 
 
 SUPPORTED = _supported()
+KIND = "emu"
+PLACES = False  # the emulator runs the graph whole; a chip with [limits] still gets a placement
+WRITE_OPTIONS: tuple[str, ...] = ()
+RUN_OPTIONS: tuple[str, ...] = ()
+OWN_ARTEFACT = False  # run() is the emulator itself
 
 
-def write(hw_graph: Graph, folder: Path) -> dict[str, str]:
+def write(hw_graph: Graph, folder: Path, target: object = None, placement: object = None
+          ) -> dict[str, str]:
+    """model.hw.txt and the binary image `run` loads (`target`, `placement`: unused)."""
     from snncompile.backends.support import check
 
-    check(hw_graph, "emu")
+    check(hw_graph, KIND)
     (folder / TEXT).write_text(text.dumps(hw_graph))
     save_image(hw_graph, folder / IMAGE)
     return {"image": IMAGE, "hw_graph": TEXT}
@@ -38,7 +45,8 @@ def write(hw_graph: Graph, folder: Path) -> dict[str, str]:
 
 def run(folder: Path, manifest: dict, x: np.ndarray, strict: bool = False
         ) -> tuple[np.ndarray, list[dict]]:
-    """Output spikes, and in strict mode every wrap/saturation (snncompile.sim.timing.event_rows)."""
+    """Output spikes, and in strict mode every wrap/saturation
+    (snncompile.sim.timing.event_rows)."""
     from snncompile.sim.emulator import run_emulator
     from snncompile.sim.timing import event_rows
 

@@ -29,6 +29,7 @@ from snncompile.ir.graph import Graph
 from snncompile.ir.hdf5 import read_graph, write_graph
 from snncompile.sim.emulator import check_input
 from snncompile.sim.timing import latency, synaptic_depths
+from snncompile.target import Target
 
 MODEL, PROGRAM, README, TEXT, COMPAT = "model.net", "run_lava.py", "README.md", "model.hw.txt", \
     "lava_compat.py"
@@ -41,6 +42,11 @@ SUPPORTED = frozenset({"SpikeInput", "GradedInput", "SpikeOutput", "Dense", "Del
                        "reset-subtract", "per-neuron-parameters"})  # both: shipped SnnLIF
 WHY = {"multi-source-synapse": "a Lava synapse process takes one source port"}
 SHIPPED = "lava_models"  # processes + fixed_pt models the program brings (snncompile/lava_models)
+KIND = "loihi2"
+PLACES = True  # a Loihi build carries the partitioner's map of its cores (placement.json)
+WRITE_OPTIONS: tuple[str, ...] = ()
+RUN_OPTIONS: tuple[str, ...] = ()
+OWN_ARTEFACT = True  # run() executes the generated Lava program
 
 
 def _refuse(g: Graph) -> None:
@@ -48,34 +54,31 @@ def _refuse(g: Graph) -> None:
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         raise SnnCompileError(f"loihi2: the graph has inputs {g.inputs} and outputs {g.outputs}; "
                               "the Lava program takes exactly one of each")
-    support.check(g, "loihi2")
+    support.check(g, KIND)
     shapes = g.shapes
     for name, op in g.nodes.items():
         preds = g.predecessors(name)
         if isinstance(op, (hw.LIF, hw.ATRLIF)):  # ATRLIF: Lava's adaptive-threshold process
             for p in preds:
                 if g.nodes[p].kind == "neuron":
-                    raise UnsupportedOp(op, "loihi2", f"LIF {name!r} is fed by neuron {p!r} with no "
+                    raise UnsupportedOp(op, KIND, f"LIF {name!r} is fed by neuron {p!r} with no "
                                         "synapse between them")
                 if tuple(shapes[p]) != tuple(op.shape):
-                    raise UnsupportedOp(op, "loihi2", f"LIF {name!r} has shape {tuple(op.shape)} "
+                    raise UnsupportedOp(op, KIND, f"LIF {name!r} has shape {tuple(op.shape)} "
                                         f"but receives {tuple(shapes[p])} from {p!r}")
         elif isinstance(op, SYNAPSES):
             if isinstance(g.nodes[preds[0]], hw.GradedInput):
-                raise UnsupportedOp(op, "loihi2", f"graded input {preds[0]!r} feeds synapse "
+                raise UnsupportedOp(op, KIND, f"graded input {preds[0]!r} feeds synapse "
                                     f"{name!r}; it must feed LIF populations directly")
         elif not isinstance(op, (hw.SpikeInput, hw.SpikeOutput)):
-            raise UnsupportedOp(op, "loihi2", f"node {name!r} ({type(op).__name__}) has no Lava "
+            raise UnsupportedOp(op, KIND, f"node {name!r} ({type(op).__name__}) has no Lava "
                                 "process in this back end")
 
 
-def _render(name: str, **values: object) -> str:
-    return environment("loihi2").get_template(name).render(**values)
-
-
-def write(hw_graph: Graph, folder: Path) -> dict[str, str]:
+def write(hw_graph: Graph, folder: Path, target: str | Path | Target = KIND,
+          placement: object = None) -> dict[str, str]:
     """Write model.net, run_lava.py, lava_compat.py, lava_models/, README.md, model.hw.txt into
-    `folder`.
+    `folder`, from the target's templates (`placement`: written by the caller).
 
     Refuses (UnsupportedOp / SnnCompileError) before writing anything if Lava cannot hold the graph.
     """
@@ -83,6 +86,11 @@ def write(hw_graph: Graph, folder: Path) -> dict[str, str]:
 
     folder = Path(folder)
     _refuse(hw_graph)
+    templates = environment(target)
+
+    def _render(name: str, **values: object) -> str:
+        return templates.get_template(name).render(**values)
+
     g = hw_graph
     depth = synaptic_depths(g)
     (out_name,) = g.outputs
@@ -170,7 +178,8 @@ def run_program(folder: Path, x: np.ndarray, steps: int | None = None, probes: b
         proc = _run_with_retry(cmd, tmp, timeout)
         if proc.returncode != 0:
             lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()] or ["(no stderr)"]
-            raise SnnCompileError(f"{folder / PROGRAM} failed (exit {proc.returncode}): {lines[-1]}")
+            raise SnnCompileError(f"{folder / PROGRAM} failed (exit {proc.returncode}): "
+                                  f"{lines[-1]}")
         outputs = np.load(tmp_path / "y.npy")
         recorded = None
         if probes:
@@ -189,7 +198,7 @@ def run(folder: Path, manifest: dict, x: np.ndarray, strict: bool = False
     folder = Path(folder)
     x = np.asarray(x)
     g = read_model(folder)
-    check_input(g, x, "loihi2")
+    check_input(g, x, KIND)
     rows: list[dict] = []
     if strict:
         from snncompile.sim.emulator import run_emulator

@@ -1,4 +1,5 @@
-"""Which hw-graph features each back end can hold: the registry its refusals and docs/support.md use.
+"""Which hw-graph features each back end can hold: the registry its refusals and docs/support.md
+use.
 
 A feature is a name plus a detector (graph -> the nodes that have it). Every hw op type is a
 feature by itself (derived from `hw_ops.OPS`, so a new op appears here with no edit and is refused
@@ -18,17 +19,14 @@ import dataclasses
 import importlib
 from collections.abc import Callable
 
+from snncompile.backends import BACKENDS
 from snncompile.errors import SnnCompileError, UnsupportedOp
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 
-# back end name (as in docs/support.md) -> the module that declares its SUPPORTED set
-DECLARED_IN: dict[str, str] = {
-    "emu": "snncompile.backends.emu",
-    "loihi2": "snncompile.backends.loihi2",
-    "fpga": "snncompile.backends.fpga.plan",
-    "netx export": "snncompile.backends.netx_writer",
-}
+# back end (a kind of snncompile.backends.BACKENDS, as in docs/support.md) -> the module that
+# declares its SUPPORTED set
+DECLARED_IN: dict[str, str] = {**BACKENDS, "netx export": "snncompile.backends.netx_writer"}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from snncompile.estimate.activity import Activity, fan
 from snncompile.estimate.traffic import traffic
 from snncompile.ir.graph import Graph
 from snncompile.ir.stats import connections
+from snncompile.target import Target, known_targets, load_target
 
 LOIHI_KEYS = ("synop_pj", "neuron_update_active_pj", "neuron_update_inactive_pj", "spike_pj",
               "hop_ew_pj", "hop_ns_pj", "synop_ns", "neuron_update_active_ns",
@@ -28,23 +30,23 @@ LOIHI_KEYS = ("synop_pj", "neuron_update_active_pj", "neuron_update_inactive_pj"
 FPGA_KEYS = ("synop_pj", "neuron_update_pj", "spike_pj", "static_power_mw")
 
 
-def constants(target: str) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    """The target's [energy] values and their rows {name, value, status, source}."""
-    from snncompile.target import load_target
-
+def constants(target: str | Path | Target) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """The target's [energy] values and their rows {name, value, status, source}; a clock in
+    its back-end section ([fpga] clock_mhz) comes along."""
     spec = load_target(target)
     if not spec.energy:
-        raise SnnCompileError(f"target {target!r} has no [energy] section in its target.toml; "
-                              "energy estimates exist for loihi2, loihi1 and fpga")
+        with_energy = [t for t in known_targets() if load_target(t).energy]
+        raise SnnCompileError(f"target {spec.name!r} has no [energy] section in its target.toml; "
+                              f"energy estimates exist for {', '.join(with_energy)}")
     rows = [{"name": k, "value": p.value, "status": p.status, "source": p.source}
             for k, p in spec.energy.items()]
     values = {k: float(p.value) for k, p in spec.energy.items()}
-    if target == "fpga":
-        values["clock_mhz"] = float(spec.value("fpga", "clock_mhz"))
+    if "clock_mhz" in spec.sections.get(spec.backend, {}):
+        values["clock_mhz"] = float(spec.value(spec.backend, "clock_mhz"))
     need = FPGA_KEYS if values.get("model") == 2 else LOIHI_KEYS
     missing = [k for k in need if k not in values]
     if missing:
-        raise SnnCompileError(f"target {target!r}: [energy] lacks {', '.join(missing)}")
+        raise SnnCompileError(f"target {spec.name!r}: [energy] lacks {', '.join(missing)}")
     return values, rows
 
 
@@ -102,7 +104,8 @@ def _core_rows(core: dict[str, np.ndarray], tm: dict, k: dict[str, float],
          + core["active"].sum(1) * k["neuron_update_active_pj"]
          + (core["updates"].sum(1) - core["active"].sum(1)) * k["neuron_update_inactive_pj"]
          + core["messages_out"].sum(1) * k["spike_pj"]
-         + core["hops_ew_out"].sum(1) * k["hop_ew_pj"] + core["hops_ns_out"].sum(1) * k["hop_ns_pj"])
+         + core["hops_ew_out"].sum(1) * k["hop_ew_pj"]
+         + core["hops_ns_out"].sum(1) * k["hop_ns_pj"])
     rows = []
     for i in range(len(placement.cores)):
         rows.append({
@@ -131,8 +134,17 @@ def _placement_summary(placement) -> dict[str, Any]:
                      "chip_rows": placement.mesh.chip_rows, "chip_cols": placement.mesh.chip_cols}}
 
 
-def estimate(graph: Graph, target: str, act: Activity, placement=None) -> dict[str, Any]:
-    """Energy (uJ) and latency (us) per inference, with breakdowns, constants and assumptions."""
+def estimate_build(build: Any, act: Activity) -> dict[str, Any]:
+    """`estimate` of a Build (snncompile.build) on its own placement."""
+    return estimate(build.hw_graph, build.target, act, build.placement)
+
+
+def estimate(graph: Graph, target: str | Path | Target, act: Activity, placement=None
+             ) -> dict[str, Any]:
+    """Energy (uJ) and latency (us) per inference, with breakdowns, constants and assumptions.
+    Without a placement, the partitioner places the graph weighing routes by the measured
+    rates (an fpga places its own way, fpga/blocks.py)."""
+    target = load_target(target)
     k, rows = constants(target)
     tot = act.totals()
     notes = list(act.notes)
@@ -144,7 +156,7 @@ def estimate(graph: Graph, target: str, act: Activity, placement=None) -> dict[s
     if fpga:
         from snncompile.backends.fpga.plan import make_plan
 
-        plan = make_plan(graph)
+        plan = make_plan(graph, target=target, placement=placement)
         cyc = lat.fpga_time(act, plan)
         ns_step = cyc["cycles_per_step"] * 1e3 / k["clock_mhz"]
         t_inf_ns = float(ns_step.sum()) + cyc["clear_cycles"] * 1e3 / k["clock_mhz"]
@@ -202,7 +214,7 @@ def estimate(graph: Graph, target: str, act: Activity, placement=None) -> dict[s
     base_uj = macs * (b["mac_pj"] + b["weight_fetch_pj"]) * 1e-6
     us_inf = t_inf_ns * 1e-3
     return {
-        "target": target, "activity": act.source, "samples": act.samples,
+        "target": target.name, "activity": act.source, "samples": act.samples,
         "steps_per_inference": act.steps,
         "energy_uj": {"dynamic": dynamic_uj, "static": static_uj, "total": dynamic_uj + static_uj},
         "breakdown_uj": {**{n: v * 1e-6 for n, v in parts.items()}, "static": static_uj},

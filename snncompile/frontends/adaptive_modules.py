@@ -12,12 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from snncompile.frontends.arrays import as_float64 as _np
 from snncompile.ir import nn_ops
 
 
 def _tau(b: Any, m: Any, path: str, value: Any, name: str, allow_one: bool) -> np.ndarray:
-    from snncompile.frontends.torch_modules import _np
-
     f = np.clip(b.full(_np(value)), 0.0, 1.0)
     if np.any(f == 1.0) and not allow_one:
         raise b.fail(m, path, f"AdaptiveLIF {name} = 1 (no decay) needs an infinite input gain; "
@@ -28,8 +27,6 @@ def _tau(b: Any, m: Any, path: str, value: Any, name: str, allow_one: bool) -> n
 
 def map_adaptive(b: Any, m: Any, path: str) -> None:
     """Append m (a snncompile.nn.AdaptiveLIF) to the builder `b` of torch_modules."""
-    from snncompile.frontends.torch_modules import _np
-
     tau_syn = _tau(b, m, path, m.alpha, "alpha", False)
     tau_mem = _tau(b, m, path, m.beta, "beta", False)
     b.add(path, nn_ops.AdaptiveLIF(

@@ -24,6 +24,9 @@ from snncompile.ir.check import check
 from snncompile.ir.graph import Graph
 
 MAX_DELAY = 62  # netx clamps file delays to 62 (hdf5.py create_dense)
+# the number formats (a target.toml [target] kind) a netx file is quantized for: a target of
+# another kind cannot run it unchanged
+FORMATS = "loihi2-fixed-point"
 UNSUPPORTED_TYPES = ("pool", "convT", "unpool", "average", "concat", "dense_comp")
 # layer type -> the reader method (docs/support.md lists these keys)
 LAYER_TYPES = {"input": "input", "dense": "dense", "dense_rec": "dense", "conv": "conv",

@@ -16,7 +16,7 @@ from typing import Any
 import nir
 import numpy as np
 
-from snncompile.errors import ModelLoadError, UnsupportedOp
+from snncompile.errors import ModelLoadError, Named, UnsupportedOp
 from snncompile.ir import nn_ops
 
 TOLERANCE = 1e-6  # steps: how far delay / dt may sit from a whole number
@@ -82,7 +82,7 @@ def write(name: str, op: nn_ops.DelayLinear, dt: float, taken: set[str]
     d = np.asarray(op.delay)
     if d.size and np.any(d != d[:1]):
         j = int(np.nonzero(np.any(d != d[:1], axis=0))[0][0])
-        raise UnsupportedOp(_Named(f"node {name!r} (DelayLinear)"), "NIR writer",
+        raise UnsupportedOp(Named(f"node {name!r} (DelayLinear)"), "NIR writer",
                             f"input {j} reaches its outputs with different delays "
                             f"{sorted(set(d[:, j].tolist()))}; NIR's Delay delays whole inputs, "
                             "so per-synapse delays have no NIR form")
@@ -108,8 +108,3 @@ def reroute(edges: list[tuple[str, str]], name: str, delay_name: str) -> list[tu
         else:
             out.append((a, b))
     return out
-
-
-class _Named:
-    def __init__(self, name: str):
-        self.name = name

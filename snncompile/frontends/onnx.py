@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from snncompile.errors import ModelLoadError, SnnCompileError, UnsupportedOp
+from snncompile.errors import ModelLoadError, Named, SnnCompileError, UnsupportedOp
 from snncompile.frontends.onnx_balance import balance, spiking_source
 from snncompile.ir import nn_ops as nn
 from snncompile.ir.graph import Graph
@@ -38,17 +38,12 @@ class _Node:
         self.label = f"{path.name}: node {node.name or f'#{index}'!r} ({node.op_type})"
 
     def refuse(self, detail: str) -> UnsupportedOp:
-        return UnsupportedOp(_Named(self.label), "ONNX front end", detail)
+        return UnsupportedOp(Named(self.label), "ONNX front end", detail)
 
     def attrs(self) -> dict[str, Any]:
         import onnx
 
         return {a.name: onnx.helper.get_attribute_value(a) for a in self.node.attribute}
-
-
-class _Named:
-    def __init__(self, name: str):
-        self.name = name
 
 
 class _Reader:

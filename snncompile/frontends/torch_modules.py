@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from snncompile.errors import ModelLoadError, SnnCompileError, UnsupportedOp
 from snncompile.frontends import torch_blocks, torch_fx
+from snncompile.frontends.arrays import as_float64 as _np
 from snncompile.ir import nn_ops
 from snncompile.ir.graph import Graph
 from snncompile.ir.nn_ops import pair, same_padding
@@ -56,12 +56,6 @@ SNNTORCH_REFUSED = {
              "(a difference of two exponentials) and its resets rewrite both traces; no "
              "IF/LIF/CubaLIF computes that",
 }
-
-
-def _np(value: Any) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().to(torch.float64).numpy()
-    return np.asarray(value, dtype=np.float64)
 
 
 class _Builder:

@@ -21,7 +21,7 @@ from snncompile.ir import hw_ops, nn_ops
 from snncompile.ir.graph import Graph
 
 FORMAT = "snncompile-graph/1"
-_OPS = {"nn": nn_ops.OPS, "hw": hw_ops.OPS}
+_OPS: dict[str, dict[str, type]] = {"nn": nn_ops.OPS, "hw": hw_ops.OPS}
 
 
 def write_graph(graph: Graph, group: Any) -> None:
@@ -67,4 +67,5 @@ def read_graph(group: Any, where: str) -> Graph:
         edges = tuple((names[a], names[b]) for a, b in np.asarray(group["edges"]).tolist())
         return Graph(level, nodes, edges, float(group.attrs["dt"]), json.loads(group.attrs["meta"]))
     except (KeyError, ValueError, TypeError, IndexError) as exc:
-        raise SnnCompileError(f"{where}: the snncompile graph in it cannot be read ({exc})") from None
+        raise SnnCompileError(f"{where}: the snncompile graph in it cannot be read ({exc})"
+                              ) from None

@@ -1,4 +1,5 @@
-"""Binary image of a Graph (npz: arrays stored natively + a JSON skeleton): fast to load for `run`."""
+"""Binary image of a Graph (npz: arrays stored natively + a JSON skeleton): fast to load for
+`run`."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import io
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -13,14 +15,14 @@ from snncompile.errors import SnnCompileError
 from snncompile.ir import hw_ops, nn_ops
 from snncompile.ir.graph import Graph
 
-_OPS = {"nn": nn_ops.OPS, "hw": hw_ops.OPS}
+_OPS: dict[str, dict[str, type]] = {"nn": nn_ops.OPS, "hw": hw_ops.OPS}
 
 
 def save_image(graph: Graph, path: Path) -> None:
     arrays: dict[str, np.ndarray] = {}
     nodes = []
     for name, op in graph.nodes.items():
-        params = {}
+        params: dict[str, Any] = {}
         for key, value in op.params().items():
             if isinstance(value, np.ndarray):
                 ref = f"a{len(arrays)}"
@@ -34,7 +36,8 @@ def save_image(graph: Graph, path: Path) -> None:
         "meta": dict(graph.meta), "nodes": nodes, "edges": [list(e) for e in graph.edges],
     }
     buffer = io.BytesIO()
-    np.savez(buffer, __graph__=np.frombuffer(json.dumps(skeleton).encode(), dtype=np.uint8), **arrays)
+    savez: Any = np.savez  # arrays as keywords (numpy's stub types them as its options)
+    savez(buffer, __graph__=np.frombuffer(json.dumps(skeleton).encode(), dtype=np.uint8), **arrays)
     Path(path).write_bytes(buffer.getvalue())
 
 

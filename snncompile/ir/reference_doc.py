@@ -12,7 +12,7 @@ def render() -> str:
     parts = ["# IR reference\n", ("Generated from the op docstrings by "
              "`python -m snncompile.ir.reference_doc > docs/ir.md`; a test keeps it current.\n")]
     for level, module in (("nn", nn_ops), ("hw", hw_ops)):
-        parts.append(f"## `{level}` level\n\n{inspect.cleandoc(module.__doc__)}\n")
+        parts.append(f"## `{level}` level\n\n{inspect.cleandoc(module.__doc__ or '')}\n")
         for name, cls in module.OPS.items():
             fields = ", ".join(f.name for f in dataclasses.fields(cls))
             doc = inspect.cleandoc(cls.__doc__ or "")

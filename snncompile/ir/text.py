@@ -21,12 +21,13 @@ from snncompile.ir import hw_ops, nn_ops
 from snncompile.ir.graph import Graph
 
 HEADER = "snncompile-ir 1"
-_OPS = {"nn": nn_ops.OPS, "hw": hw_ops.OPS}
+_OPS: dict[str, dict[str, type]] = {"nn": nn_ops.OPS, "hw": hw_ops.OPS}
 
 
 def _encode(value: Any) -> Any:
     if isinstance(value, np.ndarray):
-        return {"dtype": str(value.dtype), "shape": list(value.shape), "data": value.ravel().tolist()}
+        return {"dtype": str(value.dtype), "shape": list(value.shape),
+                "data": value.ravel().tolist()}
     if isinstance(value, tuple):
         return [_encode(v) for v in value]
     if isinstance(value, np.generic):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from snncompile.partition.route import core_routes
 from snncompile.partition.search import best_split
 from snncompile.partition.share import share_pack, share_search
 from snncompile.partition.split import RESOURCES, grid_ok
+from snncompile.target import Target
 
 __all__ = ["DoesNotFit", "Placement", "core_model", "lower_bound", "partition"]
 
@@ -47,7 +49,8 @@ def lower_bound(layers: list[Layer], model: CoreModel) -> dict[str, int]:
     return {k: math.ceil(v / model.cap(k)) for k, v in totals.items()}
 
 
-def partition(hw_graph: Graph, target: str | CoreModel = "loihi2", method: str = "metis",
+def partition(hw_graph: Graph, target: str | Path | Target | CoreModel = "loihi2",
+              method: str = "metis",
               rates: Mapping[str, float | np.ndarray] | None = None,
               fractions: tuple[float, ...] = (1.0, 3 / 4, 2 / 3, 1 / 2, 1 / 3, 1 / 4),
               shapes: tuple[str, ...] = ("strip", "grid"),
@@ -65,7 +68,7 @@ def partition(hw_graph: Graph, target: str | CoreModel = "loihi2", method: str =
     Raises DoesNotFit with a sentence naming the layer, the limit, the numbers and a fix.
     """
     t0 = time.perf_counter()
-    model = core_model(target) if isinstance(target, str) else target
+    model = target if isinstance(target, CoreModel) else core_model(target)
     layers = layers_of(hw_graph, model)
     blocks, routes, cores, fracs = best_split(layers, model, tuple(fractions), shapes=tuple(shapes))
     t_split = time.perf_counter()

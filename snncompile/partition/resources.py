@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 
 from snncompile.errors import SnnCompileError
-from snncompile.target import Param, load_target
+from snncompile.target import Param, Target, load_target
 
 
 class DoesNotFit(SnnCompileError):
@@ -90,9 +91,11 @@ def _value(limits: dict[str, Param], name: str) -> tuple[int | None, str | None]
     return None, None
 
 
-def core_model(target: str, **overrides: int | bool | None) -> CoreModel:
-    """The CoreModel of a target name ("loihi2", "loihi1", "emu", "fpga"); keywords override."""
-    limits = dict(load_target(target).limits)
+def core_model(target: str | Path | Target, **overrides: int | bool | None) -> CoreModel:
+    """The CoreModel of a target ([limits] of a registered name, a target folder or a Target);
+    keywords override."""
+    spec = load_target(target)
+    limits = dict(spec.limits)
     got: dict[str, object] = {}
     notes = []
     for name in _KEYS:
@@ -115,7 +118,7 @@ def core_model(target: str, **overrides: int | bool | None) -> CoreModel:
     got["cores_per_chip"], got["mesh_rows"] = cpc, rows
     got["mesh_cols"] = int(got.get("mesh_cols", 0)) or cpc // rows
     if got["mesh_rows"] * got["mesh_cols"] != cpc:
-        raise SnnCompileError(f"target {target!r}: mesh {got['mesh_rows']} x {got['mesh_cols']} "
+        raise SnnCompileError(f"target {spec.name!r}: mesh {got['mesh_rows']} x {got['mesh_cols']} "
                               f"does not hold its {cpc} cores per chip")
     got["conv_shared_weights"] = bool(got.get("conv_shared_weights", False))
     got["conv_lists"] = bool(got.get("conv_lists", False))
@@ -126,7 +129,7 @@ def core_model(target: str, **overrides: int | bool | None) -> CoreModel:
         got["max_chips"] = 1
         notes.append("max_chips absent: one chip")
     got.update(overrides)
-    return CoreModel(target=target, notes=tuple(notes), **got)  # type: ignore[arg-type]
+    return CoreModel(target=spec.name, notes=tuple(notes), **got)  # type: ignore[arg-type]
 
 
 def bits_for(values_max: int, mixed: bool) -> int:

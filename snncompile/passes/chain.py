@@ -7,10 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from snncompile.ir.op import Op
 from snncompile.sim.reference import RULES
 
 
-def has_rule(op_type: type) -> bool:
+def has_rule(op_type: type[Op]) -> bool:
     """A synapse op type `lower` can push values through."""
     return op_type.kind == "synapse" and op_type in RULES
 

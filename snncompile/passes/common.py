@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
-
-from snncompile.errors import UnsupportedOp
-
-
-@dataclasses.dataclass(frozen=True)
-class _Named:
-    name: str
+from snncompile.errors import Named, UnsupportedOp
 
 
 def unsupported(pass_name: str, node: str, op: object, detail: str) -> UnsupportedOp:
     """UnsupportedOp reading 'pass P: node 'n' (Op) is not supported (detail)'."""
-    return UnsupportedOp(_Named(f"node {node!r} ({type(op).__name__})"), f"pass {pass_name}", detail)
+    return UnsupportedOp(Named(f"node {node!r} ({type(op).__name__})"), f"pass {pass_name}", detail)
 
 
 def unsupported_edge(pass_name: str, src: str, dst: str, detail: str) -> UnsupportedOp:
-    return UnsupportedOp(_Named(f"edge {src!r} -> {dst!r}"), f"pass {pass_name}", detail)
+    return UnsupportedOp(Named(f"edge {src!r} -> {dst!r}"), f"pass {pass_name}", detail)
 
 
 def fresh(base: str, taken: set[str], *suffixes: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from snncompile.errors import UnsupportedOp
+from snncompile.errors import Named, UnsupportedOp
 from snncompile.ir import nn_ops as nn
 from snncompile.passes.common import unsupported
 
@@ -91,13 +91,8 @@ def refuse_long_delays(s: Any, layer_op: Any, target: Any) -> None:
     pad = getattr(s, "pipeline_pad", 0)
     why = (f" ({pad} of them pipeline padding that lets this skip connection meet its target's "
            "longer input path)" if pad else "")
-    raise UnsupportedOp(_Named(what), "pass quantize",
+    raise UnsupportedOp(Named(what), "pass quantize",
                         f"its largest delay is {int(s.delays.max())} steps{why} and target "
                         f"{target.name!r} holds at most {target.max_delay}; "
                         + ("shorten the skip" if pad and not s.delay_node else
                            "retrain with max_delay within the limit, or use a coarser dt"))
-
-
-class _Named:
-    def __init__(self, name: str):
-        self.name = name

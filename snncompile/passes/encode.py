@@ -1,4 +1,5 @@
-"""Integer encodings of weights and biases that Lava's preprocessing keeps exactly (spec §2.1, §4.3).
+"""Integer encodings of weights and biases that Lava's preprocessing keeps exactly (spec §2.1,
+§4.3).
 
 Values come in threshold units (1.0 = one firing threshold per step); `vth` is the layer's integer
 threshold, so one hw input unit (a = 1, u += 64) is 1/vth threshold. A Dense weight W with exponent
@@ -46,8 +47,8 @@ def check_weight_bits(bits: object, target: Target) -> int:
     """`bits` as an int if it is a num_weight_bits the target's Dense holds, else one sentence."""
     top = target.num_weight_bits_max
     if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 1 <= bits <= top:
-        raise SnnCompileError(f"weight bits must be an integer from 1 to {top} (the num_weight_bits "
-                              f"of target {target.name!r}), not {bits!r}")
+        raise SnnCompileError(f"weight bits must be an integer from 1 to {top} (the "
+                              f"num_weight_bits of target {target.name!r}), not {bits!r}")
     return int(bits)
 
 
@@ -90,9 +91,12 @@ def fit_exponent(x: np.ndarray, vth: int, target: Target, conv: bool = False,
     return None
 
 
-def encode_weights(x: np.ndarray, vth: int, e: int, target: Target, conv: bool = False,
+def encode_weights(x: np.ndarray, vth: int, e: int | None, target: Target, conv: bool = False,
                    bits: int = 8) -> WeightCode:
-    """Round x (threshold units) to the grid W * 2^e / vth with Lava-exact integers W."""
+    """Round x (threshold units) to the grid W * 2^e / vth with Lava-exact integers W; `e` is
+    fit_exponent's answer, None if no exponent fits."""
+    if e is None:
+        raise ValueError(f"no weight exponent fits at vth {vth}")
     mode = sign_mode_of(x)
     lo, hi, step = limits(mode, target, conv, bits)
     w = _round(x * (vth / 2.0**e), step)
@@ -135,7 +139,8 @@ def encode_bias(b: np.ndarray, vth: int, target: Target) -> BiasCode:
     clipped = int(np.count_nonzero(~done))
     if clipped:
         e = target.bias_exp_max
-        mant[~done] = np.clip(np.rint(raw[~done] / 2.0**e), target.bias_mant_min, target.bias_mant_max)
+        mant[~done] = np.clip(np.rint(raw[~done] / 2.0**e), target.bias_mant_min,
+                              target.bias_mant_max)
         exp[~done] = e
     err = np.abs(mant * 2.0**exp - raw) / (64.0 * vth)
     return BiasCode(mant, exp, float(err.max(initial=0)), clipped)

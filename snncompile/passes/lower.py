@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -165,7 +165,7 @@ class _Lowering:
                 self.g.predecessors(b) != [a] for a, b in itertools.pairwise(chain)):
             return None  # (the first op may also read other layers: their own synapses)
         conv, w = ops[-1], np.asarray(ops[-1].weight)
-        kw = {"stride": pair(conv.stride), "padding": pair(conv.padding),
+        kw: dict[str, Any] = {"stride": pair(conv.stride), "padding": pair(conv.padding),
                   "dilation": pair(conv.dilation), "groups": int(conv.groups)}
         if len(ops) == 1:
             return dict(weight=w, **kw)
@@ -271,7 +271,7 @@ class _Lowering:
                 raise unsupported(Lower.name, out, g.nodes[out],
                                   f"its source {src!r} is not a spiking layer, and the output "
                                   "must come from a spiking layer on this target")
-            outputs.append((out, tuple(g.nodes[out].shape), src))
+            outputs.append((out, tuple(cast(Any, g.nodes[out]).shape), src))
         (inp,) = g.inputs
         for s in synapses:  # the pass's own output check: every matrix fits its two ends
             n_src, n_tgt = int(np.prod(self.shapes[s.source])), int(np.prod(self.shapes[s.target]))

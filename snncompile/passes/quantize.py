@@ -50,7 +50,7 @@ from snncompile.target import Target
 
 @dataclasses.dataclass
 class LayerPlan:
-    lif: hw.LIF
+    lif: hw.LIF | hw.ATRLIF
     synapses: list[tuple[Synapse, Any]]
     clock_codes: tuple[WeightCode, ...]  # bias-clock columns: coarse, then fine if split
     report: LayerQuant
@@ -180,7 +180,8 @@ class Quantize:
         if v_bias_to_clock:
             now, vb = now + vb, np.zeros_like(vb)
         clock_x = np.stack([now, late], axis=1) if np.any(now) or np.any(late) else None
-        groups = [(x, s.kind == "conv", None, self.weight_bits) for x, s in zip(xs, syns)]
+        groups: list[tuple[np.ndarray, bool, tuple[int, int] | None, int]] = [
+            (x, s.kind == "conv", None, self.weight_bits) for x, s in zip(xs, syns)]
         if clock_x is not None:
             groups.append((clock_x, False, (0, target.weight_exp_max), target.weight_bits))
 
@@ -215,6 +216,7 @@ class Quantize:
                                 f"{d[i]}/4096)")
         has_bias = bool(np.any(bias.mant))
         shape = tuple(layer.hw_shape)
+        lif: hw.LIF | hw.ATRLIF
         if adaptive:  # Lava's ATRLIF (bias always through the clock, so has_bias is False)
             lif, more, fields = adaptive_rule.atrlif(name, op, c, shape, float(thr[0]), vth,
                                                      float(alpha[0]), float(beta[0]))
@@ -264,7 +266,8 @@ class Quantize:
             values = (_uniform(name, op, "v_threshold", c.threshold),
                       _uniform(name, op, "tau_syn", c.alpha),
                       _uniform(name, op, "tau_mem", c.beta))
-            return tuple(np.full(n, v) for v in values)
+            thr, alpha, beta = (np.full(n, v) for v in values)
+            return thr, alpha, beta
         ones = np.ones(n)
         return (np.broadcast_to(c.threshold, (n,)).astype(np.float64),
                 np.broadcast_to(c.alpha, (n,)).astype(np.float64) if cuba else ones,

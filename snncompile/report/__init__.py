@@ -5,18 +5,18 @@ every assumption and where the page came from."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape  # (a bare `import html` is shadowed by the report.html submodule)
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from snncompile.build import Build, check_input
 from snncompile.errors import SnnCompileError
 from snncompile.report import charts, sections
 from snncompile.report.html import img, page, para, table
 from snncompile.report.provenance import provenance_rows
-
-PLACED = ("loihi2", "loihi1")  # targets whose builds the partitioner places on cores
 
 
 def network_order(graph) -> list[str]:
@@ -54,20 +54,12 @@ def pick_sample(float_spikes: dict, hw_spikes: dict, layers: list[str],
                   "spike entries")
 
 
-def _verify(model, x, target, labels, weight_bits, frontend_options):
+def _verify(verify, build, x, labels, weight_bits, frontend_options):
     """`snncompile verify`'s own verdict on the report's inputs (the same checks and limits)."""
-    from snncompile import api
-    from snncompile.backends import BACKENDS
-
-    if target not in BACKENDS:  # a chip with limits and energy data but no artefact yet
-        return None, (f"target {target!r} has no back end yet (available: "
-                      f"{', '.join(sorted(BACKENDS))}), so nothing runs its artefact; the "
-                      "rasters compare the float reference with the emulator in its formats")
     try:
-        return api.verify(model, x, target, labels, weight_bits=weight_bits,
-                          **frontend_options), None
+        return verify(build, x, labels, weight_bits=weight_bits, **frontend_options), None
     except SnnCompileError as exc:
-        if target == "emu":  # a file already in hw integers has nothing to verify on emu
+        if not build.backend.OWN_ARTEFACT:  # a file already in hw integers: nothing to verify
             return None, str(exc)
         raise
 
@@ -95,24 +87,24 @@ def _estimate_sections(est: dict[str, Any], order: list[str], pipelined: bool
     ]
 
 
-def build_report(model, out, target: str = "loihi2", x: np.ndarray | None = None,
+def build_report(build: Build, out, verify: Callable[..., Any], x: np.ndarray | None = None,
                  progress=None, weight_bits: int = 8, labels: np.ndarray | None = None,
                  pipelined: bool = False, sample: int | None = None,
                  command: str | None = None, **frontend_options: Any) -> Path:
-    """Compile, verify, place, estimate and write `out` (HTML). Without x, 8 samples of random
-    spikes (20 % of entries) drive everything, and the page says so. `labels` (batch,) add task
-    accuracy; `pipelined` as `snncompile estimate --pipelined`; `sample` picks the rasters'
-    sample; `command` is the provenance's command line (default: this process's)."""
-    from snncompile import api
+    """Verify, estimate and write `out` (HTML) for a compiled Build (snncompile.api.write_report
+    makes it; its placement is the build's). `verify(build, x, labels, **options)` is
+    api.verify_build. Without x, 8 samples of random spikes (20 % of entries) drive everything,
+    and the page says so. `labels` (batch,) add task accuracy; `pipelined` as `snncompile
+    estimate --pipelined`; `sample` picks the rasters' sample; `command` is the provenance's
+    command line (default: this process's)."""
     from snncompile.estimate import activity, energy
     from snncompile.ir.stats import connections
     from snncompile.report.cores import core_rows, placement_chart, rtl_core_rows
-    from snncompile.target import load_target
 
     step = progress or (lambda name: None)
-    step("compile")
-    graph = api.load(model, **frontend_options)
-    hw_graph, quant = api.lower(graph, target, weight_bits=weight_bits)
+    model = build.model
+    target = build.target.name if build.target is not None else ""
+    graph, hw_graph, quant = build.nn_graph, build.hw_graph, build.report
     (in_name,) = hw_graph.inputs
     if x is None:
         if labels is not None:
@@ -123,7 +115,7 @@ def build_report(model, out, target: str = "loihi2", x: np.ndarray | None = None
         x_note = "no input given: 8 samples x 16 steps of random spikes (20 % of entries)"
     else:
         x_note = "given by the caller"
-    api.check_input(x, hw_graph.shapes[in_name], str(model))
+    check_input(x, hw_graph.shapes[in_name], str(model))
     if labels is not None and np.shape(labels) != (x.shape[0],):
         raise SnnCompileError(f"labels have shape {np.shape(labels)}; expected ({x.shape[0]},), "
                               "one per sample")
@@ -132,24 +124,20 @@ def build_report(model, out, target: str = "loihi2", x: np.ndarray | None = None
                               f"(0..{len(x) - 1})")
     order = network_order(hw_graph)
     step("verify")
-    verdict, not_verified = _verify(model, x, target, labels, weight_bits, frontend_options)
+    verdict, not_verified = _verify(verify, build, x, labels, weight_bits, frontend_options)
     float_spikes, hw_spikes, raster_layers = ({}, {}, [])
     if graph.level == "nn":
         float_spikes, hw_spikes, raster_layers = _spikes(graph, hw_graph, x, order)
     step("place")
-    placement = None
-    if target in PLACED:
-        from snncompile.partition import partition
-
-        placement = partition(hw_graph, target)  # the placement `snncompile MODEL` writes
+    placement = build.placement  # the placement `snncompile MODEL` writes, made by the compile
     step("estimate")
     est = None
-    if load_target(target).energy:  # emu is the emulator, not a chip: it has no energy model
-        est = energy.estimate(hw_graph, target, activity.measure(hw_graph, x, pipelined),
+    if build.target.energy:  # emu is the emulator, not a chip: it has no energy model
+        est = energy.estimate(hw_graph, build.target, activity.measure(hw_graph, x, pipelined),
                               placement)
     step("charts")
     name = Path(model).name if isinstance(model, (str, Path)) else type(model).__name__
-    summary = api.CompileResult(graph, hw_graph, quant, None).summary()
+    summary = build.summary()
     out_layer = order[-1] if order else "-"
     s = []
     if verdict is not None:

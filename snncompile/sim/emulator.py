@@ -20,35 +20,8 @@ import numpy as np
 from snncompile.errors import GraphCheckError, InputError, UnsupportedOp
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
+from snncompile.sim.fixed import EXACT, U_MAX, V_MAX, Event, SimTrace, decay, wrap
 from snncompile.sim.timing import clock_nodes, latency, synaptic_depths
-
-U_MAX = 2**23  # u lives in (-2^23, 2^23]
-V_MAX = 2**23 - 1  # v is clipped to [-V_MAX, V_MAX]
-EXACT = 2**53
-
-
-def wrap(x: np.ndarray, bits: int) -> np.ndarray:
-    """Two's-complement wrap of int64 values to `bits` bits (numpy's int32/int16 cast)."""
-    half = 1 << (bits - 1)
-    return ((x + half) & ((1 << bits) - 1)) - half
-
-
-def tz(x: np.ndarray) -> np.ndarray:
-    """x / 4096 rounded toward zero, as Lava's sign(x) * (|x| >> 12): adding 4095 to negatives
-    before the floor shift rounds them up, i.e. toward zero (int64, three cheap ops)."""
-    return (x + ((x >> 63) & 4095)) >> 12
-
-
-def decay(x: np.ndarray, factor: int | np.ndarray) -> np.ndarray:
-    """tz(x * factor), skipping the arithmetic where the factor makes it trivial (0 or 4096);
-    a per-neuron factor (an array broadcasting against x) is always multiplied."""
-    if isinstance(factor, np.ndarray):
-        return tz(x * factor)
-    if factor == 0:
-        return np.zeros_like(x)
-    if factor == 4096:
-        return x
-    return tz(x * factor)
 
 
 def effective_weights(op: hw.Dense) -> np.ndarray:
@@ -64,29 +37,6 @@ def effective_weights(op: hw.Dense) -> np.ndarray:
     k = 8 - op.num_weight_bits + mixed
     w = (w >> k) << k
     return -w if mode == "inhibitory" else w
-
-
-@dataclasses.dataclass(frozen=True)
-class Event:
-    """Strict mode: `count` neuron entries (summed over the batch) of `layer` hit `kind` at hw `step`."""
-
-    layer: str
-    step: int
-    kind: str  # "u_wrap" | "v_saturation" | "conv_wrap"
-    count: int
-
-
-@dataclasses.dataclass
-class SimTrace:
-    """Raw hw-time results: spikes (batch, steps, *shape) int8 per LIF and output; u, v if recorded
-    (an ATRLIF's current i is its u); `extra` "theta:<name>", "r:<name>" for ATRLIF if recorded."""
-
-    steps: int
-    spikes: dict[str, np.ndarray]
-    u: dict[str, np.ndarray]
-    v: dict[str, np.ndarray]
-    events: list[Event]
-    extra: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 class _Synapse:

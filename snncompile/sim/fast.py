@@ -23,6 +23,7 @@ import numpy as np
 
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
+from snncompile.sim.fixed import U_MAX, V_MAX, SimTrace, decay, wrap
 
 BATCHED = ("_Dense", "_Conv")  # synapse rules whose receive() is row-wise (no state)
 INT32_MAX = 2**31 - 1
@@ -65,7 +66,6 @@ def _register(synapse: Any, s: np.ndarray) -> tuple[np.ndarray, int | None]:
     """What the synapse's neurons read at each hw step, (steps, batch, n_out) int64, for source
     spikes s (steps, batch, n_src) bool (step 1 reads the zero initial register), and a bound on
     its magnitude when one is known without looking."""
-    from snncompile.sim.emulator import wrap
 
     steps, batch = s.shape[:2]
     out = np.zeros((steps, batch, synapse.register.shape[1]), np.int64)
@@ -107,7 +107,6 @@ def _register(synapse: Any, s: np.ndarray) -> tuple[np.ndarray, int | None]:
 def _lif(neuron: Any, a: np.ndarray, bound: int | None, record: bool):
     """Run one LIF population (emulator._LIF) on its input a (steps, batch, n) int64 (|a| <=
     bound if given): spikes (steps, batch, n) bool and, with record, u and v (int32)."""
-    from snncompile.sim.emulator import U_MAX, V_MAX, decay, wrap
 
     op = neuron.op
     steps, batch, n = a.shape
@@ -152,7 +151,6 @@ def _v_only(neuron: Any, w: np.ndarray, v_rec: np.ndarray | None) -> np.ndarray:
     wrap possible, using in-place ufuncs: every value is an integer below 2^37, which float64
     holds exactly; v * (Dv / 4096) is exact (a binary fraction) and trunc rounds toward zero as
     tz does. Returns spikes (steps, batch, n) bool."""
-    from snncompile.sim.emulator import V_MAX
 
     op = neuron.op
     steps, batch, n = w.shape
@@ -185,7 +183,6 @@ def simulate_layers(g: Graph, x: np.ndarray, steps: int, record: bool, syn: dict
     """emulator.simulate for an `applicable` graph: the same SimTrace, computed layer by layer in
     time-major arrays (steps, batch, n), so each step's slice is contiguous.
     x: (batch, steps_in, *in_shape) bool; syn, lif: the emulator's prepared rule objects."""
-    from snncompile.sim.emulator import SimTrace
 
     (in_name,) = g.inputs
     batch, steps_in = x.shape[:2]

@@ -14,30 +14,48 @@ from pathlib import Path
 
 import numpy as np
 
-from snncompile.backends.fpga.plan import Plan, fpga_params, make_plan
+from snncompile.backends.fpga.blocks import partition_cores
+from snncompile.backends.fpga.plan import KIND, SUPPORTED, WHY, Plan, fpga_params, make_plan
 from snncompile.backends.fpga.rtl import render
 from snncompile.errors import InputError
 from snncompile.ir import text
 from snncompile.ir.graph import Graph
 from snncompile.ir.image import load_image, save_image
+from snncompile.partition import Placement
 from snncompile.partition.resources import CoreModel
+from snncompile.target import Target, load_target
 
 IMAGE = "model.fpga.npz"
 TEXT = "model.hw.txt"
 RTL = "rtl"
 PLACEMENT = "placement.json"
 OPTIONS = "fpga.json"
+MANIFEST = "manifest.json"
+
+__all__ = ["KIND", "SUPPORTED", "WHY", "build_plan", "place", "run", "simulate_build", "write"]
+PLACES = True  # one RTL core per partitioner block
+WRITE_OPTIONS = ("decay",)
+RUN_OPTIONS = ("simulator", "report")
+OWN_ARTEFACT = True  # run() simulates the generated RTL
+ESTIMATES_RESOURCES = True  # estimate_build: analytic and yosys resource counts
 
 
-def write(hw_graph: Graph, folder: Path, decay: str | None = None,
+def place(hw_graph: Graph, target: str | Path | Target = KIND) -> Placement:
+    """The placement the RTL is generated from (whole-core blocks in layer order)."""
+    return partition_cores(hw_graph, target=target)
+
+
+def write(hw_graph: Graph, folder: Path, target: str | Path | Target = KIND,
+          placement: Placement | None = None, decay: str | None = None,
           cores: CoreModel | None = None) -> dict[str, str]:
-    """Generate the RTL; raises a one-sentence UnsupportedOp for nodes the template lacks.
+    """Generate the RTL for the board `target`; raises a one-sentence UnsupportedOp for nodes
+    the template lacks. `placement` = place(hw_graph, target) if the caller has it already.
     `decay` = "multiply" | "shift-add" (fpga.rtl.render; default from target.toml); `cores` =
-    the per-core limits the partitioner splits populations under (default the fpga target's
+    the per-core limits the partitioner splits populations under (default the target's
     [limits]; e.g. `core_model("fpga", neurons=8)`), kept in fpga.json so `run` rebuilds the
     same plan."""
     folder = Path(folder)
-    plan = make_plan(hw_graph, cores)
+    plan = make_plan(hw_graph, cores, target, placement if cores is None else None)
     files = render(plan, str(hw_graph.meta.get("source", "model")), decay)
     (folder / RTL).mkdir(exist_ok=True)
     for name, body in sorted(files.items()):
@@ -55,7 +73,8 @@ def write(hw_graph: Graph, folder: Path, decay: str | None = None,
 
 
 def build_plan(folder: Path) -> tuple[Graph, Plan]:
-    """The hw graph and plan of a build folder, with the core limits `write` used."""
+    """The hw graph and plan of a build folder, with the target (manifest.json) and core limits
+    (fpga.json) `write` used."""
     folder = Path(folder)
     graph = load_image(folder / IMAGE)
     cores = None
@@ -63,7 +82,10 @@ def build_plan(folder: Path) -> tuple[Graph, Plan]:
         got = json.loads((folder / OPTIONS).read_text()).get("cores")
         if got is not None:
             cores = CoreModel(**{**got, "notes": tuple(got.get("notes", ()))})
-    return graph, make_plan(graph, cores)
+    target: str | Target = KIND
+    if (folder / MANIFEST).exists():
+        target = json.loads((folder / MANIFEST).read_text()).get("target", KIND)
+    return graph, make_plan(graph, cores, load_target(target))
 
 
 def simulate_build(folder: Path, x: np.ndarray, simulator: str = "icarus",
@@ -104,7 +126,7 @@ def run(folder: Path, manifest: dict, x: np.ndarray, strict: bool = False,
     depth = synaptic_depths(graph)[plan.output_src]
     out = spikes[:, depth: depth + x.shape[1]].reshape(len(x), x.shape[1], *shape)
     if report is not None:
-        rep = latency_report(plan, trace, float(fpga_params()["clock_mhz"]))
+        rep = latency_report(plan, trace, float(fpga_params(plan.target or KIND)["clock_mhz"]))
         rep["simulator"] = simulator
         Path(report).write_text(json.dumps(rep, indent=2, sort_keys=True) + "\n")
     rows: list[dict] = []

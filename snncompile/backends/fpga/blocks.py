@@ -13,6 +13,7 @@ one row per source neuron as before, whichever core sent it.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from snncompile.ir.graph import Graph
 from snncompile.partition import Placement, partition
 from snncompile.partition.order import geometry
 from snncompile.partition.resources import CoreModel, core_model
+from snncompile.target import Target
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,16 +42,24 @@ class Block:
         return len(self.neurons)
 
 
-def fpga_model(model: CoreModel | None = None) -> CoreModel:
-    """The fpga target's CoreModel, or the given one (tests lower neurons_per_core with
+def fpga_model(model: CoreModel | None = None, target: str | Path | Target = "fpga"
+               ) -> CoreModel:
+    """The target's CoreModel, or the given one (tests lower neurons_per_core with
     `core_model("fpga", neurons=8)`)."""
-    return model if model is not None else core_model("fpga")
+    return model if model is not None else core_model(target)
 
 
-def place(graph: Graph, model: CoreModel | None = None) -> tuple[Placement, list[Block]]:
-    """Partition `graph` (whole-core blocks, layer-order placement: deterministic, so the RTL is
-    byte-stable) and list its blocks in layer order with their neurons and wire offsets."""
-    p = partition(graph, fpga_model(model), method="greedy", fractions=(1.0,))
+def partition_cores(graph: Graph, model: CoreModel | None = None,
+                    target: str | Path | Target = "fpga") -> Placement:
+    """Whole-core blocks, layer-order placement: deterministic, so the RTL is byte-stable."""
+    return partition(graph, fpga_model(model, target), method="greedy", fractions=(1.0,))
+
+
+def place(graph: Graph, model: CoreModel | None = None, target: str | Path | Target = "fpga",
+          placement: Placement | None = None) -> tuple[Placement, list[Block]]:
+    """Partition `graph` (partition_cores, unless `placement` is given) and list its blocks in
+    layer order with their neurons and wire offsets."""
+    p = placement if placement is not None else partition_cores(graph, model, target)
     layers = {x.name: x for x in p.layers}
     out, offset = [], {}
     for j, b in enumerate(p.blocks):

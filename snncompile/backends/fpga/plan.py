@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import tomllib
 from functools import cache
-from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
@@ -29,24 +29,28 @@ from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 from snncompile.partition.resources import CoreModel
 from snncompile.sim.emulator import effective_bias, effective_weights
-from snncompile.target import load_target
+from snncompile.target import Target, load_target
 
+KIND = "fpga"  # this back end's key in snncompile.backends.BACKENDS, and its default target
 WHERE = "fpga back end"
+TIMING = "timing.toml"  # beside the target's target.toml
+
+
+def timing(target: str | Path | Target = KIND) -> dict[str, int]:
+    """The target's timing.toml as {name: cycles}: the one source of every cycle constant."""
+    return dict(_timing(load_target(target).file(TIMING)))
 
 
 @cache
-def timing() -> dict[str, int]:
-    """targets/fpga/timing.toml as {name: cycles}: the one source of every cycle constant."""
-    path = resources.files("snncompile.targets") / "fpga" / "timing.toml"
+def _timing(path: Path) -> dict[str, int]:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     return {k: int(v["value"]) for k, v in data["timing"].items()}
 
 
-@cache
-def fpga_params() -> dict[str, object]:
-    """The [fpga] and [limits] values of targets/fpga/target.toml (checked by load_target)."""
-    spec = load_target("fpga")
-    return {k: p.value for sec in ("fpga", "limits") for k, p in spec.sections[sec].items()}
+def fpga_params(target: str | Path | Target = KIND) -> dict[str, object]:
+    """The back-end section ([fpga]) and [limits] values of the target (checked by load_target)."""
+    spec = load_target(target)
+    return {k: p.value for sec in (spec.backend, "limits") for k, p in spec.sections[sec].items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +138,7 @@ class Plan:
     clear_len: int
     timing: dict
     placement: object = None  # the partitioner's Placement (placement.json)
+    target: Target | None = None  # the board: its limits, clock, templates, timing
 
     @property
     def n_sources(self) -> int:
@@ -182,14 +187,14 @@ def _check_conv_sources(core: Core) -> None:
 
 
 def _refuse(graph: Graph) -> None:
-    support.check(graph, "fpga")
+    support.check(graph, KIND)
 
 
-def _check_synapses(graph: Graph, sizes: dict[str, int], n_in: int) -> None:
+def _check_synapses(graph: Graph, sizes: dict[str, int], n_in: int, target: Target) -> None:
     """Every synapse reads one source (the input or a LIF) and feeds one LIF; every LIF input
     is a synapse; source populations stay within axons_per_core rows."""
     (in_name,) = graph.inputs
-    axons = int(fpga_params()["axons_per_core"])
+    axons = int(fpga_params(target)["axons_per_core"])
     for d in graph.of_kind("synapse"):
         preds, succs = graph.predecessors(d), graph.successors(d)
         kind = type(graph.nodes[d]).__name__
@@ -253,25 +258,28 @@ def _conv_group(graph: Graph, d: str, index: int, block: Block, wire: np.ndarray
                       senders=senders)
 
 
-def make_plan(graph: Graph, cores: CoreModel | None = None) -> Plan:
-    """Map `graph` to cores (one per partitioner block under the limits `cores`, default the fpga
-    target's [limits]), or raise a one-sentence error naming the node or limit at fault."""
+def make_plan(graph: Graph, cores: CoreModel | None = None,
+              target: str | Path | Target = KIND, placement: object = None) -> Plan:
+    """Map `graph` to cores (one per partitioner block under the limits `cores`, default the
+    target's [limits]; `placement` if the build has made it already, from the same limits), or
+    raise a one-sentence error naming the node or limit at fault."""
+    target = load_target(target)
     _refuse(graph)
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise GraphCheckError(f"{WHERE}: the graph needs one input and one output, it has "
                               f"{len(graph.inputs)} and {len(graph.outputs)}")
-    limits = fpga_params()
-    tim = timing()
+    limits = fpga_params(target)
+    tim = timing(target)
     (in_name,) = graph.inputs
     lifs = graph.of_kind("neuron")
     sizes = {n: int(np.prod(graph.nodes[n].shape)) for n in lifs}
     n_in = int(np.prod(graph.shapes[in_name]))
-    _check_synapses(graph, sizes, n_in)
+    _check_synapses(graph, sizes, n_in, target)
     (out_name,) = graph.outputs
     out_src = graph.predecessors(out_name)
     if len(out_src) != 1 or out_src[0] not in sizes:
         raise UnsupportedOp(graph.nodes[out_name], WHERE, f"output {out_name!r} must read one LIF")
-    placement, blocks = place(graph, cores)
+    placement, blocks = place(graph, cores, target, placement)
     if len(blocks) > int(limits["cores"]):
         raise SnnCompileError(f"{WHERE}: the partitioner's {len(blocks)} blocks ({len(lifs)} LIF "
                               f"populations) exceed the limit of {limits['cores']} cores")
@@ -314,4 +322,5 @@ def make_plan(graph: Graph, cores: CoreModel | None = None) -> Plan:
     return Plan(input_name=in_name, n_in=n_in, cores=tuple(made), output_name=out_name,
                 output_cores=tuple(k for k, b in enumerate(blocks) if b.layer == out_src[0]),
                 source_cores=source_cores, event_len=event_len,
-                tick_len=big_n + over, clear_len=big_n + over, timing=tim, placement=placement)
+                tick_len=big_n + over, clear_len=big_n + over, timing=tim, placement=placement,
+                target=target)

@@ -66,8 +66,8 @@ def parse_output(text: str, batch: int, steps: int) -> CycleTrace:
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        raise SnnCompileError(f"{name} is not installed (apt-get install -y --no-install-recommends "
-                              "iverilog verilator yosys)")
+        raise SnnCompileError(f"{name} is not installed (apt-get install -y "
+                              "--no-install-recommends iverilog verilator yosys)")
     return path
 
 

@@ -1,0 +1,74 @@
+"""The value the back half passes around: one compile of one model for one target.
+
+`make_build` loads, lowers, checks the back end's support and places once; write, run, verify,
+estimate and report take the Build instead of redoing any of it (the partitioner runs once per
+compile). `api.CompileResult` is this class.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from snncompile.errors import InputError
+from snncompile.ir.graph import Graph
+from snncompile.ir.stats import connections
+from snncompile.target import Target
+
+
+@dataclasses.dataclass(frozen=True)
+class Build:
+    """nn graph, hw graph in the target's formats, the quantization report, the Target, the
+    placement (None for a target without [limits] whose back end does not place), the model's
+    path, and the folder written (None until written)."""
+
+    nn_graph: Graph
+    hw_graph: Graph
+    report: Any  # passes.QuantReport or PrequantizedReport
+    out_dir: Path | None = None
+    placement: Any = None  # partition.Placement
+    target: Target | None = None
+    model: Any = ""  # the model as given: a path (str or Path), or what a front end took
+
+    @property
+    def backend(self) -> ModuleType:
+        """The back-end module of the target's kind (snncompile.backends)."""
+        from snncompile.backends import get_backend
+
+        if self.target is None:
+            raise ValueError("this Build has no target")
+        return get_backend(self.target)
+
+    def summary(self) -> list[dict[str, Any]]:
+        """The compile table: one row per layer, synapses counted as connections."""
+        counts = connections(self.hw_graph)
+        return [{"layer": row["layer"], "neurons": row["neurons"],
+                 "synapses": counts[row["layer"]], **row} for row in self.report.rows()]
+
+
+def make_build(nn_graph: Graph, hw_graph: Graph, report: Any, target: Target,
+               model: Any = "") -> Build:
+    """The Build of a lowered graph: the back end's feature check (a feature it lacks fails
+    here, before any file is written; docs/support.md), then the placement, once."""
+    from snncompile.backends import get_backend, place, support
+
+    backend = get_backend(target)
+    support.check(hw_graph, backend.KIND)
+    return Build(nn_graph, hw_graph, report, None, place(hw_graph, target), target, model)
+
+
+def check_input(x: np.ndarray, input_shape: tuple[int, ...], where: str) -> np.ndarray:
+    """x, if it is (batch, time, *input_shape); else a one-sentence InputError."""
+    if x.ndim != 2 + len(input_shape) or tuple(x.shape[2:]) != tuple(input_shape):
+        raise InputError(
+            f"{where}: input has shape {x.shape} but the model takes (batch, time, "
+            f"{', '.join(map(str, input_shape))})"
+        )
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        missing = "no samples" if x.shape[0] == 0 else "no time steps"
+        raise InputError(f"{where}: input has shape {x.shape}, {missing}; there is nothing to run")
+    return x
