@@ -276,23 +276,23 @@ def test_fpga_report_runs_the_rtl_beside_the_emulator(tmp_path, digits_inputs):
 
 
 @pytest.mark.slow
-def test_target_without_a_back_end_is_not_verified_but_placed(tmp_path, digits_inputs):
-    """loihi1 has limits and energy data but no back end: the page says NOT VERIFIED and why,
-    and still shows its placement and energy."""
+def test_loihi1_runs_on_the_emulator_and_is_placed(tmp_path, digits_inputs):
+    """loihi1 names the emulator back end ([target] backend = "emu"): the page verifies the
+    float model against the emulator in its formats, and shows the Loihi 1 placement and
+    energy."""
     np.save(tmp_path / "x.npy", np.load(digits_inputs[0])[:4])
     out = _report(tmp_path, DIGITS, "--target", "loihi1", "--input", str(tmp_path / "x.npy"))
     dom = _render(out, tmp_path)
-    assert dom.text["verdict"].startswith("NOT VERIFIED")
-    assert "no back end yet" in dom.text["verdict"]
-    assert "none" in dom.attrs_of["verdict"]["class"] and "checks" not in dom.tables
+    assert dom.text["verdict"].startswith("PASS")
+    assert "checks" in dom.tables
     assert len(dom.rows("cores")) == int(_kpis(dom)["cores"])
     assert float(dom.rows("energy-table")[-1]["µJ / inference"]) > 0
 
 
 def test_labels_without_inputs_is_one_sentence(tmp_path):
+    from snncompile import api
     from snncompile.errors import SnnCompileError
-    from snncompile.report import build_report
 
     with pytest.raises(SnnCompileError, match="give the samples too"):
-        build_report(DIGITS, tmp_path / "r.html", "emu", labels=np.zeros(4, np.int64))
+        api.write_report(DIGITS, tmp_path / "r.html", "emu", labels=np.zeros(4, np.int64))
     assert not (tmp_path / "r.html").exists()
