@@ -6,7 +6,7 @@ import pytest
 from snncompile.frontends import nir as nir_frontend
 from snncompile.frontends import nir_delay
 from snncompile.ir import hw_ops, nn_ops
-from snncompile.passes import chain, discretize
+from snncompile.passes import chain, discretize, quantize
 from snncompile.sim import emulator, reference
 
 # nn ops that no NIR file can produce, each with the reason (the list is explicit so that a new
@@ -28,6 +28,7 @@ def test_every_nn_op_has_every_rule(op):
         assert chain.has_rule(op), "lowering of synapse chains"
     elif op.kind == "neuron":
         assert op in discretize.RULES, "discretize"
+        assert op in quantize.NEURON_RULES, "quantize"
     else:
         assert op.kind in ("input", "output")
 

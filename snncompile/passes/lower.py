@@ -25,7 +25,7 @@ from snncompile.passes.chain import apply, has_rule
 from snncompile.passes.common import unsupported, unsupported_edge
 from snncompile.passes.delays import delay_nodes, delayed_dense, refuse_delayed_bias
 
-NEURONS = (nn.LIF, nn.IF, nn.CubaLIF, nn.AdaptiveLIF)
+NEURONS = tuple(cls for cls in nn.OPS.values() if cls.kind == "neuron")  # every nn neuron op
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,6 +27,7 @@ import numpy as np
 
 from snncompile.errors import GraphCheckError
 from snncompile.ir import hw_ops as hw
+from snncompile.ir import nn_ops
 from snncompile.ir.graph import Graph
 from snncompile.passes import adaptive as adaptive_rule
 from snncompile.passes.assemble import assemble
@@ -94,6 +95,25 @@ def param_groups(op: Any) -> int:
 
 
 @dataclasses.dataclass(frozen=True)
+class NeuronRule:
+    """How quantize encodes one nn neuron type."""
+
+    current: bool  # its bias enters the synaptic current u (CubaLIF, AdaptiveLIF), not v
+    adaptive: bool  # Lava's ATRLIF: one threshold and decay per population (passes/adaptive.py)
+    bias_to_clock: bool  # a layer spiking before its input arrives may take its v bias from the
+    # bias clock instead (a CubaLIF's bias must stay in its current)
+
+
+# nn neuron type -> its rule (tests/test_registries.py: every nn neuron op has one)
+NEURON_RULES: dict[type, NeuronRule] = {
+    nn_ops.IF: NeuronRule(current=False, adaptive=False, bias_to_clock=True),
+    nn_ops.LIF: NeuronRule(current=False, adaptive=False, bias_to_clock=True),
+    nn_ops.CubaLIF: NeuronRule(current=True, adaptive=False, bias_to_clock=False),
+    nn_ops.AdaptiveLIF: NeuronRule(current=True, adaptive=True, bias_to_clock=True),
+}
+
+
+@dataclasses.dataclass(frozen=True)
 class Quantize:
     """headroom: fixed u/v range in thresholds (None: the worst-case bound clipped to
     [min_headroom, max_headroom]). split_weights: each Dense also gets a "fine" Dense from the same
@@ -129,7 +149,8 @@ class Quantize:
             if not early:
                 return graph, QuantReport(target.name, tuple(p.report for p in plans.values()),
                                           self.weight_bits)
-            movable = [n for n in early if n not in to_clock and coeffs[n].kind != "CubaLIF"
+            movable = [n for n in early if n not in to_clock
+                       and NEURON_RULES[type(lowered.layers[n].op)].bias_to_clock
                        and plans[n].report.bias_route.startswith("neuron")]
             if not movable:
                 n = early[0]
@@ -147,8 +168,8 @@ class Quantize:
     def plan(self, lowered: Lowered, name: str, c: StepCoeffs, target: Target,
              v_bias_to_clock: bool) -> LayerPlan:
         layer, op = lowered.layers[name], lowered.layers[name].op
-        adaptive = c.kind == "AdaptiveLIF"  # current-based too: its bias enters the current
-        cuba = c.kind == "CubaLIF" or adaptive
+        rule = NEURON_RULES[type(op)]
+        adaptive, cuba = rule.adaptive, rule.current
         thr, alpha, beta = self._neuron_coeffs(name, op, c, cuba, adaptive)
         if np.any(thr <= 0):
             raise unsupported(self.name, name, op, f"{'theta_0' if adaptive else 'v_threshold'} "
