@@ -138,7 +138,6 @@ def build_report(build: Build, out, verify: Callable[..., Any], x: np.ndarray | 
     step("charts")
     name = Path(model).name if isinstance(model, (str, Path)) else type(model).__name__
     summary = build.summary()
-    out_layer = order[-1] if order else "-"
     s = []
     if verdict is not None:
         body = (para(f"The checks `snncompile verify` gates on, with its default limits, on the "
@@ -191,24 +190,7 @@ def build_report(build: Build, out, verify: Callable[..., Any], x: np.ndarray | 
                **{k: v for k, v in frontend_options.items() if v is not None}}
     s.append(("Provenance", table(provenance_rows(model, x, x_note, labels, options, command),
                                   "provenance")))
-    kpis = [("verify", ("PASS" if verdict.passed else "FAIL") if verdict else "not run",
-             f"{len(verdict.checks)} checks" if verdict else ""),
-            ("output agreement", f"{verdict.output_train_agreement:.4f}" if verdict else "-",
-             f"spike trains, layer {out_layer}; count error {verdict.output_count_error:.3g}"
-             if verdict else "")]
-    if verdict is not None and verdict.float_accuracy is not None:
-        kpis.append(("accuracy", f"{verdict.hw_accuracy:.2f} %",
-                     f"float {verdict.float_accuracy:.2f} %"))
-    if est is not None:
-        e, lt = est["energy_uj"], est["latency"]
-        kpis += [("energy / inference", f"{e['total']:.4g} µJ",
-                  f"dynamic {e['dynamic']:.3g} µJ ({100 * e['dynamic'] / e['total']:.2g} %)"
-                  if e["total"] else ""),
-                 ("latency / inference", f"{lt['us_per_inference']:.4g} µs",
-                  f"{charts.num(lt['inferences_per_s'])} inferences/s")]
-    if placement is not None:
-        kpis.append(("cores", str(len(placement.cores)),
-                     f"{placement.metrics['chips']} chip(s)"))
+    kpis = sections.kpi_cards(verdict, est, placement, order[-1] if order else "-")
     text = page(f"snncompile deployment report: {name} on {target}",
                 f"{len(x)} input sample(s) x {x.shape[1]} steps; {x_note}",
                 sections.verdict_banner(verdict, target, not_verified), kpis, s)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from snncompile.report.charts import num
 from snncompile.report.html import para, table
 
 ARTEFACTS = {"loihi2": "the generated Lava program (Lava fixed_pt models)",
@@ -127,3 +128,26 @@ def latency_section(est: dict[str, Any]) -> str:
     return para(f"{lt['us_per_step']:.4g} µs per step on average (slowest step "
                 f"{lt['max_us_per_step']:.4g} µs), {lt['us_per_inference']:.4g} µs per "
                 f"inference, {lt['inferences_per_s']:.4g} inferences/s.")
+
+
+def kpi_cards(verdict, est, placement, out_layer: str) -> list[tuple[str, str, str]]:
+    """The cards under the banner: (name, value, note) of what a reader checks first."""
+    kpis = [("verify", ("PASS" if verdict.passed else "FAIL") if verdict else "not run",
+             f"{len(verdict.checks)} checks" if verdict else ""),
+            ("output agreement", f"{verdict.output_train_agreement:.4f}" if verdict else "-",
+             f"spike trains, layer {out_layer}; count error {verdict.output_count_error:.3g}"
+             if verdict else "")]
+    if verdict is not None and verdict.float_accuracy is not None:
+        kpis.append(("accuracy", f"{verdict.hw_accuracy:.2f} %",
+                     f"float {verdict.float_accuracy:.2f} %"))
+    if est is not None:
+        e, lt = est["energy_uj"], est["latency"]
+        kpis += [("energy / inference", f"{e['total']:.4g} µJ",
+                  f"dynamic {e['dynamic']:.3g} µJ ({100 * e['dynamic'] / e['total']:.2g} %)"
+                  if e["total"] else ""),
+                 ("latency / inference", f"{lt['us_per_inference']:.4g} µs",
+                  f"{num(lt['inferences_per_s'])} inferences/s")]
+    if placement is not None:
+        kpis.append(("cores", str(len(placement.cores)),
+                     f"{placement.metrics['chips']} chip(s)"))
+    return kpis
