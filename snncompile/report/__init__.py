@@ -81,9 +81,8 @@ def _estimate_sections(est: dict[str, Any], order: list[str], pipelined: bool
                {"metric": "baseline / snn estimate",
                 "value": b["ratio_baseline_over_estimate"]}])),
         ("Assumptions", "<ul>" + "".join(f"<li>{escape(a)}</li>" for a in est["assumptions"])
-         + "<li>placement: the one the compiler writes to the build (placement.json); "
-           "`snncompile estimate` re-places with the measured rates, so its traffic figures "
-           "can differ slightly</li></ul>" + table(est["constants"])),
+         + "<li>placement: the one the compiler writes to the build (placement.json), "
+           "which `snncompile estimate` uses too</li></ul>" + table(est["constants"])),
     ]
 
 
