@@ -2,15 +2,18 @@
 PY ?= python
 OUT ?= out
 
-.PHONY: setup setup-system demo test lint
+.PHONY: setup setup-demo setup-system demo test lint
+
+setup-demo:
+	bash scripts/setup-demo.sh
 
 setup:
-	bash scripts/setup.sh
+	bash scripts/setup-test.sh
 
 setup-system:
 	bash scripts/setup-system.sh
 
-demo: setup
+demo: setup-demo
 	$(PY) examples/digits/make_inputs.py $(OUT)/digits
 	snncompile examples/digits/digits.pt --target loihi2 -o $(OUT)/digits/build
 	snncompile verify examples/digits/digits.pt --target loihi2 \

@@ -6,6 +6,8 @@ The CLI is a thin shell over these functions; every option is one keyword here.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -29,13 +31,17 @@ CompileResult = Build  # the value compile_model returns (snncompile.build)
 TargetLike = str | Path | Target  # a registered name, a target folder's path, or a Target
 
 
-def load(model: str | Path, **frontend_options: Any) -> Graph:
+def load(model: Any, **frontend_options: Any) -> Graph:
     """Read a model file (.nir, .pt, .net, ...) into a checked graph: nn level, or hw level for
-    files that are already integer hardware networks (netx)."""
-    from snncompile.frontends import load_model
+    files that are already integer hardware networks (netx). `model` may also be held in memory:
+    a torch.nn.Module, a nir.NIRGraph or an onnx.ModelProto (snncompile.frontends.live)."""
+    from snncompile.frontends import live, load_model
 
-    graph = load_model(Path(model), **{k: v for k, v in frontend_options.items() if v is not None})
-    where = f"front end ({Path(model).name})"
+    options = {k: v for k, v in frontend_options.items() if v is not None}
+    if not isinstance(model, (str, os.PathLike)):  # held in memory
+        graph, where = live.load_object(model, **options), f"front end ({live.describe(model)})"
+    else:
+        graph, where = load_model(Path(model), **options), f"front end ({Path(model).name})"
     _names_first(graph, where)
     return check_values(check(graph, where), where)
 
@@ -124,7 +130,7 @@ def write_build(result: Build, out_dir: str | Path, **write_options: Any) -> Non
     manifest.json (its `target` finds the target again: a registered name or a folder)."""
     target, hw_graph, placement = result.target, result.hw_graph, result.placement
     assert target is not None, "write_build needs a Build with its target"
-    with atomic_dir(Path(out_dir), [Path(result.model)]) as folder:
+    with atomic_dir(Path(out_dir), [] if _live(result.model) else [Path(result.model)]) as folder:
         (folder / "model.nn.txt").write_text(text.dumps(result.nn_graph))
         files = result.backend.write(hw_graph, folder, target=target, placement=placement,
                                      **write_options)
@@ -140,7 +146,7 @@ def write_build(result: Build, out_dir: str | Path, **write_options: Any) -> Non
         write_manifest(
             folder,
             target=target.ref,
-            model={"name": Path(result.model).name, "sha256": sha256_file(Path(result.model))},
+            model=_model_entry(result.model, result.nn_graph),
             input_shape=list(hw_graph.shapes[name]),
             output_shape=list(hw_graph.nodes[out_name].shape),
             dt=float(result.nn_graph.dt),
@@ -225,7 +231,7 @@ def measure_activity(result: Build, x: np.ndarray | None = None, pipelined: bool
     if x is None:
         return activity.assume(hw_graph, steps, rate)
     (name,) = hw_graph.inputs
-    return activity.measure(hw_graph, check_input(x, hw_graph.shapes[name], str(result.model)),
+    return activity.measure(hw_graph, check_input(x, hw_graph.shapes[name], _name(result.model)),
                             pipelined)
 
 
@@ -237,6 +243,13 @@ def estimate_energy(model: str | Path, target: TargetLike = "loihi2",
     (batch, time, *input_shape), or from an assumed firing `rate` over `steps` hw steps without x.
     `pipelined`: inputs stream back to back, one inference = T hw steps (see docs/estimate.md).
     The cores are the Build's placement, the one a build of the model deploys."""
+    result = build(model, target, weight_split, weight_bits, **frontend_options)
+    return {"model": _name(model), **build_energy(result, x, pipelined, steps, rate)}
+
+
+def build_energy(result: Build, x: np.ndarray | None = None, pipelined: bool = False,
+                 steps: int = 16, rate: float = 0.1) -> dict[str, Any]:
+    """`estimate_energy` of a Build: activity measured on x or assumed, on the Build's cores."""
     from snncompile.estimate import energy
 
     if x is None and not (isinstance(steps, int) and 1 <= steps <= 10**7):
@@ -244,9 +257,7 @@ def estimate_energy(model: str | Path, target: TargetLike = "loihi2",
     if x is None and not 0 <= rate <= 1:  # also refuses NaN
         raise SnnCompileError(f"--rate must lie in [0, 1] spikes per neuron per step, got {rate}")
 
-    result = build(model, target, weight_split, weight_bits, **frontend_options)
-    act = measure_activity(result, x, pipelined, steps, rate)
-    return {"model": str(model), **energy.estimate_build(result, act)}
+    return energy.estimate_build(result, measure_activity(result, x, pipelined, steps, rate))
 
 
 def write_report(model: str | Path, out: str | Path, target: TargetLike = "loihi2",
@@ -307,7 +318,7 @@ def verify_build(result: Build, x: np.ndarray, labels: np.ndarray | None = None,
     assert result.target is not None, "verify_build needs a Build with its target"
     target = result.target.name
     (in_name,) = hw_graph.inputs
-    check_input(x, hw_graph.shapes[in_name], str(model))
+    check_input(x, hw_graph.shapes[in_name], _name(model))
     if labels is not None and labels.shape != (x.shape[0],):
         raise InputError(f"labels have shape {labels.shape}; expected ({x.shape[0]},), "
                          "one per sample")
@@ -322,7 +333,7 @@ def verify_build(result: Build, x: np.ndarray, labels: np.ndarray | None = None,
             target_out, _ = run_build(Path(tmp) / "build", x)
     if graph.level == "hw":
         if target_out is None:
-            raise SnnCompileError(f"{model} is already quantized, so the emulator is its "
+            raise SnnCompileError(f"{_name(model)} is already quantized, so the emulator is its "
                                   "reference; verify it against a back end, e.g. --target loihi2")
         report = compare(target, {"output": emu.outputs[out_hw]}, {"output": target_out}, "output",
                          labels, None, max_accuracy_drop, overflows=overflows, reference="emulator",
@@ -343,17 +354,38 @@ def verify_build(result: Build, x: np.ndarray, labels: np.ndarray | None = None,
     return with_advice(report, weight_split, weight_bits)
 
 
-def run_source(model: str | Path, x: np.ndarray, **frontend_options: Any) -> np.ndarray | None:
-    """The trainer's own model on x, for files that carry a runnable model (.pt); else None."""
-    if Path(model).suffix not in (".pt", ".pth"):
-        return None
-    import torch
+def _name(model: Any) -> str:
+    from snncompile.frontends.live import describe
 
-    import snncompile.nn as snn
+    return describe(model)
+
+
+def _live(model: Any) -> bool:
+    from snncompile.frontends.live import kind
+
+    return kind(model) is not None
+
+
+def _model_entry(model: Any, nn_graph: Graph) -> dict[str, str]:
+    """The manifest's model: a file's name and sha256; for a model held in memory, its class and
+    the sha256 of its nn graph's text form (what was read from it)."""
+    if not _live(model):
+        return {"name": Path(model).name, "sha256": sha256_file(Path(model))}
+    digest = hashlib.sha256(text.dumps(nn_graph).encode()).hexdigest()
+    return {"name": _name(model), "sha256": digest}
+
+
+def run_source(model: Any, x: np.ndarray, **frontend_options: Any) -> np.ndarray | None:
+    """The trainer's own model on x, for a live torch module or a file that carries a runnable
+    model (.pt); else None."""
+    from snncompile.frontends import live
+
+    if live.kind(model) == "module":
+        return live.run_module(model, x)
+    if live.kind(model) is not None or Path(model).suffix not in (".pt", ".pth"):
+        return None
     from snncompile.frontends.torch_file import read_module
 
     options = {k: frontend_options.get(k) for k in ("input_shape", "dt", "trust_pickle")}
     module, _, _ = read_module(model, **{k: v for k, v in options.items() if v is not None})
-    dtype = next((p.dtype for p in module.parameters()), torch.float32)
-    with torch.no_grad():
-        return snn.run(module.eval(), torch.as_tensor(x, dtype=dtype)).numpy()
+    return live.run_module(module, x)

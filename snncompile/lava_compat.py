@@ -30,7 +30,10 @@ import importlib.abc
 import importlib.machinery
 import sys
 
-INSTALL_HINT = "run `make setup` (scripts/setup.sh installs lava-nc 0.10.0 the way it needs)"
+# lava-nc 0.10.0 declares Python < 3.11 and numpy < 2, so pip installs it only without its metadata's
+# pins; the [lava] extra brings its runtime needs (README, docs/loihi2.md)
+INSTALL_HINT = ('install it with `pip install "snncompile[lava]" && pip install --no-deps '
+                '--ignore-requires-python lava-nc==0.10.0`')
 
 
 def _numpy_at_least(major: int, minor: int) -> bool:

@@ -7,6 +7,7 @@ machine with numpy, h5py and lava-nc (Loihi2SimCfg fixed_pt here, Loihi2HwCfg wi
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -27,6 +28,7 @@ from snncompile.ir import hw_ops as hw
 from snncompile.ir import text
 from snncompile.ir.graph import Graph
 from snncompile.ir.hdf5 import read_graph, write_graph
+from snncompile.lava_compat import INSTALL_HINT
 from snncompile.sim.emulator import check_input
 from snncompile.sim.timing import latency, synaptic_depths
 from snncompile.target import Target
@@ -165,7 +167,10 @@ def run_program(folder: Path, x: np.ndarray, steps: int | None = None, probes: b
     probes: "s:/u:/v:<lif>" -> (batch, steps, *shape) in raw hw time (step t at index t - 1), our
     (C, H, W) layout, like simulate(..., record=True). A failing program raises SnnCompileError.
     """
-    folder = Path(folder).resolve()  # the program runs in a temporary working directory
+    folder = Path(folder).resolve()  # the program runs from a temporary working directory
+    if importlib.util.find_spec("lava") is None:
+        raise SnnCompileError(f"running {folder / PROGRAM} needs Lava, which is not installed; "
+                              f"{INSTALL_HINT}")
     with tempfile.TemporaryDirectory(prefix="snncompile-lava-") as tmp:
         tmp_path = Path(tmp)
         np.save(tmp_path / "x.npy", np.asarray(x))

@@ -344,6 +344,21 @@ def read(path: str | Path, max_pool: str = "refuse") -> Graph:
     from snncompile.frontends.onnx_external import load_external
 
     load_external(model, path)
+    return read_proto(model, path, max_pool)
+
+
+def read_proto(model: Any, where: str | Path = "<ModelProto>", max_pool: str = "refuse") -> Graph:
+    """`read` for an onnx.ModelProto in memory; `where` names it in errors and the graph's meta."""
+    import onnx
+
+    from snncompile.frontends.onnx_external import tensors
+
+    path = Path(where)
+    if max_pool not in ("refuse", "average"):
+        raise ModelLoadError(f"max_pool must be 'refuse' or 'average', not {max_pool!r}")
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for _, t in tensors(model)):
+        raise ModelLoadError(f"{path}: weights stored in external data files were not loaded; "
+                             "load the model with onnx.load (which reads them), or pass its path")
     if not model.graph.node:
         raise ModelLoadError(f"{path}: the ONNX graph has no nodes")
     return _Reader(path, model, max_pool).read(model)

@@ -138,7 +138,7 @@ def _read(path: Path, trust_pickle: bool) -> Any:
         raise ModelLoadError(f"{path}: not a readable PyTorch file ({first})") from None
 
 
-def _first_linear_shape(model: nn.Module) -> tuple[int, ...] | None:
+def first_linear_shape(model: nn.Module) -> tuple[int, ...] | None:
     for m in model.modules():
         if isinstance(m, (nn.Sequential, nn.Identity, nn.Dropout)):
             continue
@@ -171,7 +171,7 @@ def read_module(path: str | Path, input_shape: Sequence[int] | None = None,
                              "model; save the whole model, e.g. with snncompile.nn.save")
     if not isinstance(obj, nn.Module):
         raise ModelLoadError(f"{path}: holds a {type(obj).__name__}, not a torch module")
-    shape = input_shape or saved_shape or _first_linear_shape(obj)
+    shape = input_shape or saved_shape or first_linear_shape(obj)
     if not shape:
         raise ModelLoadError(f"{path}: the input shape cannot be inferred (the model does not "
                              "start with a Linear layer); pass --input-shape")
