@@ -125,14 +125,16 @@ def _optional(x: Any) -> np.ndarray | None:
     return None if x is None else _array(x)
 
 
-def compile(model: Any, target: api.TargetLike = "emu", input_shape: Any = None, dt: float | None = None,
-            weight_split: bool = False, weight_bits: int = 8, out_dir: str | Path | None = None,
-            write_options: dict[str, Any] | None = None, **frontend_options: Any) -> Compiled:
+def compile(model: Any, target: api.TargetLike = "emu", input_shape: Any = None,
+            dt: float | None = None, weight_split: bool = False, weight_bits: int = 8,
+            out_dir: str | Path | None = None, write_options: dict[str, Any] | None = None,
+            **frontend_options: Any) -> Compiled:
     """Compile `model` (a live torch.nn.Module, nir.NIRGraph, onnx.ModelProto or a model file path)
-    for `target` (a registered name: emu, loihi2, loihi1, fpga; a target folder; a Target). `input_shape` is one step's input without the batch (needed
-    unless a module starts with a Linear); `dt` the time step; other front-end options as the CLI's
-    (reset, reset_timing for NIR; calibration, percentile, max_pool for ONNX). With `out_dir`,
-    the build folder is written there too."""
+    for `target` (a registered name: emu, loihi2, loihi1, fpga; a target folder; a Target).
+    `input_shape` is one step's input without the batch (needed unless a module starts with a
+    Linear); `dt` the time step; other front-end options as the CLI's (reset, reset_timing for
+    NIR; calibration, percentile, max_pool for ONNX). With `out_dir`, the build folder is
+    written there too."""
     options = {k: v for k, v in {"input_shape": input_shape, "dt": dt, **frontend_options}.items()
                if v is not None}
     if "input_shape" in options:
