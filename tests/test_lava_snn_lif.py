@@ -32,7 +32,7 @@ def _vector(draw, shape, low: int, high: int, corners: list[int]) -> np.ndarray:
 
 def _redraw(draw, op: hw.LIF) -> hw.LIF:
     """Subtract reset (mostly) and, per field, a per-neuron vector (often)."""
-    changes = {"reset": draw(st.sampled_from(["subtract", "subtract", "zero"]))}
+    changes = {"reset": draw(st.sampled_from(["subtract", "subtract_next", "zero"]))}
     if draw(st.booleans()):
         changes["du"] = _vector(draw, op.shape, -1, 4095, [-1, 0, 4095])
     if draw(st.booleans()):
@@ -64,12 +64,13 @@ def test_shipped_snn_lif_equals_emulator_on_random_graphs():
         for op in graph.nodes.values():
             if isinstance(op, hw.LIF):
                 hits["subtract"] += op.reset == "subtract"
+                hits["subtract_next"] += op.reset == "subtract_next"
                 hits["per-neuron"] += op.heterogeneous
                 hits["lava LIF"] += op.reset == "zero" and not op.heterogeneous
         compare(graph, x, hits)
 
     prop()
     print(f"\nSnnLIF differential: {dict(sorted(hits.items()))}")
-    for kind in ("subtract", "per-neuron", "lava LIF", "u_wrap", "v_saturation", "spikes",
+    for kind in ("subtract", "subtract_next", "per-neuron", "lava LIF", "u_wrap", "v_saturation", "spikes",
                  "LIFReset", "Conv", "GradedInput"):
         assert hits[kind] > 0, f"no example exercised {kind}: {dict(hits)}"

@@ -143,9 +143,11 @@ def test_unsupported_features_name_node_and_feature():
 
 def test_subtract_and_next_step_warnings():
     g = two_layer(second=lif(3, reset="subtract", reset_timing="next_step"), bias=False)
-    _, report = lower_to_hw(g, TARGET)
+    hw_graph, report = lower_to_hw(g, TARGET)  # emu, loihi2: the delayed subtraction, exact
+    assert hw_graph.nodes["lif2"].reset == "subtract_next" and not report.warnings
+    hw_graph, report = lower_to_hw(g, load_target("fpga"))  # the RTL subtracts in the spike step
     text = " ".join(report.warnings)
-    assert "runs on the emulator only" not in text  # loihi2 runs it (lava_models/snn_lif.py)
+    assert hw_graph.nodes["lif2"].reset == "subtract"
     assert "next_step" in text and "verify measures the deviation" in text
     _, report = lower_to_hw(two_layer(second=lif(3, reset_timing="next_step"), bias=False), TARGET)
     assert not report.warnings  # zero reset, no v_leak: spikes are identical

@@ -91,6 +91,7 @@ EXAMPLES = {
     "ATRLIF": lambda: chain(neuron=hw.ATRLIF((4,), 4095, 0, 0, 0, 10, 0, np.zeros(4, np.int64),
                                              np.zeros(4, np.int64))),
     "reset-subtract": lambda: chain(neuron=lif(4, reset="subtract")),
+    "reset-subtract-next": lambda: chain(neuron=lif(4, reset="subtract_next")),
     "per-neuron-parameters": lambda: chain(neuron=lif(4, vth=np.array([10, 12, 14, 16]))),
     "LIFReset": lambda: chain(neuron=lif(4, reset_interval=64, reset_offset=1)),
     "recurrence": lambda: chain(extra={"r": dense(4, 4)}, edges=(("n", "r"), ("r", "n"))),

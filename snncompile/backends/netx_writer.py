@@ -24,6 +24,7 @@ SUPPORTED = frozenset({"SpikeInput", "GradedInput", "SpikeOutput", "Dense", "Del
                        "LIF", "recurrence"})
 WHY = {"reset-subtract": "netx's LIF resets to zero",
        "per-neuron-parameters": "a netx layer holds one iDecay, vDecay and vThMant",
+       "reset-subtract-next": "netx's LIF resets to zero",
        "ATRLIF": "netx has no adaptive threshold (ATRLIF) neuron type",
        "LIFReset": "netx resets all layers together or not at all",
        "bias-clock": "netx layers form one chain with no extra populations",

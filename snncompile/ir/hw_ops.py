@@ -130,6 +130,10 @@ class LIF(HWOp):
         u  = u1 - 2^24 if u1 > 2^23;  u1 + 2^24 if u1 <= -2^23;  else u1      (one correction)
         v  = clip(tz(v * (4096 - dv)) + u + (bias_mant << bias_exp  |  >> -bias_exp), +-(2^23 - 1))
         s  = v > (vth << 6);   v[s] = 0 ("zero")  |  v[s] -= vth << 6 ("subtract": SnnLIF)
+    "subtract_next" (snnTorch's default delayed reset, SnnLIF) instead subtracts the previous
+    step's spike inside the v update and leaves v alone after a spike:
+        v  = clip(tz(v * (4096 - dv)) + u + bias - (vth << 6) * s[t - 1], +-(2^23 - 1))
+    (a periodic reset clears s[t - 1] with u and v).
     du, dv, vth are one integer for the population, or per neuron: an int64 array of `shape`
     when they differ (a uniform array is stored as its one integer, so graphs compare and
     serialize as before); Lava's own LIF holds one value, the shipped SnnLIF process a vector

@@ -10,6 +10,9 @@ the threshold (a vector) and the reset:
 
     s = v > (vth << 6);   v[s] = 0 (zero)  |  v[s] -= vth[s] << 6 (subtract)
 
+and "subtract_next" (snnTorch's default, reset_delay=True) subtracts the previous step's spike
+inside the v update instead (v += -(vth << 6) * s[t - 1] before the clip; v kept after a spike),
+
 so it equals snncompile's emulator (hw.LIF) bit for bit (tests/test_lava_snn_lif.py). It runs in
 Lava's CPU simulation only: Loihi 2 silicon needs a microcode neuron for it (docs/loihi2.md).
 """
@@ -29,13 +32,14 @@ from lava.proc.lif.models import AbstractPyLifModelFixed
 
 class SnnLIF(AbstractProcess):
     """LIF population whose du, dv, vth are per neuron (arrays of `shape`, or scalars broadcast)
-    and whose reset is "zero" or "subtract"; reset_interval > 0 clears u and v on the steps t
-    with t % reset_interval == reset_offset % reset_interval, as Lava's LIFReset does."""
+    and whose reset is "zero", "subtract" or "subtract_next"; reset_interval > 0 clears u, v
+    (and the pending subtraction s_prev) on the steps t with t % reset_interval ==
+    reset_offset % reset_interval, as Lava's LIFReset does."""
 
     def __init__(self, *, shape, du, dv, vth, bias_mant, bias_exp, reset="subtract",
                  reset_interval=0, reset_offset=0, name=None):
-        if reset not in ("zero", "subtract"):
-            raise ValueError(f"reset must be 'zero' or 'subtract', not {reset!r}")
+        if reset not in ("zero", "subtract", "subtract_next"):
+            raise ValueError(f"reset must be zero, subtract or subtract_next, not {reset!r}")
         super().__init__(shape=shape, reset=reset, reset_interval=int(reset_interval),
                          reset_offset=int(reset_offset), name=name)
         full = {k: np.broadcast_to(np.asarray(v, dtype=np.int64), shape).copy()
@@ -45,6 +49,7 @@ class SnnLIF(AbstractProcess):
         self.s_out = OutPort(shape=shape)
         self.u = Var(shape=shape, init=0)
         self.v = Var(shape=shape, init=0)
+        self.s_prev = Var(shape=shape, init=0)  # last step's spikes (subtract_next)
         self.du = Var(shape=shape, init=full["du"])
         self.dv = Var(shape=shape, init=full["dv"])
         self.vth = Var(shape=shape, init=full["vth"])
@@ -62,6 +67,7 @@ class PySnnLIFModelFixed(AbstractPyLifModelFixed):
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     u: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     v: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    s_prev: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=1)
     du: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=13)
     dv: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=13)
     vth: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=17)
@@ -71,6 +77,7 @@ class PySnnLIFModelFixed(AbstractPyLifModelFixed):
     def __init__(self, proc_params):
         super().__init__(proc_params)
         self.subtract = proc_params["reset"] == "subtract"
+        self.later = proc_params["reset"] == "subtract_next"
         self.reset_interval = int(proc_params["reset_interval"])
         self.reset_offset = int(proc_params["reset_offset"])
         self.effective_vth = 0
@@ -84,6 +91,8 @@ class PySnnLIFModelFixed(AbstractPyLifModelFixed):
         return self.v > self.effective_vth
 
     def reset_voltage(self, spike_vector):
+        if self.later:  # the subtraction happens in the next step's update
+            return
         if self.subtract:
             self.v[spike_vector] -= self.effective_vth[spike_vector]
         else:
@@ -95,9 +104,13 @@ class PySnnLIFModelFixed(AbstractPyLifModelFixed):
                                     == self.reset_offset % self.reset_interval):
             self.u *= 0
             self.v *= 0
+            self.s_prev *= 0
         self.scale_bias()
         self.scale_threshold()
+        if self.later:  # Lava's v update adds effective_bias: fold the pending subtraction in
+            self.effective_bias = self.effective_bias - self.effective_vth * (self.s_prev != 0)
         self.subthr_dynamics(activation_in=a_in_data)
         s_out = self.spiking_activation()
         self.reset_voltage(spike_vector=s_out)
+        self.s_prev[:] = s_out
         self.s_out.send(s_out)

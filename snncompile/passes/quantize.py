@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from snncompile.errors import GraphCheckError
+from snncompile.errors import GraphCheckError, SnnCompileError
 from snncompile.ir import hw_ops as hw
 from snncompile.ir import nn_ops
 from snncompile.ir.graph import Graph
@@ -75,6 +75,17 @@ class NeedsFlat(GraphCheckError):
         super().__init__(f"pass quantize: layers {', '.join(sorted(layers))} need the bias clock, "
                          "which reaches flat layers only")
         self.layers = layers
+
+
+def _holds_delayed_subtract(target: Target) -> bool:
+    """Whether the target's back end runs hw reset "subtract_next" (snnTorch's delayed
+    subtraction, exact); the others get "subtract" in the spiking step and a warning."""
+    from snncompile.backends import support
+
+    try:
+        return "reset-subtract-next" in support.supported(target.backend)
+    except SnnCompileError:  # no support table: the emulator's rules
+        return True
 
 
 def _shared_or_list(values: np.ndarray) -> int | tuple[int, ...]:
@@ -183,8 +194,11 @@ class Quantize:
             raise unsupported(self.name, name, op, "v_reset != 0 with reset 'zero' (Loihi resets "
                               "v to 0)")
         warnings = []
-        if c.reset == "subtract":
-            if c.reset_timing == "next_step":
+        hw_reset = c.reset
+        if c.reset == "subtract" and c.reset_timing == "next_step":
+            if _holds_delayed_subtract(target):  # exact: hw subtracts in the next v update
+                hw_reset = "subtract_next"
+            else:
                 warnings.append("reset_timing 'next_step' with 'subtract': hw subtracts in the "
                                 "spiking step; verify measures the deviation")
         elif c.reset_timing == "next_step" and (cuba or np.any(c.v_bias)):
@@ -246,7 +260,7 @@ class Quantize:
         else:
             lif = hw.LIF(shape, du=du.reshape(shape), dv=dv.reshape(shape), vth=vth,
                          bias_mant=bias.mant.reshape(shape),
-                         bias_exp=bias.exp.reshape(shape), reset=c.reset,
+                         bias_exp=bias.exp.reshape(shape), reset=hw_reset,
                          reset_interval=target.reset_interval if has_bias else 0,
                          reset_offset=layer.depth + 1 if has_bias else 0)
         hw_syns = [(s, self._hw_synapse(s, code, self.weight_bits)) for s, code in zip(syns, codes)]

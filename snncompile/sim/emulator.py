@@ -143,16 +143,20 @@ class _LIF:
         self.bias = effective_bias(op)
         self.Du, self.Dv = 4096 - (flat_param(op.du) + 1), 4096 - flat_param(op.dv)
         self.vth = flat_param(op.vth) << 6
+        self.s_prev = np.zeros(self.u.shape, bool)  # "subtract_next": the pending subtraction
 
     def step(self, t: int, a_in: np.ndarray, events: list[Event] | None) -> np.ndarray:
         op = self.op
         if op.reset_interval and t % op.reset_interval == op.reset_offset % op.reset_interval:
             self.u[:] = 0
             self.v[:] = 0
+            self.s_prev[:] = False
         u1 = wrap(decay(self.u, self.Du) + wrap(wrap(a_in, 32) << 6, 32), 32)
         # Lava's single correction; the two cases exclude each other, so both test u1
         u = u1 - (2 * U_MAX) * (u1 > U_MAX) + (2 * U_MAX) * (u1 <= -U_MAX)
-        v1 = wrap(decay(self.v, self.Dv) + u + self.bias, 32)
+        later = op.reset == "subtract_next"
+        v1 = wrap(decay(self.v, self.Dv) + u + self.bias - (self.vth * self.s_prev if later
+                                                              else 0), 32)
         v = np.clip(v1, -V_MAX, V_MAX)
         if events is not None:
             for kind, n in (("u_wrap", np.count_nonzero((u1 > U_MAX) | (u1 <= -U_MAX))),
@@ -160,7 +164,10 @@ class _LIF:
                 if n:
                     events.append(Event(self.name, t, kind, int(n)))
         s = v > self.vth
-        if op.reset == "subtract":
+        self.s_prev = s
+        if later:
+            pass
+        elif op.reset == "subtract":
             v = np.where(s, v - self.vth, v)
         else:
             v = np.where(s, 0, v)

@@ -34,8 +34,8 @@ def applicable(g: Graph, strict: bool, initial_state: Any) -> bool:
         return False
     for n, op in g.nodes.items():
         if op.kind == "neuron":
-            if type(op) is not hw.LIF or op.heterogeneous:  # per-neuron du/dv/vth: stepwise
-                return False
+            if type(op) is not hw.LIF or op.heterogeneous or op.reset == "subtract_next":
+                return False  # per-neuron du/dv/vth, delayed subtraction: stepwise
             if any(type(g.nodes[p]) not in (hw.Dense, hw.Conv, hw.DelayDense)
                    for p in g.predecessors(n)):
                 return False
