@@ -21,6 +21,7 @@ def run_stepwise(net: torch.nn.Sequential, x: np.ndarray,
             h = torch.as_tensor(x[:, t])
             for name, m in net.named_children():
                 h = m(h)
+                h = h[0] if isinstance(h, tuple) else h  # an output=True layer: (spk, mem)
                 if name in spikes:
                     spikes[name].append(h.numpy().copy())
                     mems[name].append(membrane(m, h).numpy().copy())

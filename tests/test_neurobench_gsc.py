@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from layer_trace import run_stepwise
 from neurobench_gsc import PUBLISHED_DENSE, STEPS, gsc_net
 
+import snncompile.nn as snc
 from snncompile import api
 from snncompile.backends import loihi2
 from snncompile.estimate import activity, energy
@@ -32,25 +34,6 @@ def test_compiles_to_every_target(third_party, tmp_path):
         assert files and all((tmp_path / target / f).exists() for f in files.values())
 
 
-def _snntorch_spikes(net, x: np.ndarray, names=("2", "4", "6", "8")) -> dict[str, np.ndarray]:
-    """Spikes of the Leaky layers as snnTorch's own forward computes them, step by step."""
-    import torch
-
-    import snncompile.nn as snc
-
-    snc.reset_state(net)
-    got: dict[str, list] = {n: [] for n in names}
-    with torch.no_grad():
-        for t in range(x.shape[1]):
-            h = torch.as_tensor(x[:, t])
-            for name, m in net.named_children():
-                h = m(h)
-                h = h[0] if isinstance(h, tuple) else h  # the output Leaky returns (spk, mem)
-                if name in got:
-                    got[name].append(h.numpy().copy())
-    return {k: np.stack(v, 1) for k, v in got.items()}
-
-
 @pytest.mark.slow
 def test_spikes_follow_snntorch_on_binary_events(third_party, tmp_path):
     """snnTorch's default Leaky subtracts the previous step's spike after the leak: hw reset
@@ -59,7 +42,8 @@ def test_spikes_follow_snntorch_on_binary_events(third_party, tmp_path):
     35-neuron output layer spikes rarely and is the most sensitive to weight rounding)."""
     net = gsc_net(third_party)
     x = (np.random.default_rng(0).random((8, STEPS, 20)) < 0.15).astype(np.float32)
-    want = _snntorch_spikes(net, x)
+    snc.reset_state(net)
+    want, _ = run_stepwise(net, x, lambda m, h: m.mem, names=("2", "4", "6", "8"))
     hw_graph, _ = api.lower(from_module(net, (20,)), "loihi2", weight_split=True)
     assert {hw_graph.nodes[n].reset for n in want} == {"subtract_next"}
     emu = run_emulator(hw_graph, x.astype(np.int8), record=True)
