@@ -165,7 +165,11 @@ SUPPORTED = frozenset({"SpikeInput", "SpikeOutput", "Dense", "DelayDense", "Conv
                        "reset-subtract", "LIFReset", "recurrence", "fan-in", "bias-clock"})
 WHY = {"GradedInput": "the RTL takes spike inputs",
        "ATRLIF": "the RTL has no adaptive threshold (ATRLIF) neuron",
-       "multi-source-synapse": "a synapse group reads one source core"}
+       "multi-source-synapse": "a synapse group reads one source core",
+       "per-neuron-parameters": "an RTL core holds one du, dv and vth per population (per-neuron "
+                                "parameter memories are not built yet)",
+       "reset-subtract-next": "the RTL subtracts in the spiking step (quantize gives the fpga "
+                              "that reset, with a warning)"}
 
 
 def pass_len(core: Core, group: Group | ConvGroup) -> int:
