@@ -66,7 +66,7 @@ def _frontend_rows() -> list[tuple[str, str, str]]:
         ("", "snnTorch neurons", _names(torch_modules.SNNTORCH) + "; refused by name: "
          + _names(torch_modules.SNNTORCH_REFUSED)),
         ("", "SpikingJelly neurons", _names(spikingjelly._NEURONS)
-         + "; attention: `SpikingSelfAttention` (frontends/attention.py)"),
+         + "; attention: `SpikingSelfAttention`, `SpikeDrivenSelfAttention` (frontends/attention.py)"),
         ("", "Norse modules", _names(norse_modules._MAPPED)),
         ("`.onnx` (onnx)", "ONNX operators", _names(onnx_ops)),
         ("`.net` (netx, read at the hw level)", "netx layer types",

@@ -14,13 +14,13 @@ import torch
 from torch import nn
 
 from snncompile import api
-from snncompile.errors import UnsupportedOp
+from snncompile.build import make_build
 from snncompile.frontends.attention import _gate_tables
 from snncompile.frontends.torch_modules import from_module
 from snncompile.ir import text
-from snncompile.partition import partition
 from snncompile.sim.emulator import run_emulator
 from snncompile.sim.reference import run_reference
+from snncompile.target import load_target
 
 C, L, IN = 4, 6, 2
 
@@ -90,7 +90,7 @@ def test_reference_equals_spikingjelly_and_gates_are_exact_on_emulator(heads):
     np.testing.assert_array_equal(emu.spikes["2.qkv_lif"], ref["2.qkv_lif"])
     np.testing.assert_array_equal(emu.spikes["2.and3"], ref["2.and3"])
     for layer in ("2.attn_lif", "2.proj_lif", "4"):
-        assert (emu.spikes[layer] == ref[layer]).mean() > 0.95, layer
+        assert (emu.spikes[layer] == ref[layer]).mean() > 0.9, layer  # 8-bit weights
 
 
 @pytest.mark.parametrize("target", ["fpga", "loihi2"])
@@ -101,17 +101,57 @@ def test_attention_on_target_equals_emulator(target, tmp_path):
     x = _x(3, 6).astype(np.float64)
     source = tmp_path / "ssa.txt"  # the build's "model": the nn graph's text form
     source.write_text(text.dumps(graph))
-    placement = partition(hw_graph, target) if target in api.PLACED_TARGETS else None
-    api.write_build(tmp_path / "b", source, target, graph, hw_graph, report, placement)
+    api.write_build(make_build(graph, hw_graph, report, load_target(target), source),
+                    tmp_path / "b")
     out, _ = api.run_build(tmp_path / "b", x)
     emu = run_emulator(hw_graph, x).outputs[hw_graph.outputs[0]]
     assert emu.sum() > 0
     np.testing.assert_array_equal(out, emu)
 
 
-def test_other_spikingjelly_attention_is_refused_by_name():
-    from spikingjelly.activation_based import layer
+def _sdsa_block() -> nn.Sequential:
+    """Conv stem, SpikeDrivenSelfAttention (its `+ x`: a sum of synaptic outputs), LIF, readout."""
+    from spikingjelly.activation_based import layer, neuron
 
-    net = nn.Sequential(layer.SpikeDrivenSelfAttention(C, num_heads=1))
-    with pytest.raises(UnsupportedOp, match="SpikeDrivenSelfAttention"):
-        from_module(net, (C, L))
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        layer.SeqToANNContainer(nn.Conv2d(1, C, 3, padding=1)),
+        layer.SpikeDrivenSelfAttention(C, num_heads=2),
+        neuron.LIFNode(tau=2.0, step_mode="m"),
+        layer.SeqToANNContainer(nn.Flatten(), nn.Linear(C * 16, 3)),
+        neuron.LIFNode(tau=2.0, step_mode="m"))
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                m.weight.mul_(3.0)
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.uniform_(0, 0.3)
+                m.running_var.uniform_(0.5, 2.0)
+                m.bias.uniform_(0.5, 1.5)
+        net[3][1].bias.fill_(1.0)
+    return net.eval()
+
+
+def test_spike_driven_self_attention():
+    """SDSA: k AND v summed over tokens into attn_lif, q AND kv, proj conv, + x. Reference ==
+    SpikingJelly's multi-step forward, in float64 (in float32, BatchNorm folded in float64 moves
+    potentials by an ulp, and this seed has one at its threshold); the gates are exact on the
+    emulator."""
+    net = _sdsa_block().double()
+    x = (np.random.default_rng(2).random((5, 10, 1, 4, 4)) < 0.5).astype(np.float64)
+    want = _spikingjelly(net, x)
+    graph = from_module(net, (1, 4, 4))
+    ref = run_reference(graph, x, record=True)
+    assert ref["1.attn_lif"].mean() > 0.05 and ref["1.q_and_kv"].mean() > 0.02
+    assert want["4"].sum() > 5
+    np.testing.assert_array_equal(ref["2"], want["2"])
+    np.testing.assert_array_equal(ref["output"], want["4"])
+    hw_graph, _ = api.lower(graph, "emu")
+    emu = run_emulator(hw_graph, x, record=True)
+    s = {n: emu.spikes[f"1.{n}"].astype(bool) for n in ("q_lif", "k_lif", "v_lif", "attn_lif",
+                                                          "k_and_v", "q_and_kv")}
+    np.testing.assert_array_equal(s["k_and_v"], s["k_lif"] & s["v_lif"])  # the gates compute
+    np.testing.assert_array_equal(s["q_and_kv"], s["q_lif"] & s["attn_lif"][..., None, None])
+    assert s["q_and_kv"].mean() > 0.02
+    for layer in ("1.attn_lif", "2", "4"):
+        assert (emu.spikes[layer] == ref[layer]).mean() > 0.9, layer  # 8-bit weights

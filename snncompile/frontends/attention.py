@@ -12,7 +12,14 @@ with a gate per (h, c, c', l', l), each fed weight 1 from its v, k and q spikes 
 and one Linear summing the gates into y with weight `scale`, then Unflatten to (C, L). The
 reference is then SpikingJelly's forward; on hardware the gates are one more layer (one step
 of latency, aligned like any layer) of C * (C / heads) * L^2 neurons, so this suits small
-blocks. The spike-driven transformer's SDSA and other attention modules are refused by name.
+blocks.
+
+SpikingJelly's `layer.SpikeDrivenSelfAttention` (the spike-driven transformer's SDSA) is masks and
+sums: xs = shortcut_LIF(x); q, k, v = LIF(BN(Conv2d_1x1(xs))); kv[c] = attn_LIF(sum over tokens
+of k * v); out = proj_BN(proj_Conv(q * kv[c])) + x. Both products are 2-way AND gates (threshold
+populations), the token sum a Linear into attn_LIF, kv's broadcast over the tokens a Linear plus
+Unflatten; `+ x` is a sum into whatever reads the module (MS-ResNet style). Other attention
+modules are refused by name.
 """
 
 from __future__ import annotations
@@ -58,3 +65,36 @@ def map_ssa(b: Any, m: nn.Module, path: str, walk: Any) -> None:
     walk(b, m.attn_lif, f"{path}.attn_lif")
     walk(b, m.proj_conv_bn, f"{path}.proj_conv_bn")
     walk(b, m.proj_lif, f"{path}.proj_lif")
+
+
+def map_sdsa(b: Any, m: nn.Module, path: str, walk: Any) -> None:
+    """Append SpikingJelly's SpikeDrivenSelfAttention `m` to builder `b` (module docstring)."""
+    if len(b.shape) != 3 or b.shape[0] != m.dim:
+        raise b.fail(m, path, f"its input has shape {b.shape}; it reads ({m.dim}, H, W)")
+    identity, shape = b.last, b.shape
+    walk(b, m.shortcut_lif, f"{path}.shortcut_lif")
+    xs, qkv = b.last, {}
+    for part in "qkv":
+        b.last, b.shape = xs, shape
+        for layer in ("conv", "bn", "lif"):
+            walk(b, getattr(m, f"{part}_{layer}"), f"{path}.{part}_{layer}")
+        qkv[part] = b.last
+    torch_blocks.gate(b, f"{path}.k_and_v", qkv["k"], qkv["v"], False, path)
+    c, tokens = shape[0], int(np.prod(shape[1:]))
+    per_channel = np.kron(np.eye(c), np.ones((1, tokens)))  # (C, C * tokens): sum over tokens
+    b.add(f"{path}.token_sum", nn_ops.Linear(weight=per_channel))
+    walk(b, m.attn_lif, f"{path}.attn_lif")
+    if not torch_blocks.is_spiking(b, b.last):
+        raise b.fail(m, path, "its attn_lif is not a spiking layer")
+    b.add(f"{path}.kv_broadcast", nn_ops.Linear(weight=per_channel.T.copy()))
+    b.add(f"{path}.kv_tokens", nn_ops.Unflatten(shape=shape))  # kv[c] at every token: spikes
+    b.last, b.shape = qkv["q"], shape
+    b.add(f"{path}.q_and_kv.q", nn_ops.Scale(scale=np.ones(shape)))
+    b.last = (f"{path}.q_and_kv.q", f"{path}.kv_tokens")
+    torch_blocks.threshold_population(b, f"{path}.q_and_kv", 1.5)  # q AND kv
+    walk(b, m.proj_conv, f"{path}.proj_conv")
+    walk(b, m.proj_bn, f"{path}.proj_bn")
+    b.last = (b.last, *(identity if isinstance(identity, tuple) else (identity,)))
+
+
+MAPPERS = {"SpikingSelfAttention": map_ssa, "SpikeDrivenSelfAttention": map_sdsa}

@@ -301,10 +301,10 @@ def _leaf(b: _Builder, module: nn.Module, path: str) -> None:
     elif type(module).__module__.startswith("snntorch."):
         _snntorch(b, module, path)
     elif type(module).__module__ == "spikingjelly.activation_based.layer.attention" and type(
-            module).__name__ == "SpikingSelfAttention":
-        from snncompile.frontends.attention import map_ssa
+            module).__name__ in ("SpikingSelfAttention", "SpikeDrivenSelfAttention"):
+        from snncompile.frontends import attention
 
-        map_ssa(b, module, path, _walk)
+        attention.MAPPERS[type(module).__name__](b, module, path, _walk)
     elif type(module).__module__.startswith("spikingjelly."):
         from snncompile.frontends import spikingjelly
 
