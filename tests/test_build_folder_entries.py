@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from snncompile import api
-from snncompile.artifacts import read_manifest
-from snncompile.build_check import BuildFolderError
+from snncompile.build_check import BuildFolderError, read_manifest
 
 DIGITS = Path(__file__).resolve().parents[1] / "examples" / "digits" / "digits.pt"
 
