@@ -10,6 +10,7 @@ its capabilities as attributes:
     RUN_OPTIONS         the keywords of run() a user may give (fpga: simulator, report)
     OWN_ARTEFACT        True if run() executes an artefact of its own (a Lava program, RTL) that
                         verify compares with the emulator; False if run() is the emulator
+    ARTEFACT            what run() runs, in words (the report's chain names it)
     place(hw_graph, target)   optional: its own placement (default: the partitioner's)
 
 A new kind of hardware is one module plus one entry in BACKENDS; a new chip of a known kind is

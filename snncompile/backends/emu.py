@@ -30,6 +30,7 @@ PLACES = False  # the emulator runs the graph whole; a chip with [limits] still 
 WRITE_OPTIONS: tuple[str, ...] = ()
 RUN_OPTIONS: tuple[str, ...] = ()
 OWN_ARTEFACT = False  # run() is the emulator itself
+ARTEFACT = "the emulator"
 
 
 def write(hw_graph: Graph, folder: Path, target: object = None, placement: object = None

@@ -50,6 +50,7 @@ PLACES = True  # a Loihi build carries the partitioner's map of its cores (place
 WRITE_OPTIONS: tuple[str, ...] = ()
 RUN_OPTIONS: tuple[str, ...] = ()
 OWN_ARTEFACT = True  # run() executes the generated Lava program
+ARTEFACT = "the generated Lava program (Lava fixed_pt models)"
 
 
 def _refuse(g: Graph) -> None:

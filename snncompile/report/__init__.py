@@ -175,7 +175,7 @@ def build_report(build: Build, out, verify: Callable[..., Any], x: np.ndarray | 
                   + para(f"Core table: {note}. fullest: the core's most used resource and its "
                          "share of the per-core limit.")
                   + table(rows, "cores") + table(placement.utilization_rows())))
-    if target == "fpga":
+    if getattr(build.backend, "RTL", None):  # a back end that writes RTL lists its cores
         s.append(("RTL cores", para("One time-multiplexed core per block of a population "
                                     "(docs/fpga.md); spikes travel as events between them.")
                   + table(rtl_core_rows(hw_graph), "rtl-cores")))

@@ -9,9 +9,17 @@ from typing import Any
 from snncompile.report.charts import num
 from snncompile.report.html import para, table
 
-ARTEFACTS = {"loihi2": "the generated Lava program (Lava fixed_pt models)",
-             "loihi1": "the generated Lava program",
-             "fpga": "the generated RTL (Verilog simulation)"}
+
+def artefact(target: str) -> str:
+    """What the target's back end runs beside the emulator (its ARTEFACT: the generated Lava
+    program, the RTL), or "the <target> build" for a target this process cannot look up."""
+    from snncompile.backends import get_backend
+    from snncompile.errors import SnnCompileError
+
+    try:
+        return str(get_backend(target).ARTEFACT)
+    except SnnCompileError:
+        return f"the {target} build"
 
 
 def verdict_banner(verdict, target: str, reason: str | None) -> str:
@@ -43,9 +51,9 @@ def chain_rows(verdict, target: str) -> list[dict[str, Any]]:
     if verdict.source_agreement is not None:
         rows.append({"link": "trainer's model vs float reference",
                      "compared": "output spike entries", "value": verdict.source_agreement})
-    artefact = ARTEFACTS.get(target, f"the {target} build")
+    artefact_name = artefact(target)
     # a file already in hw integers has no float model: the emulator is compared with the target
-    pair = (f"emulator vs {artefact}" if verdict.reference == "emulator"
+    pair = (f"emulator vs {artefact_name}" if verdict.reference == "emulator"
             else f"{verdict.reference} vs emulator")
     rows += [{"link": pair, "compared": "output spike-count error (per neuron, over the "
               "reference's spikes)", "value": verdict.output_count_error},
@@ -56,7 +64,7 @@ def chain_rows(verdict, target: str) -> list[dict[str, Any]]:
              {"link": pair, "compared": "output spike entries equal (information only)",
               "value": verdict.output_agreement}]
     if verdict.backend_mismatches is not None:
-        rows.append({"link": f"emulator vs {artefact}", "compared": "output spike entries",
+        rows.append({"link": f"emulator vs {artefact_name}", "compared": "output spike entries",
                      "value": "identical" if verdict.backend_mismatches == 0
                      else f"{verdict.backend_mismatches} entries differ"})
     return rows
@@ -69,7 +77,7 @@ def accuracy_rows(verdict, target: str) -> list[dict[str, Any]]:
             {"run": "emulator", "accuracy %": verdict.hw_accuracy}]
     if verdict.backend_mismatches is not None:
         same = verdict.backend_mismatches == 0
-        rows.append({"run": ARTEFACTS.get(target, target),
+        rows.append({"run": artefact(target),
                      "accuracy %": verdict.hw_accuracy if same else "- (outputs differ)"})
     return rows
 

@@ -37,6 +37,7 @@ PLACES = True  # one RTL core per partitioner block
 WRITE_OPTIONS = ("decay",)
 RUN_OPTIONS = ("simulator", "report")
 OWN_ARTEFACT = True  # run() simulates the generated RTL
+ARTEFACT = "the generated RTL (Verilog simulation)"
 ESTIMATES_RESOURCES = True  # estimate_build: analytic and yosys resource counts
 
 
