@@ -24,6 +24,7 @@ from snncompile.ir import text
 from snncompile.ir.check import check
 from snncompile.ir.graph import Graph
 from snncompile.ir.values import check_values
+from snncompile.progress import staged
 from snncompile.target import Target, load_target
 from snncompile.verify import VerifyReport, compare, with_advice, with_backend
 
@@ -189,18 +190,33 @@ def save_array(path: str | Path, array: np.ndarray, what: str) -> None:
         raise SnnCompileError(f"cannot write {what} file {path} ({exc.strerror or exc})") from None
 
 
-def run_build(folder: str | Path, x: np.ndarray, strict: bool = False, **options: Any
-              ) -> tuple[np.ndarray, list[dict]]:
-    """Run a compiled build folder on x (batch, time, *input_shape): output spikes, and with
-    `strict` every overflow (layer, time step, kind) the hardware arithmetic hit. `options` are
-    the back end's own (fpga: simulator="icarus"|"verilator", report=path of a cycle report)."""
+def run_build(folder: str | Path, x: np.ndarray, strict: bool = False, layout: str = "btn",
+              frame_steps: int | None = None, **options: Any) -> tuple[np.ndarray, list[dict]]:
+    """Run a compiled build folder on x (batch, time, *input_shape, or another `layout` of
+    snncompile.layouts): output spikes in the same layout, and with `strict` every overflow
+    (layer, time step, kind) the hardware arithmetic hit. With `frame_steps`, x holds frames
+    (batch, *input_shape) driving the input layer's bias, each for that many steps
+    (snncompile.bias_input). `options` are the back end's own (fpga: simulator, report; emu and
+    loihi2: record, record_to)."""
+    from snncompile.layouts import from_btn
+
     folder = Path(folder)
     manifest = read_manifest(folder)
-    check_input(x, tuple(manifest["input_shape"]), str(folder))
+    shape = tuple(manifest["input_shape"])
+    if frame_steps is not None:
+        x = _frames(text.loads((folder / "model.hw.txt").read_text()), x, frame_steps, folder)
+    btn = check_input(x, shape, str(folder), layout)
     backend = get_backend(manifest["target"])
     options = check_options(options, backend.RUN_OPTIONS, f"{folder} is a {manifest['target']} "
                             "build; {unknown} applies to other targets' builds")
-    return backend.run(folder, manifest, x, strict=strict, **options)
+    spikes, events = backend.run(folder, manifest, btn, strict=strict, **options)
+    return from_btn(spikes, layout, single=x.ndim == len(shape) + 1), events
+
+
+def _frames(hw_graph: Graph, frames: np.ndarray, steps: int, where: Any) -> np.ndarray:
+    from snncompile.bias_input import frames_as_steps
+
+    return frames_as_steps(hw_graph, frames, steps, str(where))
 
 
 def estimate_resources(model: str | Path, target: TargetLike = "fpga", family: str = "ice40",
@@ -222,33 +238,40 @@ def estimate_resources(model: str | Path, target: TargetLike = "fpga", family: s
 
 
 def measure_activity(result: Build, x: np.ndarray | None = None, pipelined: bool = False,
-                     steps: int = 16, rate: float = 0.1) -> Any:
+                     steps: int = 16, rate: float = 0.1, layout: str = "btn",
+                     frame_steps: int | None = None) -> Any:
     """The activity counters of a Build: measured by the emulator on x (batch, time,
-    *input_shape), or an assumed firing `rate` over `steps` hw steps without x."""
+    *input_shape, or another `layout`; frames with `frame_steps`), or an assumed firing `rate`
+    over `steps` hw steps without x."""
     from snncompile.estimate import activity
 
     hw_graph = result.hw_graph
     if x is None:
         return activity.assume(hw_graph, steps, rate)
     (name,) = hw_graph.inputs
-    return activity.measure(hw_graph, check_input(x, hw_graph.shapes[name], _name(result.model)),
-                            pipelined)
+    if frame_steps is not None:
+        x = _frames(hw_graph, x, frame_steps, result.model)
+    return activity.measure(hw_graph, check_input(x, hw_graph.shapes[name], _name(result.model),
+                                                  layout), pipelined)
 
 
 def estimate_energy(model: str | Path, target: TargetLike = "loihi2",
                     x: np.ndarray | None = None, pipelined: bool = False, steps: int = 16,
                     rate: float = 0.1, weight_split: bool = False, weight_bits: int = 8,
+                    layout: str = "btn", frame_steps: int | None = None,
                     **frontend_options: Any) -> dict[str, Any]:
     """Energy and latency per inference on `target`: activity measured by the emulator on x
     (batch, time, *input_shape), or from an assumed firing `rate` over `steps` hw steps without x.
     `pipelined`: inputs stream back to back, one inference = T hw steps (see docs/estimate.md).
     The cores are the Build's placement, the one a build of the model deploys."""
     result = build(model, target, weight_split, weight_bits, **frontend_options)
-    return {"model": _name(model), **build_energy(result, x, pipelined, steps, rate)}
+    return {"model": _name(model), **build_energy(result, x, pipelined, steps, rate, layout,
+                                                   frame_steps)}
 
 
 def build_energy(result: Build, x: np.ndarray | None = None, pipelined: bool = False,
-                 steps: int = 16, rate: float = 0.1) -> dict[str, Any]:
+                 steps: int = 16, rate: float = 0.1, layout: str = "btn",
+                 frame_steps: int | None = None) -> dict[str, Any]:
     """`estimate_energy` of a Build: activity measured on x or assumed, on the Build's cores."""
     from snncompile.estimate import energy
 
@@ -257,7 +280,8 @@ def build_energy(result: Build, x: np.ndarray | None = None, pipelined: bool = F
     if x is None and not 0 <= rate <= 1:  # also refuses NaN
         raise SnnCompileError(f"--rate must lie in [0, 1] spikes per neuron per step, got {rate}")
 
-    return energy.estimate_build(result, measure_activity(result, x, pipelined, steps, rate))
+    return energy.estimate_build(result, measure_activity(result, x, pipelined, steps, rate,
+                                                          layout, frame_steps))
 
 
 def write_report(model: str | Path, out: str | Path, target: TargetLike = "loihi2",
@@ -288,6 +312,8 @@ def verify(
     weight_split: bool = False,
     weight_bits: int = 8,
     min_prediction_agreement: float | None = None,
+    layout: str = "btn",
+    frame_steps: int | None = None,
     **frontend_options: Any,
 ) -> VerifyReport:
     """Run the trainer's model (.pt), the float reference, the emulator and the target's own
@@ -299,17 +325,19 @@ def verify(
     result = build(model, target, weight_split, weight_bits, **frontend_options)
     return verify_build(result, x, labels, max_count_error, min_train_agreement,
                         max_accuracy_drop, max_source_mismatch, strict, min_prediction_agreement,
-                        weight_split=weight_split, weight_bits=weight_bits, **frontend_options)
+                        weight_split=weight_split, weight_bits=weight_bits, layout=layout,
+                        frame_steps=frame_steps, **frontend_options)
 
 
 def verify_build(result: Build, x: np.ndarray, labels: np.ndarray | None = None,
                  max_count_error: float = 0.1, min_train_agreement: float = 0.8,
                  max_accuracy_drop: float = 1.0, max_source_mismatch: float = 0.001,
                  strict: bool = False, min_prediction_agreement: float | None = None,
-                 weight_split: bool = False, weight_bits: int = 8,
-                 **frontend_options: Any) -> VerifyReport:
+                 weight_split: bool = False, weight_bits: int = 8, layout: str = "btn",
+                 frame_steps: int | None = None, **frontend_options: Any) -> VerifyReport:
     """`verify` of a Build: its back end's own artefact runs if it has one (OWN_ARTEFACT);
-    `weight_split` and `weight_bits` (those the Build was lowered with) only shape the advice."""
+    `weight_split` and `weight_bits` (those the Build was lowered with) only shape the advice;
+    x in `layout`, or frames held `frame_steps` steps (snncompile.layouts, bias_input)."""
     from snncompile.sim.emulator import run_emulator
     from snncompile.sim.reference import run_reference
     from snncompile.sim.timing import event_rows
@@ -318,7 +346,9 @@ def verify_build(result: Build, x: np.ndarray, labels: np.ndarray | None = None,
     assert result.target is not None, "verify_build needs a Build with its target"
     target = result.target.name
     (in_name,) = hw_graph.inputs
-    check_input(x, hw_graph.shapes[in_name], _name(model))
+    if frame_steps is not None:
+        x = _frames(hw_graph, x, frame_steps, model)
+    x = check_input(x, hw_graph.shapes[in_name], _name(model), layout)
     if labels is not None and labels.shape != (x.shape[0],):
         raise InputError(f"labels have shape {labels.shape}; expected ({x.shape[0]},), "
                          "one per sample")
@@ -375,6 +405,7 @@ def _model_entry(model: Any, nn_graph: Graph) -> dict[str, str]:
     return {"name": _name(model), "sha256": digest}
 
 
+@staged("trainer's model")
 def run_source(model: Any, x: np.ndarray, **frontend_options: Any) -> np.ndarray | None:
     """The trainer's own model on x, for a live torch module or a file that carries a runnable
     model (.pt); else None."""

@@ -61,13 +61,13 @@ def make_build(nn_graph: Graph, hw_graph: Graph, report: Any, target: Target,
     return Build(nn_graph, hw_graph, report, None, place(hw_graph, target), target, model)
 
 
-def check_input(x: np.ndarray, input_shape: tuple[int, ...], where: str) -> np.ndarray:
-    """x, if it is (batch, time, *input_shape); else a one-sentence InputError."""
-    if x.ndim != 2 + len(input_shape) or tuple(x.shape[2:]) != tuple(input_shape):
-        raise InputError(
-            f"{where}: input has shape {x.shape} but the model takes (batch, time, "
-            f"{', '.join(map(str, input_shape))})"
-        )
+def check_input(x: np.ndarray, input_shape: tuple[int, ...], where: str,
+                layout: str = "btn") -> np.ndarray:
+    """x given in `layout` (snncompile.layouts) as (batch, time, *input_shape); else a
+    one-sentence InputError."""
+    from snncompile.layouts import to_btn
+
+    x = to_btn(x, layout, tuple(input_shape), where)
     if x.shape[0] == 0 or x.shape[1] == 0:
         missing = "no samples" if x.shape[0] == 0 else "no time steps"
         raise InputError(f"{where}: input has shape {x.shape}, {missing}; there is nothing to run")

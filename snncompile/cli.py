@@ -1,7 +1,8 @@
 """Command line: `snncompile MODEL --target T -o DIR`, `snncompile run`, `snncompile verify`.
 
-Each option maps to one keyword of snncompile.api; no compiler logic lives here. Errors print as
-one sentence on stderr with a non-zero exit; `--debug` shows the traceback instead.
+Each option maps to one keyword of snncompile.api; no compiler logic lives here (progress,
+did-you-mean, Ctrl-C and JSON output live in snncompile.shell). Errors print as one sentence on
+stderr with a non-zero exit; `--debug` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from snncompile.artifacts import refuse_overwrite
 from snncompile.backends import get_backend
 from snncompile.errors import SnnCompileError
 from snncompile.passes.pipeline import PASSES
+from snncompile.shell import cmdline, jsonout, signals
+from snncompile.shell import options as opt
+from snncompile.shell.progress import phases, shown
 from snncompile.shell.tables import table as _table
-from snncompile.target import target_help
 
 EXIT_ERROR, EXIT_VERIFY_FAILED, EXIT_INTERNAL = 2, 1, 3
 
@@ -32,94 +35,55 @@ class _DefaultCompile(click.Group):
         for i, arg in enumerate(args):
             if not arg.startswith("-"):
                 if arg not in self.commands:
+                    if (sentence := cmdline.misspelt_command(arg, self.commands)) is not None:
+                        raise SnnCompileError(sentence)
                     args = args[:i] + ["compile"] + args[i:]
                 break
         return super().parse_args(ctx, args)
 
 
-def _frontend_options(f):
-    """Options every command that reads a model file takes."""
-    f = click.option("--dt", type=float, help="Seconds per time step (NIR files: default 1e-4).")(f)
-    f = click.option("--input-shape", help="Per-step input shape, e.g. 2,34,34 (if the file lacks it).")(f)
-    f = click.option(
-        "--reset-timing", type=click.Choice(["immediate", "next_step"]),
-        help="How to read NIR neurons' reset: next_step is snnTorch's reset_delay=True.",
-    )(f)
-    f = click.option(
-        "--trust-pickle", is_flag=True,
-        help="Load a .pt file even if unpickling runs code from it (only for files you trust).",
-    )(f)
-    f = click.option("--calibration", type=click.Path(path_type=Path),
-                     help="ONNX ANNs: inputs .npy in [0, 1] whose activations set the thresholds.")(f)
-    f = click.option("--percentile", type=float,
-                     help="ONNX ANNs: activation percentile used as threshold (default 99.9).")(f)
-    f = click.option("--max-pool", type=click.Choice(["refuse", "average"]),
-                     help="ONNX ANNs: replace MaxPool by an average pool (changes the ANN).")(f)
-    return f
-
-
-def _weight_split_option(f):
-    return click.option(
-        "--weight-split", is_flag=True,
-        help="Give each Dense a second, finer Dense for its rounding residual (twice the "
-             "synapses, about 8 more weight bits).")(f)
-
-
-def _weight_bits_option(f):
-    return click.option(
-        "--weight-bits", type=int, default=8, show_default=True,
-        help="num_weight_bits of every synapse, 1..8: weights are chosen on the grid Lava keeps "
-             "at that width (Conv held to the same magnitude).")(f)
-
-
-def _frontend_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
-    shape = kw.pop("input_shape", None)
-    if shape:
-        try:
-            kw["input_shape"] = tuple(int(s) for s in shape.split(","))
-        except ValueError:
-            raise click.BadParameter(f"{shape!r} is not a comma-separated list of integers",
-                                     param_hint="--input-shape") from None
-    kw["trust_pickle"] = kw.pop("trust_pickle") or None
-    return kw
-
-
-def _target_option(default: str):
-    """--target: a registered name or a target folder (the list comes from targets/)."""
-    return click.option("--target", "-t", default=default, show_default=True,
-                        help=f"The target: {target_help()}.")
-
-
 @click.group(cls=_DefaultCompile)
 @click.version_option(__version__, prog_name="snncompile")
-@click.option("--debug", is_flag=True, help="Show tracebacks (main() reads it before click runs).")
-def cli(debug: bool) -> None:
+@click.option("--debug", is_flag=True,
+              help="Show tracebacks instead of one-sentence errors (also after the subcommand).")
+@click.option("--quiet", "-q", is_flag=True,
+              help="No progress on stderr (also after the subcommand; progress is only shown "
+                   "on a terminal).")
+@click.option("--verbose", "-v", is_flag=True,
+              help="One line per finished stage with its time on stderr (also after the "
+                   "subcommand).")
+def cli(debug: bool, quiet: bool, verbose: bool) -> None:
     """Compile trained spiking neural networks to neuromorphic hardware and verify them."""
 
 
 @cli.command("compile")
 @click.argument("model", type=click.Path(path_type=Path))
-@_target_option("emu")
+@opt.target_option("emu")
 @click.option("--out", "-o", "out_dir", type=click.Path(path_type=Path), help="Build folder to write.")
-@_weight_split_option
-@_weight_bits_option
+@opt.weight_split_option
+@opt.weight_bits_option
 @click.option("--decay", type=click.Choice(["multiply", "shift-add"]),
               help="fpga builds: the decay datapath (default from targets/fpga/target.toml); "
                    "shift-add uses no multiplier and computes the same integers.")
 @click.option("--dump-after", type=click.Choice(PASSES),
               help="Print the graph after this pass in the stable text form (docs/ir.md) and "
                    "stop; frontend = the checked nn graph, quantize = the hw graph.")
-@_frontend_options
+@opt.json_option
+@opt.frontend_options
 def compile_cmd(model: Path, target: str, out_dir: Path | None, weight_split: bool,
-                weight_bits: int, decay: str | None, dump_after: str | None, **kw: Any) -> None:
+                weight_bits: int, decay: str | None, dump_after: str | None, as_json: bool,
+                **kw: Any) -> None:
     """Compile MODEL (.nir, .pt) for a target and write its artefacts."""
     if dump_after is not None:
-        graph = api.load(model, **_frontend_kwargs(kw))
+        graph = api.load(model, **opt.frontend_kwargs(kw))
         api.lower(graph, target, weight_split, weight_bits, dump_after,
                   lambda t: click.echo(t, nl=False))
         return
     result = api.compile_model(model, target, out_dir, weight_split, weight_bits,
-                               {"decay": decay}, **_frontend_kwargs(kw))
+                               {"decay": decay}, **opt.frontend_kwargs(kw))
+    if as_json:
+        jsonout.echo(jsonout.compile_document(result, target))
+        return
     _table(f"{model.name} -> {target}", result.summary())
     if hasattr(result.report, "weight_bits"):
         click.echo(f"weights: {result.report.weight_bits} bits (num_weight_bits)")
@@ -141,17 +105,38 @@ def compile_cmd(model: Path, target: str, out_dir: Path | None, weight_split: bo
 @click.option("--strict", is_flag=True,
               help="Report every u wrap / v saturation with layer and step; exit 1 if any.")
 @click.option("--simulator", type=click.Choice(["icarus", "verilator"]),
-              help="fpga builds: the Verilog simulator (default icarus).")
+              help="fpga builds: the Verilog simulator (default: verilator when installed, "
+                   "else icarus).")
 @click.option("--cycles-report", type=click.Path(path_type=Path),
               help="fpga builds: write cycles per step and per inference (JSON) here.")
+@click.option("--record", help="Record every neuron layer's state per step: a comma-separated "
+                                "choice of u,v,spikes (emu builds: the emulator's; loihi2: Lava's).")
+@click.option("--record-out", type=click.Path(path_type=Path),
+              help="Where --record writes its .npz (default: beside -o, as NAME.record.npz).")
+@opt.layout_option
+@opt.frames_option
+@opt.json_option
 def run_cmd(build: Path, input_path: Path, out_path: Path, strict: bool, simulator: str | None,
-            cycles_report: Path | None) -> None:
+            cycles_report: Path | None, record: str | None, record_out: Path | None,
+            layout: str, frame_steps: int | None, as_json: bool) -> None:
     """Run a compiled BUILD folder on an input file (Lava for loihi2, the RTL for fpga)."""
     refuse_overwrite(out_path, [input_path, build])
+    if record and record_out is None:
+        record_out = out_path.with_suffix(".record.npz")
     spikes, events = api.run_build(build, api.load_array(input_path, "input"), strict=strict,
-                                   simulator=simulator, report=cycles_report)
+                                   layout=layout, frame_steps=frame_steps,
+                                   simulator=simulator, report=cycles_report,
+                                   record=record, record_to=record_out)
     api.save_array(out_path, spikes, "output")
+    if as_json:
+        jsonout.echo({"output": out_path, "shape": spikes.shape,
+                      "spikes": int(np.count_nonzero(spikes)), "cycles_report": cycles_report,
+                      "record": record_out,
+                      "overflows": events if strict else None})
+        sys.exit(EXIT_VERIFY_FAILED if strict and events else 0)
     click.echo(f"wrote {out_path} {tuple(spikes.shape)}, {int(np.count_nonzero(spikes))} spikes")
+    if record_out:
+        click.echo(f"wrote {record_out} ({record} of every layer per step)")
     if cycles_report:
         report = json.loads(cycles_report.read_text())
         click.echo(f"wrote {cycles_report}: {report['cycles_per_inference']['mean']:.0f} cycles "
@@ -165,8 +150,9 @@ def run_cmd(build: Path, input_path: Path, out_path: Path, strict: bool, simulat
 
 @cli.command("verify")
 @click.argument("model", type=click.Path(path_type=Path))
-@_target_option("emu")
-@click.option("--input", "-i", "input_path", required=True, type=click.Path(path_type=Path))
+@opt.target_option("emu")
+@click.option("--input", "-i", "input_path", required=True, type=click.Path(path_type=Path),
+              help="Input spikes .npy shaped (batch, time, *input_shape).")
 @click.option("--labels", "-l", "labels_path", type=click.Path(path_type=Path),
               help="Class labels .npy (batch,) to report task accuracy.")
 @click.option("--max-count-error", default=0.1, show_default=True,
@@ -185,24 +171,22 @@ def run_cmd(build: Path, input_path: Path, out_path: Path, strict: bool, simulat
                    "(.pt) and the float reference differ.")
 @click.option("--strict", is_flag=True,
               help="Also fail on any u wrap / v saturation on the target, listing each.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@_weight_split_option
-@_weight_bits_option
-@_frontend_options
+@opt.model_input_options
 def verify_cmd(model: Path, target: str, input_path: Path, labels_path: Path | None,
                max_count_error: float, min_train_agreement: float,
                min_prediction_agreement: float | None, max_accuracy_drop: float,
-               max_source_mismatch: float, strict: bool, as_json: bool, weight_split: bool,
-               weight_bits: int, **kw: Any) -> None:
+               max_source_mismatch: float, strict: bool, layout: str, frame_steps: int | None,
+               as_json: bool, weight_split: bool, weight_bits: int, **kw: Any) -> None:
     """Run the float reference, the emulator and the target on the same inputs; exit 1 past the
     tolerances or if the target's own run (Lava) differs from the emulator at all."""
     x = api.load_array(input_path, "input")
     labels = api.load_array(labels_path, "labels") if labels_path else None
     report = api.verify(model, x, target, labels, max_count_error, min_train_agreement,
                         max_accuracy_drop, max_source_mismatch, strict, weight_split,
-                        weight_bits, min_prediction_agreement, **_frontend_kwargs(kw))
+                        weight_bits, min_prediction_agreement, layout, frame_steps,
+                        **opt.frontend_kwargs(kw))
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        jsonout.echo(report.to_dict())
     else:
         from snncompile.shell.verify_text import print_report
 
@@ -213,7 +197,7 @@ def verify_cmd(model: Path, target: str, input_path: Path, labels_path: Path | N
 
 @cli.command("estimate")
 @click.argument("model", type=click.Path(path_type=Path))
-@_target_option("loihi2")
+@opt.target_option("loihi2")
 @click.option("--input", "-i", "input_path", type=click.Path(path_type=Path),
               help="Inputs .npy (batch, time, *input_shape): activity measured by the emulator; "
                    "without it, firing rates are assumed (--rate).")
@@ -225,22 +209,19 @@ def verify_cmd(model: Path, target: str, input_path: Path, labels_path: Path | N
 @click.option("--family", type=click.Choice(["ice40", "xilinx", "ecp5"]), default="ice40",
               show_default=True, help="FPGA family whose yosys flow (synth_<family>) counts cells.")
 @click.option("--no-synth", is_flag=True, help="fpga: only the instant analytical resource estimate.")
-@click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
-@_weight_split_option
-@_weight_bits_option
-@_frontend_options
+@opt.model_input_options
 def estimate_cmd(model: Path, target: str, input_path: Path | None, pipelined: bool, steps: int,
-                 rate: float, family: str, no_synth: bool, as_json: bool, weight_split: bool,
-                 weight_bits: int, **kw: Any) -> None:
+                 rate: float, family: str, no_synth: bool, layout: str, frame_steps: int | None,
+                 as_json: bool, weight_split: bool, weight_bits: int, **kw: Any) -> None:
     """Energy and latency per inference of MODEL on a target (and FPGA resources for fpga)."""
-    kw = _frontend_kwargs(kw)
+    kw = opt.frontend_kwargs(kw)
     x = api.load_array(input_path, "input") if input_path else None
     est = api.estimate_energy(model, target, x, pipelined, steps, rate, weight_split, weight_bits,
-                              **kw)
+                              layout, frame_steps, **kw)
     res = (api.estimate_resources(model, target, family, not no_synth, weight_bits, **kw)
            if getattr(get_backend(target), "ESTIMATES_RESOURCES", False) else None)
     if as_json:
-        click.echo(json.dumps({"energy": est, "resources": res}, indent=2))
+        jsonout.echo({"energy": est, "resources": res})
         return
     e, lt = est["energy_uj"], est["latency"]
     _table(f"{model.name} -> {target}: energy per inference ({est['activity']} activity, "
@@ -275,7 +256,7 @@ def estimate_cmd(model: Path, target: str, input_path: Path | None, pipelined: b
 
 @cli.command("report")
 @click.argument("model", type=click.Path(path_type=Path))
-@_target_option("loihi2")
+@opt.target_option("loihi2")
 @click.option("--input", "-i", "input_path", type=click.Path(path_type=Path),
               help="Inputs .npy (batch, time, *input_shape); without it, random spikes.")
 @click.option("--labels", "-l", "labels_path", type=click.Path(path_type=Path),
@@ -287,32 +268,23 @@ def estimate_cmd(model: Path, target: str, input_path: Path | None, pipelined: b
                    "most between float and hardware).")
 @click.option("--out", "-o", "out_path", required=True, type=click.Path(path_type=Path),
               help="The HTML file to write.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar (also when CI=true).")
-@_weight_bits_option
-@_frontend_options
+@opt.weight_bits_option
+@opt.json_option
+@opt.frontend_options
 def report_cmd(model: Path, target: str, input_path: Path | None, labels_path: Path | None,
-               pipelined: bool, sample: int | None, out_path: Path, quiet: bool,
-               weight_bits: int, **kw: Any) -> None:
+               pipelined: bool, sample: int | None, out_path: Path, weight_bits: int,
+               as_json: bool, **kw: Any) -> None:
     """Write one self-contained HTML deployment report of MODEL on a target."""
-    import os
-
     refuse_overwrite(out_path, [model, input_path])
-
-    from rich.progress import Progress
-
     x = api.load_array(input_path, "input") if input_path else None
     labels = api.load_array(labels_path, "labels") if labels_path else None
-    quiet = quiet or os.environ.get("CI", "").lower() in ("1", "true", "yes")
-    steps = ("compile", "verify", "place", "estimate", "charts")
-    with Progress(disable=quiet, transient=True) as bar:
-        task = bar.add_task("report", total=len(steps))
-
-        def progress(name: str) -> None:
-            bar.update(task, description=name, completed=steps.index(name))
-
+    with phases() as progress:
         api.write_report(model, out_path, target, x, progress, weight_bits, labels, pipelined,
-                         sample, **_frontend_kwargs(kw))
-    click.echo(f"wrote {out_path}")
+                         sample, **opt.frontend_kwargs(kw))
+    if as_json:
+        jsonout.echo({"report": out_path})
+    else:
+        click.echo(f"wrote {out_path}")
 
 
 def one_line(message: str) -> str:
@@ -323,27 +295,29 @@ def one_line(message: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in args
-    if not debug:  # library warnings (numpy, torch) are noise around our one-sentence errors
+    flags, args = cmdline.split_flags(sys.argv[1:] if argv is None else argv)
+    signals.install()
+    if not flags.debug:  # library warnings (numpy, torch) are noise around our one-sentence errors
         import warnings
 
         warnings.simplefilter("ignore")
     try:
-        cli.main(args=args, prog_name="snncompile", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(EXIT_ERROR)
+        with shown(flags.quiet, flags.verbose):
+            cli.main(args=args, prog_name="snncompile", standalone_mode=False)
+    except (KeyboardInterrupt, click.exceptions.Abort) as exc:
+        interrupt = exc if isinstance(exc, KeyboardInterrupt) else exc.__cause__
+        click.echo("interrupted; stopped everything snncompile started", err=True)
+        sys.exit(signals.exit_code(interrupt) if interrupt else signals.EXIT_SIGINT)
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_ERROR)
     except SnnCompileError as exc:
-        if debug:
+        if flags.debug:
             raise
         click.echo(f"error: {one_line(str(exc))}", err=True)
         sys.exit(EXIT_ERROR)
     except Exception as exc:  # a bug of ours: say so in one line, traceback with --debug
-        if debug:
+        if flags.debug:
             raise
         click.echo(f"internal error: {type(exc).__name__}: {one_line(str(exc))} (rerun with "
                    "--debug and report it)", err=True)

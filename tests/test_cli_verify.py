@@ -82,5 +82,5 @@ def test_prediction_agreement_can_be_gated(lossy):
 def test_an_empty_input_is_one_sentence(lossy, tmp_path, shape, words):
     model, _ = lossy
     np.save(tmp_path / "empty.npy", np.zeros(shape, dtype=np.int8))
-    result = snncompile("verify", model, "--input", tmp_path / "empty.npy")
+    result = snncompile("verify", model, "--input", tmp_path / "empty.npy", "--reset", "zero")
     assert_one_sentence_error(result, "lossy.nir", str(shape), words)

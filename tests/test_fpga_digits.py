@@ -60,7 +60,7 @@ def test_fpga_target_lowers_exactly_like_the_emulator_target():
 def test_icarus_equals_emulator_and_cycle_model(digits, tmp_path):
     graph, folder, manifest, x, _ = digits
     x = x[:6]
-    out, rows = fpga.run(folder, manifest, x, report=tmp_path / "cycles.json")
+    out, rows = fpga.run(folder, manifest, x, simulator="icarus", report=tmp_path / "cycles.json")
     emu = run_emulator(graph, x)
     np.testing.assert_array_equal(out, emu.outputs[graph.outputs[0]])
     assert out.sum() > 0 and rows == []

@@ -37,16 +37,18 @@ def lava_order(a: np.ndarray) -> np.ndarray:
     return a.transpose(*range(a.ndim)[::-1])
 
 
-def run_netx(netx, path: Path, g: Graph, x: np.ndarray, every_step: tuple[int, ...] = ()):
-    """Run lava-dl's Network on x (T, *input shape); return output spikes (T, *out) in our order,
-    every layer's (u, v) after the last step, and v of the layers `every_step` at each step."""
+def run_netx(netx, path: Path, g: Graph, x: np.ndarray, every_step: tuple[int, ...] = (),
+             **network_options):
+    """Run lava-dl's Network (with `network_options`, e.g. reset_interval) on x (T, *input
+    shape); return output spikes (T, *out) in our order, every layer's (u, v) after the last
+    step, and v of the layers `every_step` at each step."""
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
 
     steps = len(x)
-    net = netx.hdf5.Network(net_config=str(path))
+    net = netx.hdf5.Network(net_config=str(path), **network_options)
     graded = isinstance(g.nodes[g.inputs[0]], hw.GradedInput)
     # netx 0.6.0 leaves Network.inp of a neuron input layer unconnected: drive the neuron itself
     port = net.in_layer.neuron.a_in if graded else net.inp
@@ -214,6 +216,15 @@ def test_digits_graph_reasons():
                        weights.format("0", 656), bias.format("3"), weights.format("2", 840)]
 
 
+def random_input(g: Graph, steps: int, seed: int) -> np.ndarray:
+    """(steps, *input shape): graded values for a graded input, else spikes at rate 0.4."""
+    rng = np.random.default_rng(seed)
+    shape = g.shapes[g.inputs[0]]
+    if isinstance(g.nodes[g.inputs[0]], hw.GradedInput):
+        return rng.integers(-30, 60, size=(steps, *shape))
+    return rng.random((steps, *shape)) < .4
+
+
 @pytest.mark.parametrize("name", ["dense_mixed_exc", "delay_recurrent", "conv_flatten_dense",
                                   "graded_recurrent", "digits"])
 def test_round_trip_through_lava_netx(netx, tmp_path, name):
@@ -222,10 +233,7 @@ def test_round_trip_through_lava_netx(netx, tmp_path, name):
     with h5py.File(path, "w") as f:
         assert write_layers(g, f) == []
     steps = 14
-    rng = np.random.default_rng(2)
-    shape = g.shapes[g.inputs[0]]
-    graded = isinstance(g.nodes[g.inputs[0]], hw.GradedInput)
-    x = rng.integers(-30, 60, size=(steps, *shape)) if graded else rng.random((steps, *shape)) < .4
+    x = random_input(g, steps, seed=2)
     ours = simulate(g, x[None], steps, record=True)
     out, state, _ = run_netx(netx, path, g, x.astype(np.int32))
     assert np.array_equal(out, ours.spikes["out" if "out" in g.nodes else "output"][0])

@@ -28,7 +28,7 @@ SUPPORTED = _supported()
 KIND = "emu"
 PLACES = False  # the emulator runs the graph whole; a chip with [limits] still gets a placement
 WRITE_OPTIONS: tuple[str, ...] = ()
-RUN_OPTIONS: tuple[str, ...] = ()
+RUN_OPTIONS: tuple[str, ...] = ("record", "record_to")  # run --record (snncompile.recording)
 OWN_ARTEFACT = False  # run() is the emulator itself
 ARTEFACT = "the emulator"
 
@@ -44,14 +44,20 @@ def write(hw_graph: Graph, folder: Path, target: object = None, placement: objec
     return {"image": IMAGE, "hw_graph": TEXT}
 
 
-def run(folder: Path, manifest: dict, x: np.ndarray, strict: bool = False
+def run(folder: Path, manifest: dict, x: np.ndarray, strict: bool = False,
+        record: str | None = None, record_to: Path | None = None
         ) -> tuple[np.ndarray, list[dict]]:
-    """Output spikes, and in strict mode every wrap/saturation
-    (snncompile.sim.timing.event_rows)."""
+    """Output spikes, and in strict mode every wrap/saturation (snncompile.sim.timing.event_rows);
+    with `record` ("u,v,spikes") every layer's state per step goes to `record_to` (.npz,
+    snncompile.recording)."""
+    from snncompile import recording
     from snncompile.sim.emulator import run_emulator
     from snncompile.sim.timing import event_rows
 
+    fields = recording.fields_of(record) if record else None
     hw_graph = load_image(folder / manifest["files"]["image"])
-    result = run_emulator(hw_graph, x, strict=strict)
+    result = run_emulator(hw_graph, x, strict=strict, record=bool(fields))
+    if fields:
+        recording.save(record_to, recording.from_emulator(hw_graph, result, fields))
     (name,) = hw_graph.outputs
     return result.outputs[name], event_rows(hw_graph, result.events)

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -20,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 import snncompile
+from snncompile import children
 from snncompile.backends import support
 from snncompile.backends.netx_writer import write_layers
 from snncompile.backends.templates import environment
@@ -29,6 +28,7 @@ from snncompile.ir import text
 from snncompile.ir.graph import Graph
 from snncompile.ir.hdf5 import read_graph, write_graph
 from snncompile.lava_compat import INSTALL_HINT
+from snncompile.progress import staged
 from snncompile.sim.emulator import check_input
 from snncompile.sim.timing import latency, synaptic_depths
 from snncompile.target import Target
@@ -48,7 +48,7 @@ SHIPPED = "lava_models"  # processes + fixed_pt models the program brings (snnco
 KIND = "loihi2"
 PLACES = True  # a Loihi build carries the partitioner's map of its cores (placement.json)
 WRITE_OPTIONS: tuple[str, ...] = ()
-RUN_OPTIONS: tuple[str, ...] = ()
+RUN_OPTIONS: tuple[str, ...] = ("record", "record_to")  # run --record (snncompile.recording)
 OWN_ARTEFACT = True  # run() executes the generated Lava program
 ARTEFACT = "the generated Lava program (Lava fixed_pt models)"
 
@@ -79,6 +79,7 @@ def _refuse(g: Graph) -> None:
                                 "process in this back end")
 
 
+@staged("write the Lava program")
 def write(hw_graph: Graph, folder: Path, target: str | Path | Target = KIND,
           placement: object = None) -> dict[str, str]:
     """Write model.net, run_lava.py, lava_compat.py, lava_models/, README.md, model.hw.txt into
@@ -147,21 +148,17 @@ def read_model(folder: Path) -> Graph:
 
 def _run_with_retry(cmd: list[str], cwd: str, timeout: float) -> subprocess.CompletedProcess:
     """Run cmd; start it once more if it hangs. Lava 0.10.0's multiprocess start-up deadlocked once
-    during this back end's development (no output at all, never a wrong one); on a timeout the
-    program's whole process group (Lava's workers too) is killed."""
+    during this back end's development (no output at all, never a wrong one); on a timeout or an
+    interrupt the program's whole process group (Lava's workers too) is stopped (children.py)."""
     for _attempt in (1, 2):
-        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              cwd=cwd, start_new_session=True) as proc:
-            try:
-                out, err = proc.communicate(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.communicate()
-                continue
-        return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+        try:
+            return children.run(cmd, cwd=cwd, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            continue
     raise SnnCompileError(f"{cmd[1]} did not finish within {timeout:g} s (tried twice)")
 
 
+@staged("Lava run (run_lava.py)")
 def run_program(folder: Path, x: np.ndarray, steps: int | None = None, probes: bool = False,
                 timeout: float = 900.0) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
     """Run folder/run_lava.py with this interpreter on x; (outputs, probes or None).
@@ -195,13 +192,18 @@ def run_program(folder: Path, x: np.ndarray, steps: int | None = None, probes: b
     return outputs, recorded
 
 
-def run(folder: Path, manifest: dict, x: np.ndarray, strict: bool = False
+def run(folder: Path, manifest: dict, x: np.ndarray, strict: bool = False,
+        record: str | None = None, record_to: Path | None = None
         ) -> tuple[np.ndarray, list[dict]]:
-    """Output spikes from Lava, aligned like run_emulator's outputs.
+    """Output spikes from Lava, aligned like run_emulator's outputs; with `record` ("u,v,spikes")
+    Lava's own u, v, spikes of every layer per step go to `record_to` (snncompile.recording).
 
     Lava reports no overflows; with strict=True the rows come from the emulator run on the graph
     read back from model.net, which is bit-exact with Lava fixed_pt (tests/test_lava_differential).
     """
+    from snncompile import recording
+
+    fields = recording.fields_of(record) if record else None
     folder = Path(folder)
     x = np.asarray(x)
     g = read_model(folder)
@@ -212,5 +214,7 @@ def run(folder: Path, manifest: dict, x: np.ndarray, strict: bool = False
         from snncompile.sim.timing import event_rows
 
         rows = event_rows(g, run_emulator(g, x, strict=True).events)
-    outputs, _ = run_program(folder, x)
+    outputs, probes = run_program(folder, x, probes=bool(fields))
+    if fields:
+        recording.save(record_to, recording.from_probes(g, probes, x.shape[1], fields))
     return outputs, rows

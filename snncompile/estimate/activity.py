@@ -14,6 +14,7 @@ import numpy as np
 from snncompile.errors import InputError
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
+from snncompile.progress import staged
 from snncompile.sim.timing import clock_nodes, latency
 
 
@@ -107,6 +108,7 @@ def _collect(graph: Graph, steps: int, samples: int, source: str, spikes: dict, 
                     input_synops, notes)
 
 
+@staged("measure activity")
 def measure(graph: Graph, x: np.ndarray, pipelined: bool = False) -> Activity:
     """Run the emulator on x (batch, T, *input_shape); one sample is one inference of T + L hw
     steps (the pipeline drains), or of T steps with `pipelined` (inputs stream back to back and

@@ -21,6 +21,7 @@ from snncompile.estimate.activity import Activity, fan
 from snncompile.estimate.traffic import traffic
 from snncompile.ir.graph import Graph
 from snncompile.ir.stats import connections
+from snncompile.progress import staged
 from snncompile.target import Target, known_targets, load_target
 
 LOIHI_KEYS = ("synop_pj", "neuron_update_active_pj", "neuron_update_inactive_pj", "spike_pj",
@@ -139,6 +140,7 @@ def estimate_build(build: Any, act: Activity) -> dict[str, Any]:
     return estimate(build.hw_graph, build.target, act, build.placement)
 
 
+@staged("energy and latency model")
 def estimate(graph: Graph, target: str | Path | Target, act: Activity, placement=None
              ) -> dict[str, Any]:
     """Energy (uJ) and latency (us) per inference, with breakdowns, constants and assumptions.

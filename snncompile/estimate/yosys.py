@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
+from snncompile import children
 from snncompile.errors import SnnCompileError
+from snncompile.progress import stage
 
 FAMILIES = ("ice40", "xilinx", "ecp5")
 
@@ -54,8 +55,8 @@ def yosys_resources(rtl_dir: Path, sources: list[str], family: str = "ice40",
         stat = Path(tmp) / "stat.json"
         script = (f"read_verilog {' '.join(sources)}; synth_{family} -top {top}; "
                   f"tee -q -o {stat} stat -json")
-        proc = subprocess.run([exe, "-q", "-p", script], cwd=str(rtl_dir), capture_output=True,
-                              text=True, check=False)
+        with stage(f"yosys synth_{family}"):
+            proc = children.run([exe, "-q", "-p", script], cwd=str(rtl_dir))
         if proc.returncode != 0 or not stat.exists():
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-2:]
             raise SnnCompileError(f"yosys synth_{family} failed: {' | '.join(tail)}")

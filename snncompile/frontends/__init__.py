@@ -10,6 +10,7 @@ from typing import Any
 
 from snncompile.errors import ModelLoadError
 from snncompile.ir.graph import Graph
+from snncompile.progress import staged
 
 LOADERS: dict[str, str] = {
     ".nir": "snncompile.frontends.nir:load",
@@ -23,11 +24,12 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     ".nir": ("dt", "reset", "reset_timing"),
     ".pt": _TORCH,
     ".pth": _TORCH,
-    ".net": (),
+    ".net": ("reset_interval",),
     ".onnx": ("calibration", "percentile", "max_pool"),
 }
 
 
+@staged("read the model")
 def load_model(path: str | Path, **options: Any) -> Graph:
     """Read `path` with the front end registered for its suffix (options go to that front end)."""
     path = Path(path)

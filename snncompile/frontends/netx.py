@@ -8,6 +8,9 @@ has our own `/snncompile` group (written by the loihi2 back end) is read from th
 exactly. Anything netx 0.6.0 does not build, or builds with a known bug, is refused in one sentence.
 An input layer with a neuron becomes GradedInput -> LIF (data into the neuron's a_in); netx itself
 leaves that port unconnected and Intel feeds `bias_mant` instead, the same when iDecay = 4096.
+Option `reset_interval` N is lava-dl's `netx.hdf5.Network(reset_interval=N)`: every neuron layer
+becomes a LIFReset clearing u and v every N steps, layer k (0-based, in file order) at the steps
+t with t % N == (k + 1) % N, the phase lava-dl gives it (one step later per layer).
 """
 
 from __future__ import annotations
@@ -93,11 +96,13 @@ def _pair(layer: Any, key: str, path: Path, i: int) -> tuple[int, int]:
 
 
 class _Reader:
-    def __init__(self, layers: Any, path: Path):
-        self.layers, self.path = layers, path
+    def __init__(self, layers: Any, path: Path, reset_interval: int | None = None):
+        self.layers, self.path, self.reset_interval = layers, path, reset_interval
         self.nodes: dict[str, hw.HWOp] = {}
         self.edges: list[tuple[str, str]] = []
         self.meta: dict[str, Any] = {"source": Path(path).name, "frontend": "netx"}
+        if reset_interval:  # periodic on purpose (lava-dl's reset_interval), not a one-off reset
+            self.meta["reset_interval"] = reset_interval
         self.prev: str | None = None  # last node whose spikes feed the next layer
         self.prev_shape: tuple[int, ...] = ()
         self.flatten = False
@@ -170,7 +175,12 @@ class _Reader:
         mant = np.zeros(shape, np.int64) if bias is None else bias
         # netx casts the bias to int32, Lava stores bias_mant as int16: both wrap
         mant = ((mant.astype(np.int32).astype(np.int16)).astype(np.int64))
-        self.add(name, hw.LIF(shape, du, dv, vth, mant, np.full(shape, 6, np.int64)), *sources)
+        reset = {}
+        if self.reset_interval:  # lava-dl: offset 1 for the first layer, one more per layer
+            layer_index = sum(op.kind == "neuron" for op in self.nodes.values())
+            reset = {"reset_interval": self.reset_interval, "reset_offset": layer_index + 1}
+        self.add(name, hw.LIF(shape, du, dv, vth, mant, np.full(shape, 6, np.int64), **reset),
+                 *sources)
         self.prev, self.prev_shape = name, shape
 
     def bias(self, i: int, layer: Any, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -273,14 +283,20 @@ class _Reader:
         self.flatten = True  # netx then feeds the next dense with transpose(2,1,0).flatten()
 
 
-def load(path: Path, **options: Any) -> Graph:
-    """Read a netx `.net` file (or our own export inside one) into a checked hw Graph."""
+def load(path: Path, reset_interval: int | None = None, **options: Any) -> Graph:
+    """Read a netx `.net` file (or our own export inside one) into a checked hw Graph;
+    `reset_interval` as lava-dl's Network takes it (module docstring)."""
     import h5py
 
     path = Path(path)
     if options:
-        raise ModelLoadError(f"{path}: netx files take no front-end options (got "
+        raise ModelLoadError(f"{path}: netx files take only the reset_interval option (got "
                              f"{', '.join(sorted(options))})")
+    if reset_interval is not None and (isinstance(reset_interval, bool)
+                                       or not isinstance(reset_interval, int)
+                                       or reset_interval < 1):
+        raise ModelLoadError(f"{path}: reset interval must be a whole number of steps >= 1, "
+                             f"not {reset_interval!r}")
     from snncompile.frontends.hdf5_guard import check_hdf5
 
     check_hdf5(path, "netx file")
@@ -292,11 +308,14 @@ def load(path: Path, **options: Any) -> Graph:
         if "snncompile" in f:
             from snncompile.ir.hdf5 import read_graph
 
+            if reset_interval is not None:
+                raise ModelLoadError(f"{path} was written by snncompile and keeps its own resets; "
+                                     "--reset-interval applies to lava-dl netx files")
             return check(read_graph(f["snncompile"], str(path)), f"{path}")
         if "layer" not in f or not hasattr(f["layer"], "keys"):
             raise ModelLoadError(f"{path}: has no /layer group, so it is not a lava-dl netx network")
         try:
-            graph = _Reader(f["layer"], path).run()
+            graph = _Reader(f["layer"], path, reset_interval).run()
         except SnnCompileError:
             raise
         except (KeyError, ValueError, TypeError, IndexError, OSError) as exc:

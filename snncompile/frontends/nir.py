@@ -30,6 +30,7 @@ from snncompile.ir import nn_ops
 from snncompile.ir.graph import Graph
 from snncompile.ir.nn_ops import pair, same_padding
 from snncompile.limits import BudgetError, check_shape
+from snncompile.progress import notice
 
 DEFAULT_DT = 1e-4
 _KEY = "snncompile."
@@ -92,6 +93,8 @@ def _opt(node: Any, field: str, like: Any, fill: float) -> np.ndarray:
 
 def _spiking(node: Any, ctx: dict) -> dict:
     md = {k: _text(v) for k, v in (getattr(node, "metadata", None) or {}).items()}
+    if ctx["reset"] is None and _KEY + "reset" not in md:
+        ctx["assumed"] = True
     return {
         "v_threshold": node.v_threshold,
         "v_reset": _opt(node, "v_reset", node.v_threshold, 0.0),
@@ -220,6 +223,10 @@ def from_nir(nir_graph: nir.NIRGraph, dt: float | None = None, source: str | Non
     for a, b in edges:
         if a not in nodes or b not in nodes:
             raise ModelLoadError(f"{where}: edge {a!r} -> {b!r} names a node the graph lacks")
+    if ctx.get("assumed"):
+        notice(f"{Path(where).name} carries no reset mode: its neurons reset to zero (give "
+               "--reset subtract if the model was trained with subtractive reset, e.g. "
+               "snnTorch's default Leaky)")
     graph = Graph(level="nn", nodes=nodes, edges=tuple(edges), dt=dt, meta=meta)
     try:
         shapes = graph.shapes

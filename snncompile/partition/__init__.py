@@ -26,6 +26,7 @@ from snncompile.partition.route import core_routes
 from snncompile.partition.search import best_split
 from snncompile.partition.share import share_pack, share_search
 from snncompile.partition.split import RESOURCES, grid_ok
+from snncompile.progress import staged
 from snncompile.target import Target
 
 __all__ = ["DoesNotFit", "Placement", "core_model", "lower_bound", "partition"]
@@ -49,6 +50,7 @@ def lower_bound(layers: list[Layer], model: CoreModel) -> dict[str, int]:
     return {k: math.ceil(v / model.cap(k)) for k, v in totals.items()}
 
 
+@staged("partition and place")
 def partition(hw_graph: Graph, target: str | Path | Target | CoreModel = "loihi2",
               method: str = "metis",
               rates: Mapping[str, float | np.ndarray] | None = None,

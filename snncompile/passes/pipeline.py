@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from snncompile import progress
 from snncompile.errors import GraphCheckError
 from snncompile.ir import nn_ops as nn
 from snncompile.ir import text
@@ -92,7 +93,8 @@ def run_passes(graph: Graph, target: Target, lower: Lower | None = None,
         try:
             stage = start
             for step in steps(target, lower, discretize, quantize):
-                stage = step.run(stage)
+                with progress.stage(f"pass {step.name}"):
+                    stage = step.run(stage)
                 check(stage.graph, f"after pass {step.name}")
                 if dump_after == step.name:
                     dumps.append(text.dumps(stage_graph(stage)))

@@ -20,6 +20,7 @@ import numpy as np
 from snncompile.errors import GraphCheckError, InputError, UnsupportedOp
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
+from snncompile.progress import staged
 from snncompile.sim.fixed import EXACT, U_MAX, V_MAX, Event, SimTrace, decay, wrap
 from snncompile.sim.timing import clock_nodes, latency, synaptic_depths
 
@@ -321,6 +322,7 @@ def check_input(hw_graph: Graph, x: np.ndarray, where: str = "emulator") -> np.n
     return x
 
 
+@staged("emulator")
 def run_emulator(hw_graph: Graph, x: np.ndarray, strict: bool = False, record: bool = False) -> EmuResult:
     """Run binary input x (batch, T, *input_shape) for T + L hw steps; return nn-time results."""
     x = check_input(hw_graph, x)
@@ -332,7 +334,8 @@ def run_emulator(hw_graph: Graph, x: np.ndarray, strict: bool = False, record: b
     for n in layers:
         op = hw_graph.nodes[n]
         interval = getattr(op, "reset_interval", 0)  # ATRLIF has no reset schedule
-        if interval and steps + big_l >= op.reset_offset + interval:
+        periodic = hw_graph.meta.get("reset_interval")  # netx's reset_interval: every N steps
+        if interval and not periodic and steps + big_l >= op.reset_offset + interval:
             raise InputError(f"a run of {steps} steps is too long for layer {n!r}, which resets "
                              f"every {op.reset_interval} steps")
     trace = simulate(hw_graph, x, steps + big_l, record=record, strict=strict)

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from snncompile.errors import InputError, UnsupportedOp
 from snncompile.ir import nn_ops
 from snncompile.ir.graph import Graph
+from snncompile.progress import staged
 from snncompile.sim.adaptive_reference import STATE as ADAPTIVE_STATE
 from snncompile.sim.adaptive_reference import prepare_adaptive, step_adaptive
 
@@ -222,6 +223,7 @@ def _inputs(graph: Graph, x: np.ndarray | dict[str, np.ndarray],
     return arrays
 
 
+@staged("float reference")
 def run_reference(
     graph: Graph,
     x: np.ndarray | dict[str, np.ndarray],

@@ -23,6 +23,7 @@ from snncompile.ir.graph import Graph
 from snncompile.ir.image import load_image, save_image
 from snncompile.partition import Placement
 from snncompile.partition.resources import CoreModel
+from snncompile.progress import staged
 from snncompile.target import Target, load_target
 
 IMAGE = "model.fpga.npz"
@@ -46,6 +47,7 @@ def place(hw_graph: Graph, target: str | Path | Target = KIND) -> Placement:
     return partition_cores(hw_graph, target=target)
 
 
+@staged("write the Verilog")
 def write(hw_graph: Graph, folder: Path, target: str | Path | Target = KIND,
           placement: Placement | None = None, decay: str | None = None,
           cores: CoreModel | None = None) -> dict[str, str]:
@@ -107,16 +109,20 @@ def simulate_build(folder: Path, x: np.ndarray, simulator: str = "icarus",
 
 
 def run(folder: Path, manifest: dict, x: np.ndarray, strict: bool = False,
-        simulator: str = "icarus", report: Path | None = None) -> tuple[np.ndarray, list[dict]]:
-    """Output spikes (batch, T, *shape) from the RTL; with `report`, a JSON cycle report (cycles
-    per step and per inference, microseconds at the target clock). Strict-mode overflow rows come
-    from the emulator, whose arithmetic the RTL equals bit for bit."""
+        simulator: str | None = None, report: Path | None = None
+        ) -> tuple[np.ndarray, list[dict]]:
+    """Output spikes (batch, T, *shape) from the RTL in `simulator` (default: Verilator when
+    installed, else Icarus); with `report`, a JSON cycle report (cycles per step and per
+    inference, microseconds at the target clock). Strict-mode overflow rows come from the
+    emulator, whose arithmetic the RTL equals bit for bit."""
+    from snncompile.backends.fpga.sim import default_simulator
     from snncompile.sim.cycles import latency_report
     from snncompile.sim.timing import event_rows, synaptic_depths
 
     x = np.asarray(x)
     if not np.all((x == 0) | (x == 1)):
         raise InputError("fpga input must be binary spikes (0 or 1); found other values")
+    simulator = simulator or default_simulator()
     graph, plan, trace = simulate_build(folder, x, simulator)
     steps = trace.step_end.shape[1]
     shape = tuple(graph.nodes[plan.output_name].shape)

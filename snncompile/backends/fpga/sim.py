@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from snncompile import children
 from snncompile.backends.fpga.rtl import VERILATOR_FLAGS
 from snncompile.errors import SnnCompileError
+from snncompile.progress import stage
 from snncompile.sim.cycles import CycleTrace, sort_stamps
 
 SIMULATORS = ("icarus", "verilator")
@@ -63,6 +65,12 @@ def parse_output(text: str, batch: int, steps: int) -> CycleTrace:
                       np.array(state, np.int64).reshape(-1, 6) if state else None)
 
 
+def default_simulator() -> str:
+    """Verilator when installed (digits' 360 samples: 10.5 s against Icarus's 324 s), else
+    Icarus."""
+    return "verilator" if shutil.which("verilator") else "icarus"
+
+
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
@@ -92,15 +100,14 @@ def build(rtl: Path, work: Path, simulator: str = "icarus", state_dump: bool = F
         out = work / "sim.vvp"
         flags = ["-DSNN_STATE_DUMP"] if state_dump else []
         cmd = [_tool("iverilog"), "-g2005", *flags, "-s", "snn_tb", "-o", str(out), *files]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        _check(proc, "iverilog")
+        _check(children.run(cmd), "iverilog")
         return [_tool("vvp"), "-n", str(out)]
     if simulator == "verilator":
         binary = work / "obj_dir" / "snn_sim"
         if not binary.exists():
             cmd = [_tool("verilator"), *VERILATOR_FLAGS.split(), "-j", "2", "-Mdir",
                    str(work / "obj_dir"), "-o", "snn_sim", *files]
-            _check(subprocess.run(cmd, capture_output=True, text=True, check=False), "verilator")
+            _check(children.run(cmd), "verilator")
         return [str(binary)]
     raise SnnCompileError(f"unknown simulator {simulator!r} (choose {', '.join(SIMULATORS)})")
 
@@ -110,13 +117,14 @@ def simulate(rtl: Path, work: Path, x: np.ndarray, steps: int, n_in: int,
              state_dump: bool = False) -> CycleTrace:
     """Run x (batch, T, n_in) for `steps` hw steps per inference; the RTL's spikes and cycles."""
     work = Path(work).resolve()
-    command = command or build(rtl, work, simulator, state_dump)
+    with stage(f"{simulator} build"):
+        command = command or build(rtl, work, simulator, state_dump)
     (work / "input.hex").write_text(encode_input(x, steps, n_in))
     out = work / "spikes.txt"
     out.unlink(missing_ok=True)
-    proc = subprocess.run([*command, f"+input={work / 'input.hex'}", f"+output={out}"],
-                          cwd=str(Path(rtl).resolve()), capture_output=True, text=True,
-                          check=False)
+    with stage(f"RTL simulation ({simulator})"):
+        proc = children.run([*command, f"+input={work / 'input.hex'}", f"+output={out}"],
+                            cwd=str(Path(rtl).resolve()))
     _check(proc, f"{simulator} simulation")
     if not out.exists():
         raise SnnCompileError(f"{simulator} simulation wrote no output file")
