@@ -78,7 +78,7 @@ def mutate(data: bytes, rng: np.random.Generator) -> bytes:
     return bytes(buf)
 
 
-TARGETS = ("emu", "emu", "emu", "loihi2", "fpga")
+TARGETS = ("emu",) * 8 + ("loihi2", "fpga")
 
 
 def bytes_case(suffix: str, assets: Path, rng: np.random.Generator) -> Setup:

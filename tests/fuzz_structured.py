@@ -202,7 +202,7 @@ def netx_case(rng: np.random.Generator, netx: Path) -> Setup:
                     f[name] = np.asarray(old).reshape(-1)[::-1].copy()
                 else:
                     f[name] = np.full(np.shape(old), pick(rng, HOSTILE_FLOATS))
-        return ["m.net", "-t", pick(rng, ["emu", "loihi2", "fpga"]), "-o", "b"]
+        return ["m.net", "-t", pick(rng, ["emu"] * 6 + ["loihi2", "fpga"]), "-o", "b"]
     return setup
 
 
@@ -239,7 +239,7 @@ def _save(path: Path, value) -> None:
 def input_case(rng: np.random.Generator, assets: Path) -> Setup:
     value = _hostile_array(rng)
     command = pick(rng, ["run", "run", "verify", "estimate", "report"])
-    target = pick(rng, ["emu", "emu", "emu", "fpga", "loihi2"]) if command == "run" else "emu"
+    target = "loihi2" if rng.random() < 0.03 else "fpga" if rng.random() < 0.1 else "emu"
 
     def setup(folder: Path) -> list[str]:
         _save(folder / "x.npy", value)
@@ -291,7 +291,7 @@ def build_case(rng: np.random.Generator, assets: Path) -> Setup:
     hashes recomputed when `consistent`, as an attacker would), or a file removed."""
     from snncompile.artifacts import manifest_digest, sha256_file
 
-    target = pick(rng, ["emu", "emu", "emu", "fpga", "loihi2"])
+    target = "loihi2" if rng.random() < 0.03 else "fpga" if rng.random() < 0.1 else "emu"
     consistent = rng.random() < 0.5
 
     def setup(folder: Path) -> list[str]:
@@ -304,6 +304,9 @@ def build_case(rng: np.random.Generator, assets: Path) -> Setup:
             victim.write_bytes(mutate(victim.read_bytes(), rng))
         elif action == 1:
             victim.unlink()
+        if not (build / "manifest.json").exists():
+            np.save(folder / "x.npy", np.load(assets / "x.npy"))
+            return ["run", "b", "-i", "x.npy", "-o", "y.npy"]
         manifest = json.loads((build / "manifest.json").read_text())
         if action == 2:
             key = pick(rng, sorted(manifest))

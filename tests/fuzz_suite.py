@@ -55,7 +55,10 @@ def _shard(cases: list[tuple[str, int]], assets: Path, root: Path, out: Path,
             except Exception as exc:  # noqa: BLE001 - a generator that cannot build the case
                 o = Outcome(name, str(case_seed), "setup", f"{type(exc).__name__}: {exc}"[:200], 0)
             else:
-                o = run_case(name, str(case_seed), setup, root, timeout=timeout)
+                try:
+                    o = run_case(name, str(case_seed), setup, root, timeout=timeout)
+                except Exception as exc:  # noqa: BLE001 - the harness's own failure: record it
+                    o = Outcome(name, str(case_seed), "setup", f"harness: {exc!r}"[:200], 0)
             f.write(json.dumps(o.__dict__) + "\n")
             f.flush()
 

@@ -21,16 +21,16 @@ def assets(tmp_path_factory):
 
 @pytest.mark.slow
 def test_fuzz_suite_has_no_crash_hang_memory_or_data_loss(tmp_path):
-    outcomes = run_suite(160, seed=7, root=tmp_path, jobs=2, timeout=120)
+    outcomes = run_suite(140, seed=7, root=tmp_path, jobs=2, timeout=120)
     rows = summary(outcomes)
-    assert len(outcomes) == 160 and len(rows) == 12  # every category ran
+    assert len(outcomes) == 140 and len(rows) == 12  # every category ran
     bad = [o for o in outcomes if o.kind in BAD]
     assert bad == [], bad
-    assert sum(r["refused"] for r in rows) > 80  # the cases are hostile: most are refused
+    assert sum(r["refused"] for r in rows) > 70  # the cases are hostile: most are refused
 
 
 @pytest.mark.slow
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(st.data())
 def test_any_drawn_case_ends_in_a_result_or_one_sentence(assets, tmp_path_factory, data):
     cats = categories(assets)

@@ -361,7 +361,14 @@ def read_proto(model: Any, where: str | Path = "<ModelProto>", max_pool: str = "
                              "load the model with onnx.load (which reads them), or pass its path")
     if not model.graph.node:
         raise ModelLoadError(f"{path}: the ONNX graph has no nodes")
-    return _Reader(path, model, max_pool).read(model)
+    try:
+        return _Reader(path, model, max_pool).read(model)
+    except SnnCompileError:
+        raise
+    except (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError, RuntimeError,
+            OverflowError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelLoadError(f"{path}: the ONNX graph cannot be converted: {first}") from None
 
 
 def load(path: str | Path, calibration: Any = None, percentile: float = 99.9,
