@@ -127,9 +127,13 @@ def atomic_dir(out: Path, inputs: Iterable[Path] = ()) -> Iterator[Path]:
     out = Path(out)
     check_replaceable(out, inputs)
     out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    clean_leftovers(out)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.{_TEMP}-{os.getpid()}-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        clean_leftovers(out)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.{_TEMP}-{os.getpid()}-", dir=out.parent))
+    except OSError as exc:
+        raise SnnCompileError(f"-o {out}: cannot create the build folder there "
+                              f"({exc.strerror or exc})") from None
     try:
         yield tmp
     except BaseException:

@@ -12,7 +12,7 @@ from snncompile.errors import SnnCompileError
 # name -> (environment variable, default, what it bounds)
 BUDGETS: dict[str, tuple[str, float, str]] = {
     "model_bytes": ("SNNCOMPILE_MAX_MODEL_BYTES", 2 << 30, "bytes of data in a model file"),
-    "read_seconds": ("SNNCOMPILE_READ_SECONDS", 60.0, "seconds to read an HDF5 model file"),
+    "read_seconds": ("SNNCOMPILE_READ_SECONDS", 30.0, "seconds to read an HDF5 model file"),
     "neurons": ("SNNCOMPILE_MAX_NEURONS", 50_000_000, "neurons in a network"),
     "synapses": ("SNNCOMPILE_MAX_SYNAPSES", 4_000_000_000, "synapses (connections) in a network"),
     "weights": ("SNNCOMPILE_MAX_WEIGHTS", 500_000_000, "stored weights of one layer"),

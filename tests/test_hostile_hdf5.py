@@ -113,3 +113,32 @@ def test_a_file_that_is_not_hdf5_is_one_sentence(tmp_path):
 def test_intact_files_pass(lif, netx):
     check_hdf5(lif, "NIR file")
     check_hdf5(netx, "netx file")
+
+
+SPINS = Path(__file__).resolve().parent / "fuzz_corpus" / "spins_hdf5.nir"
+
+
+def test_a_nir_file_that_makes_hdf5_spin_is_ended_by_the_time_budget(tmp_path, monkeypatch):
+    """A mutant of lif_norse.nir on which HDF5's C code loops at 100 % CPU (found by the fuzz
+    suite); Ctrl-C could not stop it in-process."""
+    import time
+
+    monkeypatch.setenv("SNNCOMPILE_READ_SECONDS", "3")
+    t0 = time.monotonic()
+    assert_refused(invoke(SPINS), "took more than 3 s")
+    assert time.monotonic() - t0 < 30
+
+
+def test_ctrl_c_ends_a_spinning_hdf5_read(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "snncompile.cli", str(SPINS)],
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(6)  # start-up, then inside the read
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode != 0 and time.monotonic() - t0 < 10, err

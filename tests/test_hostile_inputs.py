@@ -132,3 +132,14 @@ def test_an_object_npy_input_is_refused_without_unpickling(tmp_path):
 def test_zero_and_nan_option_values_are_one_sentence(args, word):  # was ZeroDivisionError
     argv = [args[0], str(DIGITS), *args[1:]] if args[0] == "estimate" else [str(DIGITS), *args]
     assert_refused(invoke(*argv), word)
+
+
+@pytest.mark.parametrize("delay", [np.nan, np.inf, -np.inf, 1e300])
+def test_non_finite_nir_delays_are_refused(tmp_path, delay):
+    """was ValueError: delay -9223372036854775808 is negative (NaN cast to int64)"""
+    path = _nir(tmp_path / "m.nir", {
+        "input": nir.Input(input_type=np.array([2])), "d": nir.Delay(delay=np.full(2, delay)),
+        "a": nir.Linear(weight=np.ones((3, 2))), "lif": _lif(3),
+        "output": nir.Output(output_type=np.array([3]))},
+        [("input", "d"), ("d", "a"), ("a", "lif"), ("lif", "output")])
+    assert_refused(invoke(path), "'d'", "Delay")

@@ -121,3 +121,9 @@ def test_run_output_equal_to_input_is_refused(in_tmp):
     assert_refused(invoke("run", "b", "-i", "./x.npy", "-o", str(in_tmp / "x.npy")), "input")
     assert np.array_equal(np.load(in_tmp / "x.npy"), x)
     assert_refused(invoke("run", "b", "-i", "x.npy", "-o", "b/y.npy"), "input b")
+
+
+def test_o_below_a_file_is_one_sentence(in_tmp):  # was FileExistsError
+    (in_tmp / "keep.txt").write_text("mine")
+    assert_refused(invoke(DIGITS, "-o", "keep.txt/sub"), "cannot create")
+    assert (in_tmp / "keep.txt").read_text() == "mine"

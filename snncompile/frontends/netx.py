@@ -318,8 +318,10 @@ def load(path: Path, reset_interval: int | None = None, **options: Any) -> Graph
             graph = _Reader(f["layer"], path, reset_interval).run()
         except SnnCompileError:
             raise
-        except (KeyError, ValueError, TypeError, IndexError, OSError) as exc:
-            raise ModelLoadError(f"{path}: a netx layer cannot be read ({exc})") from None
+        except (KeyError, ValueError, TypeError, IndexError, OSError, OverflowError,
+                RuntimeError, ZeroDivisionError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelLoadError(f"{path}: a netx layer cannot be read ({first})") from None
         try:
             return check(graph, f"{path}")
         except SnnCompileError as exc:

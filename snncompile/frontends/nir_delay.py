@@ -26,6 +26,9 @@ FOLDED = {"DelayLinear": "Delay"}  # nn ops the NIR reader makes by folding, and
 def steps(delay: Any, dt: float, where: str, name: str) -> np.ndarray:
     """delay (seconds) / dt as whole steps, or ModelLoadError naming the node."""
     raw = np.asarray(delay, dtype=np.float64) / dt
+    if not np.isfinite(raw).all() or (raw.size and np.abs(raw).max() > 2**31):
+        raise ModelLoadError(f"{where}: node {name!r} (Delay) has a delay that is not a finite "
+                             f"number of steps of dt = {dt:g} s below 2^31")
     whole = np.round(raw)
     bad = np.abs(raw - whole) > TOLERANCE * np.maximum(1.0, np.abs(raw))
     if bad.any() or (raw.size and raw.min() < -TOLERANCE):

@@ -66,6 +66,7 @@ def read_graph(group: Any, where: str) -> Graph:
             names.append(name)
         edges = tuple((names[a], names[b]) for a, b in np.asarray(group["edges"]).tolist())
         return Graph(level, nodes, edges, float(group.attrs["dt"]), json.loads(group.attrs["meta"]))
-    except (KeyError, ValueError, TypeError, IndexError) as exc:
+    except (KeyError, ValueError, TypeError, IndexError, OSError, RuntimeError,
+            OverflowError, RecursionError) as exc:
         raise SnnCompileError(f"{where}: the snncompile graph in it cannot be read ({exc})"
                               ) from None

@@ -152,10 +152,19 @@ class Conv2d(NNOp):
     array_fields: ClassVar[dict] = {"weight": F, "bias": F}
 
     def output_shape(self, input_shape):
+        _check_channels(input_shape, self.weight.shape, self.groups)
         h, w = conv_output_hw(
             input_shape[1:], self.weight.shape[2:], self.stride, self.padding, self.dilation
         )
         return (self.weight.shape[0], h, w)
+
+
+def _check_channels(input_shape: tuple[int, ...], weight_shape: tuple[int, ...],
+                    groups: int) -> None:
+    """A conv's input channels must be weight.shape[1] x groups, its outputs divisible by groups."""
+    if groups < 1 or weight_shape[0] % groups or input_shape[0] != weight_shape[1] * groups:
+        raise ValueError(f"weight {tuple(weight_shape)} with groups {groups} does not fit "
+                         f"{input_shape[0]} input channels")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -176,6 +185,7 @@ class Conv1d(NNOp):
     array_fields: ClassVar[dict] = {"weight": F, "bias": F}
 
     def output_shape(self, input_shape):
+        _check_channels(input_shape, self.weight.shape, self.groups)
         (length,) = input_shape[1:]
         k = self.weight.shape[2]
         out = (length + 2 * self.padding - self.dilation * (k - 1) - 1) // self.stride + 1
