@@ -115,7 +115,7 @@ def _inputs(folder: Path) -> dict[str, str | None]:
 
 
 def run_case(category: str, name: str, setup: Callable[[Path], list[str]], root: Path,
-             timeout: float = 60.0, memory: int = 3 << 30) -> Outcome:
+             timeout: float = 60.0, memory: int = 2 << 30) -> Outcome:
     """Prepare the case's folder with `setup` (returns argv), run it, classify, clean up."""
     import shutil
 

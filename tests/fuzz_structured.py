@@ -95,9 +95,10 @@ def nir_case(rng: np.random.Generator) -> Setup:
         m = n
     else:  # a CubaLIF with hostile parameters
         nodes["a"] = nir.Linear(weight=small(m, n))
-    nodes["lif"] = lif(min(m, 64)) if kind != 7 else nir.CubaLIF(
-        tau_syn=np.full(m, pick(rng, HOSTILE_FLOATS)), tau_mem=np.full(m, 0.01), r=np.ones(m),
-        v_leak=np.zeros(m), v_threshold=np.ones(m), w_in=np.ones(m))
+    k = min(m, 64)  # declared sizes may be absurd; the arrays the generator makes stay small
+    nodes["lif"] = lif(k) if kind != 7 else nir.CubaLIF(
+        tau_syn=np.full(k, pick(rng, HOSTILE_FLOATS)), tau_mem=np.full(k, 0.01), r=np.ones(k),
+        v_leak=np.zeros(k), v_threshold=np.ones(k), w_in=np.ones(k))
     nodes["output"] = nir.Output(output_type=np.array([m]))
     edges += [("a", "lif"), ("lif", "output")]
     metadata = {}

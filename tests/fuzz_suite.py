@@ -105,6 +105,12 @@ def run_suite(n: int, seed: int, root: Path, jobs: int = 1, timeout: float = 60.
         outs[j].unlink(missing_ok=True)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - a shard
+            import resource
+
+            from fuzz_harness import _vm_bytes
+
+            limit = _vm_bytes() + (4 << 30)  # a generator's own blow-up is its MemoryError
+            resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
             try:
                 _shard(cases[j::jobs], assets, root, outs[j], timeout)
             finally:
