@@ -41,7 +41,7 @@ def test_recurrence_and_schedule():
     [
         (lambda g: g.replace(edges=g.edges + (("fc", "ghost"),)), ["ghost"]),
         (lambda g: g.replace(nodes={**g.nodes, "fc": nn_ops.Affine(np.ones((3, 3)), np.zeros(3))}),
-         ["lif", "(2,)", "(3,)"]),
+         ["rec", "(3,)", "(2, 2)"]),  # the recurrent Linear's weight no longer fits
         (lambda g: g.replace(dt=0.0), ["dt"]),
         (lambda g: g.replace(nodes={**g.nodes, "orphan": nn_ops.Linear(np.eye(2))}), ["orphan"]),
     ],

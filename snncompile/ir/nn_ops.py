@@ -83,7 +83,16 @@ class Affine(NNOp):
     array_fields: ClassVar[dict] = {"weight": F, "bias": F}
 
     def output_shape(self, input_shape):
-        return (self.weight.shape[0],)
+        return _dense_output(self.weight, input_shape)
+
+
+def _dense_output(weight: np.ndarray, input_shape: tuple[int, ...]) -> tuple[int]:
+    """A dense weight (out, in) must take the flattened input: in = its number of elements."""
+    size = int(np.prod(input_shape)) if input_shape else 1
+    if weight.ndim != 2 or weight.shape[1] != size:
+        raise ValueError(f"weight of shape {weight.shape} does not take an input of {size} "
+                         "values")
+    return (weight.shape[0],)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -95,7 +104,7 @@ class Linear(NNOp):
     array_fields: ClassVar[dict] = {"weight": F}
 
     def output_shape(self, input_shape):
-        return (self.weight.shape[0],)
+        return _dense_output(self.weight, input_shape)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
