@@ -2,6 +2,7 @@
 
     python benchmarks/compile_scale.py            # 10k, 100k, 1M generated + digits + PilotNet
     python benchmarks/compile_scale.py --quick    # skip the 1M network
+    python benchmarks/compile_scale.py --dense    # only the dense 33M-weight CLI compile rows
 
 Generated networks: a 4-channel spike input, 8 conv layers (3x3, padding 1, 12 channels, about 95
 synapses per neuron), a sparse 10-neuron Dense readout (40 sources each) with a recurrent Dense.
@@ -58,6 +59,46 @@ def generated(neurons: int, layers: int = 8, channels: int = 12, seed: int = 0) 
     edges += [(prev, "readout"), ("readout", "out_lif"), ("out_lif", "rec"), ("rec", "out_lif"),
               ("out_lif", "output")]
     return Graph("hw", nodes, edges)
+
+
+def dense_cli(target: str, layers: tuple[int, ...] = (4096, 4096, 4096, 10)) -> dict:
+    """A dense NIR net (4096-4096-4096-10: 33.6M weights) compiled through the CLI, as a user
+    does: the wall time of `snncompile MODEL --target T -o BUILD` (Python start-up included) and
+    the sizes of the build's graph text and arrays."""
+    import subprocess
+    import tempfile
+    from itertools import pairwise
+
+    import nir
+
+    rng = np.random.default_rng(0)
+    nodes, edges, prev = {"input": nir.Input(np.array([layers[0]]))}, [], "input"
+    for k, (a, b) in enumerate(pairwise(layers)):
+        nodes[f"fc{k}"] = nir.Affine(weight=rng.integers(-40, 41, (b, a)) / 100.0,
+                                     bias=np.zeros(b))
+        nodes[f"lif{k}"] = nir.LIF(tau=np.full(b, 0.02), r=np.ones(b), v_leak=np.zeros(b),
+                                   v_threshold=np.ones(b))
+        edges += [(prev, f"fc{k}"), (f"fc{k}", f"lif{k}")]
+        prev = f"lif{k}"
+    nodes["output"] = nir.Output(np.array([layers[-1]]))
+    edges.append((prev, "output"))
+    with tempfile.TemporaryDirectory() as tmp:
+        path, build = Path(tmp) / "dense.nir", Path(tmp) / "build"
+        nir.write(path, nir.NIRGraph(nodes=nodes, edges=edges))
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "snncompile.cli", str(path), "--target",
+                               target, "-o", str(build)], capture_output=True, text=True,
+                              check=False)
+        seconds = time.perf_counter() - t0
+        if proc.returncode:
+            raise SystemExit(proc.stderr)
+        mib = {f.name: f.stat().st_size / 2**20 for f in build.iterdir() if f.is_file()}
+    weights = sum(a * b for a, b in pairwise(layers))
+    return {"network": f"dense {'-'.join(map(str, layers))}", "target": target,
+            "weights": f"{weights:,}", "CLI compile s": round(seconds, 2),
+            "model.hw.txt MiB": round(mib.get("model.hw.txt", 0), 3),
+            "model.hw.npz MiB": round(mib.get("model.hw.npz", 0), 1),
+            "build MiB": round(sum(mib.values()), 1)}
 
 
 def measure(name: str, graph: Graph, target: str, memory: bool = True) -> dict:
@@ -126,7 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip the 1M-neuron network")
     ap.add_argument("--targets", default="loihi2,loihi1")
+    ap.add_argument("--dense", action="store_true", help="only the dense 33M-weight CLI rows")
     args = ap.parse_args(argv)
+    dense = [dense_cli(t) for t in ("emu", "loihi2")]
+    print(table(dense) + "\n", flush=True)
+    if args.dense:
+        return 0
     rows = []
     from snncompile import api
 

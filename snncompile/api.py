@@ -132,10 +132,10 @@ def write_build(result: Build, out_dir: str | Path, **write_options: Any) -> Non
     target, hw_graph, placement = result.target, result.hw_graph, result.placement
     assert target is not None, "write_build needs a Build with its target"
     with atomic_dir(Path(out_dir), [] if _live(result.model) else [Path(result.model)]) as folder:
-        (folder / "model.nn.txt").write_text(text.dumps(result.nn_graph))
+        nn_files = text.write(result.nn_graph, folder / "model.nn.txt", "nn_graph")
         files = result.backend.write(hw_graph, folder, target=target, placement=placement,
                                      **write_options)
-        files["nn_graph"] = "model.nn.txt"
+        files.update(nn_files)
         if placement is not None and "placement" not in files:
             from snncompile.partition.plot import plot
 

@@ -86,3 +86,27 @@ def test_layer_major_equals_step_major_on_the_nir_paper_cnn(third_party):
     quick, slow = both(graph, x, 11)
     assert_equal(quick, slow)
     assert sum(int(s.sum()) for s in quick.spikes.values()) > 100
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_layer_major_equals_step_major_with_per_neuron_parameters(seed):
+    """Per-neuron du, dv, vth (hw.LIF arrays) and every reset (zero, subtract, subtract_next)
+    run through the same kernel on both paths."""
+    import dataclasses
+
+    rng = np.random.default_rng(100 + seed)
+    graph = feed_forward(rng, ("normal", "stress", "lsb")[seed % 3])
+    while all(np.prod(op.shape) < 2 for op in graph.nodes.values() if isinstance(op, hw.LIF)):
+        graph = feed_forward(rng, ("normal", "stress", "lsb")[seed % 3])
+    nodes = dict(graph.nodes)
+    for name, op in graph.nodes.items():
+        if isinstance(op, hw.LIF):
+            nodes[name] = dataclasses.replace(
+                op, du=rng.integers(0, 4096, op.shape), dv=rng.integers(0, 4096, op.shape),
+                vth=rng.integers(1, 200, op.shape),
+                reset=("zero", "subtract", "subtract_next")[int(rng.integers(3))])
+    graph = check(Graph(level="hw", nodes=nodes, edges=graph.edges))
+    assert any(op.heterogeneous for op in graph.nodes.values() if isinstance(op, hw.LIF))
+    assert fast.applicable(graph, False, None)
+    x = (rng.random((3, 9, graph.shapes["in"][0])) < 0.6).astype(np.int8)
+    assert_equal(*both(graph, x, 12))

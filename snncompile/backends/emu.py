@@ -39,9 +39,8 @@ def write(hw_graph: Graph, folder: Path, target: object = None, placement: objec
     from snncompile.backends.support import check
 
     check(hw_graph, KIND)
-    (folder / TEXT).write_text(text.dumps(hw_graph))
     save_image(hw_graph, folder / IMAGE)
-    return {"image": IMAGE, "hw_graph": TEXT}
+    return {"image": IMAGE, **text.write(hw_graph, folder / TEXT, "hw_graph")}
 
 
 def run(folder: Path, manifest: dict, x: np.ndarray, strict: bool = False,

@@ -120,7 +120,7 @@ def write(hw_graph: Graph, folder: Path, target: str | Path | Target = KIND,
     files.update(_copy_shipped_models(folder))
     (folder / PROGRAM).write_text(program)
     (folder / README).write_text(readme)
-    (folder / TEXT).write_text(text.dumps(g))
+    files.update(text.write(g, folder / TEXT, "hw_graph"))
     return files
 
 

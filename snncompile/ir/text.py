@@ -7,11 +7,16 @@
 
 Floats are written with Python's shortest round-trip repr, so parsing gives identical arrays.
 Golden tests and `--dump-after PASS` use this form.
+
+Build folders use `write` / `read`: the same lines, but every array of more than INLINE values is
+kept in a binary .npz beside the text and named in its place ({"dtype", "shape", "npz": key}), so
+the text stays readable and diffable and a 33M-weight net is not written as 850 MB of digits.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,40 +27,72 @@ from snncompile.ir.graph import Graph
 
 HEADER = "snncompile-ir 1"
 _OPS: dict[str, dict[str, type]] = {"nn": nn_ops.OPS, "hw": hw_ops.OPS}
+INLINE = 64  # arrays up to this many values stay in the text of write()
 
 
-def _encode(value: Any) -> Any:
+def _encode(value: Any, arrays: dict | None = None, key: str = "") -> Any:
     if isinstance(value, np.ndarray):
-        return {"dtype": str(value.dtype), "shape": list(value.shape),
-                "data": value.ravel().tolist()}
+        head = {"dtype": str(value.dtype), "shape": list(value.shape)}
+        if arrays is not None and value.size > INLINE:
+            arrays[key] = value
+            return {**head, "npz": key}
+        return {**head, "data": value.ravel().tolist()}
     if isinstance(value, tuple):
-        return [_encode(v) for v in value]
+        return [_encode(v, arrays, f"{key}.{i}") for i, v in enumerate(value)]
     if isinstance(value, np.generic):
         return value.item()
     return value
 
 
-def _decode(value: Any) -> Any:
+def _decode(value: Any, arrays: Any = None) -> Any:
     if isinstance(value, dict) and set(value) == {"dtype", "shape", "data"}:
         return np.array(value["data"], dtype=value["dtype"]).reshape(value["shape"])
+    if isinstance(value, dict) and set(value) == {"dtype", "shape", "npz"}:
+        if arrays is None or value["npz"] not in arrays:
+            raise KeyError(f"array {value['npz']!r} is not in the .npz beside the text")
+        return np.asarray(arrays[value["npz"]], dtype=value["dtype"]).reshape(value["shape"])
     if isinstance(value, list):
-        return tuple(_decode(v) for v in value)
+        return tuple(_decode(v, arrays) for v in value)
     return value
 
 
-def dumps(graph: Graph) -> str:
+def dumps(graph: Graph, arrays: dict | None = None) -> str:
+    """The text form; with `arrays`, large arrays go into it (by key) instead of the text."""
     lines = [f"{HEADER} level={graph.level} dt={float(graph.dt)!r}"]
     if graph.meta:
         lines.append("meta " + json.dumps(_encode(dict(graph.meta)), sort_keys=True))
     for name, op in graph.nodes.items():
-        params = {k: _encode(v) for k, v in op.params().items()}
+        params = {k: _encode(v, arrays, f"{name}/{k}") for k, v in op.params().items()}
         lines.append(f"node {json.dumps(name)} {type(op).__name__} {json.dumps(params)}")
     for a, b in graph.edges:
         lines.append(f"edge {json.dumps(a)} {json.dumps(b)}")
     return "\n".join(lines) + "\n"
 
 
-def loads(text: str) -> Graph:
+def write(graph: Graph, path: Path, key: str) -> dict[str, str]:
+    """path (model.hw.txt) and, if any array is large, its .npz sidecar (model.hw.npz); returns
+    the manifest's file entries: {key: text name, key + "_arrays": sidecar name}."""
+    path = Path(path)
+    arrays: dict[str, np.ndarray] = {}
+    path.write_text(dumps(graph, arrays))
+    if not arrays:
+        return {key: path.name}
+    sidecar = path.with_suffix(".npz")
+    np.savez(sidecar, **arrays)
+    return {key: path.name, f"{key}_arrays": sidecar.name}
+
+
+def read(path: Path) -> Graph:
+    """The graph `write` wrote to path (and its .npz sidecar, if there is one)."""
+    path = Path(path)
+    sidecar = path.with_suffix(".npz")
+    if not sidecar.is_file():
+        return loads(path.read_text())
+    with np.load(sidecar) as arrays:
+        return loads(path.read_text(), arrays)
+
+
+def loads(text: str, arrays: Any = None) -> Graph:
     decoder = json.JSONDecoder()
     lines = text.splitlines()
     if not lines or not lines[0].startswith(HEADER + " "):
@@ -69,12 +106,13 @@ def loads(text: str) -> Graph:
         try:
             keyword, rest = line.split(" ", 1)
             if keyword == "meta":
-                meta = {k: _decode(v) for k, v in json.loads(rest).items()}
+                meta = {k: _decode(v, arrays) for k, v in json.loads(rest).items()}
             elif keyword == "node":
                 name, end = decoder.raw_decode(rest)
                 op_name, params = rest[end:].strip().split(" ", 1)
                 cls = _OPS[level][op_name]
-                nodes[name] = cls(**{k: _decode(v) for k, v in json.loads(params).items()})
+                nodes[name] = cls(**{k: _decode(v, arrays) for k, v in
+                                     json.loads(params).items()})
             elif keyword == "edge":
                 a, end = decoder.raw_decode(rest)
                 b, _ = decoder.raw_decode(rest[end:].strip())

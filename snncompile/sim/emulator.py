@@ -22,6 +22,7 @@ from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 from snncompile.progress import staged
 from snncompile.sim.fixed import EXACT, U_MAX, V_MAX, Event, SimTrace, decay, wrap
+from snncompile.sim.kernels import NO_RECORD, RESETS, IntWeights, lif_run, per_neuron
 from snncompile.sim.timing import clock_nodes, latency, synaptic_depths
 
 
@@ -48,43 +49,82 @@ class _Synapse:
 
 
 class _Dense(_Synapse):
+    """Binary spikes times Lava's 8-bit weights: an int8 x int8 -> int32 product (kernels.IntWeights)
+    where the weights allow it (always for Lava's), else a float64 product (exact below 2^53)."""
+
     def __init__(self, *args: Any):
         super().__init__(*args)
-        w = effective_weights(self.op)
+        self.int_weights, self.wt = _prepared_weights(self.op)
         n_in = int(np.prod(self.in_shape))
-        if w.shape[1] != n_in:
-            raise GraphCheckError(f"emulator: Dense {self.name!r} has {w.shape[1]} inputs, "
-                                  f"its source gives {n_in}")
-        if np.abs(w).max(initial=0) * n_in >= EXACT:
+        if self.int_weights.n_in != n_in:
+            raise GraphCheckError(f"emulator: Dense {self.name!r} has {self.int_weights.n_in} "
+                                  f"inputs, its source gives {n_in}")
+        if self.int_weights.peak * n_in >= EXACT:
             raise GraphCheckError(f"emulator: Dense {self.name!r} sums could exceed 2^53")
-        self.wt = np.ascontiguousarray(w.T, dtype=np.float64)
+
+    def product(self, rows: np.ndarray) -> np.ndarray:
+        """rows (m, n_in) of 0/1 -> the wrapped a_out register (m, n_out) int32."""
+        if self.int_weights.exact:
+            return self.int_weights.product(np.asarray(rows).astype(np.int8, copy=False))
+        return _float_product(rows, self.wt, self.op.weight_exp)
 
     def receive(self, s: np.ndarray, t: int, events: list[Event] | None) -> None:
-        acc = np.rint(s.reshape(len(s), -1) @ self.wt).astype(np.int64)
-        e = self.op.weight_exp
-        acc = acc << e if e > 0 else acc >> -e
-        self.register = wrap(acc, 32)  # the int32 a_out channel
+        self.register = self.product(s.reshape(len(s), -1))
 
 
-class _DelayDense(_Dense):
-    """Delay ring: slot k holds what the neurons read k + 1 steps after the current one."""
+_PREPARED: dict[int, tuple[Any, IntWeights, np.ndarray | None]] = {}
+
+
+def _prepared_weights(op: Any) -> tuple[IntWeights, np.ndarray | None]:
+    """A Dense op's weights as the products need them (int8, or float64 (n_in, n_out) where int8
+    cannot hold them), kept for the last few ops (by identity: ops are immutable) so repeated
+    runs of one graph do not redo Lava's weight preprocessing."""
+    hit = _PREPARED.get(id(op))
+    if hit is not None and hit[0] is op:
+        return hit[1], hit[2]
+    w = effective_weights(op)
+    int_weights = IntWeights(w, op.weight_exp)
+    wt = None if int_weights.exact else np.ascontiguousarray(w.T, dtype=np.float64)
+    while len(_PREPARED) >= 8:
+        _PREPARED.pop(next(iter(_PREPARED)))
+    _PREPARED[id(op)] = (op, int_weights, wt)
+    return int_weights, wt
+
+
+def _float_product(rows: np.ndarray, wt: np.ndarray, e: int) -> np.ndarray:
+    acc = np.rint(rows.astype(np.float64) @ wt).astype(np.int64)
+    return wrap(acc << e if e > 0 else acc >> -e, 32).astype(np.int32)
+
+
+class _DelayDense(_Synapse):
+    """Delay ring: slot k holds what the neurons read k + 1 steps after the current one; one
+    _Dense product per distinct delay (the weights whose delay is k, others 0)."""
 
     def __init__(self, *args: Any):
         super().__init__(*args)
         delays = np.asarray(self.op.delays)
-        self.groups = [(k, np.ascontiguousarray(np.where(delays.T == k, self.wt, 0.0)))
-                       for k in np.unique(delays)]
+        w = np.asarray(self.op.weights)
+        self.groups = [(int(k), _Dense(self.name, dataclasses.replace(
+            self.op, weights=np.where(delays == k, w, 0), sign_mode=_sign_mode(self.op)),
+            self.in_shape, self.register.shape[1:], 1)) for k in np.unique(delays)]
         self.ring = np.zeros((len(self.register), int(delays.max(initial=0)) + 1,
                               self.register.shape[1]), dtype=np.int64)
 
     def receive(self, s: np.ndarray, t: int, events: list[Event] | None) -> None:
-        e = self.op.weight_exp
         self.ring = np.roll(self.ring, -1, axis=1)
         self.ring[:, -1] = 0
-        for k, wt in self.groups:
-            acc = np.rint(s.reshape(len(s), -1) @ wt).astype(np.int64)
-            self.ring[:, k] += acc << e if e > 0 else acc >> -e
+        for k, dense in self.groups:
+            self.ring[:, k] += dense.product(s.reshape(len(s), -1))
         self.register = wrap(self.ring[:, 0], 32)
+
+
+def _sign_mode(op: Any) -> str:
+    """The sign mode Lava resolves from all of a DelayDense's weights, so a group of them (with
+    zeros elsewhere) keeps it."""
+    if op.sign_mode != "auto":
+        return op.sign_mode
+    w = np.asarray(op.weights)
+    return "excitatory" if w.min(initial=0) >= 0 else "inhibitory" if w.max(initial=0) <= 0 else "mixed"
 
 
 class _Conv(_Synapse):
@@ -132,48 +172,42 @@ def effective_bias(op: Any) -> np.ndarray:
     return wrap(np.where(exp >= 0, mant << np.maximum(exp, 0), mant >> np.maximum(-exp, 0)), 32)
 
 
-def flat_param(value: int | np.ndarray) -> int | np.ndarray:
-    """A LIF's du, dv or vth as the emulator uses it: a Python int, or per neuron flat (n,)."""
-    return value.reshape(-1).astype(np.int64) if isinstance(value, np.ndarray) else int(value)
-
-
 class _LIF:
+    """hw.LIF, one step at a time through the compiled kernel (kernels.lif_run, whose docstring
+    and spec §1.1/§1.2 are the rule): u1 = wrap32(tz(u * Du) + wrap32(a << 6)) with Lava's single
+    correction into (-2^23, 2^23]; v = clip(wrap32(tz(v * Dv) + u + bias), +-V_MAX); spike if
+    v > vth << 6, then reset v (zero or subtract)."""
+
     def __init__(self, name: str, op: hw.LIF, batch: int, init: tuple | None = None):
         self.name, self.op = name, op
         self.u, self.v = initial_uv(op, batch, init)
+        n = self.u.shape[1]
         self.bias = effective_bias(op)
-        self.Du, self.Dv = 4096 - (flat_param(op.du) + 1), 4096 - flat_param(op.dv)
-        self.vth = flat_param(op.vth) << 6
-        self.s_prev = np.zeros(self.u.shape, bool)  # "subtract_next": the pending subtraction
+        self.Du = per_neuron(4096 - (np.asarray(op.du, np.int64) + 1), n)
+        self.Dv = per_neuron(4096 - np.asarray(op.dv, np.int64), n)
+        self.vth = per_neuron(np.asarray(op.vth, np.int64) << 6, n)
+        self.s_prev = np.zeros(self.u.shape, np.int8)  # "subtract_next": the pending subtraction
+        self.reset = RESETS[op.reset]
+        self.interval = int(op.reset_interval)
+        self.phase = int(op.reset_offset) % self.interval if self.interval else 0
+
+    def run(self, a: np.ndarray, lag: int, t0: int, spikes: np.ndarray, u_rec: np.ndarray,
+            v_rec: np.ndarray, counts: np.ndarray, rows: slice = slice(None)) -> None:
+        """kernels.lif_run on this population's state (the batch rows `rows`)."""
+        lif_run(a, lag, self.u[rows], self.v[rows], self.s_prev[rows], self.Du, self.Dv, self.vth,
+                self.bias, self.reset, self.interval, self.phase, t0, spikes, u_rec, v_rec,
+                counts)
 
     def step(self, t: int, a_in: np.ndarray, events: list[Event] | None) -> np.ndarray:
-        op = self.op
-        if op.reset_interval and t % op.reset_interval == op.reset_offset % op.reset_interval:
-            self.u[:] = 0
-            self.v[:] = 0
-            self.s_prev[:] = False
-        u1 = wrap(decay(self.u, self.Du) + wrap(wrap(a_in, 32) << 6, 32), 32)
-        # Lava's single correction; the two cases exclude each other, so both test u1
-        u = u1 - (2 * U_MAX) * (u1 > U_MAX) + (2 * U_MAX) * (u1 <= -U_MAX)
-        later = op.reset == "subtract_next"
-        v1 = wrap(decay(self.v, self.Dv) + u + self.bias - (self.vth * self.s_prev if later
-                                                              else 0), 32)
-        v = np.clip(v1, -V_MAX, V_MAX)
+        batch, n = self.u.shape
+        s = np.empty((batch, 1, n), np.int8)
+        counts = np.zeros((1, 2), np.int64)
+        self.run(np.asarray(a_in).reshape(batch, 1, n), 0, t, s, NO_RECORD, NO_RECORD, counts)
         if events is not None:
-            for kind, n in (("u_wrap", np.count_nonzero((u1 > U_MAX) | (u1 <= -U_MAX))),
-                            ("v_saturation", np.count_nonzero((v1 > V_MAX) | (v1 < -V_MAX)))):
-                if n:
-                    events.append(Event(self.name, t, kind, int(n)))
-        s = v > self.vth
-        self.s_prev = s
-        if later:
-            pass
-        elif op.reset == "subtract":
-            v = np.where(s, v - self.vth, v)
-        else:
-            v = np.where(s, 0, v)
-        self.u, self.v = u, v
-        return s
+            for kind, c in zip(("u_wrap", "v_saturation"), counts[0]):
+                if c:
+                    events.append(Event(self.name, t, kind, int(c)))
+        return s.reshape(batch, n).view(bool)
 
 
 class _ATRLIF:
@@ -281,7 +315,7 @@ def simulate(
         for n, synapse in syn.items():
             src = [current[p].reshape(batch, -1) for p in preds[n]]
             s_in = src[0] if len(src) == 1 else sum(a.astype(np.int64) for a in src) != 0
-            synapse.receive(s_in.astype(np.float64), t, events)
+            synapse.receive(s_in.astype(np.int8), t, events)
     for n in g.outputs:
         spikes[n] = spikes[preds[n][0]]
     return SimTrace(steps, spikes, u, v, events or [], extra)
@@ -348,7 +382,7 @@ def run_emulator(hw_graph: Graph, x: np.ndarray, strict: bool = False, record: b
     for n in hw_graph.outputs:
         src = hw_graph.predecessors(n)[0]
         outputs[n] = align(trace.spikes[src], depth[src], tuple(hw_graph.nodes[n].shape))
-    counts = {n: int(trace.spikes[n][:, depth[n] : depth[n] + steps].sum(dtype=np.int64))
+    counts = {n: int(np.count_nonzero(trace.spikes[n][:, depth[n] : depth[n] + steps]))
               for n in layers}
     result = EmuResult(outputs, {}, counts, trace.events, big_l)
     if record:

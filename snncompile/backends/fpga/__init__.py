@@ -64,14 +64,14 @@ def write(hw_graph: Graph, folder: Path, target: str | Path | Target = KIND,
     for name, body in sorted(files.items()):
         target = folder / (name if name == "README.md" else f"{RTL}/{name}")
         target.write_text(body)
-    (folder / TEXT).write_text(text.dumps(hw_graph))
+    graph_files = text.write(hw_graph, folder / TEXT, "hw_graph")
     save_image(hw_graph, folder / IMAGE)
     placed = plan.placement.to_json()
     placed["metrics"].pop("seconds", None)  # wall time: the build stays byte-identical
     (folder / PLACEMENT).write_text(json.dumps(placed, separators=(",", ":"), sort_keys=True))
     options = {"cores": None if cores is None else dataclasses.asdict(cores)}
     (folder / OPTIONS).write_text(json.dumps(options, indent=1, sort_keys=True) + "\n")
-    return {"image": IMAGE, "hw_graph": TEXT, "rtl": RTL, "readme": "README.md",
+    return {"image": IMAGE, **graph_files, "rtl": RTL, "readme": "README.md",
             "placement": PLACEMENT, "fpga_options": OPTIONS}
 
 

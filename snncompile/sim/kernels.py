@@ -1,0 +1,175 @@
+"""The emulator's two inner loops, compiled: the LIF time loop (numba) and int8 synapse products.
+
+`lif_run` is the one implementation of Lava's fixed-point LIF update (spec §1.1/§1.2, the rule
+emulator._LIF documents) that both emulator paths call: the stepwise path one step at a time, the
+layer-major path (fast.py) over a whole spike train. Every value is an int64 scalar inside the
+loop, so Lava's int32 wraps are reproduced exactly and no array temporaries are made. Neuron
+parameters are per-neuron arrays (`per_neuron` broadcasts a scalar), so heterogeneous
+populations run through the same kernel.
+
+`IntWeights` holds Lava's 8-bit effective weights as int8 (shifted down by their common trailing
+zeros, offset into [-128, 127]) so that binary spikes x weights is one int8 x int8 -> int32
+product (`torch._int_mm`): exact, since every partial sum of at most 2^23 binary rows times
+|w| <= 255 stays below 2^31. The a_out channel's shifts and int32 wrap are done in int32 with
+numpy's wrapping shifts, which equal the int64 arithmetic followed by a wrap mod 2^32.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+U_MAX = 2**23
+V_MAX = 2**23 - 1
+MAX_ROWS_INT32 = 2**23  # fan-in bound for exact int32 sums of binary rows times |w| <= 255
+
+
+def per_neuron(value, n: int) -> np.ndarray:
+    """A scalar or per-neuron parameter as a contiguous int64 array of n values."""
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(value, np.int64).reshape(-1)
+                                                if np.ndim(value) else np.int64(value), (n,)))
+
+
+def _wrap32(x):
+    return ((x + 2147483648) & 4294967295) - 2147483648
+
+
+def _decay(x, factor):
+    """tz(x * factor): x * factor / 4096 rounded toward zero (factor 0..4096, |x| < 2^31)."""
+    y = x * factor
+    return (y + ((y >> 63) & 4095)) >> 12
+
+
+def _lif_row(a, u, v, s_prev, du, dv, vth, bias, reset, spikes):
+    """One step of one sample's population, branch-free so the loop vectorizes: a (n,) input,
+    u, v (n,) state and s_prev (n,) the last step's spikes, updated in place; spikes (n,) int8
+    out; reset 0 zero, 1 subtract, 2 subtract_next (the previous step's spike subtracted inside
+    the v update, v kept on a spike). Returns (u wraps, v saturations)."""
+    n_wrap = 0
+    n_sat = 0
+    later = reset == 2
+    for j in range(u.shape[0]):
+        x = _wrap32(_wrap32(np.int64(a[j])) << 6)
+        u1 = _wrap32(_decay(u[j], du[j]) + x)
+        high = u1 > U_MAX  # Lava's single correction into (-2^23, 2^23]
+        low = u1 <= -U_MAX
+        uu = u1 - 2 * U_MAX * high + 2 * U_MAX * low
+        n_wrap += high + low
+        v1 = _wrap32(_decay(v[j], dv[j]) + uu + bias[j] - vth[j] * (s_prev[j] * later))
+        vv = min(max(v1, -V_MAX), V_MAX)
+        n_sat += vv != v1
+        s = vv > vth[j]
+        spikes[j] = s
+        s_prev[j] = s
+        if reset == 1:
+            vv = vv - vth[j] * s
+        elif reset == 0:
+            vv = vv * (1 - s)
+        u[j] = uu
+        v[j] = vv
+    return n_wrap, n_sat
+
+
+def _lif_run(a, lag, u, v, s_prev, du, dv, vth, bias, reset, interval, phase, t0,
+             spikes, u_rec, v_rec, counts):
+    """Run LIF populations over time, sample by sample.
+
+    a: (batch, steps_a, n) integer input; step t (0-based) reads a[:, t - lag] (zero before).
+    u, v: (batch, n) int64 state, s_prev (batch, n) int8 the last step's spikes, updated in
+    place. du, dv (decay factors 4096 - ..), vth (<< 6), bias (effective): (n,) int64. reset: 0
+    zero, 1 subtract, 2 subtract_next (RESETS). interval, phase: the LIFReset schedule (interval
+    0: none), tested on the hw step t0 + t. spikes: (batch, steps, n) int8 out. u_rec, v_rec:
+    (batch, steps, n) int32 out, or empty to skip. counts: (steps, 2) int64 += the u wraps and v
+    saturations of each step (strict mode's events).
+    """
+    batch, steps, n = spikes.shape
+    record = u_rec.shape[0] > 0
+    zero = np.zeros(n, a.dtype)
+    for b in range(batch):
+        ub = u[b]
+        vb = v[b]
+        sb = s_prev[b]
+        for t in range(steps):
+            if interval > 0 and (t0 + t) % interval == phase:
+                ub[:] = 0
+                vb[:] = 0
+                sb[:] = 0
+            ta = t - lag
+            n_wrap, n_sat = _lif_row(a[b, ta] if ta >= 0 else zero, ub, vb, sb, du, dv, vth,
+                                     bias, reset, spikes[b, t])
+            counts[t, 0] += n_wrap
+            counts[t, 1] += n_sat
+            if record:
+                u_rec[b, t] = ub
+                v_rec[b, t] = vb
+
+
+@functools.cache
+def _compiled():
+    """The kernels compiled by numba, on first use (importing numba costs a second or two, which
+    a compile that never runs the emulator should not pay); cached on disk by numba."""
+    global _wrap32, _decay, _lif_row
+    import numba
+
+    _wrap32 = numba.njit(cache=True, nogil=True, inline="always")(_wrap32)
+    _decay = numba.njit(cache=True, nogil=True, inline="always")(_decay)
+    _lif_row = numba.njit(cache=True, nogil=True)(_lif_row)
+    return numba.njit(cache=True, nogil=True)(_lif_run)
+
+
+def lif_run(*args) -> None:
+    """_lif_run compiled (its docstring has the arguments)."""
+    _compiled()(*args)
+
+
+NO_RECORD = np.zeros((0, 0, 0), np.int32)
+RESETS = {"zero": 0, "subtract": 1, "subtract_next": 2}  # hw.LIF.reset -> the kernel's code
+
+
+class IntWeights:
+    """Effective weights w (n_out, n_in) as int8 q with w = (q + offset) << shift, and the
+    a_out shift e of the synapse; `product` gives wrap32(((spikes @ w.T) << e or >> -e))."""
+
+    def __init__(self, w: np.ndarray, weight_exp: int):
+        w = np.asarray(w, np.int64)
+        self.n_out, self.n_in = w.shape
+        self.e = int(weight_exp)
+        self.peak = int(np.abs(w).max(initial=0))
+        self.q = None
+        if self.n_in >= MAX_ROWS_INT32:
+            return
+        lo, hi = int(w.min(initial=0)), int(w.max(initial=0))
+        for shift in range(9):
+            if np.any(w & ((1 << shift) - 1)):
+                break
+            low, high = lo >> shift, hi >> shift
+            if high - low <= 255:
+                offset = 0 if high <= 127 and low >= -128 else low + 128
+                self.shift, self.offset = shift, offset
+                import torch
+
+                self.q = torch.from_numpy(np.ascontiguousarray(((w >> shift) - offset).T
+                                                               .astype(np.int8)))
+                return
+
+    @property
+    def exact(self) -> bool:
+        return self.q is not None
+
+    def product(self, rows: np.ndarray) -> np.ndarray:
+        """rows (m, n_in) int8 of 0/1 -> (m, n_out) int32, the wrapped a_out register."""
+        import torch
+
+        rows = np.ascontiguousarray(rows, np.int8)
+        if len(rows) == 0 or self.n_in == 0 or self.n_out == 0:
+            return np.zeros((len(rows), self.n_out), np.int32)
+        acc = torch._int_mm(torch.from_numpy(rows), self.q).numpy()
+        if self.offset:
+            acc += np.int32(self.offset) * rows.sum(axis=1, dtype=np.int32)[:, None]
+        left = self.shift + self.e
+        if left > 0:
+            np.left_shift(acc, left, out=acc)
+        elif left < 0:
+            np.right_shift(acc, -left, out=acc)
+        return acc
