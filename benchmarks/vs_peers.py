@@ -153,29 +153,22 @@ def nir_peers(path: Path) -> dict:
     from snntorch.import_nir import import_from_nir
 
     graph = nir.read(str(path))
-    peers = {}
-    snn_net = import_from_nir(graph)
+    return {"snnTorch": _time_loop(import_from_nir(graph)),
+            "Norse": _time_loop(norse.from_nir(graph))}
 
-    def snntorch_run(x):
+
+def _time_loop(net):
+    """A (T, B, ...) run of a stateful module called once per step as net(x_t, state)."""
+
+    def run(x):
         state = None
         out = []
         for t in range(len(x)):
-            y, state = snn_net(x[t], state)
+            y, state = net(x[t], state)
             out.append(y)
         return torch.stack(out)
 
-    norse_net = norse.from_nir(graph)
-
-    def norse_run(x):
-        state = None
-        out = []
-        for t in range(len(x)):
-            y, state = norse_net(x[t], state)
-            out.append(y)
-        return torch.stack(out)
-
-    peers["snnTorch"], peers["Norse"] = snntorch_run, norse_run
-    return peers
+    return run
 
 
 # -- Lava ----------------------------------------------------------------------------------------
