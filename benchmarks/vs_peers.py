@@ -240,7 +240,12 @@ def measure(label: str, g: Graph, peers: dict, big_t: int, batches: list[int], r
         xt = torch.from_numpy(np.ascontiguousarray(np.swapaxes(x, 0, 1))).float()
         with torch.no_grad():
             for name, fn in peers.items():
-                peer_rows[name][b] = median_time(repeat, fn, xt) / per
+                try:
+                    peer_rows[name][b] = median_time(repeat, fn, xt) / per
+                except (TypeError, RuntimeError, ValueError) as exc:  # its own import fails
+                    print(f"{label}: {name} failed at batch {b}: {str(exc).splitlines()[0]}",
+                          flush=True)
+                    peer_rows[name][b] = None
     rows += [emu_row, *peer_rows.values()]
     return rows, check_line
 
@@ -284,6 +289,7 @@ def main(repeat: int, nets: list[str], batches: list[int], big_t: int) -> None:
         r, c = measure("dense CUBA 128-512-256-10", g, dense_peers(g), big_t, batches, repeat, rng)
         rows += r
         checks.append(f"dense: {c}")
+        print(table(r, batches), flush=True)
     for key, path in (("cnn", NIR / "02_cnn" / "cnn_sinabs.nir"),
                       ("rnn", NIR / "03_rnn" / "braille_noDelay_bias_zero.nir")):
         if key in nets:
@@ -292,6 +298,7 @@ def main(repeat: int, nets: list[str], batches: list[int], big_t: int) -> None:
                            repeat, rng)
             rows += r
             checks.append(f"{key}: {c}")
+            print(table(r, batches), flush=True)
     print("µs per sample-step, median of", repeat, "(lower is better)\n")
     print(table(rows, batches))
     print("\nemulator vs Lava fixed_pt, spikes/u/v of every layer at every step: "
