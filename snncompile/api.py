@@ -204,7 +204,7 @@ def run_build(folder: str | Path, x: np.ndarray, strict: bool = False, layout: s
     manifest = read_manifest(folder)
     shape = tuple(manifest["input_shape"])
     if frame_steps is not None:
-        x = _frames(text.loads((folder / "model.hw.txt").read_text()), x, frame_steps, folder)
+        x = _frames(text.read(folder / "model.hw.txt"), x, frame_steps, folder)
     btn = check_input(x, shape, str(folder), layout)
     backend = get_backend(manifest["target"])
     options = check_options(options, backend.RUN_OPTIONS, f"{folder} is a {manifest['target']} "
