@@ -88,7 +88,7 @@ def _in_range(name: str, field: str, value, low: int, high: int) -> None:
 
 
 def _check_hw_ranges(graph: Graph) -> None:
-    """Ranges Lava's fixed_pt models accept (shared/spec/loihi2-fixed-point.md §1.1, §2.1)."""
+    """Ranges Lava's fixed_pt models accept (docs/spec/loihi2-fixed-point.md §1.1, §2.1)."""
     for name, op in graph.nodes.items():
         if isinstance(op, hw_ops.LIF):
             _in_range(name, "du", op.du, -1, 4095)

@@ -1,6 +1,6 @@
 """`hw`-level ops: integers, discrete time, Loihi 2 fixed point as Lava 0.10.0's `fixed_pt` models run it.
 
-Sources are sections of shared/spec/loihi2-fixed-point.md ("spec §n"). Time starts at t = 1.
+Sources are sections of docs/spec/loihi2-fixed-point.md ("spec §n"). Time starts at t = 1.
 Every synapse (Dense, Conv) is a one-step register: a spike sent at step t reaches the target's
 input at step t + 1 (spec §0.1). Several synapses into one neuron population are summed (spec §0).
 """
