@@ -26,7 +26,7 @@ from snncompile.ir.graph import Graph
 from snncompile.ir.values import check_values
 from snncompile.progress import staged
 from snncompile.target import Target, load_target
-from snncompile.verify import VerifyReport, compare, with_advice, with_backend
+from snncompile.verify import VerifyReport, compare_tallies, with_advice, with_backend_count
 
 CompileResult = Build  # the value compile_model returns (snncompile.build)
 TargetLike = str | Path | Target  # a registered name, a target folder's path, or a Target
@@ -314,6 +314,7 @@ def verify(
     min_prediction_agreement: float | None = None,
     layout: str = "btn",
     frame_steps: int | None = None,
+    workers: int = 1,
     **frontend_options: Any,
 ) -> VerifyReport:
     """Run the trainer's model (.pt), the float reference, the emulator and the target's own
@@ -321,12 +322,16 @@ def verify(
     output, reference vs emulator layer by layer (gated on the output's per-neuron spike-count
     error and spike-train agreement, see spike_metrics), and target vs emulator exactly. With
     `strict`, any u wrap or v saturation fails the report. Files already in hw integers (netx)
-    have no float model: their emulator run is the reference."""
+    have no float model: their emulator run is the reference. `workers` > 1 runs the samples
+    in that many local processes (verify_build), with the same report."""
+    from snncompile.shard import check_workers
+
+    check_workers(workers)  # before the compile
     result = build(model, target, weight_split, weight_bits, **frontend_options)
     return verify_build(result, x, labels, max_count_error, min_train_agreement,
                         max_accuracy_drop, max_source_mismatch, strict, min_prediction_agreement,
                         weight_split=weight_split, weight_bits=weight_bits, layout=layout,
-                        frame_steps=frame_steps, **frontend_options)
+                        frame_steps=frame_steps, workers=workers, **frontend_options)
 
 
 def verify_build(result: Build, x: np.ndarray, labels: np.ndarray | None = None,
@@ -334,13 +339,18 @@ def verify_build(result: Build, x: np.ndarray, labels: np.ndarray | None = None,
                  max_accuracy_drop: float = 1.0, max_source_mismatch: float = 0.001,
                  strict: bool = False, min_prediction_agreement: float | None = None,
                  weight_split: bool = False, weight_bits: int = 8, layout: str = "btn",
-                 frame_steps: int | None = None, **frontend_options: Any) -> VerifyReport:
+                 frame_steps: int | None = None, workers: int = 1, shards: int | None = None,
+                 progress: Callable[[int, int], None] | None = None,
+                 **frontend_options: Any) -> VerifyReport:
     """`verify` of a Build: its back end's own artefact runs if it has one (OWN_ARTEFACT);
     `weight_split` and `weight_bits` (those the Build was lowered with) only shape the advice;
-    x in `layout`, or frames held `frame_steps` steps (snncompile.layouts, bias_input)."""
-    from snncompile.sim.emulator import run_emulator
-    from snncompile.sim.reference import run_reference
+    x in `layout`, or frames held `frame_steps` steps (snncompile.layouts, bias_input).
+    `workers` > 1 shards the samples over local processes (snncompile.shard), `shards` of them
+    (default: one per worker), `progress(samples_done, samples)` after each; the report is the
+    same, byte for byte, for any number of workers and shards."""
+    from snncompile.shard import run_sharded
     from snncompile.sim.timing import event_rows
+    from snncompile.verify_stages import merge, run_stages
 
     graph, hw_graph, model = result.nn_graph, result.hw_graph, result.model
     assert result.target is not None, "verify_build needs a Build with its target"
@@ -352,35 +362,25 @@ def verify_build(result: Build, x: np.ndarray, labels: np.ndarray | None = None,
     if labels is not None and labels.shape != (x.shape[0],):
         raise InputError(f"labels have shape {labels.shape}; expected ({x.shape[0]},), "
                          "one per sample")
-    emu = run_emulator(hw_graph, x, record=True, strict=strict)
-    (out_hw,) = hw_graph.outputs
-    emu_spikes = {**emu.spikes, "output": emu.outputs[out_hw]}
-    overflows = event_rows(hw_graph, emu.events) if strict else None
-    target_out = None
-    if result.backend.OWN_ARTEFACT:
-        with tempfile.TemporaryDirectory(prefix="snncompile-verify-") as tmp:
-            write_build(result, Path(tmp) / "build")
-            target_out, _ = run_build(Path(tmp) / "build", x)
+    if graph.level == "hw" and not result.backend.OWN_ARTEFACT:
+        raise SnnCompileError(f"{_name(model)} is already quantized, so the emulator is its "
+                              "reference; verify it against a back end, e.g. --target loihi2")
+    tally = merge(run_sharded(run_stages, result, x, workers, shards, progress, strict=strict,
+                              **frontend_options), hw_graph)
+    overflows = event_rows(hw_graph, list(tally.events)) if strict else None
+    common = (target, tally.samples, tally.steps, tally.layers, tally.float_pred, tally.hw_pred,
+              "output", labels)
     if graph.level == "hw":
-        if target_out is None:
-            raise SnnCompileError(f"{_name(model)} is already quantized, so the emulator is its "
-                                  "reference; verify it against a back end, e.g. --target loihi2")
-        report = compare(target, {"output": emu.outputs[out_hw]}, {"output": target_out}, "output",
-                         labels, None, max_accuracy_drop, overflows=overflows, reference="emulator",
-                         min_train_agreement=None,
-                         min_prediction_agreement=min_prediction_agreement)
-        return with_backend(report, emu.outputs[out_hw], target_out)
-    ref = run_reference(graph, x.astype(np.float64), record=True)
-    (out_nn,) = graph.outputs
-    float_spikes = {n: ref[n] for n in graph.of_kind("neuron")}
-    float_spikes["output"] = ref[out_nn]
-    source = run_source(model, x, **frontend_options)
-    report = compare(target, float_spikes, emu_spikes, "output", labels, max_count_error,
-                     max_accuracy_drop, source, max_source_mismatch, overflows,
-                     min_train_agreement=min_train_agreement,
-                     min_prediction_agreement=min_prediction_agreement)
-    if target_out is not None:
-        report = with_backend(report, emu.outputs[out_hw], target_out)
+        report = compare_tallies(*common, None, max_accuracy_drop, overflows=overflows,
+                                 reference="emulator", min_train_agreement=None,
+                                 min_prediction_agreement=min_prediction_agreement)
+        return with_backend_count(report, tally.backend_differing)
+    report = compare_tallies(*common, max_count_error, max_accuracy_drop, tally.source,
+                             max_source_mismatch, overflows,
+                             min_train_agreement=min_train_agreement,
+                             min_prediction_agreement=min_prediction_agreement)
+    if tally.backend_differing is not None:
+        report = with_backend_count(report, tally.backend_differing)
     return with_advice(report, weight_split, weight_bits)
 
 

@@ -171,12 +171,15 @@ def run_cmd(build: Path, input_path: Path, out_path: Path, strict: bool, simulat
                    "(.pt) and the float reference differ.")
 @click.option("--strict", is_flag=True,
               help="Also fail on any u wrap / v saturation on the target, listing each.")
+@click.option("--workers", default=1, show_default=True, type=int,
+              help="Local worker processes to shard the samples over (same report for any N).")
 @opt.model_input_options
 def verify_cmd(model: Path, target: str, input_path: Path, labels_path: Path | None,
                max_count_error: float, min_train_agreement: float,
                min_prediction_agreement: float | None, max_accuracy_drop: float,
-               max_source_mismatch: float, strict: bool, layout: str, frame_steps: int | None,
-               as_json: bool, weight_split: bool, weight_bits: int, **kw: Any) -> None:
+               max_source_mismatch: float, strict: bool, workers: int, layout: str,
+               frame_steps: int | None, as_json: bool, weight_split: bool, weight_bits: int,
+               **kw: Any) -> None:
     """Run the float reference, the emulator and the target on the same inputs; exit 1 past the
     tolerances or if the target's own run (Lava) differs from the emulator at all."""
     x = api.load_array(input_path, "input")
@@ -184,7 +187,7 @@ def verify_cmd(model: Path, target: str, input_path: Path, labels_path: Path | N
     report = api.verify(model, x, target, labels, max_count_error, min_train_agreement,
                         max_accuracy_drop, max_source_mismatch, strict, weight_split,
                         weight_bits, min_prediction_agreement, layout, frame_steps,
-                        **opt.frontend_kwargs(kw))
+                        workers=workers, **opt.frontend_kwargs(kw))
     if as_json:
         jsonout.echo(report.to_dict())
     else:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from snncompile import spike_metrics as metrics
+from snncompile.spike_tally import SpikeTally
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +74,12 @@ def with_backend(report: VerifyReport, emulator_out: np.ndarray, backend_out: np
                  ) -> VerifyReport:
     """Add the exact check: the target's own run (Lava, RTL) must equal the emulator entry for
     entry, since both implement the same integer arithmetic."""
-    differing = int(np.count_nonzero((emulator_out != 0) != (backend_out != 0)))
+    return with_backend_count(report, int(np.count_nonzero((emulator_out != 0)
+                                                           != (backend_out != 0))))
+
+
+def with_backend_count(report: VerifyReport, differing: int) -> VerifyReport:
+    """with_backend given the count of differing output entries (merged over shards)."""
     check = Check(f"emulator vs {report.target}: differing output entries", differing, 0,
                   differing == 0)
     return dataclasses.replace(report, checks=(*report.checks, check),
@@ -98,16 +103,16 @@ def with_advice(report: VerifyReport, weight_split: bool, weight_bits: int) -> V
     return dataclasses.replace(report, advice=tuple(advice))
 
 
-def _layer(name: str, ref: np.ndarray, hw: np.ndarray) -> LayerAgreement:
+def _layer(name: str, tally: SpikeTally) -> LayerAgreement:
     return LayerAgreement(
         name=name,
-        neurons=int(np.prod(ref.shape[2:])),
-        float_spikes=int(np.count_nonzero(ref)),
-        hw_spikes=int(np.count_nonzero(hw)),
-        count_error=metrics.count_error(ref, hw),
-        train_agreement=metrics.train_agreement(ref, hw),
-        agreement=metrics.entry_agreement(ref, hw),
-        first_divergence=metrics.first_divergence(ref, hw),
+        neurons=tally.neurons,
+        float_spikes=tally.ref_spikes,
+        hw_spikes=tally.other_spikes,
+        count_error=tally.count_error,
+        train_agreement=tally.train_agreement,
+        agreement=tally.entry_agreement,
+        first_divergence=tally.first_divergence,
     )
 
 
@@ -137,10 +142,38 @@ def compare(
     `max_source_mismatch` of its output entries differ from the float reference (float32 vs
     float64 rounding only); with `overflows` (strict mode), there are none.
     """
-    layers = tuple(_layer(name, float_spikes[name], hw_spikes[name])
-                   for name in float_spikes if name in hw_spikes)
-    f_out, h_out = float_spikes[output], hw_spikes[output]
-    f_pred, h_pred = predictions(f_out), predictions(h_out)
+    tallies = {name: SpikeTally.of(float_spikes[name], hw_spikes[name])
+               for name in float_spikes if name in hw_spikes}
+    f_out = float_spikes[output]
+    source = None if source_spikes is None else SpikeTally.of(source_spikes, f_out)
+    return compare_tallies(target, f_out.shape[0], f_out.shape[1], tallies,
+                           predictions(f_out), predictions(hw_spikes[output]), output, labels,
+                           max_count_error, max_accuracy_drop, source, max_source_mismatch,
+                           overflows, reference, min_train_agreement, min_prediction_agreement)
+
+
+def compare_tallies(
+    target: str,
+    samples: int,
+    steps: int,
+    tallies: dict[str, SpikeTally],
+    f_pred: np.ndarray,
+    h_pred: np.ndarray,
+    output: str,
+    labels: np.ndarray | None = None,
+    max_count_error: float | None = 0.1,
+    max_accuracy_drop: float = 1.0,
+    source: SpikeTally | None = None,
+    max_source_mismatch: float = 0.001,
+    overflows: list[dict] | None = None,
+    reference: str = "float reference",
+    min_train_agreement: float | None = 0.8,
+    min_prediction_agreement: float | None = None,
+) -> VerifyReport:
+    """`compare` from the integer tallies of each layer (reference vs hardware), the predicted
+    class per sample on both sides and the source tally (trainer's model vs reference): the form
+    that shards merge exactly (snncompile.shard)."""
+    layers = tuple(_layer(name, tally) for name, tally in tallies.items())
     out = next(layer for layer in layers if layer.name == output)
     prediction_agreement = float(np.mean(f_pred == h_pred))
     checks = []
@@ -156,8 +189,8 @@ def compare(
                             min_prediction_agreement,
                             prediction_agreement >= min_prediction_agreement, at_least=True))
     source_agreement = None
-    if source_spikes is not None:
-        source_agreement = metrics.entry_agreement(source_spikes, f_out)
+    if source is not None:
+        source_agreement = source.entry_agreement
         checks.insert(0, Check("source vs float reference mismatch", 1 - source_agreement,
                                max_source_mismatch, 1 - source_agreement <= max_source_mismatch))
     if overflows is not None:
@@ -172,8 +205,8 @@ def compare(
     worst = min(hidden, key=lambda layer: (layer.train_agreement, -layer.count_error))
     return VerifyReport(
         target=target,
-        samples=int(f_out.shape[0]),
-        steps=int(f_out.shape[1]),
+        samples=int(samples),
+        steps=int(steps),
         layers=layers,
         output_agreement=out.agreement,
         prediction_agreement=prediction_agreement,
