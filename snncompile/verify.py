@@ -116,21 +116,9 @@ def _layer(name: str, tally: SpikeTally) -> LayerAgreement:
     )
 
 
-def compare(
-    target: str,
-    float_spikes: dict[str, np.ndarray],
-    hw_spikes: dict[str, np.ndarray],
-    output: str,
-    labels: np.ndarray | None = None,
-    max_count_error: float | None = 0.1,
-    max_accuracy_drop: float = 1.0,
-    source_spikes: np.ndarray | None = None,
-    max_source_mismatch: float = 0.001,
-    overflows: list[dict] | None = None,
-    reference: str = "float reference",
-    min_train_agreement: float | None = 0.8,
-    min_prediction_agreement: float | None = None,
-) -> VerifyReport:
+def compare(target: str, float_spikes: dict[str, np.ndarray], hw_spikes: dict[str, np.ndarray],
+            output: str, labels: np.ndarray | None = None,
+            source_spikes: np.ndarray | None = None, **limits: Any) -> VerifyReport:
     """Build the report from per-layer spike arrays (batch, time, *shape) keyed by layer name.
 
     Checks on the output layer: the per-neuron spike-count error relative to the reference's
@@ -140,7 +128,8 @@ def compare(
     float accuracy; with `min_prediction_agreement`, at least that fraction of samples gets the
     same class; with `source_spikes` (the trainer's model on the same input), at most
     `max_source_mismatch` of its output entries differ from the float reference (float32 vs
-    float64 rounding only); with `overflows` (strict mode), there are none.
+    float64 rounding only); with `overflows` (strict mode), there are none. `limits` are
+    compare_tallies' keywords.
     """
     tallies = {name: SpikeTally.of(float_spikes[name], hw_spikes[name])
                for name in float_spikes if name in hw_spikes}
@@ -148,8 +137,7 @@ def compare(
     source = None if source_spikes is None else SpikeTally.of(source_spikes, f_out)
     return compare_tallies(target, f_out.shape[0], f_out.shape[1], tallies,
                            predictions(f_out), predictions(hw_spikes[output]), output, labels,
-                           max_count_error, max_accuracy_drop, source, max_source_mismatch,
-                           overflows, reference, min_train_agreement, min_prediction_agreement)
+                           source=source, **limits)
 
 
 def compare_tallies(
