@@ -100,6 +100,11 @@ def _pool_round(fn, build, x, ranges, pending, workers, results, report, options
                 except BrokenProcessPool:
                     died.append(i)
                     continue
+                except ShardError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - e.g. a model that does not pickle
+                    raise ShardError(f"{describe([ranges[i]])} cannot go to a worker process "
+                                     f"({type(exc).__name__}: {exc})") from None
                 report(sum(b - a for k, (a, b) in enumerate(ranges) if k in results),
                        x.shape[0])
         finished = True
