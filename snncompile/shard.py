@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import signal
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -68,15 +69,18 @@ def run_sharded(fn: Callable[..., Any], build: Any, x: np.ndarray, workers: int 
             report(b, x.shape[0])
         return [results[i] for i in range(len(ranges))]
     pending, attempts = list(range(len(ranges))), dict.fromkeys(range(len(ranges)), 0)
-    while pending:
-        died = _pool_round(fn, build, x, ranges, pending, workers, results, report, options)
+    died = _pool_round(fn, build, x, ranges, pending, workers, results, report, options)
+    while died:
         for i in died:
             attempts[i] += 1
         lost = [i for i in died if attempts[i] > 1]
         if lost:
             raise ShardError(f"worker processes died twice on {describe([ranges[i] for i in lost])}"
                              f"; those samples are missing, so nothing was compared")
-        pending = died
+        # a death takes the whole pool down: retry each shard in a pool of its own, so that a
+        # shard is only charged for its own worker's death
+        died = [j for i in died
+                for j in _pool_round(fn, build, x, ranges, [i], 1, results, report, options)]
     return [results[i] for i in range(len(ranges))]
 
 
@@ -131,11 +135,13 @@ def _stop(pool: ProcessPoolExecutor) -> None:
 
 
 def _worker_signals() -> None:
-    """In a worker, SIGTERM raises like Ctrl-C, so a child program it runs (Lava, Verilator:
-    snncompile.children) has its process group stopped before the worker goes."""
-    from snncompile.shell.signals import install
+    """In a worker, SIGTERM raises (SystemExit: quiet), so a child program it runs (Lava,
+    Verilator: snncompile.children) has its process group stopped before the worker goes."""
+    signal.signal(signal.SIGTERM, _exit_on_term)
 
-    install()
+
+def _exit_on_term(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _named(sample_range: tuple[int, int], fn: Callable[..., Any], build: Any, x: np.ndarray,
