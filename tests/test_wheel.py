@@ -91,6 +91,11 @@ def test_clean_venv_wheel_runs_the_main_job_and_lava_installs_as_documented(tmp_
     fpga = json.loads(run(cli, "estimate", DIGITS, "--target", "fpga", "--json").stdout)
     assert fpga["resources"]["yosys"]["lut"] > 0 and fpga["resources"]["analytic"]["lut"] > 0
     run(cli, "verify", DIGITS, "--target", "emu", "--input", "x.npy", "--labels", "y.npy")
+    api = run(python, "-c", "import numpy as np, snncompile; x = np.load('x.npy'); "
+              f"c = snncompile.compile({str(DIGITS)!r}, target='loihi2'); "
+              "print(c.estimate(x)['energy']['energy_uj']['total'] > 0, np.array_equal("
+              "snncompile.compile(c.model, target='emu').run(x), np.load('y_emu.npy')))").stdout
+    assert api.split() == ["True", "True"], api  # the Python API from the wheel
 
     # no Lava: one sentence naming the documented install, no traceback
     for args in (("run", tmp_path / "loihi2", "--input", "x.npy", "-o", "y.npy"),

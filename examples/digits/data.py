@@ -19,8 +19,12 @@ def encode(images: np.ndarray, steps: int = STEPS) -> np.ndarray:
 
 def load_split(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Spike-encoded (x_train, y_train, x_test, y_test); 20 % test split, stratified, fixed seed."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    try:
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+    except ImportError:
+        raise SystemExit("the digits are scikit-learn's bundled 8x8 digits; install it with "
+                         "`pip install scikit-learn` (the [lava] extra brings it)") from None
 
     digits = load_digits()
     x_train, x_test, y_train, y_test = train_test_split(
