@@ -82,7 +82,7 @@ def classify(status: int | None, stderr: str) -> tuple[str, str]:
         return "memory", first
     if "internal error" in stderr or "Traceback" in stderr or code in (3, 70, 71):
         return "crash", first or f"exit {code}"
-    rest = [ln for ln in lines if not ln.startswith("warning: ")]
+    rest = [ln for ln in lines if not ln.startswith(("warning: ", "notice: "))]
     if code == 0:
         return ("ok", "") if not rest else ("crash", f"exit 0 with stderr: {rest[0]}")
     if len(rest) == 1 and rest[0].startswith("error: ") or (code == 1 and not rest):

@@ -44,6 +44,7 @@ def test_any_drawn_case_ends_in_a_result_or_one_sentence(assets, tmp_path_factor
 @pytest.mark.parametrize(("status", "stderr", "kind"), [
     (0, "", "ok"),
     (2 << 8, "error: x.nir: node 'a' cannot be read\n", "refused"),
+    (2 << 8, "notice: m.nir carries no reset mode\nerror: m.nir: bad\n", "refused"),
     (3 << 8, "internal error: KeyError: 'target'\n", "crash"),
     (2 << 8, "error: a\nh5py internals\nmore\n", "crash"),
     (3 << 8, "internal error: MemoryError: Unable to allocate 233. TiB\n", "memory"),

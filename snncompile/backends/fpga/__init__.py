@@ -17,7 +17,7 @@ import numpy as np
 from snncompile.backends.fpga.blocks import partition_cores
 from snncompile.backends.fpga.plan import KIND, SUPPORTED, WHY, Plan, fpga_params, make_plan
 from snncompile.backends.fpga.rtl import render
-from snncompile.errors import InputError
+from snncompile.errors import InputError, SnnCompileError
 from snncompile.ir import text
 from snncompile.ir.graph import Graph
 from snncompile.ir.image import load_image, save_image
@@ -82,9 +82,13 @@ def build_plan(folder: Path) -> tuple[Graph, Plan]:
     graph = load_image(folder / IMAGE)
     cores = None
     if (folder / OPTIONS).exists():
-        got = json.loads((folder / OPTIONS).read_text()).get("cores")
-        if got is not None:
-            cores = CoreModel(**{**got, "notes": tuple(got.get("notes", ()))})
+        try:  # a build whose hashes were re-made by hand can still hold anything here
+            got = json.loads((folder / OPTIONS).read_text()).get("cores")
+            if got is not None:
+                cores = CoreModel(**{**got, "notes": tuple(got.get("notes", ()))})
+        except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+            raise SnnCompileError(f"{folder / OPTIONS} cannot be read ({exc}); recompile the "
+                                  "model") from None
     target: str | Target = KIND
     if (folder / MANIFEST).exists():
         target = json.loads((folder / MANIFEST).read_text()).get("target", KIND)
