@@ -6,7 +6,8 @@
 
 from typing import Any
 
-__version__ = "0.1.0"
+from snncompile.version import __version__
+
 __all__ = ["Compiled", "__version__", "compile"]
 
 

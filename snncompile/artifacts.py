@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from snncompile import __version__
 from snncompile.errors import SnnCompileError
+from snncompile.version import __version__
 
 MANIFEST = "manifest.json"
 _TEMP = "snncompile-tmp"  # hidden siblings of -o: .<name>.snncompile-tmp-<pid>-<random>

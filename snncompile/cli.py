@@ -15,7 +15,7 @@ from typing import Any
 import click
 import numpy as np
 
-from snncompile import __version__, api
+from snncompile import api
 from snncompile.artifacts import refuse_overwrite
 from snncompile.backends import get_backend
 from snncompile.errors import SnnCompileError
@@ -24,6 +24,7 @@ from snncompile.shell import cmdline, jsonout, signals
 from snncompile.shell import options as opt
 from snncompile.shell.progress import phases, shown
 from snncompile.shell.tables import table as _table
+from snncompile.version import __version__
 
 EXIT_ERROR, EXIT_VERIFY_FAILED, EXIT_INTERNAL = 2, 1, 3
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-import snncompile
 from snncompile import children
 from snncompile.backends import support
 from snncompile.backends.netx_writer import write_layers
@@ -32,6 +31,7 @@ from snncompile.progress import staged
 from snncompile.sim.emulator import check_input
 from snncompile.sim.timing import latency, synaptic_depths
 from snncompile.target import Target
+from snncompile.version import __version__
 
 MODEL, PROGRAM, README, TEXT, COMPAT = "model.net", "run_lava.py", "README.md", "model.hw.txt", \
     "lava_compat.py"
@@ -102,8 +102,8 @@ def write(hw_graph: Graph, folder: Path, target: str | Path | Target = KIND,
     out_src = g.predecessors(out_name)[0]
     files = {"model": MODEL, "program": PROGRAM, "readme": README, "hw_graph": TEXT,
              "lava_compat": COMPAT}
-    program = _render("run_lava.py.j2", version=snncompile.__version__)
-    readme = _render("README.md.j2", version=snncompile.__version__,
+    program = _render("run_lava.py.j2", version=__version__)
+    readme = _render("README.md.j2", version=__version__,
                      input_shape=list(g.shapes[g.inputs[0]]),
                      output_shape=list(g.nodes[out_name].shape), latency=int(latency(g)),
                      graded=isinstance(g.nodes[g.inputs[0]], hw.GradedInput))

@@ -60,7 +60,7 @@ def provenance_rows(model: Any, x: np.ndarray, x_note: str, labels: np.ndarray |
                     options: dict[str, Any], command: str | None = None,
                     now: datetime.datetime | None = None) -> list[dict[str, str]]:
     """The provenance table: what produced the page, on what, with which options."""
-    from snncompile import __version__
+    from snncompile.version import __version__
 
     now = now or datetime.datetime.now(datetime.UTC)
     is_file = isinstance(model, (str, Path)) and Path(model).exists()
