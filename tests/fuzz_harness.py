@@ -52,6 +52,8 @@ def _child(folder: Path, argv: list[str], out: Path, err: Path, memory: int) -> 
         fd_err = os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         os.dup2(fd_out, 1)
         os.dup2(fd_err, 2)
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - pytest replaced sys.std*
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
         from snncompile.cli import main
 
         try:
