@@ -6,7 +6,6 @@ The CLI is a thin shell over these functions; every option is one keyword here.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -15,16 +14,23 @@ from typing import Any
 
 import numpy as np
 
-from snncompile.artifacts import atomic_dir, sha256_file, write_manifest
 from snncompile.backends import check_options, get_backend
 from snncompile.build import Build, check_input, make_build
-from snncompile.build_check import read_manifest
+
+# re-exported: the CLI, the live-model API and users call them as api.NAME
+from snncompile.build_folder import (  # noqa: F401
+    frames_input,
+    model_name,
+    run_build,
+    run_source,
+    write_build,
+)
 from snncompile.errors import InputError, SnnCompileError
 from snncompile.ir import text
 from snncompile.ir.check import check
 from snncompile.ir.graph import Graph
 from snncompile.ir.values import check_values
-from snncompile.progress import staged
+from snncompile.npy import load_array, save_array  # noqa: F401
 from snncompile.target import Target, load_target
 from snncompile.verify import VerifyReport, compare_tallies, with_advice, with_backend_count
 
@@ -125,100 +131,6 @@ def compile_model(
     return dataclasses.replace(result, out_dir=Path(out_dir))
 
 
-def write_build(result: Build, out_dir: str | Path, **write_options: Any) -> None:
-    """Write a build folder (all or nothing): the back end's artefacts (`write_options` go to its
-    write), the nn graph as text, the placement if the back end did not write it, and
-    manifest.json (its `target` finds the target again: a registered name or a folder)."""
-    target, hw_graph, placement = result.target, result.hw_graph, result.placement
-    assert target is not None, "write_build needs a Build with its target"
-    with atomic_dir(Path(out_dir), [] if _live(result.model) else [Path(result.model)]) as folder:
-        nn_files = text.write(result.nn_graph, folder / "model.nn.txt", "nn_graph")
-        files = result.backend.write(hw_graph, folder, target=target, placement=placement,
-                                     **write_options)
-        files.update(nn_files)
-        if placement is not None and "placement" not in files:
-            from snncompile.partition.plot import plot
-
-            placement.save(folder / "placement.json")
-            plot(placement, folder / "placement.png")
-            files.update(placement="placement.json", placement_plot="placement.png")
-        (name,) = hw_graph.inputs
-        (out_name,) = hw_graph.outputs
-        write_manifest(
-            folder,
-            target=target.ref,
-            model=_model_entry(result.model, result.nn_graph),
-            input_shape=list(hw_graph.shapes[name]),
-            output_shape=list(hw_graph.nodes[out_name].shape),
-            dt=float(result.nn_graph.dt),
-            files=files,
-            quantization=result.report.to_dict(),
-        )
-
-
-def load_array(path: str | Path, what: str) -> np.ndarray:
-    """np.load of a plain numeric .npy (never unpickles), with a one-sentence error naming the
-    file."""
-    path = Path(path)
-    try:
-        with path.open("rb") as f:
-            if f.read(6) != b"\x93NUMPY":
-                raise InputError(f"{what} file {path} is not a .npy file (save arrays with "
-                                 "numpy.save)")
-        array = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise InputError(f"{what} file {path} does not exist") from None
-    except ValueError:  # numpy refuses object arrays without allow_pickle
-        raise InputError(f"{what} file {path} holds Python objects, not a numeric array; "
-                         "snncompile does not unpickle inputs") from None
-    except OSError as exc:
-        raise InputError(f"{what} file {path} cannot be read ({exc.strerror or exc})") from None
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise InputError(f"{what} file {path} has dtype {array.dtype}; expected numbers")
-    return array
-
-
-def save_array(path: str | Path, array: np.ndarray, what: str) -> None:
-    """Write a .npy whole or not at all (temporary file, then rename), errors as one sentence."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.npy")
-    try:
-        np.save(tmp, array)
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise SnnCompileError(f"cannot write {what} file {path} ({exc.strerror or exc})") from None
-
-
-def run_build(folder: str | Path, x: np.ndarray, strict: bool = False, layout: str = "btn",
-              frame_steps: int | None = None, **options: Any) -> tuple[np.ndarray, list[dict]]:
-    """Run a compiled build folder on x (batch, time, *input_shape, or another `layout` of
-    snncompile.layouts): output spikes in the same layout, and with `strict` every overflow
-    (layer, time step, kind) the hardware arithmetic hit. With `frame_steps`, x holds frames
-    (batch, *input_shape) driving the input layer's bias, each for that many steps
-    (snncompile.bias_input). `options` are the back end's own (fpga: simulator, report; emu and
-    loihi2: record, record_to)."""
-    from snncompile.layouts import from_btn
-
-    folder = Path(folder)
-    manifest = read_manifest(folder)
-    shape = tuple(manifest["input_shape"])
-    if frame_steps is not None:
-        x = _frames(text.read(folder / "model.hw.txt"), x, frame_steps, folder)
-    btn = check_input(x, shape, str(folder), layout)
-    backend = get_backend(manifest["target"])
-    options = check_options(options, backend.RUN_OPTIONS, f"{folder} is a {manifest['target']} "
-                            "build; {unknown} applies to other targets' builds")
-    spikes, events = backend.run(folder, manifest, btn, strict=strict, **options)
-    return from_btn(spikes, layout, single=x.ndim == len(shape) + 1), events
-
-
-def _frames(hw_graph: Graph, frames: np.ndarray, steps: int, where: Any) -> np.ndarray:
-    from snncompile.bias_input import frames_as_steps
-
-    return frames_as_steps(hw_graph, frames, steps, str(where))
-
-
 def estimate_resources(model: str | Path, target: TargetLike = "fpga", family: str = "ice40",
                        synthesize: bool = True, weight_bits: int = 8,
                        **frontend_options: Any) -> dict[str, Any]:
@@ -250,9 +162,9 @@ def measure_activity(result: Build, x: np.ndarray | None = None, pipelined: bool
         return activity.assume(hw_graph, steps, rate)
     (name,) = hw_graph.inputs
     if frame_steps is not None:
-        x = _frames(hw_graph, x, frame_steps, result.model)
-    return activity.measure(hw_graph, check_input(x, hw_graph.shapes[name], _name(result.model),
-                                                  layout), pipelined)
+        x = frames_input(hw_graph, x, frame_steps, result.model)
+    x = check_input(x, hw_graph.shapes[name], model_name(result.model), layout)
+    return activity.measure(hw_graph, x, pipelined)
 
 
 def estimate_energy(model: str | Path, target: TargetLike = "loihi2",
@@ -265,7 +177,7 @@ def estimate_energy(model: str | Path, target: TargetLike = "loihi2",
     `pipelined`: inputs stream back to back, one inference = T hw steps (see docs/estimate.md).
     The cores are the Build's placement, the one a build of the model deploys."""
     result = build(model, target, weight_split, weight_bits, **frontend_options)
-    return {"model": _name(model), **build_energy(result, x, pipelined, steps, rate, layout,
+    return {"model": model_name(model), **build_energy(result, x, pipelined, steps, rate, layout,
                                                    frame_steps)}
 
 
@@ -357,13 +269,13 @@ def verify_build(result: Build, x: np.ndarray, labels: np.ndarray | None = None,
     target = result.target.name
     (in_name,) = hw_graph.inputs
     if frame_steps is not None:
-        x = _frames(hw_graph, x, frame_steps, model)
-    x = check_input(x, hw_graph.shapes[in_name], _name(model), layout)
+        x = frames_input(hw_graph, x, frame_steps, model)
+    x = check_input(x, hw_graph.shapes[in_name], model_name(model), layout)
     if labels is not None and labels.shape != (x.shape[0],):
         raise InputError(f"labels have shape {labels.shape}; expected ({x.shape[0]},), "
                          "one per sample")
     if graph.level == "hw" and not result.backend.OWN_ARTEFACT:
-        raise SnnCompileError(f"{_name(model)} is already quantized, so the emulator is its "
+        raise SnnCompileError(f"{model_name(model)} is already quantized, so the emulator is its "
                               "reference; verify it against a back end, e.g. --target loihi2")
     tally = merge(run_sharded(run_stages, result, x, workers, shards, progress, strict=strict,
                               **frontend_options), hw_graph)
@@ -382,41 +294,3 @@ def verify_build(result: Build, x: np.ndarray, labels: np.ndarray | None = None,
     if tally.backend_differing is not None:
         report = with_backend_count(report, tally.backend_differing)
     return with_advice(report, weight_split, weight_bits)
-
-
-def _name(model: Any) -> str:
-    from snncompile.frontends.live import describe
-
-    return describe(model)
-
-
-def _live(model: Any) -> bool:
-    from snncompile.frontends.live import kind
-
-    return kind(model) is not None
-
-
-def _model_entry(model: Any, nn_graph: Graph) -> dict[str, str]:
-    """The manifest's model: a file's name and sha256; for a model held in memory, its class and
-    the sha256 of its nn graph's text form (what was read from it)."""
-    if not _live(model):
-        return {"name": Path(model).name, "sha256": sha256_file(Path(model))}
-    digest = hashlib.sha256(text.dumps(nn_graph).encode()).hexdigest()
-    return {"name": _name(model), "sha256": digest}
-
-
-@staged("trainer's model")
-def run_source(model: Any, x: np.ndarray, **frontend_options: Any) -> np.ndarray | None:
-    """The trainer's own model on x, for a live torch module or a file that carries a runnable
-    model (.pt); else None."""
-    from snncompile.frontends import live
-
-    if live.kind(model) == "module":
-        return live.run_module(model, x)
-    if live.kind(model) is not None or Path(model).suffix not in (".pt", ".pth"):
-        return None
-    from snncompile.frontends.torch_file import read_module
-
-    options = {k: frontend_options.get(k) for k in ("input_shape", "dt", "trust_pickle")}
-    module, _, _ = read_module(model, **{k: v for k, v in options.items() if v is not None})
-    return live.run_module(module, x)

@@ -36,7 +36,7 @@ class StageTally:
 def run_stages(result: Build, x: np.ndarray, strict: bool = False,
                **frontend_options: Any) -> StageTally:
     """Every per-sample stage of verify on x (batch, time, *input_shape), already checked."""
-    from snncompile.api import run_build, run_source, write_build
+    from snncompile.build_folder import run_build, run_source, write_build
     from snncompile.sim.emulator import run_emulator
     from snncompile.sim.reference import run_reference
 

@@ -85,7 +85,7 @@ def _calibration(calibration: Any, graph: Graph, where: str) -> np.ndarray:
         raise ModelLoadError(f"{where}: converting an ANN needs calibration data (calibration=array "
                              "or --calibration X.npy, ANN inputs in [0, 1]) to set the thresholds")
     if isinstance(calibration, (str, Path)):
-        from snncompile.api import load_array
+        from snncompile.npy import load_array
 
         calibration = load_array(calibration, "calibration")
     x = np.asarray(calibration, dtype=np.float64)

@@ -78,7 +78,8 @@ def write(graph: Graph, path: Path, key: str) -> dict[str, str]:
     if not arrays:
         return {key: path.name}
     sidecar = path.with_suffix(".npz")
-    np.savez(sidecar, **arrays)
+    savez: Any = np.savez  # arrays as keywords (numpy's stub types them as its options)
+    savez(sidecar, **arrays)
     return {key: path.name, f"{key}_arrays": sidecar.name}
 
 

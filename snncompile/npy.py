@@ -1,0 +1,44 @@
+"""Reading and writing the user's .npy files: plain numeric arrays only (never unpickled), written
+whole or not at all, every failure one sentence naming the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from snncompile.errors import InputError, SnnCompileError
+
+
+def load_array(path: str | Path, what: str) -> np.ndarray:
+    """np.load of a plain numeric .npy (never unpickles), with a one-sentence error naming the
+    file."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            if f.read(6) != b"\x93NUMPY":
+                raise InputError(f"{what} file {path} is not a .npy file (save arrays with "
+                                 "numpy.save)")
+        array = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise InputError(f"{what} file {path} does not exist") from None
+    except ValueError:  # numpy refuses object arrays without allow_pickle
+        raise InputError(f"{what} file {path} holds Python objects, not a numeric array; "
+                         "snncompile does not unpickle inputs") from None
+    except OSError as exc:
+        raise InputError(f"{what} file {path} cannot be read ({exc.strerror or exc})") from None
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise InputError(f"{what} file {path} has dtype {array.dtype}; expected numbers")
+    return array
+
+
+def save_array(path: str | Path, array: np.ndarray, what: str) -> None:
+    """Write a .npy whole or not at all (temporary file, then rename), errors as one sentence."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp.npy")
+    try:
+        np.save(tmp, array)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise SnnCompileError(f"cannot write {what} file {path} ({exc.strerror or exc})") from None
