@@ -19,6 +19,7 @@ import torch
 import snncompile
 import snncompile.nn as sn
 from snncompile import api
+from snncompile.build_check import read_manifest
 from snncompile.errors import ModelLoadError
 from snncompile.ir import text
 from snncompile.sim.emulator import run_emulator
@@ -208,7 +209,7 @@ def test_live_module_build_folder_runs_and_names_the_module(tmp_path):
     net = _own()
     x = _inputs(8)
     compiled = snncompile.compile(net, target="emu", out_dir=tmp_path / "b")
-    manifest = api.read_manifest(tmp_path / "b")
+    manifest = read_manifest(tmp_path / "b")
     assert manifest["model"]["name"] == "<torch.Sequential>"
     outputs, _ = api.run_build(tmp_path / "b", x)
     np.testing.assert_array_equal(outputs, compiled.run(torch.as_tensor(x)))
