@@ -25,6 +25,18 @@ from snncompile.target import load_target
 C, L, IN = 4, 6, 2
 
 
+def excite(net: nn.Module, weighted: tuple[type, ...], gain: float,
+           bn_bias: tuple[float, float]) -> None:
+    """Stronger weights and BatchNorm statistics that make a small random block spike."""
+    for m in net.modules():
+        if isinstance(m, weighted):
+            m.weight.mul_(gain)
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.running_mean.uniform_(0, 0.3)
+            m.running_var.uniform_(0.5, 2.0)
+            m.bias.uniform_(*bn_bias)
+
+
 def _block(heads: int = 1, scale: float = 0.3) -> nn.Sequential:
     from spikingjelly.activation_based import layer, neuron
 
@@ -36,13 +48,7 @@ def _block(heads: int = 1, scale: float = 0.3) -> nn.Sequential:
         layer.SeqToANNContainer(nn.Flatten(), nn.Linear(C * L, 3)),
         neuron.LIFNode(tau=2.0, step_mode="m"))
     with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, (nn.Conv1d, nn.Linear)):
-                m.weight.mul_(4.0)
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.uniform_(0, 0.3)
-                m.running_var.uniform_(0.5, 2.0)
-                m.bias.uniform_(1.0, 2.0)
+        excite(net, (nn.Conv1d, nn.Linear), 4.0, (1.0, 2.0))
         net[2].scale = scale  # SpikingJelly's 0.125 needs many more tokens to fire
         net[2].proj_conv_bn[1].bias.uniform_(0.0, 0.6)
         net[3][1].bias.fill_(1.0)
@@ -121,13 +127,7 @@ def _sdsa_block() -> nn.Sequential:
         layer.SeqToANNContainer(nn.Flatten(), nn.Linear(C * 16, 3)),
         neuron.LIFNode(tau=2.0, step_mode="m"))
     with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                m.weight.mul_(3.0)
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.uniform_(0, 0.3)
-                m.running_var.uniform_(0.5, 2.0)
-                m.bias.uniform_(0.5, 1.5)
+        excite(net, (nn.Conv2d, nn.Linear), 3.0, (0.5, 1.5))
         net[3][1].bias.fill_(1.0)
     return net.eval()
 

@@ -16,20 +16,23 @@ from snncompile.errors import ModelLoadError
 from snncompile.frontends.hdf5_guard import check_hdf5
 
 
+def copy_into_model_folder(source: Path, tmp_path: Path, name: str) -> Path:
+    copy = tmp_path / "model" / name
+    copy.parent.mkdir(exist_ok=True)
+    shutil.copy(source, copy)
+    return copy
+
+
 @pytest.fixture()
 def lif(third_party, tmp_path) -> Path:
-    copy = tmp_path / "model" / "lif.nir"
-    copy.parent.mkdir(exist_ok=True)
-    shutil.copy(third_party / "nir-paper" / "01_lif" / "lif_norse.nir", copy)
-    return copy
+    return copy_into_model_folder(third_party / "nir-paper" / "01_lif" / "lif_norse.nir",
+                                  tmp_path, "lif.nir")
 
 
 @pytest.fixture()
 def netx(third_party, tmp_path) -> Path:
-    copy = tmp_path / "model" / "net.net"
-    copy.parent.mkdir(exist_ok=True)
-    shutil.copy(third_party / "lava-dl" / "pilotnet_lif" / "network.net", copy)
-    return copy
+    return copy_into_model_folder(third_party / "lava-dl" / "pilotnet_lif" / "network.net",
+                                  tmp_path, "net.net")
 
 
 @pytest.fixture()
