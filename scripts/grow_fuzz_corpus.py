@@ -51,7 +51,6 @@ def write_tiny_netx(path: Path) -> None:
 def main() -> None:
     from fuzz_cases import build_assets, corpus_files, mutate
     from fuzz_harness import run_case
-    from fuzz_suite import preload
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tries", type=int, default=200, help="mutants tried per file type")
@@ -61,7 +60,6 @@ def main() -> None:
     write_tiny_netx(CORPUS / "tiny_netx.net")
     with tempfile.TemporaryDirectory() as tmp:
         assets = build_assets(Path(tmp) / "assets")
-        preload()
         rng = np.random.default_rng(20)
         for suffix in (".nir", ".net", ".pt", ".onnx"):
             seen = {"ok"}

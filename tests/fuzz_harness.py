@@ -1,8 +1,10 @@
-"""Run one fuzz case through the real CLI in a forked child and classify how it ended.
+"""Run one fuzz case through the real CLI in a child and classify how it ended.
 
-The child runs `snncompile.cli.main(argv)` in the case's own folder, in its own session (so
-Lava and simulator children are killed with it), under an address-space limit and a wall-clock
-limit. Outcomes (issue 20's definitions):
+The child is a fresh interpreter (this file run as a script), never a fork: a fork of the test
+process inherits the locks its threads held (torch, numba, BLAS), and in the full suite forked
+cases deadlocked. It runs `snncompile.cli.main(argv)` in the case's own folder, in its own session
+(so Lava and simulator children are killed with it), under an address-space limit and a
+wall-clock limit. Outcomes (issue 20's definitions):
 
     ok        exit 0
     refused   exit 1/2 with stderr one line `error: ...` or verify's PASS/FAIL lines
@@ -17,6 +19,7 @@ import dataclasses
 import os
 import resource
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,7 +47,10 @@ def _vm_bytes() -> int:
 def _child(folder: Path, argv: list[str], out: Path, err: Path, memory: int) -> None:
     code = 70
     try:
-        os.setsid()
+        import torch  # noqa: F401 - loaded before the limit, as it was in the parent of a fork
+
+        from snncompile.cli import main
+
         os.chdir(folder)
         limit = _vm_bytes() + memory
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -54,8 +60,6 @@ def _child(folder: Path, argv: list[str], out: Path, err: Path, memory: int) -> 
         os.dup2(fd_err, 2)
         sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - pytest replaced sys.std*
         sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
-        from snncompile.cli import main
-
         try:
             main(argv)
             code = 0
@@ -131,29 +135,20 @@ def run_case(category: str, name: str, setup: Callable[[Path], list[str]], root:
             return Outcome(category, name, "setup", f"{type(exc).__name__}: {exc}"[:200], 0.0)
         out, err = folder / "stdout", folder / "stderr"
         before = _inputs(folder / "work")
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child
-            _child(folder / "work", argv, out, err, memory)
-        status = None
-        deadline = t0 + timeout
-        while time.monotonic() < deadline:
-            done, st = os.waitpid(pid, os.WNOHANG)
-            if done:
-                status = st
-                break
-            time.sleep(0.01)
-        if status is None:
-            for sig in (signal.SIGKILL,):
-                try:
-                    os.killpg(pid, sig)
-                except ProcessLookupError:
-                    pass
-            os.waitpid(pid, 0)
-        else:
-            try:  # children the case left (a simulator) die with it
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        proc = subprocess.Popen(
+            [sys.executable, __file__, str(folder / "work"), str(out), str(err), str(memory),
+             *argv], start_new_session=True, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            code = proc.wait(max(t0 + timeout - time.monotonic(), 0.0))
+            status: int | None = code << 8 if code >= 0 else -code  # as os.waitpid says it
+        except subprocess.TimeoutExpired:
+            status = None
+        try:  # the case's session: children it left (a simulator) die with it
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait()
         stderr = err.read_text(errors="replace") if err.exists() else ""
         kind, detail = classify(status, stderr)
         lost = [name for name, digest in before.items()
@@ -163,3 +158,8 @@ def run_case(category: str, name: str, setup: Callable[[Path], list[str]], root:
         return Outcome(category, name, kind, detail[:300], time.monotonic() - t0)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":  # the child: FOLDER OUT ERR MEMORY ARGV...
+    _folder, _out, _err, _memory, *_argv = sys.argv[1:]
+    _child(Path(_folder), _argv, Path(_out), Path(_err), int(_memory))

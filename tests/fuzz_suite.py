@@ -4,8 +4,8 @@ tests/test_fuzz.py runs a few hundred in CI, benchmarks/fuzz.py ten thousand and
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -63,25 +63,6 @@ def _shard(cases: list[tuple[str, int]], assets: Path, root: Path, out: Path,
             f.flush()
 
 
-def preload() -> None:
-    """Import what cases use once, before forking, so each case does not pay for it."""
-    import h5py  # noqa: F401
-    import nir  # noqa: F401
-    import onnx  # noqa: F401
-    import torch  # noqa: F401
-
-    import snncompile.backends.emu
-    import snncompile.backends.fpga
-    import snncompile.backends.loihi2
-    import snncompile.cli
-    import snncompile.frontends.netx
-    import snncompile.frontends.nir
-    import snncompile.frontends.onnx
-    import snncompile.frontends.torch_file
-    import snncompile.partition
-    import snncompile.passes  # noqa: F401
-
-
 def replay(category: str, case_seed: int, root: Path) -> tuple[Path, list[str]]:
     """Prepare one case's folder as the suite would and return it with the argv (to rerun it
     by hand with --debug)."""
@@ -94,30 +75,18 @@ def replay(category: str, case_seed: int, root: Path) -> tuple[Path, list[str]]:
 
 def run_suite(n: int, seed: int, root: Path, jobs: int = 1, timeout: float = 60.0
               ) -> list[Outcome]:
-    """Run n cases in `jobs` forked shards; every outcome, in case order per shard."""
+    """Run n cases in `jobs` parallel shards (threads: each case runs in a fresh interpreter of
+    its own, fuzz_harness.run_case); every outcome, in case order per shard."""
     root.mkdir(parents=True, exist_ok=True)
     assets = build_assets(root / "assets")
-    preload()
     cases = draw(n, seed, assets)
-    pids = []
     outs = [root / f"shard{j}.jsonl" for j in range(jobs)]
-    for j in range(jobs):
-        outs[j].unlink(missing_ok=True)
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - a shard
-            import resource
-
-            from fuzz_harness import _vm_bytes
-
-            limit = _vm_bytes() + (4 << 30)  # a generator's own blow-up is its MemoryError
-            resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
-            try:
-                _shard(cases[j::jobs], assets, root, outs[j], timeout)
-            finally:
-                os._exit(0)
-        pids.append(pid)
-    for pid in pids:
-        os.waitpid(pid, 0)
+    for out in outs:
+        out.unlink(missing_ok=True)
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        for future in [pool.submit(_shard, cases[j::jobs], assets, root, outs[j], timeout)
+                       for j in range(jobs)]:
+            future.result()
     outcomes = []
     for out in outs:
         if out.exists():

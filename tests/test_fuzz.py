@@ -7,16 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from fuzz_harness import BAD, classify, run_case
-from fuzz_suite import build_assets, categories, preload, run_suite, summary
+from fuzz_suite import build_assets, categories, run_suite, summary
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory):
-    folder = build_assets(tmp_path_factory.mktemp("fuzz") / "assets")
-    preload()
-    return folder
+    return build_assets(tmp_path_factory.mktemp("fuzz") / "assets")
 
 
 @pytest.mark.slow
