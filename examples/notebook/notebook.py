@@ -4,8 +4,8 @@ model trained in memory is compiled, verified and estimated without ever being s
     python examples/notebook/notebook.py [--epochs N]   # writes build/ in the working folder
 
 Training (a few seconds) stands in for the user's notebook; the ten lines after it are the
-README's. Lava 0.10.0 has no reset by subtraction, so the Leaky layers reset to zero for
-loihi2; snnTorch's default Leaky (subtract) compiles to emu and fpga the same way.
+README's. The Leaky layers reset to zero; snnTorch's default Leaky (subtraction on the next
+step) compiles the same way to every target (loihi2 builds ship their own Lava neuron for it).
 """
 
 from __future__ import annotations
