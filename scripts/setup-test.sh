@@ -18,3 +18,6 @@ $PIP -e ".[all]" tqdm loguru nengo==4.1.0 nengo-loihi==1.1.0
 # modules the torch front end reads: Norse would pull torchvision (which does not work here).
 $PIP --no-deps --ignore-requires-python lava-nc==0.10.0 lava-dl==0.6.0 neurobench==2.3.0 \
   spikingjelly==2.0.0 norse==1.1.0
+# lava-dl 0.6.0's own netx test networks and expected outputs (PilotNet SDNN, N-TIDIGITS,
+# mnist.net): too large to commit, extracted from the wheel into tests/data/lava-dl-wheel/.
+python scripts/fetch-lava-dl-tests.py

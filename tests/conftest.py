@@ -39,6 +39,16 @@ def third_party() -> Path:
 
 
 @pytest.fixture(scope="session")
+def lava_dl_wheel() -> Path:
+    """lava-dl 0.6.0's netx test networks and expected outputs, extracted by set-up
+    (scripts/fetch-lava-dl-tests.py); a missing extraction fails, naming the command."""
+    folder = THIRD_PARTY / "lava-dl-wheel"
+    if not (folder / "COMPLETE").exists():
+        pytest.fail(f"{folder} is missing: run python scripts/fetch-lava-dl-tests.py (set-up does)")
+    return folder
+
+
+@pytest.fixture(scope="session")
 def digits_inputs(tmp_path_factory) -> tuple[Path, Path]:
     """The digits example's 360-sample test split as input spikes and labels .npy files."""
     sys.path.insert(0, str(REPO / "examples" / "digits"))
