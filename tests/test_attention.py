@@ -99,12 +99,18 @@ def test_reference_equals_spikingjelly_and_gates_are_exact_on_emulator(heads):
         assert (emu.spikes[layer] == ref[layer]).mean() > 0.9, layer  # 8-bit weights
 
 
+@pytest.mark.parametrize("block", ["ssa", "sdsa"])
 @pytest.mark.parametrize("target", ["fpga", "loihi2"])
-def test_attention_on_target_equals_emulator(target, tmp_path):
-    """The generated Lava program / Verilog run the attention block exactly as the emulator."""
-    graph = from_module(_block(), (IN, L))
+def test_attention_on_target_equals_emulator(target, block, tmp_path):
+    """The generated Lava program / Verilog run the attention blocks (SSA and SDSA) exactly as
+    the emulator."""
+    if block == "ssa":
+        graph = from_module(_block(), (IN, L))
+        x = _x(3, 6).astype(np.float64)
+    else:
+        graph = from_module(_sdsa_block(), (1, 4, 4))
+        x = (np.random.default_rng(2).random((3, 6, 1, 4, 4)) < 0.5).astype(np.float64)
     hw_graph, report = api.lower(graph, target)
-    x = _x(3, 6).astype(np.float64)
     source = tmp_path / "ssa.txt"  # the build's "model": the nn graph's text form
     source.write_text(text.dumps(graph))
     api.write_build(make_build(graph, hw_graph, report, load_target(target), source),
