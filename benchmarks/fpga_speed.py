@@ -72,7 +72,8 @@ def wide_design(repeat: int):
 
 def cnn_design(repeat: int):
     """The NIR paper's CNN (cnn_sinabs.nir: 3 Conv cores of up to 4096 neurons, 2 Dense cores) on
-    8 random N-MNIST-shaped samples x 10 steps at 5 % input activity (no N-MNIST data is shipped)."""
+    8 random N-MNIST-shaped samples x 10 steps at 5 % input activity (no N-MNIST data is
+    shipped)."""
     from snncompile import api
 
     path = REPO / "tests" / "data" / "nir-paper" / "02_cnn" / "cnn_sinabs.nir"

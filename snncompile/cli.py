@@ -60,7 +60,8 @@ def cli(debug: bool, quiet: bool, verbose: bool) -> None:
 @cli.command("compile")
 @click.argument("model", type=click.Path(path_type=Path))
 @opt.target_option("emu")
-@click.option("--out", "-o", "out_dir", type=click.Path(path_type=Path), help="Build folder to write.")
+@click.option("--out", "-o", "out_dir", type=click.Path(path_type=Path),
+              help="Build folder to write.")
 @opt.weight_split_option
 @opt.weight_bits_option
 @click.option("--decay", type=click.Choice(["multiply", "shift-add"]),
@@ -111,7 +112,7 @@ def compile_cmd(model: Path, target: str, out_dir: Path | None, weight_split: bo
 @click.option("--cycles-report", type=click.Path(path_type=Path),
               help="fpga builds: write cycles per step and per inference (JSON) here.")
 @click.option("--record", help="Record every neuron layer's state per step: a comma-separated "
-                                "choice of u,v,spikes (emu builds: the emulator's; loihi2: Lava's).")
+              "choice of u,v,spikes (emu builds: the emulator's; loihi2: Lava's).")
 @click.option("--record-out", type=click.Path(path_type=Path),
               help="Where --record writes its .npz (default: beside -o, as NAME.record.npz).")
 @opt.layout_option
@@ -212,7 +213,8 @@ def verify_cmd(model: Path, target: str, input_path: Path, labels_path: Path | N
               help="Assumed spikes per neuron per step without --input.")
 @click.option("--family", type=click.Choice(["ice40", "xilinx", "ecp5"]), default="ice40",
               show_default=True, help="FPGA family whose yosys flow (synth_<family>) counts cells.")
-@click.option("--no-synth", is_flag=True, help="fpga: only the instant analytical resource estimate.")
+@click.option("--no-synth", is_flag=True,
+              help="fpga: only the instant analytical resource estimate.")
 @opt.model_input_options
 def estimate_cmd(model: Path, target: str, input_path: Path | None, pipelined: bool, steps: int,
                  rate: float, family: str, no_synth: bool, layout: str, frame_steps: int | None,

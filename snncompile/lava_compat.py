@@ -30,8 +30,8 @@ import importlib.abc
 import importlib.machinery
 import sys
 
-# lava-nc 0.10.0 declares Python < 3.11 and numpy < 2, so pip installs it only without its metadata's
-# pins; the [lava] extra brings its runtime needs (README, docs/loihi2.md)
+# lava-nc 0.10.0 declares Python < 3.11 and numpy < 2, so pip installs it only without its
+# metadata's pins; the [lava] extra brings its runtime needs (README, docs/loihi2.md)
 INSTALL_HINT = ('install it with `pip install "snncompile[lava]" && pip install --no-deps '
                 '--ignore-requires-python lava-nc==0.10.0`')
 
@@ -58,7 +58,8 @@ def _fixes() -> dict[str, list[tuple[str, str]]]:
         ("mp.set_start_method('fork')", "mp.set_start_method('fork', force=True)")]
     if _numpy_at_least(2, 1):
         fixes["lava.magma.core.process.ports.ports"] = [
-            ("ft.partial(np.reshape, newshape=self.shape)", "ft.partial(np.reshape, shape=self.shape)"),
+            ("ft.partial(np.reshape, newshape=self.shape)",
+             "ft.partial(np.reshape, shape=self.shape)"),
             ("ft.partial(np.reshape, newshape=self.old_shape)",
              "ft.partial(np.reshape, shape=self.old_shape)")]
     if _numpy_at_least(2, 0):

@@ -1,1 +1,2 @@
-"""Target descriptions (one folder per chip: target.toml); shipped in the wheel as snncompile.targets."""
+"""Target descriptions (one folder per chip: target.toml); shipped in the wheel as
+snncompile.targets."""

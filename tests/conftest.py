@@ -1,4 +1,5 @@
-"""Shared fixtures. Real third-party model files live in tests/data (origin and licences in its README).
+"""Shared fixtures. Real third-party model files live in tests/data (origin and licences in its
+README).
 
 CI gates on a reproducible run: hypothesis draws the same examples every time when CI is set.
 Locally it explores new examples on each run, which is where new bugs are found.

@@ -129,7 +129,8 @@ def onnx_case(rng: np.random.Generator, cal: Path) -> Setup:
                             pads=[pick(rng, [0, 1, -1, 99])] * 4,
                             kernel_shape=list(w.shape[2:]) if rng.random() < 0.8 else [0, 0])
     relu = helper.make_node("Relu", ["c"], ["r"])
-    pool = helper.make_node(pick(rng, ["AveragePool", "GlobalAveragePool", "MaxPool"]), ["r"], ["p"],
+    pool_type = pick(rng, ["AveragePool", "GlobalAveragePool", "MaxPool"])
+    pool = helper.make_node(pool_type, ["r"], ["p"],
                             **({} if rng.random() < 0.5 else {"kernel_shape": [2, 2]}))
     flat = helper.make_node("Flatten", ["p"], ["f"], axis=pick(rng, [1, 1, 0, 5, -9]))
     gw = rng.normal(size=(pick(rng, [4, 16, 0, 3]), pick(rng, [10, 0])))

@@ -226,7 +226,8 @@ def test_pt_file_through_api_and_cli(tmp_path):
                                                 dtype=np.float32)["output"], torch_out)
     build = tmp_path / "build"
     done = subprocess.run([sys.executable, "-m", "snncompile.cli", str(path), "--target", "emu",
-                           "-o", str(build)], capture_output=True, text=True, timeout=300, check=False)
+                           "-o", str(build)],
+                          capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert " ATRLIF " in (build / "model.hw.txt").read_text()
     np.save(tmp_path / "x.npy", x.astype(np.int8))

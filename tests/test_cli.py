@@ -112,7 +112,8 @@ def test_refuses_to_overwrite_foreign_folder(tmp_path):
 
 
 def test_strict_run_reports_layer_and_step(tmp_path, third_party):
-    """Driving every braille input at once saturates v; strict mode names layer and steps, exit 1."""
+    """Driving every braille input at once saturates v; strict mode names layer and steps,
+    exit 1."""
     build = tmp_path / "build"
     assert snncompile(third_party / "nir-paper/03_rnn/braille_noDelay_bias_zero.nir",
                       "-o", build).returncode == 0

@@ -218,7 +218,7 @@ def test_ir_refuses_bad_delays():
         nn.DelayLinear(np.ones((1, 2)), np.array([[1]]))
 
 
-# -- NIR --------------------------------------------------------------------------------------------
+# -- NIR -------------------------------------------------------------------------------------
 def _nir_graph(delay_s: np.ndarray, affine: bool = True) -> nir.NIRGraph:
     rng = np.random.default_rng(3)
     w = rng.choice([-0.5, 0.25, 0.5, 0.75], (4, 3))

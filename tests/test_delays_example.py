@@ -1,5 +1,6 @@
 """The shipped examples/delays_adaptation models: learned delays win a task a delay-free net of the
-same size cannot solve, survive compilation (emulator close to float), and Lava equals the emulator."""
+same size cannot solve, survive compilation (emulator close to float), and Lava equals the
+emulator."""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ def _run(name: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, object]:
     with torch.no_grad():
         float_out = snn.run(module.eval(), torch.as_tensor(x)).numpy()
     hw_graph, _ = api.lower(api.load(path), "loihi2")
-    return float_out, run_emulator(hw_graph, x.astype(np.int8)).outputs[hw_graph.outputs[0]], hw_graph
+    hw_out = run_emulator(hw_graph, x.astype(np.int8)).outputs[hw_graph.outputs[0]]
+    return float_out, hw_out, hw_graph
 
 
 def _acc(spikes: np.ndarray, y: np.ndarray) -> float:

@@ -60,7 +60,8 @@ def test_pilotnet_on_loihi2_is_near_intels_measurement(pilotnet_estimate):
     measured dynamic and total energy per inference (inference = 16 steps on one frame)."""
     est = pilotnet_estimate
     e, lt = est["energy_uj"], est["latency"]
-    ratios = {"dynamic": e["dynamic"] / INTEL["dynamic_uj"], "total": e["total"] / INTEL["total_uj"],
+    ratios = {"dynamic": e["dynamic"] / INTEL["dynamic_uj"],
+              "total": e["total"] / INTEL["total_uj"],
               "fps": lt["inferences_per_s"] / INTEL["fps"]}
     print(json.dumps({"estimate": {**e, "fps": lt["inferences_per_s"]}, "ratios": ratios}))
     assert est["steps_per_inference"] == 16 and est["activity"] == "measured"
@@ -99,7 +100,8 @@ class _Runner(torch.nn.Module):
 
 def test_neurobench_cross_check_on_digits(digits_x):
     """NeuroBench 2.3.0's SynapticOperations and ActivationSparsity on the trained torch model vs
-    snncompile's counters: exact on the same (float) spikes, and within 5 % on the emulator's (quantized weights, ~1.5 % of spikes differ)."""
+    snncompile's counters: exact on the same (float) spikes, and within 5 % on the emulator's
+    (quantized weights, ~1.5 % of spikes differ)."""
     from neurobench.benchmarks import Benchmark
     from neurobench.metrics.workload import ActivationSparsity, SynapticOperations
     from neurobench.models import TorchModel
@@ -205,7 +207,7 @@ def test_estimate_cli_json_and_errors(tmp_path, digits_x):
     assert r.returncode == 2 and "no [energy] section" in r.stderr
 
 
-# -- per-core activity and spike traffic on a placement (issue 4) -----------------------------------
+# -- per-core activity and spike traffic on a placement (issue 4) ----------------------------
 def _tiny_graph():
     """in(4) -> Dense -> a(4) -> Dense -> b(2): a0 reads in0,in1; a1 in1; a2 in2,in3; a3 in3,in0;
     b0 reads a0,a2 and b1 reads a1,a3."""
@@ -333,9 +335,10 @@ def test_traffic_equals_materialized_connectivity(graph, model, seed):
     (source block, destination core) pair equal the spikes of the source neurons that have a
     synapse into any block of the destination core (one message per spike and core, however
     many of its blocks read the neuron), recounted from materialized connectivity; the axons
-    equal the partitioner's exact core tables (partition/axons.py). The partitioner's conv field is a rectangle x every channel
-    with a non-zero tap (docs/partition.md), exact for full kernels at least as wide as their
-    stride and a superset otherwise: there messages may only exceed the materialized count."""
+    equal the partitioner's exact core tables (partition/axons.py). The partitioner's conv field
+    is a rectangle x every channel with a non-zero tap (docs/partition.md), exact for full
+    kernels at least as wide as their stride and a superset otherwise: there messages may only
+    exceed the materialized count."""
     from snncompile.estimate.traffic import traffic
     from snncompile.partition import DoesNotFit, partition
     from snncompile.partition.axons import exact_pairs

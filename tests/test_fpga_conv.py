@@ -3,8 +3,8 @@
 The walker's (target, weight) list of every input axon is compared with the columns of torch's
 conv2d applied to one-hot inputs (an independent implementation of the convolution), for random
 shapes, strides, paddings and groups. Random Conv -> LIF graphs (with a Dense head, recurrent
-Convs, 24-bit wrap-heavy kernels) then run in Icarus: u and v of every neuron after every tick, every
-spike's cycle stamp and the total cycles equal the emulator + cycle model.
+Convs, 24-bit wrap-heavy kernels) then run in Icarus: u and v of every neuron after every tick,
+every spike's cycle stamp and the total cycles equal the emulator + cycle model.
 """
 
 from __future__ import annotations
@@ -88,7 +88,8 @@ def conv_graph(rng: np.random.Generator, regime: str = "normal") -> Graph:
         return hw.LIF(shape=tuple(shape), du=int(rng.choice([-1, 4095, rng.integers(0, 4096)])),
                       dv=int(rng.choice([0, rng.integers(0, 4096)])),
                       vth=int(rng.integers(0, 60 if not wrap else 40000)),
-                      bias_mant=mant.reshape(shape), bias_exp=zero.reshape(shape), reset=str(rng.choice(["zero", "subtract"])))
+                      bias_mant=mant.reshape(shape), bias_exp=zero.reshape(shape),
+                      reset=str(rng.choice(["zero", "subtract"])))
 
     for i in range(int(rng.integers(1, 3))):
         big = 2**22 if wrap else int(rng.integers(5, 120))

@@ -43,7 +43,8 @@ def random_graph(rng: np.random.Generator, regime: str = "normal", max_n: int = 
     big = 255 if stress else 120
 
     def dense(name, src, dst, n_src, n_dst):
-        w = rng.integers(-6, 7, size=(n_dst, n_src)) if lsb else rng.integers(-256, 256, size=(n_dst, n_src))
+        low, high = (-6, 7) if lsb else (-256, 256)
+        w = rng.integers(low, high, size=(n_dst, n_src))
         if rng.random() < 0.3:
             w = np.abs(w)  # excitatory
         e = int(rng.integers(4, 8)) if stress else int(rng.integers(-2, 2 if lsb else 4))

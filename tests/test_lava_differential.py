@@ -1,7 +1,8 @@
 """Must-show 1: Lava 0.10.0 fixed_pt equals the emulator bit for bit (u, v, spikes, every LIF, every
 step) on random hw graphs. Runs wherever the suite runs; Lava missing is a failure, not a skip.
 
-CI (derandomized) draws SNNCOMPILE_LAVA_EXAMPLES examples, default 40 (~95 s on 2 cores); set it higher locally.
+CI (derandomized) draws SNNCOMPILE_LAVA_EXAMPLES examples, default 40 (~95 s on 2 cores); set it
+higher locally.
 """
 
 from __future__ import annotations

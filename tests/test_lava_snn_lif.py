@@ -3,7 +3,8 @@ emulator bit for bit (u, v, spikes, every LIF, every step) on random hw graphs w
 by subtraction and/or hold per-neuron du, dv, vth, mixed with plain Lava LIFs. The graphs come
 from the same strategy as tests/test_lava_differential.py; each LIF is then redrawn here.
 
-CI (derandomized) draws SNNCOMPILE_SNN_LIF_EXAMPLES examples, default 10 (~11 s each on this busy 2-core machine); set it higher locally.
+CI (derandomized) draws SNNCOMPILE_SNN_LIF_EXAMPLES examples, default 10 (~11 s each on this busy
+2-core machine); set it higher locally.
 """
 
 from __future__ import annotations

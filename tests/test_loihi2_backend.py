@@ -1,4 +1,5 @@
-"""The loihi2 back end: a deterministic, self-contained folder; refusals; one Lava build per batch."""
+"""The loihi2 back end: a deterministic, self-contained folder; refusals; one Lava build per
+batch."""
 
 from __future__ import annotations
 
@@ -99,7 +100,8 @@ def test_subtract_reset_and_per_neuron_vth_run_in_the_shipped_process(tmp_path):
 
 
 def test_synapse_with_two_sources_is_refused(tmp_path):
-    nodes = {"in": hw.SpikeInput(shape=(2,)), "a": _lif((2,)), "d": hw.Dense(weights=np.ones((2, 2))),
+    nodes = {"in": hw.SpikeInput(shape=(2,)), "a": _lif((2,)),
+             "d": hw.Dense(weights=np.ones((2, 2))),
              "b": _lif((2,)), "out": hw.SpikeOutput(shape=(2,))}
     nodes["in2d"] = hw.Dense(weights=np.ones((2, 2), np.int64))
     edges = [("in", "in2d"), ("in2d", "a"), ("a", "d"), ("in", "d"), ("d", "b"), ("b", "out")]

@@ -94,7 +94,8 @@ def test_mixed_start_puts_the_axon_bound_layers_in_whole_core_grids_and_lif0_in_
     graph = generated(100_000)
     model = core_model("loihi2")
     layers = layers_of(graph, model)
-    got = mixed_start(Splitter(layers, model), layers, model, (1.0, 3 / 4, 1 / 2), ("strip", "grid"))
+    got = mixed_start(Splitter(layers, model), layers, model, (1.0, 3 / 4, 1 / 2),
+                      ("strip", "grid"))
     assert got["lif0"] == (1 / 16, "strip")  # 4 input channels: neuron-bound, fills the gaps
     assert all(got[f"lif{i}"] == (1.0, "grid") for i in range(1, 8))
 

@@ -55,7 +55,8 @@ def _brute(p, rates: dict[str, np.ndarray], host: str) -> dict[tuple[int, int], 
                 if need.src not in layers:
                     if not len(flat):
                         continue
-                    out[(HOST, j)] = out.get((HOST, j), 0.0) + float(rates[host].ravel()[flat].sum())
+                    rate = float(rates[host].ravel()[flat].sum())
+                    out[(HOST, j)] = out.get((HOST, j), 0.0) + rate
                     continue
                 for i, (layer, idx) in held.items():
                     if layer == need.src:

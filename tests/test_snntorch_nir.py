@@ -95,7 +95,8 @@ def test_export_to_nir_then_reference_matches_snntorch(kind, options, read) -> N
     net, x, spikes, mems = _case(kind, options, seed=4, x_seed=5)
     nir_graph = export_to_nir(net, torch.zeros(1, N_IN), ignore_dims=[0])
     graph = from_nir(nir_graph, **read)
-    _assert_matches(run_reference(graph, x, record=True, state=True, dtype=np.float32), spikes, mems)
+    ref = run_reference(graph, x, record=True, state=True, dtype=np.float32)
+    _assert_matches(ref, spikes, mems)
 
 
 @pytest.mark.parametrize("kind,options,read", CASES)

@@ -1,4 +1,5 @@
-"""SpikingJelly nets give the same spikes in SpikingJelly and in the reference (from_module and .pt).
+"""SpikingJelly nets give the same spikes in SpikingJelly and in the reference (from_module and
+.pt).
 
 Precision: SpikingJelly computes in float32 on the CPU, so the reference runs in float32 too.
 Its arithmetic is not SpikingJelly's op for op (the reference folds the decay into

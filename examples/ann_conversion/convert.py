@@ -56,8 +56,9 @@ def main() -> None:
         start = time.perf_counter()
         emu = predictions(run_emulator(hw, x).outputs[hw.outputs[0]])
         took = time.perf_counter() - start
-        print(f"| {steps} | {np.mean(ref == y_test) * 100:.2f}% | {np.mean(emu == y_test) * 100:.2f}%"
-              f" | {np.mean(ref == ann) * 100:.2f}% | {np.mean(emu == ref) * 100:.2f}% | {took:.2f} |")
+        cells = [np.mean(ref == y_test), np.mean(emu == y_test), np.mean(ref == ann),
+                 np.mean(emu == ref)]
+        print(f"| {steps} | " + " | ".join(f"{c * 100:.2f}%" for c in cells) + f" | {took:.2f} |")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Train a small ANN (CNN with ReLU and average pooling) on sklearn's 8x8 digits and export it to
 ONNX, the input of the classic ANN-to-SNN conversion (snncompile.frontends.onnx).
 
-    python examples/ann_conversion/train.py [OUT.onnx]   # default examples/ann_conversion/digits_cnn.onnx
+    python examples/ann_conversion/train.py [OUT.onnx]
+
+OUT.onnx defaults to examples/ann_conversion/digits_cnn.onnx.
 
 Pixels are scaled to [0, 1] (intensity / 16), the range the converted SNN's rate-coded spike input
 represents. Same split as examples/digits (20 % test, stratified, seed 0). Takes a few seconds.

@@ -1,6 +1,6 @@
 """Accuracy of the two shipped nets on the test split: float (torch), reference, emulator, Lava.
 
-    python examples/delays_adaptation/evaluate.py [--lava N]   # N test samples in Lava (default all)
+    python examples/delays_adaptation/evaluate.py [--lava N]   # N test samples in Lava (all)
 
 Each .pt is read by snncompile's torch front end (delays rounded as in eval mode), lowered for
 target loihi2, run on the emulator (all 500 test samples) and, as a generated Lava program

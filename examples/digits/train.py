@@ -64,7 +64,8 @@ def train(out: Path = HERE / "digits.pt") -> None:
     snn.save(model, out, input_shape=(64,))
     hw_graph = api.compile_model(out).hw_graph
     (name,) = hw_graph.outputs
-    hw_acc = float(np.mean(predictions(run_emulator(hw_graph, x_test).outputs[name]) == y_test) * 100)
+    hw_out = run_emulator(hw_graph, x_test).outputs[name]
+    hw_acc = float(np.mean(predictions(hw_out) == y_test) * 100)
     print(f"saved {out}: float accuracy {accuracy(model, x_test, y_test):.2f}%, "
           f"emulator accuracy {hw_acc:.2f}%")
 

@@ -1,12 +1,14 @@
 """Fine-tune the shipped digits SNN with quantization-aware training at a low weight precision and
 report float, post-training-quantized (PTQ) and QAT accuracy on the emulator.
 
-    python examples/qat/train_qat.py [--bits 2] [--epochs 30] [--lr 1e-3] [--out examples/qat/digits_w2_qat.pt]
+    python examples/qat/train_qat.py [--bits 2] [--epochs 30] [--lr 1e-3] \
+        [--out examples/qat/digits_w2_qat.pt]
 
 PTQ: `snncompile compile --weight-bits N` of the original model. QAT: `snncompile.nn.qat.prepare`
 makes the forward pass use the weights and decays the compiler picks at N bits (straight-through
-gradients), a short fine-tune on the training split (Adam, cosine learning rate), `qat.refresh` after every epoch so the scale
-follows the weights, then `qat.finalize` writes the quantized weights back for `snn.save`.
+gradients), a short fine-tune on the training split (Adam, cosine learning rate), `qat.refresh`
+after every epoch so the scale follows the weights, then `qat.finalize` writes the quantized
+weights back for `snn.save`.
 """
 
 from __future__ import annotations
@@ -84,7 +86,8 @@ def main() -> None:
     model, shape, dt = read_module(SOURCE)
     print(f"float model: {float_accuracy(model, x_test, y_test):.2f}% on the test split")
     for bits in range(2, 9):
-        print(f"PTQ at {bits} bits: emulator {emulator_accuracy(SOURCE, bits, x_test, y_test):.2f}%")
+        ptq = emulator_accuracy(SOURCE, bits, x_test, y_test)
+        print(f"PTQ at {bits} bits: emulator {ptq:.2f}%")
     tuned = copy.deepcopy(model)
     start = time.time()
     fine_tune(tuned, shape, dt, args.bits, args.epochs, args.lr, x_train, y_train, x_test, y_test)

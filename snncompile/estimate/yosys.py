@@ -50,7 +50,8 @@ def yosys_resources(rtl_dir: Path, sources: list[str], family: str = "ice40",
         raise SnnCompileError(f"unknown FPGA family {family!r} (choose {', '.join(FAMILIES)})")
     exe = shutil.which("yosys")
     if exe is None:
-        raise SnnCompileError("yosys is not installed (apt-get install -y --no-install-recommends yosys)")
+        raise SnnCompileError(
+            "yosys is not installed (apt-get install -y --no-install-recommends yosys)")
     with tempfile.TemporaryDirectory(prefix="snncompile-yosys-") as tmp:
         stat = Path(tmp) / "stat.json"
         script = (f"read_verilog {' '.join(sources)}; synth_{family} -top {top}; "

@@ -95,7 +95,9 @@ def write(name: str, op: nn_ops.DelayLinear, dt: float, taken: set[str]
     column = d[0] if d.shape[0] else np.zeros(d.shape[1], np.int64)
     delay = nir.Delay(delay=column.astype(np.float64) * dt)
     w = np.asarray(op.weight)
-    syn = nir.Linear(weight=w) if op.bias is None else nir.Affine(weight=w, bias=np.asarray(op.bias))
+    if op.bias is None:
+        return delay_name, delay, nir.Linear(weight=w)
+    syn = nir.Affine(weight=w, bias=np.asarray(op.bias))
     return delay_name, delay, syn
 
 

@@ -254,8 +254,9 @@ TORCH_LAYERS = {nn.Linear: _linear, nn.Conv1d: _conv1d, nn.Conv2d: _conv, nn.Fla
                 nn.AvgPool2d: _avgpool, nn.BatchNorm1d: torch_blocks.batchnorm,
                 nn.BatchNorm2d: torch_blocks.batchnorm, nn.MaxPool2d: torch_blocks.maxpool}
 # modules read as layers; a module from anywhere else is a user's block, traced by torch.fx
-LIBRARIES = ("torch.nn.", "snntorch.", "norse.", "snncompile.", "spikingjelly.activation_based.neuron",
-             "spikingjelly.activation_based.layer", "spikingjelly.activation_based.base")
+LIBRARIES = ("torch.nn.", "snntorch.", "norse.", "snncompile.",
+             "spikingjelly.activation_based.neuron", "spikingjelly.activation_based.layer",
+             "spikingjelly.activation_based.base")
 
 
 def _is_block(module: nn.Module) -> bool:

@@ -1,4 +1,5 @@
-"""Graph IR at two levels: `nn` (float, continuous-time NIR semantics) and `hw` (integer, discrete time)."""
+"""Graph IR at two levels: `nn` (float, continuous-time NIR semantics) and `hw` (integer,
+discrete time)."""
 
 from snncompile.ir.graph import Graph
 

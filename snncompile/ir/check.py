@@ -1,4 +1,5 @@
-"""Graph invariants, checked before and after every pass; a failure names the pass, node and numbers."""
+"""Graph invariants, checked before and after every pass; a failure names the pass, node and
+numbers."""
 
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ def _check_structure(graph: Graph) -> None:
             raise GraphCheckError(f"input node {name!r} has incoming edges")
     for name in graph.outputs:
         if len(graph.predecessors(name)) != 1 or graph.successors(name):
-            raise GraphCheckError(f"output node {name!r} must have one incoming and no outgoing edge")
+            raise GraphCheckError(
+                f"output node {name!r} must have one incoming and no outgoing edge")
     reached = set(graph.inputs)
     frontier = list(graph.inputs)
     while frontier:
@@ -62,7 +64,8 @@ def _check_structure(graph: Graph) -> None:
         raise GraphCheckError(f"node {unreached[0]!r} is not reachable from any input")
     for a, b in graph.recurrent_edges:
         if graph.nodes[b].kind == "synapse" and graph.nodes[a].kind == "synapse":
-            raise GraphCheckError(f"recurrent edge {a!r} -> {b!r} forms a loop with no neuron in it")
+            raise GraphCheckError(
+                f"recurrent edge {a!r} -> {b!r} forms a loop with no neuron in it")
 
 
 def _check_neuron_shapes(graph: Graph, shapes: dict[str, tuple[int, ...]]) -> None:

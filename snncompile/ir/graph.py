@@ -1,4 +1,5 @@
-"""The Graph value: named ops, directed edges, the time step dt; recurrence is any cycle of edges."""
+"""The Graph value: named ops, directed edges, the time step dt; recurrence is any cycle of
+edges."""
 
 from __future__ import annotations
 
@@ -125,7 +126,8 @@ class Graph:
                 shapes[name] = tuple(int(d) for d in op.output_shape(in_shape))
             except Exception as exc:  # noqa: BLE001 - any op shape rule failing is a graph error
                 raise GraphCheckError(
-                    f"node {name!r} ({type(op).__name__}) cannot take input of shape {in_shape}: {exc}"
+                    f"node {name!r} ({type(op).__name__}) cannot take input of shape "
+                    f"{in_shape}: {exc}"
                 ) from None
             if any(d <= 0 for d in shapes[name]):
                 raise GraphCheckError(f"node {name!r} ({type(op).__name__}) turns input of shape "

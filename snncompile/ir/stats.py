@@ -20,7 +20,8 @@ def _conv_connections(op: hw_ops.Conv, in_shape: tuple[int, ...]) -> int:
 
 
 def connections(graph: Graph) -> dict[str, int]:
-    """Synaptic connections into each neuron layer (non-zero weights), bias-clock wiring excluded."""
+    """Synaptic connections into each neuron layer (non-zero weights), bias-clock wiring
+    excluded."""
     clock = set(graph.meta.get("bias_clock", ()))
     counts: dict[str, int] = {}
     for name in graph.of_kind("neuron"):

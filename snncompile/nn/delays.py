@@ -5,9 +5,10 @@ mix of the inputs around its float delay d_ij (half-width `spread` steps; at spr
 linear interpolation between x[t - floor(d)] and x[t - floor(d) - 1]). A wider spread early in
 training lets a delay feel inputs further away, as the Gaussian kernels of DCLS do (Hammouamri
 et al. 2024) with the spread annealed to 1; spread 0 then trains with the rounded delays forward
-(straight-through), so the weights adapt to the integers that deploy. In eval mode the layer uses exactly the rounded
-integer delays `integer_delays()`, which is what snncompile compiles (nn `DelayLinear`, Loihi
-`DelayDense`), so a trained module's eval forward equals the deployed network's float model.
+(straight-through), so the weights adapt to the integers that deploy. In eval mode the layer uses
+exactly the rounded integer delays `integer_delays()`, which is what snncompile compiles (nn
+`DelayLinear`, Loihi `DelayDense`), so a trained module's eval forward equals the deployed
+network's float model.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ class DelayedLinear(nn.Module):
     [0, max_delay] unless `init_delay` (a number or an (out, in) tensor) is given.
     `learn_delays=False` keeps them fixed. Rounding is torch.round (half to even) of the delay
     clamped to [0, max_delay]. `spread` (steps, set it during training to anneal): > 0 is the
-    relaxation's half-width (1 = linear interpolation; below 1 acts as 1); 0 trains with the deployed integer
-    delays forward and linear interpolation's gradient backward (straight-through), so the last
-    epochs can adapt the weights to exactly what will be deployed.
+    relaxation's half-width (1 = linear interpolation; below 1 acts as 1); 0 trains with the
+    deployed integer delays forward and linear interpolation's gradient backward
+    (straight-through), so the last epochs can adapt the weights to exactly what will be deployed.
     """
 
     def __init__(self, in_features: int, out_features: int, max_delay: int,

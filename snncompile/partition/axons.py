@@ -40,7 +40,8 @@ class Union:
     """Source neurons a set of blocks reads from one source node: channel classes, each a channel
     set x merged order intervals (disjoint in channels), or a 2-D prefix sum of a (C, HW) mask."""
 
-    classes: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]  # chan_cum, starts, stops, cum
+    # each class: chan_cum, starts, stops, cum
+    classes: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
     mask_cum: np.ndarray | None = None  # (C + 1, HW + 1) prefix sums over channels and order
 
     def count(self) -> int:

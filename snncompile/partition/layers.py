@@ -82,7 +82,8 @@ class Incoming:
 
     def __init__(self, graph: Graph, name: str | None, sources: list[str], dst: str,
                  orders: dict[str, Order], model: CoreModel):
-        self.name, self.sources, self.dst, self.orders, self.model = name, sources, dst, orders, model
+        self.name, self.sources, self.dst = name, sources, dst
+        self.orders, self.model = orders, model
         self._chan_count: dict[tuple[int, int], int] = {}
         self._rect_cache: dict[tuple[Order, int, int], list[tuple[int, int, int, int]]] = {}
         self.op = graph.nodes[name] if name else None
@@ -101,7 +102,8 @@ class Incoming:
         elif isinstance(op, hw.Conv):
             self._init_conv(op)
         self.reorder()
-        self.total_synapses = self.synapses(0, self.dst_geo[0], 0, self.dst_geo[1] * self.dst_geo[2])
+        channels, height, width = self.dst_geo
+        self.total_synapses = self.synapses(0, channels, 0, height * width)
 
     def _init_conv(self, op: hw.Conv) -> None:
         w = np.asarray(op.weight)
@@ -228,7 +230,8 @@ class Incoming:
         area = self._area([self._in_rect(a, b, ca, cb) for a, b in pieces])
         fan = self._chans(c0, c1) * area * len(self.sources)
         taps = (self.tap_cum[c1] - self.tap_cum[c0]).reshape(len(self.vh_cum[0]), -1)
-        valid = np.outer(self.vh_cum[rb + 1] - self.vh_cum[ra], self.vw_cum[cb + 1] - self.vw_cum[ca])
+        rows = self.vh_cum[rb + 1] - self.vh_cum[ra]
+        valid = np.outer(rows, self.vw_cum[cb + 1] - self.vw_cum[ca])
         return int((taps * valid).sum()), fan
 
     def fan_in(self, c0: int, c1: int, p0: int, p1: int) -> int:

@@ -50,7 +50,8 @@ def mesh_for(n_cores: int, model: CoreModel) -> Mesh:
 
 def cost(mesh: Mesh, slot_of: np.ndarray, src: np.ndarray, dst: np.ndarray,
          traffic: np.ndarray) -> dict[str, float]:
-    """Spike traffic x hops and traffic crossing chips, for core routes src -> dst (src -1 = host)."""
+    """Spike traffic x hops and traffic crossing chips, for core routes src -> dst (src -1 =
+    host)."""
     rd, cd, chd = mesh.xy(slot_of[dst])
     rs, cs, chs = mesh.xy(slot_of[np.maximum(src, 0)])
     host = src < 0

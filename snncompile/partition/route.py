@@ -32,7 +32,10 @@ class Routes:
         return np.bincount(self.src[keep], self.axons[keep], minlength=n_blocks).astype(np.int64)
 
 
-def _index(blocks: list[Block]) -> dict[str, list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]]]:
+ChannelGroup = tuple[int, int, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _index(blocks: list[Block]) -> dict[str, list[ChannelGroup]]:
     """layer -> channel groups (c0, c1, p0s, p1s, block ids), each group sorted by position."""
     groups: dict[tuple[str, int, int], list[int]] = {}
     for i, b in enumerate(blocks):

@@ -1,4 +1,5 @@
-"""Matplotlib charts of the deployment report, each returned as a base64 PNG (self-contained HTML)."""
+"""Matplotlib charts of the deployment report, each returned as a base64 PNG (self-contained
+HTML)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,8 @@ def verdict_banner(verdict, target: str, reason: str | None) -> str:
     """PASS / FAIL of `snncompile verify` on the report's inputs; on a FAIL, the failed checks,
     the worst layer and what may help."""
     if verdict is None:
-        return f"<div class='verdict none' id='verdict'><b>NOT VERIFIED</b>{html.escape(reason)}</div>"
+        return ("<div class='verdict none' id='verdict'><b>NOT VERIFIED</b>"
+                f"{html.escape(reason)}</div>")
     word, cls = ("PASS", "pass") if verdict.passed else ("FAIL", "fail")
     failed = [c.name for c in verdict.checks if not c.passed]
     detail = (f"all {len(verdict.checks)} checks of snncompile verify hold" if not failed

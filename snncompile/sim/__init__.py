@@ -1,1 +1,2 @@
-"""Interpreters that define meaning: the float reference (nn graphs) and the integer emulator (hw graphs)."""
+"""Interpreters that define meaning: the float reference (nn graphs) and the integer emulator
+(hw graphs)."""

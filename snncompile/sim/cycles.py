@@ -66,7 +66,8 @@ def cycle_trace(plan, x: np.ndarray, core_spikes) -> CycleTrace:
         core_spikes = plan.core_spikes(core_spikes, len(x), first.shape[1])
     batch, steps = len(x), np.asarray(core_spikes[0]).shape[1]
     x = np.concatenate([x, np.zeros((batch, steps - x.shape[1], x.shape[2]), bool)], axis=1)
-    src = [np.asarray(core_spikes[k]).reshape(batch, steps, -1).sum(axis=2) for k in plan.source_cores]
+    src = [np.asarray(core_spikes[k]).reshape(batch, steps, -1).sum(axis=2)
+           for k in plan.source_cores]
     c = step_cycles(plan, x.sum(axis=2), src)
     head = tm["wait"] + plan.clear_len
     sample_len = head + c.sum(axis=1)
@@ -101,6 +102,7 @@ def latency_report(plan, trace: CycleTrace, clock_mhz: float) -> dict:
             "inferences": len(per_inf),
             "cycles_per_inference": {"mean": float(per_inf.mean()), "max": int(per_inf.max())},
             "cycles_per_step": {"mean": float(per_step.mean()), "max": int(per_step.max())},
-            "us_per_inference": {"mean": float(per_inf.mean() * us), "max": float(per_inf.max() * us)},
+            "us_per_inference": {"mean": float(per_inf.mean() * us),
+                                 "max": float(per_inf.max() * us)},
             "pass_cycles": {"tick": plan.tick_len, "clear": plan.clear_len,
                             "event": list(plan.event_len)}}

@@ -1,4 +1,5 @@
-"""Pipeline timing of hw graphs: each synapse adds one step, so a layer's nn time is hw time - depth.
+"""Pipeline timing of hw graphs: each synapse adds one step, so a layer's nn time is hw time
+minus its depth.
 
 A neuron's synaptic depth k is the latency of a shortest path from the input: one step per synapse,
 plus the pipeline delay the lowering gave a synapse on a skip path (`graph.meta["pipeline_delay"]`,
