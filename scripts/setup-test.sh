@@ -11,6 +11,8 @@ $PIP torch==2.13.0
 # nengo-loihi 1.1.0 (tests compare the Loihi-1-like target's shared conv weight lists with its
 # conv2d_loihi_weights and Synapse.bits): pure Python; it warns that nengo 4.1.0 is newer than
 # it was tested with, which the two functions the tests call do not depend on.
+# [all] includes the ray extra (ray==2.60.0, ~80 MB: verify/run --ray and its localhost cluster
+# test); the constraints file keeps pip from touching torch for it.
 $PIP -e ".[all]" tqdm loguru nengo==4.1.0 nengo-loihi==1.1.0
 # Lava as in scripts/setup-demo.sh; lava-dl 0.6.0 is only used for its netx reader, in tests that
 # prove our netx files read back. NeuroBench 2.3.0 (tests cross-check our synaptic-operation

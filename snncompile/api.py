@@ -227,6 +227,7 @@ def verify(
     layout: str = "btn",
     frame_steps: int | None = None,
     workers: int = 1,
+    ray: str | None = None,
     **frontend_options: Any,
 ) -> VerifyReport:
     """Run the trainer's model (.pt), the float reference, the emulator and the target's own
@@ -235,15 +236,20 @@ def verify(
     error and spike-train agreement, see spike_metrics), and target vs emulator exactly. With
     `strict`, any u wrap or v saturation fails the report. Files already in hw integers (netx)
     have no float model: their emulator run is the reference. `workers` > 1 runs the samples
-    in that many local processes (verify_build), with the same report."""
-    from snncompile.shard import check_workers
+    in that many local processes, `ray` (an address, or engine.LOCAL_RAY) as Ray tasks
+    (verify_build), with the same report."""
+    from snncompile.engine import Engine
 
-    check_workers(workers)  # before the compile
+    if Engine(workers, ray).ray is not None:  # both checked before the compile
+        from snncompile.engine_ray import ray_module
+
+        ray_module()
     result = build(model, target, weight_split, weight_bits, **frontend_options)
     return verify_build(result, x, labels, max_count_error, min_train_agreement,
                         max_accuracy_drop, max_source_mismatch, strict, min_prediction_agreement,
                         weight_split=weight_split, weight_bits=weight_bits, layout=layout,
-                        frame_steps=frame_steps, workers=workers, **frontend_options)
+                        frame_steps=frame_steps, workers=workers, ray=ray,
+                        **frontend_options)
 
 
 def verify_build(result: Build, x: np.ndarray, labels: np.ndarray | None = None,
@@ -252,14 +258,16 @@ def verify_build(result: Build, x: np.ndarray, labels: np.ndarray | None = None,
                  strict: bool = False, min_prediction_agreement: float | None = None,
                  weight_split: bool = False, weight_bits: int = 8, layout: str = "btn",
                  frame_steps: int | None = None, workers: int = 1, shards: int | None = None,
-                 progress: Callable[[int, int], None] | None = None,
+                 progress: Callable[[int, int], None] | None = None, ray: str | None = None,
                  **frontend_options: Any) -> VerifyReport:
     """`verify` of a Build: its back end's own artefact runs if it has one (OWN_ARTEFACT);
     `weight_split` and `weight_bits` (those the Build was lowered with) only shape the advice;
     x in `layout`, or frames held `frame_steps` steps (snncompile.layouts, bias_input).
-    `workers` > 1 shards the samples over local processes (snncompile.shard), `shards` of them
-    (default: one per worker), `progress(samples_done, samples)` after each; the report is the
-    same, byte for byte, for any number of workers and shards."""
+    `workers` > 1 shards the samples over local processes, `ray` over a Ray cluster
+    (snncompile.engine, snncompile.shard), `shards` of them (default: one per worker or Ray
+    CPU), `progress(samples_done, samples)` after each; the report is the same, byte for byte,
+    for any engine and number of workers and shards."""
+    from snncompile.engine import Engine
     from snncompile.shard import run_sharded
     from snncompile.sim.timing import event_rows
     from snncompile.verify_stages import merge, run_stages
@@ -277,8 +285,8 @@ def verify_build(result: Build, x: np.ndarray, labels: np.ndarray | None = None,
     if graph.level == "hw" and not result.backend.OWN_ARTEFACT:
         raise SnnCompileError(f"{model_name(model)} is already quantized, so the emulator is its "
                               "reference; verify it against a back end, e.g. --target loihi2")
-    tally = merge(run_sharded(run_stages, result, x, workers, shards, progress, strict=strict,
-                              **frontend_options), hw_graph)
+    tally = merge(run_sharded(run_stages, result, x, workers, shards, progress,
+                              Engine(workers, ray), strict=strict, **frontend_options), hw_graph)
     overflows = event_rows(hw_graph, list(tally.events)) if strict else None
     common = (target, tally.samples, tally.steps, tally.layers, tally.float_pred, tally.hw_pred,
               "output", labels)

@@ -18,6 +18,7 @@ import numpy as np
 from snncompile import api
 from snncompile.artifacts import refuse_overwrite
 from snncompile.backends import get_backend
+from snncompile.engine import LOCAL_RAY
 from snncompile.errors import SnnCompileError
 from snncompile.passes.pipeline import PASSES
 from snncompile.shell import cmdline, jsonout, signals
@@ -33,6 +34,7 @@ class _DefaultCompile(click.Group):
     """Treat `snncompile MODEL ...` as `snncompile compile MODEL ...` (the design card's form)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        args = cmdline.bare_ray(args, LOCAL_RAY)
         for i, arg in enumerate(args):
             if not arg.startswith("-"):
                 if arg not in self.commands:
@@ -173,13 +175,13 @@ def run_cmd(build: Path, input_path: Path, out_path: Path, strict: bool, simulat
                    "(.pt) and the float reference differ.")
 @click.option("--strict", is_flag=True,
               help="Also fail on any u wrap / v saturation on the target, listing each.")
-@click.option("--workers", default=1, show_default=True, type=int,
-              help="Local worker processes to shard the samples over (same report for any N).")
+@opt.engine_options
 @opt.model_input_options
 def verify_cmd(model: Path, target: str, input_path: Path, labels_path: Path | None,
                max_count_error: float, min_train_agreement: float,
                min_prediction_agreement: float | None, max_accuracy_drop: float,
-               max_source_mismatch: float, strict: bool, workers: int, layout: str,
+               max_source_mismatch: float, strict: bool, workers: int, ray: str | None,
+               layout: str,
                frame_steps: int | None, as_json: bool, weight_split: bool, weight_bits: int,
                **kw: Any) -> None:
     """Run the float reference, the emulator and the target on the same inputs; exit 1 past the
@@ -189,7 +191,7 @@ def verify_cmd(model: Path, target: str, input_path: Path, labels_path: Path | N
     report = api.verify(model, x, target, labels, max_count_error, min_train_agreement,
                         max_accuracy_drop, max_source_mismatch, strict, weight_split,
                         weight_bits, min_prediction_agreement, layout, frame_steps,
-                        workers=workers, **opt.frontend_kwargs(kw))
+                        workers=workers, ray=ray, **opt.frontend_kwargs(kw))
     if as_json:
         jsonout.echo(report.to_dict())
     else:

@@ -4,7 +4,8 @@ command line shows them on stderr. Without a listener stages are silent and a no
 Python warning (AssumptionNotice), which notebooks show.
 
 A stage is a context manager (or a decorator); listeners get start(name), end(name, seconds)
-and notice(text).
+and notice(text), and, where they have it, count(name, done, total, note): how far a job cut
+into tasks (sharded samples, snncompile.shard) has come.
 """
 
 from __future__ import annotations
@@ -57,6 +58,14 @@ def staged(name: str) -> Callable:
                 return fn(*args, **kwargs)
         return inner
     return wrap
+
+
+def count(name: str, done: int, total: int, note: str = "") -> None:
+    """Tell the listener that `done` of `total` units of `name` are finished (note: e.g.
+    retries); silent without a listener."""
+    listener = _listener.get()
+    if listener is not None and hasattr(listener, "count"):
+        listener.count(name, done, total, note)
 
 
 def notice(text: str) -> None:

@@ -1,6 +1,7 @@
 """The command line before click sees it: flags that may stand anywhere (`--debug`, `-q`, `-v`,
-before or after the subcommand), and a close misspelling of a command caught before it is taken
-for a model file (`snncompile verfy` -> did you mean verify)."""
+before or after the subcommand), `--ray` whose ADDRESS may be left out (`--ray MODEL` is not an
+address), and a close misspelling of a command caught before it is taken for a model file
+(`snncompile verfy` -> did you mean verify)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,25 @@ def split_flags(args: list[str]) -> tuple[GlobalFlags, list[str]]:
         else:
             rest.append(arg)
     return GlobalFlags(**{name: True for name in found}), rest
+
+
+def bare_ray(args: list[str], alone: str) -> list[str]:
+    """`--ray` followed by no address (a model file, another option) becomes `--ray=<alone>`, so
+    click does not take the next word for its value; an address has a colon (host:port,
+    ray://host:port) or is Ray's `auto` or `local`."""
+    out = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + args[i:]
+        following = args[i + 1] if i + 1 < len(args) else None
+        if arg == "--ray" and (following is None or not _is_address(following)):
+            arg = f"--ray={alone}"
+        out.append(arg)
+    return out
+
+
+def _is_address(word: str) -> bool:
+    return ":" in word or word in ("auto", "local")
 
 
 def misspelt_command(arg: str, commands: Iterable[str]) -> str | None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from snncompile.engine import LOCAL_RAY
 from snncompile.layouts import LAYOUTS
 from snncompile.target import target_help
 
@@ -74,6 +75,20 @@ def frames_option(f):
 def json_option(f):
     return click.option("--json", "as_json", is_flag=True,
                         help="Print the result as one JSON document on stdout (nothing else).")(f)
+
+
+def engine_options(f):
+    """--workers N and --ray [ADDRESS]: where verify and run send their sample shards (verify,
+    run) or a sweep its points (snncompile.engine)."""
+    f = click.option(
+        "--ray", "ray", is_flag=False, flag_value=LOCAL_RAY, default=None, metavar="[ADDRESS]",
+        help="Shard over a Ray cluster (pip install snncompile[ray]): ADDRESS is a running "
+             "one's host:port; without it, join the Ray instance on this machine or start one. "
+             "The result is the same as on one process.")(f)
+    return click.option(
+        "--workers", default=1, show_default=True, type=int,
+        help="Local worker processes to shard the samples over (same result for any N); with "
+             "--ray, the number of Ray tasks (default: one per CPU of the cluster).")(f)
 
 
 def target_option(default: str):

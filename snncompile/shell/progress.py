@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from typing import Any
 
 import click
 
@@ -24,6 +25,7 @@ class Display:
 
     def __init__(self, bar: bool, verbose: bool, quiet: bool = False):
         self.verbose, self.quiet, self.depth, self.tasks = verbose, quiet, 0, []
+        self.counters: dict[str, Any] = {}
         self.live = None
         if bar:
             from rich.console import Console
@@ -44,6 +46,17 @@ class Display:
             self.live.remove_task(self.tasks.pop())
         if self.verbose:
             self._line(f"{'  ' * self.depth}{name}: {seconds:.2f} s")
+
+    def count(self, name: str, done: int, total: int, note: str) -> None:
+        """One live line per counter ("samples 120/360 done, ..."), gone when all are done."""
+        if self.live is None:
+            return
+        text = f"{'  ' * self.depth}{name} {done}/{total} done" + (f", {note}" if note else "")
+        if name not in self.counters:
+            self.counters[name] = self.live.add_task(text, total=None)
+        self.live.update(self.counters[name], description=text)
+        if done >= total:
+            self.live.remove_task(self.counters.pop(name))
 
     def notice(self, text: str) -> None:
         if not self.quiet:
