@@ -94,6 +94,20 @@ def test_new_fpga_board_from_a_folder(tmp_path):
     np.testing.assert_array_equal(got, want)
 
 
+def test_report_lists_the_rtl_cores_of_the_builds_own_board(tmp_path):
+    """The report's RTL core table plans against the Build's Target and placement: the
+    8-neuron board lists 10 cores (8 for the 64 hidden neurons, 2 for the 10 outputs), all from
+    the partitioner's placement; the shipped board holds each layer in one core."""
+    from snncompile.report.cores import rtl_core_rows
+
+    board = api.build(DIGITS, new_chip(tmp_path, "fpga", "board8", 8))
+    rows = rtl_core_rows(board.hw_graph, board.target, board.placement)
+    assert [r["neurons"] for r in rows] == [8] * 8 + [8, 2]
+    assert len(board.placement.blocks) == len(rows)
+    shipped = api.build(DIGITS, "fpga")
+    assert [r["neurons"] for r in rtl_core_rows(shipped.hw_graph, shipped.target)] == [64, 10]
+
+
 @pytest.mark.slow
 def test_new_loihi2_part_from_a_folder(tmp_path):
     """A Loihi-2-like part with 16 neurons per core: the same Lava program, a placement on more

@@ -178,7 +178,7 @@ def build_report(build: Build, out, verify: Callable[..., Any], x: np.ndarray | 
     if getattr(build.backend, "RTL", None):  # a back end that writes RTL lists its cores
         s.append(("RTL cores", para("One time-multiplexed core per block of a population "
                                     "(docs/fpga.md); spikes travel as events between them.")
-                  + table(rtl_core_rows(hw_graph), "rtl-cores")))
+                  + table(rtl_core_rows(hw_graph, build.target, placement), "rtl-cores")))
     if est is not None:
         s += _estimate_sections(est, order, pipelined)
     else:

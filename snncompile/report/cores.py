@@ -132,12 +132,13 @@ def core_rows(placement, est: dict[str, Any] | None) -> tuple[list[dict[str, Any
     return rows, note
 
 
-def rtl_core_rows(hw_graph) -> list[dict[str, Any]]:
+def rtl_core_rows(hw_graph, target, placement=None) -> list[dict[str, Any]]:
     """fpga: one row per time-multiplexed RTL core (one partitioner block of a population), with
-    what it reads and how many weight words it stores (backends/fpga/plan.py)."""
+    what it reads and how many weight words it stores (backends/fpga/plan.py). Planned on the
+    build's own Target and placement, so a board folder with smaller cores reports its cores."""
     from snncompile.backends.fpga.plan import make_plan
 
-    plan = make_plan(hw_graph)
+    plan = make_plan(hw_graph, None, target, placement)
 
     def sender(source: int) -> str:
         return "input" if source == 0 else f"core {plan.source_cores[source - 1]}"
