@@ -74,7 +74,7 @@ def test_lowered_synapse_is_torch_conv1d(kw):
     """The Dense that lowering builds for the conv is torch's conv1d as a matrix, exactly."""
     net = _net(kw, seed=4)
     lowered = Lower()(from_module(net, (C_IN, L)))
-    (syn,) = [s for s in lowered.synapses if s.target == "1"]
+    (syn,) = [lowered.nodes[s] for s in lowered.predecessors("1")]
     xs = np.random.default_rng(5).normal(size=(3, C_IN, L))
     with torch.no_grad():
         conv = net[0]
@@ -83,7 +83,7 @@ def test_lowered_synapse_is_torch_conv1d(kw):
     got = xs.reshape(3, -1) @ syn.weight.T
     np.testing.assert_allclose(got, expected.reshape(3, -1), rtol=1e-12, atol=1e-12)
     bias = np.zeros(kw["out_channels"]) if conv.bias is None else conv.bias.detach().numpy()
-    np.testing.assert_allclose(lowered.layers["1"].bias_now,
+    np.testing.assert_allclose(lowered.nodes["1"].bias_now,
                                np.repeat(bias, expected.shape[-1]), rtol=1e-12)
 
 

@@ -12,6 +12,7 @@ from snncompile.errors import UnsupportedOp
 from snncompile.ir import hw_ops as hw
 from snncompile.ir import nn_ops as nn
 from snncompile.ir.graph import Graph
+from snncompile.ir.lowered_ops import GroupedConv, GroupedDense
 from snncompile.passes import Lower, Quantize, lower_to_hw
 from snncompile.sim.emulator import run_emulator
 from snncompile.sim.reference import run_reference
@@ -63,12 +64,13 @@ def test_pool_conv_fusion_is_exact(pool_cls, dilation, padding):
                      dilation=(dilation, dilation))
     g = chain(("pool", pool_cls((2, 2), (2, 2))), ("conv", conv), ("if1", if_((3, 1, 1))),
               shape=(2, 12, 16))
-    (syn,) = Lower()(g).synapses
-    assert syn.kind == "conv" and syn.name == "conv" and syn.dilation == (1, 1)
+    low = Lower()(g)
+    (syn,) = [op for op in low.nodes.values() if op.kind == "synapse"]
+    assert isinstance(syn, GroupedConv) and low.nodes["conv"] is syn and syn.dilation == (1, 1)
     x = torch.from_numpy(RNG.integers(0, 2, (5, 2, 12, 16)).astype(np.float64))
     pooled = F.avg_pool2d(x, 2, 2, divisor_override=1 if pool_cls is nn.SumPool2d else None)
     want = F.conv2d(pooled, torch.from_numpy(w), stride=(1, 2), padding=padding, dilation=dilation)
-    got = F.conv2d(x, torch.from_numpy(syn.weight), stride=syn.stride, padding=syn.padding)
+    got = F.conv2d(x, torch.tensor(syn.weight), stride=syn.stride, padding=syn.padding)
     assert torch.equal(got, want)
     hw_graph, _ = lower_to_hw(g, TARGET)
     assert isinstance(hw_graph.nodes["conv"], hw.Conv) and hw_graph.nodes["if1"].shape == (3, *want.shape[2:])
@@ -89,19 +91,20 @@ def test_chain_composition_is_exact():
     g = chain(("flat", nn.Flatten()), ("lin", lin), ("scale", scale), ("aff", aff),
               ("if1", if_(4)), shape=(2, 3, 3))
     low = Lower()(g)
-    (syn,) = low.synapses
-    assert syn.kind == "dense" and syn.name == "aff" and syn.chain == ("flat", "lin", "scale", "aff")
+    (syn,) = [op for op in low.nodes.values() if op.kind == "synapse"]
+    assert isinstance(syn, GroupedDense) and low.nodes["aff"] is syn
+    assert syn.chain == ("flat", "lin", "scale", "aff")
     x = RNG.integers(0, 2, (20, 18)).astype(float)
     np.testing.assert_array_equal(x @ syn.weight.T, ((x @ lin.weight.T) * scale.scale) @ aff.weight.T)
-    np.testing.assert_array_equal(low.layers["if1"].bias_now, aff.bias)
+    np.testing.assert_array_equal(low.nodes["if1"].bias_now, aff.bias)
     # a conv that cannot stay a conv (scaled after) becomes the equivalent Dense
     conv = nn.Conv2d(RNG.integers(-2, 3, (2, 2, 3, 3)).astype(float), np.array([1.0, -1.0]))
     g = chain(("conv", conv), ("scale", nn.Scale(np.array(3.0))), ("if1", if_((2, 1, 1))),
               shape=(2, 5, 5))
-    (syn,) = Lower()(g).synapses
+    (syn,) = [op for op in Lower()(g).nodes.values() if op.kind == "synapse"]
     xs = RNG.integers(0, 2, (4, 2, 5, 5)).astype(float)
     want = 3 * F.conv2d(torch.from_numpy(xs), torch.from_numpy(np.array(conv.weight))).numpy().reshape(4, -1)
-    assert syn.kind == "dense"
+    assert isinstance(syn, GroupedDense)
     np.testing.assert_array_equal(xs.reshape(4, -1) @ syn.weight.T, want)
 
 

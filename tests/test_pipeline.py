@@ -37,16 +37,40 @@ def test_dump_after_frontend_is_the_nn_graph():
 
 @pytest.mark.parametrize("name", ["lower", "discretize"])
 def test_dump_after_an_inner_pass_reads_back(name):
-    """The lowered view: one synapse node per lowered synapse group, coefficients after
-    discretize; the text parses and prints back to the same bytes."""
+    """The graph between the passes: one grouped synapse per layer pair, each layer after its
+    inputs (as in the hw graph), the per-step recurrence after discretize; the text parses and
+    prints back to the same bytes."""
     dumped = dump_cli("--dump-after", name)
     graph = text.loads(dumped)
     assert text.dumps(graph) == dumped
+    layer = "SteppedLayer" if name == "discretize" else "Layer"
     assert [type(op).__name__ for op in graph.nodes.values()] == [
-        "Input", "LIF", "LIF", "Linear", "Linear", "Output"]
-    assert ("1.step" in graph.meta) == (name == "discretize")
+        "Input", "GroupedDense", layer, "GroupedDense", layer, "Output"]
     hw_graph = api.lower(api.load(DIGITS))[0]
+    assert list(graph.nodes) == list(hw_graph.nodes) and graph.edges == hw_graph.edges
     assert graph.nodes["0"].weight.shape == hw_graph.nodes["0"].weights.shape
+    nn_graph = api.load(DIGITS)
+    assert graph.nodes["1"].neuron == nn_graph.nodes["1"]
+    if name == "discretize":  # LIF: beta = dt / tau, the gain beta r (passes/discretize.py)
+        lif = nn_graph.nodes["1"]
+        np.testing.assert_allclose(graph.nodes["1"].beta, nn_graph.dt / lif.tau.reshape(-1))
+        np.testing.assert_allclose(graph.nodes["1"].gain, graph.nodes["1"].beta * lif.r.ravel())
+
+
+def test_every_pass_is_graph_to_graph():
+    """The passes hand on nothing but graphs: lower and discretize return Graphs the checker
+    accepts; quantize reads the discretized graph alone."""
+    from snncompile.ir.check import check
+    from snncompile.passes import Discretize, Lower
+
+    target = load_target("emu")
+    lowered = check(Lower()(api.load(DIGITS)), "test")
+    stepped = check(Discretize()(lowered), "test")
+    hw_graph, _ = Quantize()(stepped, target)
+    assert text.dumps(hw_graph) == text.dumps(api.lower(api.load(DIGITS))[0])
+    with pytest.raises(GraphCheckError, match=r"pass quantize: node '1' is a Layer; lower and "
+                                              r"discretize must run first"):
+        Quantize()(lowered, target)
 
 
 def test_unknown_pass_is_refused():
@@ -60,8 +84,8 @@ def test_a_broken_pass_is_named(monkeypatch):
     names the pass."""
     original = Quantize.__call__
 
-    def broken(self, lowered, coeffs, target):
-        graph, report = original(self, lowered, coeffs, target)
+    def broken(self, graph, target):
+        graph, report = original(self, graph, target)
         dense = graph.nodes["0"]
         nodes = {**graph.nodes, "0": dataclasses.replace(dense, weights=np.zeros((3, 3), int))}
         return dataclasses.replace(graph, nodes=nodes), report

@@ -5,8 +5,8 @@ import pytest
 
 from snncompile.frontends import nir as nir_frontend
 from snncompile.frontends import nir_delay
-from snncompile.ir import hw_ops, nn_ops
-from snncompile.passes import chain, discretize, quantize
+from snncompile.ir import hw_ops, lowered_ops, nn_ops, text
+from snncompile.passes import assemble, chain, discretize, neuron_rules
 from snncompile.sim import emulator, reference
 
 # nn ops that no NIR file can produce, each with the reason (the list is explicit so that a new
@@ -28,7 +28,7 @@ def test_every_nn_op_has_every_rule(op):
         assert chain.has_rule(op), "lowering of synapse chains"
     elif op.kind == "neuron":
         assert op in discretize.RULES, "discretize"
-        assert op in quantize.NEURON_RULES, "quantize"
+        assert op in neuron_rules.NEURON_RULES, "quantize"
     else:
         assert op.kind in ("input", "output")
 
@@ -37,3 +37,14 @@ def test_every_nn_op_has_every_rule(op):
 def test_every_hw_op_has_an_emulator_rule(op):
     rules = {**emulator.SYNAPSE_RULES, **emulator.NEURON_RULES}
     assert op in rules or op in emulator.IO_OPS
+
+
+@pytest.mark.parametrize("op", lowered_ops.OPS.values(), ids=list(lowered_ops.OPS))
+def test_every_op_between_the_passes_is_read_back_and_quantized(op):
+    """--dump-after reads every op lower and discretize make back, and quantize encodes every
+    grouped synapse (a Layer must be discretized first: quantize names the pass order)."""
+    assert text._OPS["nn"][op.__name__] is op
+    if op.kind == "synapse":
+        assert op in assemble.GROUPED
+    else:
+        assert op.kind == "neuron" and issubclass(op, lowered_ops.Layer)

@@ -352,8 +352,6 @@ class AdaptiveLIF(NNOp):
     theta_0: np.ndarray
     theta_step: np.ndarray
     kind: ClassVar[str] = "neuron"
-    reset: ClassVar[str] = "none"  # what the passes' shared neuron code reads: no reset
-    reset_timing: ClassVar[str] = "immediate"
     array_fields: ClassVar[dict] = {
         "tau_syn": F, "tau_mem": F, "tau_theta": F, "tau_ref": F, "r": F, "w_in": F,
         "theta_0": F, "theta_step": F,
@@ -362,15 +360,6 @@ class AdaptiveLIF(NNOp):
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(np.broadcast_shapes(*(getattr(self, k).shape for k in self.array_fields)))
-
-    @property
-    def v_threshold(self) -> np.ndarray:
-        """The resting threshold theta_0 (the quantizer's unit of v, as v_threshold for LIF)."""
-        return self.theta_0
-
-    @property
-    def v_reset(self) -> np.ndarray:
-        return np.zeros_like(self.theta_0)
 
 
 OPS: dict[str, type[NNOp]] = {

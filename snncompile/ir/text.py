@@ -22,11 +22,13 @@ from typing import Any
 import numpy as np
 
 from snncompile.errors import GraphCheckError
-from snncompile.ir import hw_ops, nn_ops
+from snncompile.ir import hw_ops, lowered_ops, nn_ops
 from snncompile.ir.graph import Graph
+from snncompile.ir.op import Op
 
 HEADER = "snncompile-ir 1"
-_OPS: dict[str, dict[str, type]] = {"nn": nn_ops.OPS, "hw": hw_ops.OPS}
+# the nn level includes the ops the passes make between nn and hw (--dump-after lower)
+_OPS: dict[str, dict[str, type]] = {"nn": {**nn_ops.OPS, **lowered_ops.OPS}, "hw": hw_ops.OPS}
 INLINE = 64  # arrays up to this many values stay in the text of write()
 
 
@@ -39,6 +41,9 @@ def _encode(value: Any, arrays: dict | None = None, key: str = "") -> Any:
         return {**head, "data": value.ravel().tolist()}
     if isinstance(value, tuple):
         return [_encode(v, arrays, f"{key}.{i}") for i, v in enumerate(value)]
+    if isinstance(value, Op):  # an op inside an op (a lowered Layer's nn neuron)
+        return {"op": type(value).__name__, "level": value.level,
+                "params": {k: _encode(v, arrays, f"{key}.{k}") for k, v in value.params().items()}}
     if isinstance(value, np.generic):
         return value.item()
     return value
@@ -51,6 +56,9 @@ def _decode(value: Any, arrays: Any = None) -> Any:
         if arrays is None or value["npz"] not in arrays:
             raise KeyError(f"array {value['npz']!r} is not in the .npz beside the text")
         return np.asarray(arrays[value["npz"]], dtype=value["dtype"]).reshape(value["shape"])
+    if isinstance(value, dict) and set(value) == {"op", "level", "params"}:
+        cls = _OPS[value["level"]][value["op"]]
+        return cls(**{k: _decode(v, arrays) for k, v in value["params"].items()})
     if isinstance(value, list):
         return tuple(_decode(v, arrays) for v in value)
     return value

@@ -164,45 +164,53 @@ def _plan(model: nn.Module, config: dict) -> dict:
     from snncompile.frontends.torch_modules import from_module
     from snncompile.ir.check import check
     from snncompile.passes import Discretize, Lower, Quantize
-    from snncompile.passes.encode import check_weight_bits, limits
+    from snncompile.passes.assemble import incoming, layers_of
+    from snncompile.passes.encode import check_weight_bits
     from snncompile.target import load_target
 
     spec = load_target(config["target"])
     bits = check_weight_bits(config["weight_bits"], spec)
     graph = check(from_module(model, config["input_shape"], config["dt"]), "qat (front end)")
-    lowered = Lower()(graph)
-    coeffs = Discretize()(lowered)
-    _, report = Quantize(weight_bits=bits)(lowered, coeffs, spec)
+    stepped = Discretize()(Lower()(graph))
+    _, report = Quantize(weight_bits=bits)(stepped, spec)
     layer_q = {q.layer: q for q in report.layers}
     weights = {}
-    for s in lowered.synapses:
-        path = _weighted_node(graph, s)
-        if path is None:
-            continue  # a chain without trainable weights (pooling only)
-        module, conv = model.get_submodule(path), s.kind == "conv"
-        if tuple(module.weight.shape) != s.weight.shape or not np.allclose(
-                module.weight.detach().double().numpy(), s.weight, rtol=1e-6, atol=1e-12):
-            raise UnsupportedOp(module, f"qat: module {path!r}",
-                                f"synapse {s.name!r} folds other ops into its weights, and QAT "
-                                "mirrors only a Linear or Conv2d (with Flatten) between two "
-                                "neuron layers")
-        q, c = layer_q[s.target], coeffs[s.target]
-        (sq,) = [x for x in q.synapses if x.name == s.name]
-        gain = c.gain.reshape(lowered.layers[s.target].nn_shape)[:, 0, 0] if conv else c.gain
-        if np.any(gain <= 0):
-            raise UnsupportedOp(module, f"qat: module {path!r}", "its target's input gain is not "
-                                "positive")
-        unit = 2.0**sq.weight_exp * float(c.threshold[0]) / (q.vth * gain)
-        unit = torch.as_tensor(unit.reshape(-1, *([1] * (module.weight.dim() - 1))))
-        grids = {m: limits(m, spec, conv, bits) for m in ("excitatory", "inhibitory", "mixed")}
-        weights[path] = (unit.to(module.weight.dtype), grids)
+    for target, c in layers_of(stepped, "qat").items():
+        for s in incoming(stepped, target):
+            path = _weighted_node(graph, s.name, s.op.chain)
+            if path is None:
+                continue  # a chain without trainable weights (pooling only)
+            weights[path] = _unit(model.get_submodule(path), path, s, c,
+                                  tuple(stepped.shapes[target]), layer_q[target], spec, bits)
     return {"weights": weights, "decays": _decays(model, graph, spec)}
 
 
-def _weighted_node(graph, s) -> str | None:
-    names = [n for n in s.chain if isinstance(graph.nodes[n], _WEIGHTED)]
+def _unit(module: nn.Module, path: str, s, c, nn_shape, q, spec, bits: int):
+    """(weight unit, integer grids) of the module behind grouped synapse `s` into layer `c`."""
+    from snncompile.passes.encode import limits
+
+    conv = s.form == "conv"
+    if tuple(module.weight.shape) != s.op.weight.shape or not np.allclose(
+            module.weight.detach().double().numpy(), s.op.weight, rtol=1e-6, atol=1e-12):
+        raise UnsupportedOp(module, f"qat: module {path!r}",
+                            f"synapse {s.name!r} folds other ops into its weights, and QAT "
+                            "mirrors only a Linear or Conv2d (with Flatten) between two "
+                            "neuron layers")
+    (sq,) = [x for x in q.synapses if x.name == s.name]
+    gain = c.gain.reshape(nn_shape)[:, 0, 0] if conv else c.gain
+    if np.any(gain <= 0):
+        raise UnsupportedOp(module, f"qat: module {path!r}", "its target's input gain is not "
+                            "positive")
+    unit = 2.0**sq.weight_exp * float(c.threshold[0]) / (q.vth * gain)
+    unit = torch.as_tensor(unit.reshape(-1, *([1] * (module.weight.dim() - 1))))
+    grids = {m: limits(m, spec, conv, bits) for m in ("excitatory", "inhibitory", "mixed")}
+    return unit.to(module.weight.dtype), grids
+
+
+def _weighted_node(graph, name: str, chain: tuple[str, ...]) -> str | None:
+    names = [n for n in chain if isinstance(graph.nodes[n], _WEIGHTED)]
     if len(names) > 1:
-        raise UnsupportedOp(graph.nodes[names[-1]], f"qat: synapse {s.name!r}",
+        raise UnsupportedOp(graph.nodes[names[-1]], f"qat: synapse {name!r}",
                             f"it chains {len(names)} weighted ops ({', '.join(names)}), and QAT "
                             "mirrors one Linear or Conv2d between two neuron layers")
     return names[0] if names else None

@@ -1,7 +1,8 @@
 """Passes from an nn graph to a hw graph: lower (group synapses), discretize (per-step decays at
 dt), quantize (integer formats of the target). Each pass is a frozen dataclass whose fields are
-its options; `lower_to_hw` runs them through the driver (pipeline.py), which checks the graph
-after every pass."""
+its options and whose call maps a Graph to the next Graph (the ops between nn and hw are in
+snncompile.ir.lowered_ops); `lower_to_hw` runs them through the driver (pipeline.py), which
+checks the graph after every pass."""
 
 from __future__ import annotations
 
@@ -9,15 +10,14 @@ from collections.abc import Callable
 from typing import Any
 
 from snncompile.ir.graph import Graph
-from snncompile.passes.discretize import Discretize, StepCoeffs
-from snncompile.passes.lower import Lower, Lowered
+from snncompile.passes.discretize import Discretize
+from snncompile.passes.lower import Lower
 from snncompile.passes.quantize import Quantize
 from snncompile.passes.report import LayerQuant, QuantReport, SynapseQuant
 from snncompile.target import Target
 
 __all__ = [
-    "Discretize", "LayerQuant", "Lower", "Lowered", "QuantReport", "Quantize", "StepCoeffs",
-    "SynapseQuant", "lower_to_hw",
+    "Discretize", "LayerQuant", "Lower", "QuantReport", "Quantize", "SynapseQuant", "lower_to_hw",
 ]
 
 

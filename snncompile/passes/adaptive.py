@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from snncompile.ir import hw_ops as hw
+from snncompile.ir.lowered_ops import SteppedLayer
 from snncompile.passes.common import unsupported
-from snncompile.passes.discretize import StepCoeffs
 
 MANT_MAX = 2**17 - 1  # theta_0 and theta_step mantissas (17 bits, as LIF's vth; ir/check.py)
 NAME = "quantize"
@@ -30,14 +30,14 @@ def _one(name: str, op: Any, field: str, arr: np.ndarray) -> float:
     return float(arr[0])
 
 
-def extra_cost(name: str, op: Any, c: StepCoeffs, thr: float) -> int:
+def extra_cost(name: str, op: Any, c: SteppedLayer, thr: float) -> int:
     """Error terms beyond a CubaLIF's, in units of 1 / (64 vth) thresholds per step: the toward-zero
     truncation of each decaying theta / r (one raw unit), and theta_step's rounding (half a
     mantissa = 32 raw units per spike)."""
-    a = c.adaptive
-    th_decay = _one(name, op, "tau_theta", a["theta_decay"])
-    ref_decay = _one(name, op, "tau_ref", a["ref_decay"])
-    step = _one(name, op, "theta_step", a["theta_step"])
+    assert c.theta_decay is not None and c.ref_decay is not None and c.theta_step is not None
+    th_decay = _one(name, op, "tau_theta", c.theta_decay)
+    ref_decay = _one(name, op, "tau_ref", c.ref_decay)
+    step = _one(name, op, "theta_step", c.theta_step)
     for field, value in (("tau_theta", th_decay), ("tau_ref", ref_decay)):
         if not 0 <= value <= 1:
             raise unsupported(NAME, name, op, f"its {field} gives a per-step decay {value:.4g} "
@@ -54,20 +54,20 @@ def _delta(x: float, offset: int, low: int) -> tuple[int, float]:
     return d, abs((4096 - offset - d) / 4096 - (1 - x))
 
 
-def atrlif(name: str, op: Any, c: StepCoeffs, shape: tuple[int, ...], thr: float, vth: int,
+def atrlif(name: str, op: Any, c: SteppedLayer, shape: tuple[int, ...], thr: float, vth: int,
            alpha: float, beta: float) -> tuple[hw.ATRLIF, list[str], dict[str, Any]]:
     """(the hw op, warnings, report fields du, dv, du_err, dv_err) of an AdaptiveLIF layer."""
-    a = c.adaptive
+    assert c.theta_decay is not None and c.ref_decay is not None and c.theta_step is not None
     warnings = []
     d_i, i_err = _delta(alpha, 1, -1)
     d_v, v_err = _delta(beta, 0, 0)
-    d_th, th_err = _delta(float(a["theta_decay"][0]), 0, 0)
-    d_r, r_err = _delta(float(a["ref_decay"][0]), 0, 0)
+    d_th, th_err = _delta(float(c.theta_decay[0]), 0, 0)
+    d_r, r_err = _delta(float(c.ref_decay[0]), 0, 0)
     for what, err in (("current", i_err), ("voltage", v_err), ("threshold", th_err),
                       ("refractory", r_err)):
         if err > 1 / 8192:
             warnings.append(f"{what} decay is off by {err:.3g} per step (4096ths are the grid)")
-    step = float(a["theta_step"][0]) / thr * vth
+    step = float(c.theta_step[0]) / thr * vth
     step_mant = round(step)
     if step_mant > MANT_MAX:
         raise unsupported(NAME, name, op, f"theta_step is {step / vth:.4g} times theta_0, which "

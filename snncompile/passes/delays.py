@@ -81,18 +81,18 @@ def refuse_delayed_bias(lowering: Any, syns: list[str], n: str,
                                   "first steps; put the bias after the delay")
 
 
-def refuse_long_delays(s: Any, layer_op: Any, target: Any) -> None:
+def refuse_long_delays(name: str, syn: Any, target: Any) -> None:
     """A delay beyond the target's `max_delay` ([synapse] in target.toml; 62 on Loihi 2, where
     Lava's DelayDense allows 63 and netx clamps to 62) is refused, never clipped: a clipped delay
-    would silently change what the network computes."""
-    if s.delays is None or not s.delays.size or int(s.delays.max()) <= target.max_delay:
+    would silently change what the network computes. `syn` is the GroupedDense `name`."""
+    if syn.delays is None or not syn.delays.size or int(syn.delays.max()) <= target.max_delay:
         return
-    what = f"node {s.delay_node!r} (DelayLinear)" if s.delay_node else f"synapse {s.name!r}"
-    pad = getattr(s, "pipeline_pad", 0)
+    what = f"node {syn.delay_node!r} (DelayLinear)" if syn.delay_node else f"synapse {name!r}"
+    pad = syn.pipeline_pad
     why = (f" ({pad} of them pipeline padding that lets this skip connection meet its target's "
            "longer input path)" if pad else "")
     raise UnsupportedOp(Named(what), "pass quantize",
-                        f"its largest delay is {int(s.delays.max())} steps{why} and target "
+                        f"its largest delay is {int(syn.delays.max())} steps{why} and target "
                         f"{target.name!r} holds at most {target.max_delay}; "
-                        + ("shorten the skip" if pad and not s.delay_node else
+                        + ("shorten the skip" if pad and not syn.delay_node else
                            "retrain with max_delay within the limit, or use a coarser dt"))

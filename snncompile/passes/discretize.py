@@ -9,6 +9,8 @@ LIF:     alpha = 1 (no current state), beta = dt/tau, gain = beta r, v_bias = be
 IF:      alpha = 1, beta = 0, gain = r, v_bias = 0
 CubaLIF: alpha = dt/tau_syn, beta = dt/tau_mem, gain = beta r alpha w_in, v_bias = beta v_leak
 (CubaLIF: u = beta r i, with i' = (1 - alpha) i + alpha w_in x.) Arrays are per neuron, flat.
+Graph -> Graph: each Layer `lower` made becomes a SteppedLayer holding them
+(snncompile.ir.lowered_ops); per-neuron-type rules in RULES.
 """
 
 from __future__ import annotations
@@ -19,52 +21,45 @@ from typing import Any
 
 import numpy as np
 
+from snncompile.ir import lowered_ops as lo
 from snncompile.ir import nn_ops as nn
+from snncompile.ir.graph import Graph
 from snncompile.passes.common import unsupported
-from snncompile.passes.lower import Lowered
 
 
-@dataclasses.dataclass(frozen=True)
-class StepCoeffs:
-    """One layer's per-step recurrence (module docstring); per-neuron float64 arrays, flat."""
-
-    kind: str
-    alpha: np.ndarray
-    beta: np.ndarray
-    gain: np.ndarray
-    v_bias: np.ndarray
-    threshold: np.ndarray
-    v_reset: np.ndarray
-    reset: str
-    reset_timing: str
-    # AdaptiveLIF only: theta_decay, ref_decay (dt / tau; the retention is 1 - decay), theta_step
-    adaptive: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+def _resets(op: nn.LIF | nn.IF | nn.CubaLIF, f: Callable) -> dict[str, Any]:
+    return {"threshold": f(op.v_threshold), "v_reset": f(op.v_reset), "reset": op.reset,
+            "reset_timing": op.reset_timing}
 
 
 def _lif(op: nn.LIF, dt: float, f: Callable) -> dict[str, Any]:
     beta = dt / f(op.tau)
-    return {"alpha": np.ones_like(beta), "beta": beta, "gain": beta * f(op.r), "v_bias": beta * f(op.v_leak)}
+    return {"alpha": np.ones_like(beta), "beta": beta, "gain": beta * f(op.r),
+            "v_bias": beta * f(op.v_leak), **_resets(op, f)}
 
 
 def _if(op: nn.IF, dt: float, f: Callable) -> dict[str, Any]:
     r = f(op.r)
-    return {"alpha": np.ones_like(r), "beta": np.zeros_like(r), "gain": r, "v_bias": np.zeros_like(r)}
+    return {"alpha": np.ones_like(r), "beta": np.zeros_like(r), "gain": r,
+            "v_bias": np.zeros_like(r), **_resets(op, f)}
 
 
 def _cuba(op: nn.CubaLIF, dt: float, f: Callable) -> dict[str, Any]:
     alpha, beta = dt / f(op.tau_syn), dt / f(op.tau_mem)
     return {"alpha": alpha, "beta": beta, "gain": beta * f(op.r) * alpha * f(op.w_in),
-                "v_bias": beta * f(op.v_leak)}
+            "v_bias": beta * f(op.v_leak), **_resets(op, f)}
 
 
 def _adaptive(op: nn.AdaptiveLIF, dt: float, f: Callable) -> dict[str, Any]:
     """As CubaLIF (u = beta r i, no v_leak), plus the threshold's and refractory term's decays
-    (tau = inf: 0) and the threshold step, in v units like the threshold theta_0."""
+    (tau = inf: 0) and the threshold step, in v units like the resting threshold theta_0 (the
+    quantizer's unit of v); no reset of v (a spike raises theta instead)."""
     alpha, beta = dt / f(op.tau_syn), dt / f(op.tau_mem)
     return {"alpha": alpha, "beta": beta, "gain": beta * f(op.r) * alpha * f(op.w_in),
-            "v_bias": np.zeros_like(alpha),
-            "adaptive": {"theta_decay": dt / f(op.tau_theta), "ref_decay": dt / f(op.tau_ref),
-                         "theta_step": f(op.theta_step)}}
+            "v_bias": np.zeros_like(alpha), "threshold": f(op.theta_0),
+            "v_reset": np.zeros_like(alpha), "reset": "none", "reset_timing": "immediate",
+            "theta_decay": dt / f(op.tau_theta), "ref_decay": dt / f(op.tau_ref),
+            "theta_step": f(op.theta_step)}
 
 
 RULES: dict[type, Callable[[Any, float, Callable], dict[str, Any]]] = {
@@ -78,23 +73,28 @@ class Discretize:
 
     name = "discretize"
 
-    def __call__(self, lowered: Lowered) -> dict[str, StepCoeffs]:
-        out = {}
-        for name, layer in lowered.layers.items():
-            op = layer.op
+    def __call__(self, graph: Graph) -> Graph:
+        """The lowered graph with every Layer a SteppedLayer (its recurrence at graph.dt)."""
+        nodes = dict(graph.nodes)
+        for name, layer in graph.nodes.items():
+            if not isinstance(layer, lo.Layer):
+                continue
+            op = layer.neuron
             if type(op) not in RULES:
                 raise unsupported(self.name, name, op, "no discretization rule for this neuron")
 
-            def f(arr: Any, shape: tuple[int, ...] = layer.nn_shape) -> np.ndarray:
+            def f(arr: Any, shape: tuple[int, ...] = graph.shapes[name]) -> np.ndarray:
                 return np.broadcast_to(np.asarray(arr, dtype=np.float64), shape).reshape(-1).copy()
 
             with np.errstate(divide="ignore", invalid="ignore"):
-                c = RULES[type(op)](op, lowered.dt, f)
-            for key, value in {**c, **c.get("adaptive", {})}.items():
-                if key != "adaptive" and not np.all(np.isfinite(value)):
-                    raise unsupported(self.name, name, op, f"its {key} at dt={lowered.dt} is not "
+                c = RULES[type(op)](op, graph.dt, f)
+            for key in FINITE:
+                if key in c and not np.all(np.isfinite(c[key])):
+                    raise unsupported(self.name, name, op, f"its {key} at dt={graph.dt} is not "
                                       "finite (a time constant is zero?)")
-            out[name] = StepCoeffs(type(op).__name__, threshold=f(op.v_threshold),
-                                   v_reset=f(op.v_reset), reset=op.reset,
-                                   reset_timing=op.reset_timing, **c)
-        return out
+            nodes[name] = lo.SteppedLayer(**layer.params(), **c)
+        return graph.replace(nodes=nodes)
+
+
+# the coefficients that must be finite (the order fixes which one an error names)
+FINITE = ("alpha", "beta", "gain", "v_bias", "theta_decay", "ref_decay", "theta_step")

@@ -7,73 +7,26 @@ fused into the kernel exactly. A chain holding a DelayLinear gives a Dense plus 
 per synapse (snncompile.passes.delays). The constant part (the biases) goes to the target neuron. hw time
 adds one step per synapse, so every target's feed-forward inputs must come from one depth and
 recurrent pairs must join neurons of equal depth (then nn and hw both deliver them a step later).
+Graph -> Graph: each synapse group becomes a GroupedDense or GroupedConv node named after the last
+nn op of its chain, each neuron a Layer with its biases and depth (snncompile.ir.lowered_ops).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
 from snncompile.errors import GraphCheckError
+from snncompile.ir import lowered_ops as lo
 from snncompile.ir import nn_ops as nn
 from snncompile.ir.graph import Graph
 from snncompile.ir.nn_ops import pair
 from snncompile.passes.chain import apply, has_rule
 from snncompile.passes.common import unsupported, unsupported_edge
 from snncompile.passes.delays import delay_nodes, delayed_dense, refuse_delayed_bias
-
-NEURONS = tuple(cls for cls in nn.OPS.values() if cls.kind == "neuron")  # every nn neuron op
-
-
-@dataclasses.dataclass(frozen=True)
-class Synapse:
-    """One hw synapse: weight (n_target, n_source) for "dense", the fused kernel for "conv"."""
-
-    name: str
-    source: str
-    target: str
-    kind: str
-    weight: np.ndarray
-    recurrent: bool
-    chain: tuple[str, ...]
-    stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int] = (0, 0)
-    dilation: tuple[int, int] = (1, 1)
-    groups: int = 1
-    delays: np.ndarray | None = None  # (n_target, n_source) steps of a "dense" synapse, or None
-    delay_node: str = ""  # the nn op the delays come from (named in errors)
-    pipeline_pad: int = 0  # steps added to every delay so a shorter path meets its target in time
-
-
-@dataclasses.dataclass(frozen=True)
-class Layer:
-    """A spiking layer: input bias from nn step 1 (`bias_now`) and from step 2 (`bias_late`, a bias
-    behind a recurrent edge, which carries zeros at step 1), flat, in the neuron's input units."""
-
-    name: str
-    op: Any
-    nn_shape: tuple[int, ...]
-    hw_shape: tuple[int, ...]
-    depth: int
-    bias_now: np.ndarray
-    bias_late: np.ndarray
-
-
-@dataclasses.dataclass(frozen=True)
-class Lowered:
-    dt: float
-    input: str
-    input_shape: tuple[int, ...]
-    outputs: tuple[tuple[str, tuple[int, ...], str], ...]  # (name, shape, source layer)
-    layers: dict[str, Layer]
-    synapses: tuple[Synapse, ...]
-    meta: dict[str, Any]
-
-    def incoming(self, layer: str) -> list[Synapse]:
-        return [s for s in self.synapses if s.target == layer]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,9 +39,10 @@ class Lower:
     flat: frozenset[str] = frozenset()  # layers kept flat (a bias-clock Dense must reach them)
     name = "lower"
 
-    def __call__(self, graph: Graph) -> Lowered:
+    def __call__(self, graph: Graph) -> Graph:
         for n, op in graph.nodes.items():
-            if not (has_rule(type(op)) or isinstance(op, NEURONS + (nn.Input, nn.Output))):
+            if not (has_rule(type(op)) or op.kind == "neuron"
+                    or isinstance(op, (nn.Input, nn.Output))):
                 raise unsupported(self.name, n, op, "no lowering rule for this op")
         if len(graph.inputs) != 1:
             extra = graph.inputs[-1]
@@ -211,9 +165,9 @@ class _Lowering:
                 i1 - i0, -1).T
         return m
 
-    def run(self) -> Lowered:
+    def run(self) -> Graph:
         g = self.g
-        neurons = [n for n in g.schedule if isinstance(g.nodes[n], NEURONS)]
+        neurons = [n for n in g.schedule if g.nodes[n].kind == "neuron"]
         pairs: dict[tuple[str, str], dict[str, Any]] = {}
         biases: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for n in neurons:
@@ -246,40 +200,48 @@ class _Lowering:
             biases[n] = (c1, c2 - c1)
         depth = self.depths(neurons, pairs)
         shaped = self.conv_shapes(neurons, pairs)
-        layers, synapses = {}, []
-        for n in neurons:
-            nn_shape = tuple(self.shapes[n])
-            hw_shape = nn_shape if shaped[n] else (int(np.prod(nn_shape)),)
-            layers[n] = Layer(n, g.nodes[n], nn_shape, hw_shape, depth[n], *biases[n])
+        synapses: dict[str, list[tuple[str, str, Any]]] = {n: [] for n in neurons}
         for (src, n), p in pairs.items():
             if p["conv"] is not None and shaped[n]:
-                synapses.append(Synapse(p["name"], src, n, "conv", recurrent=p["recurrent"],
-                                        chain=tuple(p["chain"]), **p["conv"]))
+                syn: Any = lo.GroupedConv(recurrent=p["recurrent"], chain=tuple(p["chain"]),
+                                          **p["conv"])
             else:
                 weight, delays = delayed_dense(self, p["syns"], n, src, p["chain"])
                 pad = p.get("pad", 0)
                 if pad:
                     delays = pad + (np.zeros(weight.shape, np.int64) if delays is None else delays)
-                synapses.append(Synapse(p["name"], src, n, "dense", weight, p["recurrent"],
-                                        tuple(p["chain"]), delays=delays,
-                                        delay_node="".join(delay_nodes(g, p["chain"])),
-                                        pipeline_pad=pad))
-        outputs = []
+                syn = lo.GroupedDense(weight, tuple(self.shapes[n]), p["recurrent"],
+                                      tuple(p["chain"]), delays=delays,
+                                      delay_node="".join(delay_nodes(g, p["chain"])),
+                                      pipeline_pad=pad)
+            synapses[n].append((p["name"], src, syn))
+        (inp,) = g.inputs
+        nodes: dict[str, Any] = {inp: g.nodes[inp]}
+        edges: list[tuple[str, str]] = []
+        for n in neurons:  # each layer after its incoming synapses, as the hw graph has them
+            for name, src, syn in synapses[n]:
+                self.check_matrix(name, src, n, syn)
+                nodes[name] = syn
+                edges += [(src, name), (name, n)]
+            nn_shape = tuple(self.shapes[n])
+            hw_shape = nn_shape if shaped[n] else (int(np.prod(nn_shape)),)
+            nodes[n] = lo.Layer(g.nodes[n], hw_shape, depth[n], *biases[n])
         for out in g.outputs:
             (src,) = g.predecessors(out)
-            if src not in layers:
+            if src not in neurons:
                 raise unsupported(Lower.name, out, g.nodes[out],
                                   f"its source {src!r} is not a spiking layer, and the output "
                                   "must come from a spiking layer on this target")
-            outputs.append((out, tuple(cast(Any, g.nodes[out]).shape), src))
-        (inp,) = g.inputs
-        for s in synapses:  # the pass's own output check: every matrix fits its two ends
-            n_src, n_tgt = int(np.prod(self.shapes[s.source])), int(np.prod(self.shapes[s.target]))
-            if s.kind == "dense" and s.weight.shape != (n_tgt, n_src):
-                raise GraphCheckError(f"pass lower: synapse {s.name!r} has a {s.weight.shape} "
-                                      f"matrix between {n_src} sources and {n_tgt} targets")
-        return Lowered(float(g.dt), inp, tuple(self.shapes[inp]), tuple(outputs), layers,
-                       tuple(synapses), dict(g.meta))
+            nodes[out] = g.nodes[out]
+            edges.append((src, out))
+        return Graph("nn", nodes, tuple(edges), float(g.dt), dict(g.meta))
+
+    def check_matrix(self, name: str, source: str, target: str, syn: Any) -> None:
+        """The pass's own output check: every matrix fits its two ends."""
+        n_src, n_tgt = int(np.prod(self.shapes[source])), int(np.prod(self.shapes[target]))
+        if isinstance(syn, lo.GroupedDense) and syn.weight.shape != (n_tgt, n_src):
+            raise GraphCheckError(f"pass lower: synapse {name!r} has a {syn.weight.shape} "
+                                  f"matrix between {n_src} sources and {n_tgt} targets")
 
     def depths(self, neurons: list[str], pairs: dict) -> dict[str, int]:
         """A layer's synaptic depth is that of its longest forward input path; a shorter input

@@ -25,15 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from snncompile.errors import GraphCheckError, SnnCompileError
+from snncompile.errors import GraphCheckError
 from snncompile.ir import hw_ops as hw
-from snncompile.ir import nn_ops
 from snncompile.ir.graph import Graph
+from snncompile.ir.lowered_ops import GroupedConv, GroupedDense, SteppedLayer
 from snncompile.passes import adaptive as adaptive_rule
-from snncompile.passes.assemble import assemble
+from snncompile.passes.assemble import Incoming, assemble, incoming, layers_of
 from snncompile.passes.common import unsupported
 from snncompile.passes.delays import refuse_long_delays
-from snncompile.passes.discretize import StepCoeffs
 from snncompile.passes.encode import (
     WeightCode,
     check_weight_bits,
@@ -44,7 +43,7 @@ from snncompile.passes.encode import (
     limits,
     sign_mode_of,
 )
-from snncompile.passes.lower import Lowered, Synapse
+from snncompile.passes.neuron_rules import hw_reset, neuron_coeffs, rule_of
 from snncompile.passes.report import LayerQuant, QuantReport, SynapseQuant
 from snncompile.target import Target
 
@@ -52,19 +51,9 @@ from snncompile.target import Target
 @dataclasses.dataclass
 class LayerPlan:
     lif: hw.LIF | hw.ATRLIF
-    synapses: list[tuple[Synapse, Any]]
+    synapses: list[tuple[Incoming, Any]]
     clock_codes: tuple[WeightCode, ...]  # bias-clock columns: coarse, then fine if split
     report: LayerQuant
-
-
-def _uniform(name: str, op: Any, field: str, arr: np.ndarray) -> float:
-    """The layer's one value of a per-step coefficient; `field` names the nn parameter behind it."""
-    if not np.allclose(arr, arr[0], rtol=1e-6, atol=0):
-        values = np.asarray(getattr(op, field), dtype=np.float64)
-        raise unsupported(Quantize.name, name, op,
-                          f"{field} differs between its neurons ({values.min():.6g} .. "
-                          f"{values.max():.6g}), and Lava holds one du, dv and vth per population")
-    return float(arr[0])
 
 
 class NeedsFlat(GraphCheckError):
@@ -75,17 +64,6 @@ class NeedsFlat(GraphCheckError):
         super().__init__(f"pass quantize: layers {', '.join(sorted(layers))} need the bias clock, "
                          "which reaches flat layers only")
         self.layers = layers
-
-
-def _holds_delayed_subtract(target: Target) -> bool:
-    """Whether the target's back end runs hw reset "subtract_next" (snnTorch's delayed
-    subtraction, exact); the others get "subtract" in the spiking step and a warning."""
-    from snncompile.backends import support
-
-    try:
-        return "reset-subtract-next" in support.supported(target.backend)
-    except SnnCompileError:  # no support table: the emulator's rules
-        return True
 
 
 def _shared_or_list(values: np.ndarray) -> int | tuple[int, ...]:
@@ -106,25 +84,6 @@ def param_groups(op: Any) -> int:
 
 
 @dataclasses.dataclass(frozen=True)
-class NeuronRule:
-    """How quantize encodes one nn neuron type."""
-
-    current: bool  # its bias enters the synaptic current u (CubaLIF, AdaptiveLIF), not v
-    adaptive: bool  # Lava's ATRLIF: one threshold and decay per population (passes/adaptive.py)
-    bias_to_clock: bool  # a layer spiking before its input arrives may take its v bias from the
-    # bias clock instead (a CubaLIF's bias must stay in its current)
-
-
-# nn neuron type -> its rule (tests/test_registries.py: every nn neuron op has one)
-NEURON_RULES: dict[type, NeuronRule] = {
-    nn_ops.IF: NeuronRule(current=False, adaptive=False, bias_to_clock=True),
-    nn_ops.LIF: NeuronRule(current=False, adaptive=False, bias_to_clock=True),
-    nn_ops.CubaLIF: NeuronRule(current=True, adaptive=False, bias_to_clock=False),
-    nn_ops.AdaptiveLIF: NeuronRule(current=True, adaptive=True, bias_to_clock=True),
-}
-
-
-@dataclasses.dataclass(frozen=True)
 class Quantize:
     """headroom: fixed u/v range in thresholds (None: the worst-case bound clipped to
     [min_headroom, max_headroom]). split_weights: each Dense also gets a "fine" Dense from the same
@@ -142,46 +101,50 @@ class Quantize:
     weight_bits: int = 8
     name = "quantize"
 
-    def __call__(self, lowered: Lowered, coeffs: dict[str, StepCoeffs],
-                 target: Target) -> tuple[Graph, QuantReport]:
+    def __call__(self, graph: Graph, target: Target) -> tuple[Graph, QuantReport]:
+        """The discretized graph (SteppedLayers, grouped synapses) -> (hw graph, report)."""
         from snncompile.sim.emulator import simulate
         from snncompile.sim.timing import synaptic_depths
 
         check_weight_bits(self.weight_bits, target)
+        layers = layers_of(graph, self.name)
+        (inp,) = graph.inputs
         to_clock: set[str] = set()
-        plans = {n: self.plan(lowered, n, coeffs[n], target, False) for n in lowered.layers}
+        plans = {n: self.plan(graph, n, target, False) for n in layers}
         for _ in range(len(plans) + 1):
-            graph = assemble(lowered, plans, target.name)
-            depth = synaptic_depths(graph)
-            steps = max(depth[n] for n in lowered.layers)
-            trace = simulate(graph, np.zeros((1, 0, *lowered.input_shape)), steps)
-            early = [n for n in lowered.layers if trace.spikes[n][0, :depth[n]].any()
-                     and any(graph.nodes[s].kind == "synapse" for s in graph.successors(n))]
+            hw_graph = assemble(graph, plans, target.name)
+            depth = synaptic_depths(hw_graph)
+            steps = max(depth[n] for n in layers)
+            trace = simulate(hw_graph, np.zeros((1, 0, *graph.shapes[inp])), steps)
+            early = [n for n in layers if trace.spikes[n][0, :depth[n]].any()
+                     and any(hw_graph.nodes[s].kind == "synapse" for s in hw_graph.successors(n))]
             if not early:
-                return graph, QuantReport(target.name, tuple(p.report for p in plans.values()),
-                                          self.weight_bits)
+                return hw_graph, QuantReport(target.name,
+                                             tuple(p.report for p in plans.values()),
+                                             self.weight_bits)
             movable = [n for n in early if n not in to_clock
-                       and NEURON_RULES[type(lowered.layers[n].op)].bias_to_clock
+                       and rule_of(layers[n]).bias_to_clock
                        and plans[n].report.bias_route.startswith("neuron")]
             if not movable:
                 n = early[0]
-                raise unsupported(self.name, n, lowered.layers[n].op,
+                raise unsupported(self.name, n, layers[n].neuron,
                                   "its v_leak makes it spike before its first input arrives (hw "
                                   f"step <= {depth[n]}), and those spikes would reach other layers")
-            shaped = [n for n in movable if len(lowered.layers[n].hw_shape) > 1]
+            shaped = [n for n in movable if len(layers[n].hw_shape) > 1]
             if shaped:  # the clock's Dense gives a flat input: lower those layers flat
                 raise NeedsFlat(frozenset(shaped))
             for n in movable:
                 to_clock.add(n)
-                plans[n] = self.plan(lowered, n, coeffs[n], target, True)
+                plans[n] = self.plan(graph, n, target, True)
         raise AssertionError("bias routing did not converge")  # each round moves a layer
 
-    def plan(self, lowered: Lowered, name: str, c: StepCoeffs, target: Target,
-             v_bias_to_clock: bool) -> LayerPlan:
-        layer, op = lowered.layers[name], lowered.layers[name].op
-        rule = NEURON_RULES[type(op)]
+    def plan(self, graph: Graph, name: str, target: Target, v_bias_to_clock: bool) -> LayerPlan:
+        c = graph.nodes[name]
+        assert isinstance(c, SteppedLayer)
+        op, nn_shape = c.neuron, tuple(graph.shapes[name])
+        rule = rule_of(c)
         adaptive, cuba = rule.adaptive, rule.current
-        thr, alpha, beta = self._neuron_coeffs(name, op, c, cuba, adaptive)
+        thr, alpha, beta = neuron_coeffs(name, c)
         if np.any(thr <= 0):
             raise unsupported(self.name, name, op, f"{'theta_0' if adaptive else 'v_threshold'} "
                               f"{thr.min()} is not positive")
@@ -190,37 +153,24 @@ class Quantize:
             i = int(np.argmax(bad))
             raise unsupported(self.name, name, op, f"per-step decays alpha={alpha[i]:.4g}, "
                               f"beta={beta[i]:.4g} are outside [0, 1] (a time constant below dt)")
-        if c.reset == "zero" and np.any(c.v_reset != 0):
-            raise unsupported(self.name, name, op, "v_reset != 0 with reset 'zero' (Loihi resets "
-                              "v to 0)")
-        warnings = []
-        hw_reset = c.reset
-        if c.reset == "subtract" and c.reset_timing == "next_step":
-            if _holds_delayed_subtract(target):  # exact: hw subtracts in the next v update
-                hw_reset = "subtract_next"
-            else:
-                warnings.append("reset_timing 'next_step' with 'subtract': hw subtracts in the "
-                                "spiking step; verify measures the deviation")
-        elif c.reset_timing == "next_step" and (cuba or np.any(c.v_bias)):
-            warnings.append("reset_timing 'next_step' with zero reset: the float model zeroes "
-                            f"{'the whole new v' if cuba else 'v before the leak term'} after a "
-                            "spike, hw resets in the spiking step; verify measures the deviation")
-        syns = lowered.incoming(name)
+        reset, warnings = hw_reset(name, c, target)
+        syns = incoming(graph, name)
         for s in syns:
-            refuse_long_delays(s, op, target)
-        xs = [self._thr_weights(name, op, s, c, layer.nn_shape, thr) for s in syns]
+            if isinstance(s.op, GroupedDense):
+                refuse_long_delays(s.name, s.op, target)
+        xs = [self._thr_weights(name, op, s, c, nn_shape, thr) for s in syns]
         g = c.gain / thr
-        vb = c.v_bias / thr + (0.0 if cuba else g * layer.bias_now)
-        now, late = (g * layer.bias_now if cuba else np.zeros_like(g)), g * layer.bias_late
+        vb = c.v_bias / thr + (0.0 if cuba else g * c.bias_now)
+        now, late = (g * c.bias_now if cuba else np.zeros_like(g)), g * c.bias_late
         if v_bias_to_clock:
             now, vb = now + vb, np.zeros_like(vb)
         clock_x = np.stack([now, late], axis=1) if np.any(now) or np.any(late) else None
         groups: list[tuple[np.ndarray, bool, tuple[int, int] | None, int]] = [
-            (x, s.kind == "conv", None, self.weight_bits) for x, s in zip(xs, syns)]
+            (x, isinstance(s.op, GroupedConv), None, self.weight_bits) for x, s in zip(xs, syns)]
         if clock_x is not None:
             groups.append((clock_x, False, (0, target.weight_exp_max), target.weight_bits))
 
-        need = self._headroom_need(xs, syns, clock_x, vb, alpha, beta, layer.nn_shape)
+        need = self._headroom_need(xs, syns, clock_x, vb, alpha, beta)
         room = self.headroom or float(np.clip(need, self.min_headroom, self.max_headroom))
         cap = int(min(target.vth_max, (target.uv_max - 1) // (64 * room)))
         if need > room:
@@ -250,7 +200,7 @@ class Quantize:
                 warnings.append(f"{what} decay is off by {errs[i]:.3g} per step (nearest is "
                                 f"{d[i]}/4096)")
         has_bias = bool(np.any(bias.mant))
-        shape = tuple(layer.hw_shape)
+        shape = tuple(c.hw_shape)
         lif: hw.LIF | hw.ATRLIF
         if adaptive:  # Lava's ATRLIF (bias always through the clock, so has_bias is False)
             lif, more, fields = adaptive_rule.atrlif(name, op, c, shape, float(thr[0]), vth,
@@ -260,11 +210,11 @@ class Quantize:
         else:
             lif = hw.LIF(shape, du=du.reshape(shape), dv=dv.reshape(shape), vth=vth,
                          bias_mant=bias.mant.reshape(shape),
-                         bias_exp=bias.exp.reshape(shape), reset=hw_reset,
+                         bias_exp=bias.exp.reshape(shape), reset=reset,
                          reset_interval=target.reset_interval if has_bias else 0,
-                         reset_offset=layer.depth + 1 if has_bias else 0)
+                         reset_offset=c.depth + 1 if has_bias else 0)
         hw_syns = [(s, self._hw_synapse(s, code, self.weight_bits)) for s, code in zip(syns, codes)]
-        sq = [self._syn_report(s.name, s.source, s.kind, code) for s, code in zip(syns, codes)]
+        sq = [self._syn_report(s.name, s.source, s.form, code) for s, code in zip(syns, codes)]
         if clock_x is not None:
             sq.append(self._syn_report(f"{name}.bias", "bias_clock", "bias", codes[-1]))
         fines = self._fines(groups, codes, vth, target, clock_x is not None)
@@ -275,61 +225,43 @@ class Quantize:
                 sq.append(self._syn_report(f"{sq[i].name}.fine", sq[i].source, "fine", fine))
         for s, fine in zip(syns, fines):
             if fine is not None:
-                twin = dataclasses.replace(s, name=f"{s.name}.fine")
+                twin = s._replace(name=f"{s.name}.fine")
                 hw_syns.append((twin, self._hw_synapse(twin, fine, self.weight_bits)))
         clock_codes = () if clock_x is None else tuple(
             code for code in (codes[-1], fines[-1]) if code is not None)
         route = "+".join(r for r, on in (("neuron", has_bias), ("clock", bool(clock_codes))) if on)
         scale = 64.0 * vth / float(np.mean(thr))  # per neuron 64 vth / thr_i when they differ
         report = LayerQuant(
-            layer=name, kind=c.kind, neurons=int(np.prod(shape)), depth=layer.depth, vth=vth,
+            layer=name, kind=type(op).__name__, neurons=int(np.prod(shape)), depth=c.depth,
+            vth=vth,
             scale=scale, threshold_err=0.0, du=_shared_or_list(du), dv=_shared_or_list(dv),
             du_err=du_err, dv_err=dv_err, bias_route=route or "-", bias_err_thr=bias.max_err,
             headroom_thr=(target.uv_max - 1) / (64.0 * vth), synapses=tuple(sq),
             warnings=tuple(warnings), param_groups=param_groups(lif))
         return LayerPlan(lif, hw_syns, clock_codes, report)
 
-    def _neuron_coeffs(self, name: str, op: Any, c: StepCoeffs, cuba: bool, adaptive: bool
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per-neuron threshold, alpha, beta (float64, flat). A LIF/IF/CubaLIF keeps them per
-        neuron: thresholds fold into each neuron's weights and biases (everything below is in
-        units of the neuron's own threshold, so one integer vth serves every neuron exactly), and
-        decays become per-neuron du, dv. Lava's ATRLIF holds one of each, so AdaptiveLIF must
-        share them."""
-        n = len(c.gain)
-        if adaptive:
-            values = (_uniform(name, op, "v_threshold", c.threshold),
-                      _uniform(name, op, "tau_syn", c.alpha),
-                      _uniform(name, op, "tau_mem", c.beta))
-            thr, alpha, beta = (np.full(n, v) for v in values)
-            return thr, alpha, beta
-        ones = np.ones(n)
-        return (np.broadcast_to(c.threshold, (n,)).astype(np.float64),
-                np.broadcast_to(c.alpha, (n,)).astype(np.float64) if cuba else ones,
-                np.broadcast_to(c.beta, (n,)).astype(np.float64))
-
-    def _thr_weights(self, name: str, op: Any, s: Synapse, c: StepCoeffs,
+    def _thr_weights(self, name: str, op: Any, s: Incoming, c: SteppedLayer,
                      nn_shape: tuple[int, ...], thr: np.ndarray) -> np.ndarray:
         """Weights in units of each target neuron's threshold (gain_i w_ij / thr_i). A conv shares
         its kernel over a channel, so gain / threshold must be uniform within each channel."""
         ratio = c.gain / thr
-        if s.kind == "dense":
-            return ratio[:, None] * s.weight
+        if isinstance(s.op, GroupedDense):
+            return ratio[:, None] * s.op.weight
         grid = ratio.reshape(nn_shape[0], -1)
         if not np.allclose(grid, grid[:, :1], rtol=1e-6, atol=0):
             raise unsupported(self.name, name, op, f"its threshold or gain differs within a "
                               f"channel of conv {s.name!r}, which shares one kernel per channel")
-        return grid[:, 0][:, None, None, None] * s.weight
+        return grid[:, 0][:, None, None, None] * s.op.weight
 
     @staticmethod
-    def _headroom_need(xs, syns, clock_x, vb, alpha, beta, nn_shape) -> float:
+    def _headroom_need(xs, syns, clock_x, vb, alpha, beta) -> float:
         """Worst-case |u|, |v| in thresholds over the layer's neurons (alpha, beta per neuron)."""
         n = len(vb)
         pos, neg = np.zeros(n), np.zeros(n)
         for x, s in zip(xs + [clock_x], syns + [None]):
             if x is None:
                 continue
-            if s is not None and s.kind == "conv":
+            if s is not None and isinstance(s.op, GroupedConv):
                 reps = n // x.shape[0]
                 pos += np.repeat(np.clip(x, 0, None).sum(axis=(1, 2, 3)), reps)
                 neg += np.repeat(np.clip(-x, 0, None).sum(axis=(1, 2, 3)), reps)
@@ -399,13 +331,14 @@ class Quantize:
         return fine if fine.max_err + fine.floor_err + code.floor_err <= worst_before / 2 else None
 
     @staticmethod
-    def _hw_synapse(s: Synapse, code: WeightCode, bits: int = 8) -> Any:
-        if s.kind == "conv":
-            return hw.Conv(code.weights, stride=s.stride, padding=s.padding, dilation=s.dilation,
-                           groups=s.groups)
-        if s.delays is not None:
+    def _hw_synapse(s: Incoming, code: WeightCode, bits: int = 8) -> Any:
+        op = s.op
+        if isinstance(op, GroupedConv):
+            return hw.Conv(code.weights, stride=op.stride, padding=op.padding,
+                           dilation=op.dilation, groups=op.groups)
+        if op.delays is not None:
             return hw.DelayDense(code.weights, weight_exp=code.weight_exp, num_weight_bits=bits,
-                                 sign_mode=code.sign_mode, delays=s.delays)
+                                 sign_mode=code.sign_mode, delays=op.delays)
         return hw.Dense(code.weights, weight_exp=code.weight_exp, num_weight_bits=bits,
                         sign_mode=code.sign_mode)
 
