@@ -307,13 +307,12 @@ def netx_file(path: Path, edit) -> Path:
 
 
 @pytest.mark.parametrize("edit, error, words", [
-    (lambda f: f["layer/1/type"].__setitem__(0, b"pool"), UnsupportedOp, "layer 1: layer type 'pool'"),
+    (lambda f: f["layer/1/type"].__setitem__(0, b"unpool"), UnsupportedOp,
+     "layer 1: layer type 'unpool'"),
     (lambda f: f["layer/2/neuron/type"].__setitem__((), b"SDNN"), UnsupportedOp,
      "layer 2: neuron type 'SDNN'"),
     (lambda f: f.create_dataset("layer/1/neuron/messageBits", data=0), UnsupportedOp,
      "layer 1: neuron/messageBits"),
-    (lambda f: f.__delitem__("layer/2/neuron"), ModelLoadError, ("layer 2: dense layer without a "
-     "neuron group gets netx's default neuron")),
     (lambda f: f.move("layer/2", "layer/7"), ModelLoadError, "layer 2: is missing"),
     (lambda f: f.__delitem__("layer"), ModelLoadError, "has no /layer group"),
     (lambda f: f["layer/2/weight"].__setitem__((0, 0), 300), ModelLoadError,

@@ -98,6 +98,8 @@ EXAMPLES = {
     "fan-in": lambda: chain(extra={"s2": dense(4, 3)}, edges=(("in", "s2"), ("s2", "n"))),
     "multi-source-synapse": multi_source_graph,
     "bias-clock": clock_graph,
+    "potential-readout": lambda: chain(neuron=hw.LIF((4,), -1, 4096, 2**17, np.zeros(4, np.int64),
+                                                     np.zeros(4, np.int64))),
 }
 BASE_EXAMPLE = {"GradedInput": {"SpikeOutput", "LIF"}, "Conv": {"SpikeInput", "SpikeOutput", "LIF"},
                 "ATRLIF": {"SpikeInput", "SpikeOutput", "Dense"},

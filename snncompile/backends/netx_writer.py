@@ -21,7 +21,7 @@ from snncompile.sim.emulator import effective_weights
 
 # what lava-dl netx 0.6.0 rebuilds exactly from /layer (snncompile.backends.support)
 SUPPORTED = frozenset({"SpikeInput", "GradedInput", "SpikeOutput", "Dense", "DelayDense", "Conv",
-                       "LIF", "recurrence"})
+                       "LIF", "recurrence", "potential-readout"})
 WHY = {"reset-subtract": "netx's LIF resets to zero",
        "per-neuron-parameters": "a netx layer holds one iDecay, vDecay and vThMant",
        "reset-subtract-next": "netx's LIF resets to zero",

@@ -19,6 +19,8 @@ import dataclasses
 import importlib
 from collections.abc import Callable
 
+import numpy as np
+
 from snncompile.backends import BACKENDS
 from snncompile.errors import SnnCompileError, UnsupportedOp
 from snncompile.ir import hw_ops as hw
@@ -101,6 +103,11 @@ ATTRIBUTES: tuple[Feature, ...] = (
             "one synapse reading the OR of several populations' spikes"),
     Feature("bias-clock", "a bias-clock population", _bias_clock,
             "the free-running population that times synaptic biases (passes/assemble.py)"),
+    Feature("potential-readout", "a potential readout (dv = 4096 or vth = 2^17)",
+            _neurons_where(lambda op: isinstance(op, hw.LIF) and (
+                np.max(op.dv) >= 4096 or np.max(op.vth) >= 2**17)),
+            "netx's readout neuron (no neuron group, `average`): v without memory, or a threshold "
+            "above v's clipped range, so it is read through its potential (`run --record v`)"),
 )
 
 

@@ -5,7 +5,8 @@ equals what `netx.hdf5.Network` builds in Lava (spec §4.2): weights go through 
 `optimize_weight_bits` (our own implementation below), conv weights are truncated toward zero,
 CUBA/LOIHI neurons become LIF(du=iDecay-1, dv=vDecay, vth=vThMant, bias_exp=6). A file that also
 has our own `/snncompile` group (written by the loihi2 back end) is read from that group instead,
-exactly. Anything netx 0.6.0 does not build, or builds with a known bug, is refused in one sentence.
+exactly. Anything netx 0.6.0 does not build, or builds with a known bug, is refused in one sentence,
+except `average`, `pool` and the dense readout without a neuron group (netx_layers.py).
 An input layer with a neuron becomes GradedInput -> LIF (data into the neuron's a_in); netx itself
 leaves that port unconnected and Intel feeds `bias_mant` instead, the same when iDecay = 4096.
 Option `reset_interval` N is lava-dl's `netx.hdf5.Network(reset_interval=N)`: every neuron layer
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from snncompile.errors import ModelLoadError, SnnCompileError, UnsupportedOp
+from snncompile.frontends import netx_layers
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.check import check
 from snncompile.ir.graph import Graph
@@ -30,10 +32,11 @@ MAX_DELAY = 62  # netx clamps file delays to 62 (hdf5.py create_dense)
 # the number formats (a target.toml [target] kind) a netx file is quantized for: a target of
 # another kind cannot run it unchanged
 FORMATS = "loihi2-fixed-point"
-UNSUPPORTED_TYPES = ("pool", "convT", "unpool", "average", "concat", "dense_comp")
-# layer type -> the reader method (docs/support.md lists these keys)
+UNSUPPORTED_TYPES = ("convT", "unpool", "concat", "dense_comp")
+# layer type -> the reader method (docs/support.md lists these keys); average and pool are
+# ours (netx_layers.py): lava-dl netx 0.6.0 raises NotImplementedError for them
 LAYER_TYPES = {"input": "input", "dense": "dense", "dense_rec": "dense", "conv": "conv",
-               "flatten": "flatten_layer"}
+               "flatten": "flatten_layer", "average": "average", "pool": "pool"}
 
 
 def optimize_weight_bits(w: np.ndarray) -> tuple[np.ndarray, int, int] | str:
@@ -79,6 +82,8 @@ def _fail(path: Path, i: int | None, what: str, unsupported: bool | str = False)
 
 
 def _text(value: Any) -> str:
+    if isinstance(value, str):  # a default neuron (netx_layers.py), not a dataset
+        return value
     value = value[0] if getattr(value, "shape", ()) != () else value[()]
     return value.decode("ascii") if isinstance(value, bytes) else str(value)
 
@@ -157,18 +162,16 @@ class _Reader:
 
     def neuron(self, i: int, layer: Any, name: str, shape: tuple[int, ...], bias: Any,
                *sources: str) -> None:
-        if "neuron" not in layer:
-            raise self.fail(i, "dense layer without a neuron group gets netx's default neuron "
-                               "(vDecay 4096, vThMant 1 << 17), outside the hw IR's dv <= 4095 "
-                               "and vth <= 131071")
-        cfg = layer["neuron"]
+        # no neuron group: netx's default, a never-spiking potential readout (netx_layers.py)
+        cfg = layer.get("neuron", netx_layers.DEFAULT_NEURON)
         ntype = _text(cfg["type"]) if "type" in cfg else "(none)"
         if ntype not in ("CUBA", "LOIHI"):
             raise self.fail(i, f"neuron type {ntype!r}", unsupported=True)
         if "messageBits" in cfg:
             raise self.fail(i, "neuron/messageBits", "lava-dl netx 0.6.0 misreads it as a NetDict")
         try:
-            du, dv, vth = (int(np.asarray(cfg[k][()])) - (k == "iDecay")
+            du, dv, vth = (int(np.asarray(cfg[k][()] if hasattr(cfg[k], "id") else cfg[k]))
+                           - (k == "iDecay")
                            for k in ("iDecay", "vDecay", "vThMant"))
         except KeyError as exc:
             raise self.fail(i, f"neuron has no {exc.args[0]} value") from None
@@ -269,18 +272,31 @@ class _Reader:
             raise self.fail(i, "conv layer has no 'groups' dataset (netx needs it)")
         op = hw.Conv(w, *(_pair(layer, k, self.path, i) for k in ("stride", "padding", "dilation")),
                      groups=groups)
+        self.conv_op(i, layer, op)
+
+    def conv_op(self, i: int, layer: Any, op: hw.Conv) -> None:
+        """Check a conv (or pool) synapse against the file's shape; add it and its neuron."""
         try:
             out = tuple(op.output_shape(self.prev_shape))
         except Exception as exc:  # noqa: BLE001 - any shape rule failing is the file's fault
             raise self.fail(i, f"conv does not fit its input {self.prev_shape} ({exc})") from None
         declared = tuple(int(d) for d in np.asarray(layer["shape"][()]).ravel())
-        if declared != out or w.shape[1] * groups != self.prev_shape[0]:
+        if declared != out or op.weight.shape[1] * op.groups != self.prev_shape[0]:
             raise self.fail(i, f"conv maps {self.prev_shape} to {out}, the file says {declared}")
         syn = self.add(f"layer{i}_syn", op, self.prev)
         self.neuron(i, layer, f"layer{i}", out, self.bias(i, layer, out), syn)
 
+    def pair(self, i: int, layer: Any, key: str) -> tuple[int, int]:
+        return _pair(layer, key, self.path, i)
+
     def flatten_layer(self, i: int, layer: Any, kind: str) -> None:
         self.flatten = True  # netx then feeds the next dense with transpose(2,1,0).flatten()
+
+    def average(self, i: int, layer: Any, kind: str) -> None:
+        netx_layers.average(self, i, layer, kind)
+
+    def pool(self, i: int, layer: Any, kind: str) -> None:
+        netx_layers.pool(self, i, layer, kind)
 
 
 def load(path: Path, reset_interval: int | None = None, **options: Any) -> Graph:

@@ -95,8 +95,9 @@ def _check_hw_ranges(graph: Graph) -> None:
     for name, op in graph.nodes.items():
         if isinstance(op, hw_ops.LIF):
             _in_range(name, "du", op.du, -1, 4095)
-            _in_range(name, "dv", op.dv, 0, 4095)
-            _in_range(name, "vth", op.vth, 0, 2**17 - 1)
+            # dv = 4096 and vth = 2^17: netx's default neuron (a readout that never spikes)
+            _in_range(name, "dv", op.dv, 0, 4096)
+            _in_range(name, "vth", op.vth, 0, 2**17)
             _in_range(name, "bias_mant", op.bias_mant, -(2**15), 2**15 - 1)
         elif isinstance(op, hw_ops.ATRLIF):  # spec §1.6; 17-bit thresholds as LIF's vth
             _in_range(name, "delta_i", op.delta_i, -1, 4095)

@@ -169,7 +169,9 @@ WHY = {"GradedInput": "the RTL takes spike inputs",
        "per-neuron-parameters": "an RTL core holds one du, dv and vth per population (per-neuron "
                                 "parameter memories are not built yet)",
        "reset-subtract-next": "the RTL subtracts in the spiking step (quantize gives the fpga "
-                              "that reset, with a warning)"}
+                              "that reset, with a warning)",
+       "potential-readout": "the RTL's neuron registers hold dv < 4096 and vth < 2^17, and a "
+                            "build's output is spikes, not potentials"}
 
 
 def pass_len(core: Core, group: Group | ConvGroup) -> int:
