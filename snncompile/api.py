@@ -43,14 +43,41 @@ def load(model: Any, **frontend_options: Any) -> Graph:
     files that are already integer hardware networks (netx). `model` may also be held in memory:
     a torch.nn.Module, a nir.NIRGraph or an onnx.ModelProto (snncompile.frontends.live)."""
     from snncompile.frontends import live, load_model
+    from snncompile.passes.analog import with_input_kind
 
     options = {k: v for k, v in frontend_options.items() if v is not None}
+    kind, rng = _analog_options(model, options)
     if not isinstance(model, (str, os.PathLike)):  # held in memory
         graph, where = live.load_object(model, **options), f"front end ({live.describe(model)})"
     else:
         graph, where = load_model(Path(model), **options), f"front end ({Path(model).name})"
     _names_first(graph, where)
+    graph = with_input_kind(graph, kind, rng, where)
     return check_values(check(graph, where), where)
+
+
+def _analog_options(model: Any, options: dict[str, Any]) -> tuple[str | None, float | None]:
+    """Pop input_kind and input_range from `options`: (kind, the analog input's range or None).
+    With analog input, `calibration` inputs (ONNX's threshold data, or any model's) set the
+    range when no input_range is given; only ONNX front ends then still read them."""
+    from snncompile.frontends import live
+    from snncompile.passes.analog import input_range
+
+    kind, rng = options.pop("input_kind", None), options.pop("input_range", None)
+    if kind != "analog":
+        if rng is not None:
+            raise SnnCompileError("--input-range applies to analog input (--input-kind analog)")
+        return kind, None
+    calibration = options.get("calibration")
+    if rng is None and calibration is not None:
+        path = isinstance(calibration, (str, os.PathLike))
+        data = load_array(calibration, "calibration") if path else calibration
+        rng = input_range(data, "calibration")
+    onnx = live.kind(model) == "onnx" or (live.kind(model) is None
+                                         and Path(model).suffix.lower() == ".onnx")
+    if not onnx:
+        options.pop("calibration", None)
+    return kind, None if rng is None else input_range(rng, "--input-range")
 
 
 def _names_first(graph: Graph, where: str) -> None:
@@ -244,12 +271,37 @@ def verify(
         from snncompile.engine_ray import ray_module
 
         ray_module()
+    frontend_options = _verify_input_kind(model, x, frame_steps, frontend_options)
     result = build(model, target, weight_split, weight_bits, **frontend_options)
     return verify_build(result, x, labels, max_count_error, min_train_agreement,
                         max_accuracy_drop, max_source_mismatch, strict, min_prediction_agreement,
                         weight_split=weight_split, weight_bits=weight_bits, layout=layout,
                         frame_steps=frame_steps, workers=workers, ray=ray,
                         **frontend_options)
+
+
+def _verify_input_kind(model: Any, x: np.ndarray, frame_steps: int | None,
+                       options: dict[str, Any]) -> dict[str, Any]:
+    """verify's input kind: analog by itself (with a notice) when x holds values other than 0
+    and 1 and no kind was given; an analog input's range, if not given, is x's own."""
+    from snncompile.frontends import live
+    from snncompile.progress import notice
+
+    kind = options.get("input_kind")
+    netx = live.kind(model) is None and Path(model).suffix.lower() == ".net"
+    if frame_steps is not None or netx or kind == "spikes":
+        return options
+    values = np.asarray(x)
+    if kind is None:
+        if not np.issubdtype(values.dtype, np.number) or np.all((values == 0) | (values == 1)):
+            return options
+        notice("the input holds values other than 0 and 1: verifying with analog input "
+               "(--input-kind analog; --input-kind spikes refuses such input)")
+    if options.get("input_range") is None and options.get("calibration") is None:
+        from snncompile.passes.analog import input_range
+
+        options = {**options, "input_range": input_range(values, "the verify input")}
+    return {**options, "input_kind": "analog"}
 
 
 def verify_build(result: Build, x: np.ndarray, labels: np.ndarray | None = None,

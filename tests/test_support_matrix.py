@@ -85,6 +85,7 @@ EXAMPLES = {
     "Dense": chain,
     "LIF": chain,
     "GradedInput": graded_graph,
+    "AnalogInput": lambda: chain(inp=hw.AnalogInput((3,), scale=0.1)),
     "DelayDense": lambda: chain(syn=dense(4, 3, hw.DelayDense,
                                           delays=np.arange(12).reshape(4, 3) % 3)),
     "Conv": conv_graph,
@@ -101,7 +102,9 @@ EXAMPLES = {
     "potential-readout": lambda: chain(neuron=hw.LIF((4,), -1, 4096, 2**17, np.zeros(4, np.int64),
                                                      np.zeros(4, np.int64))),
 }
-BASE_EXAMPLE = {"GradedInput": {"SpikeOutput", "LIF"}, "Conv": {"SpikeInput", "SpikeOutput", "LIF"},
+BASE_EXAMPLE = {"GradedInput": {"SpikeOutput", "LIF"},
+                "AnalogInput": {"SpikeOutput", "Dense", "LIF"},
+                "Conv": {"SpikeInput", "SpikeOutput", "LIF"},
                 "ATRLIF": {"SpikeInput", "SpikeOutput", "Dense"},
                 "DelayDense": {"SpikeInput", "SpikeOutput", "LIF"}}
 CELLS = [(f.name, b) for f in support.features() for b in support.DECLARED_IN]

@@ -39,10 +39,10 @@ NETX_NOTES = "netx_notes.json"
 GROUP = "snncompile"
 SYNAPSES = (hw.Dense, hw.Conv)  # DelayDense is a Dense
 # what run_lava.py.j2 builds (snncompile.backends.support; docs/support.md is generated from it)
-SUPPORTED = frozenset({"SpikeInput", "GradedInput", "SpikeOutput", "Dense", "DelayDense", "Conv",
-                       "LIF", "LIFReset", "recurrence", "fan-in", "bias-clock", "ATRLIF",
-                       "reset-subtract", "reset-subtract-next", "per-neuron-parameters",
-                       "potential-readout"})
+SUPPORTED = frozenset({"SpikeInput", "GradedInput", "AnalogInput", "SpikeOutput", "Dense",
+                       "DelayDense", "Conv", "LIF", "LIFReset", "recurrence", "fan-in",
+                       "bias-clock", "ATRLIF", "reset-subtract", "reset-subtract-next",
+                       "per-neuron-parameters", "potential-readout"})
 # (the last three: the shipped SnnLIF)
 WHY = {"multi-source-synapse": "a Lava synapse process takes one source port"}
 SHIPPED = "lava_models"  # processes + fixed_pt models the program brings (snncompile/lava_models)

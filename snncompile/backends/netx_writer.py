@@ -29,7 +29,8 @@ WHY = {"reset-subtract": "netx's LIF resets to zero",
        "LIFReset": "netx resets all layers together or not at all",
        "bias-clock": "netx layers form one chain with no extra populations",
        "fan-in": "netx has one forward synapse per layer",
-       "multi-source-synapse": "netx layers form a single chain"}
+       "multi-source-synapse": "netx layers form a single chain",
+       "AnalogInput": "a netx input layer sends its values into a neuron, never into a synapse"}
 
 
 def _chain(g: Graph, why: list[str]) -> list[tuple[str, str | None, str | None]]:

@@ -44,6 +44,36 @@ class GradedInput(SpikeInput):
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
+class AnalogInput(SpikeInput):
+    """Real-valued (direct) input sent as graded spikes through the synapses it feeds: step t's
+    value x enters as the integer q = clip(rint(x / scale), -qmax, qmax), qmax = 2^(bits-1) - 1,
+    emitted at hw step t; a Dense or Conv reading it adds W * q (Lava's num_message_bits = bits)
+    instead of W * [s != 0]. `scale` is the real value of one input unit, chosen at compile
+    time from the input's range (docs/semantics.md, "Analog input")."""
+
+    scale: float = 1.0
+    bits: int = 8
+    kind: ClassVar[str] = "input"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not (np.isfinite(self.scale) and self.scale > 0):
+            raise ValueError(f"scale must be a positive finite number, not {self.scale!r}")
+        if not 2 <= self.bits <= 8:
+            raise ValueError(f"bits must be 2..8 (int8 payloads), not {self.bits!r}")
+
+    @property
+    def qmax(self) -> int:
+        return (1 << (self.bits - 1)) - 1
+
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        """Real input -> the int8 payloads the hardware receives (the one rounding rule: every
+        back end and the generated Lava program apply exactly this)."""
+        q = np.rint(np.asarray(x, dtype=np.float64) / self.scale)
+        return np.clip(q, -self.qmax, self.qmax).astype(np.int8)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
 class SpikeOutput(HWOp):
     """Records the spikes of the LIF population feeding it (shape `shape`)."""
 
@@ -220,5 +250,6 @@ class ATRLIF(HWOp):
 
 OPS: dict[str, type[HWOp]] = {
     cls.__name__: cls
-    for cls in (SpikeInput, GradedInput, SpikeOutput, Dense, DelayDense, Conv, LIF, ATRLIF)
+    for cls in (SpikeInput, GradedInput, AnalogInput, SpikeOutput, Dense, DelayDense, Conv, LIF,
+                ATRLIF)
 }

@@ -11,6 +11,7 @@ nodes listed in meta["bias_clock"].
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -19,6 +20,7 @@ from snncompile.errors import GraphCheckError
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 from snncompile.ir.lowered_ops import GroupedConv, GroupedDense, SteppedLayer
+from snncompile.passes.analog import analog_input
 from snncompile.passes.common import fresh
 
 GROUPED = (GroupedDense, GroupedConv)  # the synapse ops quantize encodes (test_registries)
@@ -66,7 +68,9 @@ def assemble(graph: Graph, plans: dict[str, Any], target_name: str) -> Graph:
     coarse, or coarse and fine)."""
     (inp,) = graph.inputs
     taken = set(graph.nodes)
-    nodes: dict[str, Any] = {inp: hw.SpikeInput(tuple(graph.shapes[inp]))}
+    analog, shape = analog_input(graph.meta), tuple(graph.shapes[inp])
+    nodes: dict[str, Any] = {inp: hw.SpikeInput(shape) if analog is None
+                             else dataclasses.replace(analog, shape=shape)}
     edges: list[tuple[str, str]] = []
     for name, plan in plans.items():
         for syn, op in plan.synapses:

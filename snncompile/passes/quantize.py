@@ -30,6 +30,7 @@ from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 from snncompile.ir.lowered_ops import GroupedConv, GroupedDense, SteppedLayer
 from snncompile.passes import adaptive as adaptive_rule
+from snncompile.passes.analog import analog_input
 from snncompile.passes.assemble import Incoming, assemble, incoming, layers_of
 from snncompile.passes.common import unsupported
 from snncompile.passes.delays import refuse_long_delays
@@ -159,6 +160,10 @@ class Quantize:
             if isinstance(s.op, GroupedDense):
                 refuse_long_delays(s.name, s.op, target)
         xs = [self._thr_weights(name, op, s, c, nn_shape, thr) for s in syns]
+        analog = analog_input(graph.meta)
+        # an analog input's synapse: weights per input unit (scale), payloads up to qmax
+        mags = [analog.qmax if analog and s.source in graph.inputs else 1 for s in syns]
+        xs = [x * analog.scale if m > 1 and analog else x for x, m in zip(xs, mags)]
         g = c.gain / thr
         vb = c.v_bias / thr + (0.0 if cuba else g * c.bias_now)
         now, late = (g * c.bias_now if cuba else np.zeros_like(g)), g * c.bias_late
@@ -169,8 +174,10 @@ class Quantize:
             (x, isinstance(s.op, GroupedConv), None, self.weight_bits) for x, s in zip(xs, syns)]
         if clock_x is not None:
             groups.append((clock_x, False, (0, target.weight_exp_max), target.weight_bits))
+        mags += [1] * (len(groups) - len(mags))
 
-        need = self._headroom_need(xs, syns, clock_x, vb, alpha, beta)
+        need = self._headroom_need([x * m for x, m in zip(xs, mags)], syns, clock_x, vb, alpha,
+                                   beta)
         room = self.headroom or float(np.clip(need, self.min_headroom, self.max_headroom))
         cap = int(min(target.vth_max, (target.uv_max - 1) // (64 * room)))
         if need > room:
@@ -180,7 +187,7 @@ class Quantize:
         decays = int(np.any(beta > 0)) + int(cuba and np.any(alpha < 1))  # decays that round
         if adaptive:
             decays += adaptive_rule.extra_cost(name, op, c, float(thr[0]))
-        vth = self._search(name, op, groups, vb, decays, cap, target)
+        vth = self._search(name, op, groups, vb, decays, cap, target, mags)
 
         codes = [encode_weights(x, vth, fit_exponent(x, vth, target, conv, exps, bits), target,
                                 conv, bits) for x, conv, exps, bits in groups]
@@ -274,7 +281,9 @@ class Quantize:
         v_neg = np.where(leaky, (u + np.clip(-vb, 0, None)) / np.where(leaky, beta, 1.0), 0.0)
         return float(max(u.max(initial=0), v_pos.max(initial=0), v_neg.max(initial=0)))
 
-    def _search(self, name, op, groups, vb, decays, cap, target) -> int:
+    def _search(self, name, op, groups, vb, decays, cap, target, mags) -> int:
+        """The vth of least worst-case error per step; `mags[i]`: the largest input payload of
+        group i (1 for spikes, an analog input's qmax), which multiplies its weight error."""
         if cap < 1:
             raise unsupported(self.name, name, op, "the requested headroom leaves no threshold")
         cands = {cap} | {1 << j for j in range(cap.bit_length())}
@@ -289,11 +298,13 @@ class Quantize:
         scored = []
         for vth in sorted(v for v in cands if 1 <= v <= cap):
             err = 0.0
-            for x, conv, exps, bits in groups:
+            for (x, conv, exps, bits), mag in zip(groups, mags):
                 e = fit_exponent(x, vth, target, conv, exps, bits)
                 if e is None:
                     break
-                err = max(err, error_estimate(x, vth, e, target, conv, bits=bits))
+                floor = 1.0 / vth if e < 0 else 0.0  # one floor per step, whatever the payload
+                est = error_estimate(x, vth, e, target, conv, bits=bits)
+                err = max(err, mag * (est - floor) + floor)
             else:
                 err += encode_bias(vb, vth, target).max_err + decays / (64.0 * vth)
                 scored.append((err, vth))

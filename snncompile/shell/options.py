@@ -35,7 +35,17 @@ def frontend_options(f):
     )(f)
     f = click.option("--calibration", type=click.Path(path_type=Path),
                      help="ONNX ANNs: inputs .npy in [0, 1] whose activations set the "
-                          "thresholds.")(f)
+                          "thresholds; with --input-kind analog (any model), inputs whose "
+                          "largest |x| sets the input scale.")(f)
+    f = click.option(
+        "--input-kind", type=click.Choice(["spikes", "analog"]),
+        help="spikes (0/1, the default) or analog: real values into the first synapses, "
+             "quantized to 8-bit graded spikes (verify picks analog by itself for input other "
+             "than 0/1).")(f)
+    f = click.option(
+        "--input-range", type=float,
+        help="Analog input: the largest |x| it takes (scale = range / 127); default: from "
+             "--calibration, or verify's own input.")(f)
     f = click.option("--percentile", type=float,
                      help="ONNX ANNs: activation percentile used as threshold (default 99.9).")(f)
     f = click.option("--max-pool", type=click.Choice(["refuse", "average"]),

@@ -46,6 +46,7 @@ class _Synapse:
                  batch: int):
         self.name, self.op, self.in_shape = name, op, in_shape
         self.register = np.zeros((batch, int(np.prod(out_shape))), dtype=np.int64)
+        self.payload_max = 1  # largest |input|: 1 for spikes, qmax for an AnalogInput's payloads
 
 
 class _Dense(_Synapse):
@@ -251,7 +252,7 @@ class _ATRLIF:
 SYNAPSE_RULES: dict[type, Callable[..., _Synapse]] = {
     hw.Dense: _Dense, hw.DelayDense: _DelayDense, hw.Conv: _Conv}
 NEURON_RULES: dict[type, Callable[..., Any]] = {hw.LIF: _LIF, hw.ATRLIF: _ATRLIF}
-IO_OPS = (hw.SpikeInput, hw.GradedInput, hw.SpikeOutput)
+IO_OPS = (hw.SpikeInput, hw.GradedInput, hw.AnalogInput, hw.SpikeOutput)
 
 
 def simulate(
@@ -269,7 +270,13 @@ def simulate(
         raise GraphCheckError(f"emulator: the graph has inputs {g.inputs}; one input is supported")
     (in_name,) = g.inputs
     graded = isinstance(g.nodes[in_name], hw.GradedInput)
-    x = wrap(np.asarray(spikes_hw, dtype=np.int64), 32) if graded else np.asarray(spikes_hw) != 0
+    analog = isinstance(g.nodes[in_name], hw.AnalogInput)  # int8 payloads into synapses
+    if graded:
+        x = wrap(np.asarray(spikes_hw, dtype=np.int64), 32)
+    elif analog:
+        x = np.asarray(spikes_hw).astype(np.int8)
+    else:
+        x = np.asarray(spikes_hw) != 0
     batch, steps_in = x.shape[:2]
     shapes = g.shapes
     for name, op in g.nodes.items():
@@ -287,6 +294,9 @@ def simulate(
         if graded and in_name in preds[n]:
             raise UnsupportedOp(g.nodes[in_name], "emulator",
                                 f"graded input {in_name!r} into synapse {n!r} (feed a LIF directly)")
+        if analog and in_name in preds[n]:
+            _check_analog_sums(n, g.nodes[n], g.nodes[in_name], shapes[in_name])
+            s.payload_max = g.nodes[in_name].qmax  # fast.py: a conv's exact-float32 bound
     from snncompile.sim import fast  # feed-forward graphs: the same integers, layer by layer
 
     if fast.applicable(g, strict, initial_state):
@@ -321,6 +331,18 @@ def simulate(
     return SimTrace(steps, spikes, u, v, events or [], extra)
 
 
+def _check_analog_sums(name: str, op: Any, source: hw.AnalogInput,
+                       in_shape: tuple[int, ...]) -> None:
+    """An analog input's payloads (up to qmax) times the synapse's weights must sum below 2^31:
+    Lava's int32 accumulator (Dense's dot, Conv's cast) has no defined answer beyond it."""
+    w = np.asarray(op.weights if isinstance(op, hw.Dense) else op.weight, dtype=np.int64)
+    fan_in = int(np.prod(in_shape)) if isinstance(op, hw.Dense) else int(np.prod(w.shape[1:]))
+    bound = int(np.abs(w).max(initial=0)) * fan_in * source.qmax
+    if bound >= 2**31:
+        raise GraphCheckError(f"emulator: synapse {name!r} sums analog input up to {bound} >= "
+                              "2^31, past Lava's int32 accumulator; use fewer input bits")
+
+
 @dataclasses.dataclass
 class EmuResult:
     """Results in nn time: step t of a layer at depth k is hw step t + k (snncompile.sim.timing).
@@ -341,18 +363,25 @@ class EmuResult:
 
 def check_input(hw_graph: Graph, x: np.ndarray, where: str = "emulator") -> np.ndarray:
     """The input rules every back end shares: (batch, time, *input_shape), binary spikes, or
-    int32 integers for a GradedInput."""
+    int32 integers for a GradedInput, or real values for an AnalogInput (returned quantized:
+    the int8 payloads every back end sends)."""
     x = np.asarray(x)
     (in_name,) = hw_graph.inputs
     in_shape = hw_graph.shapes[in_name]
     if x.ndim != 2 + len(in_shape) or tuple(x.shape[2:]) != tuple(in_shape):
         raise InputError(f"{where} input has shape {x.shape} but the model takes (batch, time, "
                          f"{', '.join(map(str, in_shape))})")
-    if isinstance(hw_graph.nodes[in_name], hw.GradedInput):
+    node = hw_graph.nodes[in_name]
+    if isinstance(node, hw.GradedInput):
         if not np.all(x == np.rint(x)) or np.abs(x).max(initial=0) >= 2**31:
             raise InputError(f"{where}: graded input must be integers in the int32 range")
+    elif isinstance(node, hw.AnalogInput):
+        if not np.issubdtype(x.dtype, np.number) or not np.all(np.isfinite(x)):
+            raise InputError(f"{where}: analog input must be finite real numbers")
+        return node.quantize(x)
     elif not np.all((x == 0) | (x == 1)):
-        raise InputError(f"{where} input must be binary spikes (0 or 1); found other values")
+        raise InputError(f"{where} input must be binary spikes (0 or 1); found other values "
+                         "(real-valued input: compile with --input-kind analog)")
     return x
 
 

@@ -47,7 +47,8 @@ def applicable(g: Graph, strict: bool, initial_state: Any) -> bool:
 
 
 def _conv_peak(synapse: Any) -> int:
-    """The largest |partial sum| of binary inputs times a Conv's kernel (per output channel)."""
+    """The largest |partial sum| of binary inputs times a Conv's kernel (per output channel);
+    graded (analog) inputs multiply it by their largest payload (`payload_max`)."""
     w = synapse.w.numpy()
     flat = w.reshape(len(w), -1)
     return int(max(np.clip(flat, 0, None).sum(axis=1).max(initial=0),
@@ -65,7 +66,7 @@ def _product(synapse: Any, rows: np.ndarray) -> np.ndarray:
     """A row-wise synapse's wrapped register (m, n_out) int32 for spike rows (m, n_src) int8."""
     if type(synapse).__name__ != "_Conv":
         return synapse.product(rows)
-    if _conv_peak(synapse) < 2**23:
+    if _conv_peak(synapse) * synapse.payload_max < 2**23:
         # float32 conv is exact (partial sums < 2^24) and cannot reach the 24-bit wrap, provided
         # it sums products directly (oneDNN's direct or im2col + GEMM): NNPACK, which may pick a
         # Winograd transform (not exact), is switched off here
@@ -108,7 +109,8 @@ def _blocks(batch: int, steps: int, widths: list[int]) -> tuple[int, int]:
 
 def simulate_layers(g: Graph, x: np.ndarray, steps: int, record: bool, syn: dict, lif: dict):
     """emulator.simulate for an `applicable` graph: the same SimTrace, computed layer by layer.
-    x: (batch, steps_in, *in_shape) bool; syn, lif: the emulator's prepared rule objects."""
+    x: (batch, steps_in, *in_shape) bool, or int8 payloads of an AnalogInput; syn, lif: the
+    emulator's prepared rule objects."""
     (in_name,) = g.inputs
     batch, steps_in = x.shape[:2]
     shapes = g.shapes

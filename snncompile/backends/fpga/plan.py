@@ -164,6 +164,7 @@ class Plan:
 SUPPORTED = frozenset({"SpikeInput", "SpikeOutput", "Dense", "DelayDense", "Conv", "LIF",
                        "reset-subtract", "LIFReset", "recurrence", "fan-in", "bias-clock"})
 WHY = {"GradedInput": "the RTL takes spike inputs",
+       "AnalogInput": "the RTL takes spike inputs (no graded input port yet)",
        "ATRLIF": "the RTL has no adaptive threshold (ATRLIF) neuron",
        "multi-source-synapse": "a synapse group reads one source core",
        "per-neuron-parameters": "an RTL core holds one du, dv and vth per population (per-neuron "

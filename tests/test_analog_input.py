@@ -1,0 +1,126 @@
+"""Analog (direct) input (issue 14): real values into the first synapses, quantized to int8
+graded spikes. The trainer's own forward (snnTorch, onnxruntime's ANN) on the same real input is
+the reference; Lava (Dense/Conv with num_message_bits > 0) equals the emulator."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import snntorch
+import torch
+
+import snncompile.nn as snc
+from snncompile import api
+from snncompile.errors import InputError, SnnCompileError
+from snncompile.frontends.torch_modules import from_module
+from snncompile.ir import hw_ops as hw
+from snncompile.passes.analog import with_input_kind
+from snncompile.progress import AssumptionNotice
+from snncompile.sim.emulator import run_emulator
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def snntorch_net() -> torch.nn.Sequential:
+    """snnTorch's default Leaky (delayed subtraction) behind a Linear reading real values."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(20, 32), snntorch.Leaky(beta=0.9, init_hidden=True),
+        torch.nn.Linear(32, 5), snntorch.Leaky(beta=0.9, init_hidden=True, output=True))
+    with torch.no_grad():
+        net[0].weight.mul_(2.0)
+    return net.eval()
+
+
+def features(batch: int, steps: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0, 1, (batch, steps, 20)).astype(np.float32)
+
+
+def test_quantize_rule_is_round_to_nearest_and_clip():
+    op = hw.AnalogInput((3,), scale=0.5, bits=4)  # qmax 7
+    x = np.array([[[-10.0, 0.26, 1.24]], [[0.74, 3.4, -3.6]]])
+    want = [[[-7, 1, 2]], [[1, 7, -7]]]  # independent: x / 0.5 rounded, clipped to +-7
+    np.testing.assert_array_equal(op.quantize(x), want)
+    assert op.quantize(x).dtype == np.int8
+
+
+def test_snntorch_analog_input_on_loihi2_verifies():
+    """verify on real features: snnTorch == float reference exactly, emulator within the gates,
+    the Lava program (graded spikes into Dense) == emulator."""
+    net, x = snntorch_net(), features(3, 25)
+    compiled = api.compile_model(net, "loihi2", input_shape=(20,), input_kind="analog",
+                                 input_range=4.0)
+    node = compiled.hw_graph.nodes[compiled.hw_graph.inputs[0]]
+    assert isinstance(node, hw.AnalogInput) and node.scale == pytest.approx(4.0 / 127)
+    report = api.verify_build(compiled, x)
+    checks = {c.name: c for c in report.checks}
+    assert all(c.passed for c in report.checks), report.checks
+    assert checks["source vs float reference mismatch"].value == 0
+    assert checks["emulator vs loihi2: differing output entries"].value == 0
+    hidden = next(layer for layer in report.layers if layer.name == "1")
+    assert hidden.float_spikes > 100  # the input does drive the network
+
+
+def test_verify_turns_to_analog_by_itself_and_spikes_refuse_it(tmp_path):
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(torch.nn.Linear(20, 16), snc.LIF(16), torch.nn.Linear(16, 4),
+                              snc.LIF(4))
+    snc.save(net, tmp_path / "m.pt", (20,))
+    x = features(2, 12)
+    with pytest.warns(AssumptionNotice, match="verifying with analog input"):
+        report = api.verify(tmp_path / "m.pt", x)  # no input kind given: non-binary -> analog
+    assert all(c.passed for c in report.checks)
+    assert next(la for la in report.layers if la.name == "1").float_spikes > 0
+    with pytest.raises(InputError, match="must be binary spikes.*--input-kind analog"):
+        api.verify(tmp_path / "m.pt", x, input_kind="spikes")
+    with pytest.raises(SnnCompileError, match="needs its range.*--input-range"):
+        api.compile_model(tmp_path / "m.pt", "emu", input_kind="analog")
+    with pytest.raises(SnnCompileError, match="--input-range applies to analog input"):
+        api.compile_model(tmp_path / "m.pt", "emu", input_range=2.0)
+
+
+def test_signed_events_are_exact_with_range_one():
+    """NeuroBench-style -1/0/+1 events: range 1 puts +-1 on +-127 exactly, so the first layer's
+    input current equals W x up to the weights' own rounding."""
+    net = snntorch_net()
+    x = np.random.default_rng(2).choice([-1.0, 0.0, 1.0], size=(2, 15, 20), p=[0.2, 0.6, 0.2])
+    graph = with_input_kind(from_module(net, (20,)), "analog", 1.0, "test")
+    hw_graph, _ = api.lower(graph, "emu")
+    node = hw_graph.nodes[hw_graph.inputs[0]]
+    np.testing.assert_array_equal(node.quantize(x), 127 * x)
+    emu = run_emulator(hw_graph, x, record=True)
+    snc.reset_state(net)
+    with torch.no_grad():
+        want = torch.stack([net[:2](torch.tensor(x[:, t], dtype=torch.float32))
+                            for t in range(x.shape[1])], 1).numpy()
+    got = emu.spikes["1"].reshape(want.shape)
+    assert want.sum() > 20 and abs(got.sum() - want.sum()) <= 0.05 * want.sum()
+
+
+def test_onnx_cnn_analog_pixels_conv_in_lava(tmp_path):
+    """ANN-to-SNN with the pixels as direct input (no rate coding): a Conv reads graded spikes;
+    the converted SNN's predictions follow onnxruntime's ANN, and Lava's Conv == emulator."""
+    import onnxruntime
+
+    from snncompile.backends import loihi2
+    from snncompile.verify import predictions
+
+    sys.path.insert(0, str(ROOT / "examples" / "ann_conversion"))
+    from train import load_images
+
+    x_train, _, x_test, _ = load_images()
+    model = ROOT / "examples" / "ann_conversion" / "digits_cnn.onnx"
+    session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    ann = session.run(None, {session.get_inputs()[0].name: x_test[:48]})[0].argmax(1)
+    compiled = api.compile_model(model, "loihi2", calibration=x_train, input_kind="analog")
+    hw_graph = compiled.hw_graph
+    assert isinstance(hw_graph.nodes[hw_graph.inputs[0]], hw.AnalogInput)
+    x = np.repeat(x_test[:48, None], 16, axis=1)  # the image held for 16 steps
+    emu = run_emulator(hw_graph, x).outputs[hw_graph.outputs[0]]
+    assert np.mean(predictions(emu) == ann) >= 0.9
+    loihi2.write(hw_graph, tmp_path)
+    lava, _ = loihi2.run_program(tmp_path, x[:1])
+    np.testing.assert_array_equal(lava, emu[:1])
