@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import snntorch
 import torch
 from snntorch import surrogate
@@ -26,3 +27,37 @@ def gsc_net(third_party: Path) -> nn.Sequential:
                        weights_only=True)
     net.load_state_dict(state)
     return net.eval()
+
+
+def mfcc_like(batch: int, steps: int, seed: int = 0) -> np.ndarray:
+    """Deterministic MFCC-like features (batch, steps, 20), no download: Gaussian noise smoothed
+    over 9 steps (a Hann window, as frames overlap), scaled per coefficient from 1.0 down to 0.3
+    (cepstral coefficients shrink with their index; mean 0, unit scale as after the usual
+    per-coefficient normalisation)."""
+    rng = np.random.default_rng(seed)
+    raw = rng.normal(0.0, 1.0, (batch, steps + 8, 20))
+    window = np.hanning(9)
+    window /= np.sqrt((window**2).sum())  # unit variance after smoothing
+    smooth = np.zeros((batch, steps, 20))
+    for k, w in enumerate(window):
+        smooth += w * raw[:, k:k + steps]
+    return (smooth * np.linspace(1.0, 0.3, 20)).astype(np.float32)
+
+
+def signed_events(features: np.ndarray, theta: float = 0.7) -> np.ndarray:
+    """NeuroBench's S2S-style signed events (-1/0/+1) from features by delta modulation: +1 when
+    a feature has risen theta above its last reported level, -1 when it has fallen theta below
+    it (theta 0.7 on mfcc_like: about 16 % of the entries are events)."""
+    level = np.zeros((features.shape[0], features.shape[2]))
+    out = np.zeros(features.shape, np.float32)
+    for t in range(features.shape[1]):
+        d = features[:, t] - level
+        step = (d > theta).astype(np.float64) - (d < -theta)
+        out[:, t] = step
+        level += theta * step
+    return out
+
+
+def top_classes(counts: np.ndarray) -> list[set[int]]:
+    """Per sample, the classes with the most output spikes (a tie gives several)."""
+    return [set(np.flatnonzero(c == c.max()).tolist()) for c in counts]

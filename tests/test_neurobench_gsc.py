@@ -6,13 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from layer_trace import run_stepwise
-from neurobench_gsc import PUBLISHED_DENSE, STEPS, gsc_net
+from neurobench_gsc import PUBLISHED_DENSE, STEPS, gsc_net, mfcc_like, signed_events, top_classes
 
 import snncompile.nn as snc
 from snncompile import api
 from snncompile.backends import loihi2
 from snncompile.estimate import activity, energy
 from snncompile.frontends.torch_modules import from_module
+from snncompile.ir import hw_ops as hw
+from snncompile.passes.analog import with_input_kind
 from snncompile.sim.emulator import run_emulator
 
 
@@ -56,3 +58,40 @@ def test_spikes_follow_snntorch_on_binary_events(third_party, tmp_path):
     loihi2.write(hw_graph, tmp_path)
     lava, _ = loihi2.run_program(tmp_path, x[:1].astype(np.int8))
     np.testing.assert_array_equal(lava, emu.outputs["output"][:1])
+
+
+def _analog_case(third_party, x: np.ndarray, rng: float):
+    """(snnTorch's spikes of the four layers, emulator result, hw graph) for analog input x."""
+    net = gsc_net(third_party)
+    snc.reset_state(net)
+    want, _ = run_stepwise(net, x, lambda m, h: m.mem, names=("2", "4", "6", "8"))
+    graph = with_input_kind(from_module(net, (20,)), "analog", rng, "gsc")
+    hw_graph, _ = api.lower(graph, "loihi2", weight_split=True)
+    return want, run_emulator(hw_graph, x, record=True), hw_graph
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["mfcc", "signed events"])
+def test_spikes_follow_snntorch_on_analog_input(third_party, tmp_path, kind):
+    """Direct input, as the model was trained: MFCC-like real features (scale from their own
+    range) and S2S-style signed -1/0/+1 events (range 1: exact). Hidden layers within 2 % of
+    snnTorch's spike counts (5 % under 1,000 spikes), the output within 10 %, each sample's top
+    class shared (the output spikes rarely: ties are common, so a tie counts if it contains the
+    other side's class); the Lava program (graded spikes into the first Dense) equals the
+    emulator."""
+    features = mfcc_like(4, STEPS, seed=1)
+    x, rng = ((features, float(np.abs(features).max())) if kind == "mfcc"
+              else (signed_events(features), 1.0))
+    want, emu, hw_graph = _analog_case(third_party, x, rng)
+    assert isinstance(hw_graph.nodes[hw_graph.inputs[0]], hw.AnalogInput)
+    for name in ("2", "4", "6"):  # 2 % (5 % for a layer of under 1,000 spikes: events' third)
+        ref = want[name].sum()
+        assert abs(emu.spikes[name].sum() - ref) <= (0.02 if ref > 1000 else 0.05) * ref, name
+    out, ref_out = emu.spikes["8"].sum(), want["8"].sum()
+    assert ref_out > 100 and abs(out - ref_out) <= 0.1 * ref_out, (out, ref_out)
+    ours, theirs = top_classes(emu.spikes["8"].sum(1)), top_classes(want["8"].sum(1))
+    assert all(a & b for a, b in zip(ours, theirs)), (ours, theirs)
+    short = x[:1, :40]
+    loihi2.write(hw_graph, tmp_path)
+    lava, _ = loihi2.run_program(tmp_path, short)
+    np.testing.assert_array_equal(lava, run_emulator(hw_graph, short).outputs["output"])

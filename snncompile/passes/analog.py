@@ -12,6 +12,7 @@ assemble, which makes the hw input an `AnalogInput` (hw_ops) that quantizes at r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ BITS = 8  # int8 payloads: the emulator's int8 x int8 products hold them exactly
 META = "analog_input"
 
 
-def analog_input(meta: dict[str, Any]) -> hw.AnalogInput | None:
+def analog_input(meta: Mapping[str, Any]) -> hw.AnalogInput | None:
     """The hw input op an nn graph's meta asks for, or None for spikes."""
     spec = meta.get(META)
     if not spec:
