@@ -24,6 +24,7 @@ from snncompile.passes.pipeline import PASSES
 from snncompile.shell import cmdline, jsonout, signals
 from snncompile.shell import options as opt
 from snncompile.shell.progress import phases, shown
+from snncompile.shell.sweep_cmd import sweep_cmd
 from snncompile.shell.tables import table as _table
 from snncompile.version import __version__
 
@@ -293,6 +294,9 @@ def report_cmd(model: Path, target: str, input_path: Path | None, labels_path: P
         jsonout.echo({"report": out_path})
     else:
         click.echo(f"wrote {out_path}")
+
+
+cli.add_command(sweep_cmd)  # its own module (snncompile.shell.sweep_cmd)
 
 
 def one_line(message: str) -> str:

@@ -33,9 +33,11 @@ class StageTally:
     events: tuple[Event, ...] | None  # strict mode: emulator overflows (summed over samples)
 
 
-def run_stages(result: Build, x: np.ndarray, strict: bool = False,
+def run_stages(result: Build, x: np.ndarray, strict: bool = False, artefact: bool = True,
                **frontend_options: Any) -> StageTally:
-    """Every per-sample stage of verify on x (batch, time, *input_shape), already checked."""
+    """Every per-sample stage of verify on x (batch, time, *input_shape), already checked;
+    without `artefact` the target's own artefact (Lava, RTL) does not run (a sweep runs it only
+    on the points it confirms)."""
     from snncompile.build_folder import run_build, run_source, write_build
     from snncompile.sim.emulator import run_emulator
     from snncompile.sim.reference import run_reference
@@ -45,7 +47,7 @@ def run_stages(result: Build, x: np.ndarray, strict: bool = False,
     (out_hw,) = hw_graph.outputs
     emu_out = emu.outputs[out_hw]
     target_out = None
-    if result.backend.OWN_ARTEFACT:
+    if artefact and result.backend.OWN_ARTEFACT:
         with tempfile.TemporaryDirectory(prefix="snncompile-verify-") as tmp:
             write_build(result, Path(tmp) / "build")
             target_out, _ = run_build(Path(tmp) / "build", x)
