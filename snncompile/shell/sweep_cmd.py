@@ -29,15 +29,15 @@ EXIT_CONFIRM_FAILED = 1  # a confirmed point's artefact differs from the emulato
 @click.option("--confirm/--no-confirm", default=None,
               help="Run the target's own artefact (Lava, RTL) on the Pareto points and check "
                    "that it equals the emulator (default: on for targets that have one).")
-@click.option("--workers", default=1, show_default=True, type=int,
-              help="Local worker processes running the points (same result for any N).")
+@opt.engine_options
 @click.option("--out", "-o", "out_path", type=click.Path(path_type=Path),
               help="Also write the HTML report (Pareto plot and table) here.")
 @opt.json_option
 @opt.frontend_options
 def sweep_cmd(model: Path, target: str, input_path: Path, labels_path: Path,
               weight_bits: str | None, weight_split: str | None, confirm: bool | None,
-              workers: int, out_path: Path | None, as_json: bool, **kw: Any) -> None:
+              workers: int, ray: str | None, out_path: Path | None, as_json: bool,
+              **kw: Any) -> None:
     """Compile MODEL at every point of a grid of quantization options, measure each on the
     emulator (accuracy, verify's spike figures, energy, latency, cores) and mark the Pareto
     front over accuracy, energy and cores; exit 1 if a confirmed point's artefact differs."""
@@ -50,7 +50,7 @@ def sweep_cmd(model: Path, target: str, input_path: Path, labels_path: Path,
     x = api.load_array(input_path, "input")
     labels = api.load_array(labels_path, "labels")
     frontend = opt.frontend_kwargs(kw)
-    result = sweep(model, x, labels, target, weight_bits, weight_split, confirm, workers,
+    result = sweep(model, x, labels, target, weight_bits, weight_split, confirm, workers, ray,
                    **frontend)
     if out_path is not None:
         from snncompile.sweep.report import write_html

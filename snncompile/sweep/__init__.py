@@ -8,6 +8,7 @@ processes or Ray); the result is the same, byte for byte, whatever runs them.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -114,11 +115,13 @@ def sweep(model: Any, x: np.ndarray, labels: np.ndarray, target: str | Target = 
         raise SnnCompileError(f"target {job.target.name!r} has no artefact of its own to confirm "
                               "the points with (the emulator is its build); drop --confirm")
     names = [label(p) for p in grid]
-    rows = [{**p, **f} for p, f in zip(grid, map_tasks(evaluate_point, job, grid, names, engine))]
+    figures = map_tasks(evaluate_point, job, grid, names, engine, _watch("points", len(grid)))
+    rows = [{**p, **f} for p, f in zip(grid, figures)]
     optimal = front([None if "error" in r else {**r, "cores": r["cores"] or 0} for r in rows])
     if confirm and optimal:
         checked = map_tasks(confirm_point, job, [grid[i] for i in optimal],
-                            [names[i] for i in optimal], engine)
+                            [names[i] for i in optimal], engine,
+                            _watch("points confirmed on the target", len(optimal)))
         for i, result in zip(optimal, checked):
             rows[i]["confirmed"] = result
     for i, row in enumerate(rows):
@@ -127,6 +130,21 @@ def sweep(model: Any, x: np.ndarray, labels: np.ndarray, target: str | Target = 
     words = {name: [AXES[name].word(v) for v in values] for name, values in axes.items()}
     return SweepResult(_model_text(model), job.target.name, int(job.x.shape[0]),
                        int(job.x.shape[1]), words, tuple(rows), tuple(optimal))
+
+
+def _watch(name: str, total: int) -> Callable[[int, str], None]:
+    """The engine's per-task callback as the command line's progress count of `name`."""
+    from snncompile import progress
+
+    seen: dict[str, set[int]] = {"done": set(), "retried": set(), "lost": set()}
+    progress.count(name, 0, total, "")
+
+    def watch(i: int, what: str) -> None:
+        seen[what].add(i)
+        note = ", ".join(f"{len(seen[k])} {k}" for k in ("retried", "lost") if seen[k])
+        progress.count(name, len(seen["done"]), total, note)
+
+    return watch
 
 
 def _has_artefact(target: Target) -> bool:
