@@ -69,6 +69,7 @@ def check_job(model: Any, x: np.ndarray, labels: np.ndarray, target: str | Targe
     from snncompile.ir.graph import Graph
 
     spec = load_target(target)
+    frontend_options = api._verify_input_kind(model, x, None, frontend_options)  # analog x
     if not spec.energy:
         raise SnnCompileError(f"target {spec.name!r} has no energy model ([energy] in its "
                               "target.toml), so a sweep has nothing to trade accuracy against; "
@@ -100,6 +101,10 @@ def sweep(model: Any, x: np.ndarray, labels: np.ndarray, target: str | Target = 
     from snncompile.passes.encode import check_weight_bits
 
     engine = Engine(workers, ray)  # bad --workers / --ray before any work
+    if engine.ray is not None:
+        from snncompile.engine_ray import ray_module
+
+        ray_module()  # Ray not installed: one sentence before any work
     given = {"weight_bits": weight_bits, "weight_split": weight_split}
     axes = {name: parse_axis(name, given[name]) for name in AXES}
     grid = points(axes)
