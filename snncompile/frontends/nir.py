@@ -297,4 +297,17 @@ def load(path: str | Path, dt: float | None = None, reset: str | None = None,
     except Exception as exc:  # noqa: BLE001 - h5py/NIR errors vary; say it in one line
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelLoadError(f"{path}: not a readable NIR file ({first})") from None
+    _freeze_arrays(nir_graph)
     return from_nir(nir_graph, dt=dt, source=str(path), reset=reset, reset_timing=reset_timing)
+
+
+def _freeze_arrays(graph: Any) -> None:
+    """Mark the arrays just read from the file read-only: nobody else holds them, so the ops made
+    from them share them (snncompile.ir.op.frozen_array) instead of copying 33M weights."""
+    for node in graph.nodes.values():
+        if isinstance(node, nir.NIRGraph):
+            _freeze_arrays(node)
+            continue
+        for value in vars(node).values():
+            if isinstance(value, np.ndarray) and value.base is None:
+                value.setflags(write=False)

@@ -1,5 +1,5 @@
-"""Binary image of a Graph (npz: arrays stored natively + a JSON skeleton): fast to load for
-`run`."""
+"""Binary image of a Graph (npz: arrays stored natively, integers in their narrowest type, + a
+JSON skeleton): fast to load for `run`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import numpy as np
 from snncompile.errors import SnnCompileError
 from snncompile.ir import hw_ops, nn_ops
 from snncompile.ir.graph import Graph
+from snncompile.ir.text import narrowest
 
 _OPS: dict[str, dict[str, type]] = {"nn": nn_ops.OPS, "hw": hw_ops.OPS}
 
@@ -26,8 +27,8 @@ def save_image(graph: Graph, path: Path) -> None:
         for key, value in op.params().items():
             if isinstance(value, np.ndarray):
                 ref = f"a{len(arrays)}"
-                arrays[ref] = value
-                params[key] = {"@array": ref}
+                arrays[ref] = narrowest(value)
+                params[key] = {"@array": ref, "dtype": str(value.dtype)}
             else:
                 params[key] = list(value) if isinstance(value, tuple) else value
         nodes.append([name, type(op).__name__, params])
@@ -41,6 +42,13 @@ def save_image(graph: Graph, path: Path) -> None:
     Path(path).write_bytes(buffer.getvalue())
 
 
+def _array(data: Any, ref: dict) -> np.ndarray:
+    """A stored array as the dtype it had (integers are stored narrow; older images have no
+    dtype entry and keep the stored one)."""
+    a = data[ref["@array"]]
+    return a.astype(ref["dtype"]) if "dtype" in ref and str(a.dtype) != ref["dtype"] else a
+
+
 def load_image(path: Path) -> Graph:
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -48,10 +56,8 @@ def load_image(path: Path) -> Graph:
             ops = _OPS[skeleton["level"]]
             nodes = {}
             for name, op_name, params in skeleton["nodes"]:
-                kwargs = {
-                    k: data[v["@array"]] if isinstance(v, dict) and "@array" in v else v
-                    for k, v in params.items()
-                }
+                kwargs = {k: _array(data, v) if isinstance(v, dict) and "@array" in v else v
+                          for k, v in params.items()}
                 nodes[name] = ops[op_name](**kwargs)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
         raise SnnCompileError(f"{path} is not a readable snncompile image ({exc})") from None

@@ -9,10 +9,21 @@ import numpy as np
 
 
 def frozen_array(value: Any, dtype: Any = None) -> np.ndarray:
-    """A read-only copy of `value`, so ops can be shared between graphs without aliasing bugs."""
+    """A read-only copy of `value`, so ops can be shared between graphs without aliasing bugs.
+    An array that is frozen already (read-only, its memory owned by itself or by a read-only
+    array) is shared, not copied: a 33M-weight net would otherwise be copied at every op made."""
+    if isinstance(value, np.ndarray) and (dtype is None or value.dtype == dtype) and _frozen(value):
+        return value
     arr = np.array(value, dtype=dtype, copy=True)
     arr.setflags(write=False)
     return arr
+
+
+def _frozen(arr: np.ndarray) -> bool:
+    """Nobody can write arr: it is read-only, and so is the array that owns its memory."""
+    base = arr.base
+    return not arr.flags.writeable and (base is None or (
+        isinstance(base, np.ndarray) and base.base is None and not base.flags.writeable))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -11,6 +11,8 @@ Golden tests and `--dump-after PASS` use this form.
 Build folders use `write` / `read`: the same lines, but every array of more than INLINE values is
 kept in a binary .npz beside the text and named in its place ({"dtype", "shape", "npz": key}), so
 the text stays readable and diffable and a 33M-weight net is not written as 850 MB of digits.
+Integer arrays are stored in the narrowest integer type that holds them and read back as the
+dtype the text names.
 """
 
 from __future__ import annotations
@@ -87,8 +89,21 @@ def write(graph: Graph, path: Path, key: str) -> dict[str, str]:
         return {key: path.name}
     sidecar = path.with_suffix(".npz")
     savez: Any = np.savez  # arrays as keywords (numpy's stub types them as its options)
-    savez(sidecar, **arrays)
+    savez(sidecar, **{k: narrowest(a) for k, a in arrays.items()})
     return {key: path.name, f"{key}_arrays": sidecar.name}
+
+
+def narrowest(a: np.ndarray) -> np.ndarray:
+    """An integer array in the narrowest integer type that holds its values (8-bit weights kept
+    as int64 are 8x their size on disk); the text names the dtype it is read back as."""
+    if a.dtype.kind not in "iu" or not a.size:
+        return a
+    lo, hi = a.min(), a.max()
+    for kind in (np.int8, np.int16, np.int32):
+        info = np.iinfo(kind)
+        if a.dtype.itemsize > info.bits // 8 and info.min <= lo and hi <= info.max:
+            return a.astype(kind)
+    return a
 
 
 def read(path: Path) -> Graph:

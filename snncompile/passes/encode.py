@@ -36,11 +36,13 @@ class WeightCode:
     @property
     def bits(self) -> int:
         """Bits the largest weight magnitude uses above the truncated ones, plus a sign bit for
-        mixed signs (at most num_weight_bits)."""
-        m = self.weights // self.step
+        mixed signs (at most num_weight_bits). From the weights' extremes: floor division by
+        the step is monotonic, so the extremes of weights // step are theirs divided."""
+        w_min, w_max = extremes(self.weights)
+        top, bottom = max(int(w_max), 0) // self.step, min(int(w_min), 0) // self.step
         if self.sign_mode != "mixed":
-            return int(np.abs(m).max(initial=0)).bit_length()
-        return max(int(m.max(initial=0)).bit_length(), int(-m.min(initial=0) - 1).bit_length()) + 1
+            return max(abs(top), abs(bottom)).bit_length()
+        return max(top.bit_length(), (-bottom - 1).bit_length()) + 1
 
 
 def check_weight_bits(bits: object, target: Target) -> int:
@@ -52,11 +54,23 @@ def check_weight_bits(bits: object, target: Target) -> int:
     return int(bits)
 
 
-def sign_mode_of(x: np.ndarray) -> str:
-    """Lava's rule (spec §2.1): excitatory if all >= 0, inhibitory if all <= 0, else mixed."""
-    if x.size == 0 or x.min() >= 0:
+Extremes = tuple[float, float]  # (min, max) of an array, (0, 0) when it is empty
+
+
+def extremes(x: np.ndarray) -> Extremes:
+    """(min, max) of x: one pass each, computed once per array by callers that ask repeatedly
+    (the threshold search asks for every candidate; a 16M-weight layer costs 0.1 s a pass)."""
+    x = np.asarray(x)
+    return (x.min().item(), x.max().item()) if x.size else (0.0, 0.0)
+
+
+def sign_mode_of(x: np.ndarray, ext: Extremes | None = None) -> str:
+    """Lava's rule (spec §2.1): excitatory if all >= 0, inhibitory if all <= 0, else mixed.
+    `ext`: x's extremes, if known."""
+    lo, hi = extremes(x) if ext is None else ext
+    if lo >= 0:
         return "excitatory"
-    return "inhibitory" if x.max() <= 0 else "mixed"
+    return "inhibitory" if hi <= 0 else "mixed"
 
 
 def limits(mode: str, target: Target, conv: bool, bits: int = 8) -> tuple[int, int, int]:
@@ -79,10 +93,12 @@ def _round(x: np.ndarray | float, step: int) -> np.ndarray:
 
 
 def fit_exponent(x: np.ndarray, vth: int, target: Target, conv: bool = False,
-                 exps: tuple[int, int] | None = None, bits: int = 8) -> int | None:
+                 exps: tuple[int, int] | None = None, bits: int = 8,
+                 ext: Extremes | None = None) -> int | None:
     """Smallest weight exponent whose integer grid holds every value of x, or None."""
-    lo, hi, step = limits(sign_mode_of(x), target, conv, bits)
-    top, bottom = float(x.max(initial=0)), float(x.min(initial=0))
+    ext = extremes(x) if ext is None else ext
+    lo, hi, step = limits(sign_mode_of(x, ext), target, conv, bits)
+    top, bottom = float(max(ext[1], 0)), float(min(ext[0], 0))
     e_min, e_max = (0, 0) if conv else exps or (target.weight_exp_min, target.weight_exp_max)
     for e in range(e_min, e_max + 1):
         q = vth / 2.0**e
@@ -91,30 +107,51 @@ def fit_exponent(x: np.ndarray, vth: int, target: Target, conv: bool = False,
     return None
 
 
+CHUNK = 1 << 18  # values encoded at a time: temporaries stay in cache, not 16M-value copies
+
+
 def encode_weights(x: np.ndarray, vth: int, e: int | None, target: Target, conv: bool = False,
-                   bits: int = 8) -> WeightCode:
+                   bits: int = 8, ext: Extremes | None = None) -> WeightCode:
     """Round x (threshold units) to the grid W * 2^e / vth with Lava-exact integers W; `e` is
-    fit_exponent's answer, None if no exponent fits."""
+    fit_exponent's answer, None if no exponent fits. Chunk by chunk, each value by the same float
+    operations as step * rint(x * q / step), so the same integers; the weights come back
+    read-only, so the hw op made from them shares them instead of copying."""
     if e is None:
         raise ValueError(f"no weight exponent fits at vth {vth}")
-    mode = sign_mode_of(x)
+    mode = sign_mode_of(x, ext)
     lo, hi, step = limits(mode, target, conv, bits)
-    w = _round(x * (vth / 2.0**e), step)
-    if w.size and (w.min() < lo or w.max() > hi):
+    q, scale = vth / 2.0**e, 2.0**e
+    flat = np.asarray(x).reshape(-1)
+    weights = np.empty(flat.shape, np.int64)
+    max_err, fits = 0.0, True
+    for a in range(0, flat.size, CHUNK):
+        part = flat[a:a + CHUNK]
+        w = np.asarray(part * q, dtype=np.float64)
+        if step != 1:
+            w /= step
+        np.rint(w, out=w)
+        if step != 1:
+            w *= step
+        fits = fits and lo <= w.min() and w.max() <= hi
+        weights[a:a + CHUNK] = w
+        w *= scale  # the dequantized value, then its error
+        w /= vth
+        w -= part
+        max_err = max(max_err, float(np.abs(w, out=w).max()))
+    if not fits:
         raise ValueError(f"weights do not fit exponent {e} at vth {vth}")
-    deq = w * 2.0**e / vth
-    return WeightCode(w.astype(np.int64), int(e), mode, step * 2.0**e / vth,
-                      float(np.abs(deq - x).max(initial=0)), (1.0 / vth) if e < 0 else 0.0,
-                      int(step))
+    weights.setflags(write=False)  # the owner too, so a view of it counts as frozen
+    return WeightCode(weights.reshape(np.shape(x)), int(e), mode, step * 2.0**e / vth, max_err,
+                      (1.0 / vth) if e < 0 else 0.0, int(step))
 
 
 def error_estimate(x: np.ndarray, vth: int, e: int, target: Target, conv: bool,
-                   exact_limit: int = 1 << 16, bits: int = 8) -> float:
+                   exact_limit: int = 1 << 16, bits: int = 8, ext: Extremes | None = None) -> float:
     """Max weight error + floor error for ranking: exact for small arrays, lsb/2 for large."""
     if x.size <= exact_limit:
-        code = encode_weights(x, vth, e, target, conv, bits)
+        code = encode_weights(x, vth, e, target, conv, bits, ext)
         return code.max_err + code.floor_err
-    step = limits(sign_mode_of(x), target, conv, bits)[2]
+    step = limits(sign_mode_of(x, ext), target, conv, bits)[2]
     return step * 2.0**e / vth / 2 + ((1.0 / vth) if e < 0 else 0.0)
 
 

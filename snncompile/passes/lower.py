@@ -55,6 +55,7 @@ class _Lowering:
         self.o, self.g = opts, graph
         self.shapes, self.rec = graph.shapes, graph.recurrent_edges
         self.order = {n: i for i, n in enumerate(graph.schedule)}
+        self.prepared: dict = {}  # each synapse op's constants, made once (chain.apply)
 
     def is_syn(self, n: str) -> bool:
         return self.g.nodes[n].kind == "synapse"
@@ -89,9 +90,10 @@ class _Lowering:
                     acc = acc + prev.get(p, 0.0)
                 else:
                     acc = acc + (vals[p] if p in vals else feeds[p])
-            op = (ops or {}).get(node, self.g.nodes[node])
-            vals[node] = acc if node == n else apply(op, acc, bias).reshape(
-                batch, *shape)
+            swapped = node in (ops or {})  # a one-off op: not kept in self.prepared
+            op = (ops or {})[node] if swapped else self.g.nodes[node]
+            vals[node] = acc if node == n else apply(
+                op, acc, bias, None if swapped else self.prepared).reshape(batch, *shape)
         return vals
 
     def delays(self, syns: list[str], n: str, src: str) -> set[int]:
@@ -154,6 +156,9 @@ class _Lowering:
 
     def dense(self, syns: list[str], n: str, src: str,
               ops: dict[str, Any] | None = None) -> np.ndarray:
+        direct = self.direct_dense(syns, n, src, ops)
+        if direct is not None:
+            return direct
         n_src, n_out = int(np.prod(self.shapes[src])), int(np.prod(self.shapes[n]))
         m = np.zeros((n_out, n_src))
         for i0 in range(0, n_src, self.o.chunk):
@@ -164,6 +169,26 @@ class _Lowering:
             m[:, i0:i1] = self.evaluate(syns, n, {src: eye}, i1 - i0, False, ops=ops)[n].reshape(
                 i1 - i0, -1).T
         return m
+
+    def direct_dense(self, syns: list[str], n: str, src: str,
+                     ops: dict[str, Any] | None) -> np.ndarray | None:
+        """The matrix of a chain that is one Linear/Affine read straight from src: its weight,
+        shared, not pushed through as an identity (which multiplies n_src x n_src x n_out:
+        minutes and several copies for a 33M-weight layer). The identity push gives exactly
+        these values (each entry is 1 * w plus exact zeros) except that it turns -0.0 into 0.0,
+        which is done here too. None for any other chain."""
+        chain = self.chain(syns, n, src)
+        if ops or len(chain) != 1 or src in self.g.predecessors(n):
+            return None
+        op: Any = self.g.nodes[chain[0]]
+        if type(op) not in (nn.Linear, nn.Affine) or self.g.predecessors(chain[0]) != [src] \
+                or chain[0] not in self.g.predecessors(n):
+            return None
+        w = np.asarray(op.weight, dtype=np.float64)
+        zeros = w == 0
+        if zeros.any() and np.signbit(w[zeros]).any():
+            w = w + 0.0
+        return w
 
     def run(self) -> Graph:
         g = self.g

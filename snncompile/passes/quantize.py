@@ -40,6 +40,7 @@ from snncompile.passes.encode import (
     encode_bias,
     encode_weights,
     error_estimate,
+    extremes,
     fit_exponent,
     limits,
     sign_mode_of,
@@ -71,6 +72,32 @@ def _shared_or_list(values: np.ndarray) -> int | tuple[int, ...]:
     """A report field: the one value all neurons share, or every neuron's (flat, C order)."""
     flat = np.asarray(values).reshape(-1)
     return int(flat[0]) if np.all(flat == flat[0]) else tuple(int(v) for v in flat)
+
+
+def _at_rest(graph: Graph) -> bool:
+    """No neuron can spike on zero input: every neuron is a LIF without bias and with vth >= 0,
+    so u and v stay 0 (v > vth never holds). The dry run is then skipped: on a 33M-weight net it
+    would prepare every weight matrix for the emulator to learn nothing."""
+    return all(type(op) is hw.LIF and not np.any(op.bias_mant) and np.all(np.asarray(op.vth) >= 0)
+               for op in graph.nodes.values() if op.kind == "neuron")
+
+
+def _early(hw_graph: Graph, layers: Any, depth: dict[str, int], trace: Any) -> list[str]:
+    """Layers with synapse successors that spiked before their first nn step (hw step <= their
+    depth) in the dry run on zero input."""
+    return [n for n in layers if trace.spikes[n][0, :depth[n]].any()
+            and any(hw_graph.nodes[s].kind == "synapse" for s in hw_graph.successors(n))]
+
+
+def _per_neuron(x: np.ndarray, conv: bool, n: int, sign: float) -> np.ndarray:
+    """Per target neuron, the sum of clip(sign * x, 0) over its row (a conv's per channel,
+    repeated), a block of rows at a time: each row is summed as the whole array's sum would, and
+    no temporary of the matrix's size is made."""
+    rows = max(1, (1 << 18) // max(1, x[:1].size))
+    axes = (1, 2, 3) if conv else 1
+    sums = np.concatenate([np.clip(x[a:a + rows] if sign > 0 else -x[a:a + rows], 0, None)
+                           .sum(axis=axes) for a in range(0, len(x), rows)] or [np.zeros(0)])
+    return np.repeat(sums, n // len(x)) if conv else sums
 
 
 def param_groups(op: Any) -> int:
@@ -116,9 +143,9 @@ class Quantize:
             hw_graph = assemble(graph, plans, target.name)
             depth = synaptic_depths(hw_graph)
             steps = max(depth[n] for n in layers)
-            trace = simulate(hw_graph, np.zeros((1, 0, *graph.shapes[inp])), steps)
-            early = [n for n in layers if trace.spikes[n][0, :depth[n]].any()
-                     and any(hw_graph.nodes[s].kind == "synapse" for s in hw_graph.successors(n))]
+            early = [] if _at_rest(hw_graph) else _early(
+                hw_graph, layers, depth, simulate(hw_graph, np.zeros((1, 0, *graph.shapes[inp])),
+                                                  steps))
             if not early:
                 return hw_graph, QuantReport(target.name,
                                              tuple(p.report for p in plans.values()),
@@ -176,8 +203,8 @@ class Quantize:
             groups.append((clock_x, False, (0, target.weight_exp_max), target.weight_bits))
         mags += [1] * (len(groups) - len(mags))
 
-        need = self._headroom_need([x * m for x, m in zip(xs, mags)], syns, clock_x, vb, alpha,
-                                   beta)
+        need = self._headroom_need([x if m == 1 else x * m for x, m in zip(xs, mags)], syns,
+                                   clock_x, vb, alpha, beta)
         room = self.headroom or float(np.clip(need, self.min_headroom, self.max_headroom))
         cap = int(min(target.vth_max, (target.uv_max - 1) // (64 * room)))
         if need > room:
@@ -187,10 +214,12 @@ class Quantize:
         decays = int(np.any(beta > 0)) + int(cuba and np.any(alpha < 1))  # decays that round
         if adaptive:
             decays += adaptive_rule.extra_cost(name, op, c, float(thr[0]))
-        vth = self._search(name, op, groups, vb, decays, cap, target, mags)
+        exts = [extremes(x) for x, *_ in groups]  # once per array: the search asks often
+        vth = self._search(name, op, groups, exts, vb, decays, cap, target, mags)
 
-        codes = [encode_weights(x, vth, fit_exponent(x, vth, target, conv, exps, bits), target,
-                                conv, bits) for x, conv, exps, bits in groups]
+        codes = [encode_weights(x, vth, fit_exponent(x, vth, target, conv, exps, bits, ext),
+                                target, conv, bits, ext)
+                 for (x, conv, exps, bits), ext in zip(groups, exts)]
         bias = encode_bias(vb, vth, target)
         if bias.clipped:
             warnings.append(f"{bias.clipped} neuron biases exceed the bias range and were clipped")
@@ -268,28 +297,25 @@ class Quantize:
         for x, s in zip(xs + [clock_x], syns + [None]):
             if x is None:
                 continue
-            if s is not None and isinstance(s.op, GroupedConv):
-                reps = n // x.shape[0]
-                pos += np.repeat(np.clip(x, 0, None).sum(axis=(1, 2, 3)), reps)
-                neg += np.repeat(np.clip(-x, 0, None).sum(axis=(1, 2, 3)), reps)
-            else:
-                pos += np.clip(x, 0, None).sum(axis=1)
-                neg += np.clip(-x, 0, None).sum(axis=1)
+            conv = s is not None and isinstance(s.op, GroupedConv)
+            pos += _per_neuron(x, conv, n, 1.0)
+            neg += _per_neuron(x, conv, n, -1.0)
         u = np.maximum(pos, neg) / alpha
         v_pos = 1 + u + np.clip(vb, 0, None)
         leaky = beta > 0
         v_neg = np.where(leaky, (u + np.clip(-vb, 0, None)) / np.where(leaky, beta, 1.0), 0.0)
         return float(max(u.max(initial=0), v_pos.max(initial=0), v_neg.max(initial=0)))
 
-    def _search(self, name, op, groups, vb, decays, cap, target, mags) -> int:
+    def _search(self, name, op, groups, exts, vb, decays, cap, target, mags) -> int:
         """The vth of least worst-case error per step; `mags[i]`: the largest input payload of
-        group i (1 for spikes, an analog input's qmax), which multiplies its weight error."""
+        group i (1 for spikes, an analog input's qmax), which multiplies its weight error;
+        `exts[i]`: group i's weights' (min, max) (encode.extremes)."""
         if cap < 1:
             raise unsupported(self.name, name, op, "the requested headroom leaves no threshold")
         cands = {cap} | {1 << j for j in range(cap.bit_length())}
-        for x, conv, exps, bits in groups:
-            lo, hi, _ = limits(sign_mode_of(x), target, conv, bits)
-            top, bottom = float(x.max(initial=0)), float(x.min(initial=0))
+        for (x, conv, exps, bits), ext in zip(groups, exts):
+            lo, hi, _ = limits(sign_mode_of(x, ext), target, conv, bits)
+            top, bottom = float(max(ext[1], 0)), float(min(ext[0], 0))
             ratio = min(hi / top if top > 0 else np.inf, lo / bottom if bottom < 0 else np.inf)
             if not np.isfinite(ratio):
                 continue
@@ -298,18 +324,18 @@ class Quantize:
         scored = []
         for vth in sorted(v for v in cands if 1 <= v <= cap):
             err = 0.0
-            for (x, conv, exps, bits), mag in zip(groups, mags):
-                e = fit_exponent(x, vth, target, conv, exps, bits)
+            for (x, conv, exps, bits), mag, ext in zip(groups, mags, exts):
+                e = fit_exponent(x, vth, target, conv, exps, bits, ext)
                 if e is None:
                     break
                 floor = 1.0 / vth if e < 0 else 0.0  # one floor per step, whatever the payload
-                est = error_estimate(x, vth, e, target, conv, bits=bits)
+                est = error_estimate(x, vth, e, target, conv, bits=bits, ext=ext)
                 err = max(err, mag * (est - floor) + floor)
             else:
                 err += encode_bias(vb, vth, target).max_err + decays / (64.0 * vth)
                 scored.append((err, vth))
         if not scored:
-            top = max(float(np.abs(x).max(initial=0)) for x, *_ in groups)
+            top = max(max(abs(lo), abs(hi)) for lo, hi in exts)
             most = max(limits("excitatory", target, conv, bits)[1]
                        * 2.0**(0 if conv else target.weight_exp_max) for _, conv, _, bits in groups)
             raise unsupported(self.name, name, op, f"its weights reach {top:.3g} thresholds per "
