@@ -21,7 +21,6 @@ from snncompile.build import Build, check_input, make_build
 from snncompile.build_folder import (  # noqa: F401
     frames_input,
     model_name,
-    run_build,
     run_source,
     write_build,
 )
@@ -236,6 +235,19 @@ def write_report(model: str | Path, out: str | Path, target: TargetLike = "loihi
     result = build(model, target, weight_bits=weight_bits, **frontend_options)
     return build_report(result, out, verify_build, x, progress, weight_bits=weight_bits,
                         labels=labels, pipelined=pipelined, sample=sample, **frontend_options)
+
+
+def run_build(folder: str | Path, x: np.ndarray, strict: bool = False, layout: str = "btn",
+              frame_steps: int | None = None, workers: int = 1, ray: str | None = None,
+              **options: Any) -> tuple[np.ndarray, list[dict]]:
+    """Run a compiled build folder on x (build_folder.run_build: layouts, frames, the back end's
+    own options); `workers` > 1 or `ray` (an address, or engine.LOCAL_RAY) shard the samples
+    over local processes or Ray tasks (snncompile.run_shards), with the same outputs."""
+    from snncompile.engine import Engine
+    from snncompile.run_shards import run_build_sharded
+
+    return run_build_sharded(folder, x, strict, layout, frame_steps, Engine(workers, ray),
+                             **options)
 
 
 def verify(

@@ -118,12 +118,14 @@ def compile_cmd(model: Path, target: str, out_dir: Path | None, weight_split: bo
               "choice of u,v,spikes (emu builds: the emulator's; loihi2: Lava's).")
 @click.option("--record-out", type=click.Path(path_type=Path),
               help="Where --record writes its .npz (default: beside -o, as NAME.record.npz).")
+@opt.engine_options
 @opt.layout_option
 @opt.frames_option
 @opt.json_option
 def run_cmd(build: Path, input_path: Path, out_path: Path, strict: bool, simulator: str | None,
             cycles_report: Path | None, record: str | None, record_out: Path | None,
-            layout: str, frame_steps: int | None, as_json: bool) -> None:
+            workers: int, ray: str | None, layout: str, frame_steps: int | None,
+            as_json: bool) -> None:
     """Run a compiled BUILD folder on an input file (Lava for loihi2, the RTL for fpga)."""
     refuse_overwrite(out_path, [input_path, build])
     if record and record_out is None:
@@ -131,7 +133,8 @@ def run_cmd(build: Path, input_path: Path, out_path: Path, strict: bool, simulat
     spikes, events = api.run_build(build, api.load_array(input_path, "input"), strict=strict,
                                    layout=layout, frame_steps=frame_steps,
                                    simulator=simulator, report=cycles_report,
-                                   record=record, record_to=record_out)
+                                   record=record, record_to=record_out, workers=workers,
+                                   ray=ray)
     api.save_array(out_path, spikes, "output")
     if as_json:
         jsonout.echo({"output": out_path, "shape": spikes.shape,

@@ -60,7 +60,24 @@ def connect(address: str) -> Any:
         raise SnnCompileError(f"cannot join a Ray cluster {where} ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
     _joined[:] = [address]
+    _raylet_messages_to_stderr()
     return ray
+
+
+def _raylet_messages_to_stderr() -> None:
+    """Ray prints the cluster's error messages (a worker died...) on this process's stdout,
+    where --json goes; send them to stderr (ray 2.60's private printer, left alone if gone)."""
+    import ray._private.worker as ray_worker
+
+    printer = getattr(ray_worker, "print_to_stdstream", None)
+    if printer is None or getattr(printer, "to_stderr", False):
+        return
+
+    def to_stderr(data: dict, ignore_prefix: bool) -> None:
+        printer({**data, "is_err": True}, ignore_prefix)
+
+    to_stderr.to_stderr = True  # type: ignore[attr-defined]
+    ray_worker.print_to_stdstream = to_stderr
 
 
 def cluster_cpus(address: str) -> int:
