@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +21,7 @@ from snncompile import api
 from snncompile.sim.emulator import run_emulator
 from snncompile.sweep.grid import AXES
 from snncompile.sweep.pareto import front
+from snncompile.target import registry
 
 DIGITS = Path(__file__).parent.parent / "examples" / "digits" / "digits.pt"
 
@@ -93,6 +96,46 @@ def test_digits_sweep_front_accuracy_and_workers(eight, tmp_path):
     # 2 worker processes: the same document, byte for byte
     assert _sweep_json(x, y, "2,4,8", "--no-confirm", "--workers", "2") == one.replace(
         json.dumps(str(tmp_path / "sweep.html")), "null")
+
+
+def small_part(tmp_path: Path) -> Path:
+    """A Loihi-2-like part of one 8-core chip with 1 KiB of synapse memory per core: the digits
+    net needs more cores for more weight bits, and split weights at 4 or 8 bits do not fit."""
+    folder = tmp_path / "tiny"
+    shutil.copytree(registry() / "loihi2", folder)
+    text = (folder / "target.toml").read_text()
+    text = re.sub(r'(?m)^name = ".*"$', 'name = "tiny"', text, count=1)
+    for key, value in [("memory_per_core_kib", 1), ("cores_per_chip", 8), ("mesh_rows", 2),
+                       ("mesh_cols", 4), ("max_chips", 1)]:
+        text, found = re.subn(rf"(?m)^{key} = \{{ value = \d+,", f"{key} = {{ value = {value},",
+                              text, count=1)
+        assert found == 1, key
+    (folder / "target.toml").write_text(text)
+    return folder
+
+
+def test_points_that_do_not_fit_are_results_and_cores_are_the_placements(eight, tmp_path):
+    x, y = eight
+    part = small_part(tmp_path)
+    code, out, err = invoke("sweep", DIGITS, "--target", part, "--input", x, "--labels", y,
+                            "--weight-bits", "2,4,8", "--no-confirm", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    points = doc["points"]
+    refused = [(p["weight_bits"], p["weight_split"]) for p in points if "error" in p]
+    assert refused == [(4, True), (8, True)]
+    assert all("allows 1 chips" in p["error"] and not p["pareto"] for p in points
+               if "error" in p)
+    placed = [p for p in points if "error" not in p]
+    for p in placed:
+        build = api.build(DIGITS, part, p["weight_split"], p["weight_bits"])
+        assert p["cores"] == build.placement.metrics["cores"]
+    assert len({p["cores"] for p in placed}) >= 3  # the cores objective separates points here
+    keys = (("accuracy", 1), ("energy_uj", -1), ("cores", -1))
+    kept = [i for i, p in enumerate(points) if "error" not in p and not any(
+        all(s * q[k] >= s * p[k] for k, s in keys) and any(s * q[k] > s * p[k] for k, s in keys)
+        for q in placed)]
+    assert doc["pareto"] == kept
 
 
 RAY_SWEEP = """import ray, sys

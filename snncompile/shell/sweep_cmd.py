@@ -62,6 +62,8 @@ def sweep_cmd(model: Path, target: str, input_path: Path, labels_path: Path,
     else:
         table(f"{result.model} -> {result.target}: {len(result.points)} points on "
               f"{result.samples} samples x {result.steps} steps", result.rows())
+        for line in result.errors():
+            click.echo(f"does not compile: {line}")
         click.echo("Pareto-optimal (accuracy max, energy min, cores min): "
                    + (", ".join(f"#{i}" for i in result.pareto) or "none"))
         if out_path is not None:

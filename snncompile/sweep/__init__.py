@@ -39,25 +39,30 @@ class SweepResult:
                 "objectives": {key: "max" if sense > 0 else "min" for key, sense in OBJECTIVES},
                 "pareto": list(self.pareto), "points": list(self.points)}
 
+    def errors(self) -> list[str]:
+        """'#5 (bits 8, split on): <why it does not compile>', one per point that did not."""
+        return [f"#{i} ({', '.join(f'{AXES[n].column} {AXES[n].word(p[n])}' for n in self.axes)}"
+                f"): {p['error']}" for i, p in enumerate(self.points) if p.get("error")]
+
     def rows(self) -> list[dict[str, Any]]:
-        """The table: one row per point, its options as words, Pareto points starred."""
-        out = []
-        for i, p in enumerate(self.points):
-            row: dict[str, Any] = {"#": i, "pareto": "*" if i in self.pareto else ""}
-            row.update({AXES[name].column: AXES[name].word(p[name]) for name in self.axes})
-            if p.get("error"):
-                out.append({**row, "accuracy %": "does not compile: " + p["error"]})
-                continue
-            confirmed = p.get("confirmed")
-            out.append({**row, "accuracy %": p["accuracy"], "count err": p["count_error"],
-                        "train agr": p["train_agreement"], "energy uJ": p["energy_uj"],
-                        "latency us": p["latency_us"], "cores": p["cores"],
-                        "synapses": p["synapses"], "verify": "pass" if p["passes_verify"]
-                        else "fail",
-                        "artefact = emu": "-" if confirmed is None else
-                        "yes" if confirmed["differing_entries"] == 0 else
-                        f"no ({confirmed['differing_entries']} entries)"})
-        return out
+        """The table: one row per point, its options as words, Pareto points starred; a point
+        that did not compile has "-" for every figure (errors() says why)."""
+        return [self._row(i, p) for i, p in enumerate(self.points)]
+
+    def _row(self, i: int, p: dict[str, Any]) -> dict[str, Any]:
+        row: dict[str, Any] = {"#": i, "pareto": "*" if i in self.pareto else ""}
+        row.update({AXES[name].column: AXES[name].word(p[name]) for name in self.axes})
+        figures = {"accuracy %": "accuracy", "count err": "count_error",
+                   "train agr": "train_agreement", "energy uJ": "energy_uj",
+                   "latency us": "latency_us", "cores": "cores", "synapses": "synapses"}
+        built = not p.get("error")
+        row.update({column: p[key] if built else "-" for column, key in figures.items()})
+        row["verify"] = ("pass" if p["passes_verify"] else "fail") if built else "no build"
+        confirmed = p.get("confirmed")
+        row["artefact = emu"] = ("-" if confirmed is None else "yes"
+                                 if confirmed["differing_entries"] == 0
+                                 else f"no ({confirmed['differing_entries']} entries)")
+        return row
 
 
 def check_job(model: Any, x: np.ndarray, labels: np.ndarray, target: str | Target,

@@ -74,7 +74,8 @@ def write_html(result: SweepResult, out: str | Path, model: Any, x: np.ndarray,
                         "RTL simulation) run on the same inputs equals the emulator ('-': not "
                         "confirmed; only the front's points are). verify: its checks at their "
                         "default limits, emulator against the float reference.")
-         + table(result.rows(), "points")),
+         + table(result.rows(), "points")
+         + "".join(para(f"does not compile: {line}") for line in result.errors())),
         ("Provenance", table(provenance_rows(model, x, "given by the caller", labels,
                                              {"target": result.target, **options}, command),
                              "provenance")),
