@@ -155,3 +155,18 @@ def test_ctrl_c_cancels_the_clusters_tasks_and_their_children(ray_address):
     while _sleepers() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _sleepers() == []
+
+
+def test_sweep_on_the_cluster_equals_one_process(ray_address, digits_inputs, tmp_path):
+    """snncompile sweep (issue 18): two points as Ray tasks on the two nodes, then the front's
+    points confirmed in Lava as Ray tasks; the JSON equals the one-process run's."""
+    x, y = (np.load(p)[:4] for p in digits_inputs)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    common = ("sweep", DIGITS, "--target", "loihi2", "-i", tmp_path / "x.npy", "-l",
+              tmp_path / "y.npy", "--weight-bits", "2,8", "--weight-split", "off", "--json")
+    one = cli(*common)
+    sharded = cli(*common, "--ray", ray_address)
+    assert one.returncode == 0 and '"differing_entries": 0' in one.stdout, one.stderr
+    assert sharded.returncode == 0, sharded.stderr
+    assert sharded.stdout == one.stdout

@@ -9,8 +9,6 @@ import inspect
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -136,28 +134,6 @@ def test_points_that_do_not_fit_are_results_and_cores_are_the_placements(eight, 
         all(s * q[k] >= s * p[k] for k, s in keys) and any(s * q[k] > s * p[k] for k, s in keys)
         for q in placed)]
     assert doc["pareto"] == kept
-
-
-RAY_SWEEP = """import ray, sys
-ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-from snncompile.cli import main
-main(sys.argv[1:])
-"""
-
-
-@pytest.mark.slow
-def test_a_sweep_on_a_local_ray_cluster_equals_the_one_process_run(eight):
-    """A Ray instance of this process's own on localhost (2 CPUs; never another address, and
-    not a cluster someone else left running), the points as Ray tasks."""
-    x, y = eight
-    args = ["sweep", DIGITS, "--input", x, "--labels", y, "--weight-bits", "2,8",
-            "--weight-split", "off", "--no-confirm", "--json"]
-    code, one, err = invoke(*args)
-    assert code == 0, err
-    result = subprocess.run([sys.executable, "-c", RAY_SWEEP, *map(str, args), "--ray", "local"],
-                            capture_output=True, text=True, timeout=600, check=False)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == one
 
 
 @pytest.mark.slow
