@@ -1,10 +1,10 @@
 """Run one fuzz case through the real CLI in a child and classify how it ended.
 
-The child is a fresh interpreter (this file run as a script), never a fork: a fork of the test
-process inherits the locks its threads held (torch, numba, BLAS), and in the full suite forked
-cases deadlocked. It runs `snncompile.cli.main(argv)` in the case's own folder, in its own session
-(so Lava and simulator children are killed with it), under an address-space limit and a
-wall-clock limit. Outcomes (issue 20's definitions):
+The child is a fork of a fork server (tests/fuzz_forkserver.py): a fresh, single-threaded
+interpreter that imported torch and snncompile once, never the test process (its threads held
+locks, and forked cases deadlocked in the full suite). It runs `snncompile.cli.main(argv)` in the
+case's own folder, in its own session (so Lava and simulator children are killed with it), under
+an address-space limit and a wall-clock limit. Outcomes (issue 20's definitions):
 
     ok        exit 0
     refused   exit 1/2 with stderr one line `error: ...` or verify's PASS/FAIL lines
@@ -18,13 +18,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import resource
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from fuzz_forkserver import server
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # forked children run torch: no OpenMP pool here
 
@@ -135,20 +135,7 @@ def run_case(category: str, name: str, setup: Callable[[Path], list[str]], root:
             return Outcome(category, name, "setup", f"{type(exc).__name__}: {exc}"[:200], 0.0)
         out, err = folder / "stdout", folder / "stderr"
         before = _inputs(folder / "work")
-        proc = subprocess.Popen(
-            [sys.executable, __file__, str(folder / "work"), str(out), str(err), str(memory),
-             *argv], start_new_session=True, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            code = proc.wait(max(t0 + timeout - time.monotonic(), 0.0))
-            status: int | None = code << 8 if code >= 0 else -code  # as os.waitpid says it
-        except subprocess.TimeoutExpired:
-            status = None
-        try:  # the case's session: children it left (a simulator) die with it
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        proc.wait()
+        status = server().run(folder / "work", argv, out, err, memory, timeout)
         stderr = err.read_text(errors="replace") if err.exists() else ""
         kind, detail = classify(status, stderr)
         lost = [name for name, digest in before.items()
@@ -159,7 +146,3 @@ def run_case(category: str, name: str, setup: Callable[[Path], list[str]], root:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
-
-if __name__ == "__main__":  # the child: FOLDER OUT ERR MEMORY ARGV...
-    _folder, _out, _err, _memory, *_argv = sys.argv[1:]
-    _child(Path(_folder), _argv, Path(_out), Path(_err), int(_memory))

@@ -12,6 +12,7 @@ from pathlib import Path
 import fuzz_structured as st
 import numpy as np
 from fuzz_cases import build_assets, bytes_case
+from fuzz_forkserver import close_all
 from fuzz_harness import BAD, Outcome, run_case
 
 
@@ -75,18 +76,22 @@ def replay(category: str, case_seed: int, root: Path) -> tuple[Path, list[str]]:
 
 def run_suite(n: int, seed: int, root: Path, jobs: int = 1, timeout: float = 60.0
               ) -> list[Outcome]:
-    """Run n cases in `jobs` parallel shards (threads: each case runs in a fresh interpreter of
-    its own, fuzz_harness.run_case); every outcome, in case order per shard."""
+    """Run n cases in `jobs` parallel shards (threads, each with its own fork server: every case
+    runs in a fork of a fresh interpreter, fuzz_harness.run_case); every outcome, in case order
+    per shard."""
     root.mkdir(parents=True, exist_ok=True)
     assets = build_assets(root / "assets")
     cases = draw(n, seed, assets)
     outs = [root / f"shard{j}.jsonl" for j in range(jobs)]
     for out in outs:
         out.unlink(missing_ok=True)
-    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
-        for future in [pool.submit(_shard, cases[j::jobs], assets, root, outs[j], timeout)
-                       for j in range(jobs)]:
-            future.result()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+            for future in [pool.submit(_shard, cases[j::jobs], assets, root, outs[j], timeout)
+                           for j in range(jobs)]:
+                future.result()
+    finally:
+        close_all()
     outcomes = []
     for out in outs:
         if out.exists():
