@@ -27,6 +27,7 @@ from snncompile.frontends import netx_layers
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.check import check
 from snncompile.ir.graph import Graph
+from snncompile.limits import check_shape
 
 MAX_DELAY = 62  # netx clamps file delays to 62 (hdf5.py create_dense)
 # the number formats (a target.toml [target] kind) a netx file is quantized for: a target of
@@ -115,6 +116,10 @@ class _Reader:
     def fail(self, i: int, what: str, unsupported: bool | str = False) -> SnnCompileError:
         return _fail(self.path, i, what, unsupported)
 
+    def shape(self, i: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """A declared neuron shape, within the neuron budget (a file may declare 2^31)."""
+        return check_shape(shape, f"{self.path}: /layer/{i}")
+
     def run(self) -> Graph:
         for i in range(len(self.layers)):
             if str(i) not in self.layers:
@@ -145,7 +150,7 @@ class _Reader:
             raise self.fail(i, "is an input layer after other layers")
         if "shape" not in layer:
             raise self.fail(i, "input layer has no shape")
-        shape = tuple(int(d) for d in np.asarray(layer["shape"][()]).ravel())
+        shape = self.shape(i, tuple(int(d) for d in np.asarray(layer["shape"][()]).ravel()))
         if "neuron" not in layer:
             self.prev, self.prev_shape = self.add("input", hw.SpikeInput(shape)), shape
             return
@@ -164,6 +169,7 @@ class _Reader:
                *sources: str) -> None:
         # no neuron group: netx's default, a never-spiking potential readout (netx_layers.py)
         cfg = layer.get("neuron", netx_layers.DEFAULT_NEURON)
+        shape = self.shape(i, shape)  # before any array of that shape is allocated
         ntype = _text(cfg["type"]) if "type" in cfg else "(none)"
         if ntype not in ("CUBA", "LOIHI"):
             raise self.fail(i, f"neuron type {ntype!r}", unsupported=True)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from snncompile.ir import hw_ops as hw
+from snncompile.limits import require
 
 # netx's neuron for a layer without a neuron group (lava-dl 0.6.0 hdf5.py, `1 << 18 - 1`)
 DEFAULT_NEURON = {"type": "CUBA", "iDecay": 0, "vDecay": 4096, "vThMant": 1 << 17}
@@ -36,6 +37,8 @@ def average(reader: Any, i: int, layer: Any, kind: str) -> None:
     if n_out < 1 or n_in % n_out:
         raise reader.fail(i, f"average layer of {n_out} outputs cannot split {n_in} inputs into "
                              "equal groups")
+    require("weights", n_in * n_out, f"{reader.path}: /layer/{i} (average of {n_in} inputs into "
+            f"{n_out} outputs)")  # before its matrix of ones is built
     group = n_in // n_out
     if group << 6 > 2**23 - 1:
         raise reader.fail(i, f"average groups of {group} neurons overflow the readout's 24-bit "
@@ -56,6 +59,8 @@ def pool(reader: Any, i: int, layer: Any, kind: str) -> None:
         raise reader.fail(i, "pool layer has no neuron group (slayer's Pool block has one)")
     w = np.asarray(layer["weight"][()]).astype(np.int64)
     kernel = reader.pair(i, layer, "kernelSize")
+    require("weights", reader.prev_shape[0] * abs(kernel[0] * kernel[1]),
+            f"{reader.path}: /layer/{i} (pool kernel {kernel})")  # before it is built
     if w.size == 1:
         w = np.full(kernel, int(w.ravel()[0]), np.int64)
     w = w.reshape(w.shape[-2:]) if w.ndim >= 2 and w.size == kernel[0] * kernel[1] else None

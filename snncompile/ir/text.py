@@ -107,13 +107,22 @@ def narrowest(a: np.ndarray) -> np.ndarray:
 
 
 def read(path: Path) -> Graph:
-    """The graph `write` wrote to path (and its .npz sidecar, if there is one)."""
+    """The graph `write` wrote to path (and its .npz sidecar, if there is one); a damaged file
+    is a GraphCheckError naming it."""
+    import zipfile
+
     path = Path(path)
     sidecar = path.with_suffix(".npz")
-    if not sidecar.is_file():
-        return loads(path.read_text())
-    with np.load(sidecar) as arrays:
-        return loads(path.read_text(), arrays)
+    try:
+        if not sidecar.is_file():
+            return loads(path.read_text())
+        with np.load(sidecar) as arrays:
+            return loads(path.read_text(), arrays)
+    except GraphCheckError as exc:
+        raise GraphCheckError(f"{path}: {exc}") from None
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise GraphCheckError(f"{path} (or its {sidecar.name}) cannot be read: {first}") from None
 
 
 def loads(text: str, arrays: Any = None) -> Graph:
