@@ -28,6 +28,7 @@ from snncompile.errors import InputError, SnnCompileError
 from snncompile.ir import text
 from snncompile.ir.check import check
 from snncompile.ir.graph import Graph
+from snncompile.ir.size import check_work
 from snncompile.ir.values import check_values
 from snncompile.npy import load_array, save_array  # noqa: F401
 from snncompile.target import Target, load_target
@@ -150,6 +151,11 @@ def compile_model(
     write_options = check_options(write_options or {}, backend.WRITE_OPTIONS,
                                   "{unknown} applies to other targets' builds, not to target "
                                   f"{spec.name!r}")
+    if out_dir is not None:  # a bad -o is refused before the compile, not after it
+        from snncompile.artifacts import check_replaceable
+        from snncompile.build_folder import is_live
+
+        check_replaceable(Path(out_dir), [] if is_live(model) else [Path(model)])
     result = build(model, spec, weight_split, weight_bits, **frontend_options)
     if out_dir is None:
         return result
@@ -190,6 +196,7 @@ def measure_activity(result: Build, x: np.ndarray | None = None, pipelined: bool
     if frame_steps is not None:
         x = frames_input(hw_graph, x, frame_steps, result.model)
     x = check_input(x, hw_graph.shapes[name], model_name(result.model), layout)
+    check_work(hw_graph, len(x), x.shape[1], model_name(result.model))
     return activity.measure(hw_graph, x, pipelined)
 
 
@@ -343,6 +350,7 @@ def verify_build(result: Build, x: np.ndarray, labels: np.ndarray | None = None,
     if frame_steps is not None:
         x = frames_input(hw_graph, x, frame_steps, model)
     x = check_input(x, hw_graph.shapes[in_name], model_name(model), layout)
+    check_work(hw_graph, len(x), x.shape[1], model_name(model))
     if labels is not None and labels.shape != (x.shape[0],):
         raise InputError(f"labels have shape {labels.shape}; expected ({x.shape[0]},), "
                          "one per sample")

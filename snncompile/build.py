@@ -58,7 +58,35 @@ def make_build(nn_graph: Graph, hw_graph: Graph, report: Any, target: Target,
 
     backend = get_backend(target)
     support.check(hw_graph, backend.KIND)
+    check_target_size(hw_graph, target)
     return Build(nn_graph, hw_graph, report, None, place(hw_graph, target), target, model)
+
+
+def _limit(target: Target, *keys: str) -> tuple[float, str] | None:
+    """The product of the target's [limits] `keys` and how it was made; None if one is missing
+    or unverified (unverified values never drive a decision)."""
+    params = [target.limits.get(k) for k in keys]
+    if any(p is None or p.status == "unverified" for p in params):
+        return None
+    total = 1.0
+    for p in params:
+        total *= p.value  # type: ignore[union-attr]
+    return total, " x ".join(keys)
+
+
+def check_target_size(hw_graph: Graph, target: Target) -> None:
+    """Refuse, before the partitioner allocates anything, a network with more neurons than the
+    whole target holds (its [limits]), with the numbers. Synapses are left to the partitioner:
+    a chip's synapse count is stored weights, which conv layers share."""
+    from snncompile.limits import BudgetError
+
+    count = hw_graph.num_neurons()
+    options = (("neurons_per_chip", "chips_per_system"), ("neurons_per_chip",),
+               ("neurons_per_core", "cores"))
+    found = next((lim for keys in options if (lim := _limit(target, *keys))), None)
+    if found is not None and count > found[0]:
+        raise BudgetError(f"the network has {count:,} neurons, more than target "
+                          f"{target.name!r} holds ({found[0]:,.0f} = {found[1]})")
 
 
 def check_input(x: np.ndarray, input_shape: tuple[int, ...], where: str,

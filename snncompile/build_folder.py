@@ -66,6 +66,10 @@ def run_build(folder: str | Path, x: np.ndarray, strict: bool = False, layout: s
     if frame_steps is not None:
         x = frames_input(text.read(folder / "model.hw.txt"), x, frame_steps, folder)
     btn = check_input(x, shape, str(folder), layout)
+    if (folder / "model.hw.txt").is_file():
+        from snncompile.ir.size import check_work
+
+        check_work(text.read(folder / "model.hw.txt"), len(btn), btn.shape[1], str(folder))
     backend = get_backend(manifest["target"])
     options = check_options(options, backend.RUN_OPTIONS, f"{folder} is a {manifest['target']} "
                             "build; {unknown} applies to other targets' builds")

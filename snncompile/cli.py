@@ -110,8 +110,8 @@ def compile_cmd(model: Path, target: str, out_dir: Path | None, weight_split: bo
 @click.option("--strict", is_flag=True,
               help="Report every u wrap / v saturation with layer and step; exit 1 if any.")
 @click.option("--simulator", type=click.Choice(["icarus", "verilator"]),
-              help="fpga builds: the Verilog simulator (default: verilator when installed, "
-                   "else icarus).")
+              help="fpga builds: the Verilog simulator (default: icarus for a run under 1 M "
+                   "synaptic events, else verilator when installed).")
 @click.option("--cycles-report", type=click.Path(path_type=Path),
               help="fpga builds: write cycles per step and per inference (JSON) here.")
 @click.option("--record", help="Record every neuron layer's state per step: a comma-separated "

@@ -19,6 +19,8 @@ BUDGETS: dict[str, tuple[str, float, str]] = {
     "input_entries": ("SNNCOMPILE_MAX_INPUT_ENTRIES", 2_000_000_000,
                       "entries of an input array (batch x steps x neurons)"),
     "work": ("SNNCOMPILE_MAX_WORK", 5e12, "synaptic events to simulate (batch x steps x synapses)"),
+    "icarus_work": ("SNNCOMPILE_MAX_ICARUS_WORK", 6e7,
+                    "synaptic events to simulate in Icarus (batch x hw steps x synapses)"),
 }
 
 

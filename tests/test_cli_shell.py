@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from test_cli import DIGITS, assert_one_sentence_error, snncompile
 
-from snncompile.backends.fpga.sim import default_simulator
+from snncompile.backends.fpga.sim import VERILATOR_FROM, default_simulator
 from snncompile.cli import cli
 
 
@@ -115,15 +115,18 @@ def test_progress_on_a_terminal_and_quiet_under_q():
     assert "read the model" not in _on_a_terminal(str(DIGITS), "-q")
 
 
-def test_fpga_run_picks_verilator_when_installed(tmp_path, monkeypatch):
-    assert default_simulator() == "verilator"  # CI installs it (scripts/setup-system.sh)
+def test_fpga_run_picks_verilator_for_large_runs_and_icarus_for_small_ones(tmp_path,
+                                                                           monkeypatch):
+    assert default_simulator(VERILATOR_FROM) == "verilator"  # CI installs it (setup-system.sh)
+    assert default_simulator(VERILATOR_FROM - 1) == "icarus"  # Verilator's compile would cost more
     monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
-    assert default_simulator() == "icarus"
+    assert default_simulator(VERILATOR_FROM) == "icarus"
     monkeypatch.undo()
     build = tmp_path / "build"
     assert snncompile(DIGITS, "-t", "fpga", "-o", build).returncode == 0
-    np.save(tmp_path / "x.npy", np.ones((1, 2, 64), dtype=np.int8))
-    result = snncompile("run", build, "-i", tmp_path / "x.npy", "-o", tmp_path / "y.npy",
-                        "--cycles-report", tmp_path / "c.json")
-    assert result.returncode == 0, result.stderr
-    assert json.loads((tmp_path / "c.json").read_text())["simulator"] == "verilator"
+    for batch, chosen in ((1, "icarus"), (120, "verilator")):  # 4,736 synapses x 18 hw steps
+        np.save(tmp_path / "x.npy", np.ones((batch, 16, 64), dtype=np.int8))
+        result = snncompile("run", build, "-i", tmp_path / "x.npy", "-o", tmp_path / "y.npy",
+                            "--cycles-report", tmp_path / "c.json")
+        assert result.returncode == 0, result.stderr
+        assert json.loads((tmp_path / "c.json").read_text())["simulator"] == chosen

@@ -10,6 +10,7 @@ from typing import Any
 
 from snncompile.errors import ModelLoadError
 from snncompile.ir.graph import Graph
+from snncompile.limits import require
 from snncompile.progress import staged
 
 LOADERS: dict[str, str] = {
@@ -48,5 +49,6 @@ def load_model(path: str | Path, **options: Any) -> Graph:
     dt = options.get("dt")
     if dt is not None and not (isinstance(dt, (int, float)) and 0 < dt < float("inf")):
         raise ModelLoadError(f"{path}: dt must be a positive, finite number of seconds, got {dt}")
+    require("model_bytes", path.stat().st_size, f"{path}")  # before the front end reads it
     module, function = LOADERS[suffix].split(":")
     return getattr(importlib.import_module(module), function)(path, **options)

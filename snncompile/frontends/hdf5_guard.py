@@ -36,6 +36,10 @@ def _dataset(path: str, dset: Any, total: list[int], max_bytes: int) -> None:
     count = 1
     for d in dset.shape or ():
         count *= int(d)
+    if count > budget("weights"):  # the largest array one layer may hold
+        raise _Refused(f"dataset {path} declares shape {tuple(dset.shape)} ({count:,} values), "
+                       f"over the budget of {budget('weights'):,.0f} stored weights of one layer "
+                       "(SNNCOMPILE_MAX_WEIGHTS)")
     size = count * max(1, dset.dtype.itemsize)
     total[0] += size
     if size > max_bytes or total[0] > max_bytes:

@@ -8,6 +8,7 @@ import numpy as np
 from snncompile.errors import GraphCheckError
 from snncompile.ir import hw_ops
 from snncompile.ir.graph import Graph
+from snncompile.ir.size import check_size
 
 LEVELS = ("nn", "hw")
 
@@ -22,6 +23,7 @@ def check(graph: Graph, where: str = "graph") -> Graph:
             _check_hw_ranges(graph)
     except GraphCheckError as exc:
         raise GraphCheckError(f"{where}: {exc}") from None
+    check_size(graph, where)  # the synapse and weight budgets, from the shapes alone
     return graph
 
 

@@ -95,14 +95,30 @@ def build_plan(folder: Path) -> tuple[Graph, Plan]:
     return graph, make_plan(graph, cores, load_target(target))
 
 
-def simulate_build(folder: Path, x: np.ndarray, simulator: str = "icarus",
-                   work: Path | None = None):
+def pick_simulator(graph: Graph, x: np.ndarray, simulator: str | None, folder: Path) -> str:
+    """`simulator`, or (None) the faster one for this run's size; an Icarus run over its budget
+    is refused before it starts."""
+    from snncompile.backends.fpga.sim import check_icarus_work, default_simulator
+    from snncompile.ir.size import synapses
+    from snncompile.sim.timing import latency
+
+    steps = x.shape[1] + latency(graph)
+    events = len(x) * steps * sum(synapses(graph).values())
+    simulator = simulator or default_simulator(events)
+    if simulator == "icarus":
+        check_icarus_work(events, f"{folder}: {len(x)} samples x {steps} hw steps")
+    return simulator
+
+
+def simulate_build(folder: Path, x: np.ndarray, simulator: str | None = "icarus",
+                   work: Path | None = None, planned: tuple[Graph, Plan] | None = None):
     """(hw graph, plan, CycleTrace of the RTL run) for x (batch, T, *input_shape); the run takes
-    T + L hw steps, as the emulator's."""
+    T + L hw steps, as the emulator's. `simulator` None picks one by the run's size."""
     from snncompile.backends.fpga.sim import simulate
     from snncompile.sim.timing import latency
 
-    graph, plan = build_plan(folder)
+    graph, plan = planned or build_plan(folder)
+    simulator = pick_simulator(graph, x, simulator, folder)
     steps = x.shape[1] + latency(graph)
     if work is None:
         with tempfile.TemporaryDirectory(prefix="snncompile-fpga-") as tmp:
@@ -119,15 +135,15 @@ def run(folder: Path, manifest: dict, x: np.ndarray, strict: bool = False,
     installed, else Icarus); with `report`, a JSON cycle report (cycles per step and per
     inference, microseconds at the target clock). Strict-mode overflow rows come from the
     emulator, whose arithmetic the RTL equals bit for bit."""
-    from snncompile.backends.fpga.sim import default_simulator
     from snncompile.sim.cycles import latency_report
     from snncompile.sim.timing import event_rows, synaptic_depths
 
     x = np.asarray(x)
     if not np.all((x == 0) | (x == 1)):
         raise InputError("fpga input must be binary spikes (0 or 1); found other values")
-    simulator = simulator or default_simulator()
-    graph, plan, trace = simulate_build(folder, x, simulator)
+    graph, plan = build_plan(folder)
+    simulator = pick_simulator(graph, x, simulator, folder)
+    _, _, trace = simulate_build(folder, x, simulator, planned=(graph, plan))
     steps = trace.step_end.shape[1]
     shape = tuple(graph.nodes[plan.output_name].shape)
     spikes = np.zeros((len(x), steps, int(np.prod(shape))), np.int8)
