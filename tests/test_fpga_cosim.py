@@ -122,7 +122,7 @@ def cosim(graph: Graph, x: np.ndarray, steps: int, tmp: Path, simulator: str = "
     fpga.write(graph, folder, cores=cores)
     plan, want = expected(graph, x, steps, cores)
     got = simulate(folder / "rtl", tmp / "work", x, steps, plan.n_in, simulator,
-                   state_dump=simulator == "icarus")
+                   state_dump=simulator == "icarus", payload_bits=plan.payload_bits)
     return plan, want, got
 
 

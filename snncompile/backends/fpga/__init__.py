@@ -17,7 +17,7 @@ import numpy as np
 from snncompile.backends.fpga.blocks import partition_cores
 from snncompile.backends.fpga.plan import KIND, SUPPORTED, WHY, Plan, fpga_params, make_plan
 from snncompile.backends.fpga.rtl import render
-from snncompile.errors import InputError, SnnCompileError
+from snncompile.errors import SnnCompileError
 from snncompile.ir import text
 from snncompile.ir.graph import Graph
 from snncompile.ir.image import load_image, save_image
@@ -112,7 +112,8 @@ def pick_simulator(graph: Graph, x: np.ndarray, simulator: str | None, folder: P
 
 def simulate_build(folder: Path, x: np.ndarray, simulator: str | None = "icarus",
                    work: Path | None = None, planned: tuple[Graph, Plan] | None = None):
-    """(hw graph, plan, CycleTrace of the RTL run) for x (batch, T, *input_shape); the run takes
+    """(hw graph, plan, CycleTrace of the RTL run) for x (batch, T, *input_shape): spikes, or an
+    analog input's int8 payloads (emulator.check_input quantizes real values); the run takes
     T + L hw steps, as the emulator's. `simulator` None picks one by the run's size."""
     from snncompile.backends.fpga.sim import simulate
     from snncompile.sim.timing import latency
@@ -122,9 +123,11 @@ def simulate_build(folder: Path, x: np.ndarray, simulator: str | None = "icarus"
     steps = x.shape[1] + latency(graph)
     if work is None:
         with tempfile.TemporaryDirectory(prefix="snncompile-fpga-") as tmp:
-            trace = simulate(folder / RTL, Path(tmp), x, steps, plan.n_in, simulator)
+            trace = simulate(folder / RTL, Path(tmp), x, steps, plan.n_in, simulator,
+                             payload_bits=plan.payload_bits)
     else:
-        trace = simulate(folder / RTL, Path(work), x, steps, plan.n_in, simulator)
+        trace = simulate(folder / RTL, Path(work), x, steps, plan.n_in, simulator,
+                         payload_bits=plan.payload_bits)
     return graph, plan, trace
 
 
@@ -136,12 +139,11 @@ def run(folder: Path, manifest: dict, x: np.ndarray, strict: bool = False,
     inference, microseconds at the target clock). Strict-mode overflow rows come from the
     emulator, whose arithmetic the RTL equals bit for bit."""
     from snncompile.sim.cycles import latency_report
+    from snncompile.sim.emulator import check_input
     from snncompile.sim.timing import event_rows, synaptic_depths
 
-    x = np.asarray(x)
-    if not np.all((x == 0) | (x == 1)):
-        raise InputError("fpga input must be binary spikes (0 or 1); found other values")
     graph, plan = build_plan(folder)
+    x = check_input(graph, np.asarray(x), KIND)  # analog input: quantized to its payloads
     simulator = pick_simulator(graph, x, simulator, folder)
     _, _, trace = simulate_build(folder, x, simulator, planned=(graph, plan))
     steps = trace.step_end.shape[1]

@@ -67,6 +67,7 @@ class ConvGroup:
     kind: str = "conv"
     weight_exp: int = 0
     senders: tuple[tuple[int, int], ...] = ()  # (source number, wire offset) of every sender
+    graded: bool = False  # reads an AnalogInput: each event adds weight x its int8 payload
 
     @property
     def feeds(self) -> tuple[tuple[int, int], ...]:
@@ -167,7 +168,7 @@ def conv_group(name: str, op: hw.Conv, index: int, source: int,
                in_shape: tuple[int, ...], out_shape: tuple[int, ...], *,
                channels: tuple[int, int] | None = None,
                tile: tuple[int, int, int, int] | None = None,
-               wire: np.ndarray | None = None,
+               wire: np.ndarray | None = None, payload_max: int = 1,
                senders: tuple[tuple[int, int], ...] = ()) -> ConvGroup:
     """Plan one Conv into one core, or raise a one-sentence error naming it. The core holds
     output channels `channels` x rows:cols `tile` = (r0, r1, x0, x1) (default: all of them);
@@ -199,7 +200,8 @@ def conv_group(name: str, op: hw.Conv, index: int, source: int,
     kernel[:, :, :kh, :kw] = wb
     pos = np.clip(wb, 0, None).reshape(c1 - c0, -1).sum(axis=1)
     neg = np.clip(wb, None, 0).reshape(c1 - c0, -1).sum(axis=1)
-    acc_bits = min(CONV_BITS, signed_bits(int(neg.min(initial=0)), int(pos.max(initial=0))))
+    acc_bits = min(CONV_BITS, signed_bits(int(neg.min(initial=0)) * payload_max,
+                                          int(pos.max(initial=0)) * payload_max))
     k, signed, w_bits = weight_format(wb)
     if w_bits + k + (not signed) > acc_bits:  # only when the 24-bit wrap caps acc_bits
         k, signed, w_bits = 0, True, acc_bits  # store each weight mod 2^24: the sum wraps alike
@@ -225,4 +227,5 @@ def conv_group(name: str, op: hw.Conv, index: int, source: int,
     return ConvGroup(name=name, index=index, source=source, in_shape=(c, h, wd),
                      out_shape=(c1 - c0, th, tw), stride=(sy, sx), kernel=kernel,
                      rom=rom.astype(np.int64), walk=(walk_c, ky_n, kx_n), w_bits=w_bits,
-                     acc_bits=acc_bits, w_shift=k, w_signed=signed, senders=senders)
+                     acc_bits=acc_bits, w_shift=k, w_signed=signed, senders=senders,
+                     graded=payload_max > 1)

@@ -72,6 +72,7 @@ class Group:
     # per synapse the index of its delay in that tuple (n_src, N), stored beside each weight
     delay_set: tuple[int, ...] = ()
     delay_ids: np.ndarray | None = None
+    graded: bool = False  # reads an AnalogInput: each event adds weight x its int8 payload
 
     @property
     def feeds(self) -> tuple[tuple[int, int], ...]:
@@ -139,6 +140,7 @@ class Plan:
     timing: dict
     placement: object = None  # the partitioner's Placement (placement.json)
     target: Target | None = None  # the board: its limits, clock, templates, timing
+    payload_bits: int = 0  # an AnalogInput's payload width in each input word (0: spikes)
 
     @property
     def n_sources(self) -> int:
@@ -161,10 +163,9 @@ class Plan:
 
 
 # what the RTL maps (snncompile.backends.support; docs/support.md is generated from it)
-SUPPORTED = frozenset({"SpikeInput", "SpikeOutput", "Dense", "DelayDense", "Conv", "LIF",
-                       "reset-subtract", "LIFReset", "recurrence", "fan-in", "bias-clock"})
-WHY = {"GradedInput": "the RTL takes spike inputs",
-       "AnalogInput": "the RTL takes spike inputs (no graded input port yet)",
+SUPPORTED = frozenset({"SpikeInput", "AnalogInput", "SpikeOutput", "Dense", "DelayDense", "Conv",
+                       "LIF", "reset-subtract", "LIFReset", "recurrence", "fan-in", "bias-clock"})
+WHY = {"GradedInput": "the RTL's input events enter synapses, not a neuron's a_in",
        "ATRLIF": "the RTL has no adaptive threshold (ATRLIF) neuron",
        "multi-source-synapse": "a synapse group reads one source core",
        "per-neuron-parameters": "an RTL core holds one du, dv and vth per population (per-neuron "
@@ -232,6 +233,14 @@ def _dense_group(graph: Graph, d: str, index: int, block: Block, wire: np.ndarra
                               f"({n_dst}, {len(wire)})")
     w = w[block.neurons][:, wire]
     pos, neg = np.clip(w, 0, None).sum(axis=1), np.clip(w, None, 0).sum(axis=1)
+    source = graph.nodes[graph.predecessors(d)[0]]
+    graded = isinstance(source, hw.AnalogInput)
+    if graded:  # signed payloads up to qmax: either sum can reach either sign
+        top = max(int(pos.max(initial=0)), -int(neg.min(initial=0))) * source.qmax
+        pos, neg = np.array([top]), np.array([-top])
+        if isinstance(op, hw.DelayDense):
+            raise UnsupportedOp(op, WHERE, f"DelayDense {d!r} reads analog input; the fpga "
+                                "delay lines carry spikes, not graded payloads")
     acc_bits = signed_bits(int(neg.min(initial=0)), int(pos.max(initial=0)))
     if acc_bits > 32:
         raise SnnCompileError(f"{WHERE}: Dense {d!r} sums need {acc_bits} bits, over 32")
@@ -243,7 +252,7 @@ def _dense_group(graph: Graph, d: str, index: int, block: Block, wire: np.ndarra
                  weight_exp=int(op.weight_exp), w_bits=w_bits,
                  acc_bits=max(acc_bits, w_bits + k + (not signed)), w_shift=k, w_signed=signed,
                  senders=senders, kind="delay" if delay_set else "dense", delay_set=delay_set,
-                 delay_ids=delay_ids)
+                 delay_ids=delay_ids, graded=graded)
 
 
 def _conv_group(graph: Graph, d: str, index: int, block: Block, wire: np.ndarray,
@@ -260,9 +269,11 @@ def _conv_group(graph: Graph, d: str, index: int, block: Block, wire: np.ndarray
                             "of output positions; the fpga kernel walker addresses rectangular "
                             "tiles only (raise neurons_per_core or set conv_row_tiles)")
     identity = np.array_equal(wire, np.arange(len(wire)))
+    source = graph.nodes[src]
     return conv_group(d, op, index, senders[0][0], tuple(graph.shapes[src]), out_shape,
                       channels=block.channels, tile=tile, wire=None if identity else wire,
-                      senders=senders)
+                      senders=senders, payload_max=source.qmax if isinstance(
+                          source, hw.AnalogInput) else 1)
 
 
 def make_plan(graph: Graph, cores: CoreModel | None = None,
@@ -330,4 +341,4 @@ def make_plan(graph: Graph, cores: CoreModel | None = None,
                 output_cores=tuple(k for k, b in enumerate(blocks) if b.layer == out_src[0]),
                 source_cores=source_cores, event_len=event_len,
                 tick_len=big_n + over, clear_len=big_n + over, timing=tim, placement=placement,
-                target=target)
+                target=target, payload_bits=int(getattr(graph.nodes[in_name], "bits", 0)))

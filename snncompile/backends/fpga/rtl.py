@@ -29,6 +29,9 @@ def _hex(values: np.ndarray, bits: int) -> str:
     return f"// {BANNER}\n" + body
 
 
+PAYLOAD_BITS = 8  # an AnalogInput's int8 payload (hw_ops.AnalogInput, bits <= 8)
+
+
 def _sext(sig: str, have: int, want: int) -> str:
     return sig if have == want else f"{{ {{{want - have}{{{sig}[{have - 1}]}} }}, {sig}}}"
 
@@ -42,7 +45,13 @@ def _weight_ext(i: int, g: Group | ConvGroup) -> dict:
         ext = _sext(f"wv{i}", full, g.acc_bits)
     else:
         ext = f"{{{g.acc_bits - full}'d0, wv{i}}}" if g.acc_bits > full else f"wv{i}"
-    return {"wv_bits": full, "wv": wv, "w_ext": ext}
+    # graded (analog input) groups add weight x the event's signed payload (acc_bits wide:
+    # the low acc_bits of the product are the same for signed and unsigned operands)
+    pay = (_sext(f"pay1_{i}", PAYLOAD_BITS, g.acc_bits) if g.acc_bits >= PAYLOAD_BITS
+           else f"pay1_{i}[{g.acc_bits - 1}:0]")
+    term = f"({ext} * {pay})" if g.graded else ext
+    return {"wv_bits": full, "wv": wv, "w_ext": ext, "w_term": term, "graded": g.graded,
+            "pay_w": PAYLOAD_BITS}
 
 
 def _group_ctx(c: Core, g: Group, files: dict[str, str], decay: str = "multiply") -> dict:
@@ -276,8 +285,10 @@ def render(plan: Plan, model: str = "model", decay: str | None = None) -> dict[s
              "data": _sext_u(f"spike_addr{k}", clog2(plan.cores[k].n),
                              clog2(pop_n[plan.output_src]), _offset(plan.cores[k]))}
             for i, k in enumerate(plan.output_cores)]
-    ctx = {"banner": BANNER, "p": plan, "cores": cores, "sources": sources, "in_w": ax_w + 2,
-           "ax_w": ax_w, "sw": sw, "cw": clog2(longest + 1), "out_w": clog2(pop_n[plan.output_src]),
+    pb = PAYLOAD_BITS if plan.payload_bits else 0  # input words: {kind, payload, axon}
+    ctx = {"banner": BANNER, "p": plan, "cores": cores, "sources": sources,
+           "in_w": ax_w + 2 + pb, "pb": pb, "ax_w": ax_w, "sw": sw, "cw": clog2(longest + 1),
+           "out_w": clog2(pop_n[plan.output_src]),
            "outs": outs, "probe_w": lo, "model": model, "family": params["family"],
            "verilator_flags": VERILATOR_FLAGS, "decay": decay}
     rtl = ["snn_top.v", "snn_fifo.v", *(f"snn_core{c['index']}.v" for c in cores)]

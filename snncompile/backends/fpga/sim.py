@@ -18,20 +18,24 @@ SIMULATORS = ("icarus", "verilator")
 K_SPIKE, K_EOS, K_CLEAR = 0, 1, 2
 
 
-def encode_input(x: np.ndarray, steps: int, n_in: int) -> str:
+def encode_input(x: np.ndarray, steps: int, n_in: int, payload_bits: int = 0) -> str:
     """Stimulus words for x (batch, T, n_in): per inference a clear word, then per hw step
-    1..steps the spiking axons and an end-of-step word (steps past T carry no spikes)."""
+    1..steps the spiking axons and an end-of-step word (steps past T carry no spikes). With
+    `payload_bits` (analog input), x holds int8 payloads and every non-zero one is a word
+    {kind, payload, axon} (zero payloads add nothing, so they are not sent)."""
     ax_w = max(1, (n_in - 1).bit_length())
-    digits = (ax_w + 2 + 3) // 4
-    eos, clear = f"{K_EOS << ax_w:0{digits}x}", f"{K_CLEAR << ax_w:0{digits}x}"
-    words = [f"{a:0{digits}x}" for a in range(n_in)]
-    x = np.asarray(x).reshape(len(x), x.shape[1], -1) != 0
+    lo = ax_w + payload_bits  # the kind field's lowest bit
+    digits = (lo + 2 + 3) // 4
+    eos, clear = f"{K_EOS << lo:0{digits}x}", f"{K_CLEAR << lo:0{digits}x}"
+    x = np.asarray(x).reshape(len(x), x.shape[1], -1)
+    mask = (1 << payload_bits) - 1
     lines = []
     for sample in x:
         lines.append(clear)
         for t in range(steps):
             if t < len(sample):
-                lines.extend(words[a] for a in np.flatnonzero(sample[t]))
+                lines.extend(f"{((int(sample[t, a]) & mask) << ax_w) | int(a):0{digits}x}"
+                             for a in np.flatnonzero(sample[t]))
             lines.append(eos)
     return "\n".join(lines) + "\n"
 
@@ -131,12 +135,13 @@ def build(rtl: Path, work: Path, simulator: str = "icarus", state_dump: bool = F
 
 def simulate(rtl: Path, work: Path, x: np.ndarray, steps: int, n_in: int,
              simulator: str = "icarus", command: list[str] | None = None,
-             state_dump: bool = False) -> CycleTrace:
-    """Run x (batch, T, n_in) for `steps` hw steps per inference; the RTL's spikes and cycles."""
+             state_dump: bool = False, payload_bits: int = 0) -> CycleTrace:
+    """Run x (batch, T, n_in) for `steps` hw steps per inference; the RTL's spikes and cycles
+    (`payload_bits`: x holds an analog input's int8 payloads, encode_input)."""
     work = Path(work).resolve()
     with stage(f"{simulator} build"):
         command = command or build(rtl, work, simulator, state_dump)
-    (work / "input.hex").write_text(encode_input(x, steps, n_in))
+    (work / "input.hex").write_text(encode_input(x, steps, n_in, payload_bits))
     out = work / "spikes.txt"
     out.unlink(missing_ok=True)
     with stage(f"RTL simulation ({simulator})"):
