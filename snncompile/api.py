@@ -289,7 +289,7 @@ def verify(
     if Engine(workers, ray).ray is not None:  # both checked before the compile
         from snncompile.engine_ray import ray_module
 
-        ray_module()
+        ray_module(ray)
     frontend_options = _verify_input_kind(model, x, frame_steps, frontend_options)
     result = build(model, target, weight_split, weight_bits, **frontend_options)
     return verify_build(result, x, labels, max_count_error, min_train_agreement,

@@ -4,7 +4,8 @@ worker dies is retried by Ray (max_retries) and then named missing, and Ctrl-C c
 cluster's tasks (a KeyboardInterrupt inside each, which stops its child programs' groups, then
 a forced cancel for those still running).
 
-This process joins a cluster once and stays joined (Ray shuts down what it started at exit).
+This process joins a cluster once and stays joined (Ray shuts down what it started at exit);
+a Ray instance on this machine (no address, localhost, 127.x) is kept on loopback.
 Ray's usage statistics are off unless RAY_USAGE_STATS_ENABLED says otherwise, its dashboard is
 not started, and worker output is not copied here (it would mix into --json on stdout).
 """
@@ -24,8 +25,12 @@ from snncompile.tasks import LOCAL_RAY, RETRIES, TaskError, Watch, named
 _joined: list[str] = []  # the address this process joined (LOCAL_RAY for this machine's)
 
 
-def ray_module() -> Any:
-    """The ray package, or one sentence saying how to install it."""
+def ray_module(address: str | None = None) -> Any:
+    """The ray package, or one sentence saying how to install it. For an address on this
+    machine (none, localhost, 127.x) Ray is told to stay on loopback before it is imported:
+    left alone, it swaps 127.0.0.1 for the machine's routable address."""
+    if address is not None and _on_loopback(address):
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
     except ImportError:
@@ -37,7 +42,7 @@ def ray_module() -> Any:
 def connect(address: str) -> Any:
     """Join the cluster at `address` (LOCAL_RAY: this machine's, started if there is none),
     once per process; a ray.init of the caller's own is kept."""
-    ray = ray_module()
+    ray = ray_module(address)
     if ray.is_initialized():
         if not _joined or _joined[0] == address:
             return ray
@@ -78,6 +83,11 @@ def _raylet_messages_to_stderr() -> None:
 
     to_stderr.to_stderr = True  # type: ignore[attr-defined]
     ray_worker.print_to_stdstream = to_stderr
+
+
+def _on_loopback(address: str) -> bool:
+    host = address.split("://")[-1].rsplit(":", 1)[0].strip("[]")
+    return address == LOCAL_RAY or host in ("localhost", "::1") or host.startswith("127.")
 
 
 def cluster_cpus(address: str) -> int:
