@@ -132,11 +132,14 @@ def build(model: str | Path, target: TargetLike = "emu", weight_split: bool = Fa
           weight_bits: int = 8, **frontend_options: Any) -> Build:
     """Load and lower `model` for `target`, check the back end holds it and place it: the one
     Build that write_build, run, verify, estimates and the report take."""
+    from snncompile.hugepages import without_huge_pages
+
     spec = load_target(target)
     get_backend(spec)  # an unknown back end fails before any work
-    nn_graph = load(model, **frontend_options)
-    hw_graph, report = lower(nn_graph, spec, weight_split, weight_bits)
-    return make_build(nn_graph, hw_graph, report, spec, model)
+    with without_huge_pages():
+        nn_graph = load(model, **frontend_options)
+        hw_graph, report = lower(nn_graph, spec, weight_split, weight_bits)
+        return make_build(nn_graph, hw_graph, report, spec, model)
 
 
 def compile_model(
@@ -159,7 +162,10 @@ def compile_model(
     result = build(model, spec, weight_split, weight_bits, **frontend_options)
     if out_dir is None:
         return result
-    write_build(result, out_dir, **write_options)
+    from snncompile.hugepages import without_huge_pages
+
+    with without_huge_pages():
+        write_build(result, out_dir, **write_options)
     return dataclasses.replace(result, out_dir=Path(out_dir))
 
 

@@ -6,6 +6,7 @@ a live module, which `verify` compares with the float reference."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,10 +26,10 @@ OPTIONS: dict[str, tuple[str, ...]] = {  # what each kind of object takes (as th
 
 def kind(model: Any) -> str | None:
     """'module', 'nir', 'onnx' or 'graph' for an in-memory model; None for anything else (a path).
-    Checked by class name and module so no optional framework is imported to ask."""
-    import torch
-
-    if isinstance(model, torch.nn.Module):
+    Checked by class name and module so no optional framework is imported to ask (a torch
+    module exists only once torch is imported; importing it costs a second or two)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(model, torch.nn.Module):
         return "module"
     if isinstance(model, Graph):
         return "graph"

@@ -25,8 +25,6 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from snncompile.errors import InputError, UnsupportedOp
 from snncompile.ir import nn_ops
@@ -51,8 +49,18 @@ def _op_only(op: Any, dt: float, dtype: Any) -> dict:
     return {"op": op}
 
 
-def _torch(x: np.ndarray) -> torch.Tensor:
+def _torch(x: np.ndarray) -> Any:
+    """x as a torch tensor (torch is imported on first use: compiling a dense net never needs
+    it, and importing it costs a second or two)."""
+    import torch
+
     return torch.from_numpy(np.ascontiguousarray(x))
+
+
+def _functional() -> Any:
+    import torch.nn.functional
+
+    return torch.nn.functional
 
 
 # -- synapses -------------------------------------------------------------------------------------
@@ -91,23 +99,24 @@ def _prep_conv(op: Any, dt: float, dtype: Any) -> dict:
 
 def _step_conv(c: dict, x: np.ndarray, state: dict) -> np.ndarray:
     op = c["op"]
-    y = F.conv2d(_torch(x), c["w"], c["b"], tuple(op.stride), tuple(op.padding),
+    y = _functional().conv2d(_torch(x), c["w"], c["b"], tuple(op.stride), tuple(op.padding),
                  tuple(op.dilation), int(op.groups))
     return y.numpy()
 
 
 def _step_conv1d(c: dict, x: np.ndarray, state: dict) -> np.ndarray:
     op = c["op"]
-    y = F.conv1d(_torch(x), c["w"], c["b"], int(op.stride), int(op.padding), int(op.dilation),
-                 int(op.groups))
+    y = _functional().conv1d(_torch(x), c["w"], c["b"], int(op.stride), int(op.padding),
+                             int(op.dilation), int(op.groups))
     return y.numpy()
 
 
 def _step_pool(c: dict, x: np.ndarray, state: dict) -> np.ndarray:
     op = c["op"]
     total = type(op) is nn_ops.SumPool2d
-    y = F.avg_pool2d(_torch(x), tuple(op.kernel_size), tuple(op.stride), tuple(op.padding),
-                     count_include_pad=True, divisor_override=1 if total else None)
+    y = _functional().avg_pool2d(_torch(x), tuple(op.kernel_size), tuple(op.stride),
+                                 tuple(op.padding), count_include_pad=True,
+                                 divisor_override=1 if total else None)
     return y.numpy()
 
 
