@@ -309,8 +309,8 @@ def netx_file(path: Path, edit) -> Path:
 @pytest.mark.parametrize("edit, error, words", [
     (lambda f: f["layer/1/type"].__setitem__(0, b"unpool"), UnsupportedOp,
      "layer 1: layer type 'unpool'"),
-    (lambda f: f["layer/2/neuron/type"].__setitem__((), b"SDNN"), UnsupportedOp,
-     "layer 2: neuron type 'SDNN'"),
+    (lambda f: f["layer/2/neuron/type"].__setitem__((), b"RF"), UnsupportedOp,
+     "layer 2: neuron type 'RF'"),
     (lambda f: f.create_dataset("layer/1/neuron/messageBits", data=0), UnsupportedOp,
      "layer 1: neuron/messageBits"),
     (lambda f: f.move("layer/2", "layer/7"), ModelLoadError, "layer 2: is missing"),

@@ -101,12 +101,18 @@ EXAMPLES = {
     "bias-clock": clock_graph,
     "potential-readout": lambda: chain(neuron=hw.LIF((4,), -1, 4096, 2**17, np.zeros(4, np.int64),
                                                      np.zeros(4, np.int64))),
+    "Sigma": lambda: chain(neuron=hw.Sigma((4,))),
+    "Delta": lambda: chain(neuron=hw.Delta((4,), vth=2, spike_exp=6, state_exp=6)),
+    "SigmaDelta": lambda: chain(neuron=hw.SigmaDelta((4,), vth=2, spike_exp=6, state_exp=6,
+                                                     bias=np.array([0, 1, -1, 5]))),
 }
 BASE_EXAMPLE = {"GradedInput": {"SpikeOutput", "LIF"},
                 "AnalogInput": {"SpikeOutput", "Dense", "LIF"},
                 "Conv": {"SpikeInput", "SpikeOutput", "LIF"},
                 "ATRLIF": {"SpikeInput", "SpikeOutput", "Dense"},
-                "DelayDense": {"SpikeInput", "SpikeOutput", "LIF"}}
+                "DelayDense": {"SpikeInput", "SpikeOutput", "LIF"},
+                **{name: {"SpikeInput", "SpikeOutput", "Dense"}
+                   for name in ("Sigma", "Delta", "SigmaDelta")}}
 CELLS = [(f.name, b) for f in support.features() for b in support.DECLARED_IN]
 
 

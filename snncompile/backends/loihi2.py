@@ -29,6 +29,7 @@ from snncompile.ir.hdf5 import read_graph, write_graph
 from snncompile.lava_compat import INSTALL_HINT
 from snncompile.progress import staged
 from snncompile.sim.emulator import check_input
+from snncompile.sim.sigma_delta import is_graded
 from snncompile.sim.timing import latency, synaptic_depths
 from snncompile.target import Target
 from snncompile.version import __version__
@@ -42,8 +43,10 @@ SYNAPSES = (hw.Dense, hw.Conv)  # DelayDense is a Dense
 SUPPORTED = frozenset({"SpikeInput", "GradedInput", "AnalogInput", "SpikeOutput", "Dense",
                        "DelayDense", "Conv", "LIF", "LIFReset", "recurrence", "fan-in",
                        "bias-clock", "ATRLIF", "reset-subtract", "reset-subtract-next",
-                       "per-neuron-parameters", "potential-readout"})
-# (the last three: the shipped SnnLIF)
+                       "per-neuron-parameters", "potential-readout", "Sigma", "Delta",
+                       "SigmaDelta"})
+# (reset-subtract*, per-neuron-parameters: the shipped SnnLIF; Sigma, Delta, SigmaDelta: Lava's
+# own sdn processes)
 WHY = {"multi-source-synapse": "a Lava synapse process takes one source port"}
 SHIPPED = "lava_models"  # processes + fixed_pt models the program brings (snncompile/lava_models)
 KIND = "loihi2"
@@ -63,7 +66,7 @@ def _refuse(g: Graph) -> None:
     shapes = g.shapes
     for name, op in g.nodes.items():
         preds = g.predecessors(name)
-        if isinstance(op, (hw.LIF, hw.ATRLIF)):  # ATRLIF: Lava's adaptive-threshold process
+        if isinstance(op, (hw.LIF, hw.ATRLIF, hw.Sigma)):  # ATRLIF: Lava's adaptive threshold
             for p in preds:
                 if g.nodes[p].kind == "neuron":
                     raise UnsupportedOp(op, KIND, f"LIF {name!r} is fed by neuron {p!r} with no "
@@ -75,6 +78,9 @@ def _refuse(g: Graph) -> None:
             if isinstance(g.nodes[preds[0]], hw.GradedInput):
                 raise UnsupportedOp(op, KIND, f"graded input {preds[0]!r} feeds synapse "
                                     f"{name!r}; it must feed LIF populations directly")
+            if isinstance(op, hw.DelayDense) and is_graded(g.nodes[preds[0]]):
+                raise UnsupportedOp(op, KIND, f"graded spikes of {preds[0]!r} into DelayDense "
+                                    f"{name!r}: the emulator does not model that product")
         elif not isinstance(op, (hw.SpikeInput, hw.SpikeOutput)):
             raise UnsupportedOp(op, KIND, f"node {name!r} ({type(op).__name__}) has no Lava "
                                 "process in this back end")
@@ -161,8 +167,11 @@ def _run_with_retry(cmd: list[str], cwd: str, timeout: float) -> subprocess.Comp
 
 @staged("Lava run (run_lava.py)")
 def run_program(folder: Path, x: np.ndarray, steps: int | None = None, probes: bool = False,
-                timeout: float = 900.0) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
-    """Run folder/run_lava.py with this interpreter on x; (outputs, probes or None).
+                timeout: float = 900.0, raw: bool = False
+                ) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
+    """Run folder/run_lava.py with this interpreter on x; (outputs, probes or None). With `raw`
+    the outputs are the output population at every hw step, unaligned (as lava-dl's netx tests
+    read a sink).
 
     probes: "s:/u:/v:<lif>" -> (batch, steps, *shape) in raw hw time (step t at index t - 1), our
     (C, H, W) layout, like simulate(..., record=True). A failing program raises SnnCompileError.
@@ -180,6 +189,8 @@ def run_program(folder: Path, x: np.ndarray, steps: int | None = None, probes: b
             cmd += ["--steps", str(int(steps))]
         if probes:
             cmd += ["--probes", str(tmp_path / "p.npz")]
+        if raw:
+            cmd.append("--raw")
         proc = _run_with_retry(cmd, tmp, timeout)
         if proc.returncode != 0:
             lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()] or ["(no stderr)"]

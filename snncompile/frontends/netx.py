@@ -9,6 +9,9 @@ exactly. Anything netx 0.6.0 does not build, or builds with a known bug, is refu
 except `average`, `pool` and the dense readout without a neuron group (netx_layers.py).
 An input layer with a neuron becomes GradedInput -> LIF (data into the neuron's a_in); netx itself
 leaves that port unconnected and Intel feeds `bias_mant` instead, the same when iDecay = 4096.
+SDNN (sigma-delta) layers become Lava's own sdn neurons as netx builds them: Delta for the input
+layer, Sigma for a `sigma_output` layer, SigmaDelta (ReLU, spike_exp = state_exp = 6) otherwise,
+with graded 16-bit messages (hw.Sigma, hw.Delta, hw.SigmaDelta; netx ignores resets for them).
 Option `reset_interval` N is lava-dl's `netx.hdf5.Network(reset_interval=N)`: every neuron layer
 becomes a LIFReset clearing u and v every N steps, layer k (0-based, in file order) at the steps
 t with t % N == (k + 1) % N, the phase lava-dl gives it (one step later per layer).
@@ -28,7 +31,10 @@ from snncompile.ir import hw_ops as hw
 from snncompile.ir.check import check
 from snncompile.ir.graph import Graph
 from snncompile.limits import check_shape
+from snncompile.sim.fixed import wrap
 
+NETX_SPIKE_EXP = 6  # netx.hdf5.Network(spike_exp=6) and the state_exp it gives SDNN layers
+NETX_MESSAGE_BITS = 16  # netx's num_message_bits for an SDNN layer without messageBits
 MAX_DELAY = 62  # netx clamps file delays to 62 (hdf5.py create_dense)
 # the number formats (a target.toml [target] kind) a netx file is quantized for: a target of
 # another kind cannot run it unchanged
@@ -171,10 +177,13 @@ class _Reader:
         cfg = layer.get("neuron", netx_layers.DEFAULT_NEURON)
         shape = self.shape(i, shape)  # before any array of that shape is allocated
         ntype = _text(cfg["type"]) if "type" in cfg else "(none)"
-        if ntype not in ("CUBA", "LOIHI"):
+        if ntype not in ("CUBA", "LOIHI", "SDNN"):
             raise self.fail(i, f"neuron type {ntype!r}", unsupported=True)
         if "messageBits" in cfg:
             raise self.fail(i, "neuron/messageBits", "lava-dl netx 0.6.0 misreads it as a NetDict")
+        if ntype == "SDNN":
+            self.sdnn(i, cfg, name, shape, bias, sources)
+            return
         try:
             du, dv, vth = (int(np.asarray(cfg[k][()] if hasattr(cfg[k], "id") else cfg[k]))
                            - (k == "iDecay")
@@ -190,6 +199,29 @@ class _Reader:
             reset = {"reset_interval": self.reset_interval, "reset_offset": layer_index + 1}
         self.add(name, hw.LIF(shape, du, dv, vth, mant, np.full(shape, 6, np.int64), **reset),
                  *sources)
+        self.prev, self.prev_shape = name, shape
+
+    def sdnn(self, i: int, cfg: Any, name: str, shape: tuple[int, ...], bias: Any,
+             sources: tuple[str, ...]) -> None:
+        """netx's SDNN neurons (hdf5.py get_neuron_params): Delta for the input layer, Sigma for
+        a `sigma_output` layer, else SigmaDelta with ReLU (netx passes no act_mode, whatever the
+        file's `activation` says), spike_exp = state_exp = 6, 16 message bits; no resets."""
+        if "sigma_output" in cfg:
+            if bias is not None:
+                raise self.fail(i, "a sigma_output layer with a bias",
+                                "lava-dl netx 0.6.0 passes the bias to Sigma, which takes none")
+            op: hw.HWOp = hw.Sigma(shape, NETX_MESSAGE_BITS)
+        else:
+            if "vThMant" not in cfg:
+                raise self.fail(i, "neuron has no vThMant value")
+            vth = int(np.asarray(cfg["vThMant"][()]))
+            common = {"vth": vth, "spike_exp": NETX_SPIKE_EXP, "state_exp": NETX_SPIKE_EXP}
+            if sources == ("input",):
+                op = hw.Delta(shape, NETX_MESSAGE_BITS, **common)
+            else:
+                b = np.zeros(shape, np.int64) if bias is None else bias
+                op = hw.SigmaDelta(shape, NETX_MESSAGE_BITS, bias=wrap(b, 32), **common)
+        self.add(name, op, *sources)
         self.prev, self.prev_shape = name, shape
 
     def bias(self, i: int, layer: Any, shape: tuple[int, ...]) -> np.ndarray | None:

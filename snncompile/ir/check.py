@@ -108,6 +108,14 @@ def _check_hw_ranges(graph: Graph) -> None:
             _in_range(name, "theta_0", op.theta_0, 0, 2**17 - 1)
             _in_range(name, "theta_step", op.theta_step, 0, 2**17 - 1)
             _in_range(name, "bias_mant", op.bias_mant, -(2**15), 2**15 - 1)
+        elif isinstance(op, hw_ops.Sigma):  # and Delta, SigmaDelta (Lava's sdn precisions)
+            _in_range(name, "num_message_bits", op.num_message_bits, 0, 24)
+            if isinstance(op, hw_ops.Delta):
+                _in_range(name, "spike_exp", op.spike_exp, 0, 7)
+                _in_range(name, "state_exp", op.state_exp, 0, 7)
+                _in_range(name, "vth", op.vth, 0, 2**24 - 1)
+            if isinstance(op, hw_ops.SigmaDelta):
+                _in_range(name, "bias", op.bias, -(2**31), 2**31 - 1)
         elif isinstance(op, hw_ops.Dense):
             _in_range(name, "num_weight_bits", op.num_weight_bits, 1, 8)
             _in_range(name, "weights", op.weights, -256, 255)

@@ -248,8 +248,71 @@ class ATRLIF(HWOp):
         return tuple(self.shape)
 
 
+ACT_MODES = ("relu", "unit")  # Lava's sdn ActivationMode (RELU = 1, UNIT = 0)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Sigma(HWOp):
+    """Lava's sdn `Sigma` (PySigmaModelFixed, lava/proc/sdn/models.py), a graded accumulator, int32:
+
+        sigma = wrap32(sigma + a_in);   s_out = sigma   (a graded spike every step)
+    netx builds it for an SDNN layer with `sigma_output`. `num_message_bits` > 0 tells the synapses
+    it feeds to read the value, not just `!= 0` (Lava's Dense / Conv `num_message_bits`).
+    """
+
+    shape: tuple[int, ...]
+    num_message_bits: int = 16
+    kind: ClassVar[str] = "neuron"
+
+    def output_shape(self, input_shape):
+        return tuple(self.shape)
+
+    @property
+    def graded(self) -> bool:
+        return self.num_message_bits > 0
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Delta(Sigma):
+    """Lava's sdn `Delta` (PyDeltaModelFixed), a delta encoder of its input, int32 arithmetic:
+
+        x = a_in << (spike_exp + state_exp);  th = vth << (spike_exp + state_exp)
+        delta = x - act + residue;  act = x
+        cum_error: error += delta;  s = delta where |error| >= th else 0;  error = 0 where s != 0
+        else:      s = delta where |delta| >= th else 0
+        residue = delta - s;  s_out = s >> state_exp (floor)
+    netx builds it for an SDNN `input` layer; vth is netx's vThMant (one per population).
+    """
+
+    vth: int = 0
+    cum_error: bool = False
+    spike_exp: int = 0
+    state_exp: int = 0
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SigmaDelta(Delta):
+    """Lava's sdn `SigmaDelta` (PySigmaDeltaModelFixed): Sigma, an activation, then Delta:
+
+        sigma = sigma + a_in   (a_in is not shifted);  b = bias << (spike_exp + state_exp)
+        x = relu(sigma + b) ("relu") | sigma + b ("unit"), then Delta's rule on x (int32 wraps)
+    bias is per neuron (netx's layer bias, int32), vth one integer (netx's vThMant).
+    """
+
+    bias: np.ndarray = dataclasses.field(kw_only=True)
+    act_mode: str = "relu"
+    array_fields: ClassVar[dict] = {"bias": I64}
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.act_mode not in ACT_MODES:
+            raise ValueError(f"act_mode must be one of {ACT_MODES}, not {self.act_mode!r}")
+
+
 OPS: dict[str, type[HWOp]] = {
     cls.__name__: cls
-    for cls in (SpikeInput, GradedInput, AnalogInput, SpikeOutput, Dense, DelayDense, Conv, LIF,
-                ATRLIF)
+    # (the order of docs/support.md's rows and of a back end's first refusal: a sigma-delta
+    # network's graded input is refused after its neurons, whose reason says more)
+    for cls in (SpikeInput, Sigma, Delta, SigmaDelta, GradedInput, AnalogInput, SpikeOutput, Dense,
+                DelayDense, Conv, LIF, ATRLIF)
 }

@@ -121,8 +121,10 @@ class PrequantizedReport:
             op = hw_graph.nodes[name]
             synapses = [hw_graph.nodes[s] for s in hw_graph.predecessors(name)
                         if hw_graph.nodes[s].kind == "synapse"]
-            rows.append({"layer": name, "neurons": int(math.prod(op.shape)), "vth": op.vth,
-                         "du": op.du, "dv": op.dv,
+            # a sigma-delta neuron (hw.Sigma, Delta, SigmaDelta) has no decays: "-"
+            rows.append({"layer": name, "neurons": int(math.prod(op.shape)),
+                         "vth": getattr(op, "vth", "-"), "du": getattr(op, "du", "-"),
+                         "dv": getattr(op, "dv", "-"),
                          "synapses": ",".join(type(s).__name__ for s in synapses) or "-",
                          "weight_exp": ",".join(str(getattr(s, "weight_exp", "-"))
                                                 for s in synapses) or "-"})

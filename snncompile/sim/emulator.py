@@ -23,6 +23,8 @@ from snncompile.ir.graph import Graph
 from snncompile.progress import staged
 from snncompile.sim.fixed import EXACT, U_MAX, V_MAX, Event, SimTrace, decay, wrap
 from snncompile.sim.kernels import NO_RECORD, RESETS, IntWeights, lif_run, per_neuron
+from snncompile.sim.sigma_delta import NEURON_RULES as GRADED_RULES
+from snncompile.sim.sigma_delta import graded_dense, is_graded
 from snncompile.sim.timing import clock_nodes, latency, synaptic_depths
 
 
@@ -47,6 +49,7 @@ class _Synapse:
         self.name, self.op, self.in_shape = name, op, in_shape
         self.register = np.zeros((batch, int(np.prod(out_shape))), dtype=np.int64)
         self.payload_max = 1  # largest |input|: 1 for spikes, qmax for an AnalogInput's payloads
+        self.graded = False  # set by simulate: the source sends values (num_message_bits > 0)
 
 
 class _Dense(_Synapse):
@@ -70,6 +73,11 @@ class _Dense(_Synapse):
         return _float_product(rows, self.wt, self.op.weight_exp)
 
     def receive(self, s: np.ndarray, t: int, events: list[Event] | None) -> None:
+        if self.graded:
+            if not hasattr(self, "w_eff"):
+                self.w_eff = effective_weights(self.op)
+            self.register = graded_dense(self.w_eff, self.op.weight_exp, s.reshape(len(s), -1))
+            return
         self.register = self.product(s.reshape(len(s), -1))
 
 
@@ -149,6 +157,9 @@ class _Conv(_Synapse):
         y = F.conv2d(x, self.w, stride=op.stride, padding=op.padding, dilation=op.dilation,
                      groups=op.groups)
         acc = np.rint(y.numpy()).astype(np.int64).reshape(len(s), -1)
+        if self.graded and np.abs(acc).max(initial=0) >= 2**31:  # graded values: exact < 2^53
+            raise GraphCheckError(f"emulator: Conv {self.name!r} sums graded spikes past 2^31, "
+                                  "where Lava's int32 cast is undefined")
         if events is not None:
             n = int(np.count_nonzero((acc < -U_MAX) | (acc >= U_MAX)))
             if n:
@@ -251,7 +262,7 @@ class _ATRLIF:
 
 SYNAPSE_RULES: dict[type, Callable[..., _Synapse]] = {
     hw.Dense: _Dense, hw.DelayDense: _DelayDense, hw.Conv: _Conv}
-NEURON_RULES: dict[type, Callable[..., Any]] = {hw.LIF: _LIF, hw.ATRLIF: _ATRLIF}
+NEURON_RULES: dict[type, Callable[..., Any]] = {hw.LIF: _LIF, hw.ATRLIF: _ATRLIF, **GRADED_RULES}
 IO_OPS = (hw.SpikeInput, hw.GradedInput, hw.AnalogInput, hw.SpikeOutput)
 
 
@@ -289,6 +300,10 @@ def simulate(
     lif = {n: NEURON_RULES[type(op)](n, op, batch, init.get(n))
            for n, op in g.nodes.items() if op.kind == "neuron"}
     for n, s in syn.items():
+        s.graded = any(is_graded(g.nodes[p]) for p in preds[n])
+        if s.graded and (len(preds[n]) > 1 or isinstance(s, _DelayDense)):
+            raise UnsupportedOp(g.nodes[n], "emulator", f"graded spikes into synapse {n!r} "
+                                "(one source through a Dense or Conv is modelled)")
         if len({shapes[p] for p in preds[n]}) != 1:
             raise GraphCheckError(f"emulator: synapse {n!r} sums sources of different shapes")
         if graded and in_name in preds[n]:
@@ -302,7 +317,9 @@ def simulate(
     if fast.applicable(g, strict, initial_state):
         return fast.simulate_layers(g, x, steps, record, syn, lif)
     events: list[Event] | None = [] if strict else None
-    spikes = {n: np.zeros((batch, steps, *shapes[n]), np.int8) for n in lif}
+    # sigma-delta neurons send int32 values (graded spikes), LIFs 0/1
+    spikes = {n: np.zeros((batch, steps, *shapes[n]),
+                          np.int32 if type(g.nodes[n]) in GRADED_RULES else np.int8) for n in lif}
     u = {n: np.zeros((batch, steps, *shapes[n]), np.int32) for n in lif} if record else {}
     v = {n: np.zeros((batch, steps, *shapes[n]), np.int32) for n in lif} if record else {}
     extra = {f"{k}:{n}": np.zeros((batch, steps, *shapes[n]), np.int32)
@@ -324,8 +341,13 @@ def simulate(
                     extra[f"{k}:{n}"][:, t - 1] = getattr(neuron, k).reshape(batch, *shapes[n])
         for n, synapse in syn.items():
             src = [current[p].reshape(batch, -1) for p in preds[n]]
+            if synapse.graded:
+                synapse.receive(src[0].astype(np.int64), t, events)
+                continue
             s_in = src[0] if len(src) == 1 else sum(a.astype(np.int64) for a in src) != 0
-            synapse.receive(s_in.astype(np.int8), t, events)
+            if s_in.dtype == np.int64:  # a sigma-delta population with binary messages
+                s_in = s_in != 0
+            synapse.receive(s_in.astype(np.int8), t, events)  # spikes, or analog int8 payloads
     for n in g.outputs:
         spikes[n] = spikes[preds[n][0]]
     return SimTrace(steps, spikes, u, v, events or [], extra)

@@ -167,6 +167,9 @@ SUPPORTED = frozenset({"SpikeInput", "AnalogInput", "SpikeOutput", "Dense", "Del
                        "LIF", "reset-subtract", "LIFReset", "recurrence", "fan-in", "bias-clock"})
 WHY = {"GradedInput": "the RTL's input events enter synapses, not a neuron's a_in",
        "ATRLIF": "the RTL has no adaptive threshold (ATRLIF) neuron",
+       **dict.fromkeys(("Sigma", "Delta", "SigmaDelta"),
+                       "the RTL's spike bus carries 1-bit events and its cores have no sigma-delta "
+                       "neuron (graded spikes need a multi-bit event bus)"),
        "multi-source-synapse": "a synapse group reads one source core",
        "per-neuron-parameters": "an RTL core holds one du, dv and vth per population (per-neuron "
                                 "parameter memories are not built yet)",
