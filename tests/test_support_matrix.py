@@ -60,6 +60,13 @@ def graded_graph() -> Graph:
     return check(Graph("hw", nodes, (("in", "n"), ("n", "out")), 1.0, {}))
 
 
+def delta_graph() -> Graph:
+    """A graded input encoded by a Delta, as netx's SDNN input layer."""
+    nodes = {"in": hw.GradedInput((4,)), "n": hw.Delta((4,), vth=2, spike_exp=6, state_exp=6),
+             "out": hw.SpikeOutput((4,))}
+    return check(Graph("hw", nodes, (("in", "n"), ("n", "out")), 1.0, {}))
+
+
 def clock_graph() -> Graph:
     clock = hw.LIF((1,), 4095, 0, 0, np.ones(1, np.int64), np.zeros(1, np.int64))
     feed = hw.Dense(np.zeros((1, 3), np.int64), sign_mode="excitatory")
@@ -102,7 +109,7 @@ EXAMPLES = {
     "potential-readout": lambda: chain(neuron=hw.LIF((4,), -1, 4096, 2**17, np.zeros(4, np.int64),
                                                      np.zeros(4, np.int64))),
     "Sigma": lambda: chain(neuron=hw.Sigma((4,))),
-    "Delta": lambda: chain(neuron=hw.Delta((4,), vth=2, spike_exp=6, state_exp=6)),
+    "Delta": delta_graph,
     "SigmaDelta": lambda: chain(neuron=hw.SigmaDelta((4,), vth=2, spike_exp=6, state_exp=6,
                                                      bias=np.array([0, 1, -1, 5]))),
 }
@@ -111,8 +118,9 @@ BASE_EXAMPLE = {"GradedInput": {"SpikeOutput", "LIF"},
                 "Conv": {"SpikeInput", "SpikeOutput", "LIF"},
                 "ATRLIF": {"SpikeInput", "SpikeOutput", "Dense"},
                 "DelayDense": {"SpikeInput", "SpikeOutput", "LIF"},
-                **{name: {"SpikeInput", "SpikeOutput", "Dense"}
-                   for name in ("Sigma", "Delta", "SigmaDelta")}}
+                "Delta": {"GradedInput", "SpikeOutput"},
+                "Sigma": {"SpikeInput", "SpikeOutput", "Dense"},
+                "SigmaDelta": {"SpikeInput", "SpikeOutput", "Dense"}}
 CELLS = [(f.name, b) for f in support.features() for b in support.DECLARED_IN]
 
 

@@ -21,7 +21,9 @@ from snncompile.sim.emulator import effective_weights
 
 # what lava-dl netx 0.6.0 rebuilds exactly from /layer (snncompile.backends.support)
 SUPPORTED = frozenset({"SpikeInput", "GradedInput", "SpikeOutput", "Dense", "DelayDense", "Conv",
-                       "LIF", "recurrence", "potential-readout"})
+                       "LIF", "recurrence", "potential-readout", "Sigma", "Delta", "SigmaDelta"})
+# the SDNN neurons netx builds (hdf5.py get_neuron_params with Network's default spike_exp)
+NETX_SDNN = {"spike_exp": 6, "state_exp": 6, "num_message_bits": 16, "cum_error": False}
 WHY = {"reset-subtract": "netx's LIF resets to zero",
        "per-neuron-parameters": "a netx layer holds one iDecay, vDecay and vThMant",
        "reset-subtract-next": "netx's LIF resets to zero",
@@ -130,8 +132,33 @@ def _netx_exact(names: list[str], mats: list[np.ndarray], why: list[str]) -> boo
     return ok
 
 
+def _sdnn(g: Graph, name: str, first: bool, why: list[str]) -> dict[str, Any]:
+    """netx's SDNN neuron group for a Sigma, Delta or SigmaDelta population, with the reasons
+    netx would build another one: Delta only as the input layer, SigmaDelta with ReLU, and
+    spike_exp = state_exp = 6, 16 message bits, no cum_error (what Network gives them)."""
+    op = g.nodes[name]
+    if (type(op) is hw.Delta) != first:
+        why.append(f"{type(op).__name__} {name!r}: netx builds a Delta for the input layer and "
+                   "Sigma or SigmaDelta after a synapse")
+    if type(op) is hw.Sigma:
+        if op.num_message_bits != NETX_SDNN["num_message_bits"]:
+            why.append(f"Sigma {name!r} sends {op.num_message_bits}-bit messages; netx 16")
+        return {"neuron": {"type": "SDNN", "sigma_output": 1}, "bias": None}
+    have = {k: getattr(op, k) for k in NETX_SDNN}
+    if have != NETX_SDNN or getattr(op, "act_mode", "relu") != "relu":
+        why.append(f"{type(op).__name__} {name!r} has {have}, act_mode "
+                   f"{getattr(op, 'act_mode', '-')}; netx builds {NETX_SDNN} with ReLU")
+    bias = None
+    if type(op) is hw.SigmaDelta and np.any(op.bias):
+        full = np.broadcast_to(np.asarray(op.bias, np.int64), g.shapes[name])
+        bias = full.transpose(*range(full.ndim)[::-1])  # netx: per-neuron biases in (W, H, C)
+    return {"neuron": {"type": "SDNN", "vThMant": int(op.vth)}, "bias": bias}
+
+
 def _neuron(g: Graph, name: str, graded: bool, why: list[str]) -> dict[str, Any] | None:
     op: hw.LIF = g.nodes[name]
+    if isinstance(op, hw.Sigma):  # and Delta, SigmaDelta
+        return _sdnn(g, name, graded, why)
     if not isinstance(op, hw.LIF):  # e.g. ATRLIF: support.reasons has refused it already
         return {"neuron": {}, "bias": None}
     shape = g.shapes[name]
@@ -157,9 +184,10 @@ def _layer(parent: Any, index: int, kind: str, data: dict[str, Any]) -> None:
     g.create_dataset("type", (1,), "S10", [kind.encode("ascii")])
     for key, value in data.items():
         if key == "neuron":
-            g.create_dataset("neuron/type", data="CUBA")
+            g.create_dataset("neuron/type", data=value.get("type", "CUBA"))
             for k, v in value.items():
-                g.create_dataset(f"neuron/{k}", data=int(v))  # no messageBits (spec §4.4)
+                if k != "type":
+                    g.create_dataset(f"neuron/{k}", data=int(v))  # no messageBits (spec §4.4)
         elif value is not None:
             g.create_dataset(key, data=np.asarray(value))
 
