@@ -168,8 +168,9 @@ SUPPORTED = frozenset({"SpikeInput", "AnalogInput", "SpikeOutput", "Dense", "Del
 WHY = {"GradedInput": "the RTL's input events enter synapses, not a neuron's a_in",
        "ATRLIF": "the RTL has no adaptive threshold (ATRLIF) neuron",
        **dict.fromkeys(("Sigma", "Delta", "SigmaDelta"),
-                       "the RTL's spike bus carries 1-bit events and its cores have no sigma-delta "
-                       "neuron (graded spikes need a multi-bit event bus)"),
+                       "the RTL's cores emit 1-bit spikes and have no sigma-delta neuron (graded "
+                       "spikes between layers need a multi-bit event bus; only the analog input "
+                       "port carries payloads)"),
        "multi-source-synapse": "a synapse group reads one source core",
        "per-neuron-parameters": "an RTL core holds one du, dv and vth per population (per-neuron "
                                 "parameter memories are not built yet)",
