@@ -124,3 +124,15 @@ def test_onnx_cnn_analog_pixels_conv_in_lava(tmp_path):
     loihi2.write(hw_graph, tmp_path)
     lava, _ = loihi2.run_program(tmp_path, x[:1])
     np.testing.assert_array_equal(lava, emu[:1])
+
+
+@pytest.mark.parametrize("target", ["loihi2", "fpga"])
+def test_nir_recurrent_analog_input_verifies(third_party, target):
+    """A NIR file (the NIR paper's braille RNN: recurrence, the stepwise emulator path) on real
+    input: verify passes and the target's own artefact equals the emulator."""
+    model = third_party / "nir-paper" / "03_rnn" / "braille_noDelay_noBias_subtract.nir"
+    x = np.random.default_rng(0).normal(0, 1, (2, 40, 12))
+    report = api.verify(model, x, target=target, reset="subtract", input_kind="analog")
+    assert all(c.passed for c in report.checks), report.checks
+    assert report.backend_mismatches == 0
+    assert next(la for la in report.layers if la.name == "output").float_spikes > 50
