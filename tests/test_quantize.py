@@ -210,3 +210,35 @@ def test_weight_split_adds_an_exact_fine_dense():
         kinds = [s.kind for s in after.synapses]
         assert kinds.count("fine") == kinds.count("dense") == 1
         assert after.bits == before.bits  # the fine twin does not count as the layer's weights
+
+
+def test_floored_synapses_are_centred_by_half_a_unit_of_bias():
+    """A negative weight_exp floors each step's sum (up to one a_in unit low, half on average):
+    the layer's bias gets half a unit (32 raw) per floored data synapse, so v no longer drifts
+    down against the float reference. Measured on a layer that never spikes (v is then the
+    leaky sum of its input in both)."""
+    from snncompile.sim.emulator import simulate
+    from snncompile.sim.reference import run_reference
+    from snncompile.sim.timing import synaptic_depths
+
+    w = np.random.default_rng(3).normal(0, 0.2, (6, 5))
+    g = Graph("nn", {"in": nn.Input((5,)), "fc1": nn.Linear(w), "lif1": lif(6, thr=5.0),
+                     "out": nn.Output((6,))},
+              [("in", "fc1"), ("fc1", "lif1"), ("lif1", "out")], dt=1e-3)
+    hw_graph, _ = lower_to_hw(g, TARGET, quantize=Quantize(split_weights=True))
+    op = hw_graph.nodes["lif1"]
+    floored = [p for p in hw_graph.predecessors("lif1") if hw_graph.nodes[p].weight_exp < 0]
+    assert floored and op.reset_interval == TARGET.reset_interval  # a bias: LIFReset
+    np.testing.assert_array_equal(op.bias_mant * 2.0**op.bias_exp, 32 * len(floored))
+    x = (np.random.default_rng(0).random((4, 60, 5)) < 0.5).astype(np.float64)
+    ref = run_reference(g, x, state=True)["lif1:v"] / 5.0  # in thresholds
+    k, steps = synaptic_depths(hw_graph)["lif1"], x.shape[1]
+    uncentred = hw_graph.replace(nodes={**hw_graph.nodes, "lif1": op.replace(
+        bias_mant=np.zeros_like(op.bias_mant))})
+    errors = {}
+    for name, graph in (("centred", hw_graph), ("uncentred", uncentred)):
+        v = simulate(graph, x, steps + k, record=True).v["lif1"][:, k:k + steps]
+        assert not simulate(graph, x, steps + k, record=True).spikes["lif1"].any()
+        errors[name] = float(np.mean(v / (64.0 * op.vth) - ref))
+    unit = 1.0 / op.vth  # one a_in unit in thresholds
+    assert errors["uncentred"] < -unit and abs(errors["centred"]) < abs(errors["uncentred"]) / 3
