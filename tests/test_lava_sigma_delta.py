@@ -115,3 +115,28 @@ def test_lava_sdn_processes_equal_emulator_on_random_graphs():
     print(f"\nsigma-delta differential: {dict(sorted(hits.items()))}")
     for kind in ("Delta", "SigmaDelta", "nonzero messages", "cum_error"):
         assert hits[kind] > 0, f"no example exercised {kind}: {dict(hits)}"
+
+
+def test_run_record_of_a_sigma_delta_build(tmp_path):
+    """`snncompile run --record u,v,spikes` on a loihi2 build with graded spikes: Lava's recording
+    equals the emulator's (a Sigma has no act, so its v is 0 on both sides)."""
+    from snncompile import recording
+    from snncompile.ir.check import check
+    from snncompile.ir.graph import Graph
+    from snncompile.sim.emulator import run_emulator
+
+    nodes = {"in": hw.GradedInput((3,)), "d": hw.Delta((3,), 16, vth=1, spike_exp=2, state_exp=1),
+             "s": hw.Dense(np.array([[3, -5, 7], [2, 2, -9]])), "m": hw.Sigma((2,)),
+             "out": hw.SpikeOutput((2,))}
+    graph = check(Graph("hw", nodes, (("in", "d"), ("d", "s"), ("s", "m"), ("m", "out"))), "t")
+    x = np.random.default_rng(0).integers(-50, 50, (2, 5, 3))
+    loihi2.write(graph, tmp_path)
+    out, _ = loihi2.run(tmp_path, {}, x, record="u,v,spikes", record_to=tmp_path / "r.npz")
+    emu = run_emulator(graph, x, record=True)
+    want = recording.from_emulator(graph, emu, ("u", "v", "spikes"))
+    with np.load(tmp_path / "r.npz") as got:
+        assert sorted(got.files) == sorted(want)
+        for key, value in want.items():
+            np.testing.assert_array_equal(got[key], value, err_msg=key)
+    np.testing.assert_array_equal(out, emu.outputs["out"])
+    assert np.count_nonzero(want["u:m"]) > 0 and out.dtype == np.int32
