@@ -37,8 +37,10 @@ def memories(plan: Plan) -> list[tuple[str, int, int]]:
         for g in c.groups:  # weights (a Dense matrix or a Conv kernel + axon ROM), accumulators
             mems.extend((f"core{c.index}.{name}", words, bits)
                         for name, words, bits in g.memories(c.n))
-        if 4096 - (c.du + 1) != 0:
+        if c.per_neuron or 4096 - (c.du + 1) != 0:
             mems.append((f"core{c.index}.umem", c.n, 32))
+        if c.per_neuron:  # {vth << 6, 4096 - dv, 4096 - (du + 1)} per neuron
+            mems.append((f"core{c.index}.pmem", c.n, 50))
         mems.append((f"core{c.index}.vmem", c.n, 24))
     for k in plan.source_cores:
         n = plan.cores[k].n
@@ -61,8 +63,8 @@ def analytic_resources(plan: Plan, family: str = "ice40") -> dict:
         if words > 1 and words * width >= BRAM_MIN_BITS[family]:
             bram += blocks(words, width, family)
     n_groups = sum(len(c.groups) for c in plan.cores)
-    mul_u = sum(1 for c in plan.cores if (4096 - (c.du + 1)) not in (0, 4096))
-    mul_v = sum(1 for c in plan.cores if c.dv != 0)
+    mul_u = sum(1 for c in plan.cores if c.per_neuron or (4096 - (c.du + 1)) not in (0, 4096))
+    mul_v = sum(1 for c in plan.cores if c.per_neuron or c.dv != 0)
     feats = (1, len(plan.cores), n_groups, mul_u, mul_v)
     lut = sum(a * b for a, b in zip(LUT_COEF[family], feats))
     ff = sum(a * b for a, b in zip(FF_COEF[family], feats))

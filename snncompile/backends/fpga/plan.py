@@ -110,9 +110,9 @@ class Core:
     index: int
     name: str
     n: int
-    du: int
-    dv: int
-    vth: int
+    du: int | np.ndarray  # one value, or per neuron (N,) when the block's neurons differ
+    dv: int | np.ndarray
+    vth: int | np.ndarray
     bias: np.ndarray  # (N,) int64, wrap32(bias_mant << bias_exp) as the emulator computes it
     subtract: bool
     reset_interval: int
@@ -124,6 +124,11 @@ class Core:
     @property
     def neurons(self) -> np.ndarray:
         return self.block.neurons if self.block is not None else np.arange(self.n)
+
+    @property
+    def per_neuron(self) -> bool:
+        """du, dv or vth differ between this core's neurons: a parameter ROM holds them."""
+        return any(isinstance(v, np.ndarray) for v in (self.du, self.dv, self.vth))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,7 +169,8 @@ class Plan:
 
 # what the RTL maps (snncompile.backends.support; docs/support.md is generated from it)
 SUPPORTED = frozenset({"SpikeInput", "AnalogInput", "SpikeOutput", "Dense", "DelayDense", "Conv",
-                       "LIF", "reset-subtract", "LIFReset", "recurrence", "fan-in", "bias-clock"})
+                       "LIF", "reset-subtract", "LIFReset", "recurrence", "fan-in", "bias-clock",
+                       "per-neuron-parameters"})
 WHY = {"GradedInput": "the RTL's input events enter synapses, not a neuron's a_in",
        "ATRLIF": "the RTL has no adaptive threshold (ATRLIF) neuron",
        **dict.fromkeys(("Sigma", "Delta", "SigmaDelta"),
@@ -172,12 +178,19 @@ WHY = {"GradedInput": "the RTL's input events enter synapses, not a neuron's a_i
                        "spikes between layers need a multi-bit event bus; only the analog input "
                        "port carries payloads)"),
        "multi-source-synapse": "a synapse group reads one source core",
-       "per-neuron-parameters": "an RTL core holds one du, dv and vth per population (per-neuron "
-                                "parameter memories are not built yet)",
        "reset-subtract-next": "the RTL subtracts in the spiking step (quantize gives the fpga "
                               "that reset, with a warning)",
        "potential-readout": "the RTL's neuron registers hold dv < 4096 and vth < 2^17, and a "
                             "build's output is spikes, not potentials"}
+
+
+def _block_value(value: int | np.ndarray, neurons: np.ndarray) -> int | np.ndarray:
+    """A LIF parameter for one block: its one integer, or the block's neurons' (N,) int64 values
+    when they differ within the block."""
+    if not isinstance(value, np.ndarray):
+        return int(value)
+    mine = np.asarray(value, np.int64).reshape(-1)[neurons]
+    return int(mine[0]) if np.all(mine == mine[0]) else mine
 
 
 def pass_len(core: Core, group: Group | ConvGroup) -> int:
@@ -327,7 +340,8 @@ def make_plan(graph: Graph, cores: CoreModel | None = None,
         op = graph.nodes[b.layer]
         bias = effective_bias(op)
         made.append(Core(
-            index=k, name=b.layer, n=b.n, du=int(op.du), dv=int(op.dv), vth=int(op.vth),
+            index=k, name=b.layer, n=b.n, du=_block_value(op.du, b.neurons),
+            dv=_block_value(op.dv, b.neurons), vth=_block_value(op.vth, b.neurons),
             bias=bias[b.neurons].astype(np.int64), subtract=op.reset == "subtract",
             reset_interval=int(op.reset_interval), reset_offset=int(op.reset_offset),
             groups=tuple(groups), source=src_num.get(k, 0), block=b))

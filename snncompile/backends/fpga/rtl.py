@@ -205,7 +205,13 @@ def _core_ctx(c: Core, plan: Plan, files: dict[str, str], decay: str = "multiply
     go_len = f"{pass_bits}'d{c.n - 1}"
     for g in reversed(convs):
         go_len = f"ev_go{g['index']} ? {pass_bits}'d{g['walk_len'] - 1} : {go_len}"
-    du_factor, dv_factor = 4096 - (c.du + 1), 4096 - c.dv
+    per_neuron = c.per_neuron
+    du_factor: int | str
+    dv_factor: int | str
+    if per_neuron:  # a parameter ROM and general multipliers (factors 0 and 4096 included)
+        du_factor, dv_factor = "du_q", "dv_q"
+    else:
+        du_factor, dv_factor = 4096 - (int(c.du) + 1), 4096 - int(c.dv)
     unused = ["a_in[31:26]"]
     if du_factor == 0:
         unused.append("u_old")
@@ -230,9 +236,14 @@ def _core_ctx(c: Core, plan: Plan, files: dict[str, str], decay: str = "multiply
              "wire": f"{b.offset}:{b.offset + c.n}" if b else f"0:{c.n}"}
     ctx = {"index": c.index, "name": c.name, "n": c.n, "nw": clog2(c.n), "groups": groups,
            "block_text": block_text, "where": where,
-           "du_factor": du_factor, "dv_factor": dv_factor, "vth_eff": c.vth << 6,
-           "pu_expr": _product("ux", 46, du_factor, decay),
-           "pv_expr": _product("vx", 38, dv_factor, decay),
+           "du_factor": du_factor, "dv_factor": dv_factor,
+           "vth_eff": "vth_q" if per_neuron else int(c.vth) << 6,
+           "vth_sig": "vth_q" if per_neuron else f"24'd{int(c.vth) << 6}",
+           "pu_expr": "ux * {33'd0, du_q}" if per_neuron else _product("ux", 46, du_factor,
+                                                                      decay),
+           "pv_expr": "vx * {25'd0, dv_q}" if per_neuron else _product("vx", 38, dv_factor,
+                                                                      decay),
+           "per_neuron": per_neuron, "param_hex": f"core{c.index}_params.hex",
            "subtract": c.subtract, "reset_interval": c.reset_interval,
            "reset_offset": c.reset_offset, "rw": clog2(max(c.reset_interval, 1)),
            "a_in": " + ".join(f"r{g['index']}" for g in groups) or "32'd0",
@@ -241,6 +252,14 @@ def _core_ctx(c: Core, plan: Plan, files: dict[str, str], decay: str = "multiply
            "bias_hex": f"core{c.index}_bias.hex",
            "unused": ", ".join(unused), "has_conv": bool(convs), "pass_bits": pass_bits,
            "go_len": go_len}
+    if per_neuron:  # word = {vth << 6 (24 bits), 4096 - dv (13), 4096 - (du + 1) (13)}
+        n = c.n
+        du = np.broadcast_to(np.asarray(c.du, np.int64), (n,))
+        dv = np.broadcast_to(np.asarray(c.dv, np.int64), (n,))
+        vth = np.broadcast_to(np.asarray(c.vth, np.int64), (n,))
+        words = ((vth << 6).astype(object) << 26) | ((4096 - dv).astype(object) << 13) | (
+            4096 - (du + 1)).astype(object)
+        files[ctx["param_hex"]] = _hex(np.asarray(words, dtype=object), 50)
     if bias_rom:
         if bias_w > 32:
             ctx["bias_w"] = 32
