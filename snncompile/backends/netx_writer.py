@@ -25,7 +25,8 @@ SUPPORTED = frozenset({"SpikeInput", "GradedInput", "SpikeOutput", "Dense", "Del
 # the SDNN neurons netx builds (hdf5.py get_neuron_params with Network's default spike_exp)
 NETX_SDNN = {"spike_exp": 6, "state_exp": 6, "num_message_bits": 16, "cum_error": False}
 WHY = {"reset-subtract": "netx's LIF resets to zero",
-       "per-neuron-parameters": "a netx layer holds one iDecay, vDecay and vThMant",
+       "per-neuron-parameters": "the exporter writes one iDecay, vDecay and vThMant per "
+                                "layer (per-neuron vectors are not written yet)",
        "reset-subtract-next": "netx's LIF resets to zero",
        "ATRLIF": "netx has no adaptive threshold (ATRLIF) neuron type",
        "LIFReset": "netx resets all layers together or not at all",
