@@ -96,3 +96,35 @@ def test_run_on_a_folder_that_is_no_build(tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((1, 2, 64)))
     (tmp_path / "empty").mkdir()
     assert_refused(run(tmp_path / "empty", tmp_path / "x.npy"), "not a build folder")
+
+
+def _rehash(folder: Path) -> None:
+    """Re-make every hash of the manifest, as an attacker who edited a file would."""
+    from snncompile.artifacts import manifest_digest, sha256_file
+
+    def change(manifest):
+        for name in manifest["hashes"]:
+            manifest["hashes"][name] = sha256_file(folder / name)
+        manifest["manifest_sha256"] = manifest_digest(manifest)
+    _edit_manifest(folder, change)
+
+
+@pytest.mark.parametrize("text", [b"", b"\xff" * 64])
+def test_run_on_a_rehashed_damaged_text_graph_names_the_file(damaged, text):
+    # fuzz: UnicodeDecodeError / BadZipFile from model.hw.txt and its .npz sidecar
+    folder, x = damaged
+    (folder / "model.hw.txt").write_bytes(b"snncompile-ir " + text)
+    _rehash(folder)
+    assert_refused(run(folder, x), "model.hw.txt")
+
+
+def test_run_on_a_loihi2_build_with_a_rehashed_damaged_model_net_is_one_sentence(tmp_path):
+    # fuzz: KeyError 'Unable to synchronously open object (message size exceeds buffer end)'
+    folder = tmp_path / "build"
+    assert invoke(DIGITS, "-t", "loihi2", "-o", folder)[0] == 0
+    data = bytearray((folder / "model.net").read_bytes())
+    data[800:1600] = b"\xff" * 800
+    (folder / "model.net").write_bytes(bytes(data))
+    _rehash(folder)
+    np.save(tmp_path / "x.npy", np.zeros((1, 2, 64)))
+    assert_refused(run(folder, tmp_path / "x.npy"), "model.net")

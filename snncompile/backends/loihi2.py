@@ -145,12 +145,22 @@ def _copy_shipped_models(folder: Path) -> dict[str, str]:
 
 
 def read_model(folder: Path) -> Graph:
-    """The exact hw graph stored in folder/model.net."""
+    """The exact hw graph stored in folder/model.net; checked as any HDF5 model file first
+    (a build re-hashed after its model.net was damaged must be a sentence, not an h5py error)."""
     import h5py
 
+    from snncompile.frontends.hdf5_guard import check_hdf5
+
     path = Path(folder) / MODEL
-    with h5py.File(path, "r") as f:
-        return read_graph(f[GROUP], str(path))
+    check_hdf5(path, "build's netx file")
+    try:
+        with h5py.File(path, "r") as f:
+            return read_graph(f[GROUP], str(path))
+    except SnnCompileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - h5py's errors vary (KeyError, OSError, ...)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise SnnCompileError(f"{path} cannot be read ({first}); recompile the model") from None
 
 
 def _run_with_retry(cmd: list[str], cwd: str, timeout: float) -> subprocess.CompletedProcess:
