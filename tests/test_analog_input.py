@@ -32,6 +32,7 @@ def snntorch_net() -> torch.nn.Sequential:
         torch.nn.Linear(32, 5), snntorch.Leaky(beta=0.9, init_hidden=True, output=True))
     with torch.no_grad():
         net[0].weight.mul_(2.0)
+        net[2].weight.mul_(3.0)
     return net.eval()
 
 
