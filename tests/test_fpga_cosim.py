@@ -116,13 +116,16 @@ def _sorted(rows: np.ndarray) -> np.ndarray:
 
 
 def cosim(graph: Graph, x: np.ndarray, steps: int, tmp: Path, simulator: str = "icarus",
-          cores=None):
+          cores=None, decay: str | None = None, state_dump: bool | None = None):
+    """Write the RTL, run it, and return (plan, the model's trace, the RTL's trace); u and v are
+    dumped after every tick under Icarus (or with state_dump=True)."""
     folder = tmp / "build"
     folder.mkdir(parents=True, exist_ok=True)
-    fpga.write(graph, folder, cores=cores)
+    fpga.write(graph, folder, cores=cores, decay=decay)
     plan, want = expected(graph, x, steps, cores)
+    dump = simulator == "icarus" if state_dump is None else state_dump
     got = simulate(folder / "rtl", tmp / "work", x, steps, plan.n_in, simulator,
-                   state_dump=simulator == "icarus", payload_bits=plan.payload_bits)
+                   state_dump=dump, payload_bits=plan.payload_bits)
     return plan, want, got
 
 

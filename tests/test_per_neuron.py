@@ -76,10 +76,39 @@ def test_per_neuron_snntorch_runs_on_emu_and_lava(kind):
     compare(hw_graph, x[:2].astype(np.int8))  # Lava (shipped SnnLIF) == emulator, every step
 
 
-def test_per_neuron_fpga_refuses_by_name(tmp_path):
-    from snncompile.backends import get_backend, support
+def test_per_neuron_snntorch_runs_on_fpga(tmp_path):
+    """The fpga keeps each core's per-neuron du, dv in a parameter memory: the RTL (Icarus) gives
+    the emulator's output spikes, and the emulator tracks snnTorch as on loihi2."""
+    from snncompile.backends import fpga
 
-    hw_graph, _ = api.lower(from_module(_net("Leaky", seed=3), (N_IN,)), "fpga")
-    with pytest.raises(support.UnsupportedFeature, match=r"^fpga cannot hold per-neuron du, dv "
-                       r"or vth at node '1'"):
-        get_backend("fpga").write(hw_graph, tmp_path)
+    net = _net("Leaky", seed=3, reset_mechanism="zero", reset_delay=False)
+    x = (np.random.default_rng(4).random((2, 12, N_IN)) < 0.35).astype(np.int8)
+    hw_graph, report = api.lower(from_module(net, (N_IN,)), "fpga")
+    assert {q.layer: q.param_groups for q in report.layers} == {"1": N_HID, "3": N_OUT}
+    fpga.write(hw_graph, tmp_path)
+    got, _ = fpga.run(tmp_path, {}, x, simulator="icarus")
+    (want,) = run_emulator(hw_graph, x).outputs.values()
+    np.testing.assert_array_equal(got, want)
+    assert want.sum() > 0
+    assert (tmp_path / "rtl" / "core1_param.hex").exists()
+
+
+def test_per_neuron_netx_export_refused_by_name(tmp_path):
+    """The netx exporter writes one vth, du, dv per layer: the loihi2 build writes no /layer,
+    says which fields of which layer, and keeps /snncompile."""
+    import json
+
+    import h5py
+
+    from snncompile.backends import get_backend
+
+    net = _net("Leaky", seed=3, reset_mechanism="zero", reset_delay=False)
+    hw_graph, _ = api.lower(from_module(net, (N_IN,)), "loihi2")
+    files = get_backend("loihi2").write(hw_graph, tmp_path)
+    notes = json.loads((tmp_path / files["netx_notes"]).read_text())
+    assert [n for n in notes if "per-neuron" in n] == [
+        f"netx export cannot hold per-neuron {fields} at node {node!r}: the exporter writes one "
+        "iDecay, vDecay and vThMant per layer (per-neuron vectors are not written yet) (see "
+        "docs/support.md)" for node, fields in (("1", "dv"), ("3", "dv"))]
+    with h5py.File(tmp_path / files["model"], "r") as f:
+        assert "layer" not in f and "snncompile" in f

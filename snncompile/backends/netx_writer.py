@@ -193,11 +193,23 @@ def _layer(parent: Any, index: int, kind: str, data: dict[str, Any]) -> None:
             g.create_dataset(key, data=np.asarray(value))
 
 
+def _name_fields(g: Graph, reason: str) -> str:
+    """A per-neuron refusal names the fields that differ ("per-neuron du and vth at node ...")."""
+    generic = "per-neuron du, dv or vth at node "
+    if generic not in reason:
+        return reason
+    node = reason.split(generic, 1)[1].split("'")[1]
+    op = g.nodes[node]
+    fields = [k for k in hw.LIF.PER_NEURON if isinstance(getattr(op, k, None), np.ndarray)]
+    return reason.replace(generic, f"per-neuron {' and '.join(fields)} at node ")
+
+
 def write_layers(hw_graph: Graph, h5file: Any) -> list[str]:
     """Write `/layer` into the open h5py file and return [], or write nothing and return reasons."""
     if "layer" in h5file:
         return ["the file already has a /layer group"]
-    g, why = hw_graph, support.reasons(hw_graph, "netx export")
+    g = hw_graph
+    why = [_name_fields(g, r) for r in support.reasons(g, "netx export")]
     features = len(why)
     chain = _chain(g, why)
     if len(why) > features or not chain:

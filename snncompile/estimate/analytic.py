@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from snncompile.backends.fpga.plan import Plan
-from snncompile.backends.fpga.widths import clog2
+from snncompile.backends.fpga.rtl import FACTOR_BITS, VTH_BITS
+from snncompile.backends.fpga.widths import clog2, signed_bits
 from snncompile.errors import SnnCompileError
 
 # (depth, width) configurations of one block RAM
@@ -28,6 +31,7 @@ LUT_COEF = {"ice40": (0, 103, 209, 391, 326), "xilinx": (98, 200, 0, 58, 0),
             "ecp5": (98, 200, 0, 58, 0)}
 FF_COEF = {"ice40": (3, 25, 91, 125, 33), "xilinx": (73, 78, 0, 36, 0), "ecp5": (73, 78, 0, 36, 0)}
 CALIBRATED = ("ice40", "xilinx")
+PARAM_BITS = {"du": FACTOR_BITS, "dv": FACTOR_BITS, "vth": VTH_BITS}
 
 
 def memories(plan: Plan) -> list[tuple[str, int, int]]:
@@ -37,11 +41,15 @@ def memories(plan: Plan) -> list[tuple[str, int, int]]:
         for g in c.groups:  # weights (a Dense matrix or a Conv kernel + axon ROM), accumulators
             mems.extend((f"core{c.index}.{name}", words, bits)
                         for name, words, bits in g.memories(c.n))
-        if c.per_neuron or 4096 - (c.du + 1) != 0:
+        if "du" in c.per_neuron or 4096 - (int(c.du) + 1) != 0:
             mems.append((f"core{c.index}.umem", c.n, 32))
-        if c.per_neuron:  # {vth << 6, 4096 - dv, 4096 - (du + 1)} per neuron
-            mems.append((f"core{c.index}.pmem", c.n, 50))
         mems.append((f"core{c.index}.vmem", c.n, 24))
+        if np.any(c.bias != c.bias[0]):  # the bias memory (fpga/rtl.py: bias_rom)
+            lo, hi = int(c.bias.min()), int(c.bias.max())
+            mems.append((f"core{c.index}.bmem", c.n, min(signed_bits(lo, hi), 32)))
+        width = sum(PARAM_BITS[k] for k in c.per_neuron)
+        if width:  # per-neuron du, dv, vth packed one word per neuron (fpga/rtl.py: _param_rom)
+            mems.append((f"core{c.index}.pmem", c.n, width))
     for k in plan.source_cores:
         n = plan.cores[k].n
         mems.append((f"fifo{k}", 1 << clog2(n), clog2(n)))
@@ -63,8 +71,9 @@ def analytic_resources(plan: Plan, family: str = "ice40") -> dict:
         if words > 1 and words * width >= BRAM_MIN_BITS[family]:
             bram += blocks(words, width, family)
     n_groups = sum(len(c.groups) for c in plan.cores)
-    mul_u = sum(1 for c in plan.cores if c.per_neuron or (4096 - (c.du + 1)) not in (0, 4096))
-    mul_v = sum(1 for c in plan.cores if c.per_neuron or c.dv != 0)
+    mul_u = sum(1 for c in plan.cores
+                if "du" in c.per_neuron or (4096 - (int(c.du) + 1)) not in (0, 4096))
+    mul_v = sum(1 for c in plan.cores if "dv" in c.per_neuron or int(c.dv) != 0)
     feats = (1, len(plan.cores), n_groups, mul_u, mul_v)
     lut = sum(a * b for a, b in zip(LUT_COEF[family], feats))
     ff = sum(a * b for a, b in zip(FF_COEF[family], feats))

@@ -110,7 +110,7 @@ class Core:
     index: int
     name: str
     n: int
-    du: int | np.ndarray  # one value, or per neuron (N,) when the block's neurons differ
+    du: int | np.ndarray  # one integer, or (N,) int64 when the block's neurons differ
     dv: int | np.ndarray
     vth: int | np.ndarray
     bias: np.ndarray  # (N,) int64, wrap32(bias_mant << bias_exp) as the emulator computes it
@@ -126,9 +126,26 @@ class Core:
         return self.block.neurons if self.block is not None else np.arange(self.n)
 
     @property
-    def per_neuron(self) -> bool:
-        """du, dv or vth differ between this core's neurons: a parameter ROM holds them."""
-        return any(isinstance(v, np.ndarray) for v in (self.du, self.dv, self.vth))
+    def per_neuron(self) -> tuple[str, ...]:
+        """The fields (of du, dv, vth) this core holds per neuron, in its parameter memory."""
+        return tuple(k for k in PER_NEURON if isinstance(getattr(self, k), np.ndarray))
+
+    @property
+    def param_groups(self) -> int:
+        """Distinct (du, dv, vth) tuples among the core's neurons (1: shared constants)."""
+        cols = [np.broadcast_to(np.asarray(getattr(self, k)), (self.n,)) for k in PER_NEURON]
+        return len(np.unique(np.stack(cols, axis=1), axis=0)) if self.per_neuron else 1
+
+
+PER_NEURON = hw.LIF.PER_NEURON  # the fields (du, dv, vth) a core may hold per neuron
+
+
+def block_values(value: int | np.ndarray, neurons: np.ndarray) -> int | np.ndarray:
+    """A population's per-neuron field on one block: one integer if its neurons share it."""
+    if not isinstance(value, np.ndarray):
+        return int(value)
+    got = np.asarray(value).reshape(-1)[neurons].astype(np.int64)
+    return int(got[0]) if np.all(got == got[0]) else got
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,15 +199,6 @@ WHY = {"GradedInput": "the RTL's input events enter synapses, not a neuron's a_i
                               "that reset, with a warning)",
        "potential-readout": "the RTL's neuron registers hold dv < 4096 and vth < 2^17, and a "
                             "build's output is spikes, not potentials"}
-
-
-def _block_value(value: int | np.ndarray, neurons: np.ndarray) -> int | np.ndarray:
-    """A LIF parameter for one block: its one integer, or the block's neurons' (N,) int64 values
-    when they differ within the block."""
-    if not isinstance(value, np.ndarray):
-        return int(value)
-    mine = np.asarray(value, np.int64).reshape(-1)[neurons]
-    return int(mine[0]) if np.all(mine == mine[0]) else mine
 
 
 def pass_len(core: Core, group: Group | ConvGroup) -> int:
@@ -340,8 +348,8 @@ def make_plan(graph: Graph, cores: CoreModel | None = None,
         op = graph.nodes[b.layer]
         bias = effective_bias(op)
         made.append(Core(
-            index=k, name=b.layer, n=b.n, du=_block_value(op.du, b.neurons),
-            dv=_block_value(op.dv, b.neurons), vth=_block_value(op.vth, b.neurons),
+            index=k, name=b.layer, n=b.n, du=block_values(op.du, b.neurons),
+            dv=block_values(op.dv, b.neurons), vth=block_values(op.vth, b.neurons),
             bias=bias[b.neurons].astype(np.int64), subtract=op.reset == "subtract",
             reset_interval=int(op.reset_interval), reset_offset=int(op.reset_offset),
             groups=tuple(groups), source=src_num.get(k, 0), block=b))

@@ -179,13 +179,48 @@ def csd(n: int) -> list[tuple[int, int]]:
     return terms
 
 
-def _product(sig: str, bits: int, factor: int, decay: str) -> str:
+def _product(sig: str, bits: int, factor: int | str, decay: str) -> str:
     """sig * factor in `bits` bits (sig already sign-extended): a multiplier, or for "shift-add"
     the factor's canonical signed digits as shifts, adds and subtracts (the same integer mod
-    2^bits, and exact since |product| < 2^(bits - 1)), so the core has no multiplier."""
+    2^bits, and exact since |product| < 2^(bits - 1)), so the core has no multiplier. A factor
+    read from the parameter memory (a signal name, FACTOR_BITS unsigned) is a multiplier, or for
+    "shift-add" one masked shifted copy of sig per factor bit, summed."""
+    if isinstance(factor, str):
+        if decay == "multiply":
+            return f"$signed({sig}) * $signed({{{bits - FACTOR_BITS}'d0, {factor}}})"
+        return "\n        + ".join(f"({{{bits}{{{factor}[{k}]}}}} & ({sig} << {k}))" if k else
+                                    f"({{{bits}{{{factor}[0]}}}} & {sig})"
+                                    for k in range(FACTOR_BITS))
     if decay == "multiply":
         return f"$signed({sig}) * $signed({bits}'d{factor})"
     return _shift_add(sig, factor)
+
+
+FACTOR_BITS = 13  # a decay factor 4096 - (du + 1) or 4096 - dv lies in 0..4096
+VTH_BITS = 17  # vth mantissa (ir/check.py)
+
+
+def _param_rom(c: Core, files: dict[str, str]) -> dict:
+    """The core's per-neuron parameter memory: one word per neuron packing the fields that differ
+    between its neurons (du as the factor 4096 - (du + 1), dv as 4096 - dv, vth as its mantissa),
+    lowest field first; {"fields": {name: "[hi:lo]"}, "param_w", "param_hex"}; no fields when
+    the core's neurons share all three (constants, as before)."""
+    values = {"du": lambda x: 4096 - (x + 1), "dv": lambda x: 4096 - x, "vth": lambda x: x}
+    widths = {"du": FACTOR_BITS, "dv": FACTOR_BITS, "vth": VTH_BITS}
+    fields, word, lo = {}, np.zeros(c.n, dtype=object), 0
+    for name in c.per_neuron:
+        vals = values[name](np.asarray(getattr(c, name), np.int64))
+        if vals.min() < 0 or vals.max() >= 1 << widths[name]:
+            raise SnnCompileError(f"fpga back end: LIF {c.name!r} has a per-neuron {name} outside "
+                                  f"its {widths[name]}-bit field")
+        word = word + (vals.astype(object) << lo)
+        fields[name] = f"[{lo + widths[name] - 1}:{lo}]"
+        lo += widths[name]
+    hex_name = f"core{c.index}_param.hex"
+    if fields:
+        files[hex_name] = _hex(word, lo)
+    return {"fields": fields, "param_w": lo, "param_hex": hex_name,
+            "param_text": ", ".join(f"{k} {v}" for k, v in fields.items())}
 
 
 def _shift_add(sig: str, factor: int) -> str:
@@ -205,13 +240,9 @@ def _core_ctx(c: Core, plan: Plan, files: dict[str, str], decay: str = "multiply
     go_len = f"{pass_bits}'d{c.n - 1}"
     for g in reversed(convs):
         go_len = f"ev_go{g['index']} ? {pass_bits}'d{g['walk_len'] - 1} : {go_len}"
-    per_neuron = c.per_neuron
-    du_factor: int | str
-    dv_factor: int | str
-    if per_neuron:  # a parameter ROM and general multipliers (factors 0 and 4096 included)
-        du_factor, dv_factor = "du_q", "dv_q"
-    else:
-        du_factor, dv_factor = 4096 - (int(c.du) + 1), 4096 - int(c.dv)
+    params = _param_rom(c, files)
+    du_factor = "du_f" if "du" in params["fields"] else 4096 - (int(c.du) + 1)
+    dv_factor = "dv_f" if "dv" in params["fields"] else 4096 - int(c.dv)
     unused = ["a_in[31:26]"]
     if du_factor == 0:
         unused.append("u_old")
@@ -236,14 +267,12 @@ def _core_ctx(c: Core, plan: Plan, files: dict[str, str], decay: str = "multiply
              "wire": f"{b.offset}:{b.offset + c.n}" if b else f"0:{c.n}"}
     ctx = {"index": c.index, "name": c.name, "n": c.n, "nw": clog2(c.n), "groups": groups,
            "block_text": block_text, "where": where,
-           "du_factor": du_factor, "dv_factor": dv_factor,
-           "vth_eff": "vth_q" if per_neuron else int(c.vth) << 6,
-           "vth_sig": "vth_q" if per_neuron else f"24'd{int(c.vth) << 6}",
-           "pu_expr": "ux * {33'd0, du_q}" if per_neuron else _product("ux", 46, du_factor,
-                                                                      decay),
-           "pv_expr": "vx * {25'd0, dv_q}" if per_neuron else _product("vx", 38, dv_factor,
-                                                                      decay),
-           "per_neuron": per_neuron, "param_hex": f"core{c.index}_params.hex",
+           "du_factor": du_factor, "dv_factor": dv_factor, **params,
+           "param_groups": c.param_groups,
+           "vth_eff": "vth_eff" if "vth" in params["fields"] else f"24'd{int(c.vth) << 6}",
+           "vth_text": "vth_eff" if "vth" in params["fields"] else str(int(c.vth) << 6),
+           "pu_expr": _product("ux", 46, du_factor, decay),
+           "pv_expr": _product("vx", 38, dv_factor, decay),
            "subtract": c.subtract, "reset_interval": c.reset_interval,
            "reset_offset": c.reset_offset, "rw": clog2(max(c.reset_interval, 1)),
            "a_in": " + ".join(f"r{g['index']}" for g in groups) or "32'd0",
@@ -252,14 +281,6 @@ def _core_ctx(c: Core, plan: Plan, files: dict[str, str], decay: str = "multiply
            "bias_hex": f"core{c.index}_bias.hex",
            "unused": ", ".join(unused), "has_conv": bool(convs), "pass_bits": pass_bits,
            "go_len": go_len}
-    if per_neuron:  # word = {vth << 6 (24 bits), 4096 - dv (13), 4096 - (du + 1) (13)}
-        n = c.n
-        du = np.broadcast_to(np.asarray(c.du, np.int64), (n,))
-        dv = np.broadcast_to(np.asarray(c.dv, np.int64), (n,))
-        vth = np.broadcast_to(np.asarray(c.vth, np.int64), (n,))
-        words = ((vth << 6).astype(object) << 26) | ((4096 - dv).astype(object) << 13) | (
-            4096 - (du + 1)).astype(object)
-        files[ctx["param_hex"]] = _hex(np.asarray(words, dtype=object), 50)
     if bias_rom:
         if bias_w > 32:
             ctx["bias_w"] = 32

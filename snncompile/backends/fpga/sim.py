@@ -113,7 +113,7 @@ def _check(proc: subprocess.CompletedProcess, what: str) -> None:
 
 def build(rtl: Path, work: Path, simulator: str = "icarus", state_dump: bool = False) -> list[str]:
     """Compile the testbench + RTL in `work` (Verilator: once; reused while the binary exists);
-    return the command that runs it. `state_dump` (Icarus) adds every neuron's u, v per tick."""
+    return the command that runs it. `state_dump` adds every neuron's u, v per tick."""
     rtl, work = Path(rtl).resolve(), Path(work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     files = [str(rtl / n) for n in _sources(rtl)]
@@ -124,10 +124,12 @@ def build(rtl: Path, work: Path, simulator: str = "icarus", state_dump: bool = F
         _check(children.run(cmd), "iverilog")
         return [_tool("vvp"), "-n", str(out)]
     if simulator == "verilator":
-        binary = work / "obj_dir" / "snn_sim"
+        obj = work / ("obj_dir_state" if state_dump else "obj_dir")
+        binary = obj / "snn_sim"
         if not binary.exists():
-            cmd = [_tool("verilator"), *VERILATOR_FLAGS.split(), "-j", "2", "-Mdir",
-                   str(work / "obj_dir"), "-o", "snn_sim", *files]
+            flags = ["-DSNN_STATE_DUMP"] if state_dump else []
+            cmd = [_tool("verilator"), *VERILATOR_FLAGS.split(), *flags, "-j", "2", "-Mdir",
+                   str(obj), "-o", "snn_sim", *files]
             _check(children.run(cmd), "verilator")
         return [str(binary)]
     raise SnnCompileError(f"unknown simulator {simulator!r} (choose {', '.join(SIMULATORS)})")
