@@ -90,9 +90,11 @@ def test_gradient_reaches_weights_and_learned_beta():
     assert all(g is not None and torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads)
 
 
-def test_parameters_are_one_per_layer():
-    with pytest.raises(ValueError, match="theta_0 must be one number per layer"):
-        snn.AdaptiveLIF(3, theta_0=torch.ones(3))
+def test_parameters_are_per_layer_or_per_neuron():
+    """(Per-neuron constants run end to end in tests/test_adaptive_per_neuron.py.)"""
+    assert snn.AdaptiveLIF(3, theta_0=torch.ones(3)).theta_0.shape == (3,)
+    with pytest.raises(ValueError, match="theta_0 has shape"):
+        snn.AdaptiveLIF(3, theta_0=torch.ones(4))
 
 
 def _agreement(seed: int) -> tuple[list[float], float]:

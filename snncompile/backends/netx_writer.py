@@ -200,7 +200,8 @@ def _name_fields(g: Graph, reason: str) -> str:
         return reason
     node = reason.split(generic, 1)[1].split("'")[1]
     op = g.nodes[node]
-    fields = [k for k in hw.LIF.PER_NEURON if isinstance(getattr(op, k, None), np.ndarray)]
+    fields = [k for k in getattr(op, "PER_NEURON", ())
+              if isinstance(getattr(op, k, None), np.ndarray)]
     return reason.replace(generic, f"per-neuron {' and '.join(fields)} at node ")
 
 

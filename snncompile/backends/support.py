@@ -91,7 +91,8 @@ ATTRIBUTES: tuple[Feature, ...] = (
             "subtraction of the previous step's spike inside the v update (snnTorch's default)"),
     Feature("per-neuron-parameters", "per-neuron du, dv or vth",
             _neurons_where(lambda op: getattr(op, "heterogeneous", False)),
-            "a LIF population whose decays or threshold differ between its neurons"),
+            "a LIF population whose decays or threshold differ between its neurons (or an "
+            "ATRLIF whose decays, theta_0 or theta_step do)"),
     Feature("LIFReset", "a periodic reset (LIFReset)",
             _neurons_where(lambda op: getattr(op, "reset_interval", 0) > 0),
             "a neuron population cleared every `reset_interval` steps (times biased layers)"),

@@ -228,24 +228,39 @@ class ATRLIF(HWOp):
         r  = wrap32(tz(r * (4096 - delta_r)))                  (theta and r are never clipped)
         s  = wrap32(v - r) >= theta                            (non-strict, unlike LIF)
         r[s] += 2 theta[s];  theta[s] += theta_step << 6       (int32 wrap; v is not reset)
-    delta_*, theta_0, theta_step are per population (Lava holds one); bias_mant, bias_exp per
-    neuron, as in LIF.
+    delta_*, theta_0, theta_step are one integer for the population, or per neuron: an int64
+    array of `shape` when they differ (as LIF's du, dv, vth; co-learned adaptation trains them
+    per neuron). Lava's own ATRLIF holds one value each, the shipped SnnATRLIF process vectors
+    (snncompile/lava_models/snn_atrlif.py). bias_mant, bias_exp are per neuron, as in LIF.
     """
 
     shape: tuple[int, ...]
-    delta_i: int
-    delta_v: int
-    delta_theta: int
-    delta_r: int
-    theta_0: int
-    theta_step: int
+    delta_i: int | np.ndarray
+    delta_v: int | np.ndarray
+    delta_theta: int | np.ndarray
+    delta_r: int | np.ndarray
+    theta_0: int | np.ndarray
+    theta_step: int | np.ndarray
     bias_mant: np.ndarray
     bias_exp: np.ndarray
     kind: ClassVar[str] = "neuron"
     array_fields: ClassVar[dict] = {"bias_mant": I64, "bias_exp": I64}
+    PER_NEURON: ClassVar[tuple[str, ...]] = ("delta_i", "delta_v", "delta_theta", "delta_r",
+                                             "theta_0", "theta_step")
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in self.PER_NEURON:
+            object.__setattr__(self, name, per_neuron(getattr(self, name), self.shape, name))
 
     def output_shape(self, input_shape):
         return tuple(self.shape)
+
+    @property
+    def heterogeneous(self) -> bool:
+        """True if a delta, theta_0 or theta_step differs between neurons (Lava's ATRLIF holds
+        one of each)."""
+        return any(isinstance(getattr(self, k), np.ndarray) for k in self.PER_NEURON)
 
 
 ACT_MODES = ("relu", "unit")  # Lava's sdn ActivationMode (RELU = 1, UNIT = 0)

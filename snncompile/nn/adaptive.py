@@ -14,13 +14,18 @@ from snncompile.nn.layers import _shape
 from snncompile.nn.surrogate import SURROGATES, spike
 
 
-def _scalar(name: str, value: float | torch.Tensor) -> torch.Tensor:
-    """Loihi holds every ATRLIF parameter once per population, so each must be one number."""
+def _param(name: str, value: float | torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """One number for the layer, or one per neuron (a tensor broadcasting to `shape`): co-learned
+    adaptation trains each neuron's own decays and threshold; the loihi2 program runs them in
+    the shipped SnnATRLIF (Lava's ATRLIF holds one of each)."""
     t = torch.as_tensor(value, dtype=torch.get_default_dtype()).detach().clone()
-    if t.numel() != 1:
-        raise ValueError(f"AdaptiveLIF {name} must be one number per layer (Lava's ATRLIF holds "
-                         f"one per population), not a tensor of shape {tuple(t.shape)}")
-    return t.reshape(())
+    if t.numel() == 1:
+        return t.reshape(())
+    try:
+        return torch.broadcast_to(t, shape).clone()
+    except RuntimeError:
+        raise ValueError(f"AdaptiveLIF {name} has shape {tuple(t.shape)}, which does not "
+                         f"broadcast to the layer's {shape}") from None
 
 
 class AdaptiveLIF(nn.Module):
@@ -34,7 +39,8 @@ class AdaptiveLIF(nn.Module):
         r     = r + 2 * theta * s;   theta = theta + theta_step * s
 
     State starts at i = v = r = 0, theta = theta_0. `alpha`, `beta`, `decay_theta`, `decay_r`
-    are per-step retention factors in [0, 1] (Lava's delta = 1 - factor), one per layer;
+    are per-step retention factors in [0, 1] (Lava's delta = 1 - factor), one per layer or
+    one per neuron (a tensor of the layer's shape), as are theta_0 and theta_step;
     `learn_beta=True` learns beta (PLIF style). The spike's gradient is the surrogate's, taken
     at (v - r) - theta; the updates of r and theta are detached (as a reset usually is).
     """
@@ -49,11 +55,11 @@ class AdaptiveLIF(nn.Module):
         self.shape = _shape(shape)
         for name, value in (("alpha", alpha), ("theta_0", theta_0), ("theta_step", theta_step),
                             ("decay_theta", decay_theta), ("decay_r", decay_r)):
-            self.register_buffer(name, _scalar(name, value))
+            self.register_buffer(name, _param(name, value, self.shape))
         if learn_beta:
-            self.beta = nn.Parameter(_scalar("beta", beta))
+            self.beta = nn.Parameter(_param("beta", beta, self.shape))
         else:
-            self.register_buffer("beta", _scalar("beta", beta))
+            self.register_buffer("beta", _param("beta", beta, self.shape))
         self.surrogate, self.slope = str(surrogate), None if slope is None else float(slope)
         self.reset_state()
 
@@ -82,5 +88,7 @@ class AdaptiveLIF(nn.Module):
         return s
 
     def extra_repr(self) -> str:
-        return (f"{self.shape}, theta_0={float(self.theta_0)}, "
-                f"theta_step={float(self.theta_step)}")
+        def show(t: torch.Tensor) -> str:
+            return f"{float(t)}" if t.numel() == 1 else f"per neuron {tuple(t.shape)}"
+
+        return f"{self.shape}, theta_0={show(self.theta_0)}, theta_step={show(self.theta_step)}"

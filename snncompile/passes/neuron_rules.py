@@ -8,7 +8,6 @@ one); `neuron_coeffs` gives the per-neuron threshold and decays the search works
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import numpy as np
 
@@ -44,31 +43,17 @@ def rule_of(layer: SteppedLayer) -> NeuronRule:
     return NEURON_RULES[type(layer.neuron)]
 
 
-def _uniform(name: str, op: Any, field: str, arr: np.ndarray) -> float:
-    """The layer's one value of a per-step coefficient; `field` names the nn parameter behind it."""
-    if not np.allclose(arr, arr[0], rtol=1e-6, atol=0):
-        values = np.asarray(getattr(op, field), dtype=np.float64)
-        raise unsupported(NAME, name, op,
-                          f"{field} differs between its neurons ({values.min():.6g} .. "
-                          f"{values.max():.6g}), and Lava holds one du, dv and vth per population")
-    return float(arr[0])
-
-
 def neuron_coeffs(name: str, c: SteppedLayer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-neuron threshold, alpha, beta (float64, flat). A LIF/IF/CubaLIF keeps them per
     neuron: thresholds fold into each neuron's weights and biases (everything is in units of
     the neuron's own threshold, so one integer vth serves every neuron exactly), and decays
-    become per-neuron du, dv. Lava's ATRLIF holds one of each, so AdaptiveLIF must share them."""
-    rule, op, n = rule_of(c), c.neuron, len(c.gain)
-    if rule.adaptive:
-        values = (_uniform(name, op, "theta_0", c.threshold),
-                  _uniform(name, op, "tau_syn", c.alpha),
-                  _uniform(name, op, "tau_mem", c.beta))
-        thr, alpha, beta = (np.full(n, v) for v in values)
-        return thr, alpha, beta
+    become per-neuron du, dv. AdaptiveLIF likewise: theta_0 folds as the threshold (theta_step
+    and the refractory term are in its units), its decays become per-neuron ATRLIF deltas."""
+    rule, n = rule_of(c), len(c.gain)
     ones = np.ones(n)
     return (np.broadcast_to(c.threshold, (n,)).astype(np.float64),
-            np.broadcast_to(c.alpha, (n,)).astype(np.float64) if rule.current else ones,
+            np.broadcast_to(c.alpha, (n,)).astype(np.float64) if rule.current or rule.adaptive
+            else ones,
             np.broadcast_to(c.beta, (n,)).astype(np.float64))
 
 

@@ -107,13 +107,14 @@ def _per_neuron(x: np.ndarray, conv: bool, n: int, sign: float) -> np.ndarray:
 
 
 def param_groups(op: Any) -> int:
-    """Distinct (du, dv, vth) integer tuples of a hw LIF: the populations Lava's own LIF would
-    need if the layer were split into groups that share them (1 for a uniform layer)."""
-    if not isinstance(op, hw.LIF) or not op.heterogeneous:
+    """Distinct integer tuples of a hw neuron's per-neuron fields (LIF: du, dv, vth; ATRLIF: its
+    deltas, theta_0, theta_step): the populations Lava's own LIF / ATRLIF would need if the layer
+    were split into groups that share them (1 for a uniform layer)."""
+    if not isinstance(op, (hw.LIF, hw.ATRLIF)) or not op.heterogeneous:
         return 1
     n = int(np.prod(op.shape))
     cols = [np.broadcast_to(np.asarray(getattr(op, k)), op.shape).reshape(n)
-            for k in hw.LIF.PER_NEURON]
+            for k in op.PER_NEURON]
     return len(np.unique(np.stack(cols, axis=1), axis=0))
 
 
@@ -219,7 +220,7 @@ class Quantize:
                             "spike together (strict mode reports it)")
         decays = int(np.any(beta > 0)) + int(cuba and np.any(alpha < 1))  # decays that round
         if adaptive:
-            decays += adaptive_rule.extra_cost(name, op, c, float(thr[0]))
+            decays += adaptive_rule.extra_cost(name, op, c, thr)
         exts = [extremes(x) for x, *_ in groups]  # once per array: the search asks often
         vth = self._search(name, op, groups, exts, vb, decays, cap, target, mags)
 
@@ -254,8 +255,7 @@ class Quantize:
         shape = tuple(c.hw_shape)
         lif: hw.LIF | hw.ATRLIF
         if adaptive:  # Lava's ATRLIF (bias always through the clock, so has_bias is False)
-            lif, more, fields = adaptive_rule.atrlif(name, op, c, shape, float(thr[0]), vth,
-                                                     float(alpha[0]), float(beta[0]))
+            lif, more, fields = adaptive_rule.atrlif(name, op, c, shape, thr, vth, alpha, beta)
             warnings += more
             du, dv, du_err, dv_err = (fields[k] for k in ("du", "dv", "du_err", "dv_err"))
         else:

@@ -234,12 +234,14 @@ class _ATRLIF:
         self.name, self.op = name, op
         self.u, self.v = initial_uv(op, batch, init)
         n = self.u.shape[1]
-        self.theta_0, self.theta_step = int(op.theta_0) << 6, int(op.theta_step) << 6
-        self.theta = np.full((batch, n), self.theta_0, dtype=np.int64)
+        field = {k: np.broadcast_to(np.asarray(getattr(op, k), np.int64), op.shape).reshape(n)
+                 for k in op.PER_NEURON}  # per neuron (a shared value broadcast)
+        self.theta_0, self.theta_step = field["theta_0"] << 6, field["theta_step"] << 6
+        self.theta = np.broadcast_to(self.theta_0, (batch, n)).copy()
         self.r = np.zeros((batch, n), dtype=np.int64)
         self.bias = effective_bias(op)
-        self.Di, self.Dv = 4096 - (int(op.delta_i) + 1), 4096 - int(op.delta_v)
-        self.Dth, self.Dr = 4096 - int(op.delta_theta), 4096 - int(op.delta_r)
+        self.Di, self.Dv = 4096 - (field["delta_i"] + 1), 4096 - field["delta_v"]
+        self.Dth, self.Dr = 4096 - field["delta_theta"], 4096 - field["delta_r"]
 
     def step(self, t: int, a_in: np.ndarray, events: list[Event] | None) -> np.ndarray:
         i1 = wrap(decay(self.u, self.Di) + wrap(wrap(a_in, 32) << 6, 32), 32)
