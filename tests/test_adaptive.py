@@ -196,7 +196,7 @@ def _nn_graph(**fields) -> Graph:
 
 @pytest.mark.parametrize("fields, words", [
     ({"theta_0": np.zeros(3)}, ["'a'", "theta_0", "not positive"]),
-    ({"tau_theta": np.array([1.0, 2.0, 3.0])}, ["'a'", "tau_theta", "one value per population"]),
+    ({"tau_theta": np.array([1.0, 5e-4, 3.0])}, ["'a'", "tau_theta", "per-step decay 2 outside"]),
     ({"theta_step": np.full(3, -1.0)}, ["'a'", "theta_step", "negative"]),
     ({"theta_step": np.full(3, 500.0)}, ["'a'", "theta_step", "cannot represent"]),
 ])
