@@ -46,7 +46,10 @@ def _array(data: Any, ref: dict) -> np.ndarray:
     """A stored array as the dtype it had (integers are stored narrow; older images have no
     dtype entry and keep the stored one)."""
     a = data[ref["@array"]]
-    return a.astype(ref["dtype"]) if "dtype" in ref and str(a.dtype) != ref["dtype"] else a
+    if "dtype" in ref and str(a.dtype) != ref["dtype"]:
+        a = a.astype(ref["dtype"])
+    a.setflags(write=False)  # ours alone: the op shares it instead of copying (ir/op.py)
+    return a
 
 
 def load_image(path: Path) -> Graph:

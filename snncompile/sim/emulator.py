@@ -29,18 +29,23 @@ from snncompile.sim.timing import clock_nodes, latency, synaptic_depths
 
 
 def effective_weights(op: hw.Dense) -> np.ndarray:
-    """Lava's one-time weight preprocessing (spec §2.1): sign mode, clip to 8 bits, truncate."""
-    w = np.asarray(op.weights, dtype=np.int64)
+    """Lava's one-time weight preprocessing (spec §2.1): sign mode, clip to 8 bits, truncate.
+    One copy of the weights, worked on in place (a 16M-weight layer made five before)."""
+    w = np.array(op.weights, dtype=np.int64)
     mode = op.sign_mode
     if mode == "auto":
         mode = "excitatory" if w.min(initial=0) >= 0 else "inhibitory" if w.max(initial=0) <= 0 else "mixed"
     mixed = mode == "mixed"
     if mode == "inhibitory":
-        w = -w
-    w = np.clip(w, -256 * mixed, 255)
+        np.negative(w, out=w)
+    np.clip(w, -256 * mixed, 255, out=w)
     k = 8 - op.num_weight_bits + mixed
-    w = (w >> k) << k
-    return -w if mode == "inhibitory" else w
+    if k:
+        w >>= k
+        w <<= k
+    if mode == "inhibitory":
+        np.negative(w, out=w)
+    return w
 
 
 class _Synapse:

@@ -127,6 +127,23 @@ NO_RECORD = np.zeros((0, 0, 0), np.int32)
 RESETS = {"zero": 0, "subtract": 1, "subtract_next": 2}  # hw.LIF.reset -> the kernel's code
 
 
+def _int8_transposed(w: np.ndarray, shift: int, offset: int):
+    """((w >> shift) - offset).T as an int8 torch tensor (n_in, n_out) with row-major strides
+    (torch._int_mm reads a size-1 dimension's stride too: a (1, n) view with stride 1 gave wrong
+    sums), a block of rows of w at a time (no int64 temporary of the whole matrix); the values
+    fit int8 (checked by the caller), so the cast is exact."""
+    import torch
+
+    q = torch.empty((w.shape[1], w.shape[0]), dtype=torch.int8)
+    out = q.numpy()
+    rows = max(1, (1 << 18) // max(1, w.shape[1]))
+    for a in range(0, len(w), rows):
+        part = w[a:a + rows] >> shift
+        part -= offset
+        out[:, a:a + rows] = part.T
+    return q
+
+
 class IntWeights:
     """Effective weights w (n_out, n_in) as int8 q with w = (q + offset) << shift, and the
     a_out shift e of the synapse; `product` gives wrap32(((spikes @ w.T) << e or >> -e))."""
@@ -140,17 +157,15 @@ class IntWeights:
         if self.n_in >= MAX_ROWS_INT32:
             return
         lo, hi = int(w.min(initial=0)), int(w.max(initial=0))
+        low_bits = int(np.bitwise_or.reduce(w, axis=None)) if w.size else 0  # common trailing 0s
         for shift in range(9):
-            if np.any(w & ((1 << shift) - 1)):
+            if low_bits & ((1 << shift) - 1):
                 break
             low, high = lo >> shift, hi >> shift
             if high - low <= 255:
                 offset = 0 if high <= 127 and low >= -128 else low + 128
                 self.shift, self.offset = shift, offset
-                import torch
-
-                self.q = torch.from_numpy(np.ascontiguousarray(((w >> shift) - offset).T
-                                                               .astype(np.int8)))
+                self.q = _int8_transposed(w, shift, offset)
                 return
 
     @property
