@@ -1,6 +1,7 @@
 """Hypothesis strategies for small hw graphs with ATRLIF populations (Dense -> ATRLIF chains).
 
-Skewed toward the corners of Lava's ATRLIF fixed model: decays at both ends (delta 0, 4096 and
+Skewed toward the corners of Lava's ATRLIF fixed model (half the populations hold some constants
+per neuron, which the shipped SnnATRLIF runs): decays at both ends (delta 0, 4096 and
 delta_i = -1), theta_0 = 0 (the non-strict '>=' fires at rest), large theta steps, big weights with
 positive exponents (the current wraps) and big biases (v saturates), recurrence, graded input,
 and LIF layers mixed in.
@@ -24,13 +25,24 @@ def atrlif_op(draw, shape: tuple[int, ...]) -> hw.ATRLIF:
     mant = _ints(draw, -(2**15) if big_bias else -300, 2**15 - 1 if big_bias else 300, shape)
     if draw(st.booleans()):
         mant = np.zeros(shape, np.int64)
+    per_neuron = draw(st.booleans())  # co-learned adaptation: constants differ per neuron
+
+    def field(scalar: int, low: int, high: int):
+        """The drawn corner value, or (per-neuron layers, half the fields) one value per neuron
+        that keeps the corner in some neurons."""
+        if not per_neuron or not draw(st.booleans()):
+            return scalar
+        arr = _ints(draw, low, high, shape)
+        return np.where(_ints(draw, 0, 2, shape) == 0, scalar, arr)
+
     return hw.ATRLIF(
         shape=tuple(shape),
-        delta_i=draw(st.sampled_from([-1, 0, 4095]) | st.integers(-1, 4095)),
-        delta_v=draw(DECAY), delta_theta=draw(DECAY), delta_r=draw(DECAY),
-        theta_0=draw(st.sampled_from([0, 1, 131071]) | st.integers(0, 300)
-                     | st.integers(0, 131071)),
-        theta_step=draw(st.sampled_from([0, 131071]) | st.integers(0, 300)),
+        delta_i=field(draw(st.sampled_from([-1, 0, 4095]) | st.integers(-1, 4095)), -1, 4095),
+        delta_v=field(draw(DECAY), 0, 4096), delta_theta=field(draw(DECAY), 0, 4096),
+        delta_r=field(draw(DECAY), 0, 4096),
+        theta_0=field(draw(st.sampled_from([0, 1, 131071]) | st.integers(0, 300)
+                           | st.integers(0, 131071)), 0, 300),
+        theta_step=field(draw(st.sampled_from([0, 131071]) | st.integers(0, 300)), 0, 300),
         bias_mant=mant,
         bias_exp=np.full(shape, draw(st.integers(-8, 7)), np.int64),
     )

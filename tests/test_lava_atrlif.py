@@ -38,7 +38,8 @@ def compare(graph: Graph, x: np.ndarray, hits: Counter) -> None:
         op = graph.nodes[layer]
         if isinstance(op, hw.ATRLIF):
             hits["spikes"] += int(emu.spikes[layer].sum())
-            hits["theta_0=0"] += op.theta_0 == 0
+            hits["theta_0=0"] += bool(np.any(np.asarray(op.theta_0) == 0))
+            hits["per-neuron"] += op.heterogeneous
             hits["adapted"] += int((emu.extra[f"theta:{layer}"] > op.theta_0 << 6).sum())
     for event in emu.events:
         if isinstance(graph.nodes[event.layer], hw.ATRLIF):
@@ -100,7 +101,7 @@ def test_lava_atrlif_equals_emulator():
     prop()
     print(f"\nLava ATRLIF differential: {dict(sorted(hits.items()))}")
     for kind in ("u_wrap", "v_saturation", "spikes", "theta_0=0", "adapted", "batch>1",
-                 "recurrence", "GradedInput"):
+                 "recurrence", "GradedInput", "per-neuron"):
         assert hits[kind] > 0, f"no example exercised {kind}: {dict(hits)}"
     assert hits["examples"] == EXAMPLES + 2
 
