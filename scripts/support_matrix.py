@@ -66,7 +66,8 @@ def _frontend_rows() -> list[tuple[str, str, str]]:
         ("", "snnTorch neurons", _names(torch_modules.SNNTORCH) + "; refused by name: "
          + _names(torch_modules.SNNTORCH_REFUSED)),
         ("", "SpikingJelly neurons", _names(spikingjelly._NEURONS)
-         + "; attention: `SpikingSelfAttention`, `SpikeDrivenSelfAttention` (frontends/attention.py)"),
+         + "; attention: `SpikingSelfAttention`, `SpikeDrivenSelfAttention` "
+           "(frontends/attention.py)"),
         ("", "Norse modules", _names(norse_modules._MAPPED)),
         ("`.onnx` (onnx)", "ONNX operators", _names(onnx_ops)),
         ("`.net` (netx, read at the hw level)", "netx layer types",
@@ -81,10 +82,12 @@ def render() -> str:
         "",
         "Back ends: which hw-graph features each can hold. A \"no\" is a compile-time refusal, one",
         "sentence naming the back end, the feature and the node (\"loihi2 cannot hold reset by",
-        "subtraction at node 'l2': ...\"); netx export lists it among the reasons `netx_notes.json`",
+        ("subtraction at node 'l2': ...\"); netx export lists it among the reasons "
+        "`netx_notes.json`"),
         "gives for keeping only the exact `/snncompile` graph. Each cell is proved by",
         "`tests/test_support_matrix.py`, which writes a tiny graph with the feature on every back",
-        "end. The registry is `snncompile/backends/support.py`; each back end declares `SUPPORTED`.",
+        ("end. The registry is `snncompile/backends/support.py`; each back end declares "
+        "`SUPPORTED`."),
         "Sizes, shapes and values (core limits, weight ranges) are checked separately.",
         "",
         *_backend_table(),

@@ -1,6 +1,7 @@
 """The emulator against an independent scalar model written from docs/spec/loihi2-fixed-point.md
 (§0 timing, §1.1/§1.2 LIF and LIFReset, §2.1/§2.2 Dense, §3 numpy reference): u, v and spikes
-must be equal at every step, on hypothesis-generated Dense+LIF graphs and on the spec's own trace."""
+must be equal at every step, on hypothesis-generated Dense+LIF graphs and on the spec's own
+trace."""
 
 from __future__ import annotations
 
@@ -69,7 +70,8 @@ def spec_run(g: Graph, x: np.ndarray, steps: int, init: dict | None = None):
                                                   np.zeros(x.shape[2:]))]}
             for n in lifs:
                 op = g.nodes[n]
-                if op.reset_interval and t % op.reset_interval == op.reset_offset % op.reset_interval:
+                period = op.reset_interval
+                if period and t % period == op.reset_offset % period:
                     u[n], v[n] = [0] * len(u[n]), [0] * len(v[n])
                 a = [0] * op.shape[0]
                 for d in g.predecessors(n):
@@ -177,10 +179,12 @@ def dense_lif_graphs(draw):
                           min_size=n, max_size=n))
         dense = hw.Dense(np.array(w), weight_exp=draw(st.integers(3 if big else -8, 7)),
                          num_weight_bits=draw(st.integers(1, 8)),
-                         sign_mode=draw(st.sampled_from(("auto", "mixed", "excitatory", "inhibitory"))))
+                         sign_mode=draw(st.sampled_from(
+                             ("auto", "mixed", "excitatory", "inhibitory"))))
         interval = draw(st.sampled_from((0, 0, 1, 2, 3, 5)))
         lif = hw.LIF(
-            (n,), du=draw(st.sampled_from((-1, 0, 1, 1000, 2048, 4094, 4095)) | st.integers(-1, 4095)),
+            (n,),
+            du=draw(st.sampled_from((-1, 0, 1, 1000, 2048, 4094, 4095)) | st.integers(-1, 4095)),
             dv=draw(st.sampled_from((0, 1, 300, 4095)) | st.integers(0, 4095)),
             vth=draw(st.sampled_from((0, 1, 20, 131071)) | st.integers(0, 2**17 - 1)),
             bias_mant=draw(st.lists(st.integers(-(2**15), 2**15 - 1), min_size=n, max_size=n)),
@@ -236,7 +240,8 @@ def test_run_emulator_aligns_nn_time_and_checks_input():
 
 
 def test_conv_sums_beyond_int32_are_refused():
-    """Lava casts Conv sums float64 -> int32; beyond 2^31 that is undefined, so refuse, not guess."""
+    """Lava casts Conv sums float64 -> int32; beyond 2^31 that is undefined, so refuse, not
+    guess."""
     from snncompile.errors import GraphCheckError
     from snncompile.ir import Graph
     from snncompile.ir import hw_ops as hw

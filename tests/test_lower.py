@@ -73,7 +73,8 @@ def test_pool_conv_fusion_is_exact(pool_cls, dilation, padding):
     got = F.conv2d(x, torch.tensor(syn.weight), stride=syn.stride, padding=syn.padding)
     assert torch.equal(got, want)
     hw_graph, _ = lower_to_hw(g, TARGET)
-    assert isinstance(hw_graph.nodes["conv"], hw.Conv) and hw_graph.nodes["if1"].shape == (3, *want.shape[2:])
+    assert isinstance(hw_graph.nodes["conv"], hw.Conv)
+    assert hw_graph.nodes["if1"].shape == (3, *want.shape[2:])
 
 
 def test_pool_conv_fusion_needs_divisible_input():
@@ -95,7 +96,8 @@ def test_chain_composition_is_exact():
     assert isinstance(syn, GroupedDense) and low.nodes["aff"] is syn
     assert syn.chain == ("flat", "lin", "scale", "aff")
     x = RNG.integers(0, 2, (20, 18)).astype(float)
-    np.testing.assert_array_equal(x @ syn.weight.T, ((x @ lin.weight.T) * scale.scale) @ aff.weight.T)
+    want = ((x @ lin.weight.T) * scale.scale) @ aff.weight.T
+    np.testing.assert_array_equal(x @ syn.weight.T, want)
     np.testing.assert_array_equal(low.nodes["if1"].bias_now, aff.bias)
     # a conv that cannot stay a conv (scaled after) becomes the equivalent Dense
     conv = nn.Conv2d(RNG.integers(-2, 3, (2, 2, 3, 3)).astype(float), np.array([1.0, -1.0]))
@@ -103,7 +105,8 @@ def test_chain_composition_is_exact():
               shape=(2, 5, 5))
     (syn,) = [op for op in Lower()(g).nodes.values() if op.kind == "synapse"]
     xs = RNG.integers(0, 2, (4, 2, 5, 5)).astype(float)
-    want = 3 * F.conv2d(torch.from_numpy(xs), torch.from_numpy(np.array(conv.weight))).numpy().reshape(4, -1)
+    kernel = torch.from_numpy(np.array(conv.weight))
+    want = 3 * F.conv2d(torch.from_numpy(xs), kernel).numpy().reshape(4, -1)
     assert isinstance(syn, GroupedDense)
     np.testing.assert_array_equal(xs.reshape(4, -1) @ syn.weight.T, want)
 
@@ -112,7 +115,8 @@ def _two_if_layers_plus(src: str, name: str, dst: str, n_in: int) -> Graph:
     """fc1 -> lif1 -> fc2 -> lif2, plus a Linear `name` from src to dst (a skip or a back edge)."""
     return chain(("fc1", nn.Linear(np.ones((3, 4)))), ("lif1", if_(3)),
                  ("fc2", nn.Linear(np.ones((3, 3)))), ("lif2", if_(3)),
-                 extra=((src, name), (name, dst)), extra_nodes={name: nn.Linear(np.ones((3, n_in)))})
+                 extra=((src, name), (name, dst)),
+                 extra_nodes={name: nn.Linear(np.ones((3, n_in)))})
 
 
 def test_a_skip_connection_is_delayed_to_meet_the_longer_path():
@@ -152,7 +156,8 @@ def test_a_delayed_skip_runs_on_lava_like_the_emulator(tmp_path):
 
 
 def test_pipeline_errors_name_the_edge():
-    with pytest.raises(UnsupportedOp, match=r"edge 'back' -> 'lif1'.*depth 2 \('lif2'\) to depth 1"):
+    with pytest.raises(UnsupportedOp, match=r"edge 'back' -> 'lif1'.*depth 2 \('lif2'\) to depth "
+                                            r"1"):
         lower_to_hw(_two_if_layers_plus("lif2", "back", "lif1", 3), TARGET)
     bad_out = chain(("fc1", nn.Linear(np.ones((3, 4)))))
     with pytest.raises(UnsupportedOp, match=r"node 'out' \(Output\).*must come from a spiking"):
@@ -188,10 +193,12 @@ def test_conv_network_agrees():
                                   padding=(1, 1))), ("lif1", lif((4, 6, 6))),
               ("pool", nn.SumPool2d((2, 2), (2, 2))),
               ("conv2", nn.Conv2d(RNG.normal(0, 0.5, (3, 4, 3, 3)), np.zeros(3))),
-              ("lif2", lif((3, 1, 1))), ("flat", nn.Flatten()), ("fc", nn.Linear(RNG.normal(0, 1, (4, 3)))),
+              ("lif2", lif((3, 1, 1))), ("flat", nn.Flatten()),
+              ("fc", nn.Linear(RNG.normal(0, 1, (4, 3)))),
               ("lif3", lif(4)), shape=(2, 6, 6))
     hw_graph, _ = lower_to_hw(g, TARGET)
-    assert isinstance(hw_graph.nodes["conv1"], hw.Conv) and isinstance(hw_graph.nodes["conv2"], hw.Conv)
+    assert isinstance(hw_graph.nodes["conv1"], hw.Conv)
+    assert isinstance(hw_graph.nodes["conv2"], hw.Conv)
     x = (RNG.random((16, 30, 2, 6, 6)) < 0.3).astype(np.int8)
     agree = agreement(g, x)
     assert min(agree.values()) >= 0.95, agree

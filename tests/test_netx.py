@@ -114,7 +114,7 @@ def test_pilotnet_emulator_equals_lava_netx(netx):
     assert ours.v[names[-1]][0, -1].any()
 
 
-# -- optimize_weight_bits against lava-dl's own -----------------------------------------------------
+# -- optimize_weight_bits against lava-dl's own -------------------------------------------------
 
 
 def test_optimize_weight_bits_matches_lava_dl(netx, capsys):
@@ -134,7 +134,7 @@ def test_optimize_weight_bits_matches_lava_dl(netx, capsys):
             assert np.array_equal(ours[0], theirs[0]) and ours[1:] == theirs[1:3], (lo, hi, scale)
 
 
-# -- round trips through lava-dl's netx -------------------------------------------------------------
+# -- round trips through lava-dl's netx ---------------------------------------------------------
 
 
 def lif(shape, du=1000, dv=300, vth=40, bias=0):
@@ -257,7 +257,7 @@ def test_snncompile_group_round_trips_exactly(tmp_path):
     assert load(path) == g
 
 
-# -- graphs netx cannot express ---------------------------------------------------------------------
+# -- graphs netx cannot express -----------------------------------------------------------------
 
 
 def refused(g: Graph) -> list[str]:

@@ -1,5 +1,6 @@
 """ONNX front end (ANN-to-SNN conversion): our reading of an ANN equals onnxruntime's, the converted
-SNN approaches it with time steps, the emulator follows the float SNN, and refusals are sentences."""
+SNN approaches it with time steps, the emulator follows the float SNN, and refusals are
+sentences."""
 
 from __future__ import annotations
 
@@ -205,7 +206,8 @@ def test_calibration_is_required_and_checked(tmp_path):
     with pytest.raises(ModelLoadError, match="needs calibration data"):
         api.load(MODEL)
     with pytest.raises(ModelLoadError, match=r"spans \[0, 16\]"):
-        api.load(MODEL, calibration=np.full((3, 1, 8, 8), 16.0) * (np.arange(3) > 0)[:, None, None, None])
+        some_zero = (np.arange(3) > 0)[:, None, None, None]
+        api.load(MODEL, calibration=np.full((3, 1, 8, 8), 16.0) * some_zero)
     with pytest.raises(ModelLoadError, match="shape"):
         api.load(MODEL, calibration=np.zeros((3, 64)))
     np.save(tmp_path / "cal.npy", _digits()[0][:50])

@@ -87,7 +87,8 @@ def two_layer(first=None, second=None, bias=True, seed=0) -> Graph:
     return Graph("nn", {"in": nn.Input((5,)), "fc1": fc1, "lif1": first or lif(6, thr=0.7),
                         "fc2": nn.Linear(rng.normal(0, 0.5, (3, 6))), "lif2": second or lif(3),
                         "out": nn.Output((3,))},
-                 [("in", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"), ("lif2", "out")],
+                 [("in", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"),
+                  ("lif2", "out")],
                  dt=1e-3)
 
 
@@ -105,7 +106,8 @@ def test_hw_graph_thresholds_exact_and_weights_survive_lava():
         assert q.threshold_err < 1e-12 and q.vth == op.vth
         assert 0 <= op.vth <= 2**17 - 1
         assert q.headroom_thr * 64 * op.vth <= 2**23
-    assert op.dv == round(4096 * 0.1) and by_name["lif2"].dv_err == pytest.approx(abs(410 / 4096 - 0.1))
+    assert op.dv == round(4096 * 0.1)
+    assert by_name["lif2"].dv_err == pytest.approx(abs(410 / 4096 - 0.1))
     assert hw_graph.nodes["lif1"].reset_interval == TARGET.reset_interval  # biased: LIFReset
     assert hw_graph.nodes["lif1"].reset_offset == 2 and hw_graph.nodes["lif2"].reset_interval == 0
 
@@ -122,7 +124,8 @@ def test_report_rows_and_json():
     for key in ("scale", "threshold_err", "du_err", "dv_err", "max_err_thr", "max_err_lsb", "bits",
                 "bits_lost", "warnings", "headroom_thr", "vth", "du", "dv"):
         assert key in d["layers"][0]
-    assert d["layers"][0]["max_err_lsb"] <= 0.5 and d["layers"][0]["bits_lost"] == 8 - d["layers"][0]["bits"]
+    first = d["layers"][0]
+    assert first["max_err_lsb"] <= 0.5 and first["bits_lost"] == 8 - first["bits"]
     syn = d["layers"][0]["synapses"][0]
     assert syn["name"] == "fc1" and syn["max_err_thr"] <= syn["lsb_thr"] / 2 + 1e-12
     assert d["layers"][1]["bias_route"] == "-" and d["layers"][0]["bias_route"] == "neuron"
@@ -176,7 +179,8 @@ def test_load_target_errors_and_sources():
 
 
 def test_tiny_weights_do_not_overflow_the_scale_search():
-    """Found by fuzzing: a denormal gain made ratio * 2^e infinite; now it just lowers (or says why)."""
+    """Found by fuzzing: a denormal gain made ratio * 2^e infinite; now it just lowers (or says
+    why)."""
     lif = nn.LIF(tau=np.ones(1), r=np.array([2.2e-309]), v_leak=np.zeros(1),
                  v_threshold=np.array([1e-4]), v_reset=np.zeros(1))
     g = Graph("nn", {"in": nn.Input((1,)), "fc": nn.Affine(np.ones((1, 1)), np.zeros(1)),

@@ -37,7 +37,8 @@ WHY = {"reset-subtract": "netx's LIF resets to zero",
 
 
 def _chain(g: Graph, why: list[str]) -> list[tuple[str, str | None, str | None]]:
-    """[(lif, forward synapse or None for a graded input's LIF, recurrent Dense or None)] in order."""
+    """[(lif, forward synapse or None for a graded input's LIF, recurrent Dense or None)] in
+    order."""
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         why.append(f"the graph has inputs {g.inputs} and outputs {g.outputs}; netx is one chain")
         return []
@@ -124,7 +125,8 @@ def _netx_exact(names: list[str], mats: list[np.ndarray], why: list[str]) -> boo
         start += mat.shape[1]
         mixed = part.min(initial=0) < 0 < part.max(initial=0)
         k = 8 - bits + mixed
-        lava = effective_weights(hw.Dense(part, exp, max(bits, 1))) if 1 <= bits and k >= 0 else None
+        lava = (effective_weights(hw.Dense(part, exp, max(bits, 1))) if 1 <= bits and k >= 0
+                else None)
         # exact iff Lava keeps W' = W << -exp (netx may have clipped it), then >> -exp undoes it
         if lava is None or not np.array_equal(lava, mat.astype(np.int64) << -exp):
             why.append(f"Dense {name!r}: netx would encode it as {bits} weight bits, exponent "
@@ -163,7 +165,8 @@ def _neuron(g: Graph, name: str, graded: bool, why: list[str]) -> dict[str, Any]
     if not isinstance(op, hw.LIF):  # e.g. ATRLIF: support.reasons has refused it already
         return {"neuron": {}, "bias": None}
     shape = g.shapes[name]
-    mant = np.broadcast_to(np.asarray(op.bias_mant, np.int64), shape).astype(np.int16).astype(np.int64)
+    mant = np.broadcast_to(np.asarray(op.bias_mant, np.int64), shape)
+    mant = mant.astype(np.int16).astype(np.int64)
     exp = np.broadcast_to(np.asarray(op.bias_exp, np.int64), shape)
     raw = np.where(exp >= 0, mant << np.maximum(exp, 0), mant >> np.maximum(-exp, 0))
     if graded and raw.any():
@@ -176,7 +179,8 @@ def _neuron(g: Graph, name: str, graded: bool, why: list[str]) -> dict[str, Any]
     # value keeps the walk going so that every other reason is found too
     du, dv, vth = (int(np.asarray(getattr(op, k)).reshape(-1)[0]) for k in ("du", "dv", "vth"))
     cfg = {"iDecay": du + 1, "vDecay": dv, "vThMant": vth}
-    bias = (raw // 64).transpose(*range(raw.ndim)[::-1])  # netx reads per-neuron biases in (W, H, C)
+    # netx reads per-neuron biases in (W, H, C)
+    bias = (raw // 64).transpose(*range(raw.ndim)[::-1])
     return {"neuron": cfg, "bias": bias if raw.any() else None}
 
 
@@ -225,7 +229,8 @@ def write_layers(hw_graph: Graph, h5file: Any) -> list[str]:
         neuron = _neuron(g, lif, syn is None, why)
         shape = g.shapes[lif]
         if syn is None:  # the graded input's own LIF: netx's input layer with a neuron
-            first.update(neuron=neuron["neuron"], **{k: transform.get(k) for k in ("weight", "bias")})
+            first.update(neuron=neuron["neuron"],
+                         **{k: transform.get(k) for k in ("weight", "bias")})
             prev_shape = shape
             continue
         op = g.nodes[syn]

@@ -1,4 +1,5 @@
-"""lava-dl netx front end: a `.net` HDF5 file to a checked hw Graph, read as lava-dl netx 0.6.0 does.
+"""lava-dl netx front end: a `.net` HDF5 file to a checked hw Graph, read as lava-dl netx 0.6.0
+does.
 
 netx files hold integer networks already quantized for Loihi 2, so the graph is at the hw level and
 equals what `netx.hdf5.Network` builds in Lava (spec §4.2): weights go through netx's
@@ -47,11 +48,13 @@ LAYER_TYPES = {"input": "input", "dense": "dense", "dense_rec": "dense", "conv":
 
 
 def optimize_weight_bits(w: np.ndarray) -> tuple[np.ndarray, int, int] | str:
-    """netx 0.6.0's weight encoding (netx/utils.py), reimplemented: (W', num_weight_bits, weight_exp),
+    """netx 0.6.0's weight encoding (netx/utils.py), reimplemented: (W', num_weight_bits,
+    weight_exp),
     or a reason when netx would crash or shift by a negative count (numpy leaves that undefined).
 
     It clips mixed matrices to [-256, 254], scales W by 2^s with s = floor(log2(scale)) + signed
-    (scale: how far the extreme weight is from 127/-128, 255 or -256), and counts trailing zero bits n
+    (scale: how far the extreme weight is from 127/-128, 255 or -256), and counts trailing zero
+    bits n
     to set num_weight_bits = 8 - s - (n - signed), weight_exp = -s.
     """
     w = np.asarray(w, dtype=np.int64)
@@ -133,7 +136,8 @@ class _Reader:
             layer = self.layers[str(i)]
             kind = _text(layer["type"]) if "type" in layer else "(no type)"
             if kind in UNSUPPORTED_TYPES:
-                raise self.fail(i, f"layer type {kind!r}", "lava-dl netx 0.6.0 does not build it either")
+                raise self.fail(i, f"layer type "
+                                   f"{kind!r}", "lava-dl netx 0.6.0 does not build it either")
             reader = getattr(self, LAYER_TYPES[kind]) if kind in LAYER_TYPES else None
             if reader is None:
                 raise self.fail(i, f"has unknown layer type {kind!r}")
@@ -297,7 +301,8 @@ class _Reader:
 
     def conv(self, i: int, layer: Any, kind: str) -> None:
         if self.prev is None or len(self.prev_shape) != 3:
-            raise self.fail(i, f"conv layer reads an input of shape {self.prev_shape}, not (C, H, W)")
+            raise self.fail(i, f"conv layer reads an input of shape {self.prev_shape}, not (C, H, "
+                               "W)")
         if "neuron" not in layer:
             raise self.fail(i, "conv layer has no neuron group (netx needs one)")
         w = _ints(layer, "weight")
@@ -357,7 +362,8 @@ def load(path: Path, reset_interval: int | None = None, **options: Any) -> Graph
     try:
         f = h5py.File(path, "r")
     except OSError:
-        raise ModelLoadError(f"{path}: is not an HDF5 file, so not a lava-dl netx network") from None
+        raise ModelLoadError(f"{path}: is not an HDF5 file, so not a lava-dl netx "
+                             "network") from None
     with f:
         if "snncompile" in f:
             from snncompile.ir.hdf5 import read_graph
@@ -367,7 +373,8 @@ def load(path: Path, reset_interval: int | None = None, **options: Any) -> Graph
                                      "--reset-interval applies to lava-dl netx files")
             return check(read_graph(f["snncompile"], str(path)), f"{path}")
         if "layer" not in f or not hasattr(f["layer"], "keys"):
-            raise ModelLoadError(f"{path}: has no /layer group, so it is not a lava-dl netx network")
+            raise ModelLoadError(f"{path}: has no /layer group, so it is not a lava-dl netx "
+                                 "network")
         try:
             graph = _Reader(f["layer"], path, reset_interval).run()
         except SnnCompileError:

@@ -1,6 +1,7 @@
 """ONNX front end: ANN-to-SNN conversion (the classic rate-coded route, Rueckauer et al. 2017).
 
-An ANN of Conv, Gemm/MatMul (+Add bias, + BatchNormalization, folded), Relu, AveragePool, GlobalAveragePool, Flatten/Reshape to
+An ANN of Conv, Gemm/MatMul (+Add bias, + BatchNormalization, folded), Relu, AveragePool,
+GlobalAveragePool, Flatten/Reshape to
 (batch, features), Add of two activations, Identity/Dropout and a final Softmax becomes an nn graph:
 every Relu is an IF neuron (reset by subtraction, immediate), and the ANN's last layer, if it is not
 a Relu, becomes a spiking readout (class = most spikes; the Softmax is dropped, as argmax does not
@@ -26,8 +27,9 @@ from snncompile.ir import nn_ops as nn
 from snncompile.ir.graph import Graph
 from snncompile.limits import check_shape
 
-_MAX_POOL_HELP = ("MaxPool has no rate-coded equivalent; retrain with average pooling, or load with "
-                  "max_pool='average' to replace it by an average pool (this changes the ANN)")
+_MAX_POOL_HELP = ("MaxPool has no rate-coded equivalent; retrain with average pooling, or load "
+                  "with max_pool='average' to replace it by an average pool (this changes the "
+                  "ANN)")
 
 
 class _Node:
@@ -54,7 +56,8 @@ class _Reader:
 
         self.path, self.max_pool = path, max_pool
         self.g = model.graph
-        self.consts = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in self.g.initializer}
+        self.consts = {t.name: numpy_helper.to_array(t).astype(np.float64)
+                       for t in self.g.initializer}
         self.nodes: dict[str, nn.NNOp] = {}
         self.edges: list[tuple[str, str]] = []
         self.tensors: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {}
@@ -118,9 +121,10 @@ class _Reader:
             n = _Node(self.path, node, index)
             handler = getattr(self, f"op_{node.op_type}", None)
             if node.domain not in ("", "ai.onnx") or handler is None:
-                raise n.refuse("this op type has no conversion rule (supported: Conv, Gemm, MatMul, "
-                               "BatchNormalization, Add, Relu, AveragePool, GlobalAveragePool, Flatten, Reshape, "
-                               "Identity, Dropout, Softmax at the end)")
+                raise n.refuse("this op type has no conversion rule (supported: Conv, Gemm, "
+                               "MatMul, BatchNormalization, Add, Relu, AveragePool, "
+                               "GlobalAveragePool, Flatten, Reshape, Identity, Dropout, Softmax "
+                               "at the end)")
             try:
                 handler(n)
             except SnnCompileError:
@@ -213,7 +217,8 @@ class _Reader:
             raise n.refuse("adding two constants is not supported")
         (a, sa), (b, sb) = self.tensor(n, 0), self.tensor(n, 1)
         if sa != sb:
-            raise n.refuse(f"it adds shapes {sa} and {sb}; only equal shapes (residual) are supported")
+            raise n.refuse(f"it adds shapes {sa} and {sb}; only equal shapes (residual) are "
+                           "supported")
         summed = tuple(self._scaled(n.node.name or "Add", s) for s in a + b)
         self.tensors[n.node.output[0]] = (summed, sa)
 
@@ -233,7 +238,8 @@ class _Reader:
         try:
             full = np.broadcast_to(value[(0,) * max(0, value.ndim - len(shape))], shape)
         except ValueError:
-            raise n.refuse(f"its constant of shape {value.shape} does not fit shape {shape}") from None
+            raise n.refuse(f"its constant of shape {value.shape} does not fit shape "
+                           f"{shape}") from None
         bias = full.reshape(shape[0], -1)[:, 0].copy()
         if not np.array_equal(np.broadcast_to(bias.reshape((-1,) + (1,) * (len(shape) - 1)),
                                               shape), full):
@@ -301,13 +307,15 @@ class _Reader:
     def op_Reshape(self, n: _Node) -> None:
         target = [int(d) for d in self.const(n, 1).ravel()]
         size = int(np.prod(self.tensor(n)[1]))
-        if len(target) != 2 or target[1] not in (-1, size) or target == [-1, -1] or target[0] == size:
+        if (len(target) != 2 or target[1] not in (-1, size) or target == [-1, -1]
+                or target[0] == size):
             raise n.refuse(f"only reshapes to (batch, features) are supported, got {target}")
         self.unary(n, nn.Flatten(start_dim=0, end_dim=-1))
 
 
 def _if(shape: tuple[int, ...]) -> nn.IF:
-    """The converted ReLU: IF, threshold set by balancing, reset by subtraction (keeps the residue)."""
+    """The converted ReLU: IF, threshold set by balancing, reset by subtraction (keeps the
+    residue)."""
     return nn.IF(r=np.ones(shape), v_threshold=np.ones(shape), v_reset=np.zeros(shape),
                  reset="subtract", reset_timing="immediate")
 

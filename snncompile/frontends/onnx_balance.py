@@ -26,7 +26,8 @@ PASSING = (nn.SumPool2d, nn.AvgPool2d, nn.Flatten)  # linear, bias-free: spikes 
 
 
 def spiking_source(nodes: dict, edges: Any, name: str) -> str | None:
-    """The neuron or input whose spikes reach `name` through bias-free linear ops only, else None."""
+    """The neuron or input whose spikes reach `name` through bias-free linear ops only, else
+    None."""
     op = nodes[name]
     if isinstance(op, (nn.IF, nn.Input)):
         return name
@@ -42,7 +43,8 @@ def spiking_source(nodes: dict, edges: Any, name: str) -> str | None:
 
 def rate_encode(x: np.ndarray, steps: int) -> np.ndarray:
     """(n, *shape) values in [0, 1] -> (n, steps, *shape) 0/1 spikes, value v spiking floor(t v)
-    times by step t (evenly spaced, deterministic; clipped to [0, 1]): no Poisson noise to average."""
+    times by step t (evenly spaced, deterministic; clipped to [0, 1]): no Poisson noise to
+    average."""
     rate = np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0)
     t = np.arange(1, steps + 1).reshape((1, steps) + (1,) * (rate.ndim - 1))
     counts = np.floor(t * rate[:, None] + 1e-9)
@@ -82,8 +84,9 @@ def ann_output(graph: Graph, x: np.ndarray) -> np.ndarray:
 
 def _calibration(calibration: Any, graph: Graph, where: str) -> np.ndarray:
     if calibration is None:
-        raise ModelLoadError(f"{where}: converting an ANN needs calibration data (calibration=array "
-                             "or --calibration X.npy, ANN inputs in [0, 1]) to set the thresholds")
+        raise ModelLoadError(f"{where}: converting an ANN needs calibration data "
+                             "(calibration=array or --calibration X.npy, ANN inputs in [0, 1]) "
+                             "to set the thresholds")
     if isinstance(calibration, (str, Path)):
         from snncompile.npy import load_array
 
@@ -125,7 +128,8 @@ def balance(graph: Graph, calibration: Any, percentile: float = 99.9, where: str
         if name in lam:
             nodes[name] = op.replace(v_threshold=np.full(np.shape(op.v_threshold), lam[name]))
         elif isinstance(op, WEIGHTED):
-            sources = {spiking_source(graph.nodes, graph.edges, p) for p in graph.predecessors(name)}
+            sources = {spiking_source(graph.nodes, graph.edges, p)
+                       for p in graph.predecessors(name)}
             sources.discard(None)
             if len(sources) > 1:
                 raise ModelLoadError(f"{where}: node {name!r} sums spikes of layers "

@@ -1,4 +1,5 @@
-"""`hw`-level ops: integers, discrete time, Loihi 2 fixed point as Lava 0.10.0's `fixed_pt` models run it.
+"""`hw`-level ops: integers, discrete time, Loihi 2 fixed point as Lava 0.10.0's `fixed_pt` models
+run it.
 
 Sources are sections of docs/spec/loihi2-fixed-point.md ("spec §n"). Time starts at t = 1.
 Every synapse (Dense, Conv) is a one-step register: a spike sent at step t reaches the target's
@@ -25,7 +26,8 @@ class HWOp(Op):
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class SpikeInput(HWOp):
-    """Spike source: the input array's step t (binary, any non-zero = spike) is emitted at hw step t."""
+    """Spike source: the input array's step t (binary, any non-zero = spike) is emitted at hw step
+    t."""
 
     shape: tuple[int, ...]
     kind: ClassVar[str] = "input"
@@ -85,7 +87,8 @@ class SpikeOutput(HWOp):
 class Dense(HWOp):
     """Lava `Dense` bit-accurate model (spec §2.1-2.2). Weights (n_out, n_in) are preprocessed once:
 
-        mode = sign_mode, or from W if "auto": excitatory if min W >= 0, inhibitory if max W <= 0, else mixed
+        mode = sign_mode, or from W if "auto": excitatory if min W >= 0, inhibitory if max W <= 0,
+        else mixed
         W = clip(W, [-256, 255] mixed | [0, 255] exc | [-255, 0] inh)
         k = 8 - num_weight_bits + (mode == mixed)
         W = (W >> k) << k  (mixed/exc);  W = -(((-W) >> k) << k)  (inh)
@@ -129,9 +132,11 @@ class DelayDense(Dense):
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Conv(HWOp):
-    """Lava `Conv` fixed model (spec §2.4), written in PyTorch layout (the Lava back end transposes):
+    """Lava `Conv` fixed model (spec §2.4), written in PyTorch layout (the Lava back end
+    transposes):
 
-        a_out[t + 1] = wrap24(conv2d([s[t] != 0], weight))      wrap24(x) = (x + 2^23) mod 2^24 - 2^23
+        a_out[t + 1] = wrap24(conv2d([s[t] != 0], weight))
+        wrap24(x) = (x + 2^23) mod 2^24 - 2^23
     weight (C_out, C_in / groups, kH, kW) integers, cross-correlation on (C, H, W); no weight_exp,
     no clipping or truncation of weights (Lava applies none to Conv).
     """

@@ -1,4 +1,5 @@
-"""`nn`-level ops: float, NIR names and meanings, plus the discretization fields NIR leaves implicit.
+"""`nn`-level ops: float, NIR names and meanings, plus the discretization fields NIR leaves
+implicit.
 
 Time is discrete with step `dt` (a field of the Graph). Each op's docstring is its equation for one
 step t = 1, 2, ...; the reference interpreter (snncompile.sim.reference) is the executable form.
@@ -36,7 +37,8 @@ def pair(value: object) -> tuple[int, int]:
 
 
 def same_padding(kernel: object, dilation: object) -> tuple[int, int]:
-    """The symmetric padding of 'same' at stride 1; ValueError if the kernel needs uneven padding."""
+    """The symmetric padding of 'same' at stride 1; ValueError if the kernel needs uneven
+    padding."""
     total = [d * (k - 1) for d, k in zip(pair(dilation), pair(kernel))]
     if any(t % 2 for t in total):
         raise ValueError("padding 'same' with an even kernel pads unevenly")
@@ -262,7 +264,8 @@ class _Spiking(NNOp):
         if self.reset not in RESETS:
             raise ValueError(f"reset must be one of {RESETS}, not {self.reset!r}")
         if self.reset_timing not in RESET_TIMINGS:
-            raise ValueError(f"reset_timing must be one of {RESET_TIMINGS}, not {self.reset_timing!r}")
+            raise ValueError(f"reset_timing must be one of {RESET_TIMINGS}, not "
+                             f"{self.reset_timing!r}")
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -310,7 +313,8 @@ class CubaLIF(_Spiking):
 
         i[t] = i[t-1] + (dt / tau_syn) * (w_in * x[t] - i[t-1])
         v[t] = v[t-1] + (dt / tau_mem) * (v_leak - v[t-1] + r * i[t]);   s[t] = v[t] > v_threshold.
-    (snnTorch Synaptic: syn = alpha syn + x, mem = beta mem + syn, exported as tau_syn = dt/(1-alpha),
+    (snnTorch Synaptic: syn = alpha syn + x, mem = beta mem + syn, exported as tau_syn =
+    dt/(1-alpha),
     w_in = tau_syn/dt, tau_mem = dt/(1-beta), r = tau_mem/dt; Loihi's u/v order is the same.)
     """
 

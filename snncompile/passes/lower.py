@@ -4,7 +4,8 @@ For each (source, target neuron) pair the synapse ops on the paths between them 
 map; its linear part becomes one Dense matrix (an identity pushed through the chain, C order), or
 one Conv when the chain is a Conv2d, optionally after a sum/avg pool with stride == kernel that is
 fused into the kernel exactly. A chain holding a DelayLinear gives a Dense plus one integer delay
-per synapse (snncompile.passes.delays). The constant part (the biases) goes to the target neuron. hw time
+per synapse (snncompile.passes.delays). The constant part (the biases) goes to the target neuron.
+hw time
 adds one step per synapse, so every target's feed-forward inputs must come from one depth and
 recurrent pairs must join neurons of equal depth (then nn and hw both deliver them a step later).
 Graph -> Graph: each synapse group becomes a GroupedDense or GroupedConv node named after the last
@@ -99,7 +100,8 @@ class _Lowering:
     def delays(self, syns: list[str], n: str, src: str) -> set[int]:
         d: dict[str, set[int]] = {src: {0}}
         for node in syns + [n]:
-            d[node] = {x + ((p, node) in self.rec) for p in self.g.predecessors(node) for x in d.get(p, ())}
+            d[node] = {x + ((p, node) in self.rec)
+                       for p in self.g.predecessors(node) for x in d.get(p, ())}
         return d[n]
 
     def chain(self, syns: list[str], n: str, src: str) -> list[str]:

@@ -1,4 +1,5 @@
-"""Pass `quantize`: pick each layer's integer threshold and weight exponents, emit hw LIF/Dense/Conv.
+"""Pass `quantize`: pick each layer's integer threshold and weight exponents, emit hw
+LIF/Dense/Conv.
 
 Per layer everything is measured in thresholds (w_thr = gain * w / threshold). The integer
 threshold vth fixes the scale S = 64 vth / threshold exactly (so the threshold itself is exact),
@@ -334,7 +335,8 @@ class Quantize:
             if not np.isfinite(ratio):
                 continue
             e_lo, e_hi = (0, 0) if conv else exps or (target.weight_exp_min, target.weight_exp_max)
-            cands |= {int(min(ratio * 2.0**e, cap + 1)) for e in range(e_lo, e_hi + 1)}  # > cap: dropped
+            # a candidate > cap is dropped
+            cands |= {int(min(ratio * 2.0**e, cap + 1)) for e in range(e_lo, e_hi + 1)}
         scored = []
         for vth in sorted(v for v in cands if 1 <= v <= cap):
             err = 0.0

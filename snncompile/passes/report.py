@@ -1,4 +1,5 @@
-"""What quantization did to each layer, in threshold units, for the CLI table and the build manifest.
+"""What quantization did to each layer, in threshold units, for the CLI table and the build
+manifest.
 
 Units: "thr" = one firing threshold of the layer (errors are per spike / per step, worst case);
 "lsb" = the spacing of the synapse's representable weights. A layer's `scale` S is hw v units per
@@ -19,7 +20,8 @@ from typing import Any
 class SynapseQuant:
     name: str
     source: str
-    kind: str  # "dense" | "conv" | "bias" (through the bias clock) | "fine" (split weights' residual)
+    # "dense" | "conv" | "bias" (through the bias clock) | "fine" (split weights' residual)
+    kind: str
     sign_mode: str
     weight_exp: int
     bits: int

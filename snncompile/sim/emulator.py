@@ -3,7 +3,8 @@
 Each hw step t = 1, 2, ...: every neuron reads the sum of its synapses' registers (filled at t - 1,
 so every synapse is one step of latency), updates and spikes; then every synapse reads the spikes of
 step t of its source and fills its register for t + 1. All state is int64 numpy; only the wraps Lava
-performs are reproduced: int32 channels and int32 LIF arithmetic, the single-correction u wrap, the v
+performs are reproduced: int32 channels and int32 LIF arithmetic, the single-correction u wrap, the
+v
 clip and Conv's 24-bit wrap. Dense and Conv accumulate in float64 (BLAS / torch): binary spikes
 times integer weights give integer partial sums of magnitude < 2^53, which float64 adds exactly in
 any order, so the result equals Lava's integer sum (asserted per synapse below).
@@ -32,9 +33,7 @@ def effective_weights(op: hw.Dense) -> np.ndarray:
     """Lava's one-time weight preprocessing (spec §2.1): sign mode, clip to 8 bits, truncate.
     One copy of the weights, worked on in place (a 16M-weight layer made five before)."""
     w = np.array(op.weights, dtype=np.int64)
-    mode = op.sign_mode
-    if mode == "auto":
-        mode = "excitatory" if w.min(initial=0) >= 0 else "inhibitory" if w.max(initial=0) <= 0 else "mixed"
+    mode = _sign_mode(op)
     mixed = mode == "mixed"
     if mode == "inhibitory":
         np.negative(w, out=w)
@@ -58,7 +57,8 @@ class _Synapse:
 
 
 class _Dense(_Synapse):
-    """Binary spikes times Lava's 8-bit weights: an int8 x int8 -> int32 product (kernels.IntWeights)
+    """Binary spikes times Lava's 8-bit weights: an int8 x int8 -> int32 product
+    (kernels.IntWeights)
     where the weights allow it (always for Lava's), else a float64 product (exact below 2^53)."""
 
     def __init__(self, *args: Any):
@@ -138,7 +138,9 @@ def _sign_mode(op: Any) -> str:
     if op.sign_mode != "auto":
         return op.sign_mode
     w = np.asarray(op.weights)
-    return "excitatory" if w.min(initial=0) >= 0 else "inhibitory" if w.max(initial=0) <= 0 else "mixed"
+    if w.min(initial=0) >= 0:
+        return "excitatory"
+    return "inhibitory" if w.max(initial=0) <= 0 else "mixed"
 
 
 class _Conv(_Synapse):
@@ -183,7 +185,8 @@ def initial_uv(op: Any, batch: int, init: tuple | None) -> tuple[np.ndarray, np.
 
 
 def effective_bias(op: Any) -> np.ndarray:
-    """bias_mant (16-bit) shifted by bias_exp (<< e or arithmetic >> -e), int32, flat (spec §1.1)."""
+    """bias_mant (16-bit) shifted by bias_exp (<< e or arithmetic >> -e), int32, flat (spec
+    §1.1)."""
     mant = wrap(np.broadcast_to(np.asarray(op.bias_mant, np.int64), op.shape).reshape(-1), 16)
     exp = np.broadcast_to(np.asarray(op.bias_exp, np.int64), op.shape).reshape(-1)
     return wrap(np.where(exp >= 0, mant << np.maximum(exp, 0), mant >> np.maximum(-exp, 0)), 32)
@@ -281,8 +284,10 @@ def simulate(
     strict: bool = False,
     initial_state: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> SimTrace:
-    """Run `steps` hw steps; spikes_hw (batch, steps_in, *in_shape) is emitted at hw steps 1..steps_in
-    (any non-zero is a spike; a GradedInput sends the int32 values), zeros after. Returns spikes of every LIF and output; u, v if record."""
+    """Run `steps` hw steps; spikes_hw (batch, steps_in, *in_shape) is emitted at hw steps
+    1..steps_in
+    (any non-zero is a spike; a GradedInput sends the int32 values), zeros after. Returns spikes of
+    every LIF and output; u, v if record."""
     g = hw_graph
     if len(g.inputs) != 1:
         raise GraphCheckError(f"emulator: the graph has inputs {g.inputs}; one input is supported")
@@ -298,7 +303,7 @@ def simulate(
     batch, steps_in = x.shape[:2]
     shapes = g.shapes
     for name, op in g.nodes.items():
-        if type(op) not in SYNAPSE_RULES and type(op) not in NEURON_RULES and type(op) not in IO_OPS:
+        if not any(type(op) in rules for rules in (SYNAPSE_RULES, NEURON_RULES, IO_OPS)):
             raise UnsupportedOp(op, "emulator", f"node {name!r}")
     preds = {n: g.predecessors(n) for n in g.nodes}
     syn = {n: SYNAPSE_RULES[type(op)](n, op, shapes[preds[n][0]], shapes[n], batch)
@@ -315,7 +320,8 @@ def simulate(
             raise GraphCheckError(f"emulator: synapse {n!r} sums sources of different shapes")
         if graded and in_name in preds[n]:
             raise UnsupportedOp(g.nodes[in_name], "emulator",
-                                f"graded input {in_name!r} into synapse {n!r} (feed a LIF directly)")
+                                f"graded input {in_name!r} into synapse {n!r} (feed a LIF "
+                                "directly)")
         if analog and in_name in preds[n]:
             _check_analog_sums(n, g.nodes[n], g.nodes[in_name], shapes[in_name])
             s.payload_max = g.nodes[in_name].qmax  # fast.py: a conv's exact-float32 bound
@@ -415,7 +421,8 @@ def check_input(hw_graph: Graph, x: np.ndarray, where: str = "emulator") -> np.n
 
 
 @staged("emulator")
-def run_emulator(hw_graph: Graph, x: np.ndarray, strict: bool = False, record: bool = False) -> EmuResult:
+def run_emulator(hw_graph: Graph, x: np.ndarray, strict: bool = False,
+                 record: bool = False) -> EmuResult:
     """Run binary input x (batch, T, *input_shape) for T + L hw steps; return nn-time results."""
     x = check_input(hw_graph, x)
     depth = synaptic_depths(hw_graph)
