@@ -24,6 +24,26 @@ class HWOp(Op):
     level: ClassVar[str] = "hw"
 
 
+class Population(HWOp):
+    """A neuron population whose PER_NEURON fields hold one integer when every neuron shares it,
+    else a per-neuron array (Lava's own LIF and ATRLIF hold one of each: `heterogeneous`)."""
+
+    PER_NEURON: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in self.PER_NEURON:
+            object.__setattr__(self, name, per_neuron(getattr(self, name), self.shape, name))
+
+    def output_shape(self, input_shape):
+        return tuple(self.shape)
+
+    @property
+    def heterogeneous(self) -> bool:
+        """True if a PER_NEURON field differs between neurons."""
+        return any(isinstance(getattr(self, k), np.ndarray) for k in self.PER_NEURON)
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class SpikeInput(HWOp):
     """Spike source: the input array's step t (binary, any non-zero = spike) is emitted at hw step
@@ -157,7 +177,7 @@ class Conv(HWOp):
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class LIF(HWOp):
+class LIF(Population):
     """Lava `LIF` / `LIFReset` bit-accurate model (spec §1.1, §1.2); tz(x) = sign(x)(|x| >> 12):
 
         if reset_interval and t % reset_interval == reset_offset % reset_interval: u = v = 0
@@ -188,19 +208,6 @@ class LIF(HWOp):
     array_fields: ClassVar[dict] = {"bias_mant": I64, "bias_exp": I64}
     PER_NEURON: ClassVar[tuple[str, ...]] = ("du", "dv", "vth")
 
-    def __post_init__(self):
-        super().__post_init__()
-        for name in self.PER_NEURON:
-            object.__setattr__(self, name, per_neuron(getattr(self, name), self.shape, name))
-
-    def output_shape(self, input_shape):
-        return tuple(self.shape)
-
-    @property
-    def heterogeneous(self) -> bool:
-        """True if du, dv or vth differ between neurons (Lava's LIF cannot hold it)."""
-        return any(isinstance(getattr(self, k), np.ndarray) for k in self.PER_NEURON)
-
 
 def per_neuron(value, shape: tuple[int, ...], name: str = "value") -> int | np.ndarray:
     """One integer if every neuron shares it, else a read-only int64 array of `shape`."""
@@ -217,7 +224,7 @@ def per_neuron(value, shape: tuple[int, ...], name: str = "value") -> int | np.n
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class ATRLIF(HWOp):
+class ATRLIF(Population):
     """Lava's adaptive-threshold neuron `ATRLIF`, as its fixed model `PyATRLIFModelFixed` runs it.
 
     (lava/proc/atrlif/models.py, spec §1.6.) An adaptive threshold theta and a refractory term r
@@ -252,20 +259,6 @@ class ATRLIF(HWOp):
     array_fields: ClassVar[dict] = {"bias_mant": I64, "bias_exp": I64}
     PER_NEURON: ClassVar[tuple[str, ...]] = ("delta_i", "delta_v", "delta_theta", "delta_r",
                                              "theta_0", "theta_step")
-
-    def __post_init__(self):
-        super().__post_init__()
-        for name in self.PER_NEURON:
-            object.__setattr__(self, name, per_neuron(getattr(self, name), self.shape, name))
-
-    def output_shape(self, input_shape):
-        return tuple(self.shape)
-
-    @property
-    def heterogeneous(self) -> bool:
-        """True if a delta, theta_0 or theta_step differs between neurons (Lava's ATRLIF holds
-        one of each)."""
-        return any(isinstance(getattr(self, k), np.ndarray) for k in self.PER_NEURON)
 
 
 ACT_MODES = ("relu", "unit")  # Lava's sdn ActivationMode (RELU = 1, UNIT = 0)
