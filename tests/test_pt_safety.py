@@ -159,3 +159,16 @@ def test_garbage_file_is_one_sentence(tmp_path) -> None:
     with pytest.raises(ModelLoadError) as err:
         load_model(path)
     assert _one_line(err).startswith(f"{path}: not a loadable PyTorch file")
+
+
+def test_module_missing_a_field_is_one_sentence(tmp_path) -> None:
+    """Found by fuzzing (benchmarks/fuzz.py seed 22, bytes .pt case 22009496): a mutated pickle
+    gave a Linear without its bias field; it was `internal error: AttributeError`."""
+    linear = torch.nn.Linear(3, 2)
+    del linear._parameters["bias"]
+    path = tmp_path / "damaged.pt"
+    torch.save(torch.nn.Sequential(linear, snn.IF((2,))), path)
+    with pytest.raises(ModelLoadError) as err:
+        load_model(path)
+    message = _one_line(err)
+    assert str(path) in message and "'0' (Linear)" in message and "bias" in message

@@ -275,6 +275,10 @@ def _walk(b: _Builder, module: nn.Module, path: str) -> None:
         _leaf(b, module, path)
     except SnnCompileError:
         raise
+    except AttributeError as exc:  # an unpickled module whose state lacks a field (fuzzing)
+        raise ModelLoadError(f"{b.source}: module {path or '<top>'!r} "
+                             f"({type(module).__name__}) lacks a field its class needs "
+                             f"({exc}); the file is damaged or was saved by other code") from None
     except (ValueError, TypeError, IndexError, RuntimeError, ZeroDivisionError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelLoadError(f"{b.source}: module {path or '<top>'!r} "
