@@ -268,3 +268,20 @@ def test_batch_normalization_folds_and_equals_onnxruntime(tmp_path):
     np.testing.assert_allclose(ann_output(graph, x), _ort(path, x), atol=1e-4)
     hw, _ = api.lower(graph, "emu")
     assert run_emulator(hw, rate_encode(x[:4], 8)).outputs[hw.outputs[0]].shape == (4, 8, 5)
+
+
+def test_negative_conv_padding_is_one_sentence(tmp_path):
+    """Found by fuzzing (benchmarks/fuzz.py seed 23, ONNX graphs case 23003592): a Conv with
+    pads -1 reached torch ("negative padding is not supported") as an internal error."""
+    n = helper.make_node
+    nodes = [n("Conv", ["x", "w"], ["c"], "conv", pads=[-1, -1, -1, -1]),
+             n("Relu", ["c"], ["r"], "relu"), n("Flatten", ["r"], ["y"], "flat")]
+    path = tmp_path / "m.onnx"
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 1, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 8])],
+        [numpy_helper.from_array(np.ones((2, 1, 1, 1), np.float32), "w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    with pytest.raises(UnsupportedOp, match=r"node 'conv' \(Conv\).*padding \(-1, -1\) not "
+                                            r"negative"):
+        api.load(path, calibration=np.full((2, 1, 4, 4), 0.5))

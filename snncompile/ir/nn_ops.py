@@ -48,6 +48,9 @@ def same_padding(kernel: object, dilation: object) -> tuple[int, int]:
 def conv_output_hw(size: tuple[int, int], kernel, stride, padding, dilation) -> tuple[int, int]:
     """Output height/width of a PyTorch-style convolution or pooling window."""
     k, s, p, d = pair(kernel), pair(stride), pair(padding), pair(dilation)
+    if min(s) < 1 or min(d) < 1 or min(p) < 0:
+        raise ValueError(f"stride {s} and dilation {d} must be at least 1 and padding {p} not "
+                         "negative")
     h, w = ((size[i] + 2 * p[i] - d[i] * (k[i] - 1) - 1) // s[i] + 1 for i in range(2))
     return h, w
 
