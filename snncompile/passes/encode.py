@@ -45,6 +45,15 @@ class WeightCode:
         return max(top.bit_length(), (-bottom - 1).bit_length()) + 1
 
 
+def floors_sums(code: WeightCode) -> bool:
+    """True if Lava's shift by a negative weight_exp can drop bits of a fan-in sum: some weight
+    has a non-zero bit below 2^-weight_exp (weights all on that grid shift exactly)."""
+    if code.weight_exp >= 0:
+        return False
+    mask = (1 << -code.weight_exp) - 1
+    return code.step & mask != 0 and bool(np.bitwise_and(code.weights, mask).any())
+
+
 def check_weight_bits(bits: object, target: Target) -> int:
     """`bits` as an int if it is a num_weight_bits the target's Dense holds, else one sentence."""
     top = target.num_weight_bits_max

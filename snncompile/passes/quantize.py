@@ -11,8 +11,9 @@ never leaving their 24-bit ranges for the worst-case input (all sources spiking)
 synapse and exponent, the largest vth that still fits its weights, plus the headroom cap.
 
 Floors: a synapse with a negative weight_exp floors each step's sum (Lava shifts the sum), up to
-one a_in unit (1/vth thresholds) low and half a unit on average; the layer's neuron bias gets half
-a unit per such data synapse (LIF/IF layers, whose u is the step's input), so the error is centred
+one a_in unit (1/vth thresholds) low and half a unit on average, when some weight has bits
+below 2^-weight_exp (`encode.floors_sums`); the layer's neuron bias gets half a unit per such
+data synapse (LIF/IF layers, whose u is the step's input), so the error is centred
 (within +-1/2 unit) instead of drifting down every step (with --weight-split, the fine twins: the
 SEW-ResNet example's output spike-train agreement 0.768 -> 0.832).
 
@@ -49,6 +50,7 @@ from snncompile.passes.encode import (
     error_estimate,
     extremes,
     fit_exponent,
+    floors_sums,
     limits,
     sign_mode_of,
 )
@@ -233,7 +235,7 @@ class Quantize:
         # one a_in unit (1/vth thresholds) low, half a unit on average, every step. Half a unit
         # of bias per such synapse centres that error (the bias clock's columns carry a constant
         # sum, which encode_weights already fits)
-        floors = sum(int(code.weight_exp < 0) + int(fine is not None and fine.weight_exp < 0)
+        floors = sum(int(floors_sums(code)) + int(fine is not None and floors_sums(fine))
                      for code, fine in zip(codes[:len(syns)], fines[:len(syns)]))
         if floors and not (adaptive or cuba):  # u = a_in each step: the v bias meets it 1:1
             vb = vb + 0.5 * floors / vth
