@@ -128,3 +128,15 @@ def test_run_on_a_loihi2_build_with_a_rehashed_damaged_model_net_is_one_sentence
     _rehash(folder)
     np.save(tmp_path / "x.npy", np.zeros((1, 2, 64)))
     assert_refused(run(folder, tmp_path / "x.npy"), "model.net")
+
+
+def test_an_emu_manifest_without_its_image_names_it(damaged):
+    """Found by fuzzing (benchmarks/fuzz.py seed 24, damaged builds case 24000814): a manifest
+    re-hashed with no files was `internal error: KeyError: 'image'`."""
+    from snncompile.artifacts import manifest_digest
+
+    def drop_files(m):
+        m["files"] = {}
+        m["manifest_sha256"] = manifest_digest(m)
+    _edit_manifest(damaged[0], drop_files)
+    assert_refused(run(*damaged), "manifest.json", "'image'")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from snncompile.build_check import BuildFolderError
 from snncompile.ir import text
 from snncompile.ir.graph import Graph
 from snncompile.ir.image import load_image, save_image
@@ -54,7 +55,11 @@ def run(folder: Path, manifest: dict, x: np.ndarray, strict: bool = False,
     from snncompile.sim.timing import event_rows
 
     fields = recording.fields_of(record) if record else None
-    hw_graph = load_image(folder / manifest["files"]["image"])
+    image = manifest["files"].get("image")
+    if image is None:  # a consistently re-hashed manifest without it (fuzzing)
+        raise BuildFolderError(f"{folder / 'manifest.json'} names no 'image' file; the build is "
+                               "damaged or was edited, recompile it")
+    hw_graph = load_image(folder / image)
     result = run_emulator(hw_graph, x, strict=strict, record=bool(fields))
     if fields:
         recording.save(record_to, recording.from_emulator(hw_graph, result, fields))
