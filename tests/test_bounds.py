@@ -21,7 +21,7 @@ from snncompile.partition.bounds import _pieces, halo_lower_bound, used_mask
 from snncompile.partition.fields import _interior, conv_need
 from snncompile.partition.layers import layers_of
 from snncompile.partition.resources import CoreModel, DoesNotFit
-from snncompile.sim.emulator import effective_weights
+from snncompile.sim.lava_params import effective_weights
 
 PATTERNS = ("full", "random", "sparse", "shared", "outer_row", "centre", "checker", "one_tap")
 

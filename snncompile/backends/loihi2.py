@@ -28,7 +28,7 @@ from snncompile.ir.graph import Graph
 from snncompile.ir.hdf5 import read_graph, write_graph
 from snncompile.lava_compat import INSTALL_HINT
 from snncompile.progress import staged
-from snncompile.sim.emulator import check_input
+from snncompile.sim.inputs import check_input
 from snncompile.sim.sigma_delta import is_graded
 from snncompile.sim.timing import latency, synaptic_depths
 from snncompile.target import Target

@@ -17,7 +17,7 @@ from snncompile.backends import support
 from snncompile.frontends.netx import optimize_weight_bits
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
-from snncompile.sim.emulator import effective_weights
+from snncompile.sim.lava_params import effective_weights
 
 # what lava-dl netx 0.6.0 rebuilds exactly from /layer (snncompile.backends.support)
 SUPPORTED = frozenset({"SpikeInput", "GradedInput", "SpikeOutput", "Dense", "DelayDense", "Conv",

@@ -17,7 +17,7 @@ from snncompile.ir.graph import Graph
 from snncompile.partition.conv_lists import ConvLists, Where
 from snncompile.partition.order import Order, geometry
 from snncompile.partition.resources import CoreModel, bits_for
-from snncompile.sim.emulator import effective_weights
+from snncompile.sim.lava_params import effective_weights
 
 RECT_CACHE = 50_000  # input rectangles cached per synapse op (Incoming._rects): a few MB
 

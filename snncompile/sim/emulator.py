@@ -23,28 +23,12 @@ from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 from snncompile.progress import staged
 from snncompile.sim.fixed import EXACT, U_MAX, V_MAX, Event, SimTrace, decay, wrap
+from snncompile.sim.inputs import check_input
 from snncompile.sim.kernels import NO_RECORD, RESETS, IntWeights, lif_run, per_neuron
+from snncompile.sim.lava_params import effective_bias, effective_weights, resolved_sign_mode
 from snncompile.sim.sigma_delta import NEURON_RULES as GRADED_RULES
 from snncompile.sim.sigma_delta import graded_dense, is_graded
 from snncompile.sim.timing import clock_nodes, latency, synaptic_depths
-
-
-def effective_weights(op: hw.Dense) -> np.ndarray:
-    """Lava's one-time weight preprocessing (spec §2.1): sign mode, clip to 8 bits, truncate.
-    One copy of the weights, worked on in place (a 16M-weight layer made five before)."""
-    w = np.array(op.weights, dtype=np.int64)
-    mode = _sign_mode(op)
-    mixed = mode == "mixed"
-    if mode == "inhibitory":
-        np.negative(w, out=w)
-    np.clip(w, -256 * mixed, 255, out=w)
-    k = 8 - op.num_weight_bits + mixed
-    if k:
-        w >>= k
-        w <<= k
-    if mode == "inhibitory":
-        np.negative(w, out=w)
-    return w
 
 
 class _Synapse:
@@ -119,7 +103,7 @@ class _DelayDense(_Synapse):
         delays = np.asarray(self.op.delays)
         w = np.asarray(self.op.weights)
         self.groups = [(int(k), _Dense(self.name, dataclasses.replace(
-            self.op, weights=np.where(delays == k, w, 0), sign_mode=_sign_mode(self.op)),
+            self.op, weights=np.where(delays == k, w, 0), sign_mode=resolved_sign_mode(self.op)),
             self.in_shape, self.register.shape[1:], 1)) for k in np.unique(delays)]
         self.ring = np.zeros((len(self.register), int(delays.max(initial=0)) + 1,
                               self.register.shape[1]), dtype=np.int64)
@@ -130,17 +114,6 @@ class _DelayDense(_Synapse):
         for k, dense in self.groups:
             self.ring[:, k] += dense.product(s.reshape(len(s), -1))
         self.register = wrap(self.ring[:, 0], 32)
-
-
-def _sign_mode(op: Any) -> str:
-    """The sign mode Lava resolves from all of a DelayDense's weights, so a group of them (with
-    zeros elsewhere) keeps it."""
-    if op.sign_mode != "auto":
-        return op.sign_mode
-    w = np.asarray(op.weights)
-    if w.min(initial=0) >= 0:
-        return "excitatory"
-    return "inhibitory" if w.max(initial=0) <= 0 else "mixed"
 
 
 class _Conv(_Synapse):
@@ -182,14 +155,6 @@ def initial_uv(op: Any, batch: int, init: tuple | None) -> tuple[np.ndarray, np.
         u[:] = np.asarray(init[0], dtype=np.int64).reshape(-1)
         v[:] = np.asarray(init[1], dtype=np.int64).reshape(-1)
     return u, v
-
-
-def effective_bias(op: Any) -> np.ndarray:
-    """bias_mant (16-bit) shifted by bias_exp (<< e or arithmetic >> -e), int32, flat (spec
-    §1.1)."""
-    mant = wrap(np.broadcast_to(np.asarray(op.bias_mant, np.int64), op.shape).reshape(-1), 16)
-    exp = np.broadcast_to(np.asarray(op.bias_exp, np.int64), op.shape).reshape(-1)
-    return wrap(np.where(exp >= 0, mant << np.maximum(exp, 0), mant >> np.maximum(-exp, 0)), 32)
 
 
 class _LIF:
@@ -394,30 +359,6 @@ class EmuResult:
     latency: int
     u: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     v: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
-
-
-def check_input(hw_graph: Graph, x: np.ndarray, where: str = "emulator") -> np.ndarray:
-    """The input rules every back end shares: (batch, time, *input_shape), binary spikes, or
-    int32 integers for a GradedInput, or real values for an AnalogInput (returned quantized:
-    the int8 payloads every back end sends)."""
-    x = np.asarray(x)
-    (in_name,) = hw_graph.inputs
-    in_shape = hw_graph.shapes[in_name]
-    if x.ndim != 2 + len(in_shape) or tuple(x.shape[2:]) != tuple(in_shape):
-        raise InputError(f"{where} input has shape {x.shape} but the model takes (batch, time, "
-                         f"{', '.join(map(str, in_shape))})")
-    node = hw_graph.nodes[in_name]
-    if isinstance(node, hw.GradedInput):
-        if not np.all(x == np.rint(x)) or np.abs(x).max(initial=0) >= 2**31:
-            raise InputError(f"{where}: graded input must be integers in the int32 range")
-    elif isinstance(node, hw.AnalogInput):
-        if not np.issubdtype(x.dtype, np.number) or not np.all(np.isfinite(x)):
-            raise InputError(f"{where}: analog input must be finite real numbers")
-        return node.quantize(x)
-    elif not np.all((x == 0) | (x == 1)):
-        raise InputError(f"{where} input must be binary spikes (0 or 1); found other values "
-                         "(real-valued input: compile with --input-kind analog)")
-    return x
 
 
 @staged("emulator")

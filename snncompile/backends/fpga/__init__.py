@@ -113,7 +113,7 @@ def pick_simulator(graph: Graph, x: np.ndarray, simulator: str | None, folder: P
 def simulate_build(folder: Path, x: np.ndarray, simulator: str | None = "icarus",
                    work: Path | None = None, planned: tuple[Graph, Plan] | None = None):
     """(hw graph, plan, CycleTrace of the RTL run) for x (batch, T, *input_shape): spikes, or an
-    analog input's int8 payloads (emulator.check_input quantizes real values); the run takes
+    analog input's int8 payloads (inputs.check_input quantizes real values); the run takes
     T + L hw steps, as the emulator's. `simulator` None picks one by the run's size."""
     from snncompile.backends.fpga.sim import simulate
     from snncompile.sim.timing import latency
@@ -139,7 +139,7 @@ def run(folder: Path, manifest: dict, x: np.ndarray, strict: bool = False,
     inference, microseconds at the target clock). Strict-mode overflow rows come from the
     emulator, whose arithmetic the RTL equals bit for bit."""
     from snncompile.sim.cycles import latency_report
-    from snncompile.sim.emulator import check_input
+    from snncompile.sim.inputs import check_input
     from snncompile.sim.timing import event_rows, synaptic_depths
 
     graph, plan = build_plan(folder)

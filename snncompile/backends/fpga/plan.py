@@ -28,7 +28,7 @@ from snncompile.errors import GraphCheckError, SnnCompileError, UnsupportedOp
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 from snncompile.partition.resources import CoreModel
-from snncompile.sim.emulator import effective_bias, effective_weights
+from snncompile.sim.lava_params import effective_bias, effective_weights
 from snncompile.target import Target, load_target
 
 KIND = "fpga"  # this back end's key in snncompile.backends.BACKENDS, and its default target
