@@ -10,12 +10,7 @@ never leaving their 24-bit ranges for the worst-case input (all sources spiking)
 [min_headroom, max_headroom] thresholds; ties go to the larger vth. The search tries, for every
 synapse and exponent, the largest vth that still fits its weights, plus the headroom cap.
 
-Floors: a synapse with a negative weight_exp floors each step's sum (Lava shifts the sum), up to
-one a_in unit (1/vth thresholds) low and half a unit on average, when some weight has bits
-below 2^-weight_exp (`encode.floors_sums`); the layer's neuron bias gets half a unit per such
-data synapse (LIF/IF layers, whose u is the step's input), so the error is centred
-(within +-1/2 unit) instead of drifting down every step (with --weight-split, the fine twins: the
-SEW-ResNet example's output spike-train agreement 0.768 -> 0.832).
+Floors: see `encode.floor_centring` (half an a_in unit of bias per flooring data synapse).
 
 Biases: a layer's bias from nn step 1 that lands in v (LIF/IF input bias, v_leak) becomes
 bias_mant/bias_exp, and the layer becomes a LIFReset that zeroes u, v at its first nn step (hw
@@ -50,7 +45,7 @@ from snncompile.passes.encode import (
     error_estimate,
     extremes,
     fit_exponent,
-    floors_sums,
+    floor_centring,
     limits,
     sign_mode_of,
 )
@@ -231,14 +226,9 @@ class Quantize:
                                 target, conv, bits, ext)
                  for (x, conv, exps, bits), ext in zip(groups, exts)]
         fines = self._fines(groups, codes, vth, target, clock_x is not None)
-        # a data synapse with a negative exponent floors each step's sum (Lava's shift): up to
-        # one a_in unit (1/vth thresholds) low, half a unit on average, every step. Half a unit
-        # of bias per such synapse centres that error (the bias clock's columns carry a constant
-        # sum, which encode_weights already fits)
-        floors = sum(int(floors_sums(code)) + int(fine is not None and floors_sums(fine))
-                     for code, fine in zip(codes[:len(syns)], fines[:len(syns)]))
-        if floors and not (adaptive or cuba):  # u = a_in each step: the v bias meets it 1:1
-            vb = vb + 0.5 * floors / vth
+        centring = floor_centring(codes[:len(syns)], fines[:len(syns)])
+        if centring and not (adaptive or cuba):  # u = a_in each step: the v bias meets it 1:1
+            vb = vb + centring / vth
         bias = encode_bias(vb, vth, target)
         if bias.clipped:
             warnings.append(f"{bias.clipped} neuron biases exceed the bias range and were clipped")
