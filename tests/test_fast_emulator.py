@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_compiled_steps import python_loop
 from test_fpga_conv import conv_graph
 from test_fpga_cosim import random_graph
 
@@ -20,7 +21,7 @@ from snncompile.sim.emulator import simulate
 
 def both(graph: Graph, x: np.ndarray, steps: int):
     quick = simulate(graph, x, steps, record=True)
-    slow = simulate(graph, x, steps, record=True, strict=True)  # strict forces step-major
+    slow = python_loop(graph, x, steps, record=True, strict=True)
     return quick, slow
 
 

@@ -239,6 +239,8 @@ SYNAPSE_RULES: dict[type, Callable[..., _Synapse]] = {
     hw.Dense: _Dense, hw.DelayDense: _DelayDense, hw.Conv: _Conv}
 NEURON_RULES: dict[type, Callable[..., Any]] = {hw.LIF: _LIF, hw.ATRLIF: _ATRLIF, **GRADED_RULES}
 IO_OPS = (hw.SpikeInput, hw.GradedInput, hw.AnalogInput, hw.SpikeOutput)
+# the compiled paths simulate may take (tests switch one off to compare it with the Python loop)
+PATHS = {"layers": True, "compiled_steps": True}
 
 
 def simulate(
@@ -290,10 +292,12 @@ def simulate(
         if analog and in_name in preds[n]:
             _check_analog_sums(n, g.nodes[n], g.nodes[in_name], shapes[in_name])
             s.payload_max = g.nodes[in_name].qmax  # fast.py: a conv's exact-float32 bound
-    from snncompile.sim import fast  # feed-forward graphs: the same integers, layer by layer
+    from snncompile.sim import compiled_steps, fast  # the same integers, compiled
 
-    if fast.applicable(g, strict, initial_state):
+    if fast.applicable(g, strict, initial_state) and PATHS["layers"]:
         return fast.simulate_layers(g, x, steps, record, syn, lif)
+    if compiled_steps.applicable(g) and PATHS["compiled_steps"]:
+        return compiled_steps.simulate_steps(g, x, steps, record, strict, syn, lif)
     events: list[Event] | None = [] if strict else None
     # sigma-delta neurons send int32 values (graded spikes), LIFs 0/1
     spikes = {n: np.zeros((batch, steps, *shapes[n]),
