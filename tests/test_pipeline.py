@@ -76,7 +76,7 @@ def test_every_pass_is_graph_to_graph():
 def test_unknown_pass_is_refused():
     result = CliRunner().invoke(cli, ["compile", str(DIGITS), "--dump-after", "nope"])
     assert result.exit_code != 0 and "'nope' is not one of" in result.output
-    assert PASSES == ("frontend", "lower", "discretize", "quantize")
+    assert PASSES == ("frontend", "lower", "discretize", "quantize", "sparsify")
 
 
 def test_a_broken_pass_is_named(monkeypatch):

@@ -20,6 +20,7 @@ from snncompile.backends.netx_writer import write_layers
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.check import check
 from snncompile.ir.graph import Graph
+from snncompile.ir.sparse import sparse_of
 from snncompile.sim.emulator import run_emulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,6 +97,7 @@ EXAMPLES = {
     "DelayDense": lambda: chain(syn=dense(4, 3, hw.DelayDense,
                                           delays=np.arange(12).reshape(4, 3) % 3)),
     "Conv": conv_graph,
+    "Sparse": lambda: chain(syn=sparse_of(dense(4, 3))),
     "ATRLIF": lambda: chain(neuron=hw.ATRLIF((4,), 4095, 0, 0, 0, 10, 0, np.zeros(4, np.int64),
                                              np.zeros(4, np.int64))),
     "reset-subtract": lambda: chain(neuron=lif(4, reset="subtract")),
@@ -116,6 +118,7 @@ EXAMPLES = {
 BASE_EXAMPLE = {"GradedInput": {"SpikeOutput", "LIF"},
                 "AnalogInput": {"SpikeOutput", "Dense", "LIF"},
                 "Conv": {"SpikeInput", "SpikeOutput", "LIF"},
+                "Sparse": {"SpikeInput", "SpikeOutput", "LIF"},
                 "ATRLIF": {"SpikeInput", "SpikeOutput", "Dense"},
                 "DelayDense": {"SpikeInput", "SpikeOutput", "LIF"},
                 "Delta": {"GradedInput", "SpikeOutput"},

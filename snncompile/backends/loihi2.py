@@ -38,10 +38,10 @@ MODEL, PROGRAM, README, TEXT, COMPAT = "model.net", "run_lava.py", "README.md", 
     "lava_compat.py"
 NETX_NOTES = "netx_notes.json"
 GROUP = "snncompile"
-SYNAPSES = (hw.Dense, hw.Conv)  # DelayDense is a Dense
+SYNAPSES = (hw.Dense, hw.Sparse, hw.Conv)  # DelayDense is a Dense
 # what run_lava.py.j2 builds (snncompile.backends.support; docs/support.md is generated from it)
 SUPPORTED = frozenset({"SpikeInput", "GradedInput", "AnalogInput", "SpikeOutput", "Dense",
-                       "DelayDense", "Conv", "LIF", "LIFReset", "recurrence", "fan-in",
+                       "DelayDense", "Sparse", "Conv", "LIF", "LIFReset", "recurrence", "fan-in",
                        "bias-clock", "ATRLIF", "reset-subtract", "reset-subtract-next",
                        "per-neuron-parameters", "potential-readout", "Sigma", "Delta",
                        "SigmaDelta"})

@@ -33,7 +33,10 @@ WHY = {"reset-subtract": "netx's LIF resets to zero",
        "bias-clock": "netx layers form one chain with no extra populations",
        "fan-in": "netx has one forward synapse per layer",
        "multi-source-synapse": "netx layers form a single chain",
-       "AnalogInput": "a netx input layer sends its values into a neuron, never into a synapse"}
+       "AnalogInput": "a netx input layer sends its values into a neuron, never into a synapse",
+       "Sparse": "netx files hold fully-connected weights as dense matrices (lava-dl's "
+                 "sparse_fc_layer only builds Lava's Sparse from them); the exact sparse graph "
+                 "stays in /snncompile"}
 
 
 def _chain(g: Graph, why: list[str]) -> list[tuple[str, str | None, str | None]]:
@@ -216,6 +219,8 @@ def write_layers(hw_graph: Graph, h5file: Any) -> list[str]:
     g = hw_graph
     why = [_name_fields(g, r) for r in support.reasons(g, "netx export")]
     features = len(why)
+    if any(isinstance(op, hw.Sparse) for op in g.nodes.values()):
+        return why  # named above (WHY["Sparse"]); the walk below reads dense matrices
     chain = _chain(g, why)
     if len(why) > features or not chain:
         return why

@@ -116,7 +116,7 @@ def _check_hw_ranges(graph: Graph) -> None:
                 _in_range(name, "vth", op.vth, 0, 2**24 - 1)
             if isinstance(op, hw_ops.SigmaDelta):
                 _in_range(name, "bias", op.bias, -(2**31), 2**31 - 1)
-        elif isinstance(op, hw_ops.Dense):
+        elif isinstance(op, (hw_ops.Dense, hw_ops.Sparse)):
             _in_range(name, "num_weight_bits", op.num_weight_bits, 1, 8)
             _in_range(name, "weights", op.weights, -256, 255)
             if isinstance(op, hw_ops.DelayDense):

@@ -151,6 +151,72 @@ class DelayDense(Dense):
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
+class Sparse(HWOp):
+    """Lava `Sparse` bit-accurate model (lava/proc/sparse/models.py, PySparseModelBitAcc): Dense's
+    rule on a CSR matrix (n_out, n_in) = `matrix_shape` whose row i holds the weights
+    `weights[indptr[i]:indptr[i + 1]]` at the columns `indices[...]` (strictly increasing in a
+    row); absent entries are zero. Lava's preprocessing is Dense's, on the stored values, the
+    sign mode from all entries (implicit zeros included):
+
+        W = clip(W), W = (W >> k) << k as Dense;  a_out[t + 1] = shift(W @ [s[t] != 0], weight_exp)
+    wrapped to int32 like Dense's channel. Chosen over Dense when it is smaller (passes/sparse.py).
+    """
+
+    matrix_shape: tuple[int, int]
+    indptr: np.ndarray
+    indices: np.ndarray
+    weights: np.ndarray
+    weight_exp: int = 0
+    num_weight_bits: int = 8
+    sign_mode: str = "auto"
+    kind: ClassVar[str] = "synapse"
+    array_fields: ClassVar[dict] = {"indptr": I64, "indices": I64, "weights": I64}
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.sign_mode not in SIGN_MODES:
+            raise ValueError(f"sign_mode must be one of {SIGN_MODES}, not {self.sign_mode!r}")
+        why = csr_problem(tuple(int(d) for d in self.matrix_shape), self.indptr, self.indices,
+                          self.weights)
+        if why:
+            raise ValueError(why)
+
+    @property
+    def nnz(self) -> int:
+        """Stored entries (the synapses)."""
+        return int(self.weights.size)
+
+    def output_shape(self, input_shape):
+        if int(np.prod(input_shape)) != int(self.matrix_shape[1]):
+            raise ValueError(f"its {tuple(self.matrix_shape)} matrix needs "
+                             f"{int(self.matrix_shape[1])} inputs, not {int(np.prod(input_shape))}")
+        return (int(self.matrix_shape[0]),)
+
+
+def csr_problem(shape: tuple[int, ...], indptr: np.ndarray, indices: np.ndarray,
+                weights: np.ndarray) -> str | None:
+    """Why (shape, indptr, indices, weights) is not a valid CSR matrix, or None."""
+    if len(shape) != 2 or min(shape) < 0:
+        return f"matrix_shape must be (n_out, n_in), not {shape}"
+    n_out, n_in = shape
+    if indptr.ndim != 1 or indptr.size != n_out + 1:
+        return f"indptr must hold n_out + 1 = {n_out + 1} values, not {indptr.size}"
+    if indices.ndim != 1 or indices.shape != weights.shape:
+        return f"indices {indices.shape} and weights {weights.shape} must be equal 1-d arrays"
+    if indptr[0] != 0 or indptr[-1] != indices.size or np.any(np.diff(indptr) < 0):
+        return "indptr must rise from 0 to the number of stored weights"
+    if indices.size and (indices.min() < 0 or indices.max() >= n_in):
+        return f"indices must lie in 0..{n_in - 1}"
+    rising = np.diff(indices) > 0
+    row_starts = indptr[1:-1]
+    starts = np.zeros(max(indices.size - 1, 0), bool)
+    starts[row_starts[(row_starts > 0) & (row_starts < indices.size)] - 1] = True
+    if not np.all(rising | starts):
+        return "indices must rise strictly within each row (sorted, no duplicates)"
+    return None
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
 class Conv(HWOp):
     """Lava `Conv` fixed model (spec §2.4), written in PyTorch layout (the Lava back end
     transposes):
@@ -327,5 +393,5 @@ OPS: dict[str, type[HWOp]] = {
     # (the order of docs/support.md's rows and of a back end's first refusal: a sigma-delta
     # network's graded input is refused after its neurons, whose reason says more)
     for cls in (SpikeInput, Sigma, Delta, SigmaDelta, GradedInput, AnalogInput, SpikeOutput, Dense,
-                DelayDense, Conv, LIF, ATRLIF)
+                DelayDense, Sparse, Conv, LIF, ATRLIF)
 }

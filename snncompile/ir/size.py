@@ -21,15 +21,18 @@ def _weight(op: object) -> np.ndarray | None:
 
 
 def synapses(graph: Graph) -> dict[str, int]:
-    """Connections of every synapse node: a dense weight's entries; a conv's outputs times its
-    kernel (C_in / groups x kernel); a pooling window's outputs times its area."""
+    """Connections of every synapse node: a dense weight's entries (a sparse one's stored
+    entries); a conv's outputs times its kernel (C_in / groups x kernel); a pooling window's
+    outputs times its area."""
     shapes = graph.shapes
     counts: dict[str, int] = {}
     for name in graph.of_kind("synapse"):
         op = graph.nodes[name]
         w = _weight(op)
         out = math.prod(shapes[name])
-        if w is not None and w.ndim == 2:
+        if hasattr(op, "indptr"):  # hw.Sparse: its stored entries, not its dense shape
+            counts[name] = int(op.indptr[-1])
+        elif w is not None and w.ndim == 2:
             counts[name] = int(w.size)
         elif w is not None:
             counts[name] = out * math.prod(int(d) for d in w.shape[1:])

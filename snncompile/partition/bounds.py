@@ -46,7 +46,7 @@ def used_mask(inc: Incoming) -> np.ndarray:
     """(C, H*W) bool of one source: the neurons with at least one non-zero synapse into the layer
     (every one needs an in-axon on some core and an out-axon)."""
     cs, hs, ws = inc.src_geo
-    if isinstance(inc.op, hw.Dense):
+    if isinstance(inc.op, (hw.Dense, hw.Sparse)):
         return inc.nz.any(0).reshape(cs, hs * ws)
     if not isinstance(inc.op, hw.Conv):
         return np.ones((cs, hs * ws), bool)

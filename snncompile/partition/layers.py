@@ -17,6 +17,7 @@ from snncompile.ir.graph import Graph
 from snncompile.partition.conv_lists import ConvLists, Where
 from snncompile.partition.order import Order, geometry
 from snncompile.partition.resources import CoreModel, bits_for
+from snncompile.partition.sparse_rows import RowNonzeros
 from snncompile.sim.lava_params import effective_weights
 
 RECT_CACHE = 50_000  # input rectangles cached per synapse op (Incoming._rects): a few MB
@@ -91,9 +92,10 @@ class Incoming:
         self.src_geo = geometry(graph.shapes[sources[0]])
         self.dst_geo = geometry(graph.shapes[dst])
         op, m = self.op, model
-        if isinstance(op, hw.Dense):
+        if isinstance(op, (hw.Dense, hw.Sparse)):
             w = effective_weights(op)
-            self.nz = w != 0
+            self.nz = w != 0 if isinstance(op, hw.Dense) else RowNonzeros(
+                op.indptr, op.indices, w != 0, int(op.matrix_shape[1]))
             self.row_cum = np.concatenate([[0], np.cumsum(self.nz.sum(1, dtype=np.int64))])
             # the 8 - num_weight_bits low bits Lava truncates are zero: they need no storage
             stored = np.abs(w).max(initial=0) >> (8 - op.num_weight_bits)
@@ -140,7 +142,7 @@ class Incoming:
 
     # -- cost of a block ------------------------------------------------------------------------
     def synapses(self, c0: int, c1: int, p0: int, p1: int) -> int:
-        if isinstance(self.op, hw.Dense):
+        if isinstance(self.op, (hw.Dense, hw.Sparse)):
             return int(self.row_cum[p1] - self.row_cum[p0])
         if isinstance(self.op, hw.Conv):
             taps = self.tap_cum[c1] - self.tap_cum[c0]
@@ -191,7 +193,7 @@ class Incoming:
         """Per source node, the source neurons this block of the layer reads."""
         cs, hs, ws = self.src_geo
         perm = {s: self.orders[s].perm for s in self.sources}
-        if isinstance(self.op, hw.Dense):
+        if isinstance(self.op, (hw.Dense, hw.Sparse)):
             mask = self.nz[p0:p1].any(0).reshape(cs, hs * ws)
             return [Needed(s, hs * ws, perm[s], mask=mask[:, perm[s]]) for s in self.sources]
         if isinstance(self.op, hw.Conv):

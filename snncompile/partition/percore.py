@@ -16,11 +16,12 @@ import numpy as np
 
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
+from snncompile.ir.sparse import rows_of
 from snncompile.partition.artefact import Placement
 from snncompile.sim.emulator import _LIF, SYNAPSE_RULES, _Conv, effective_weights, wrap
 
 
-def _mode(op: hw.Dense) -> str:
+def _mode(op: hw.Dense | hw.Sparse) -> str:
     w = np.asarray(op.weights)
     if op.sign_mode != "auto":
         return op.sign_mode
@@ -60,6 +61,11 @@ def run_per_core(placement: Placement, graph: Graph, x: np.ndarray, steps: int) 
                 elif isinstance(sop, hw.Conv):
                     ins.append(("conv", inc.sources, _Conv(inc.name, sop, shapes[inc.sources[0]],
                                                            shapes[layer], batch), src_masks))
+                elif isinstance(sop, hw.Sparse):
+                    ins.append(("dense", inc.sources, SYNAPSE_RULES[hw.Sparse](
+                        inc.name, rows_of(dataclasses.replace(
+                            sop, weights=effective_weights(sop), sign_mode=_mode(sop)), idx),
+                        shapes[inc.sources[0]], (len(idx),), batch), src_masks))
                 else:
                     rows = dataclasses.replace(sop, weights=effective_weights(sop)[idx],
                                                sign_mode=_mode(sop))

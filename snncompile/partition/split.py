@@ -173,7 +173,7 @@ def grid_ok(layer: Layer, model: CoreModel) -> bool:
     """Whether "grid" differs from "strip" for a layer: a 2-D conv-fed map, no Dense way in (its
     row ranges depend on the order), and no fpga row tiles (strips keep its RTL byte-stable)."""
     return (any(isinstance(inc.op, hw.Conv) for inc in layer.incoming) and layer.geo[1] > 1
-            and not any(isinstance(inc.op, hw.Dense) for inc in layer.incoming)
+            and not any(isinstance(inc.op, (hw.Dense, hw.Sparse)) for inc in layer.incoming)
             and not model.row_tiles)
 
 

@@ -2,7 +2,8 @@
 
 Each step is Graph -> Graph: `lower` groups synapse chains (GroupedDense / GroupedConv nodes,
 each neuron a Layer), `discretize` gives each Layer its per-step recurrence (SteppedLayer), and
-`quantize` makes the hw graph (and, beside it, the QuantReport of what it chose). The driver runs
+`quantize` makes the hw graph (and, beside it, the QuantReport of what it chose), `sparsify`
+stores its mostly-zero Dense ops as Sparse (passes/sparsify.py). The driver runs
 them in order, checks the graph after every step (ir.check) with the step's name in the error,
 and can hand the stable text form of the graph after any step to `dump` (`snncompile compile
 --dump-after PASS`); the graphs between nn and hw read back with ir.text.loads.
@@ -23,6 +24,7 @@ from snncompile.passes.discretize import Discretize
 from snncompile.passes.lower import Lower
 from snncompile.passes.quantize import NeedsFlat, Quantize
 from snncompile.passes.report import QuantReport
+from snncompile.passes.sparsify import Sparsify
 from snncompile.target import Target
 
 FRONTEND = "frontend"  # the stage before any pass: the checked nn graph
@@ -51,12 +53,15 @@ def steps(target: Target, lower: Lower | None = None, discretize: Discretize | N
     def do_quantize(s: Stage) -> Stage:
         return Stage(*quantize(s.graph, target))
 
+    sparsify = Sparsify()
     return (Step(Lower.name, lambda s: Stage(lower(s.graph))),
             Step(Discretize.name, lambda s: Stage(discretize(s.graph))),
-            Step(Quantize.name, do_quantize))
+            Step(Quantize.name, do_quantize),
+            Step(Sparsify.name, lambda s: Stage(sparsify(s.graph, target), s.report)))
 
 
-PASSES = (FRONTEND, Lower.name, Discretize.name, Quantize.name)  # --dump-after choices
+# --dump-after choices
+PASSES = (FRONTEND, Lower.name, Discretize.name, Quantize.name, Sparsify.name)
 
 
 def run_passes(graph: Graph, target: Target, lower: Lower | None = None,

@@ -28,6 +28,7 @@ from snncompile.sim.kernels import NO_RECORD, RESETS, IntWeights, lif_run, per_n
 from snncompile.sim.lava_params import effective_bias, effective_weights, resolved_sign_mode
 from snncompile.sim.sigma_delta import NEURON_RULES as GRADED_RULES
 from snncompile.sim.sigma_delta import graded_dense, is_graded
+from snncompile.sim.sparse import SparseSynapse
 from snncompile.sim.timing import clock_nodes, latency, synaptic_depths
 
 
@@ -236,7 +237,7 @@ class _ATRLIF:
 
 
 SYNAPSE_RULES: dict[type, Callable[..., _Synapse]] = {
-    hw.Dense: _Dense, hw.DelayDense: _DelayDense, hw.Conv: _Conv}
+    hw.Dense: _Dense, hw.DelayDense: _DelayDense, hw.Sparse: SparseSynapse, hw.Conv: _Conv}
 NEURON_RULES: dict[type, Callable[..., Any]] = {hw.LIF: _LIF, hw.ATRLIF: _ATRLIF, **GRADED_RULES}
 IO_OPS = (hw.SpikeInput, hw.GradedInput, hw.AnalogInput, hw.SpikeOutput)
 # the compiled paths simulate may take (tests switch one off to compare it with the Python loop)
@@ -339,8 +340,11 @@ def _check_analog_sums(name: str, op: Any, source: hw.AnalogInput,
                        in_shape: tuple[int, ...]) -> None:
     """An analog input's payloads (up to qmax) times the synapse's weights must sum below 2^31:
     Lava's int32 accumulator (Dense's dot, Conv's cast) has no defined answer beyond it."""
-    w = np.asarray(op.weights if isinstance(op, hw.Dense) else op.weight, dtype=np.int64)
-    fan_in = int(np.prod(in_shape)) if isinstance(op, hw.Dense) else int(np.prod(w.shape[1:]))
+    if isinstance(op, hw.Sparse):
+        w, fan_in = np.asarray(op.weights, np.int64), int(np.diff(op.indptr).max(initial=0))
+    else:
+        w = np.asarray(op.weights if isinstance(op, hw.Dense) else op.weight, dtype=np.int64)
+        fan_in = int(np.prod(in_shape)) if isinstance(op, hw.Dense) else int(np.prod(w.shape[1:]))
     bound = int(np.abs(w).max(initial=0)) * fan_in * source.qmax
     if bound >= 2**31:
         raise GraphCheckError(f"emulator: synapse {name!r} sums analog input up to {bound} >= "

@@ -14,7 +14,8 @@ steps) at a time (BLOCK_BYTES, about a cache's size: the product writes it, the 
 while it is still in cache), so no temporary grows with the batch's spike train.
 
 Used by emulator.simulate when `applicable` holds (no strict-mode events, no initial state, no
-recurrence, plain LIF populations fed only through Dense / Conv / DelayDense); else it steps.
+recurrence, plain LIF populations fed only through Dense / Conv / DelayDense / Sparse); else it
+steps.
 tests/test_fast_emulator.py compares both paths on random graphs; the fpga cosims compare this
 path with the RTL.
 """
@@ -40,7 +41,7 @@ def applicable(g: Graph, strict: bool, initial_state: Any) -> bool:
         if op.kind == "neuron":
             if type(op) is not hw.LIF:
                 return False
-            if any(type(g.nodes[p]) not in (hw.Dense, hw.Conv, hw.DelayDense)
+            if any(type(g.nodes[p]) not in (hw.Dense, hw.Conv, hw.DelayDense, hw.Sparse)
                    for p in g.predecessors(n)):
                 return False
     return True

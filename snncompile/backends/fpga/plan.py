@@ -195,6 +195,8 @@ WHY = {"GradedInput": "the RTL's input events enter synapses, not a neuron's a_i
                        "spikes between layers need a multi-bit event bus; only the analog input "
                        "port carries payloads)"),
        "multi-source-synapse": "a synapse group reads one source core",
+       "Sparse": "a core's weight memory is a dense (neurons x in-axons) array; a sparse core is "
+                 "not written, so pass sparsify keeps fpga layers Dense",
        "reset-subtract-next": "the RTL subtracts in the spiking step (quantize gives the fpga "
                               "that reset, with a warning)",
        "potential-readout": "the RTL's neuron registers hold dv < 4096 and vth < 2^17, and a "
