@@ -60,7 +60,8 @@ def rows_of(op: hw.Sparse, rows: np.ndarray) -> hw.Sparse:
     """The Sparse op of the given rows of op's matrix, in that order (a core's neurons)."""
     rows = np.asarray(rows, np.int64)
     starts, stops = op.indptr[rows], op.indptr[rows + 1]
-    take = np.concatenate([np.arange(a, b) for a, b in zip(starts, stops)] or [[]]).astype(np.int64)
+    take = np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in zip(starts, stops)]
+                          or [np.zeros(0, np.int64)])
     indptr = np.concatenate([[0], np.cumsum(stops - starts)])
     return hw.Sparse((len(rows), int(op.matrix_shape[1])), indptr, op.indices[take],
                      op.weights[take], weight_exp=op.weight_exp,
