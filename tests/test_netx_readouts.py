@@ -147,7 +147,8 @@ def test_pool_layer_is_a_depthwise_sum(tmp_path):
 @pytest.mark.parametrize("edit, words", [
     (lambda f: f["layer/4/shape"].__setitem__(0, 3),
      "layer 4: average layer of 3 outputs cannot split 4 inputs"),
-    (lambda f: f["layer/1/type"].__setitem__(0, b"concat"), "layer 1: layer type 'concat'"),
+    (lambda f: f["layer/1/type"].__setitem__(0, b"convT"),
+     "layer 1: layer type 'convT' is not supported (a transposed conv"),
 ])
 def test_reader_refusals_are_one_sentence(tmp_path, edit, words):
     path = tmp_path / "bad.net"

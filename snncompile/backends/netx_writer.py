@@ -5,11 +5,13 @@ every dense weight matrix with `optimize_weight_bits`, lets Lava clip and trunca
 gives every neuron bias_exp = 6. So the writer first simulates exactly that for each layer and
 writes nothing unless every layer comes out with our emulator's sums; otherwise it returns one
 sentence per reason, naming the node, so the caller can keep just the exact `/snncompile` graph.
+Fan-in from earlier layers is written as a `concat` layer (frontends/netx_concat.py): our reader
+reads it back exactly, lava-dl 0.6.0's netx builds no concat at all.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -21,7 +23,8 @@ from snncompile.sim.lava_params import effective_weights
 
 # what lava-dl netx 0.6.0 rebuilds exactly from /layer (snncompile.backends.support)
 SUPPORTED = frozenset({"SpikeInput", "GradedInput", "SpikeOutput", "Dense", "DelayDense", "Conv",
-                       "LIF", "recurrence", "potential-readout", "Sigma", "Delta", "SigmaDelta"})
+                       "LIF", "recurrence", "potential-readout", "Sigma", "Delta", "SigmaDelta",
+                       "fan-in"})  # fan-in: skips from earlier layers, as a `concat` layer
 # the SDNN neurons netx builds (hdf5.py get_neuron_params with Network's default spike_exp)
 NETX_SDNN = {"spike_exp": 6, "state_exp": 6, "num_message_bits": 16, "cum_error": False}
 WHY = {"reset-subtract": "netx's LIF resets to zero",
@@ -31,7 +34,6 @@ WHY = {"reset-subtract": "netx's LIF resets to zero",
        "ATRLIF": "netx has no adaptive threshold (ATRLIF) neuron type",
        "LIFReset": "netx resets all layers together or not at all",
        "bias-clock": "netx layers form one chain with no extra populations",
-       "fan-in": "netx has one forward synapse per layer",
        "multi-source-synapse": "netx layers form a single chain",
        "AnalogInput": "a netx input layer sends its values into a neuron, never into a synapse",
        "Sparse": "netx files hold fully-connected weights as dense matrices (lava-dl's "
@@ -39,55 +41,61 @@ WHY = {"reset-subtract": "netx's LIF resets to zero",
                  "stays in /snncompile"}
 
 
-def _chain(g: Graph, why: list[str]) -> list[tuple[str, str | None, str | None]]:
-    """[(lif, forward synapse or None for a graded input's LIF, recurrent Dense or None)] in
-    order."""
+class Link(NamedTuple):
+    """One netx layer of the chain: its LIF, the synapse from the layer before (None for a graded
+    input's own LIF), a recurrent Dense from itself, and the skips [(source, synapse)] that a
+    `concat` layer before it joins (netx_concat.py)."""
+
+    lif: str
+    syn: str | None
+    rec: str | None
+    skips: list[tuple[str, str]]
+
+
+def _chain(g: Graph, why: list[str]) -> list[Link]:
+    """The LIFs in order, each reading the one before (plus skips from earlier ones), or []."""
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         why.append(f"the graph has inputs {g.inputs} and outputs {g.outputs}; netx is one chain")
         return []
-    (node,) = g.inputs
-    chain: list[tuple[str, str | None, str | None]] = []
-    seen = {node}
-    while True:
-        nexts = [n for n in g.successors(node) if n not in seen]
-        if len(nexts) != 1:
-            why.append(f"node {node!r} feeds {nexts}; netx layers form a single chain")
+    (inp,), (out,) = g.inputs, g.outputs
+    chain: list[Link] = []
+    members, seen = [inp], {inp, out}
+    for lif in [n for n in g.schedule if g.nodes[n].kind == "neuron"]:
+        preds = g.predecessors(lif)
+        rec = [p for p in preds if g.nodes[p].kind == "synapse" and g.predecessors(p) == [lif]]
+        forward = [p for p in preds if p not in rec]
+        if len(rec) > 1 or (rec and type(g.nodes[rec[0]]) is not hw.Dense):
+            why.append(f"LIF {lif!r} sums synapses {preds}; netx has at most one recurrent "
+                       "Dense from the layer itself")
             return []
-        (nxt,) = nexts
-        op = g.nodes[nxt]
-        if op.kind == "output":
-            seen.add(nxt)
-            break
-        syn = None
-        if op.kind == "synapse":
-            syn, seen = nxt, seen | {nxt}
-            lifs = g.successors(syn)
-            if len(lifs) != 1 or g.nodes[lifs[0]].kind != "neuron":
-                why.append(f"synapse {syn!r} feeds {lifs}, not one LIF")
+        if forward == [inp] and isinstance(g.nodes[inp], hw.GradedInput) and not chain:
+            if rec:
+                why.append(f"LIF {lif!r} reads the graded input and has recurrence; netx's input "
+                           "layer is a neuron without synapses")
                 return []
-            nxt = lifs[0]
-        elif op.kind != "neuron" or not isinstance(g.nodes[node], hw.GradedInput) or chain:
-            why.append(f"node {node!r} feeds {nxt!r} without a synapse; netx has that only for "
-                       "a graded input into its LIF")
+            chain.append(Link(lif, None, None, []))
+            members.append(lif)
+            seen.add(lif)
+            continue
+        bad = [p for p in forward if g.nodes[p].kind != "synapse" or len(g.predecessors(p)) != 1
+               or g.successors(p) != [lif]]
+        sources = [g.predecessors(p)[0] for p in forward if p not in bad]
+        late = [s for s in sources if s not in members]
+        if bad or late or members[-1] not in sources:
+            why.append(f"LIF {lif!r} reads {preds}; a netx layer reads the layer before it "
+                       f"({members[-1]!r}) through one synapse, and earlier layers only through "
+                       "a concat")
             return []
-        rec = [p for p in g.predecessors(nxt) if p not in (syn, node)]
-        if len(rec) > 1 or (rec and (g.predecessors(rec[0]) != [nxt]
-                                     or type(g.nodes[rec[0]]) is not hw.Dense)):
-            why.append(f"LIF {nxt!r} sums synapses {g.predecessors(nxt)}; netx has one forward "
-                       "synapse per layer and at most one recurrent Dense from the layer itself")
-            return []
-        if rec and syn is None:
-            why.append(f"LIF {nxt!r} reads the graded input and has recurrence; netx's input "
-                       "layer is a neuron without synapses")
-            return []
-        if rec and isinstance(g.nodes[syn], hw.DelayDense):
-            why.append(f"LIF {nxt!r} has delays and recurrence (netx's dense_rec with delays drops "
+        main = forward[sources.index(members[-1])]
+        if rec and isinstance(g.nodes[main], hw.DelayDense):
+            why.append(f"LIF {lif!r} has delays and recurrence (netx's dense_rec with delays drops "
                        "the weight exponent)")
             return []
-        seen |= {nxt, *rec}
-        chain.append((nxt, syn, rec[0] if rec else None))
-        node = nxt
-    if not chain or g.predecessors(g.outputs[0]) != [chain[-1][0]]:
+        skips = [(s, p) for s, p in zip(sources, forward) if p != main]
+        chain.append(Link(lif, main, rec[0] if rec else None, skips))
+        members.append(lif)
+        seen |= {lif, *forward, *rec}
+    if not chain or g.predecessors(out) != [chain[-1].lif]:
         why.append("the output does not read the last layer")
     missing = [n for n in g.nodes if n not in seen]
     if missing:
@@ -212,6 +220,56 @@ def _name_fields(g: Graph, reason: str) -> str:
     return reason.replace(generic, f"per-neuron {' and '.join(fields)} at node ")
 
 
+def _joined(g: Graph, link: Link, prev: str, files: dict[str, int], depth: dict[str, int],
+            why: list[str]) -> tuple[hw.HWOp | None, dict[str, Any] | None]:
+    """The layer's one synapse over its concatenated inputs, and the `concat` layer before it
+    (None without skips); reasons when netx's concat cannot say it (netx_concat.py)."""
+    assert link.syn is not None
+    if not link.skips:
+        return g.nodes[link.syn], None
+    names = [link.syn, *(syn for _, syn in link.skips)]
+    sources = [prev, *(src for src, _ in link.skips)]
+    ops = [g.nodes[n] for n in names]
+    pads = g.meta.get("pipeline_delay", {})
+    for name, src in zip(names, sources):
+        lead = depth[link.lif] - 1 - depth[src]
+        if int(pads.get(name, 0)) != lead:
+            why.append(f"synapse {name!r} counts {pads.get(name, 0)} steps of pipeline delay; "
+                       f"a netx concat gives it {lead} (its skip's lead over the main path)")
+    shapes = [tuple(g.shapes[s]) for s in sources]
+    if all(len(s) == 1 for s in shapes):
+        shape: tuple[int, ...] = (sum(s[0] for s in shapes),)
+    elif all(len(s) == 3 for s in shapes) and len({s[1:] for s in shapes}) == 1:
+        shape = (sum(s[0] for s in shapes), *shapes[0][1:])
+    else:
+        why.append(f"LIF {link.lif!r} reads layers of shapes {shapes}; a netx concat joins "
+                   "vectors, or (C, H, W) layers of equal H and W")
+        return None, None
+    unknown = [s for s in sources if s not in files]
+    if unknown or len({type(op) for op in ops}) > 1:
+        why.append(f"LIF {link.lif!r} reads {unknown or 'synapses of different kinds'}; a netx "
+                   "concat lists layers before it and one dense or conv layer reads it")
+        return None, None
+    ids = [files[s] for s in sources[1:]]
+    concat = {"shape": np.array(shape, np.int64),
+              "layers": np.array([files[prev], *ids] if prev in sources[1:] else ids, np.int64)}
+    if isinstance(ops[0], hw.Conv):
+        convs: list[hw.Conv] = ops  # type: ignore[assignment]
+        if len({(c.stride, c.padding, c.dilation, c.groups) for c in convs}) > 1 or any(
+                c.groups != 1 for c in convs):
+            why.append(f"convs {names} into LIF {link.lif!r} differ in stride, padding, dilation "
+                       "or have groups; one conv layer reads a netx concat")
+            return None, None
+        return hw.Conv(np.concatenate([c.weight for c in convs], axis=1), convs[0].stride,
+                       convs[0].padding, convs[0].dilation), concat
+    mats = [_file_weights(n, op, why) for n, op in zip(names, ops)]
+    if any(m is None for m in mats):
+        return None, None
+    extra = ({"delays": np.hstack([op.delays for op in ops])}
+             if isinstance(ops[0], hw.DelayDense) else {})
+    return type(ops[0])(np.hstack(mats), 0, 8, **extra), concat
+
+
 def write_layers(hw_graph: Graph, h5file: Any) -> list[str]:
     """Write `/layer` into the open h5py file and return [], or write nothing and return reasons."""
     if "layer" in h5file:
@@ -229,16 +287,24 @@ def write_layers(hw_graph: Graph, h5file: Any) -> list[str]:
     layers: list[tuple[str, dict[str, Any]]] = []
     first = {"shape": np.array(g.shapes[inp], np.int64)}
     transform = g.meta.get("netx_input_transform", {})
-    prev_shape = g.shapes[inp]
-    for lif, syn, rec in chain:
+    prev, files, depth = inp, {inp: 0}, {inp: 0}  # file layer ids and depths of layer outputs
+    for link in chain:
+        lif, syn, rec = link.lif, link.syn, link.rec
         neuron = _neuron(g, lif, syn is None, why)
         shape = g.shapes[lif]
         if syn is None:  # the graded input's own LIF: netx's input layer with a neuron
             first.update(neuron=neuron["neuron"],
                          **{k: transform.get(k) for k in ("weight", "bias")})
-            prev_shape = shape
+            prev, files[lif], depth[lif] = lif, 0, 0
+            del files[inp]  # its output is the neuron's
             continue
-        op = g.nodes[syn]
+        depth[lif] = 1 + max(depth[s] for s in [prev, *(src for src, _ in link.skips)])
+        op, concat = _joined(g, link, prev, files, depth, why)
+        if op is None:
+            return why
+        prev_shape = g.shapes[prev] if concat is None else tuple(concat["shape"])
+        if concat is not None:
+            layers.append(("concat", concat))
         data: dict[str, Any] = {"shape": np.array(shape, np.int64), "bias": neuron["bias"]}
         if isinstance(op, hw.Conv):
             data.update(weight=np.asarray(op.weight, np.int64), stride=np.array(op.stride),
@@ -246,7 +312,7 @@ def write_layers(hw_graph: Graph, h5file: Any) -> list[str]:
                         groups=int(op.groups))
             kind = "conv"
         else:
-            mats = [_file_weights(syn, op, why)]
+            mats = [op.weights if concat else _file_weights(syn, op, why)]
             if rec is not None:
                 mats.append(_file_weights(rec, g.nodes[rec], why))
             if all(m is not None for m in mats) and _netx_exact(
@@ -260,7 +326,7 @@ def write_layers(hw_graph: Graph, h5file: Any) -> list[str]:
             if len(prev_shape) > 1 and (layers or graded):
                 layers.append(("flatten", {}))
         layers.append((kind, {**data, "neuron": neuron["neuron"]}))
-        prev_shape = shape
+        prev, files[lif] = lif, len(layers)
     if why:
         return why
     group = h5file.create_group("layer")

@@ -3,11 +3,12 @@ does.
 
 netx files hold integer networks already quantized for Loihi 2, so the graph is at the hw level and
 equals what `netx.hdf5.Network` builds in Lava (spec §4.2): weights go through netx's
-`optimize_weight_bits` (our own implementation below), conv weights are truncated toward zero,
-CUBA/LOIHI neurons become LIF(du=iDecay-1, dv=vDecay, vth=vThMant, bias_exp=6). A file that also
-has our own `/snncompile` group (written by the loihi2 back end) is read from that group instead,
-exactly. Anything netx 0.6.0 does not build, or builds with a known bug, is refused in one sentence,
-except `average`, `pool` and the dense readout without a neuron group (netx_layers.py).
+`optimize_weight_bits` (our own implementation, netx_weights.py), conv weights are truncated
+toward zero, CUBA/LOIHI neurons become LIF(du=iDecay-1, dv=vDecay, vth=vThMant, bias_exp=6). A
+file that also has our own `/snncompile` group (written by the loihi2 back end) is read from that
+group instead, exactly. Anything netx 0.6.0 does not build, or builds with a known bug, is refused
+in one sentence, except `average`, `pool`, the dense readout without a neuron group
+(netx_layers.py) and `concat` (skip connections as fan-in, netx_concat.py).
 An input layer with a neuron becomes GradedInput -> LIF (data into the neuron's a_in); netx itself
 leaves that port unconnected and Intel feeds `bias_mant` instead, the same when iDecay = 4096.
 SDNN (sigma-delta) layers become Lava's own sdn neurons as netx builds them: Delta for the input
@@ -27,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from snncompile.errors import ModelLoadError, SnnCompileError, UnsupportedOp
-from snncompile.frontends import netx_layers
+from snncompile.frontends import netx_concat, netx_layers
+from snncompile.frontends.netx_weights import optimize_weight_bits
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.check import check
 from snncompile.ir.graph import Graph
@@ -40,47 +42,12 @@ MAX_DELAY = 62  # netx clamps file delays to 62 (hdf5.py create_dense)
 # the number formats (a target.toml [target] kind) a netx file is quantized for: a target of
 # another kind cannot run it unchanged
 FORMATS = "loihi2-fixed-point"
-UNSUPPORTED_TYPES = ("convT", "unpool", "concat", "dense_comp")
-# layer type -> the reader method (docs/support.md lists these keys); average and pool are
-# ours (netx_layers.py): lava-dl netx 0.6.0 raises NotImplementedError for them
+UNSUPPORTED_TYPES = netx_layers.REFUSED  # layer type -> why it is refused
+# layer type -> the reader method (docs/support.md lists these keys); average, pool and concat
+# are ours (netx_layers.py, netx_concat.py): lava-dl netx 0.6.0 raises NotImplementedError
 LAYER_TYPES = {"input": "input", "dense": "dense", "dense_rec": "dense", "conv": "conv",
-               "flatten": "flatten_layer", "average": "average", "pool": "pool"}
-
-
-def optimize_weight_bits(w: np.ndarray) -> tuple[np.ndarray, int, int] | str:
-    """netx 0.6.0's weight encoding (netx/utils.py), reimplemented: (W', num_weight_bits,
-    weight_exp),
-    or a reason when netx would crash or shift by a negative count (numpy leaves that undefined).
-
-    It clips mixed matrices to [-256, 254], scales W by 2^s with s = floor(log2(scale)) + signed
-    (scale: how far the extreme weight is from 127/-128, 255 or -256), and counts trailing zero
-    bits n
-    to set num_weight_bits = 8 - s - (n - signed), weight_exp = -s.
-    """
-    w = np.asarray(w, dtype=np.int64)
-    if w.size == 0 or not w.any():
-        return "all weights are zero (netx's optimize_weight_bits divides by the largest weight)"
-    hi, lo = int(w.max()), int(w.min())
-    if (hi > 254 and lo < 0) or (lo < -256 and hi > 0):
-        w = np.clip(w, -256, 254)  # netx prints a warning and clips
-        hi, lo = int(w.max()), int(w.min())
-    signed = 0
-    if hi < 0:
-        scale = -256 / lo
-    elif lo >= 0:
-        scale = 255 / hi
-    else:
-        signed = 1
-        with np.errstate(divide="ignore"):
-            scale = min(np.float64(127) / hi, np.float64(-128) / lo)
-    shift = int(np.floor(np.log2(scale))) + signed
-    if shift < 0:
-        return f"a weight of {hi if hi > -lo else lo} is past netx's 8-bit range"
-    n = 8
-    while n > 0 and np.any(w % (1 << n)):
-        n -= 1
-    n -= signed
-    return (w.astype(np.int32).astype(np.int64) << shift), 8 - shift - n, -shift
+               "flatten": "flatten_layer", "average": "average", "pool": "pool",
+               "concat": "concat_layer"}
 
 
 def _fail(path: Path, i: int | None, what: str, unsupported: bool | str = False) -> SnnCompileError:
@@ -121,6 +88,10 @@ class _Reader:
         self.prev: str | None = None  # last node whose spikes feed the next layer
         self.prev_shape: tuple[int, ...] = ()
         self.flatten = False
+        # file layer id -> (node, shape, depth) of the layers a concat may list; the pending
+        # concat [(id, node, shape, depth)] the next dense or conv layer reads
+        self.outputs: dict[int, tuple[str, tuple[int, ...], int]] = {}
+        self.concat: list[tuple[int, str, tuple[int, ...], int]] = []
 
     def fail(self, i: int, what: str, unsupported: bool | str = False) -> SnnCompileError:
         return _fail(self.path, i, what, unsupported)
@@ -136,12 +107,20 @@ class _Reader:
             layer = self.layers[str(i)]
             kind = _text(layer["type"]) if "type" in layer else "(no type)"
             if kind in UNSUPPORTED_TYPES:
-                raise self.fail(i, f"layer type "
-                                   f"{kind!r}", "lava-dl netx 0.6.0 does not build it either")
+                raise self.fail(i, f"layer type {kind!r}", UNSUPPORTED_TYPES[kind])
             reader = getattr(self, LAYER_TYPES[kind]) if kind in LAYER_TYPES else None
             if reader is None:
                 raise self.fail(i, f"has unknown layer type {kind!r}")
+            if self.concat and kind not in netx_concat.READERS:
+                raise self.fail(i, f"{kind} layer reads the concat of layers "
+                                   f"{[j for j, *_ in self.concat]}; only dense and conv layers "
+                                   "read a concat")
             reader(i, layer, kind)
+            if kind not in ("flatten", "concat") and self.prev is not None:
+                self.outputs[i] = (self.prev, self.prev_shape, self.depth(self.prev))
+        if self.concat:
+            raise self.fail(len(self.layers) - 1, "concat is the last layer (a dense or conv "
+                                                  "layer must read it)")
         last = self.prev
         if last is None or self.nodes[last].kind != "neuron":
             raise _fail(self.path, None, "has no neuron layer after its input")
@@ -154,6 +133,23 @@ class _Reader:
         self.nodes[name] = op
         self.edges.extend((s, name) for s in sources)
         return name
+
+    def synapses(self, i: int, name: str, op: hw.HWOp) -> list[str]:
+        """The layer's synapse from the previous layer, or one per input of a pending concat."""
+        if self.concat:
+            return netx_concat.split(self, i, name, op)
+        return [self.add(name, op, self.prev)]
+
+    def depth(self, node: str) -> int:
+        """Synapses on the longest forward path from the input (a recurrent one is skipped)."""
+        known = {n: d for n, _, d in self.outputs.values()}
+        if node in known:
+            return known[node]
+        preds = [a for a, b in self.edges if b == node]
+        steps = [self.depth(s) + 1 for p in preds if self.nodes[p].kind == "synapse"
+                 for s in [a for a, b in self.edges if b == p] if s != node]
+        return max(steps + [self.depth(p) for p in preds if self.nodes[p].kind != "synapse"],
+                   default=0)
 
     def input(self, i: int, layer: Any, kind: str) -> None:
         if i != 0:
@@ -270,12 +266,12 @@ class _Reader:
             if rec:
                 raise self.fail(i, "dense_rec with delays",
                                 "lava-dl netx 0.6.0 then drops the weight exponent")
-            self.add(syn, hw.DelayDense(wq, exp, bits, delays=self.delays(i, layer, w.shape)),
-                     self.prev)
-        else:
-            self.add(syn, hw.Dense(wq[:, :n_in], exp, bits), self.prev)  # netx: W, W_rec jointly
+            syns = self.synapses(i, syn, hw.DelayDense(wq, exp, bits,
+                                                       delays=self.delays(i, layer, w.shape)))
+        else:  # netx: W, W_rec jointly
+            syns = self.synapses(i, syn, hw.Dense(wq[:, :n_in], exp, bits))
         name = f"layer{i}"
-        self.neuron(i, layer, name, shape, self.bias(i, layer, shape), syn)
+        self.neuron(i, layer, name, shape, self.bias(i, layer, shape), *syns)
         if rec:
             if wq.shape[1] != n_in + shape[0]:
                 raise self.fail(i, f"weight_rec does not have shape {(shape[0], shape[0])}")
@@ -326,8 +322,8 @@ class _Reader:
         declared = tuple(int(d) for d in np.asarray(layer["shape"][()]).ravel())
         if declared != out or op.weight.shape[1] * op.groups != self.prev_shape[0]:
             raise self.fail(i, f"conv maps {self.prev_shape} to {out}, the file says {declared}")
-        syn = self.add(f"layer{i}_syn", op, self.prev)
-        self.neuron(i, layer, f"layer{i}", out, self.bias(i, layer, out), syn)
+        syns = self.synapses(i, f"layer{i}_syn", op)
+        self.neuron(i, layer, f"layer{i}", out, self.bias(i, layer, out), *syns)
 
     def pair(self, i: int, layer: Any, key: str) -> tuple[int, int]:
         return _pair(layer, key, self.path, i)
@@ -340,6 +336,9 @@ class _Reader:
 
     def pool(self, i: int, layer: Any, kind: str) -> None:
         netx_layers.pool(self, i, layer, kind)
+
+    def concat_layer(self, i: int, layer: Any, kind: str) -> None:
+        netx_concat.concat(self, i, layer, kind)
 
 
 def load(path: Path, reset_interval: int | None = None, **options: Any) -> Graph:

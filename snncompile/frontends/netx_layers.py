@@ -22,6 +22,14 @@ import numpy as np
 from snncompile.ir import hw_ops as hw
 from snncompile.limits import require
 
+# the netx layer types refused, with the reason the sentence (naming the layer) gives
+REFUSED = {
+    "convT": "a transposed conv (slayer's ConvT) is built by neither lava-dl netx 0.6.0 nor Lava "
+             "(no ConvT process) and is not read yet",
+    "unpool": "an unpool (slayer's Unpool) is built by neither lava-dl netx 0.6.0 nor Lava and is "
+              "not read yet",
+    "dense_comp": "a complex dense layer feeds resonate-and-fire (RF) neurons with real and "
+                  "imaginary weights; snncompile reads CUBA/LOIHI LIF and SDNN neurons only"}
 # netx's neuron for a layer without a neuron group (lava-dl 0.6.0 hdf5.py, `1 << 18 - 1`)
 DEFAULT_NEURON = {"type": "CUBA", "iDecay": 0, "vDecay": 4096, "vThMant": 1 << 17}
 # an average layer's readout: no memory in u or v, never spikes (module docstring)

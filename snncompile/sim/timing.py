@@ -3,7 +3,9 @@ minus its depth.
 
 A neuron's synaptic depth k is the latency of a shortest path from the input: one step per synapse,
 plus the pipeline delay the lowering gave a synapse on a skip path (`graph.meta["pipeline_delay"]`,
-its DelayDense's padding), so every path into a layer has the same latency. Input step t is emitted
+its DelayDense's padding), so every path into a layer has the same latency. A netx `concat` skip
+is not delayed (frontends/netx_concat.py): its entry there is its lead, counted so that the layer
+keeps the nn time of its longest path. Input step t is emitted
 at hw step t and reaches a neuron at depth k at hw step t + k, so the neuron's nn step t is hw step
 t + k (spec §0.1). Nodes listed in `graph.meta["bias_clock"]` (the free-running bias
 neurons and their synapses, see snncompile.passes.assemble) carry no data and are skipped; they
