@@ -101,6 +101,27 @@ def test_signed_events_are_exact_with_range_one():
     assert want.sum() > 20 and abs(got.sum() - want.sum()) <= 0.05 * want.sum()
 
 
+def test_weight_split_refines_the_analog_input_synapse():
+    """An analog payload (up to 127) multiplies each weight's rounding error but not Lava's floor
+    of the sum, so --weight-split gives the input Dense its fine twin too: the first layer's
+    input current u then equals W x (float64, torch's weights) within 3 a_in units per step (two
+    floors, one per Dense, and the fine grid's rounding), the coarse Dense alone 5x further off."""
+    net = snntorch_net()
+    x = features(2, 15, seed=4)
+    graph = with_input_kind(from_module(net, (20,)), "analog", 4.0, "test")
+    w = net[0].weight.detach().double().numpy()
+    x_hw = np.clip(np.rint(x / (4.0 / 127)), -127, 127) * (4.0 / 127)  # the int8 input it gets
+    errors = {}
+    for split in (False, True):
+        hw_graph, _ = api.lower(graph, "loihi2", weight_split=split)
+        emu = run_emulator(hw_graph, x, record=True)
+        vth = hw_graph.nodes["1"].vth
+        u_units = emu.u["1"].reshape(2, 15, 32) / 64  # a_in units: 1/vth thresholds each
+        errors[split] = np.abs(u_units - vth * (x_hw @ w.T)).max()
+        assert ("0.fine" in hw_graph.nodes) == split
+    assert errors[True] <= 3 and errors[False] > 5 * errors[True], errors
+
+
 def test_onnx_cnn_analog_pixels_conv_in_lava(tmp_path):
     """ANN-to-SNN with the pixels as direct input (no rate coding): a Conv reads graded spikes;
     the converted SNN's predictions follow onnxruntime's ANN, and Lava's Conv == emulator."""

@@ -225,7 +225,7 @@ class Quantize:
         codes = [encode_weights(x, vth, fit_exponent(x, vth, target, conv, exps, bits, ext),
                                 target, conv, bits, ext)
                  for (x, conv, exps, bits), ext in zip(groups, exts)]
-        fines = self._fines(groups, codes, vth, target, clock_x is not None)
+        fines = self._fines(groups, codes, vth, target, clock_x is not None, mags)
         centring = floor_centring(codes[:len(syns)], fines[:len(syns)])
         if centring and not (adaptive or cuba):  # u = a_in each step: the v bias meets it 1:1
             vb = vb + centring / vth
@@ -352,28 +352,33 @@ class Quantize:
         return max(vth for err, vth in scored if err <= best * (1 + 1e-9) + 1e-15)
 
     def _fines(self, groups: list, codes: list[WeightCode], vth: int, target: Target,
-               has_clock: bool) -> list[WeightCode | None]:
+               has_clock: bool, mags: list[int]) -> list[WeightCode | None]:
         """A fine twin per code, or None: always for the bias-clock column (a bias enters u at
         synaptic resolution every step; the twin costs one synapse per neuron), for every Dense
-        when split_weights, never for a Conv (Lava's Conv has no exponent to refine with)."""
+        when split_weights, never for a Conv (Lava's Conv has no exponent to refine with).
+        `mags[i]`: group i's largest input payload (an analog input's qmax), which multiplies
+        its weight error but not the floor."""
         last = len(codes) - 1
-        return [self._fine(x, code, vth, target, bits)
+        return [self._fine(x, code, vth, target, bits, mag)
                 if (has_clock and i == last) or (self.split_weights and not conv) else None
-                for i, ((x, conv, _, bits), code) in enumerate(zip(groups, codes))]
+                for i, ((x, conv, _, bits), code, mag) in enumerate(zip(groups, codes, mags))]
 
     @staticmethod
     def _fine(x: np.ndarray, code: WeightCode, vth: int, target: Target,
-              bits: int = 8) -> WeightCode | None:
+              bits: int = 8, mag: int = 1) -> WeightCode | None:
         """The residual x - dequant(code) as a second Dense code, kept only if the pair's worst case
         is at least twice as good: a negative exponent adds Lava's floor of each step's sum (up to
-        1/vth thresholds, always downward), which can cost more than a fine grid saves."""
+        1/vth thresholds, always downward), which can cost more than a fine grid saves. The weight
+        errors scale with the payload `mag` (an analog input's up to 127 per weight), the floor
+        does not: on graded input the twin almost always pays."""
         residual = x - code.weights * 2.0**code.weight_exp / vth
         e = fit_exponent(residual, vth, target, bits=bits)
         if e is None or not np.any(np.abs(residual) * vth / 2.0**e >= 1 << (8 - bits)):
             return None
         fine = encode_weights(residual, vth, e, target, bits=bits)
-        worst_before = code.max_err + code.floor_err
-        return fine if fine.max_err + fine.floor_err + code.floor_err <= worst_before / 2 else None
+        worst_before = mag * code.max_err + code.floor_err
+        worst_after = mag * fine.max_err + fine.floor_err + code.floor_err
+        return fine if worst_after <= worst_before / 2 else None
 
     @staticmethod
     def _hw_synapse(s: Incoming, code: WeightCode, bits: int = 8) -> Any:
