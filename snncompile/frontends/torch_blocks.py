@@ -73,11 +73,8 @@ def fold_norms(graph: Graph, norms: set[str]) -> Graph:
     is a Linear/Affine/Conv that feeds only the norm; the result keeps the synapse's name."""
     nodes, edges = dict(graph.nodes), list(graph.edges)
     for name in [n for n in graph.nodes if n in norms]:
-        preds = [a for a, b in edges if b == name]
-        if len(preds) != 1 or type(nodes[preds[0]]) not in FOLDABLE:
-            continue
-        prev = preds[0]
-        if [b for a, b in edges if a == prev] != [name] or prev == name:
+        prev = _foldable_into(nodes, edges, name)
+        if prev is None:
             continue
         norm, op = nodes[name], nodes[prev]
         scale = np.diag(norm.weight) if isinstance(norm, nn_ops.Affine) else norm.weight.ravel()
@@ -91,6 +88,25 @@ def fold_norms(graph: Graph, norms: set[str]) -> Graph:
         nodes = {n: (folded if n == prev else o) for n, o in nodes.items() if n != name}
         edges = [(prev if a == name else a, b) for a, b in edges if b != name]
     return graph.replace(nodes=nodes, edges=tuple(edges))
+
+
+def _foldable_into(nodes: dict, edges: list, name: str) -> str | None:
+    """The Linear/Affine/Conv that norm `name` folds into: its one predecessor, if that feeds
+    only the norm; else None."""
+    preds = [a for a, b in edges if b == name]
+    if len(preds) != 1 or type(nodes[preds[0]]) not in FOLDABLE or preds[0] == name:
+        return None
+    return preds[0] if [b for a, b in edges if a == preds[0]] == [name] else None
+
+
+def norm_pairs(graph: Graph, norms: set[str]) -> dict[str, str]:
+    """{synapse: norm} for the norms `fold_norms` folds (read on the unfolded graph)."""
+    pairs = {}
+    for name in [n for n in graph.nodes if n in norms]:
+        prev = _foldable_into(dict(graph.nodes), list(graph.edges), name)
+        if prev is not None:
+            pairs[prev] = name
+    return pairs
 
 
 def threshold_population(b: Any, name: str, threshold: float) -> None:

@@ -323,8 +323,9 @@ def _leaf(b: _Builder, module: nn.Module, path: str) -> None:
 
 
 def from_module(module: nn.Module, input_shape: Sequence[int], dt: float = 1e-3,
-                source: str = "<module>") -> Graph:
-    """The nn Graph of `module` (input (batch, *input_shape) per step), with exact semantics."""
+                source: str = "<module>", fold: bool = True) -> Graph:
+    """The nn Graph of `module` (input (batch, *input_shape) per step), with exact semantics.
+    `fold` False keeps each BatchNorm as its own per-channel node (QAT mirrors the folding)."""
     b = _Builder(check_shape(tuple(int(d) for d in input_shape), f"{source}: input"),
                  float(dt), source)
     _walk(b, module, "")
@@ -334,4 +335,4 @@ def from_module(module: nn.Module, input_shape: Sequence[int], dt: float = 1e-3,
     b.add("output", nn_ops.Output(shape=b.shape))
     graph = Graph(level="nn", nodes=b.nodes, edges=tuple(b.edges), dt=float(dt),
                   meta={"source": Path(source).name, "frontend": "torch"})
-    return torch_blocks.fold_norms(graph, b.norms)
+    return torch_blocks.fold_norms(graph, b.norms) if fold else graph

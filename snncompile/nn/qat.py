@@ -3,7 +3,7 @@ the weights and decays the compiler will give it, so fine-tuning can win back wh
 costs before deployment.
 
     qat.prepare(model, input_shape, target="emu", weight_bits=2)   # in place; returns model
-    for epoch in ...:  train as usual;  qat.refresh(model)          # follow the compiler's scale
+    for epoch in ...:  qat.train_mode(model); train as usual; qat.refresh(model)  # new scale
     qat.finalize(model); snncompile.nn.save(model, "tuned.pt", input_shape)
 
 Why it mirrors the target exactly rather than approximately: the scale of every synapse is not
@@ -13,7 +13,11 @@ quantize pass chose: each layer's integer threshold vth and each synapse's weigh
 of a synapse into neuron i is then rounded to the integer grid W * 2^e / vth thresholds
 (threshold units: gain_i * w / threshold), clipped to the integers Lava keeps at that width
 (`snncompile.passes.encode.limits`, sign mode from the current weights), in the forward pass, with
-a straight-through gradient. Decays become their 12-bit codes (dv, du as the quantize pass rounds
+a straight-through gradient. The weight rounded is the one the compiler rounds: a BatchNorm
+folded into the conv/Linear before it scales it per channel (read live from the norm's running
+statistics and affine, so the norm must stay in eval mode: `train_mode`), and a chain composes it
+(a conv expanded to a flat Dense, an average pool before a Linear divides it by the window):
+`snncompile.nn.qat_map` finds where each weight element lands. Decays become their 12-bit codes (dv, du as the quantize pass rounds
 them). The threshold needs nothing: the compiler picks its scale so that the threshold is exact.
 Biases stay float (13-bit mantissa with an exponent: their rounding is far below a weight lsb),
 and so does Lava's truncation of v and u each step.
@@ -30,6 +34,7 @@ original).
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -39,28 +44,51 @@ from torch.nn.utils import parametrize
 
 from snncompile.errors import SnnCompileError, UnsupportedOp
 from snncompile.ir import nn_ops
-from snncompile.nn import layers
+from snncompile.ir.lowered_ops import GroupedConv
+from snncompile.nn import layers, qat_map
 
 _CONFIG = "_snncompile_qat"  # attribute on the prepared model: input_shape, dt, target, bits
-_WEIGHTED = (nn_ops.Linear, nn_ops.Affine, nn_ops.Conv2d)
+_WEIGHTED = qat_map.WEIGHTED
 
 
 class WeightGrid(nn.Module):
-    """Fake quantization of one synapse's weight: w -> clip(round(w / unit)) * unit per output row
-    (unit = 2^e threshold / (vth gain): one integer step of the hw weight, in float weight units),
-    on the grid of Lava's integers for the weight's current sign mode; straight-through gradient."""
+    """Fake quantization of one module's weight: each element w, in the units of the synapse
+    entries it becomes (v = factor * norm_scale * w: the chain's constant factor and a folded
+    BatchNorm's live per-channel scale), goes to clip(round(v / unit)) * unit on the grid of
+    Lava's integers for the weights' current sign mode, and back; straight-through gradient.
+    `unit`: one integer step of the hw weight (2^e threshold / (vth gain)) per element."""
 
-    def __init__(self, unit: torch.Tensor, grids: dict[str, tuple[int, int, int]]):
+    def __init__(self, unit: torch.Tensor, factor: torch.Tensor,
+                 grids: dict[str, tuple[int, int, int]], norm: nn.Module | None = None):
         super().__init__()
         self.register_buffer("unit", unit)
+        self.register_buffer("factor", factor)
         self.grids = dict(grids)
+        self._norm = [norm] if norm is not None else []  # a list: not a registered submodule
+
+    def scale(self, w: torch.Tensor) -> torch.Tensor:
+        """Per element: the factor times the folded norm's scale (its running statistics)."""
+        factor = self.factor.to(w.dtype)
+        if not self._norm:
+            return factor
+        bn = self._norm[0]
+        if bn.training:
+            raise SnnCompileError("qat: a BatchNorm folded into a prepared weight is in training "
+                                  "mode; the compiler folds its running statistics, so train "
+                                  "with qat.train_mode(model) (norms stay in eval mode)")
+        s = torch.rsqrt(bn.running_var.to(w.dtype) + bn.eps)
+        if bn.affine:
+            s = s * bn.weight.to(w.dtype)
+        return factor * s.reshape(-1, *([1] * (w.dim() - 1)))
 
     def quantize(self, w: torch.Tensor) -> torch.Tensor:
-        mode = ("excitatory" if bool(w.min() >= 0) else
-                "inhibitory" if bool(w.max() <= 0) else "mixed")  # Lava's rule, spec §2.1
+        scale = self.scale(w)
+        v = w * scale
+        mode = ("excitatory" if bool(v.min() >= 0) else
+                "inhibitory" if bool(v.max() <= 0) else "mixed")  # Lava's rule, spec §2.1
         lo, hi, step = self.grids[mode]
         unit = self.unit.to(w.dtype)
-        return torch.clamp(step * torch.round(w / unit / step), lo, hi) * unit
+        return torch.clamp(step * torch.round(v / unit / step), lo, hi) * unit / scale
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         return w + (self.quantize(w) - w).detach()
@@ -94,9 +122,12 @@ def prepare(model: nn.Module, input_shape: Sequence[int], target: str = "emu",
     config = {"input_shape": tuple(int(d) for d in input_shape), "dt": float(dt),
               "target": str(target), "weight_bits": weight_bits}
     plan = _plan(model, config)
-    for path, (unit, grids) in plan["weights"].items():
+    for path, (unit, factor, grids, norm) in plan["weights"].items():
+        norm_module = None if norm is None else model.get_submodule(norm)
+        if norm_module is not None and norm_module.training:
+            norm_module.eval()  # QAT folds the running statistics, as the compiler does
         parametrize.register_parametrization(model.get_submodule(path), "weight",
-                                             WeightGrid(unit, grids))
+                                             WeightGrid(unit, factor, grids, norm_module))
     for path, attr, grid in plan["decays"]:
         parametrize.register_parametrization(model.get_submodule(path), attr, grid)
     setattr(model, _CONFIG, config)
@@ -107,11 +138,22 @@ def is_prepared(model: nn.Module) -> bool:
     return hasattr(model, _CONFIG)
 
 
+def train_mode(model: nn.Module) -> nn.Module:
+    """model.train(), except every BatchNorm stays in eval mode: its running statistics are
+    what the compiler folds into the weights before it, so QAT trains with them fixed (its
+    affine weight and bias still train). Returns `model`."""
+    model.train()
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
+    return model
+
+
 def refresh(model: nn.Module) -> None:
     """Recompute every synapse's scale from the current latent weights (the scale the compiler
     would now pick); call it between epochs, as training moves the weights."""
     plan = _plan(latent(model), _config(model))
-    for path, (unit, _) in plan["weights"].items():
+    for path, (unit, *_) in plan["weights"].items():
         grid = model.get_submodule(path).parametrizations["weight"][0]
         grid.unit.copy_(unit.to(grid.unit.dtype))
 
@@ -159,52 +201,99 @@ def _config(model: nn.Module) -> dict:
 
 
 def _plan(model: nn.Module, config: dict) -> dict:
-    """Compile the model's float values as `snncompile compile` would and read back each
-    synapse's unit and integer grids and each neuron's decay grids."""
+    """Compile the model's float values as `snncompile compile` would (BatchNorms folded, conv
+    layers lowered flat where their bias needs the bias clock) and read back, per weighted
+    module, the unit and factor of each weight element, the integer grids and the folded norm,
+    and each neuron's decay grids."""
+    from snncompile.frontends.torch_blocks import fold_norms, norm_pairs
     from snncompile.frontends.torch_modules import from_module
     from snncompile.ir.check import check
-    from snncompile.passes import Discretize, Lower, Quantize
     from snncompile.passes.assemble import incoming, layers_of
-    from snncompile.passes.encode import check_weight_bits
+    from snncompile.passes.encode import check_weight_bits, limits
     from snncompile.target import load_target
 
     spec = load_target(config["target"])
     bits = check_weight_bits(config["weight_bits"], spec)
-    graph = check(from_module(model, config["input_shape"], config["dt"]), "qat (front end)")
-    stepped = Discretize()(Lower()(graph))
-    _, report = Quantize(weight_bits=bits)(stepped, spec)
+    unfolded = from_module(model, config["input_shape"], config["dt"], fold=False)
+    modules = dict(model.named_modules())
+    norms = {n for n in unfolded.nodes
+             if isinstance(modules.get(n), nn.modules.batchnorm._BatchNorm)}
+    pairs = norm_pairs(unfolded, norms)
+    graph = check(fold_norms(unfolded, norms), "qat (front end)")
+    stepped, report, lower = _quantized(graph, spec, bits)
     layer_q = {q.layer: q for q in report.layers}
-    weights = {}
+    owner, real, row_units = {}, {}, {}
     for target, c in layers_of(stepped, "qat").items():
-        for s in incoming(stepped, target):
-            path = _weighted_node(graph, s.name, s.op.chain)
-            if path is None:
-                continue  # a chain without trainable weights (pooling only)
-            weights[path] = _unit(model.get_submodule(path), path, s, c,
-                                  tuple(stepped.shapes[target]), layer_q[target], spec, bits)
+        shape = tuple(stepped.shapes[target])
+        mine = [(s, _weighted_node(graph, s.name, s.op.chain)) for s in incoming(stepped, target)]
+        mine = [(s, path) for s, path in mine if path is not None]  # pooling-only chains: none
+        q = layer_q[target]
+        exps = {x.name: x.weight_exp for x in q.synapses}
+        for s, path in mine:
+            owner[s.name], real[s.name] = path, s.op.weight
+            row = _row_scale(modules[path], path, s, c, shape)
+            row_units[s.name] = 2.0**exps[s.name] / (q.vth * row)
+    paths = sorted(set(owner.values()))
+    once, twice = (_composed(qat_map.tagged(graph, paths, k), lower, owner) for k in (1, 2))
+    places = qat_map.placements(once, twice, real,
+                                {p: graph.nodes[p].weight for p in paths}, owner)
+    grids = {m: limits(m, spec, False, bits) for m in ("excitatory", "inhibitory", "mixed")}
+    conv_grids = {m: limits(m, spec, True, bits) for m in grids}
+    weights = {}
+    for path in paths:
+        module = modules[path]
+        mine = [n for n in owner if owner[n] == path]
+        unit, factor = qat_map.element_units(
+            path, module.weight.numel(), [(places[n], row_units[n]) for n in mine])
+        conv = {isinstance(stepped.nodes[n], GroupedConv) for n in mine}
+        if len(conv) > 1:
+            raise UnsupportedOp(module, f"qat: module {path!r}", "it feeds both a Conv and a "
+                                "Dense synapse, whose integer grids differ")
+        as_weight = [torch.as_tensor(a.reshape(module.weight.shape), dtype=module.weight.dtype)
+                     for a in (unit, factor)]
+        weights[path] = (*as_weight, conv_grids if conv.pop() else grids,
+                         next((n for p, n in pairs.items() if p == path), None))
     return {"weights": weights, "decays": _decays(model, graph, spec)}
 
 
-def _unit(module: nn.Module, path: str, s, c, nn_shape, q, spec, bits: int):
-    """(weight unit, integer grids) of the module behind grouped synapse `s` into layer `c`."""
-    from snncompile.passes.encode import limits
+def _quantized(graph, spec, bits: int):
+    """(stepped graph, QuantReport, Lower) as lower_to_hw makes them: conv layers whose bias needs
+    the bias clock lowered flat (passes.pipeline.run_passes)."""
+    from snncompile.passes import Discretize, Lower, Quantize
+    from snncompile.passes.quantize import NeedsFlat
 
-    conv = s.form == "conv"
-    if tuple(module.weight.shape) != s.op.weight.shape or not np.allclose(
-            module.weight.detach().double().numpy(), s.op.weight, rtol=1e-6, atol=1e-12):
-        raise UnsupportedOp(module, f"qat: module {path!r}",
-                            f"synapse {s.name!r} folds other ops into its weights, and QAT "
-                            "mirrors only a Linear or Conv2d (with Flatten) between two "
-                            "neuron layers")
-    (sq,) = [x for x in q.synapses if x.name == s.name]
-    gain = c.gain.reshape(nn_shape)[:, 0, 0] if conv else c.gain
+    lower = Lower()
+    while True:
+        stepped = Discretize()(lower(graph))
+        try:
+            _, report = Quantize(weight_bits=bits)(stepped, spec)
+            return stepped, report, lower
+        except NeedsFlat as flat:
+            lower = dataclasses.replace(lower, flat=lower.flat | flat.layers)
+
+
+def _composed(graph, lower, owner: dict[str, str]) -> dict[str, np.ndarray]:
+    """The grouped synapses' weights of `graph` lowered as `lower` does, by synapse name."""
+    from snncompile.passes import Discretize
+    from snncompile.passes.assemble import incoming, layers_of
+
+    stepped = Discretize()(lower(graph))
+    return {s.name: s.op.weight for t in layers_of(stepped, "qat") for s in incoming(stepped, t)
+            if s.name in owner}
+
+
+def _row_scale(module: nn.Module, path: str, s, c, nn_shape) -> np.ndarray:
+    """gain / threshold per row of grouped synapse `s` into layer `c` (per neuron for a Dense,
+    per channel for a Conv): composed float weight -> threshold units."""
+    n = int(np.prod(nn_shape))
+    gain, thr = (np.broadcast_to(np.asarray(a, np.float64).reshape(-1), (n,))
+                 for a in (c.gain, c.threshold))
+    if s.form == "conv":  # uniform within a channel (the quantize pass refuses otherwise)
+        gain, thr = gain.reshape(nn_shape[0], -1)[:, 0], thr.reshape(nn_shape[0], -1)[:, 0]
     if np.any(gain <= 0):
         raise UnsupportedOp(module, f"qat: module {path!r}", "its target's input gain is not "
                             "positive")
-    unit = 2.0**sq.weight_exp * float(c.threshold[0]) / (q.vth * gain)
-    unit = torch.as_tensor(unit.reshape(-1, *([1] * (module.weight.dim() - 1))))
-    grids = {m: limits(m, spec, conv, bits) for m in ("excitatory", "inhibitory", "mixed")}
-    return unit.to(module.weight.dtype), grids
+    return gain / thr
 
 
 def _weighted_node(graph, name: str, chain: tuple[str, ...]) -> str | None:
@@ -219,10 +308,11 @@ def _weighted_node(graph, name: str, chain: tuple[str, ...]) -> str | None:
 def _decays(model: nn.Module, graph, spec) -> list[tuple[str, str, DecayGrid]]:
     unity = 1 << spec.decay_bits
     out = []
+    modules = dict(model.named_modules())
     for name, op in graph.nodes.items():
-        if op.kind != "neuron":
-            continue
-        module = model.get_submodule(name)
+        if op.kind != "neuron" or (name not in modules and _made_by_front_end(name, graph)):
+            continue  # a threshold population the front end made (max pool, SEW gate): exact
+        module = modules.get(name)
         if not isinstance(module, layers._Neuron):
             raise UnsupportedOp(module, f"qat: module {name!r}", "QAT mirrors snncompile.nn "
                                 "neurons (IF, LIF, CubaLIF, RLIF) only")
@@ -231,3 +321,10 @@ def _decays(model: nn.Module, graph, spec) -> list[tuple[str, str, DecayGrid]]:
         if hasattr(module, "alpha"):
             out.append((name, "alpha", DecayGrid("current", unity, spec.du_min, spec.du_max)))
     return out
+
+
+def _made_by_front_end(name: str, graph) -> bool:
+    """A neuron node with no module of its own: the torch front end's threshold populations
+    (`<pool>.or`, `<gate>.mul`-style names), memoryless LIFs (tau = dt, exact on hardware)."""
+    op = graph.nodes[name]
+    return isinstance(op, nn_ops.LIF) and bool(np.all(np.asarray(op.tau) == graph.dt))

@@ -327,8 +327,10 @@ class Quantize:
             if not np.isfinite(ratio):
                 continue
             e_lo, e_hi = (0, 0) if conv else exps or (target.weight_exp_min, target.weight_exp_max)
-            # a candidate > cap is dropped
-            cands |= {int(min(ratio * 2.0**e, cap + 1)) for e in range(e_lo, e_hi + 1)}
+            # a candidate > cap is dropped; the second candidate is the vth of weights already on
+            # a grid (QAT: the largest sits at the limit, ratio 1e-7 short of an integer)
+            cands |= {int(min(ratio * 2.0**e * f, cap + 1)) for e in range(e_lo, e_hi + 1)
+                      for f in (1.0, 1.0 + 1e-6)}
         scored = []
         for vth in sorted(v for v in cands if 1 <= v <= cap):
             err = 0.0
@@ -336,6 +338,9 @@ class Quantize:
                 e = fit_exponent(x, vth, target, conv, exps, bits, ext)
                 if e is None:
                     break
+                if exps is not None:  # a bias-clock column: always split, so its pair's error
+                    err = max(err, self._pair_error(x, vth, e, target, bits, ext))
+                    continue
                 floor = 1.0 / vth if e < 0 else 0.0  # one floor per step, whatever the payload
                 est = error_estimate(x, vth, e, target, conv, bits=bits, ext=ext)
                 err = max(err, mag * (est - floor) + floor)
@@ -350,6 +355,17 @@ class Quantize:
                               f"spike; this target holds at most {most:g} (at vth = 1)")
         best = min(err for err, _ in scored)
         return max(vth for err, vth in scored if err <= best * (1 + 1e-9) + 1e-15)
+
+    def _pair_error(self, x: np.ndarray, vth: int, e: int, target: Target, bits: int,
+                    ext: Any) -> float:
+        """Worst error of a bias-clock column with its fine twin (what `plan` will emit), not of
+        the coarse code alone: ranking by the coarse code let a constant column that the twin
+        corrects anyway pull vth off the data weights' grid (a QAT model's, exactly on it)."""
+        code = encode_weights(x, vth, e, target, False, bits, ext)
+        fine = self._fine(x, code, vth, target, bits)
+        if fine is None:
+            return code.max_err + code.floor_err
+        return fine.max_err + fine.floor_err + code.floor_err
 
     def _fines(self, groups: list, codes: list[WeightCode], vth: int, target: Target,
                has_clock: bool, mags: list[int]) -> list[WeightCode | None]:
