@@ -17,8 +17,9 @@ a straight-through gradient. The weight rounded is the one the compiler rounds: 
 folded into the conv/Linear before it scales it per channel (read live from the norm's running
 statistics and affine, so the norm must stay in eval mode: `train_mode`), and a chain composes it
 (a conv expanded to a flat Dense, an average pool before a Linear divides it by the window):
-`snncompile.nn.qat_map` finds where each weight element lands. Decays become their 12-bit codes (dv, du as the quantize pass rounds
-them). The threshold needs nothing: the compiler picks its scale so that the threshold is exact.
+`snncompile.nn.qat_map` finds where each weight element lands. Decays become their 12-bit codes
+(dv, du as the quantize pass rounds them). The threshold needs nothing: the compiler picks its
+scale so that the threshold is exact.
 Biases stay float (13-bit mantissa with an exponent: their rounding is far below a weight lsb),
 and so does Lava's truncation of v and u each step.
 

@@ -327,8 +327,7 @@ class Quantize:
             if not np.isfinite(ratio):
                 continue
             e_lo, e_hi = (0, 0) if conv else exps or (target.weight_exp_min, target.weight_exp_max)
-            # a candidate > cap is dropped; the second candidate is the vth of weights already on
-            # a grid (QAT: the largest sits at the limit, ratio 1e-7 short of an integer)
+            # a candidate > cap is dropped; f > 1: weights on a grid (QAT) sit 1e-7 short of it
             cands |= {int(min(ratio * 2.0**e * f, cap + 1)) for e in range(e_lo, e_hi + 1)
                       for f in (1.0, 1.0 + 1e-6)}
         scored = []
@@ -358,14 +357,12 @@ class Quantize:
 
     def _pair_error(self, x: np.ndarray, vth: int, e: int, target: Target, bits: int,
                     ext: Any) -> float:
-        """Worst error of a bias-clock column with its fine twin (what `plan` will emit), not of
-        the coarse code alone: ranking by the coarse code let a constant column that the twin
-        corrects anyway pull vth off the data weights' grid (a QAT model's, exactly on it)."""
+        """A bias-clock column's worst error with the fine twin `plan` gives it (ranking by the
+        coarse code alone pulled vth off a QAT model's weight grid for an error the twin fixes)."""
         code = encode_weights(x, vth, e, target, False, bits, ext)
         fine = self._fine(x, code, vth, target, bits)
-        if fine is None:
-            return code.max_err + code.floor_err
-        return fine.max_err + fine.floor_err + code.floor_err
+        return code.max_err + code.floor_err if fine is None else (
+            fine.max_err + fine.floor_err + code.floor_err)
 
     def _fines(self, groups: list, codes: list[WeightCode], vth: int, target: Target,
                has_clock: bool, mags: list[int]) -> list[WeightCode | None]:
