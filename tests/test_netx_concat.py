@@ -192,7 +192,24 @@ def test_concat_fpga_rtl_equals_emulator(tmp_path):
     assert any((tmp_path / "fpga" / "rtl").iterdir())
 
 
-@pytest.mark.parametrize("make", [dense_skip_file, conv_skip_file])
+def recurrent_skip_file(path) -> None:
+    """The dense skip network with a dense_rec last layer (W_rec encoded jointly with the
+    concat's matrix, as netx does)."""
+    dense_skip_file(path)
+    with h5py.File(path, "a") as f:
+        f["layer/4/type"][0] = b"dense_rec"
+        f.create_dataset("layer/4/weight_rec", data=np.arange(-12, 13).reshape(5, 5) * 3.0)
+
+
+def delayed_skip_file(path) -> None:
+    """The dense skip network with per-synapse delays 0..2 on the layer after the concat."""
+    dense_skip_file(path)
+    with h5py.File(path, "a") as f:
+        f.create_dataset("layer/4/delay", data=np.arange(120).reshape(5, 24) % 3 * 1.0)
+
+
+@pytest.mark.parametrize("make", [dense_skip_file, conv_skip_file, recurrent_skip_file,
+                                  delayed_skip_file])
 def test_concat_export_round_trip(tmp_path, make):
     """read -> netx export -> read: the same nodes, edges and timing, and the same spikes; the
     export writes the concat layer where the file had it."""

@@ -25,9 +25,11 @@ from snncompile.limits import require
 # the netx layer types refused, with the reason the sentence (naming the layer) gives
 REFUSED = {
     "convT": "a transposed conv (slayer's ConvT) is built by neither lava-dl netx 0.6.0 nor Lava "
-             "(no ConvT process) and is not read yet",
-    "unpool": "an unpool (slayer's Unpool) is built by neither lava-dl netx 0.6.0 nor Lava and is "
-              "not read yet",
+             "(no ConvT process); its only exact form here, a Dense over the scattered windows, "
+             "gives a flat neuron group that a following conv cannot read",
+    "unpool": "an unpool (slayer's Unpool) is built by neither lava-dl netx 0.6.0 nor Lava (no "
+              "upsampling process); as a Dense its neuron group would be flat, unreadable by the "
+              "conv that follows it in slayer's decoders",
     "dense_comp": "a complex dense layer feeds resonate-and-fire (RF) neurons with real and "
                   "imaginary weights; snncompile reads CUBA/LOIHI LIF and SDNN neurons only"}
 # netx's neuron for a layer without a neuron group (lava-dl 0.6.0 hdf5.py, `1 << 18 - 1`)
