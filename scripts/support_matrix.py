@@ -46,7 +46,8 @@ def _frontend_rows() -> list[tuple[str, str, str]]:
         netx,
         nir,
         norse_modules,
-        onnx,
+        onnx_ann,
+        onnx_step,
         spikingjelly,
         torch_fx,
         torch_modules,
@@ -55,7 +56,7 @@ def _frontend_rows() -> list[tuple[str, str, str]]:
     torch_layers = [cls.__name__ for cls in torch_modules.TORCH_LAYERS]
     skipped = [cls.__name__ for cls in torch_modules.SKIPPED]
     own = [n for n in own_layers.__all__ if isinstance(getattr(own_layers, n), type)]
-    onnx_ops = sorted(n[3:] for n in dir(onnx._Reader) if n.startswith("op_"))
+    onnx_ops = sorted(n[3:] for n in dir(onnx_ann.AnnReader) if n.startswith("op_"))
     return [
         ("`.nir` (nir)", "NIR node types", _names(nir._READERS)),
         ("`.pt` / `.pth` (torch_file, torch_modules)", "torch.nn layers",
@@ -69,7 +70,11 @@ def _frontend_rows() -> list[tuple[str, str, str]]:
          + "; attention: `SpikingSelfAttention`, `SpikeDrivenSelfAttention` "
            "(frontends/attention.py)"),
         ("", "Norse modules", _names(norse_modules._MAPPED)),
-        ("`.onnx` (onnx)", "ONNX operators", _names(onnx_ops)),
+        ("`.onnx` (onnx)", "ONNX operators (ANN, converted)", _names(onnx_ops)),
+        ("", "ONNX operators (one step of a stateful SNN: onnx_step)",
+         _names(onnx_step.operators()) + "; of constants only: "
+         + _names(sorted(set(onnx_step.FOLD) - set(onnx_step.operators())))
+         + "; state updates: " + _names(onnx_step.NEURON_FORMS)),
         ("`.net` (netx, read at the hw level)", "netx layer types",
          _names(netx.LAYER_TYPES) + "; refused by name: " + _names(netx.UNSUPPORTED_TYPES)),
     ]

@@ -133,7 +133,7 @@ def compile(model: Any, target: api.TargetLike = "emu", input_shape: Any = None,
     for `target` (a registered name: emu, loihi2, loihi1, fpga; a target folder; a Target).
     `input_shape` is one step's input without the batch (needed unless a module starts with a
     Linear); `dt` the time step; other front-end options as the CLI's (reset, reset_timing for
-    NIR; calibration, percentile, max_pool for ONNX). With `out_dir`, the build folder is
+    NIR; calibration, percentile, max_pool, onnx_mode for ONNX). With `out_dir`, the build folder is
     written there too."""
     options = {k: v for k, v in {"input_shape": input_shape, "dt": dt, **frontend_options}.items()
                if v is not None}

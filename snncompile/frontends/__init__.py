@@ -26,7 +26,7 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     ".pt": _TORCH,
     ".pth": _TORCH,
     ".net": ("reset_interval",),
-    ".onnx": ("calibration", "percentile", "max_pool"),
+    ".onnx": ("calibration", "percentile", "max_pool", "onnx_mode"),
 }
 
 

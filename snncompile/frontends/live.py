@@ -19,7 +19,7 @@ KINDS = "a model file path, a torch.nn.Module, a nir.NIRGraph or an onnx.ModelPr
 OPTIONS: dict[str, tuple[str, ...]] = {  # what each kind of object takes (as the file types do)
     "module": ("input_shape", "dt"),
     "nir": ("dt", "reset", "reset_timing"),
-    "onnx": ("calibration", "percentile", "max_pool"),
+    "onnx": ("calibration", "percentile", "max_pool", "onnx_mode"),
     "graph": (),
 }
 
@@ -70,12 +70,11 @@ def load_object(model: Any, **options: Any) -> Graph:
 
         return from_nir(model, source=name, **options)
     if k == "onnx":
-        from snncompile.frontends.onnx import read_proto
-        from snncompile.frontends.onnx_balance import balance
+        from snncompile.frontends.onnx import converted, read_proto
 
-        calibration, percentile = options.get("calibration"), options.get("percentile", 99.9)
-        return balance(read_proto(model, name, options.get("max_pool", "refuse")), calibration,
-                       percentile, name)
+        graph = read_proto(model, name, options.get("max_pool", "refuse"),
+                           options.get("onnx_mode", "auto"))
+        return converted(graph, options.get("calibration"), options.get("percentile"), name)
     return _module_graph(model, name, options.get("input_shape"), options.get("dt"))
 
 

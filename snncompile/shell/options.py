@@ -50,6 +50,11 @@ def frontend_options(f):
                      help="ONNX ANNs: activation percentile used as threshold (default 99.9).")(f)
     f = click.option("--max-pool", type=click.Choice(["refuse", "average"]),
                      help="ONNX ANNs: replace MaxPool by an average pool (changes the ANN).")(f)
+    f = click.option(
+        "--onnx-mode", type=click.Choice(["auto", "ann", "step"]),
+        help="ONNX: ann (an ANN, converted), step (one step of a stateful SNN: inputs x, mem1, "
+             "...; outputs spikes, mem1', ...); auto (default): step when the graph has more "
+             "than one input.")(f)
     return f
 
 
