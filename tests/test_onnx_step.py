@@ -133,7 +133,8 @@ def test_gates_and_pool_are_the_deep_block_ops(tmp_path):
     np.testing.assert_array_equal(and_graph.nodes[gate].v_threshold, 1.5)
 
 
-@pytest.mark.parametrize(("kind", "target"), [("IAND", "fpga"), ("MS", "loihi2")])
+@pytest.mark.parametrize(("kind", "target"), [("IAND", "fpga"), ("MS", "loihi2"),
+                                              ("AND", "loihi2")])
 def test_blocks_on_target_equal_emulator(kind, target, tmp_path):
     """verify: reference, emulator and the target's own artefact (Icarus RTL / Lava fixed_pt);
     with exact weights every layer agrees and the artefact equals the emulator."""
@@ -142,6 +143,31 @@ def test_blocks_on_target_equal_emulator(kind, target, tmp_path):
                         min_train_agreement=1.0)
     assert report.passed, report.to_dict()
     assert all(layer.agreement == 1.0 for layer in report.layers)
+    assert report.backend_mismatches == 0
+
+
+def test_snntorch_leaky_delayed_reset_on_loihi2_equals_emulator(tmp_path):
+    """snnTorch's delayed subtraction (next_step) on loihi2 (the shipped SnnLIF): with beta 1/2
+    and quarter-grid weights the emulator equals the reference and Lava equals the emulator."""
+    import snntorch
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2 = torch.nn.Linear(6, 8), torch.nn.Linear(8, 4)
+            self.lif1, self.lif2 = snntorch.Leaky(beta=0.5), snntorch.Leaky(beta=0.5)
+
+        def forward(self, x, mem1, mem2):
+            spk1, mem1 = self.lif1(self.fc1(x), mem1)
+            spk2, mem2 = self.lif2(self.fc2(spk1), mem2)
+            return spk2, mem1, mem2
+
+    net = sm.initialize(Net(), exact=True)
+    path = _export(net, (6,), sm.states("Dense"), tmp_path / "leaky.onnx")
+    x = _x((6,), 4, 12, seed=4)
+    assert sm.run_onnxruntime(path, x, sm.states("Dense")).sum() > 5
+    report = api.verify(path, x, target="loihi2", max_count_error=0.0, min_train_agreement=1.0)
+    assert report.passed, report.to_dict()
     assert report.backend_mismatches == 0
 
 
@@ -169,8 +195,12 @@ class _NoReset(torch.nn.Module):
 
 
 class _StateIntoSynapse(_NoReset):
+    def __init__(self):
+        super().__init__()
+        self.rec = torch.nn.Linear(3, 3)
+
     def forward(self, x, mem):
-        return sm.lif(mem, self.fc(x) + self.fc(mem[:, :4] * 0 + x), 0.9, 1.0, "zero")
+        return sm.lif(mem, self.fc(x) + self.rec(mem), 0.9, 1.0, "zero")
 
 
 class _GreaterOrEqual(_NoReset):
@@ -184,6 +214,7 @@ class _GreaterOrEqual(_NoReset):
     (_NoReset, ("no graph output is the update of state 's0'", "output 's0_out'",
                 "a neuron without reset")),
     (_GreaterOrEqual, ("GreaterOrEqual", "no rule in a stepwise SNN graph")),
+    (_StateIntoSynapse, ("node '/rec/Gemm'", "reads the state input 's0' directly")),
 ])
 def test_other_state_updates_are_refused_with_one_sentence(model, words, tmp_path):
     path = _export(model().eval(), (4,), ((3,),), tmp_path / "bad.onnx")
