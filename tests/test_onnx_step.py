@@ -172,8 +172,12 @@ def test_snntorch_leaky_delayed_reset_on_loihi2_equals_emulator(tmp_path):
 
 
 def test_mode_is_chosen_by_the_inputs_or_by_the_option(tmp_path):
+    import onnx
+
     path = _blocks("AND", True, tmp_path)
     assert read(path).meta["onnx_mode"] == "step"
+    held = api.load(onnx.load(str(path)))  # an onnx.ModelProto in memory: the same reading
+    assert held.meta["onnx_mode"] == "step" and list(held.nodes) == list(read(path).nodes)
     with pytest.raises(SnnCompileError, match="exactly one of each"):
         read(path, onnx_mode="ann")
     with pytest.raises(SnnCompileError, match="calibration and percentile set ANN thresholds"):
