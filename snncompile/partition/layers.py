@@ -17,6 +17,7 @@ from snncompile.ir.graph import Graph
 from snncompile.partition.conv_lists import ConvLists, Where
 from snncompile.partition.order import Order, geometry
 from snncompile.partition.resources import CoreModel, bits_for
+from snncompile.partition.row_union import RowUnion
 from snncompile.partition.sparse_rows import RowNonzeros
 from snncompile.sim.lava_params import effective_weights
 
@@ -97,6 +98,7 @@ class Incoming:
             self.nz = w != 0 if isinstance(op, hw.Dense) else RowNonzeros(
                 op.indptr, op.indices, w != 0, int(op.matrix_shape[1]))
             self.row_cum = np.concatenate([[0], np.cumsum(self.nz.sum(1, dtype=np.int64))])
+            self.row_union = RowUnion(self.nz)
             # the 8 - num_weight_bits low bits Lava truncates are zero: they need no storage
             stored = np.abs(w).max(initial=0) >> (8 - op.num_weight_bits)
             self.wbits = bits_for(stored, w.min(initial=0) < 0 < w.max(initial=0))
@@ -242,7 +244,7 @@ class Incoming:
             return self._chans(c0, c1) * self._area(self._boxes(p0, p1)) * len(self.sources)
         if self.op is None:
             return (c1 - c0) * (p1 - p0) * len(self.sources)
-        return int(np.count_nonzero(self.nz[p0:p1].any(0))) * len(self.sources)
+        return self.row_union.count(p0, p1) * len(self.sources)
 
     def _chans(self, c0: int, c1: int) -> int:
         """Input channels some output channel in c0:c1 reads (cached: the split asks per block)."""

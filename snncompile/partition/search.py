@@ -20,7 +20,7 @@ import numpy as np
 from snncompile.partition.layers import Layer
 from snncompile.partition.packing import pack
 from snncompile.partition.resources import CoreModel, DoesNotFit
-from snncompile.partition.route import Routes, block_routes
+from snncompile.partition.route import Routes, block_fan_out, block_routes
 from snncompile.partition.split import FIXES, RESOURCES, Block, grid_ok, split_layer
 
 SHAPES = ("strip", "grid")
@@ -47,37 +47,56 @@ class Splitter:
         self.layers, self.model = layers, model
         self.cache: dict[tuple[str, float, int], tuple[list[Block], int]] = {}
         self.route_cache: dict[tuple, tuple[np.ndarray, ...]] = {}
+        self.fan_cache: dict[tuple, np.ndarray] = {}
         self.sources = {x.name: sorted({s for inc in x.incoming for s in inc.sources
                                         if s != x.name and s in {y.name for y in layers}})
                         for x in layers}
 
-    def _routes(self, keys: dict[str, tuple], blocks: dict[str, list[Block]]) -> Routes:
-        """block_routes, computed per destination layer and cached by the split keys of that
-        layer and its sources (a descent step re-routes only the layers it touched)."""
+    def _segments(self, keys: dict[str, tuple], blocks: dict[str, list[Block]]):
+        """Per destination layer x: (cache key, the layers of x's segment (x, then its sources),
+        their blocks, x's block count, each segment layer's global block offset)."""
         offset, n = {}, 0
         for x in self.layers:
             offset[x.name], n = n, n + len(blocks[x.name])
-        src, dst, axons = [], [], []
         for x in self.layers:
             seg = [x.name, *self.sources[x.name]]
-            key = tuple(keys[name] for name in seg)
+            local = [b for name in seg for b in blocks[name]]
+            yield (tuple(keys[name] for name in seg), [y for y in self.layers if y.name in seg],
+                   local, len(blocks[x.name]), [(offset[name], len(blocks[name])) for name in seg])
+
+    def _routes(self, keys: dict[str, tuple], blocks: dict[str, list[Block]]) -> Routes:
+        """block_routes, computed per destination layer and cached by the split keys of that
+        layer and its sources (a descent step re-routes only the layers it touched)."""
+        src, dst, axons = [], [], []
+        for key, seg, local, n_dst, spans in self._segments(keys, blocks):
             if key not in self.route_cache:
-                local = [b for name in seg for b in blocks[name]]
-                r = block_routes([y for y in self.layers if y.name in seg], local)
-                keep = r.dst < len(blocks[x.name])
-                self.route_cache[key] = (r.src[keep], r.dst[keep], r.axons[keep])
+                r = block_routes(seg, local, range(n_dst))
+                self.route_cache[key] = (r.src, r.dst, r.axons)
             s, d, a = self.route_cache[key]
-            starts = np.cumsum([0] + [len(blocks[name]) for name in seg])
+            starts = np.cumsum([0] + [size for _, size in spans])
             which = np.searchsorted(starts, s, side="right") - 1
-            base = np.array([offset[name] for name in seg], np.int64)
+            base = np.array([at for at, _ in spans], np.int64)
             glob = np.where(s >= 0, base[np.maximum(which, 0)] + s - starts[np.maximum(which, 0)],
                             s)
             src.append(glob)
-            dst.append(d + offset[x.name])
+            dst.append(d + spans[0][0])
             axons.append(a)
         cat = (lambda parts: np.concatenate(parts).astype(np.int64) if parts
                else np.zeros(0, np.int64))
         return Routes(cat(src), cat(dst), cat(axons))
+
+    def _fan_out(self, keys: dict[str, tuple], blocks: dict[str, list[Block]]) -> np.ndarray:
+        """_routes(...).fan_out, per block, without the routes (route.block_fan_out), cached
+        like them: the search only needs the sums."""
+        out = np.zeros(sum(len(v) for v in blocks.values()), np.int64)
+        for key, seg, local, n_dst, spans in self._segments(keys, blocks):
+            if key not in self.fan_cache:
+                self.fan_cache[key] = block_fan_out(seg, local, range(n_dst))
+            got, at = self.fan_cache[key], 0
+            for start, size in spans:
+                out[start:start + size] += got[at:at + size]
+                at += size
+        return out
 
     def _layer_blocks(self, x: Layer, frac: float, shape: str, max_neurons: int) -> list[Block]:
         key = (x.name, frac, shape, max_neurons)
@@ -94,9 +113,11 @@ class Splitter:
         frac, shape = choice
         return frac, shape if grid_ok(x, self.model) else "strip"
 
-    def split(self, fracs: dict[str, tuple[float, str]]) -> tuple[list[Block], Routes]:
-        """Blocks at each layer's fraction and their routes; layers whose blocks break the
-        fan-out limit get smaller blocks and the split runs again."""
+    def split(self, fracs: dict[str, tuple[float, str]], routes: bool = True
+              ) -> tuple[list[Block], Routes | None]:
+        """Blocks at each layer's fraction and their routes (None unless `routes`: the search
+        scores splits by their blocks alone); layers whose blocks break the fan-out limit get
+        smaller blocks and the split runs again."""
         model, cap = self.model, self.model.cap("neurons")
         max_neurons: dict[str, int] = {}
         over: dict[str, float] = {}
@@ -105,15 +126,14 @@ class Splitter:
                              max_neurons.get(x.name, cap)) for x in self.layers}
             per = {x.name: self._layer_blocks(x, *keys[x.name][1:]) for x in self.layers}
             blocks = [b for x in self.layers for b in per[x.name]]
-            routes = self._routes(keys, per)
-            fan_out = routes.fan_out(len(blocks))
+            fan_out = self._fan_out(keys, per)
             over = {}
             for b, f in zip(blocks, fan_out):
                 b.fan_out = int(f)
                 if f > model.cap("fan_out"):
                     over[b.layer] = max(over.get(b.layer, 0.0), f / b.neurons)
             if not over:
-                return blocks, routes
+                return blocks, self._routes(keys, per) if routes else None
             for name, per_neuron in over.items():
                 size = int(model.cap("fan_out") / per_neuron * 0.95)
                 if size < 1 or size >= max_neurons.get(name, 1 << 62):
@@ -140,7 +160,7 @@ def mixed_start(splitter: Splitter, layers: list[Layer], model: CoreModel,
     big = max(fractions)
     whole = {x.name: (big, "grid" if "grid" in shapes else "strip") for x in layers}
     try:
-        blocks, _ = splitter.split(whole)
+        blocks, _ = splitter.split(whole, routes=False)
     except DoesNotFit:
         return None
     caps = np.array([model.cap(r) for r in RESOURCES], np.float64)
@@ -172,11 +192,12 @@ def best_split(layers: list[Layer], model: CoreModel, fractions: tuple[float, ..
     splitter = Splitter(layers, model)
     caps = np.array([model.cap(r) for r in RESOURCES], np.int64)
 
-    def run(fracs, beat=None):
+    def run(fracs, beat=None, routes=False):
         """(blocks, routes, cores, fracs); cores is None when `beat` is given and no packing
         into fewer cores was found: unpacked when the blocks' summed use already needs `beat`
-        cores, else pack gives up as soon as its rules must reach `beat`."""
-        blocks, routes = splitter.split(fracs)
+        cores, else pack gives up as soon as its rules must reach `beat`. Routes (None unless
+        `routes`) only for the winner: tries are scored by their blocks."""
+        blocks, routes = splitter.split(fracs, routes)
         if beat is not None:
             total = np.array([b.use() for b in blocks], np.int64).sum(0)
             if int((-(-total // caps)).max()) >= beat:  # ceil(total / cap) cores at least
@@ -237,4 +258,4 @@ def best_split(layers: list[Layer], model: CoreModel, fractions: tuple[float, ..
         got = descend_from(start, pool, size)
         if best is None or len(got[2]) < len(best[2]):
             best = got
-    return run(best[3])  # again, so every layer's order is the one the winner used
+    return run(best[3], routes=True)  # again: every layer's order as the winner's
