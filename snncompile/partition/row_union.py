@@ -15,7 +15,8 @@ import numpy as np
 
 
 class RowUnion:
-    """count(p0, p1) = number of columns of `nz` with a True in rows p0:p1 (exact)."""
+    """count(p0, p1) = number of columns of `nz` with a True in rows p0:p1 (exact); `nz` a
+    boolean array, or a Sparse op's partition.sparse_rows.RowNonzeros (counted directly)."""
 
     def __init__(self, nz: np.ndarray):
         self.nz = nz
@@ -27,6 +28,8 @@ class RowUnion:
         self.sorted = np.zeros(0, np.int64)
 
     def count(self, p0: int, p1: int) -> int:
+        if not isinstance(self.nz, np.ndarray):  # a Sparse op's rows: counted from its CSR
+            return int(np.count_nonzero(self.nz[p0:p1].any(0)))
         if p0 != self.p0:
             self.p0, self.scanned, self.step = p0, p0, 1
             self.left = np.arange(self.nz.shape[1], dtype=np.int64)
@@ -47,6 +50,8 @@ class RowUnion:
 
     def counts(self, p0: int, ends: np.ndarray) -> np.ndarray:
         """count(p0, e) for every e of an ascending array `ends`."""
+        if not isinstance(self.nz, np.ndarray):
+            return np.array([self.count(p0, int(e)) for e in ends], np.int64)
         self.count(p0, int(ends[-1]))
         return np.searchsorted(self.sorted, ends, side="left").astype(np.int64)
 
