@@ -1,6 +1,6 @@
 """AdaptiveLIF (Lava ATRLIF) end to end, except Lava itself (tests/test_lava_atrlif.py):
-the torch layer vs the reference interpreter, reference vs emulator, the refusals, and the .pt
-path through snncompile.nn.save, the api and the CLI."""
+the torch layer vs the reference interpreter, reference vs emulator, the refusals, the fpga RTL,
+and the .pt path through snncompile.nn.save, the api and the CLI."""
 
 from __future__ import annotations
 
@@ -154,14 +154,19 @@ def _hw_graph() -> Graph:
     return lower_to_hw(from_module(_net(7), (10,)), load_target("loihi2"))[0]
 
 
-def test_fpga_refuses_with_a_sentence_naming_node_and_feature(tmp_path):
+def test_fpga_build_runs_atrlif_equal_to_emulator(tmp_path):
+    """The nn path (AdaptiveLIF layers, lowered for the fpga) written as RTL and run in Icarus:
+    the emulator's output spikes (tests/test_fpga_atrlif.py compares every state variable)."""
     from snncompile.backends import fpga
 
-    with pytest.raises(UnsupportedOp) as info:
-        fpga.write(_hw_graph(), tmp_path)
-    message = str(info.value)
-    assert "'1'" in message and "adaptive threshold (ATRLIF)" in message, message
-    assert len(message.splitlines()) == 1
+    graph = lower_to_hw(from_module(_net(7), (10,)), load_target("fpga"))[0]
+    assert isinstance(graph.nodes["1"], hw.ATRLIF)
+    fpga.write(graph, tmp_path)
+    x = _spikes_in(3, (2, 12, 10), 0.5).astype(np.int8)
+    out, _ = fpga.run(tmp_path, {}, x, simulator="icarus")
+    want = run_emulator(graph, x).outputs[graph.outputs[0]]
+    np.testing.assert_array_equal(out, want)
+    assert want.any()
 
 
 def test_loihi2_build_holds_atrlif_and_netx_export_refuses(tmp_path):

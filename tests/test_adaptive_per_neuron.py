@@ -2,7 +2,8 @@
 or threshold step per neuron (as co-learned adaptation + delay training gives) quantizes to a
 hw ATRLIF whose deltas and theta_step are per-neuron arrays; the emulator runs them, the loihi2
 program runs them in the shipped SnnATRLIF (Lava's ATRLIF holds one of each), and Lava equals the
-emulator in spikes, i, v, theta and r at every step. The fpga and netx export refuse by name.
+emulator in spikes, i, v, theta and r at every step; the fpga RTL runs them from its parameter
+memory; netx export refuses by name.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from test_lava_differential import run_and_compare
 
 import snncompile.nn as snn
 from snncompile import api
-from snncompile.backends import get_backend, support
+from snncompile.backends import get_backend
 from snncompile.backends.netx_writer import write_layers
 from snncompile.frontends.torch_modules import from_module
 from snncompile.ir import hw_ops as hw
@@ -116,11 +117,18 @@ def test_lava_shipped_snn_atrlif_equals_emulator():
     run_and_compare(hw_graph, _x(4, (1, 12, 10)).astype(np.int8))
 
 
-def test_fpga_and_netx_refuse_per_neuron_adaptation_by_name(tmp_path):
-    hw_graph, _ = api.lower(from_module(_net(5), (10,)), "loihi2")
-    with pytest.raises(support.UnsupportedFeature, match=r"^fpga cannot hold ATRLIF at node "
-                       r"'1': the RTL has no adaptive threshold"):
-        get_backend("fpga").write(hw_graph, tmp_path)
+def test_fpga_runs_per_neuron_adaptation_and_netx_refuses_by_name(tmp_path):
+    """The fpga keeps the per-neuron constants in its parameter memory: Icarus equals the
+    emulator's output spikes; netx export still refuses ATRLIF by name."""
+    hw_graph, _ = api.lower(from_module(_net(5), (10,)), "fpga")
+    assert hw_graph.nodes["1"].heterogeneous
+    fpga = get_backend("fpga")
+    fpga.write(hw_graph, tmp_path)
+    x = _x(6, (2, 12, 10)).astype(np.int8)
+    out, _ = fpga.run(tmp_path, {}, x, simulator="icarus")
+    want = run_emulator(hw_graph, x).outputs[hw_graph.outputs[0]]
+    np.testing.assert_array_equal(out, want)
+    assert want.any()
     with h5py.File("unused.net", "w", driver="core", backing_store=False) as f:
         reasons = write_layers(hw_graph, f)
         assert "layer" not in f

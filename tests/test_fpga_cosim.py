@@ -229,9 +229,10 @@ def test_verilator_lint_wall_clean(tmp_path):
         assert_lint_clean(tmp_path, render(make_plan(graph)))
 
 
-def test_refuses_graded_input_and_atrlif_by_name():
+def test_refuses_graded_input_by_name_and_maps_atrlif():
     """(Conv is mapped since the kernel walker: tests/test_fpga_conv.py; DelayDense since the
-    delay lines: tests/test_fpga_delays.py.)"""
+    delay lines: tests/test_fpga_delays.py; ATRLIF since its theta / r datapath:
+    tests/test_fpga_atrlif.py.)"""
     graded = Graph(level="hw", nodes={
         "in": hw.GradedInput(shape=(2,)),
         "l": hw.LIF(shape=(2,), du=0, dv=0, vth=1, bias_mant=np.zeros(2, np.int64),
@@ -246,5 +247,5 @@ def test_refuses_graded_input_and_atrlif_by_name():
         "a": hw.ATRLIF((1,), 4095, 0, 0, 0, 10, 0, np.zeros(1, np.int64), np.zeros(1, np.int64)),
         "out": hw.SpikeOutput(shape=(1,))},
         edges=(("in", "d"), ("d", "a"), ("a", "out")))
-    with pytest.raises(UnsupportedOp, match="'a'.*ATRLIF"):
-        make_plan(adaptive)
+    (core,) = make_plan(adaptive).cores
+    assert core.adaptive and core.theta_0 == 10 and core.groups[0].kind == "delay"

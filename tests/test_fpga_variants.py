@@ -13,7 +13,8 @@ from test_fpga_cosim import assert_lint_clean, assert_same, cosim, expected, ran
 
 from snncompile.backends import fpga
 from snncompile.backends.fpga.plan import make_plan
-from snncompile.backends.fpga.rtl import csd, render, rtl_sources
+from snncompile.backends.fpga.products import csd
+from snncompile.backends.fpga.rtl import render, rtl_sources
 from snncompile.backends.fpga.sim import simulate
 from snncompile.estimate.analytic import memories
 from snncompile.ir import hw_ops as hw

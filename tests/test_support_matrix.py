@@ -205,14 +205,18 @@ def test_docs_support_md_is_generated():
                          for b in support.DECLARED_IN], row
 
 
-def test_compile_refuses_before_writing(tmp_path):
+def test_compile_refuses_before_writing(tmp_path, monkeypatch):
     """api.compile_model checks the matrix right after lowering, even without an out_dir; the
-    sentence names the nn layer (hw neurons keep their nn names)."""
+    sentence names the nn layer (hw neurons keep their nn names). The fpga holds every neuron a
+    .pt file lowers to, so here it is made to lack ATRLIF (its SUPPORTED and WHY, as declared)."""
     import torch
 
     import snncompile.nn as snc
     from snncompile import api
+    from snncompile.backends import fpga
 
+    monkeypatch.setattr(fpga, "SUPPORTED", fpga.SUPPORTED - {"ATRLIF"})
+    monkeypatch.setitem(fpga.WHY, "ATRLIF", "the RTL has no adaptive threshold (ATRLIF) neuron")
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(3, 4), snc.AdaptiveLIF(4))
     snc.save(net, tmp_path / "m.pt", (3,))

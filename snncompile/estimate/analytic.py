@@ -12,8 +12,9 @@ import math
 
 import numpy as np
 
+from snncompile.backends.fpga.adaptive import STATE_BITS
 from snncompile.backends.fpga.plan import Plan
-from snncompile.backends.fpga.rtl import FACTOR_BITS, VTH_BITS
+from snncompile.backends.fpga.rtl import PARAM_BITS
 from snncompile.backends.fpga.widths import clog2, signed_bits
 from snncompile.errors import SnnCompileError
 
@@ -31,7 +32,22 @@ LUT_COEF = {"ice40": (0, 103, 209, 391, 326), "xilinx": (98, 200, 0, 58, 0),
             "ecp5": (98, 200, 0, 58, 0)}
 FF_COEF = {"ice40": (3, 25, 91, 125, 33), "xilinx": (73, 78, 0, 36, 0), "ecp5": (73, 78, 0, 36, 0)}
 CALIBRATED = ("ice40", "xilinx")
-PARAM_BITS = {"du": FACTOR_BITS, "dv": FACTOR_BITS, "vth": VTH_BITS}
+
+
+# per ATRLIF core beyond its theta and r decay multipliers (counted as v's): the adders, the
+# 32-bit compare and the muxes; yosys 0.23, a 16-neuron core against its LIF twin (docs/fpga.md)
+ADAPTIVE_COEF = {"ice40": (20, 30), "xilinx": (131, 48), "ecp5": (131, 48)}
+
+
+def _decays(c, field: str) -> bool:
+    """An ATRLIF core's theta (delta_theta) or r (delta_r) is read back: its factor is not 0
+    (a factor of 0 keeps theta at theta_0 and r at 0, and yosys drops the unread memory)."""
+    return field in c.per_neuron or int(getattr(c, field)) != 4096
+
+
+def _multiplies(c, field: str) -> bool:
+    """The decay of `field` needs a multiplier (per neuron, or a factor other than 0, 4096)."""
+    return field in c.per_neuron or int(getattr(c, field)) not in (0, 4096)
 
 
 def memories(plan: Plan) -> list[tuple[str, int, int]]:
@@ -44,11 +60,14 @@ def memories(plan: Plan) -> list[tuple[str, int, int]]:
         if "du" in c.per_neuron or 4096 - (int(c.du) + 1) != 0:
             mems.append((f"core{c.index}.umem", c.n, 32))
         mems.append((f"core{c.index}.vmem", c.n, 24))
+        for field, mem in (("delta_theta", "thmem"), ("delta_r", "rmem")):
+            if c.adaptive and _decays(c, field):  # ATRLIF's theta, r (fpga/adaptive.py)
+                mems.append((f"core{c.index}.{mem}", c.n, STATE_BITS))
         if np.any(c.bias != c.bias[0]):  # the bias memory (fpga/rtl.py: bias_rom)
             lo, hi = int(c.bias.min()), int(c.bias.max())
             mems.append((f"core{c.index}.bmem", c.n, min(signed_bits(lo, hi), 32)))
         width = sum(PARAM_BITS[k] for k in c.per_neuron)
-        if width:  # per-neuron du, dv, vth packed one word per neuron (fpga/rtl.py: _param_rom)
+        if width:  # the per-neuron fields packed one word per neuron (fpga/rtl.py: _param_rom)
             mems.append((f"core{c.index}.pmem", c.n, width))
     for k in plan.source_cores:
         n = plan.cores[k].n
@@ -74,8 +93,11 @@ def analytic_resources(plan: Plan, family: str = "ice40") -> dict:
     mul_u = sum(1 for c in plan.cores
                 if "du" in c.per_neuron or (4096 - (int(c.du) + 1)) not in (0, 4096))
     mul_v = sum(1 for c in plan.cores if "dv" in c.per_neuron or int(c.dv) != 0)
+    mul_v += sum(_multiplies(c, k) for c in plan.cores if c.adaptive
+                 for k in ("delta_theta", "delta_r"))
     feats = (1, len(plan.cores), n_groups, mul_u, mul_v)
-    lut = sum(a * b for a, b in zip(LUT_COEF[family], feats))
-    ff = sum(a * b for a, b in zip(FF_COEF[family], feats))
+    adaptive = sum(c.adaptive for c in plan.cores)
+    lut = sum(a * b for a, b in zip(LUT_COEF[family], feats)) + ADAPTIVE_COEF[family][0] * adaptive
+    ff = sum(a * b for a, b in zip(FF_COEF[family], feats)) + ADAPTIVE_COEF[family][1] * adaptive
     return {"family": family, "lut": int(lut), "ff": int(ff), "bram": int(bram),
             "memory_bits": int(bits), "calibrated": family in CALIBRATED}

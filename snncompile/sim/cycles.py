@@ -24,6 +24,7 @@ class CycleTrace:
     step_end: np.ndarray
     total: int
     state: np.ndarray | None = None  # debug dump: (M, 6) rows (sample, step, core, neuron, u, v)
+    adaptive: np.ndarray | None = None  # ATRLIF cores' dump: rows (..., neuron, theta, r)
 
     def equals(self, other: CycleTrace) -> bool:
         return (self.total == other.total and np.array_equal(self.clear, other.clear)

@@ -104,8 +104,10 @@ class Group:
 
 @dataclasses.dataclass(frozen=True)
 class Core:
-    """One block of a LIF population (`name`) on one time-multiplexed core; local neuron i is
-    the population's flat neuron block.neurons[i] and wire index block.offset + i."""
+    """One block of a LIF or ATRLIF population (`name`) on one time-multiplexed core; local
+    neuron i is the population's flat neuron block.neurons[i] and wire index block.offset + i.
+    An ATRLIF block (`adaptive`) keeps delta_i, delta_v in du, dv (the same current and voltage
+    factors), has no vth, reset or LIFReset, and adds its theta / r constants."""
 
     index: int
     name: str
@@ -120,6 +122,11 @@ class Core:
     groups: tuple[Group | ConvGroup, ...]
     source: int  # its source number if it has outgoing synapses, else 0
     block: Block | None = None
+    adaptive: bool = False  # an ATRLIF block: theta and r memories, no voltage reset
+    delta_theta: int | np.ndarray = 0
+    delta_r: int | np.ndarray = 0
+    theta_0: int | np.ndarray = 0
+    theta_step: int | np.ndarray = 0
 
     @property
     def neurons(self) -> np.ndarray:
@@ -127,17 +134,32 @@ class Core:
 
     @property
     def per_neuron(self) -> tuple[str, ...]:
-        """The fields (of du, dv, vth) this core holds per neuron, in its parameter memory."""
+        """The fields (of PER_NEURON) this core holds per neuron, in its parameter memory."""
         return tuple(k for k in PER_NEURON if isinstance(getattr(self, k), np.ndarray))
 
     @property
     def param_groups(self) -> int:
-        """Distinct (du, dv, vth) tuples among the core's neurons (1: shared constants)."""
+        """Distinct tuples of the PER_NEURON fields among the core's neurons (1: constants)."""
         cols = [np.broadcast_to(np.asarray(getattr(self, k)), (self.n,)) for k in PER_NEURON]
         return len(np.unique(np.stack(cols, axis=1), axis=0)) if self.per_neuron else 1
 
 
-PER_NEURON = hw.LIF.PER_NEURON  # the fields (du, dv, vth) a core may hold per neuron
+# the fields a core may hold per neuron: LIF's du, dv, vth, then ATRLIF's own (its delta_i and
+# delta_v are du and dv)
+PER_NEURON = (*hw.LIF.PER_NEURON, "delta_theta", "delta_r", "theta_0", "theta_step")
+
+
+def neuron_fields(op: hw.LIF | hw.ATRLIF, neurons: np.ndarray) -> dict:
+    """The Core fields of a LIF or ATRLIF population's block (per-neuron ones sliced)."""
+    if isinstance(op, hw.ATRLIF):
+        return {"du": block_values(op.delta_i, neurons), "dv": block_values(op.delta_v, neurons),
+                "vth": 0, "subtract": False, "reset_interval": 0, "reset_offset": 0,
+                "adaptive": True, **{k: block_values(getattr(op, k), neurons)
+                                     for k in ("delta_theta", "delta_r", "theta_0",
+                                               "theta_step")}}
+    return {"du": block_values(op.du, neurons), "dv": block_values(op.dv, neurons),
+            "vth": block_values(op.vth, neurons), "subtract": op.reset == "subtract",
+            "reset_interval": int(op.reset_interval), "reset_offset": int(op.reset_offset)}
 
 
 def block_values(value: int | np.ndarray, neurons: np.ndarray) -> int | np.ndarray:
@@ -186,10 +208,9 @@ class Plan:
 
 # what the RTL maps (snncompile.backends.support; docs/support.md is generated from it)
 SUPPORTED = frozenset({"SpikeInput", "AnalogInput", "SpikeOutput", "Dense", "DelayDense", "Conv",
-                       "LIF", "reset-subtract", "LIFReset", "recurrence", "fan-in", "bias-clock",
-                       "per-neuron-parameters"})
+                       "LIF", "ATRLIF", "reset-subtract", "LIFReset", "recurrence", "fan-in",
+                       "bias-clock", "per-neuron-parameters"})
 WHY = {"GradedInput": "the RTL's input events enter synapses, not a neuron's a_in",
-       "ATRLIF": "the RTL has no adaptive threshold (ATRLIF) neuron",
        **dict.fromkeys(("Sigma", "Delta", "SigmaDelta"),
                        "the RTL's cores emit 1-bit spikes and have no sigma-delta neuron (graded "
                        "spikes between layers need a multi-bit event bus; only the analog input "
@@ -350,11 +371,9 @@ def make_plan(graph: Graph, cores: CoreModel | None = None,
         op = graph.nodes[b.layer]
         bias = effective_bias(op)
         made.append(Core(
-            index=k, name=b.layer, n=b.n, du=block_values(op.du, b.neurons),
-            dv=block_values(op.dv, b.neurons), vth=block_values(op.vth, b.neurons),
-            bias=bias[b.neurons].astype(np.int64), subtract=op.reset == "subtract",
-            reset_interval=int(op.reset_interval), reset_offset=int(op.reset_offset),
-            groups=tuple(groups), source=src_num.get(k, 0), block=b))
+            index=k, name=b.layer, n=b.n, bias=bias[b.neurons].astype(np.int64),
+            groups=tuple(groups), source=src_num.get(k, 0), block=b,
+            **neuron_fields(op, b.neurons)))
     over = tim["pass_overhead"]
     dests: dict[int, list[int]] = {}
     for c in made:

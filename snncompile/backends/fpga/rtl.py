@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from snncompile.backends.fpga.adaptive import adaptive_ctx
 from snncompile.backends.fpga.conv import ConvGroup
 from snncompile.backends.fpga.plan import KIND, TIMING, Core, Group, Plan, fpga_params
+from snncompile.backends.fpga.products import FACTOR_BITS, product, shift_add
 from snncompile.backends.fpga.widths import clog2, signed_bits
 from snncompile.backends.templates import environment
 from snncompile.errors import SnnCompileError
@@ -64,7 +66,7 @@ def _group_ctx(c: Core, g: Group, files: dict[str, str], decay: str = "multiply"
     else:
         pad = wa_w - ax_w
         ext = f"{{ {{{pad}{{1'b0}} }}, ev_axon{i}}}" if pad else f"ev_axon{i}"
-        base = f"{ext} * {wa_w}'d{c.n}" if decay == "multiply" else _shift_add(ext, c.n)
+        base = f"{ext} * {wa_w}'d{c.n}" if decay == "multiply" else shift_add(ext, c.n)
     e = g.weight_exp
     hex_name = f"core{c.index}_w{i}.hex"
     ctx = {"index": i, "name": g.name, "source": g.source, "n_src": g.n_src,
@@ -165,71 +167,37 @@ def _routing(feeds: tuple[tuple[int, int], ...], ax_w: int, sw: int, sources: li
     return {"sel": sel, "axon_src": axon, "senders": text}
 
 
-def csd(n: int) -> list[tuple[int, int]]:
-    """(sign, shift) terms of n's canonical signed-digit form: n = sum sign * 2^shift, with the
-    fewest nonzero digits (no two adjacent)."""
-    terms, i = [], 0
-    while n:
-        if n & 1:
-            digit = 2 - (n & 3)  # +1 if n = 1 mod 4, -1 if n = 3 mod 4
-            terms.append((digit, i))
-            n -= digit
-        n >>= 1
-        i += 1
-    return terms
-
-
-def _product(sig: str, bits: int, factor: int | str, decay: str) -> str:
-    """sig * factor in `bits` bits (sig already sign-extended): a multiplier, or for "shift-add"
-    the factor's canonical signed digits as shifts, adds and subtracts (the same integer mod
-    2^bits, and exact since |product| < 2^(bits - 1)), so the core has no multiplier. A factor
-    read from the parameter memory (a signal name, FACTOR_BITS unsigned) is a multiplier, or for
-    "shift-add" one masked shifted copy of sig per factor bit, summed."""
-    if isinstance(factor, str):
-        if decay == "multiply":
-            return f"$signed({sig}) * $signed({{{bits - FACTOR_BITS}'d0, {factor}}})"
-        return "\n        + ".join(f"({{{bits}{{{factor}[{k}]}}}} & ({sig} << {k}))" if k else
-                                    f"({{{bits}{{{factor}[0]}}}} & {sig})"
-                                    for k in range(FACTOR_BITS))
-    if decay == "multiply":
-        return f"$signed({sig}) * $signed({bits}'d{factor})"
-    return _shift_add(sig, factor)
-
-
-FACTOR_BITS = 13  # a decay factor 4096 - (du + 1) or 4096 - dv lies in 0..4096
-VTH_BITS = 17  # vth mantissa (ir/check.py)
+VTH_BITS = 17  # vth mantissa (ir/check.py); theta_0, theta_step have 17 bits too
+# per-neuron field -> (bits, its stored value): decays as their factors, thresholds as mantissas
+PARAM_FIELDS = {"du": (FACTOR_BITS, lambda x: 4096 - (x + 1)),
+                "dv": (FACTOR_BITS, lambda x: 4096 - x), "vth": (VTH_BITS, lambda x: x),
+                "delta_theta": (FACTOR_BITS, lambda x: 4096 - x),
+                "delta_r": (FACTOR_BITS, lambda x: 4096 - x),
+                "theta_0": (VTH_BITS, lambda x: x), "theta_step": (VTH_BITS, lambda x: x)}
+PARAM_BITS = {k: bits for k, (bits, _) in PARAM_FIELDS.items()}
 
 
 def _param_rom(c: Core, files: dict[str, str]) -> dict:
     """The core's per-neuron parameter memory: one word per neuron packing the fields that differ
-    between its neurons (du as the factor 4096 - (du + 1), dv as 4096 - dv, vth as its mantissa),
-    lowest field first; {"fields": {name: "[hi:lo]"}, "param_w", "param_hex"}; no fields when
-    the core's neurons share all three (constants, as before)."""
-    values = {"du": lambda x: 4096 - (x + 1), "dv": lambda x: 4096 - x, "vth": lambda x: x}
-    widths = {"du": FACTOR_BITS, "dv": FACTOR_BITS, "vth": VTH_BITS}
+    between its neurons (PARAM_FIELDS: du as the factor 4096 - (du + 1), dv as 4096 - dv, vth
+    as its mantissa; an ATRLIF's delta_theta, delta_r as factors, theta_0, theta_step as
+    mantissas), lowest field first; {"fields": {name: "[hi:lo]"}, "param_w", "param_hex"}; no
+    fields when the core's neurons share them all (constants, as before)."""
     fields, word, lo = {}, np.zeros(c.n, dtype=object), 0
     for name in c.per_neuron:
-        vals = values[name](np.asarray(getattr(c, name), np.int64))
-        if vals.min() < 0 or vals.max() >= 1 << widths[name]:
-            raise SnnCompileError(f"fpga back end: LIF {c.name!r} has a per-neuron {name} outside "
-                                  f"its {widths[name]}-bit field")
+        width, stored = PARAM_FIELDS[name]
+        vals = stored(np.asarray(getattr(c, name), np.int64))
+        if vals.min() < 0 or vals.max() >= 1 << width:
+            raise SnnCompileError(f"fpga back end: population {c.name!r} has a per-neuron {name} "
+                                  f"outside its {width}-bit field")
         word = word + (vals.astype(object) << lo)
-        fields[name] = f"[{lo + widths[name] - 1}:{lo}]"
-        lo += widths[name]
+        fields[name] = f"[{lo + width - 1}:{lo}]"
+        lo += width
     hex_name = f"core{c.index}_param.hex"
     if fields:
         files[hex_name] = _hex(word, lo)
     return {"fields": fields, "param_w": lo, "param_hex": hex_name,
             "param_text": ", ".join(f"{k} {v}" for k, v in fields.items())}
-
-
-def _shift_add(sig: str, factor: int) -> str:
-    """sig * factor (factor > 0) as shifts, adds and subtracts of sig (canonical signed digits)."""
-    parts = []
-    for sign, shift in reversed(csd(factor)):  # the top digit of a positive factor is +1
-        term = f"({sig} << {shift})" if shift else sig
-        parts.append(term if not parts else f"{'+' if sign > 0 else '-'} {term}")
-    return " ".join(parts)
 
 
 def _core_ctx(c: Core, plan: Plan, files: dict[str, str], decay: str = "multiply") -> dict:
@@ -251,6 +219,8 @@ def _core_ctx(c: Core, plan: Plan, files: dict[str, str], decay: str = "multiply
     if dv_factor != 4096:
         unused += ["pv_r[37:36]", "pv_r[11:0]"]
     unused += [f"ev_axon{g['index']}" for g in groups if g["n_src"] == 1]
+    adaptive = adaptive_ctx(c, params["fields"], decay) if c.adaptive else {"adaptive": False}
+    unused += adaptive.get("adaptive_unused", [])
     for g in groups:
         g.setdefault("conv", False)
     if groups and all(g["conv"] for g in groups):
@@ -271,8 +241,8 @@ def _core_ctx(c: Core, plan: Plan, files: dict[str, str], decay: str = "multiply
            "param_groups": c.param_groups,
            "vth_eff": "vth_eff" if "vth" in params["fields"] else f"24'd{int(c.vth) << 6}",
            "vth_text": "vth_eff" if "vth" in params["fields"] else str(int(c.vth) << 6),
-           "pu_expr": _product("ux", 46, du_factor, decay),
-           "pv_expr": _product("vx", 38, dv_factor, decay),
+           "pu_expr": product("ux", 46, du_factor, decay),
+           "pv_expr": product("vx", 38, dv_factor, decay),
            "subtract": c.subtract, "reset_interval": c.reset_interval,
            "reset_offset": c.reset_offset, "rw": clog2(max(c.reset_interval, 1)),
            "a_in": " + ".join(f"r{g['index']}" for g in groups) or "32'd0",
@@ -280,7 +250,7 @@ def _core_ctx(c: Core, plan: Plan, files: dict[str, str], decay: str = "multiply
            "bias_const": f"{int(c.bias[0]) & 0xFFFFFFFF:08x}",
            "bias_hex": f"core{c.index}_bias.hex",
            "unused": ", ".join(unused), "has_conv": bool(convs), "pass_bits": pass_bits,
-           "go_len": go_len}
+           "go_len": go_len, **adaptive}
     if bias_rom:
         if bias_w > 32:
             ctx["bias_w"] = 32

@@ -42,7 +42,7 @@ def encode_input(x: np.ndarray, steps: int, n_in: int, payload_bits: int = 0) ->
 
 def parse_output(text: str, batch: int, steps: int) -> CycleTrace:
     """The testbench's file as a CycleTrace (see snn_tb.v for the line format)."""
-    rows, clear, ends, total, state = [], [], [], None, []
+    rows, clear, ends, total, state, adaptive = [], [], [], None, [], []
     sample, step = -1, 0
     for line in text.splitlines():
         f = line.split()
@@ -55,8 +55,9 @@ def parse_output(text: str, batch: int, steps: int) -> CycleTrace:
         elif f[0] == "E":
             ends[-1].append(int(f[1]))
             step += 1
-        elif f[0] == "U":
-            state.append((sample, step, int(f[2]), int(f[3]), int(f[4]), int(f[5])))
+        elif f[0] in ("U", "A"):  # u, v (every core) or theta, r (ATRLIF cores) after a tick
+            (state if f[0] == "U" else adaptive).append(
+                (sample, step, int(f[2]), int(f[3]), int(f[4]), int(f[5])))
         elif f[0] == "T":
             total = int(f[1])
         else:
@@ -66,7 +67,8 @@ def parse_output(text: str, batch: int, steps: int) -> CycleTrace:
                               f"total line {'present' if total is not None else 'missing'}")
     return CycleTrace(sort_stamps(np.array(rows, dtype=np.int64)), np.array(clear, np.int64),
                       np.array(ends, np.int64).reshape(batch, steps), total,
-                      np.array(state, np.int64).reshape(-1, 6) if state else None)
+                      np.array(state, np.int64).reshape(-1, 6) if state else None,
+                      np.array(adaptive, np.int64).reshape(-1, 6) if adaptive else None)
 
 
 # synaptic events (batch x hw steps x synapses) from which Verilator's one-off C++ compile (about
