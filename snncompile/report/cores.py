@@ -148,6 +148,6 @@ def rtl_core_rows(hw_graph, target, placement=None) -> list[dict[str, Any]]:
         "reads from": ", ".join(f"{sender(g.source)} ({g.kind})" for g in c.groups),
         "weight words": int(sum(g.rows.size for g in c.groups)),
         "bits / word": max((g.w_bits for g in c.groups), default=0),
-        "parameter groups": c.param_groups,  # distinct (du, dv, vth): per-neuron memory if > 1
+        "parameter groups": c.param_groups,  # distinct parameter tuples: a memory if > 1
         "sends spikes": f"yes (source {c.source})" if c.source else "no",
     } for c in plan.cores]
