@@ -4,6 +4,7 @@
     python benchmarks/compile_scale.py --quick    # skip the 1M network
     python benchmarks/compile_scale.py --dense    # only the dense 33M-weight CLI compile rows
     python benchmarks/compile_scale.py --dense --dense-targets emu   # the emu row alone
+    python benchmarks/compile_scale.py --sparse   # sparse 100k neurons x fan-in 100, peak RSS
 
 Generated networks: a 4-channel spike input, 8 conv layers (3x3, padding 1, 12 channels, about 95
 synapses per neuron), a sparse 10-neuron Dense readout (40 sources each) with a recurrent Dense.
@@ -154,6 +155,58 @@ def measured_traffic(graph: Graph, target: str, x: np.ndarray) -> dict:
             "same slots vs greedy": got["same"][0] / max(base, 1e-12)}
 
 
+def sparse_graph(neurons: int = 100_000, fan_in: int = 100, seed: int = 0) -> Graph:
+    """input (neurons) -> Sparse (fan_in distinct random sources per neuron) -> LIF (neurons),
+    built from CSR arrays directly: no dense neurons x neurons array exists at any point."""
+    rng = np.random.default_rng(seed)
+    step = max(1, neurons // fan_in - 1)  # distinct offsets: step * (fan_in - 1) < neurons
+    cols = np.sort((rng.integers(0, neurons, (neurons, 1)) + np.arange(fan_in) * step) % neurons,
+                   axis=1)
+    indptr = np.arange(0, neurons * fan_in + 1, fan_in, dtype=np.int64)
+    weights = rng.integers(-40, 90, neurons * fan_in)
+    zeros = np.zeros(neurons, np.int64)
+    nodes = {"in": hw.SpikeInput((neurons,)),
+             "syn": hw.Sparse((neurons, neurons), indptr, cols.reshape(-1), weights),
+             "lif": hw.LIF((neurons,), du=3000, dv=400, vth=200, bias_mant=zeros,
+                           bias_exp=zeros),
+             "out": hw.SpikeOutput((neurons,))}
+    return Graph("hw", nodes, (("in", "syn"), ("syn", "lif"), ("lif", "out")))
+
+
+def sparse_row(neurons: int = 100_000, fan_in: int = 100, steps: int = 8,
+               target: str = "loihi2") -> dict:
+    """Sparse 100k x fan-in 100: build the graph, check it, place it on `target` (partition),
+    write the emu build (text + npz + image) and run the emulator for `steps` steps; wall time
+    of each stage and the process's peak RSS (resource.getrusage: run it in a fresh process,
+    `--sparse`, so the RSS is this row's alone)."""
+    import tempfile
+
+    from snncompile.backends import get_backend
+    from snncompile.ir.check import check
+    from snncompile.sim.emulator import run_emulator
+
+    times = {}
+    t = time.perf_counter()
+    g = check(sparse_graph(neurons, fan_in), "sparse benchmark")
+    times["build + check s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    p = partition(g, target)
+    times[f"partition ({target}) s"] = time.perf_counter() - t
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        get_backend("emu").write(g, Path(tmp))
+        times["write emu build s"] = time.perf_counter() - t
+        size = sum(f.stat().st_size for f in Path(tmp).iterdir()) / 2**20
+    x = np.random.default_rng(1).random((1, steps, neurons)) < 0.05
+    t = time.perf_counter()
+    out = run_emulator(g, x).outputs["out"]
+    times[f"emulator {steps} steps s"] = time.perf_counter() - t
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"network": f"sparse {neurons:,} x fan-in {fan_in}", "synapses": p.metrics["synapses"],
+            "cores": p.metrics["cores"], **times, "build MiB": size,
+            "output spikes": int(out.sum()), "peak RSS MiB": rss}
+
+
 def table(rows: list[dict]) -> str:
     head = list(rows[0])
     fmt = {"neurons": "{:,}", "synapses": "{:,}", "cores/LB": "{:.3f}", "cores/halo": "{:.3f}",
@@ -161,10 +214,12 @@ def table(rows: list[dict]) -> str:
            "same slots vs greedy": "{:.2f}",
            "spike messages / inference": "{:,.0f}", "hop-messages METIS": "{:,.0f}",
            "hop-messages greedy": "{:,.0f}",
-           "seconds": "{:.2f}", "peak MiB": "{:.1f}"}
+           "seconds": "{:.2f}", "peak MiB": "{:.1f}", "peak RSS MiB": "{:.0f}",
+           "build MiB": "{:.1f}"}
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        lines.append("| " + " | ".join(fmt.get(k, "{}").format(r[k]) for k in head) + " |")
+        lines.append("| " + " | ".join(fmt.get(k, "{:.2f}" if k.endswith(" s") else "{}").format(
+            r[k]) for k in head) + " |")
     return "\n".join(lines)
 
 
@@ -175,7 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dense", action="store_true", help="only the dense 33M-weight CLI rows")
     ap.add_argument("--dense-targets", default="emu,loihi2",
                     help="targets of the dense 33M-weight CLI rows")
+    ap.add_argument("--sparse", action="store_true",
+                    help="only the sparse 100k x fan-in 100 row (run it in its own process: its "
+                         "peak RSS is the process's)")
     args = ap.parse_args(argv)
+    if args.sparse:
+        print(table([sparse_row()]))
+        return 0
     dense = [dense_cli(t) for t in args.dense_targets.split(",")]
     print(table(dense) + "\n", flush=True)
     if args.dense:

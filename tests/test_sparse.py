@@ -149,3 +149,21 @@ def test_the_partitioner_counts_stored_synapses_and_cores_run_like_the_whole_gra
     assert sum(int(s.sum()) for s in got.values()) > 0
     for name in got:
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+
+def test_the_estimate_of_a_sparse_graph_equals_its_dense_twin():
+    """Activity, NeuroBench counts and energy read the stored entries the way they read a
+    Dense's non-zero weights."""
+    from snncompile.estimate.activity import measure
+    from snncompile.estimate.energy import estimate, neurobench
+    from snncompile.ir.stats import connections
+
+    g = random_sparse_graph(5)
+    dense = _densified(g)
+    x = (np.random.default_rng(5).random((2, 12, g.shapes["in"][0])) < 0.4).astype(np.int8)
+    a, b = measure(g, x), measure(dense, x)
+    assert a.totals() == b.totals() and a.totals()["synops"] > 0
+    assert neurobench(g, a) == neurobench(dense, b)
+    assert connections(g) == connections(dense)
+    got, want = estimate(g, "loihi2", a), estimate(dense, "loihi2", b)
+    assert got["energy_uj"] == want["energy_uj"] and got["energy_uj"]["total"] > 0

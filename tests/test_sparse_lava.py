@@ -48,3 +48,37 @@ def test_lava_sparse_equals_the_emulator_on_random_sparse_graphs():
         emu = run_and_compare(graph, x.astype(np.int8))
         spikes += int(sum(s.sum() for s in emu.spikes.values()))
     assert spikes > 100  # the comparison saw activity, not silence
+
+
+def test_a_pruned_nir_layer_compiles_to_lavas_sparse_and_verifies(tmp_path):
+    """Front end to Lava: a NIR Affine of 1024 x 1024 with 2 % non-zero weights becomes a Sparse
+    (pass sparsify), the other layer stays Dense; verify on loihi2 runs the generated program
+    (Lava's Sparse process): Lava == emulator entry for entry, hw == float reference."""
+    import nir
+
+    from snncompile import api
+
+    rng = np.random.default_rng(0)
+    n = 1024
+    w1 = rng.uniform(-1, 8, (n, n)) * (rng.random((n, n)) < 0.02)
+
+    def lif(k: int) -> nir.LIF:
+        return nir.LIF(tau=np.full(k, 0.01), r=np.ones(k), v_leak=np.zeros(k),
+                       v_threshold=np.ones(k))
+
+    graph = nir.NIRGraph(
+        nodes={"input": nir.Input(np.array([n])), "fc1": nir.Affine(weight=w1, bias=np.zeros(n)),
+               "lif1": lif(n), "fc2": nir.Affine(weight=rng.uniform(-0.2, 2, (10, n)),
+                                                 bias=np.zeros(10)),
+               "lif2": lif(10), "output": nir.Output(np.array([10]))},
+        edges=[("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"),
+               ("lif2", "output")])
+    nir.write(tmp_path / "pruned.nir", graph)
+    hw_graph = api.lower(api.load(tmp_path / "pruned.nir"), "loihi2")[0]
+    assert isinstance(hw_graph.nodes["fc1"], hw.Sparse)
+    assert type(hw_graph.nodes["fc2"]) is hw.Dense
+    x = (rng.random((2, 10, n)) < 0.2).astype(np.int8)
+    report = api.verify(tmp_path / "pruned.nir", x, target="loihi2")
+    assert report.backend_mismatches == 0
+    assert min(layer.agreement for layer in report.layers) > 0.9
+    assert sum(layer.hw_spikes for layer in report.layers) > 0

@@ -60,10 +60,10 @@ class Activity:
 
 
 def _masks(graph: Graph) -> dict[str, tuple[str, object]]:
-    """synapse node -> (source node, op) for every Dense / Conv."""
+    """synapse node -> (source node, op) for every Dense / Sparse / Conv."""
     out = {}
     for name, op in graph.nodes.items():
-        if isinstance(op, (hw.Dense, hw.Conv)):
+        if isinstance(op, (hw.Dense, hw.Sparse, hw.Conv)):
             out[name] = (graph.predecessors(name)[0], op)
     return out
 
@@ -73,6 +73,14 @@ def fan(op, s: np.ndarray, in_shape: tuple[int, ...], dense: bool = False) -> np
     the non-zero weights that connect them (NeuroBench's effective ACs, per neuron); `dense`
     counts every weight, zero or not (NeuroBench's Dense)."""
     rows = s.shape[0]
+    if isinstance(op, hw.Sparse):  # its stored entries, never a dense matrix
+        from snncompile.sim.sparse import csr_of
+
+        flat = s.reshape(rows, -1).astype(np.float64)
+        if dense:
+            return np.repeat(flat.sum(axis=1, keepdims=True), op.matrix_shape[0], axis=1)
+        mask = csr_of(op, (np.asarray(op.weights) != 0).astype(np.float64))
+        return np.asarray((mask @ flat.T).T)
     if isinstance(op, hw.Dense):
         w = np.asarray(op.weights)
         mask = np.ones(w.shape) if dense else (w != 0).astype(np.float64)

@@ -32,7 +32,7 @@ def connections(graph: Graph) -> dict[str, int]:
             op = graph.nodes[syn]
             if syn in clock:
                 continue
-            if isinstance(op, hw_ops.Dense):
+            if isinstance(op, (hw_ops.Dense, hw_ops.Sparse)):  # a Sparse's stored weights
                 total += int(np.count_nonzero(op.weights))
             elif isinstance(op, hw_ops.Conv):
                 (src,) = graph.predecessors(syn)
