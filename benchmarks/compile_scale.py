@@ -5,6 +5,7 @@
     python benchmarks/compile_scale.py --dense    # only the dense 33M-weight CLI compile rows
     python benchmarks/compile_scale.py --dense --dense-targets emu   # the emu row alone
     python benchmarks/compile_scale.py --sparse   # sparse 100k neurons x fan-in 100, peak RSS
+    python benchmarks/compile_scale.py --sparse --sparse-neurons 20000 --sparse-place loihi2
 
 Generated networks: a 4-channel spike input, 8 conv layers (3x3, padding 1, 12 channels, about 95
 synapses per neuron), a sparse 10-neuron Dense readout (40 sources each) with a recurrent Dense.
@@ -174,37 +175,44 @@ def sparse_graph(neurons: int = 100_000, fan_in: int = 100, seed: int = 0) -> Gr
 
 
 def sparse_row(neurons: int = 100_000, fan_in: int = 100, steps: int = 8,
-               target: str = "loihi2") -> dict:
-    """Sparse 100k x fan-in 100: build the graph, check it, place it on `target` (partition),
-    write the emu build (text + npz + image) and run the emulator for `steps` steps; wall time
-    of each stage and the process's peak RSS (resource.getrusage: run it in a fresh process,
-    `--sparse`, so the RSS is this row's alone)."""
+               place: str | None = None) -> dict:
+    """A sparse net of `neurons` x `fan_in` as a user's emu compile and run meet it: build the hw
+    graph from CSR arrays and check it, write the emu build (model.hw.txt + npz sidecar + the
+    binary image), load the image back as `run` does and run the emulator for `steps` steps
+    (input spike rate 0.05); with `place`, also the partitioner's placement on that target.
+    Wall time per stage and the process's peak RSS (resource.getrusage; run it in a fresh
+    process, `--sparse`, so the RSS is this row's alone)."""
     import tempfile
 
     from snncompile.backends import get_backend
     from snncompile.ir.check import check
+    from snncompile.ir.image import load_image
     from snncompile.sim.emulator import run_emulator
 
     times = {}
     t = time.perf_counter()
     g = check(sparse_graph(neurons, fan_in), "sparse benchmark")
     times["build + check s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    p = partition(g, target)
-    times[f"partition ({target}) s"] = time.perf_counter() - t
+    extra = {}
+    if place:
+        t = time.perf_counter()
+        metrics = partition(g, place).metrics
+        times[f"place on {place} s"] = time.perf_counter() - t
+        extra = {"cores": metrics["cores"], "placed synapses": metrics["synapses"]}
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        get_backend("emu").write(g, Path(tmp))
+        files = get_backend("emu").write(g, Path(tmp))
         times["write emu build s"] = time.perf_counter() - t
         size = sum(f.stat().st_size for f in Path(tmp).iterdir()) / 2**20
-    x = np.random.default_rng(1).random((1, steps, neurons)) < 0.05
-    t = time.perf_counter()
-    out = run_emulator(g, x).outputs["out"]
-    times[f"emulator {steps} steps s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        g = load_image(Path(tmp) / files["image"])
+        x = np.random.default_rng(1).random((1, steps, neurons)) < 0.05
+        out = run_emulator(g, x).outputs["out"]
+        times[f"load + emulator {steps} steps s"] = time.perf_counter() - t
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"network": f"sparse {neurons:,} x fan-in {fan_in}", "synapses": p.metrics["synapses"],
-            "cores": p.metrics["cores"], **times, "build MiB": size,
-            "output spikes": int(out.sum()), "peak RSS MiB": rss}
+    return {"network": f"sparse {neurons:,} x fan-in {fan_in}", "synapses": neurons * fan_in,
+            **extra, **times, "build MiB": size, "output spikes": int(out.sum()),
+            "peak RSS MiB": rss}
 
 
 def table(rows: list[dict]) -> str:
@@ -233,9 +241,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sparse", action="store_true",
                     help="only the sparse 100k x fan-in 100 row (run it in its own process: its "
                          "peak RSS is the process's)")
+    ap.add_argument("--sparse-neurons", type=int, default=100_000)
+    ap.add_argument("--sparse-place", default=None,
+                    help="also place the sparse net on this target (the partitioner)")
     args = ap.parse_args(argv)
     if args.sparse:
-        print(table([sparse_row()]))
+        print(table([sparse_row(args.sparse_neurons, place=args.sparse_place)]))
         return 0
     dense = [dense_cli(t) for t in args.dense_targets.split(",")]
     print(table(dense) + "\n", flush=True)
