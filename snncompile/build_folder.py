@@ -107,11 +107,16 @@ def _model_entry(model: Any, nn_graph: Graph) -> dict[str, str]:
 @staged("trainer's model")
 def run_source(model: Any, x: np.ndarray, **frontend_options: Any) -> np.ndarray | None:
     """The trainer's own model on x, for a live torch module or a file that carries a runnable
-    model (.pt); else None."""
+    model (.pt; a stepwise ONNX SNN through onnxruntime); else None."""
     from snncompile.frontends import live
 
     if live.kind(model) == "module":
         return live.run_module(model, x)
+    if live.kind(model) == "onnx" or (live.kind(model) is None
+                                      and Path(model).suffix.lower() == ".onnx"):
+        from snncompile.frontends.onnx_run import run_stepwise  # onnxruntime, if installed
+
+        return run_stepwise(model, x, frontend_options.get("onnx_mode") or "auto")
     if live.kind(model) is not None or Path(model).suffix not in (".pt", ".pth"):
         return None
     from snncompile.frontends.torch_file import read_module

@@ -59,6 +59,9 @@ def test_plain_torch_lif_step_equals_onnxruntime(model, neurons, tmp_path):
     want = sm.run_onnxruntime(path, x, sm.states("Dense"))
     assert 20 < want.sum() < want.size / 2
     np.testing.assert_array_equal(run_reference(graph, x, dtype=np.float32)["output"], want)
+    if model is sm.Dense:  # verify steps the file in onnxruntime as the trainer's model
+        report = api.verify(path, (x[:8] > 0.5).astype(np.float32), target="emu")
+        assert report.passed and report.source_agreement == 1.0, report.to_dict()
 
 
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
@@ -144,6 +147,7 @@ def test_blocks_on_target_equal_emulator(kind, target, tmp_path):
     assert report.passed, report.to_dict()
     assert all(layer.agreement == 1.0 for layer in report.layers)
     assert report.backend_mismatches == 0
+    assert report.source_agreement == 1.0  # onnxruntime stepping the file (onnx_run)
 
 
 def test_snntorch_leaky_delayed_reset_on_loihi2_equals_emulator(tmp_path):

@@ -48,6 +48,8 @@ class NeuronRules:
     tensors: dict[str, Any]
     nodes: dict[str, Any]
     producer: dict[str, str]
+    fed_back: dict[str, str]
+    spike_output: str
     binary: Any
     materialize: Any
     add_node: Any
@@ -143,6 +145,8 @@ class NeuronRules:
             found = [k for k, x in self.neurons.items() if self.updates(x, k, value)]
             if not found:
                 left.append(out.name)
+            else:
+                self.fed_back[self.neurons[found[0]].state] = out.name
         for name, x in self.neurons.items():
             if x.reset is None:
                 readers = [o.name for o in self.g.output if isinstance(
@@ -160,6 +164,7 @@ class NeuronRules:
             raise ModelLoadError(f"{self.path}: {len(left)} outputs are not state updates "
                                  f"({', '.join(map(repr, left))}); exactly one, the spikes, is "
                                  "supported")
+        self.spike_output = left[0]
         n = OnnxNode(self.path, _Out(left[0], self.producer.get(left[0], "")), 0)
         value = self.value(n, 0)
         if any(a[0] in ("s", "r") for a in value.atoms() if isinstance(value, Poly)):

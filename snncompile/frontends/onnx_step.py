@@ -56,6 +56,8 @@ class StepReader(NeuronRules, AnnReader):
         self.gates: dict[tuple[str, str, bool], str] = {}
         self.origins: dict[tuple[str, ...], str] = {}
         self.shape_of: set[str] = set()
+        self.fed_back: dict[str, str] = {}  # state input -> the output that updates it
+        self.data_input = self.spike_output = ""
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.producer: dict[str, str] = {}
         self.float32 = True
@@ -196,6 +198,7 @@ class StepReader(NeuronRules, AnnReader):
                                  "(batch, features...), got an unknown or empty per-sample shape")
         check_shape(shape, f"{self.path}: input {info.name!r}")
         if data:
+            self.data_input = info.name
             name = self.add_node("input", nn.Input(shape=shape), (), shape)
             self.tensors[info.name] = ((name,), shape)
         else:
@@ -211,8 +214,10 @@ class StepReader(NeuronRules, AnnReader):
         spikes = self.finish()
         self.add_node("output", nn.Output(shape=self.shapes[spikes]), (spikes,),
                       self.shapes[spikes])
-        meta = {"source": self.path.name, "frontend": "onnx",
-                "onnx_mode": "step", "input_encoding": "the graph's own input, step by step"}
+        meta = {"source": self.path.name, "frontend": "onnx", "onnx_mode": "step",
+                "input_encoding": "the graph's own input, step by step",
+                "onnx_step": {"input": self.data_input, "spikes": self.spike_output,
+                              "fed_back": dict(self.fed_back)}}
         return Graph("nn", self.nodes, tuple(self.edges), 1.0, meta)
 
     def read_node(self, n: OnnxNode) -> None:
