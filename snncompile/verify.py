@@ -100,7 +100,19 @@ def with_advice(report: VerifyReport, weight_split: bool, weight_bits: int) -> V
     if not weight_split:
         advice.append("--weight-split: a finer twin per Dense, about 8 more weight bits for "
                       "twice the synapses")
+    failed = {c.name for c in report.checks if not c.passed}
+    if "output spike-train agreement" in failed and "output spike-count error" not in failed:
+        advice.append(TIMING_ADVICE)
     return dataclasses.replace(report, advice=tuple(advice))
+
+
+# the output fires as often but at other steps (measured: tests/test_neurobench_gsc.py, README)
+TIMING_ADVICE = (
+    "the output neurons fire as often as in the reference but at other steps: a model whose "
+    "output spike timing drifts with any rounding cannot meet this gate in fixed point "
+    "(NeuroBench's GSC model: its own float forward, weights moved by 1e-5 of their range, keeps "
+    "0.76-0.83 of its output spike train); a model read by spike counts is checked by the count "
+    "error and --min-prediction-agreement, with --min-train-agreement 0")
 
 
 def _layer(name: str, tally: SpikeTally) -> LayerAgreement:

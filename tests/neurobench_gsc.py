@@ -58,6 +58,16 @@ def signed_events(features: np.ndarray, theta: float = 0.7) -> np.ndarray:
     return out
 
 
-def top_classes(counts: np.ndarray) -> list[set[int]]:
-    """Per sample, the classes with the most output spikes (a tie gives several)."""
-    return [set(np.flatnonzero(c == c.max()).tolist()) for c in counts]
+def neurobench_class(spikes: np.ndarray) -> np.ndarray:
+    """NeuroBench's prediction rule, as its 0.1.0 wheel codes it
+    (`neurobench/accumulators/accumulator.py`, `choose_max_count`): torch's
+    `spikes.sum(1).argmax(1)` over (batch, steps, classes), a tie going to the first index."""
+    return torch.as_tensor(np.asarray(spikes, np.float32)).sum(1).argmax(1).numpy()
+
+
+def on_input_grid(x: np.ndarray, rng: float, bits: int = 8) -> np.ndarray:
+    """x as the chip receives it: rounded to the analog input's grid (rng / qmax, clipped),
+    back in real units (numpy, independent of the compiler's AnalogInput)."""
+    qmax = (1 << (bits - 1)) - 1
+    step = rng / qmax
+    return (np.clip(np.rint(x / step), -qmax, qmax) * step).astype(np.float32)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from snncompile.verify import compare, predictions
+from snncompile.verify import TIMING_ADVICE, compare, predictions, with_advice
 
 
 def test_report_numbers_and_checks():
@@ -122,3 +122,18 @@ def test_prediction_agreement_gate():
     (check,) = report.checks
     assert (check.name, check.value, check.at_least, check.passed) == (
         "prediction agreement", 0.5, True, False)
+
+
+def test_moved_output_spikes_get_the_timing_advice_and_lost_ones_do_not():
+    """Spikes moved by one step (counts equal) fail the train gate only, and the advice names
+    the count-read alternative; losing half of them fails the count gate too: no such advice."""
+    out = np.zeros((2, 12, 3), dtype=np.int8)
+    out[:, ::3, 1] = 1
+    moved, lost = np.roll(out, 1, axis=1), out.copy()
+    lost[:, ::6] = 0
+    for hw, timing in ((moved, True), (lost, False)):
+        report = with_advice(compare("emu", {"output": out}, {"output": hw}, "output"), True, 8)
+        failed = {c.name for c in report.checks if not c.passed}
+        assert ("output spike-count error" in failed) != timing
+        assert "output spike-train agreement" in failed
+        assert (TIMING_ADVICE in report.advice) == timing
