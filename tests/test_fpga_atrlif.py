@@ -36,18 +36,22 @@ def _draw(rng: np.random.Generator, field: str, regime: str, n: int, per_neuron:
     return np.where(rng.random(n) < 0.3, rng.choice(corners, n), rng.integers(low, high, n))
 
 
-def adaptive(graph: Graph, rng: np.random.Generator, regime: str, per_neuron: bool) -> Graph:
-    """The graph with its data LIF layers (most of them, at least one) made ATRLIF populations
-    of the same size and bias; with `per_neuron`, most fields differ between the neurons."""
+def adaptive(graph: Graph, rng: np.random.Generator, regime: str, per_neuron: bool,
+             share: float = 0.7) -> Graph:
+    """The graph with its data LIF layers (each with probability `share`, at least one) made
+    ATRLIF populations of the same size and bias; with `per_neuron`, most fields differ between
+    the neurons."""
     clock = set(graph.meta.get("bias_clock", ()))
     layers = [n for n, op in graph.nodes.items() if isinstance(op, hw.LIF) and n not in clock]
-    chosen = [n for n in layers if rng.random() < 0.7] or [layers[-1]]
+    chosen = [n for n in layers if rng.random() < share] or [layers[-1]]
     nodes = dict(graph.nodes)
     for name in chosen:
         op = graph.nodes[name]
         n = int(np.prod(op.shape))
         fields = {k: _draw(rng, k, regime, n, per_neuron and rng.random() < 0.75)
                   for k in ATRLIF_FIELDS}
+        fields = {k: v.reshape(op.shape) if isinstance(v, np.ndarray) else v
+                  for k, v in fields.items()}
         nodes[name] = hw.ATRLIF(shape=op.shape, bias_mant=op.bias_mant, bias_exp=op.bias_exp,
                                 **fields)
     return check(Graph(level="hw", nodes=nodes, edges=graph.edges, meta=graph.meta))
@@ -101,6 +105,22 @@ def test_atrlif_icarus_equals_emulator(seed, tmp_path):
     assert any(c.adaptive for c in plan.cores)
     assert any(c.per_neuron for c in plan.cores if c.adaptive) == (seed % 4 >= 2)
     assert_adaptive_same(plan, graph, x, steps, got)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_atrlif_behind_conv_and_analog_input_icarus_equals_emulator(seed, tmp_path):
+    """ATRLIF populations fed by kernel-walking Convs and a Dense head, the input an analog
+    (graded) port: the neuron is independent of how its current arrives."""
+    from test_fpga_analog import analog, payloads
+    from test_fpga_conv import conv_graph
+
+    rng = np.random.default_rng(300 + seed)
+    graph = analog(adaptive(conv_graph(rng, "normal"), rng, "normal", bool(seed), share=1.0))
+    x = payloads(rng, (1, 4, *graph.shapes["in"]))
+    plan, want, got = cosim(graph, x, 6, tmp_path)
+    assert_same(want, got)
+    assert any(c.adaptive and any(g.kind == "conv" for g in c.groups) for c in plan.cores)
+    assert_adaptive_same(plan, graph, x, 6, got)
 
 
 def _corner_graph() -> Graph:
