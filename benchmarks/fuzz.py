@@ -26,14 +26,18 @@ def main() -> None:
     parser.add_argument("--root", type=Path, help="work folder (default: a temporary one)")
     parser.add_argument("--replay", nargs=2, metavar=("CATEGORY", "CASE"),
                         help="prepare one case in --root and print how to rerun it")
+    parser.add_argument("--categories", help="comma-separated categories to draw from "
+                        "(default: all), e.g. 'ONNX step graphs,netx concat'")
     args = parser.parse_args()
     if args.replay:
         folder, argv = replay(args.replay[0], int(args.replay[1]), args.root or Path("fuzz-replay"))
         print(f"cd {folder} && snncompile --debug " + " ".join(map(repr, argv)))
         return
+    only = [c.strip() for c in args.categories.split(",")] if args.categories else None
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="snncompile-fuzz-") as tmp:
-        outcomes = run_suite(args.n, args.seed, args.root or Path(tmp), args.jobs, args.timeout)
+        outcomes = run_suite(args.n, args.seed, args.root or Path(tmp), args.jobs, args.timeout,
+                             only)
     rows = summary(outcomes)
     print(markdown(rows))
     print(f"\n{len(outcomes)} cases in {time.monotonic() - t0:.0f} s (seed {args.seed}, "

@@ -24,7 +24,8 @@ Setup = Callable[[Path], list[str]]
 
 # -- assets built once per session ------------------------------------------------------------
 def build_assets(root: Path) -> Path:
-    """Digits builds for emu, fpga and loihi2, a netx-only .net, inputs; built by the CLI."""
+    """Digits builds for emu, fpga and loihi2, a netx-only .net, inputs; built by the CLI (and
+    fuzz_entries' recurrent and Sparse builds)."""
     root.mkdir(parents=True, exist_ok=True)
     if (root / "done").exists():
         return root
@@ -36,6 +37,10 @@ def build_assets(root: Path) -> Path:
     rng = np.random.default_rng(0)
     np.save(root / "x.npy", (rng.random((2, 4, 64)) < 0.3).astype(np.float64))
     np.save(root / "cal.npy", rng.random((4, 1, 8, 8)))
+    from fuzz_entries import rnn_build, sparse_build  # a recurrent build, a Sparse-holding one
+
+    rnn_build(root)
+    sparse_build(root)
     (root / "done").write_text("")
     return root
 

@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import fuzz_entries as new
 import fuzz_structured as st
 import numpy as np
 from fuzz_cases import build_assets, bytes_case
@@ -31,13 +32,22 @@ def categories(assets: Path) -> dict[str, tuple[float, Callable]]:
         "option values": (6, lambda r: st.option_case(r, assets)),
         "damaged builds": (10, lambda r: st.build_case(r, assets)),
         "-o targets": (6, lambda r: st.outdir_case(r, assets)),
+        "ONNX step graphs": (8, new.step_onnx_case),
+        "netx concat": (6, new.netx_concat_case),
+        "sparse builds": (5, lambda r: new.sparse_case(r, assets)),
+        "recurrent runs": (6, lambda r: new.rnn_case(r, assets)),
     }
 
 
-def draw(n: int, seed: int, assets: Path) -> list[tuple[str, int]]:
-    """(category, case seed) for n cases: every category at least once, then by weight."""
+def draw(n: int, seed: int, assets: Path, only: list[str] | None = None
+         ) -> list[tuple[str, int]]:
+    """(category, case seed) for n cases: every category (of `only`, when given) at least once,
+    then by weight."""
     cats = categories(assets)
-    names = sorted(cats)
+    unknown = sorted(set(only or ()) - set(cats))
+    if unknown:
+        raise ValueError(f"unknown fuzz categories {unknown} (known: {sorted(cats)})")
+    names = sorted(only or cats)
     weights = np.array([cats[k][0] for k in names], dtype=float)
     rng = np.random.default_rng(seed)
     picks = list(names[: min(n, len(names))])
@@ -74,14 +84,14 @@ def replay(category: str, case_seed: int, root: Path) -> tuple[Path, list[str]]:
     return folder, argv
 
 
-def run_suite(n: int, seed: int, root: Path, jobs: int = 1, timeout: float = 60.0
-              ) -> list[Outcome]:
+def run_suite(n: int, seed: int, root: Path, jobs: int = 1, timeout: float = 60.0,
+              only: list[str] | None = None) -> list[Outcome]:
     """Run n cases in `jobs` parallel shards (threads, each with its own fork server: every case
     runs in a fork of a fresh interpreter, fuzz_harness.run_case); every outcome, in case order
-    per shard."""
+    per shard; `only` restricts the draw to those categories."""
     root.mkdir(parents=True, exist_ok=True)
     assets = build_assets(root / "assets")
-    cases = draw(n, seed, assets)
+    cases = draw(n, seed, assets, only)
     outs = [root / f"shard{j}.jsonl" for j in range(jobs)]
     for out in outs:
         out.unlink(missing_ok=True)

@@ -51,6 +51,7 @@ def run(folder: Path, manifest: dict, x: np.ndarray, strict: bool = False,
     with `record` ("u,v,spikes") every layer's state per step goes to `record_to` (.npz,
     snncompile.recording)."""
     from snncompile import recording
+    from snncompile.ir.check import check as check_graph
     from snncompile.sim.emulator import run_emulator
     from snncompile.sim.timing import event_rows
 
@@ -59,7 +60,7 @@ def run(folder: Path, manifest: dict, x: np.ndarray, strict: bool = False,
     if image is None:  # a consistently re-hashed manifest without it (fuzzing)
         raise BuildFolderError(f"{folder / 'manifest.json'} names no 'image' file; the build is "
                                "damaged or was edited, recompile it")
-    hw_graph = load_image(folder / image)
+    hw_graph = check_graph(load_image(folder / image), str(folder / image))  # a damaged image
     result = run_emulator(hw_graph, x, strict=strict, record=bool(fields))
     if fields:
         recording.save(record_to, recording.from_emulator(hw_graph, result, fields))

@@ -176,8 +176,12 @@ class Sparse(HWOp):
         super().__post_init__()
         if self.sign_mode not in SIGN_MODES:
             raise ValueError(f"sign_mode must be one of {SIGN_MODES}, not {self.sign_mode!r}")
-        why = csr_problem(tuple(int(d) for d in self.matrix_shape), self.indptr, self.indices,
-                          self.weights)
+        try:
+            shape = tuple(int(d) for d in self.matrix_shape)
+        except (TypeError, ValueError):
+            raise ValueError(f"matrix_shape must be (n_out, n_in), not {self.matrix_shape!r}"
+                             ) from None
+        why = csr_problem(shape, self.indptr, self.indices, self.weights)
         if why:
             raise ValueError(why)
 

@@ -52,6 +52,25 @@ def _array(data: Any, ref: dict) -> np.ndarray:
     return a
 
 
+_SCALARS: dict[str, Any] = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+                            "float": lambda v: isinstance(v, (int, float))
+                            and not isinstance(v, bool),
+                            "str": lambda v: isinstance(v, str),
+                            "bool": lambda v: isinstance(v, bool)}
+
+
+def _check_scalars(name: str, op_type: type, kwargs: dict[str, Any]) -> None:
+    """A scalar field of the kind its op declares: a damaged, re-hashed image's None or string
+    would otherwise reach the emulator's arithmetic (fuzz seed 31, sparse builds)."""
+    import dataclasses
+
+    for f in dataclasses.fields(op_type):
+        ok = _SCALARS.get(str(f.type))
+        if ok is not None and f.name in kwargs and not ok(kwargs[f.name]):
+            raise ValueError(f"node {name!r}: {f.name} must be {f.type}, not "
+                             f"{kwargs[f.name]!r}"[:200])
+
+
 def load_image(path: Path) -> Graph:
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -61,8 +80,10 @@ def load_image(path: Path) -> Graph:
             for name, op_name, params in skeleton["nodes"]:
                 kwargs = {k: _array(data, v) if isinstance(v, dict) and "@array" in v else v
                           for k, v in params.items()}
+                _check_scalars(name, ops[op_name], kwargs)
                 nodes[name] = ops[op_name](**kwargs)
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile,
+            json.JSONDecodeError) as exc:  # TypeError: a field of the wrong kind or name
         raise SnnCompileError(f"{path} is not a readable snncompile image ({exc})") from None
     return Graph(skeleton["level"], nodes, tuple(map(tuple, skeleton["edges"])), skeleton["dt"],
                  skeleton["meta"])
