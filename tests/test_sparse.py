@@ -167,3 +167,48 @@ def test_the_estimate_of_a_sparse_graph_equals_its_dense_twin():
     assert connections(g) == connections(dense)
     got, want = estimate(g, "loihi2", a), estimate(dense, "loihi2", b)
     assert got["energy_uj"] == want["energy_uj"] and got["energy_uj"]["total"] > 0
+
+
+def test_a_torch_sparse_weight_comes_in_and_leaves_sparse(tmp_path):
+    """A Linear whose weight is a torch sparse tensor (pruned to 2 %), live and as a `.pt`: the
+    hw layer is a Sparse and spikes like the same model with the dense weight; a sparse weight
+    whose dense form is over the weight budget is refused by name before it is made dense."""
+    import copy
+
+    import torch
+
+    import snncompile
+    import snncompile.nn as snn
+    from snncompile import api
+    from snncompile.errors import SnnCompileError
+    from snncompile.sim.emulator import run_emulator
+
+    torch.manual_seed(0)
+    n = 1024
+    w = torch.rand(n, n) * 4 - 0.5
+    w[torch.rand(n, n) > 0.02] = 0
+    dense = torch.nn.Sequential(torch.nn.Linear(n, n, bias=False), snn.LIF(n, beta=0.9),
+                                torch.nn.Linear(n, 10, bias=False), snn.LIF(10, beta=0.9))
+    with torch.no_grad():
+        dense[0].weight.copy_(w)
+        dense[2].weight.mul_(20)
+    sparse = copy.deepcopy(dense)
+    sparse[0].weight = torch.nn.Parameter(w.to_sparse())
+    snn.save(sparse, tmp_path / "sparse.pt", (n,))
+    x = (np.random.default_rng(0).random((2, 10, n)) < 0.2).astype(np.int8)
+    want = run_emulator(snncompile.compile(dense, target="emu", input_shape=(n,)).hw_graph, x)
+    assert want.spike_counts["3"] > 0
+    for g in (snncompile.compile(sparse, target="emu", input_shape=(n,)).hw_graph,
+              api.lower(api.load(tmp_path / "sparse.pt"), "emu")[0]):
+        assert isinstance(g.nodes["0"], hw.Sparse)  # (weights that round to 0 are dropped)
+        assert 0.9 * int((w != 0).sum()) < g.nodes["0"].nnz <= int((w != 0).sum())
+        got = run_emulator(g, x)
+        for name in want.outputs:
+            np.testing.assert_array_equal(got.outputs[name], want.outputs[name])
+    huge = torch.nn.Sequential(torch.nn.Linear(100_000, 100_000, bias=False, device="meta"),
+                               snn.LIF(100_000, beta=0.9))
+    huge[0].weight = torch.nn.Parameter(torch.sparse_coo_tensor(
+        torch.tensor([[0, 1], [2, 3]]), torch.tensor([1.0, 2.0]), (100_000, 100_000)))
+    with pytest.raises(SnnCompileError, match=r"a sparse \(100000, 100000\) weight: "
+                                              r"10,000,000,000 stored weights"):
+        snncompile.compile(huge, target="emu", input_shape=(100_000,))
