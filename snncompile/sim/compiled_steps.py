@@ -23,8 +23,6 @@ other graph) on random recurrent graphs, strict events included.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from snncompile.ir import hw_ops as hw
@@ -55,88 +53,6 @@ def applicable(g: Graph) -> bool:
             if type(g.nodes[succ[0]]) is not hw.LIF:
                 return False
     return True
-
-
-def _steps(x, steps, u, v, s_prev, du, dv, vth, bias, pop_off, reset, interval, phase,
-           syn_src, syn_tgt, syn_n_in, syn_n_out, syn_w, syn_e, w, acc_proto,
-           spikes, u_rec, v_rec, counts):
-    """Every sample b over `steps` hw steps. x (batch, steps_in, n_in) int32 source values;
-    u, v (batch, N) int64 and s_prev (batch, N) int8 the populations' state (concatenated,
-    population p at pop_off[p]:pop_off[p + 1]), updated in place; du, dv, vth, bias (N,) int64;
-    reset, interval, phase (P,) as kernels.lif_run takes them. Sources: the input at 0..n_in,
-    population p at n_in + pop_off[p]. Synapse k adds the rows of w[syn_w[k]:] (n_in x n_out,
-    row-major) of its source syn_src[k]'s non-zero values, shifted by syn_e[k], into the
-    register of neurons syn_tgt[k]: onward. spikes (batch, steps, N) int8 out; u_rec, v_rec the same
-    int32 or empty; counts (steps, P, 2) += u wraps, v saturations."""
-    batch, steps_in, n_in = x.shape
-    n = u.shape[1]
-    n_pop = len(reset)
-    record = u_rec.shape[0] > 0
-    acc = np.zeros(syn_n_out.max() if len(syn_n_out) else 0, acc_proto.dtype)
-    for b in range(batch):
-        src = np.zeros(n_in + n, np.int32)
-        reg = np.zeros(n, np.int64)
-        nxt = np.zeros(n, np.int64)
-        ub = u[b]
-        vb = v[b]
-        sb = s_prev[b]
-        for t in range(steps):
-            for p in range(n_pop):
-                lo = pop_off[p]
-                hi = pop_off[p + 1]
-                if interval[p] > 0 and (t + 1) % interval[p] == phase[p]:
-                    ub[lo:hi] = 0
-                    vb[lo:hi] = 0
-                    sb[lo:hi] = 0
-                n_wrap, n_sat = kernels._lif_row(
-                    reg[lo:hi], ub[lo:hi], vb[lo:hi], sb[lo:hi], du[lo:hi], dv[lo:hi],
-                    vth[lo:hi], bias[lo:hi], reset[p], spikes[b, t, lo:hi])
-                counts[t, p, 0] += n_wrap
-                counts[t, p, 1] += n_sat
-            for j in range(n):
-                src[n_in + j] = spikes[b, t, j]
-            if record:
-                for j in range(n):
-                    u_rec[b, t, j] = ub[j]
-                    v_rec[b, t, j] = vb[j]
-            if t < steps_in:
-                for j in range(n_in):
-                    src[j] = x[b, t, j]
-            else:
-                src[:n_in] = 0
-            nxt[:] = 0
-            for k in range(len(syn_src)):
-                m = syn_n_out[k]
-                a = acc[:m]
-                a[:] = 0
-                base = syn_w[k]
-                s0 = syn_src[k]
-                for j in range(syn_n_in[k]):
-                    value = src[s0 + j]
-                    if value == 0:
-                        continue
-                    row = w[base + j * m:base + (j + 1) * m]
-                    if value == 1:
-                        for i in range(m):
-                            a[i] += row[i]
-                    else:
-                        for i in range(m):
-                            a[i] += value * row[i]
-                e = syn_e[k]
-                t0 = syn_tgt[k]
-                for i in range(m):
-                    y = np.int64(a[i])
-                    y = y << e if e > 0 else y >> -e
-                    nxt[t0 + i] += kernels._wrap32(y)
-            reg, nxt = nxt, reg
-
-
-@functools.cache
-def _compiled():
-    import numba
-
-    kernels._compiled()  # compiles the shared helpers (_lif_row, _wrap32) first
-    return numba.njit(cache=True, nogil=True)(_steps)
 
 
 def simulate_steps(g: Graph, x: np.ndarray, steps: int, record: bool, strict: bool,
@@ -184,7 +100,7 @@ def simulate_steps(g: Graph, x: np.ndarray, steps: int, record: bool, strict: bo
     values = (x != 0) if x.dtype == bool else x
     values = np.ascontiguousarray(values.reshape(batch, steps_in, n_in), np.int32)
     ints = (lambda a: np.asarray(a, np.int64))
-    _compiled()(values, steps, u, v, s_prev, *(cat(k) for k in ("Du", "Dv", "vth", "bias")),
+    kernels.graph_steps(values, steps, u, v, s_prev, *(cat(k) for k in ("Du", "Dv", "vth", "bias")),
                 pop_off, reset, interval, phase, ints(src), ints(tgt), ints(n_ins),
                 ints(n_outs), ints(offs), ints(exps), flat, np.zeros(0, dtype), spikes, u_rec,
                 v_rec, counts)

@@ -1,4 +1,5 @@
-"""The emulator's two inner loops, compiled: the LIF time loop (numba) and int8 synapse products.
+"""The emulator's inner loops, compiled: the LIF time loop and the step loop of a whole
+recurrent graph (numba, `graph_steps`, used by compiled_steps.py), and int8 synapse products.
 
 `lif_run` is the one implementation of Lava's fixed-point LIF update (spec §1.1/§1.2, the rule
 emulator._LIF documents) that both emulator paths call: the stepwise path one step at a time, the
@@ -36,8 +37,10 @@ def _wrap32(x):
 
 
 def _decay(x, factor):
-    """tz(x * factor): x * factor / 4096 rounded toward zero (factor 0..4096, |x| < 2^31)."""
-    y = x * factor
+    """tz(x * factor): x * factor / 4096 rounded toward zero (factor 0..4096, |x| < 2^31). Both
+    are int32 values, which the casts tell the compiler: a 32 x 32 -> 64-bit multiply, several
+    times cheaper in vector lanes than a 64 x 64-bit one."""
+    y = np.int64(np.int32(x)) * np.int64(np.int32(factor))
     return (y + ((y >> 63) & 4095)) >> 12
 
 
@@ -105,6 +108,83 @@ def _lif_run(a, lag, u, v, s_prev, du, dv, vth, bias, reset, interval, phase, t0
                 v_rec[b, t] = vb
 
 
+def _graph_steps(x, steps, u, v, s_prev, du, dv, vth, bias, pop_off, reset, interval, phase,
+           syn_src, syn_tgt, syn_n_in, syn_n_out, syn_w, syn_e, w, acc_proto,
+           spikes, u_rec, v_rec, counts):
+    """compiled_steps' loop (kept here, beside the _lif_row it calls, so numba's on-disk cache
+    is renewed when either changes): every sample b over `steps` hw steps.
+
+    x (batch, steps_in, n_in) int32 source values; u, v (batch, N) int64 and s_prev (batch, N)
+    int8 the populations' state (concatenated, population p at pop_off[p]:pop_off[p + 1]),
+    updated in place; du, dv, vth, bias (N,) int64; reset, interval, phase (P,) as lif_run takes
+    them. Sources: the input at 0..n_in, population p at n_in + pop_off[p]. Synapse k adds the
+    rows of w[syn_w[k]:] (n_in x n_out, row-major) of its source syn_src[k]'s non-zero values,
+    shifted by syn_e[k], into the register of neurons syn_tgt[k] onward. spikes (batch, steps,
+    N) int8 out; u_rec, v_rec the same int32 or empty; counts (steps, P, 2) += u wraps and v
+    saturations."""
+    batch, steps_in, n_in = x.shape
+    n = u.shape[1]
+    n_pop = len(reset)
+    record = u_rec.shape[0] > 0
+    acc = np.zeros(syn_n_out.max() if len(syn_n_out) else 0, acc_proto.dtype)
+    for b in range(batch):
+        src = np.zeros(n_in + n, np.int32)
+        reg = np.zeros(n, np.int64)
+        nxt = np.zeros(n, np.int64)
+        ub = u[b]
+        vb = v[b]
+        sb = s_prev[b]
+        for t in range(steps):
+            for p in range(n_pop):
+                lo = pop_off[p]
+                hi = pop_off[p + 1]
+                if interval[p] > 0 and (t + 1) % interval[p] == phase[p]:
+                    ub[lo:hi] = 0
+                    vb[lo:hi] = 0
+                    sb[lo:hi] = 0
+                n_wrap, n_sat = _lif_row(
+                    reg[lo:hi], ub[lo:hi], vb[lo:hi], sb[lo:hi], du[lo:hi], dv[lo:hi],
+                    vth[lo:hi], bias[lo:hi], reset[p], spikes[b, t, lo:hi])
+                counts[t, p, 0] += n_wrap
+                counts[t, p, 1] += n_sat
+            for j in range(n):
+                src[n_in + j] = spikes[b, t, j]
+            if record:
+                for j in range(n):
+                    u_rec[b, t, j] = ub[j]
+                    v_rec[b, t, j] = vb[j]
+            if t < steps_in:
+                for j in range(n_in):
+                    src[j] = x[b, t, j]
+            else:
+                src[:n_in] = 0
+            nxt[:] = 0
+            for k in range(len(syn_src)):
+                m = syn_n_out[k]
+                a = acc[:m]
+                a[:] = 0
+                base = syn_w[k]
+                s0 = syn_src[k]
+                for j in range(syn_n_in[k]):
+                    value = src[s0 + j]
+                    if value == 0:
+                        continue
+                    row = w[base + j * m:base + (j + 1) * m]
+                    if value == 1:
+                        for i in range(m):
+                            a[i] += row[i]
+                    else:
+                        for i in range(m):
+                            a[i] += value * row[i]
+                e = syn_e[k]
+                t0 = syn_tgt[k]
+                for i in range(m):
+                    y = np.int64(a[i])
+                    y = y << e if e > 0 else y >> -e
+                    nxt[t0 + i] += _wrap32(y)
+            reg, nxt = nxt, reg
+
+
 @functools.cache
 def _compiled():
     """The kernels compiled by numba, on first use (importing numba costs a second or two, which
@@ -115,12 +195,18 @@ def _compiled():
     _wrap32 = numba.njit(cache=True, nogil=True, inline="always")(_wrap32)
     _decay = numba.njit(cache=True, nogil=True, inline="always")(_decay)
     _lif_row = numba.njit(cache=True, nogil=True)(_lif_row)
-    return numba.njit(cache=True, nogil=True)(_lif_run)
+    return (numba.njit(cache=True, nogil=True)(_lif_run),
+            numba.njit(cache=True, nogil=True)(_graph_steps))
 
 
 def lif_run(*args) -> None:
     """_lif_run compiled (its docstring has the arguments)."""
-    _compiled()(*args)
+    _compiled()[0](*args)
+
+
+def graph_steps(*args) -> None:
+    """_graph_steps compiled (its docstring has the arguments)."""
+    _compiled()[1](*args)
 
 
 NO_RECORD = np.zeros((0, 0, 0), np.int32)
