@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from snncompile.ir.csr import csr_problem
 from snncompile.ir.nn_ops import conv_output_hw
 from snncompile.ir.op import Op, frozen_array
 
@@ -195,29 +196,6 @@ class Sparse(HWOp):
             raise ValueError(f"its {tuple(self.matrix_shape)} matrix needs "
                              f"{int(self.matrix_shape[1])} inputs, not {int(np.prod(input_shape))}")
         return (int(self.matrix_shape[0]),)
-
-
-def csr_problem(shape: tuple[int, ...], indptr: np.ndarray, indices: np.ndarray,
-                weights: np.ndarray) -> str | None:
-    """Why (shape, indptr, indices, weights) is not a valid CSR matrix, or None."""
-    if len(shape) != 2 or min(shape) < 0:
-        return f"matrix_shape must be (n_out, n_in), not {shape}"
-    n_out, n_in = shape
-    if indptr.ndim != 1 or indptr.size != n_out + 1:
-        return f"indptr must hold n_out + 1 = {n_out + 1} values, not {indptr.size}"
-    if indices.ndim != 1 or indices.shape != weights.shape:
-        return f"indices {indices.shape} and weights {weights.shape} must be equal 1-d arrays"
-    if indptr[0] != 0 or indptr[-1] != indices.size or np.any(np.diff(indptr) < 0):
-        return "indptr must rise from 0 to the number of stored weights"
-    if indices.size and (indices.min() < 0 or indices.max() >= n_in):
-        return f"indices must lie in 0..{n_in - 1}"
-    rising = np.diff(indices) > 0
-    row_starts = indptr[1:-1]
-    starts = np.zeros(max(indices.size - 1, 0), bool)
-    starts[row_starts[(row_starts > 0) & (row_starts < indices.size)] - 1] = True
-    if not np.all(rising | starts):
-        return "indices must rise strictly within each row (sorted, no duplicates)"
-    return None
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

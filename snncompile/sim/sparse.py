@@ -6,7 +6,11 @@ the effective weights (W.T in CSR, n_in x n_out) is added, times q, into the row
 accumulator (a numba loop: work is spikes x fan-out, not n_in x n_out), then Dense's weight_exp
 shift and int32 wrap (kernels.IntWeights does the same for Dense). Measured against scipy's
 sparse x sparse product (2048 x 2048, 512 rows, densities 1/4..1/128, spike rates 0.02 and 0.1)
-scipy was 2-20x slower than the dense int8 product; this loop is what makes sparse pay. Graded
+scipy was 2-20x slower than the dense int8 product; this loop is what makes sparse pay. On the
+100k x fan-in 100 benchmark layer (one thread, loaded machine, one run each), 8 / 64 / 64 rows
+at spike rates 0.05 / 0.05 / 0.01: this loop 195 / 1,131 / 297 ms, scipy's sparse x sparse
+product 371 / 2,865 / 837 ms, torch's sparse CSR float32 matmul 323 / 1,505 / 1,754 ms, all
+three equal. Graded
 inputs (num_message_bits > 0) take Lava's weights.dot(s_in) in int64, wrapped to int32 as
 Lava's int32 product does (sigma_delta.graded_dense's rule).
 """
