@@ -82,3 +82,18 @@ def test_a_pruned_nir_layer_compiles_to_lavas_sparse_and_verifies(tmp_path):
     assert report.backend_mismatches == 0
     assert min(layer.agreement for layer in report.layers) > 0.9
     assert sum(layer.hw_spikes for layer in report.layers) > 0
+
+
+def test_graded_spikes_into_lavas_sparse_equal_the_emulator():
+    """A Sigma population's int32 values through a Sparse (Lava's num_message_bits > 0:
+    weights.dot(s_in)) into a LIF: every state equal at every step."""
+    rng = np.random.default_rng(7)
+    n_in, n1, n2 = 12, 9, 7
+    dense = rng.integers(-20, 40, (n1, n_in)) * (rng.random((n1, n_in)) < 0.5)
+    sparse = _sparse(rng, n2, n1, 0.4, "mixed")
+    nodes = {"in": hw.SpikeInput((n_in,)), "a": hw.Dense(dense), "sig": hw.Sigma((n1,)),
+             "b": sparse, "l": _lif(rng, n2), "out": hw.SpikeOutput((n2,))}
+    edges = (("in", "a"), ("a", "sig"), ("sig", "b"), ("b", "l"), ("l", "out"))
+    x = (rng.random((2, 20, n_in)) < 0.4).astype(np.int8)
+    emu = run_and_compare(Graph("hw", nodes, edges), x)
+    assert emu.spikes["l"].sum() > 0
