@@ -82,3 +82,27 @@ def test_norms_stay_in_eval_mode_while_training():
     snn.run(prepared, x).sum().backward()  # straight through the grid, into the norm's affine
     assert prepared[0].parametrizations.weight.original.grad.abs().sum() > 0
     assert prepared[1].weight.grad is not None
+
+
+def test_dyadic_grid_and_baked_norm_compile_exactly():
+    """dyadic=True: power-of-two vths, so the float sums are exact; finalize bakes the norm into
+    the conv (the norm left bias-only): the compiled weights and biases have no rounding error,
+    every layer's vth is a power of two, and the float reference breaks threshold ties as the
+    trainer's torch forward does (equal output spikes)."""
+    from snncompile.sim.reference import run_reference
+
+    model, x = _model(), _inputs()
+    prepared = qat.prepare(model, SHAPE, "emu", 8, dyadic=True)
+    qat.finalize(prepared)
+    bn = prepared[1]
+    assert bn.eps == 0 and torch.all(bn.running_var == 1) and torch.all(bn.weight == 1)
+    graph = from_module(prepared, SHAPE)
+    hw_graph, report = api.lower(graph, "emu")
+    for q in report.layers:
+        assert q.vth & (q.vth - 1) == 0, (q.layer, q.vth)
+        assert q.bias_err_thr < 1e-12 and all(s.max_err_thr < 1e-12 for s in q.synapses), q
+    torch_out = _run(prepared, x)
+    assert torch_out.sum() > 30
+    assert np.array_equal(run_reference(graph, x)["output"], torch_out)
+    emu = run_emulator(hw_graph, x).outputs[hw_graph.outputs[0]]
+    assert np.mean(emu == torch_out) >= 0.99

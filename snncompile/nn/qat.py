@@ -47,81 +47,22 @@ from snncompile.errors import SnnCompileError, UnsupportedOp
 from snncompile.ir import nn_ops
 from snncompile.ir.lowered_ops import GroupedConv
 from snncompile.nn import layers, qat_map
+from snncompile.nn.qat_grids import BiasGrid, DecayGrid, WeightGrid
 
 _CONFIG = "_snncompile_qat"  # attribute on the prepared model: input_shape, dt, target, bits
 _WEIGHTED = qat_map.WEIGHTED
 
 
-class WeightGrid(nn.Module):
-    """Fake quantization of one module's weight: each element w, in the units of the synapse
-    entries it becomes (v = factor * norm_scale * w: the chain's constant factor and a folded
-    BatchNorm's live per-channel scale), goes to clip(round(v / unit)) * unit on the grid of
-    Lava's integers for the weights' current sign mode, and back; straight-through gradient.
-    `unit`: one integer step of the hw weight (2^e threshold / (vth gain)) per element."""
-
-    def __init__(self, unit: torch.Tensor, factor: torch.Tensor,
-                 grids: dict[str, tuple[int, int, int]], norm: nn.Module | None = None):
-        super().__init__()
-        self.register_buffer("unit", unit)
-        self.register_buffer("factor", factor)
-        self.grids = dict(grids)
-        self._norm = [norm] if norm is not None else []  # a list: not a registered submodule
-
-    def scale(self, w: torch.Tensor) -> torch.Tensor:
-        """Per element: the factor times the folded norm's scale (its running statistics)."""
-        factor = self.factor.to(w.dtype)
-        if not self._norm:
-            return factor
-        bn = self._norm[0]
-        if bn.training:
-            raise SnnCompileError("qat: a BatchNorm folded into a prepared weight is in training "
-                                  "mode; the compiler folds its running statistics, so train "
-                                  "with qat.train_mode(model) (norms stay in eval mode)")
-        s = torch.rsqrt(bn.running_var.to(w.dtype) + bn.eps)
-        if bn.affine:
-            s = s * bn.weight.to(w.dtype)
-        return factor * s.reshape(-1, *([1] * (w.dim() - 1)))
-
-    def quantize(self, w: torch.Tensor) -> torch.Tensor:
-        scale = self.scale(w)
-        v = w * scale
-        mode = ("excitatory" if bool(v.min() >= 0) else
-                "inhibitory" if bool(v.max() <= 0) else "mixed")  # Lava's rule, spec §2.1
-        lo, hi, step = self.grids[mode]
-        unit = self.unit.to(w.dtype)
-        return torch.clamp(step * torch.round(v / unit / step), lo, hi) * unit / scale
-
-    def forward(self, w: torch.Tensor) -> torch.Tensor:
-        return w + (self.quantize(w) - w).detach()
-
-
-class DecayGrid(nn.Module):
-    """Fake quantization of a per-step decay factor to the 12-bit code the quantize pass picks:
-    beta -> 1 - dv / 4096 with dv = clip(round(4096 (1 - beta))) (voltage), alpha ->
-    (4095 - du) / 4096 with du = clip(round(4096 (1 - alpha)) - 1) (current); straight-through."""
-
-    def __init__(self, state: str, unity: int, lo: int, hi: int):
-        super().__init__()
-        self.state, self.unity, self.lo, self.hi = state, int(unity), int(lo), int(hi)
-
-    def quantize(self, d: torch.Tensor) -> torch.Tensor:
-        lost = torch.round(self.unity * (1 - d.clamp(0, 1)))
-        if self.state == "voltage":
-            return 1 - torch.clamp(lost, self.lo, self.hi) / self.unity
-        return (self.unity - 1 - torch.clamp(lost - 1, self.lo, self.hi)) / self.unity
-
-    def forward(self, d: torch.Tensor) -> torch.Tensor:
-        return d + (self.quantize(d) - d).detach()
-
-
 def prepare(model: nn.Module, input_shape: Sequence[int], target: str = "emu",
-            weight_bits: int = 8, dt: float = 1e-3) -> nn.Module:
+            weight_bits: int = 8, dt: float = 1e-3, dyadic: bool = False) -> nn.Module:
     """Make `model`'s forward pass use the weights and decays compiling it for `target` at
-    `weight_bits` would give (in place; returns `model`). Refuses layers it cannot mirror."""
+    `weight_bits` would give (in place; returns `model`). Refuses layers it cannot mirror.
+    `dyadic`: put each layer on the grid of a power-of-two vth (at most one bit coarser), where
+    the float model breaks ties at the threshold as the hardware does (`_grid`)."""
     if is_prepared(model):
         raise SnnCompileError("qat.prepare: the model is already prepared; call qat.finalize first")
     config = {"input_shape": tuple(int(d) for d in input_shape), "dt": float(dt),
-              "target": str(target), "weight_bits": weight_bits}
+              "target": str(target), "weight_bits": weight_bits, "dyadic": bool(dyadic)}
     plan = _plan(model, config)
     for path, (unit, factor, grids, norm) in plan["weights"].items():
         norm_module = None if norm is None else model.get_submodule(norm)
@@ -129,6 +70,11 @@ def prepare(model: nn.Module, input_shape: Sequence[int], target: str = "emu",
             norm_module.eval()  # QAT folds the running statistics, as the compiler does
         parametrize.register_parametrization(model.get_submodule(path), "weight",
                                              WeightGrid(unit, factor, grids, norm_module))
+    for path, (unit, mant_max, norm) in plan["biases"].items():
+        held_by = model.get_submodule(norm or path)
+        parametrize.register_parametrization(held_by, "bias", BiasGrid(
+            unit, mant_max, held_by if norm else None,
+            model.get_submodule(path) if norm else None))
     for path, attr, grid in plan["decays"]:
         parametrize.register_parametrization(model.get_submodule(path), attr, grid)
     setattr(model, _CONFIG, config)
@@ -157,14 +103,21 @@ def refresh(model: nn.Module) -> None:
     for path, (unit, *_) in plan["weights"].items():
         grid = model.get_submodule(path).parametrizations["weight"][0]
         grid.unit.copy_(unit.to(grid.unit.dtype))
+    for path, (unit, _, norm) in plan["biases"].items():
+        grid = model.get_submodule(norm or path).parametrizations["bias"][0]
+        grid.unit.copy_(unit.to(grid.unit.dtype))
 
 
 def finalize(model: nn.Module) -> nn.Module:
     """Refresh the scale, write the quantized weights and decays back as plain floats and remove
-    the fake quantization (in place; returns `model`), ready for `snncompile.nn.save`."""
+    the fake quantization (in place; returns `model`), ready for `snncompile.nn.save`. A folded
+    BatchNorm with an affine is baked in: its conv holds the folded grid weights and the norm
+    becomes bias-only (mean 0, var 1, eps 0, weight 1, bias the folded grid bias), so the saved
+    model computes with exactly the values the compiler uses."""
     refresh(model)
+    baked = _bake_norms(model)
     for module in list(model.modules()):
-        if not parametrize.is_parametrized(module):
+        if not parametrize.is_parametrized(module) or module in baked:
             continue
         for attr in list(module.parametrizations):
             entry = module.parametrizations[attr]
@@ -223,17 +176,22 @@ def _plan(model: nn.Module, config: dict) -> dict:
     graph = check(fold_norms(unfolded, norms), "qat (front end)")
     stepped, report, lower = _quantized(graph, spec, bits)
     layer_q = {q.layer: q for q in report.layers}
-    owner, real, row_units = {}, {}, {}
+    owner, real, row_units, biases = {}, {}, {}, {}
     for target, c in layers_of(stepped, "qat").items():
         shape = tuple(stepped.shapes[target])
         mine = [(s, _weighted_node(graph, s.name, s.op.chain)) for s in incoming(stepped, target)]
         mine = [(s, path) for s, path in mine if path is not None]  # pooling-only chains: none
         q = layer_q[target]
-        exps = {x.name: x.weight_exp for x in q.synapses}
-        for s, path in mine:
+        rows = [_row_scale(modules[path], path, s, c, shape) for s, path in mine]
+        vth, exps = _grid(q, [s for s, _ in mine], rows, spec, bits, config.get("dyadic", False))
+        for (s, path), row in zip(mine, rows):
             owner[s.name], real[s.name] = path, s.op.weight
-            row = _row_scale(modules[path], path, s, c, shape)
-            row_units[s.name] = 2.0**exps[s.name] / (q.vth * row)
+            row_units[s.name] = 2.0**exps[s.name] / (vth * row)
+            norm = next((n for p, n in pairs.items() if p == path), None)
+            unit = _bias_unit(modules[path], s, graph, 1.0 / (64 * vth * row), norm is not None)
+            if unit is not None and q.bias_route in ("neuron", "clock"):
+                biases[path] = (unit, spec.bias_mant_max if q.bias_route == "neuron" else None,
+                                norm)
     paths = sorted(set(owner.values()))
     once, twice = (_composed(qat_map.tagged(graph, paths, k), lower, owner) for k in (1, 2))
     places = qat_map.placements(once, twice, real,
@@ -254,7 +212,7 @@ def _plan(model: nn.Module, config: dict) -> dict:
                      for a in (unit, factor)]
         weights[path] = (*as_weight, conv_grids if conv.pop() else grids,
                          next((n for p, n in pairs.items() if p == path), None))
-    return {"weights": weights, "decays": _decays(model, graph, spec)}
+    return {"weights": weights, "biases": biases, "decays": _decays(model, graph, spec)}
 
 
 def _quantized(graph, spec, bits: int):
@@ -297,6 +255,44 @@ def _row_scale(module: nn.Module, path: str, s, c, nn_shape) -> np.ndarray:
     return gain / thr
 
 
+def _grid(q, synapses: list, rows: list, spec, bits: int, dyadic: bool
+          ) -> tuple[int, dict[str, int]]:
+    """(vth, {synapse: weight_exp}) of one layer: the compiler's, or with `dyadic` the largest
+    power of two not above its vth with the exponents the compiler fits there (a vth the quantize
+    pass always tries). Dyadic grids make every weight, bias and sum exact in floats, so a float
+    forward breaks a tie at the threshold (v == threshold, frequent once weights sit on a grid)
+    as the integers do: no spike."""
+    from snncompile.passes.encode import fit_exponent
+
+    exps = {x.name: x.weight_exp for x in q.synapses}
+    if not dyadic or q.vth & (q.vth - 1) == 0 or not synapses:
+        return q.vth, exps
+    vth = 1 << (q.vth.bit_length() - 1)
+    fitted = {s.name: fit_exponent(row.reshape(-1, *([1] * (s.op.weight.ndim - 1))) * s.op.weight,
+                                   vth, spec, s.form == "conv", bits=bits)
+              for s, row in zip(synapses, rows)}
+    if any(e is None or e < 0 for e in fitted.values()):
+        return q.vth, exps
+    return vth, {**exps, **fitted}  # type: ignore[dict-item]
+
+
+def _bias_unit(module: nn.Module, s, graph, row_unit: np.ndarray,
+               folded: bool) -> torch.Tensor | None:
+    """One raw v unit per output channel of `module`'s bias (None: no bias, or ops after the
+    module in the chain would reshape it, so it stays float)."""
+    if not isinstance(graph.nodes[s.op.chain[-1]], _WEIGHTED):
+        return None
+    if not folded and getattr(module, "bias", None) is None:
+        return None
+    channels = module.weight.shape[0]
+    if len(row_unit) % channels:
+        return None
+    per = row_unit.reshape(channels, -1)
+    if not np.allclose(per, per[:, :1], rtol=1e-9, atol=0):
+        return None
+    return torch.as_tensor(per[:, 0], dtype=module.weight.dtype)
+
+
 def _weighted_node(graph, name: str, chain: tuple[str, ...]) -> str | None:
     names = [n for n in chain if isinstance(graph.nodes[n], _WEIGHTED)]
     if len(names) > 1:
@@ -329,3 +325,32 @@ def _made_by_front_end(name: str, graph) -> bool:
     (`<pool>.or`, `<gate>.mul`-style names), memoryless LIFs (tau = dt, exact on hardware)."""
     op = graph.nodes[name]
     return isinstance(op, nn_ops.LIF) and bool(np.all(np.asarray(op.tau) == graph.dt))
+
+
+def _bake_norms(model: nn.Module) -> set[nn.Module]:
+    """Write each folded affine BatchNorm into its weight's module (see finalize); returns the
+    modules done (their parametrizations removed)."""
+    done: set[nn.Module] = set()
+    for module in list(model.modules()):
+        if not parametrize.is_parametrized(module, "weight"):
+            continue
+        grid = module.parametrizations["weight"][0]
+        norm = grid._norm[0] if grid._norm else None
+        if norm is None or not norm.affine or not parametrize.is_parametrized(norm, "bias"):
+            continue
+        with torch.no_grad():
+            weight = grid.folded(module.parametrizations["weight"].original)
+            bias = norm.parametrizations["bias"][0].folded(norm.parametrizations["bias"].original)
+        parametrize.remove_parametrizations(module, "weight", leave_parametrized=False)
+        parametrize.remove_parametrizations(norm, "bias", leave_parametrized=False)
+        with torch.no_grad():
+            module.weight.copy_(weight)
+            if getattr(module, "bias", None) is not None:
+                module.bias.zero_()
+            norm.running_mean.zero_()
+            norm.running_var.fill_(1.0)
+            norm.weight.fill_(1.0)
+            norm.bias.copy_(bias)
+        norm.eps = 0.0
+        done |= {module, norm}
+    return done

@@ -166,12 +166,18 @@ def encode_weights(x: np.ndarray, vth: int, e: int | None, target: Target, conv:
 
 def error_estimate(x: np.ndarray, vth: int, e: int, target: Target, conv: bool,
                    exact_limit: int = 1 << 16, bits: int = 8, ext: Extremes | None = None) -> float:
-    """Max weight error + floor error for ranking: exact for small arrays, lsb/2 for large."""
+    """Max weight error + floor error for ranking: exact for small arrays, lsb/2 for large unless
+    an evenly spaced sample of exact_limit values sits on the grid (weights trained on it, QAT):
+    then exact, so the grid they were trained for wins the search."""
     if x.size <= exact_limit:
         code = encode_weights(x, vth, e, target, conv, bits, ext)
         return code.max_err + code.floor_err
-    step = limits(sign_mode_of(x, ext), target, conv, bits)[2]
-    return step * 2.0**e / vth / 2 + ((1.0 / vth) if e < 0 else 0.0)
+    flat = np.asarray(x).reshape(-1)
+    sample = encode_weights(flat[::flat.size // exact_limit], vth, e, target, conv, bits, ext)
+    if sample.max_err <= sample.lsb * 1e-6:
+        code = encode_weights(x, vth, e, target, conv, bits, ext)
+        return code.max_err + code.floor_err
+    return sample.lsb / 2 + sample.floor_err
 
 
 @dataclasses.dataclass(frozen=True)
