@@ -103,12 +103,18 @@ def step_onnx_model(rng: np.random.Generator):
         nodes[k] = helper.make_node(pick(rng, ["Custom", "Loop", "If", "Scan", nd.op_type]),
                                     list(nd.input), list(nd.output),
                                     domain=pick(rng, ["", "com.microsoft", "x"]))
-    elif edit == 12:  # a long chain of additions of the state (deep polynomials)
-        prev, chain = "s0", []
-        for j in range(pick(rng, [50, 400])):
-            chain.append(helper.make_node(pick(rng, ["Add", "Mul"]), [prev, "s0"], [f"p{j}"]))
+    elif edit == 12:  # long chains on the state (deep polynomials), or a sum squared again
+        prev, chain = "s0", []  # and again (its degree and terms double each time)
+        square = rng.random() < 0.5
+        for j in range(pick(rng, [50, 400]) if not square else int(rng.integers(2, 40))):
+            ins = [prev, prev] if square else [prev, "s0"]
+            chain.append(helper.make_node("Mul" if square else pick(rng, ["Add", "Mul"]), ins,
+                                          [f"p{j}"]))
             prev = f"p{j}"
-        nodes = chain + nodes
+        if square:
+            chain.insert(0, helper.make_node("Add", ["s0", "i1"], ["q"]))
+            chain[1] = helper.make_node("Mul", ["q", "q"], ["p0"])
+        nodes = (nodes[:1] + chain + nodes[1:]) if square else (chain + nodes)
         i = next(k for k, nd in enumerate(nodes) if nd.output[0] == "bs1")
         nodes[i] = helper.make_node("Mul", ["beta", prev], ["bs1"])
     elif edit == 13:  # nodes out of order

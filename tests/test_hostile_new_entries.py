@@ -74,3 +74,90 @@ def test_emu_run_checks_the_ranges_of_a_re_hashed_image(tmp_path):
     save_image(g, folder / "model.emu.npz")
     with pytest.raises(SnnCompileError, match=r"model.emu.npz: node 's': num_weight_bits = 99"):
         emu.run(folder, {"files": {"image": "model.emu.npz"}}, np.zeros((1, 2, 3)), False)
+
+
+def _base_step_model():
+    """The fuzz category's unmutated step graph: x (batch 1, 6) -> Gemm -> LIF -> Gemm -> LIF,
+    states s0 (8), s1 (4)."""
+    from fuzz_entries import step_onnx_model
+
+    class Base:  # the generator's draw with edit 0
+        def __init__(self):
+            self.rng = np.random.default_rng(1)
+
+        def integers(self, *args, **kwargs):
+            return 0 if args == (0, 14) else self.rng.integers(*args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self.rng, name)
+
+    return step_onnx_model(Base())
+
+
+def _squared_state_step(path, squarings: int) -> None:
+    """The base step graph whose first decay term is (s0 + Gemm(x)) squared `squarings` times."""
+    import onnx
+    from onnx import helper
+
+    model = _base_step_model()
+    nodes = list(model.graph.node)
+    at = next(i for i, n in enumerate(nodes) if n.output[0] == "bs1")
+    chain = [helper.make_node("Add", ["s0", "i1"], ["q0"])]
+    chain += [helper.make_node("Mul", [f"q{j}", f"q{j}"], [f"q{j + 1}"]) for j in range(squarings)]
+    nodes[at] = helper.make_node("Mul", ["beta", f"q{squarings}"], ["bs1"])
+    del model.graph.node[:]
+    model.graph.node.extend(nodes[:1] + chain + nodes[1:])
+    onnx.save_model(model, str(path))
+
+
+@pytest.mark.parametrize("squarings", [4, 11, 30])
+def test_stepwise_onnx_sum_squared_again_and_again_is_refused_quickly(tmp_path, squarings):
+    """A 12-node stepwise graph squaring (s0 + I) ten times made the polynomial reader multiply
+    sums of 2^k terms of degree 2^k (over 60 s, found by hand while writing the ONNX step graphs
+    category; edit 12 draws it since): now one sentence naming the node, in well under a second
+    of reading."""
+    import time
+
+    from snncompile.frontends.onnx import read
+
+    path = tmp_path / "sq.onnx"
+    _squared_state_step(path, squarings)
+    t0 = time.monotonic()
+    with pytest.raises(SnnCompileError, match=r"sq.onnx: node .#\d+. \(Mul\) cannot be read: "
+                       r"a product of \d+ tensors is over degree 8"):
+        read(path)
+    assert time.monotonic() - t0 < 5
+
+
+def test_verify_of_a_step_graph_exported_with_a_batch_of_one_runs_each_sample(tmp_path):
+    """fuzz seed 31, ONNX step graphs case 31001163: verify's onnxruntime side fed a batch of 2
+    to a graph whose input declares batch 1 (onnxruntime's InvalidArgument, internal error).
+    Each sample now runs alone: the batch's rows are the single-sample runs."""
+    import onnx
+
+    from snncompile.frontends.onnx_run import run_stepwise
+
+    path = tmp_path / "m.onnx"
+    onnx.save_model(_base_step_model(), str(path))
+    x = (np.random.default_rng(3).random((3, 6, 6)) < 0.5).astype(np.float64)
+    both = run_stepwise(path, x)
+    assert both.shape == (3, 6, 4)
+    for i in range(3):
+        np.testing.assert_array_equal(both[i:i + 1], run_stepwise(path, x[i:i + 1]))
+    assert both.any()  # some spikes: the comparison saw activity
+
+
+def test_verify_of_a_step_graph_onnxruntime_finds_invalid_is_one_sentence(tmp_path):
+    """fuzz seed 31, ONNX step graphs case 31001451: a state input declared bool reads (its
+    dtype unused) but onnxruntime refuses the graph (InvalidGraph, internal error)."""
+    import onnx
+
+    from snncompile.frontends.onnx_run import run_stepwise
+
+    model = _base_step_model()
+    model.graph.input[2].type.tensor_type.elem_type = onnx.TensorProto.BOOL
+    path = tmp_path / "m.onnx"
+    onnx.save_model(model, str(path))
+    with pytest.raises(SnnCompileError, match=r"m.onnx: onnxruntime cannot run this stepwise "
+                       r"graph \(verify's trainer's-model side\): .*INVALID_GRAPH"):
+        run_stepwise(path, np.zeros((1, 2, 6)))

@@ -17,6 +17,10 @@ import numpy as np
 
 Atom = tuple[str, str]
 Monomial = tuple[Atom, ...]
+# A neuron update or gate is of degree <= 3 with a few terms per input; repeated squaring of a
+# sum doubles the degree and the terms each time (a 12-node file hung the reader): refused.
+MAX_DEGREE = 8
+MAX_PRODUCTS = 1 << 16  # term pairs one product may multiply
 
 
 def _shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
@@ -60,11 +64,19 @@ class Poly:
         return self + (-other)
 
     def times(self, other: Poly, binary: Callable[[Atom], bool]) -> Poly:
-        """The product; a binary atom times itself is itself."""
+        """The product; a binary atom times itself is itself. ValueError past MAX_DEGREE or
+        MAX_PRODUCTS (no neuron form is that large)."""
+        pairs = len(self.terms) * len(other.terms)
+        if pairs > MAX_PRODUCTS:
+            raise ValueError(f"the product of sums of {len(self.terms)} and {len(other.terms)} "
+                             f"terms is over {MAX_PRODUCTS} term products; no neuron update is")
         terms: dict[Monomial, np.ndarray] = {}
         for m1, c1 in self.terms.items():
             for m2, c2 in other.terms.items():
                 atoms = list(m1) + [a for a in m2 if not (binary(a) and a in m1)]
+                if len(atoms) > MAX_DEGREE:
+                    raise ValueError(f"a product of {len(atoms)} tensors is over degree "
+                                     f"{MAX_DEGREE}; no neuron update is")
                 m = tuple(sorted(atoms))
                 terms[m] = terms[m] + c1 * c2 if m in terms else c1 * c2
         return Poly(terms, _shape(self.shape, other.shape))
