@@ -54,7 +54,7 @@ def _run(onnxruntime: Any, proto: Any, step: dict, where: str, x: np.ndarray) ->
     disagree, which our reader does not need) is one sentence naming the file."""
     try:
         return _stepped(onnxruntime, proto, step, x)
-    except Exception as exc:  # noqa: BLE001 - onnxruntime's pybind errors share no base class
+    except Exception as exc:  # onnxruntime's pybind errors share no base class but Exception
         if not type(exc).__module__.startswith("onnxruntime"):
             raise
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
