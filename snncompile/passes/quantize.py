@@ -37,6 +37,7 @@ from snncompile.passes.analog import analog_input
 from snncompile.passes.assemble import Incoming, assemble, incoming, layers_of
 from snncompile.passes.common import unsupported
 from snncompile.passes.delays import refuse_long_delays
+from snncompile.passes.dry_run import at_rest, early_layers
 from snncompile.passes.encode import (
     WeightCode,
     check_weight_bits,
@@ -76,21 +77,6 @@ def _shared_or_list(values: np.ndarray) -> int | tuple[int, ...]:
     """A report field: the one value all neurons share, or every neuron's (flat, C order)."""
     flat = np.asarray(values).reshape(-1)
     return int(flat[0]) if np.all(flat == flat[0]) else tuple(int(v) for v in flat)
-
-
-def _at_rest(graph: Graph) -> bool:
-    """No neuron can spike on zero input: every neuron is a LIF without bias and with vth >= 0,
-    so u and v stay 0 (v > vth never holds). The dry run is then skipped: on a 33M-weight net it
-    would prepare every weight matrix for the emulator to learn nothing."""
-    return all(type(op) is hw.LIF and not np.any(op.bias_mant) and np.all(np.asarray(op.vth) >= 0)
-               for op in graph.nodes.values() if op.kind == "neuron")
-
-
-def _early(hw_graph: Graph, layers: Any, depth: dict[str, int], trace: Any) -> list[str]:
-    """Layers with synapse successors that spiked before their first nn step (hw step <= their
-    depth) in the dry run on zero input."""
-    return [n for n in layers if trace.spikes[n][0, :depth[n]].any()
-            and any(hw_graph.nodes[s].kind == "synapse" for s in hw_graph.successors(n))]
 
 
 def _per_neuron(x: np.ndarray, conv: bool, n: int, sign: float) -> np.ndarray:
@@ -148,7 +134,7 @@ class Quantize:
             hw_graph = assemble(graph, plans, target.name)
             depth = synaptic_depths(hw_graph)
             steps = max(depth[n] for n in layers)
-            early = [] if _at_rest(hw_graph) else _early(
+            early = [] if at_rest(hw_graph, steps) else early_layers(
                 hw_graph, layers, depth, simulate(hw_graph, np.zeros((1, 0, *graph.shapes[inp])),
                                                   steps))
             if not early:
