@@ -1,22 +1,30 @@
 """Peak memory of one emulator run against the bytes it must hold: weights (Lava's 8-bit, one
 byte each), state (u, v int64 per neuron and sample), input (int8 spikes) and output (the int8
-spike train of every layer, which run_emulator returns). Measured in a fresh process as the rise
-of the peak RSS (ru_maxrss) over the RSS after a warm-up run on one sample, so torch's, numba's
-and the graph's own memory are not counted.
+spike train of every layer, which run_emulator returns). Each row runs in a fresh process and
+is the rise of the peak RSS (ru_maxrss) over the RSS after a warm-up run on one sample, so
+torch's, numba's and the graph's own memory are not counted. Rows: the dense CUBA net of
+vs_peers.py (T = 500) at batch 1, 64 and 256, and the NIR paper's CNN (T = 100) at batch 1 and
+64; issue 19 asks for under 2x.
 
-    python benchmarks/emulator_memory.py [--batch 256] [--steps 500]
+    python benchmarks/emulator_memory.py            # every row
+    python benchmarks/emulator_memory.py --one dense,256,500   # one row, in this process
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+CNN = HERE.parent / "tests/data/nir-paper/02_cnn/cnn_sinabs.nir"
+ROWS = (("dense", 1, 500), ("dense", 64, 500), ("dense", 256, 500), ("cnn", 1, 100),
+        ("cnn", 64, 100))
 
 
 def rss_mib() -> float:
@@ -24,30 +32,55 @@ def rss_mib() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def main(batch: int, steps: int) -> None:
-    from vs_peers import dense_graph
+def graph_of(net: str):
+    if net == "dense":
+        from vs_peers import dense_graph
+
+        return "dense CUBA 128-512-256-10", dense_graph()
+    from snncompile import api
+
+    return "NIR-paper CNN (cnn_sinabs.nir)", api.lower(api.load(CNN), "emu")[0]
+
+
+def one(net: str, batch: int, steps: int) -> str:
+    """One row, measured in this process (call it in a fresh one)."""
+    import warnings
 
     from snncompile.sim.emulator import run_emulator
 
-    g = dense_graph()
+    warnings.filterwarnings("ignore")
+    label, g = graph_of(net)
+    shape = g.shapes[g.inputs[0]]
     rng = np.random.default_rng(0)
-    run_emulator(g, (rng.random((1, steps, 128)) < 0.1).astype(np.int8))  # warm-up
-    x = (rng.random((batch, steps, 128)) < 0.1).astype(np.int8)
+    run_emulator(g, (rng.random((1, steps, *shape)) < 0.1).astype(np.int8))  # warm-up
+    x = (rng.random((batch, steps, *shape)) < 0.1).astype(np.int8)
     before = rss_mib()
     result = run_emulator(g, x)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     neurons = sum(int(np.prod(g.shapes[n])) for n in g.of_kind("neuron"))
-    weights = sum(np.asarray(op.weights).size for op in g.nodes.values() if op.kind == "synapse")
+    weights = sum(np.asarray(getattr(op, "weights", getattr(op, "weight", 0))).size
+                  for op in g.nodes.values() if op.kind == "synapse")
     steps_hw = steps + result.latency
     need = (weights + 2 * 8 * neurons * batch + x.nbytes + neurons * batch * steps_hw) / 2**20
-    print(f"dense CUBA 128-512-256-10, batch {batch}, T {steps}: weights + state + input + "
-          f"output = {need:.1f} MiB; peak RSS rise during the run {peak - before:.1f} MiB "
-          f"({(peak - before) / need:.2f}x)")
+    rise = peak - before
+    return f"| {label} | {batch} | {steps} | {need:.1f} | {rise:.1f} | {rise / need:.2f} |"
+
+
+def main() -> None:
+    print("| network | batch | T | weights + state + input + output MiB | peak RSS rise MiB "
+          "| ratio |\n|---|---|---|---|---|---|", flush=True)
+    for net, batch, steps in ROWS:
+        proc = subprocess.run([sys.executable, __file__, "--one", f"{net},{batch},{steps}"],
+                              capture_output=True, text=True, check=True)
+        print(proc.stdout.strip(), flush=True)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--one", help="net,batch,steps: one row in this process")
     args = parser.parse_args()
-    main(args.batch, args.steps)
+    if args.one:
+        net, batch, steps = args.one.split(",")
+        print(one(net, int(batch), int(steps)))
+    else:
+        main()
