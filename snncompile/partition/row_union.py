@@ -30,11 +30,16 @@ class RowUnion:
     def count(self, p0: int, p1: int) -> int:
         if not isinstance(self.nz, np.ndarray):  # a Sparse op's rows: counted from its CSR
             return int(np.count_nonzero(self.nz[p0:p1].any(0)))
-        if p0 != self.p0:
-            self.p0, self.scanned, self.step = p0, p0, 1
-            self.left = np.arange(self.nz.shape[1], dtype=np.int64)
-            self.found, self.sorted = [], np.zeros(0, np.int64)
         grew = False
+        if p0 != self.p0:  # row p0 read as a view: most columns of a dense matrix end here
+            self.p0, self.step = p0, 1
+            if p0 < len(self.nz):
+                self.left = np.flatnonzero(~self.nz[p0])
+                self.found = [np.full(self.nz.shape[1] - len(self.left), p0, np.int64)]
+                self.scanned, grew = p0 + 1, True
+            else:
+                self.left, self.found, self.scanned = np.zeros(0, np.int64), [], p0
+                self.sorted = np.zeros(0, np.int64)
         while self.scanned < p1 and len(self.left):
             stop = min(p1, self.scanned + self.step)
             chunk = self.nz[self.scanned:stop][:, self.left]

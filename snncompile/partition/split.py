@@ -342,12 +342,13 @@ def _grow_rows(layer, model, max_neurons, c0, c1, p, top, guess, frac):
     """_grow for layers fed by Dense ops and direct feeds alone: the costs of every end q of a
     window are vectors (row_union.row_costs), so a block costs a few numpy calls instead of
     about 20 block_cost calls (a 4096-neuron layer in one-neuron blocks: 8,192 blocks per
-    split). Windows double from twice the last block's size until one holds an end that does
-    not fit. The same q as _grow: every cost grows with q, so both find the largest fitting q
-    (p + 1 when none fits, refused below if it breaks a whole core's limit)."""
+    split). Windows double from twice the last block's size (16 at a strip's start) until one
+    holds an end that does not fit. The same q as _grow: every cost grows with q, so both find
+    the largest fitting q (p + 1 when none fits, refused below if it breaks a whole core's
+    limit)."""
     caps = (min(model.cap("neurons") * frac, max_neurons), model.cap("synapse_bits") * frac,
             model.cap("fan_in") * frac)
-    lo, width, q = p + 1, max(16, 2 * guess) if guess else 16, top
+    lo, width, q = p + 1, 2 * guess if guess else 16, top
     while lo <= top:
         ends = np.arange(lo, min(top, lo + width - 1) + 1)
         neurons, bits, fan = (c1 - c0) * (ends - p), 0, 0
