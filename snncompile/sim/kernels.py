@@ -194,7 +194,7 @@ def _compiled():
 
     _wrap32 = numba.njit(cache=True, nogil=True, inline="always")(_wrap32)
     _decay = numba.njit(cache=True, nogil=True, inline="always")(_decay)
-    _lif_row = numba.njit(cache=True, nogil=True)(_lif_row)
+    _lif_row = numba.njit(cache=True, nogil=True, inline="always")(_lif_row)
     return (numba.njit(cache=True, nogil=True)(_lif_run),
             numba.njit(cache=True, nogil=True)(_graph_steps))
 
