@@ -80,7 +80,8 @@ def test_debug_quiet_verbose_after_the_subcommand(tmp_path):
     verbose = snncompile(DIGITS, "-v")
     assert verbose.returncode == 0, verbose.stderr
     stages = [line.split(":")[0] for line in verbose.stderr.splitlines()]
-    assert stages == ["read the model", "pass lower", "pass discretize", "pass quantize"]
+    assert stages == ["read the model", "pass lower", "pass discretize", "pass quantize",
+                      "pass sparsify"]
     assert snncompile(DIGITS, "-v", "-q").stderr == ""
     assert snncompile(DIGITS).stderr == ""  # not a terminal: no progress
 
