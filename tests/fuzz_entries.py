@@ -413,3 +413,66 @@ def rnn_case(rng: np.random.Generator, assets: Path) -> Setup:
             return ["verify", str(RNN_NIR), "-i", "x.npy"]
         return ["estimate", str(RNN_NIR), "-t", "loihi2", "-i", "x.npy"]
     return setup
+
+
+# -- .pt files carrying a sparse weight ---------------------------------------------------------
+def sparse_pt_case(rng: np.random.Generator) -> Setup:
+    """A Linear -> LIF .pt (snncompile.nn.save) whose weight is a torch sparse tensor (COO, CSR
+    or CSC: the pruned form torch stores), built without torch's invariant checks and then made
+    hostile: indices out of range or negative, pointers that do not rise, counts that disagree,
+    non-finite or odd-typed values, absurd declared sizes; some stay valid."""
+    import torch
+
+    import snncompile.nn as snn
+
+    n, m = pick(rng, [16, 64]), pick(rng, [8, 16])
+    nnz = int(rng.integers(0, 20))
+    rows, cols = rng.integers(0, m, nnz), rng.integers(0, n, nnz)
+    values = rng.normal(size=nnz) * 2
+    size = [m, n]
+    layout = pick(rng, ["coo", "coo", "csr", "csc"])
+    edit = int(rng.integers(0, 7))
+    if edit == 1 and nnz:  # an index out of range, negative or huge
+        (rows if rng.random() < 0.5 else cols)[int(rng.integers(0, nnz))] = pick(
+            rng, [m + n, -1, -(2**40), 2**40, 2**62])
+    elif edit == 2 and nnz:
+        values[int(rng.integers(0, nnz))] = pick(rng, HOSTILE_FLOATS)
+    elif edit == 3:  # a declared size that disagrees with the layer or is absurd
+        absurd = [2**31 - 1] if layout == "coo" else []  # compressed: the generator's pointers
+        size[int(rng.integers(0, 2))] = pick(rng, [0, 1, 2**20, *absurd])
+    value_dtype = pick(rng, [torch.float32] * 4 + [torch.float64, torch.int64, torch.bool,
+                                                    torch.complex64])
+    order = np.lexsort((cols, rows)) if layout == "csr" else np.lexsort((rows, cols))
+    rows, cols, values = rows[order], cols[order], values[order]
+
+    def pointers(keys: np.ndarray, count: int) -> np.ndarray:
+        ptr = np.zeros(count + 1, np.int64)
+        np.add.at(ptr, np.clip(keys, -count, count - 1) + 1, 1)
+        ptr = np.cumsum(ptr)
+        if edit == 4 and ptr.size > 2:  # pointers that fall, or a count off by one
+            ptr[int(rng.integers(1, ptr.size - 1))] = pick(rng, [-1, nnz + 5, 2**40])
+        elif edit == 5:
+            ptr = ptr[:-1] if rng.random() < 0.5 else np.append(ptr, nnz)
+        return ptr
+
+    def weight():
+        vals = torch.tensor(values).to(value_dtype)
+        if layout == "coo":
+            idx = torch.tensor(np.stack([rows, cols]))
+            return torch.sparse_coo_tensor(idx, vals, size, check_invariants=False)
+        if layout == "csr":
+            return torch.sparse_csr_tensor(torch.tensor(pointers(rows, size[0])),
+                                           torch.tensor(cols), vals, size, check_invariants=False)
+        return torch.sparse_csc_tensor(torch.tensor(pointers(cols, size[1])),
+                                       torch.tensor(rows), vals, size, check_invariants=False)
+
+    target = pick(rng, ["emu"] * 6 + ["loihi2", "fpga"])
+
+    def setup(folder: Path) -> list[str]:
+        model = torch.nn.Sequential(torch.nn.Linear(n, m, bias=False), snn.LIF(m, beta=0.9))
+        model[0].weight = torch.nn.Parameter(weight(), requires_grad=False)
+        snn.save(model, folder / "m.pt", (n,))
+        if edit == 6:
+            (folder / "m.pt").write_bytes(mutate((folder / "m.pt").read_bytes(), rng))
+        return ["m.pt", "-t", target, "-o", "b"]
+    return setup

@@ -35,6 +35,7 @@ def categories(assets: Path) -> dict[str, tuple[float, Callable]]:
         "ONNX step graphs": (8, new.step_onnx_case),
         "netx concat": (6, new.netx_concat_case),
         "sparse builds": (5, lambda r: new.sparse_case(r, assets)),
+        "sparse .pt weights": (4, new.sparse_pt_case),
         "recurrent runs": (6, lambda r: new.rnn_case(r, assets)),
     }
 

@@ -21,7 +21,7 @@ def assets(tmp_path_factory):
 def test_fuzz_suite_has_no_crash_hang_memory_or_data_loss(tmp_path):
     outcomes = run_suite(140, seed=7, root=tmp_path, jobs=2, timeout=120)
     rows = summary(outcomes)
-    assert len(outcomes) == 140 and len(rows) == 16  # every category ran
+    assert len(outcomes) == 140 and len(rows) == 17  # every category ran
     bad = [o for o in outcomes if o.kind in BAD]
     assert bad == [], bad
     assert sum(r["refused"] for r in rows) > 70  # the cases are hostile: most are refused

@@ -161,3 +161,54 @@ def test_verify_of_a_step_graph_onnxruntime_finds_invalid_is_one_sentence(tmp_pa
     with pytest.raises(SnnCompileError, match=r"m.onnx: onnxruntime cannot run this stepwise "
                        r"graph \(verify's trainer's-model side\): .*INVALID_GRAPH"):
         run_stepwise(path, np.zeros((1, 2, 6)))
+
+
+def _sparse_pt(path, weight) -> None:
+    import torch
+
+    import snncompile.nn as snn
+
+    model = torch.nn.Sequential(torch.nn.Linear(64, 64, bias=False), snn.LIF(64, beta=0.9))
+    model[0].weight = torch.nn.Parameter(weight, requires_grad=False)
+    snn.save(model, path, (64,))
+
+
+@pytest.mark.parametrize("layout", ["csr", "coo"])
+def test_a_pt_whose_sparse_weight_is_malformed_is_one_sentence(tmp_path, layout):
+    """A .pt whose Linear weight is a sparse tensor saved without torch's invariant checks: a
+    CSR with 66 row pointers for 64 rows and a column 99 segfaulted to_dense (found by hand
+    while writing the sparse .pt weights category; it draws such files since), a COO index
+    1000 in a 64-row matrix compiled silently. Both are now one sentence naming file, module
+    and what is wrong."""
+    import torch
+
+    from snncompile.frontends import load_model
+
+    if layout == "csr":
+        weight = torch.sparse_csr_tensor(torch.tensor([0, 1, 5] + [2] * 63),
+                                         torch.tensor([0, 99, 3, 1, 1]), torch.ones(5), (64, 64),
+                                         check_invariants=False)
+    else:
+        weight = torch.sparse_coo_tensor(torch.tensor([[0, 1000], [2, 3]]),
+                                         torch.tensor([1.0, 2.0]), (64, 64),
+                                         check_invariants=False)
+    _sparse_pt(tmp_path / "m.pt", weight)
+    with pytest.raises(SnnCompileError, match=r"m.pt: module '0' \(Linear\): its sparse "
+                       r"\(64, 64\) weight is malformed: "):
+        load_model(tmp_path / "m.pt")
+
+
+def test_a_pt_with_a_valid_sparse_weight_still_reads_it(tmp_path):
+    """The check rebuilds the tensor, it does not change it: the weight read equals the dense
+    matrix torch gives."""
+    import torch
+
+    from snncompile.frontends import load_model
+
+    dense = torch.zeros(64, 64)
+    dense[3, 7], dense[60, 0], dense[5, 63] = 1.5, -2.0, 0.25
+    for weight in (dense.to_sparse(), dense.to_sparse_csr()):
+        _sparse_pt(tmp_path / "m.pt", weight)
+        g = load_model(tmp_path / "m.pt")
+        w = next(op.weight for op in g.nodes.values() if hasattr(op, "weight"))
+        np.testing.assert_array_equal(w, dense.numpy())

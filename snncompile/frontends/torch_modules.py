@@ -36,6 +36,7 @@ from torch import nn
 
 from snncompile.errors import ModelLoadError, SnnCompileError, UnsupportedOp
 from snncompile.frontends import torch_blocks, torch_fx
+from snncompile.frontends.arrays import MalformedTensor
 from snncompile.frontends.arrays import as_float64 as _np
 from snncompile.ir import nn_ops
 from snncompile.ir.graph import Graph
@@ -279,6 +280,9 @@ def _walk(b: _Builder, module: nn.Module, path: str) -> None:
         raise ModelLoadError(f"{b.source}: module {path or '<top>'!r} "
                              f"({type(module).__name__}) lacks a field its class needs "
                              f"({exc}); the file is damaged or was saved by other code") from None
+    except MalformedTensor as exc:  # a damaged sparse weight (fuzzing), not a shape misfit
+        raise ModelLoadError(f"{b.source}: module {path or '<top>'!r} "
+                             f"({type(module).__name__}): {exc}") from None
     except (ValueError, TypeError, IndexError, RuntimeError, ZeroDivisionError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelLoadError(f"{b.source}: module {path or '<top>'!r} "
