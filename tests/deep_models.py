@@ -102,10 +102,12 @@ class MSNet(nn.Module):
         return self.out(self.fc(torch.flatten(x, 1)))
 
 
-def initialize(net: nn.Module, exact: bool, seed: int = 0) -> nn.Module:
-    """Random weights and BatchNorm statistics ("trained"), eval mode, float64."""
+def initialize(net: nn.Module, exact: bool, seed: int = 0, double: bool = True) -> nn.Module:
+    """Random weights and BatchNorm statistics ("trained"), eval mode, float64 unless not double
+    (an ONNX export runs float32); exact: quarter-grid weights, no biases, BatchNorm folding to
+    binary fractions."""
     g = torch.Generator().manual_seed(seed)
-    net = net.double()
+    net = net.double() if double else net
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):

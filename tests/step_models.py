@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+import deep_models
+
 C, H = 3, 6
 
 
@@ -90,29 +92,8 @@ def states(kind: str) -> tuple[tuple[int, ...], ...]:
 
 
 def initialize(net: nn.Module, exact: bool, seed: int = 0) -> nn.Module:
-    """Random weights and BatchNorm statistics; exact: quarter-grid weights, no biases, BatchNorm
-    folding to binary fractions (tests/deep_models.py)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                w = torch.randn(m.weight.shape, generator=g) * (1.2 if exact else 0.8)
-                m.weight.copy_((w * 4).round() / 4 if exact else w)
-                m.bias.copy_(torch.zeros_like(m.bias) if exact else -0.05 * torch.rand(
-                    m.bias.shape, generator=g))
-            if isinstance(m, nn.BatchNorm2d):
-                n = m.num_features
-                if exact:
-                    m.eps, m.running_var[:] = 0.0, 1.0
-                    m.running_mean.copy_(torch.randint(0, 2, (n,), generator=g) / 4)
-                    m.weight.copy_(torch.tensor([1.0, 2.0, 0.5])[:n])
-                    m.bias.copy_(-torch.randint(0, 2, (n,), generator=g) / 4)
-                else:
-                    m.running_mean.uniform_(0.0, 0.3, generator=g)
-                    m.running_var.uniform_(0.5, 2.0, generator=g)
-                    m.weight.uniform_(0.6, 1.6, generator=g)
-                    m.bias.uniform_(-0.3, 0.0, generator=g)
-    return net.eval()
+    """deep_models.initialize in float32, the precision torch.onnx.export writes."""
+    return deep_models.initialize(net, exact, seed, double=False)
 
 
 def export(net: nn.Module, input_shape: tuple[int, ...], states, path) -> None:
