@@ -144,11 +144,16 @@ def test_unsupported_features_name_node_and_feature():
         lower_to_hw(two_layer(second=lif(3, tau=0.5e-3)), TARGET)
 
 
-def test_subtract_and_next_step_warnings():
+def test_subtract_and_next_step_warnings(monkeypatch):
+    from snncompile.backends import fpga
+
     g = two_layer(second=lif(3, reset="subtract", reset_timing="next_step"), bias=False)
-    hw_graph, report = lower_to_hw(g, TARGET)  # emu, loihi2: the delayed subtraction, exact
-    assert hw_graph.nodes["lif2"].reset == "subtract_next" and not report.warnings
-    hw_graph, report = lower_to_hw(g, load_target("fpga"))  # the RTL subtracts in the spike step
+    for name in ("emu", "loihi2", "fpga"):  # each holds the delayed subtraction exactly
+        hw_graph, report = lower_to_hw(g, load_target(name))
+        assert hw_graph.nodes["lif2"].reset == "subtract_next" and not report.warnings
+    # a back end without it subtracts in the spiking step, with a warning
+    monkeypatch.setattr(fpga, "SUPPORTED", fpga.SUPPORTED - {"reset-subtract-next"})
+    hw_graph, report = lower_to_hw(g, load_target("fpga"))
     text = " ".join(report.warnings)
     assert hw_graph.nodes["lif2"].reset == "subtract"
     assert "next_step" in text and "verify measures the deviation" in text

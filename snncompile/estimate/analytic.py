@@ -60,6 +60,8 @@ def memories(plan: Plan) -> list[tuple[str, int, int]]:
         if "du" in c.per_neuron or 4096 - (int(c.du) + 1) != 0:
             mems.append((f"core{c.index}.umem", c.n, 32))
         mems.append((f"core{c.index}.vmem", c.n, 24))
+        if c.later:  # reset "subtract_next": each neuron's last spike (fpga/rtl.py: smem)
+            mems.append((f"core{c.index}.smem", c.n, 1))
         for field, mem in (("delta_theta", "thmem"), ("delta_r", "rmem")):
             if c.adaptive and _decays(c, field):  # ATRLIF's theta, r (fpga/adaptive.py)
                 mems.append((f"core{c.index}.{mem}", c.n, STATE_BITS))

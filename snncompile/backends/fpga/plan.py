@@ -127,6 +127,7 @@ class Core:
     delta_r: int | np.ndarray = 0
     theta_0: int | np.ndarray = 0
     theta_step: int | np.ndarray = 0
+    later: bool = False  # reset "subtract_next": a 1-bit memory holds each neuron's last spike
 
     @property
     def neurons(self) -> np.ndarray:
@@ -159,6 +160,7 @@ def neuron_fields(op: hw.LIF | hw.ATRLIF, neurons: np.ndarray) -> dict:
                                                "theta_step")}}
     return {"du": block_values(op.du, neurons), "dv": block_values(op.dv, neurons),
             "vth": block_values(op.vth, neurons), "subtract": op.reset == "subtract",
+            "later": op.reset == "subtract_next",
             "reset_interval": int(op.reset_interval), "reset_offset": int(op.reset_offset)}
 
 
@@ -208,8 +210,8 @@ class Plan:
 
 # what the RTL maps (snncompile.backends.support; docs/support.md is generated from it)
 SUPPORTED = frozenset({"SpikeInput", "AnalogInput", "SpikeOutput", "Dense", "DelayDense", "Conv",
-                       "LIF", "ATRLIF", "reset-subtract", "LIFReset", "recurrence", "fan-in",
-                       "bias-clock", "per-neuron-parameters"})
+                       "LIF", "ATRLIF", "reset-subtract", "reset-subtract-next", "LIFReset",
+                       "recurrence", "fan-in", "bias-clock", "per-neuron-parameters"})
 WHY = {"GradedInput": "the RTL's input events enter synapses, not a neuron's a_in",
        **dict.fromkeys(("Sigma", "Delta", "SigmaDelta"),
                        "the RTL's cores emit 1-bit spikes and have no sigma-delta neuron (graded "
@@ -218,8 +220,6 @@ WHY = {"GradedInput": "the RTL's input events enter synapses, not a neuron's a_i
        "multi-source-synapse": "a synapse group reads one source core",
        "Sparse": "a core's weight memory is a dense (neurons x in-axons) array; a sparse core is "
                  "not written, so pass sparsify keeps fpga layers Dense",
-       "reset-subtract-next": "the RTL subtracts in the spiking step (quantize gives the fpga "
-                              "that reset, with a warning)",
        "potential-readout": "the RTL's neuron registers hold dv < 4096 and vth < 2^17, and a "
                             "build's output is spikes, not potentials"}
 

@@ -243,7 +243,7 @@ def _core_ctx(c: Core, plan: Plan, files: dict[str, str], decay: str = "multiply
            "vth_text": "vth_eff" if "vth" in params["fields"] else str(int(c.vth) << 6),
            "pu_expr": product("ux", 46, du_factor, decay),
            "pv_expr": product("vx", 38, dv_factor, decay),
-           "subtract": c.subtract, "reset_interval": c.reset_interval,
+           "subtract": c.subtract, "later": c.later, "reset_interval": c.reset_interval,
            "reset_offset": c.reset_offset, "rw": clog2(max(c.reset_interval, 1)),
            "a_in": " + ".join(f"r{g['index']}" for g in groups) or "32'd0",
            "bias_rom": bias_rom, "bias_w": bias_w, "bias_ext": _sext("bq", bias_w, 32),
