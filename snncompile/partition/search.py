@@ -191,6 +191,9 @@ def best_split(layers: list[Layer], model: CoreModel, fractions: tuple[float, ..
     between 55 and 58 cores while this was tuned."""
     splitter = Splitter(layers, model)
     caps = np.array([model.cap(r) for r in RESOURCES], np.int64)
+    # packings by (use vectors, beat): choices that split alike pack alike (a dense layer whose
+    # one neuron exceeds every fraction below 1 is cut into the same one-neuron blocks by all)
+    packed: dict[tuple[bytes, int | None], list[list[int]] | None] = {}
 
     def run(fracs, beat=None, routes=False):
         """(blocks, routes, cores, fracs); cores is None when `beat` is given and no packing
@@ -198,11 +201,15 @@ def best_split(layers: list[Layer], model: CoreModel, fractions: tuple[float, ..
         cores, else pack gives up as soon as its rules must reach `beat`. Routes (None unless
         `routes`) only for the winner: tries are scored by their blocks."""
         blocks, routes = splitter.split(fracs, routes)
+        use = np.array([b.use() for b in blocks], np.int64).reshape(-1, 4)
         if beat is not None:
-            total = np.array([b.use() for b in blocks], np.int64).sum(0)
+            total = use.sum(0)
             if int((-(-total // caps)).max()) >= beat:  # ceil(total / cap) cores at least
                 return blocks, routes, None, dict(fracs)
-        return blocks, routes, pack(blocks, model, beat), dict(fracs)
+        key = (use.tobytes(), beat)  # pack reads use vectors alone
+        if key not in packed:
+            packed[key] = pack(blocks, model, beat)
+        return blocks, routes, packed[key], dict(fracs)
 
     def descend_from(best, choices, size):
         spent = 0  # block-evaluations: bounds the descent's time on big networks
