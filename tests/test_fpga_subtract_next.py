@@ -120,7 +120,7 @@ def test_subtract_next_rtl_lint_wall_clean_and_counted(decay, tmp_path):
             assert mems.get(f"core{c.index}.smem") == ((c.n, 1) if c.later else None)
 
 
-def test_snntorch_default_leaky_on_fpga_equals_snntorch_and_emulator(tmp_path):
+def test_snntorch_default_leaky_on_fpga_equals_snntorch_and_emulator(tmp_path, monkeypatch):
     """snnTorch `Leaky()` as a user writes it (reset_delay=True, subtract) with beta 1/2 and
     quarter-grid weights: compiled --target fpga it lowers to subtract_next without a warning,
     the emulator equals snnTorch's own forward in every layer, and the RTL (Icarus, through the
@@ -158,3 +158,9 @@ def test_snntorch_default_leaky_on_fpga_equals_snntorch_and_emulator(tmp_path):
     out, _ = fpga.run(tmp_path / "b", {}, x, simulator="icarus")
     np.testing.assert_array_equal(out, emu.outputs[compiled.hw_graph.outputs[0]])
     np.testing.assert_array_equal(out, ref["3"])
+    # the fallback (subtraction in the spiking step) would not: the test can fail
+    monkeypatch.setattr(fpga, "SUPPORTED", fpga.SUPPORTED - {"reset-subtract-next"})
+    now = api.compile_model(net, "fpga", tmp_path / "c", input_shape=(8,))
+    assert now.report.warnings
+    other = run_emulator(now.hw_graph, x.astype(np.int8), record=True)
+    assert not np.array_equal(other.spikes["1"], ref["1"])
