@@ -5,11 +5,10 @@ tests/deep_models.py (IF neurons and quarter-grid weights: the quantized network
 
 from __future__ import annotations
 
+import deep_models
 import numpy as np
 import torch
 from torch import nn
-
-import deep_models
 
 C, H = 3, 6
 
