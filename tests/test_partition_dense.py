@@ -111,3 +111,26 @@ def test_fan_out_sums_equal_summed_routes(seed):
         first = range(int(rng.integers(0, n + 1)))
         assert block_fan_out(layers, blocks, first).tolist() == \
             block_routes(layers, blocks, first).fan_out(n).tolist()
+
+
+def test_one_position_splits_are_reused_only_where_they_hold():
+    """Splitter reuses a Dense-fed layer's one-position blocks for smaller fractions: they equal
+    a fresh split at every fraction, and layers that grow larger blocks are split afresh."""
+    from snncompile.partition.search import Splitter
+
+    rng = np.random.default_rng(3)
+    reused = 0
+    for _ in range(20):
+        graph, model = dense_graph(rng, bool(rng.integers(0, 2))), tiny_model(rng)
+        splitter = Splitter(layers_of(graph, model), model)
+        for frac in (1.0, 0.75, 0.5, 1 / 3, 1 / 16):
+            for x in splitter.layers:
+                try:
+                    got = splitter._layer_blocks(x, frac, "strip", model.neurons)
+                except split.DoesNotFit:
+                    continue
+                fresh = {y.name: y for y in layers_of(graph, model)}[x.name]
+                assert got == split.split_layer(fresh, model, model.neurons, frac)
+                reused += any(v is splitter.cache[(x.name, frac, "strip", model.neurons)]
+                              for k, v in splitter.cache.items() if k[1] > frac and k[0] == x.name)
+    assert reused

@@ -21,7 +21,7 @@ from snncompile.partition.layers import Layer
 from snncompile.partition.packing import pack
 from snncompile.partition.resources import CoreModel, DoesNotFit
 from snncompile.partition.route import Routes, block_fan_out, block_routes
-from snncompile.partition.split import FIXES, RESOURCES, Block, grid_ok, split_layer
+from snncompile.partition.split import FIXES, RESOURCES, Block, grid_ok, rows_only, split_layer
 
 SHAPES = ("strip", "grid")
 # descent-only block sizes: pieces that fill the axons big conv tiles leave on their cores (a
@@ -48,6 +48,9 @@ class Splitter:
         self.cache: dict[tuple[str, float, int], tuple[list[Block], int]] = {}
         self.route_cache: dict[tuple, tuple[np.ndarray, ...]] = {}
         self.fan_cache: dict[tuple, np.ndarray] = {}
+        # a Dense-fed layer cut into one-position blocks at some fraction is cut the same at every
+        # smaller one (no block grows as the caps shrink; split._grow_rows): 4,096 blocks each
+        self.singles: dict[tuple[str, str, int], tuple[float, tuple]] = {}
         self.sources = {x.name: sorted({s for inc in x.incoming for s in inc.sources
                                         if s != x.name and s in {y.name for y in layers}})
                         for x in layers}
@@ -101,8 +104,14 @@ class Splitter:
     def _layer_blocks(self, x: Layer, frac: float, shape: str, max_neurons: int) -> list[Block]:
         key = (x.name, frac, shape, max_neurons)
         if key not in self.cache:
-            blocks = split_layer(x, self.model, max_neurons, frac, shape)
-            self.cache[key] = (blocks, x.order)
+            same = self.singles.get((x.name, shape, max_neurons))
+            if same is not None and same[0] > frac:  # one position each at a larger fraction
+                self.cache[key] = self.cache[same[1]]
+            else:
+                blocks = split_layer(x, self.model, max_neurons, frac, shape)
+                self.cache[key] = (blocks, x.order)
+                if rows_only(x) and all(b.p1 - b.p0 == 1 for b in blocks):
+                    self.singles[key[0], shape, max_neurons] = (frac, key)
         blocks, order = self.cache[key]
         if x.order is not order:
             x.set_order(order)

@@ -132,8 +132,7 @@ def _blocks(layer, model, max_neurons, frac, ranges, strips=None) -> list[Block]
     """Grow blocks through every channel range and strip of the layer's current order."""
     blocks = []
     rows = model.row_tiles and any(isinstance(inc.op, hw.Conv) for inc in layer.incoming)
-    grow = _grow_rows if all(inc.op is None or isinstance(inc.op, hw.Dense)
-                             for inc in layer.incoming) else _grow
+    grow = _grow_rows if rows_only(layer) else _grow
     for c0, c1 in ranges:
         cap = max(1, min(model.cap("neurons"), max_neurons) // (c1 - c0))
         for off, _, rows_t, _, ws in layer.order.tiles[:strips]:
@@ -336,6 +335,12 @@ def _grow(layer, model, max_neurons, c0, c1, p, top, guess, frac):
     if limit:
         raise _fail(layer, b, limit, model)
     return best, b
+
+
+def rows_only(layer: Layer) -> bool:
+    """Whether a layer is fed by Dense ops and direct feeds alone (its blocks grow by
+    _grow_rows)."""
+    return all(inc.op is None or isinstance(inc.op, hw.Dense) for inc in layer.incoming)
 
 
 def _grow_rows(layer, model, max_neurons, c0, c1, p, top, guess, frac):
