@@ -37,7 +37,8 @@ def build_assets(root: Path) -> Path:
     rng = np.random.default_rng(0)
     np.save(root / "x.npy", (rng.random((2, 4, 64)) < 0.3).astype(np.float64))
     np.save(root / "cal.npy", rng.random((4, 1, 8, 8)))
-    from fuzz_entries import rnn_build, sparse_build  # a recurrent build, a Sparse-holding one
+    from fuzz_entries import rnn_build  # recurrent builds
+    from fuzz_sparse import sparse_build  # a build holding a hw.Sparse
 
     rnn_build(root)
     sparse_build(root)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import fuzz_entries as new
+import fuzz_sparse as sp
 import fuzz_structured as st
 import numpy as np
 from fuzz_cases import build_assets, bytes_case
@@ -34,8 +35,8 @@ def categories(assets: Path) -> dict[str, tuple[float, Callable]]:
         "-o targets": (6, lambda r: st.outdir_case(r, assets)),
         "ONNX step graphs": (8, new.step_onnx_case),
         "netx concat": (6, new.netx_concat_case),
-        "sparse builds": (5, lambda r: new.sparse_case(r, assets)),
-        "sparse .pt weights": (4, new.sparse_pt_case),
+        "sparse builds": (5, lambda r: sp.sparse_case(r, assets)),
+        "sparse .pt weights": (4, sp.sparse_pt_case),
         "recurrent runs": (6, lambda r: new.rnn_case(r, assets)),
     }
 
