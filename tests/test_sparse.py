@@ -209,6 +209,6 @@ def test_a_torch_sparse_weight_comes_in_and_leaves_sparse(tmp_path):
                                snn.LIF(100_000, beta=0.9))
     huge[0].weight = torch.nn.Parameter(torch.sparse_coo_tensor(
         torch.tensor([[0, 1], [2, 3]]), torch.tensor([1.0, 2.0]), (100_000, 100_000)))
-    with pytest.raises(SnnCompileError, match=r"a sparse \(100000, 100000\) weight: "
-                                              r"10,000,000,000 stored weights"):
+    with pytest.raises(SnnCompileError, match=r"module '0' \(Linear\): a sparse \(100000, "
+                                              r"100000\) weight: 10,000,000,000 stored weights"):
         snncompile.compile(huge, target="emu", input_shape=(100_000,))

@@ -41,7 +41,7 @@ from snncompile.frontends.arrays import as_float64 as _np
 from snncompile.ir import nn_ops
 from snncompile.ir.graph import Graph
 from snncompile.ir.nn_ops import pair, same_padding
-from snncompile.limits import check_shape
+from snncompile.limits import BudgetError, check_shape
 from snncompile.nn import delays, layers
 from snncompile.nn.adaptive import AdaptiveLIF
 
@@ -274,6 +274,9 @@ def _walk(b: _Builder, module: nn.Module, path: str) -> None:
     shape = b.shape
     try:
         _leaf(b, module, path)
+    except BudgetError as exc:  # a parameter over a budget: say whose
+        raise BudgetError(f"{b.source}: module {path or '<top>'!r} "
+                          f"({type(module).__name__}): {exc}") from None
     except SnnCompileError:
         raise
     except AttributeError as exc:  # an unpickled module whose state lacks a field (fuzzing)
