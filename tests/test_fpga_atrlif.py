@@ -10,7 +10,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from test_fpga_cosim import REGIMES, assert_lint_clean, assert_same, cosim, random_graph
+from test_fpga_cosim import assert_lint_clean, assert_same, cosim, feature_case
 
 from snncompile.backends.fpga.plan import make_plan
 from snncompile.backends.fpga.rtl import PARAM_FIELDS, render
@@ -58,12 +58,9 @@ def adaptive(graph: Graph, rng: np.random.Generator, regime: str, per_neuron: bo
 
 
 def _case(seed: int) -> tuple[Graph, np.ndarray, int]:
-    rng = np.random.default_rng(2000 + seed)
-    regime = REGIMES[seed % 3]
-    graph = adaptive(random_graph(rng, regime, 12), rng, regime, per_neuron=seed % 4 >= 2)
-    batch, steps = int(rng.integers(1, 4)), int(rng.integers(4, 12))
-    x = (rng.random((batch, steps - 1, graph.shapes["in"][0])) < rng.uniform(0.2, 0.9))
-    return graph, x.astype(np.int8), steps
+    per_neuron = seed % 4 >= 2
+    return feature_case(seed, 2000, lambda g, rng, regime: adaptive(g, rng, regime, per_neuron),
+                        12)
 
 
 def adaptive_rows(plan, graph: Graph, x: np.ndarray, steps: int) -> np.ndarray:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -137,6 +138,18 @@ def assert_same(want, got):
     np.testing.assert_array_equal(got.step_end, want.step_end)
     assert got.stamps.shape == want.stamps.shape
     np.testing.assert_array_equal(got.stamps, want.stamps)
+
+
+def feature_case(seed: int, offset: int, change: Any, max_n: int,
+                 steps: tuple[int, int] = (4, 12)) -> tuple[Graph, np.ndarray, int]:
+    """The draw the fpga feature tests share: a random graph changed by change(graph, rng,
+    regime), a batch of input spikes for it and its step count (seeded by offset + seed)."""
+    rng = np.random.default_rng(offset + seed)
+    regime = REGIMES[seed % 3]
+    graph = change(random_graph(rng, regime, max_n), rng, regime)
+    batch, n_steps = int(rng.integers(1, 4)), int(rng.integers(*steps))
+    x = (rng.random((batch, n_steps - 1, graph.shapes["in"][0])) < rng.uniform(0.2, 0.9))
+    return graph, x.astype(np.int8), n_steps
 
 
 def test_tools_installed():

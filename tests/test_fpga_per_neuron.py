@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from test_fpga_cosim import REGIMES, assert_lint_clean, assert_same, cosim, random_graph
+from test_fpga_cosim import assert_lint_clean, assert_same, cosim, feature_case
 
 from snncompile.backends.fpga.plan import make_plan
 from snncompile.backends.fpga.rtl import render
@@ -44,12 +44,7 @@ def per_neuron(graph: Graph, rng: np.random.Generator, regime: str) -> Graph:
 
 
 def _case(seed: int) -> tuple[Graph, np.ndarray, int]:
-    rng = np.random.default_rng(1000 + seed)
-    regime = REGIMES[seed % 3]
-    graph = per_neuron(random_graph(rng, regime, 16), rng, regime)
-    batch, steps = int(rng.integers(1, 4)), int(rng.integers(4, 12))
-    x = (rng.random((batch, steps - 1, graph.shapes["in"][0])) < rng.uniform(0.2, 0.9))
-    return graph, x.astype(np.int8), steps
+    return feature_case(seed, 1000, per_neuron, 16)
 
 
 def _heterogeneous(graph: Graph) -> bool:

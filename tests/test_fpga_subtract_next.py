@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from test_fpga_cosim import REGIMES, assert_lint_clean, assert_same, cosim, random_graph
+from test_fpga_cosim import assert_lint_clean, assert_same, cosim, feature_case
 
 from snncompile.backends.fpga.plan import make_plan
 from snncompile.backends.fpga.rtl import render
@@ -39,12 +39,7 @@ def subtract_next(graph: Graph, rng: np.random.Generator, regime: str) -> Graph:
 
 
 def _case(seed: int) -> tuple[Graph, np.ndarray, int]:
-    rng = np.random.default_rng(3000 + seed)
-    regime = REGIMES[seed % 3]
-    graph = subtract_next(random_graph(rng, regime, 14), rng, regime)
-    batch, steps = int(rng.integers(1, 4)), int(rng.integers(5, 14))
-    x = (rng.random((batch, steps - 1, graph.shapes["in"][0])) < rng.uniform(0.2, 0.9))
-    return graph, x.astype(np.int8), steps
+    return feature_case(seed, 3000, subtract_next, 14, (5, 14))
 
 
 def _later(graph: Graph) -> list[str]:
