@@ -10,7 +10,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from test_fpga_cosim import assert_lint_clean, assert_same, cosim, feature_case
+from test_fpga_cosim import assert_lint_clean, assert_same, cosim, cosim_by_seed, feature_case
 
 from snncompile.backends.fpga.plan import make_plan
 from snncompile.backends.fpga.rtl import PARAM_FIELDS, render
@@ -18,7 +18,6 @@ from snncompile.estimate.analytic import analytic_resources, memories
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.check import check
 from snncompile.ir.graph import Graph
-from snncompile.partition import core_model
 from snncompile.sim.emulator import simulate as emulate
 
 ATRLIF_FIELDS = ("delta_i", "delta_v", "delta_theta", "delta_r", "theta_0", "theta_step")
@@ -95,10 +94,7 @@ def test_atrlif_icarus_equals_emulator(seed, tmp_path):
     """i, v, theta, r, spikes and cycles; seeds 2, 3 (mod 4) hold constants per neuron; odd
     seeds split populations over 5-neuron cores and use the shift-add datapath."""
     graph, x, steps = _case(seed)
-    cores = core_model("fpga", neurons=5) if seed % 2 else None
-    decay = "shift-add" if seed % 2 else None
-    plan, want, got = cosim(graph, x, steps, tmp_path, cores=cores, decay=decay)
-    assert_same(want, got)
+    plan, _, got = cosim_by_seed(graph, x, steps, tmp_path, seed)
     assert any(c.adaptive for c in plan.cores)
     assert any(c.per_neuron for c in plan.cores if c.adaptive) == (seed % 4 >= 2)
     assert_adaptive_same(plan, graph, x, steps, got)

@@ -24,6 +24,7 @@ from snncompile.errors import UnsupportedOp
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.check import check
 from snncompile.ir.graph import Graph
+from snncompile.partition import core_model
 from snncompile.sim.cycles import cycle_trace
 from snncompile.sim.emulator import simulate as emulate
 
@@ -150,6 +151,19 @@ def feature_case(seed: int, offset: int, change: Any, max_n: int,
     batch, n_steps = int(rng.integers(1, 4)), int(rng.integers(*steps))
     x = (rng.random((batch, n_steps - 1, graph.shapes["in"][0])) < rng.uniform(0.2, 0.9))
     return graph, x.astype(np.int8), n_steps
+
+
+def cosim_by_seed(graph: Graph, x: np.ndarray, steps: int, tmp_path: Any, seed: int) -> Any:
+    """cosim on the default cores and datapath, or for odd seeds on 5-neuron cores (each block
+    its slice of the per-core memories) and the shift-add datapath; the RTL equals the emulator
+    in spikes, cycles and every dumped u, v row. Returns (plan, want, got)."""
+    odd = seed % 2 == 1
+    plan, want, got = cosim(graph, x, steps, tmp_path,
+                            cores=core_model("fpga", neurons=5) if odd else None,
+                            decay="shift-add" if odd else None)
+    assert_same(want, got)
+    assert got.state is not None and len(got.state) == len(want.state) > 0
+    return plan, want, got
 
 
 def test_tools_installed():
