@@ -23,7 +23,7 @@ from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 from snncompile.progress import staged
 from snncompile.sim.fixed import EXACT, U_MAX, V_MAX, Event, SimTrace, decay, wrap
-from snncompile.sim.inputs import check_input
+from snncompile.sim.inputs import check_analog_sums, check_input
 from snncompile.sim.kernels import NO_RECORD, RESETS, IntWeights, lif_run, per_neuron
 from snncompile.sim.lava_params import effective_bias, effective_weights, resolved_sign_mode
 from snncompile.sim.sigma_delta import NEURON_RULES as GRADED_RULES
@@ -291,7 +291,7 @@ def simulate(
                                 f"graded input {in_name!r} into synapse {n!r} (feed a LIF "
                                 "directly)")
         if analog and in_name in preds[n]:
-            _check_analog_sums(n, g.nodes[n], g.nodes[in_name], shapes[in_name])
+            check_analog_sums(n, g.nodes[n], g.nodes[in_name], shapes[in_name])
             s.payload_max = g.nodes[in_name].qmax  # fast.py: a conv's exact-float32 bound
     from snncompile.sim import compiled_steps, fast  # the same integers, compiled
 
@@ -334,21 +334,6 @@ def simulate(
     for n in g.outputs:
         spikes[n] = spikes[preds[n][0]]
     return SimTrace(steps, spikes, u, v, events or [], extra)
-
-
-def _check_analog_sums(name: str, op: Any, source: hw.AnalogInput,
-                       in_shape: tuple[int, ...]) -> None:
-    """An analog input's payloads (up to qmax) times the synapse's weights must sum below 2^31:
-    Lava's int32 accumulator (Dense's dot, Conv's cast) has no defined answer beyond it."""
-    if isinstance(op, hw.Sparse):
-        w, fan_in = np.asarray(op.weights, np.int64), int(np.diff(op.indptr).max(initial=0))
-    else:
-        w = np.asarray(op.weights if isinstance(op, hw.Dense) else op.weight, dtype=np.int64)
-        fan_in = int(np.prod(in_shape)) if isinstance(op, hw.Dense) else int(np.prod(w.shape[1:]))
-    bound = int(np.abs(w).max(initial=0)) * fan_in * source.qmax
-    if bound >= 2**31:
-        raise GraphCheckError(f"emulator: synapse {name!r} sums analog input up to {bound} >= "
-                              "2^31, past Lava's int32 accumulator; use fewer input bits")
 
 
 @dataclasses.dataclass

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from snncompile.errors import InputError
+from snncompile.errors import GraphCheckError, InputError
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 
@@ -31,3 +33,18 @@ def check_input(hw_graph: Graph, x: np.ndarray, where: str = "emulator") -> np.n
         raise InputError(f"{where} input must be binary spikes (0 or 1); found other values "
                          "(real-valued input: compile with --input-kind analog)")
     return x
+
+
+def check_analog_sums(name: str, op: Any, source: hw.AnalogInput,
+                       in_shape: tuple[int, ...]) -> None:
+    """An analog input's payloads (up to qmax) times the synapse's weights must sum below 2^31:
+    Lava's int32 accumulator (Dense's dot, Conv's cast) has no defined answer beyond it."""
+    if isinstance(op, hw.Sparse):
+        w, fan_in = np.asarray(op.weights, np.int64), int(np.diff(op.indptr).max(initial=0))
+    else:
+        w = np.asarray(op.weights if isinstance(op, hw.Dense) else op.weight, dtype=np.int64)
+        fan_in = int(np.prod(in_shape)) if isinstance(op, hw.Dense) else int(np.prod(w.shape[1:]))
+    bound = int(np.abs(w).max(initial=0)) * fan_in * source.qmax
+    if bound >= 2**31:
+        raise GraphCheckError(f"emulator: synapse {name!r} sums analog input up to {bound} >= "
+                              "2^31, past Lava's int32 accumulator; use fewer input bits")
