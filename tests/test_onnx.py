@@ -202,6 +202,21 @@ def test_unsupported_ops_and_attributes_are_one_sentence(tmp_path, op, attrs, me
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("op, b_shape, message", [
+    ("Gemm", (4,), "only a 2-d constant B is supported, got 1 dims"),
+    ("MatMul", (2, 4, 3), "only a 2-d constant right operand is supported, got 3 dims"),
+])
+def test_dense_with_a_weight_that_is_not_a_matrix_is_one_sentence(tmp_path, op, b_shape,
+                                                                  message):
+    """A Gemm whose B is 1-d said "cannot be read: tuple index out of range"; now the node and
+    the reason."""
+    nodes = [helper.make_node(op, ["x", "b"], ["y"], name="fc")]
+    path = _save(tmp_path, nodes, {"b": np.ones(b_shape)}, (4,), (3,))
+    with pytest.raises(UnsupportedOp, match=rf"node 'fc' \({op}\) .*{message}") as info:
+        onnx_frontend.read(path)
+    assert "\n" not in str(info.value)
+
+
 def test_calibration_is_required_and_checked(tmp_path):
     with pytest.raises(ModelLoadError, match="needs calibration data"):
         api.load(MODEL)

@@ -179,6 +179,8 @@ class AnnReader:
         if a.get("transA", 0):
             raise n.refuse("transA=1 is not supported")
         b = self.const(n, 1)
+        if b.ndim != 2:
+            raise n.refuse(f"only a 2-d constant B is supported, got {b.ndim} dims")
         weight = float(a.get("alpha", 1.0)) * (b if a.get("transB", 0) else b.T)
         bias = np.zeros(len(weight))
         if len(n.node.input) > 2 and n.node.input[2]:
