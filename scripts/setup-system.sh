@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install the Debian packages the fpga back end and the report tests use: Icarus Verilog, Verilator
-# (needs g++ and make), yosys, and chromium (headless, to render the HTML report in a test).
+# (needs g++ and make), yosys, chromium (headless, to render the HTML report in a test) and
+# espeak-ng (scripts/make_gsc_speech.py speaks the keywords committed in tests/data/gsc-espeak).
 # Skips what is already installed; uses sudo when not root.
 set -euo pipefail
 missing=()
-for tool in iverilog verilator yosys chromium; do
+for tool in iverilog verilator yosys chromium espeak-ng; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ ${#missing[@]} -eq 0 ]; then
