@@ -5,6 +5,7 @@
     python benchmarks/compile_scale.py --dense    # only the dense 33M-weight CLI compile rows
     python benchmarks/compile_scale.py --dense --dense-targets emu   # the emu row alone
     python benchmarks/compile_scale.py --sparse   # sparse 100k neurons x fan-in 100, peak RSS
+                                                  # (a hw graph; then a .pt through the CLI)
     python benchmarks/compile_scale.py --sparse --sparse-neurons 20000 --sparse-place loihi2
 
 Generated networks: a 4-channel spike input, 8 conv layers (3x3, padding 1, 12 channels, about 95
@@ -215,6 +216,73 @@ def sparse_row(neurons: int = 100_000, fan_in: int = 100, steps: int = 8,
             "peak RSS MiB": rss}
 
 
+def sparse_model(path: Path, neurons: int = 100_000, fan_in: int = 100, seed: int = 0) -> None:
+    """A .pt as a user saves a pruned model: Linear(neurons, neurons) whose weight is a torch
+    sparse COO tensor (sparse_graph's columns, float weights) -> snncompile.nn.LIF. The Linear is
+    made on the meta device, so its dense weight never exists here either."""
+    import torch
+
+    import snncompile.nn as snn
+
+    rng = np.random.default_rng(seed)
+    step = max(1, neurons // fan_in - 1)
+    cols = np.sort((rng.integers(0, neurons, (neurons, 1)) + np.arange(fan_in) * step) % neurons,
+                   axis=1).reshape(-1)
+    rows = np.repeat(np.arange(neurons), fan_in)
+    weight = torch.sparse_coo_tensor(torch.from_numpy(np.stack([rows, cols])),
+                                     torch.from_numpy(rng.uniform(-0.1, 0.3, rows.size)
+                                                      .astype(np.float32)),
+                                     (neurons, neurons), check_invariants=True).coalesce()
+    model = torch.nn.Sequential(torch.nn.Linear(neurons, neurons, bias=False, device="meta"),
+                                snn.LIF(neurons, beta=0.9))
+    model[0].weight = torch.nn.Parameter(weight, requires_grad=False)
+    snn.save(model, path, (neurons,))
+
+
+def _timed(cmd: list[str]) -> tuple[float, float, float]:
+    """(wall s, user + sys CPU s, peak RSS MiB) of one command, by /usr/bin/time -v."""
+    import subprocess
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("r", suffix=".txt") as log:
+        t0 = time.perf_counter()
+        proc = subprocess.run(["/usr/bin/time", "-v", "-o", log.name, *cmd], capture_output=True,
+                              text=True, check=False)
+        wall = time.perf_counter() - t0
+        if proc.returncode:
+            raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr}")
+        fields = dict(line.strip().rsplit(": ", 1) for line in log.read().splitlines()
+                      if ": " in line)
+    cpu = float(fields["User time (seconds)"]) + float(fields["System time (seconds)"])
+    return wall, cpu, int(fields["Maximum resident set size (kbytes)"]) / 1024
+
+
+def sparse_model_row(neurons: int = 100_000, fan_in: int = 100, steps: int = 8) -> dict:
+    """The sparse net from a model file, as a user meets it: `snncompile compile MODEL.pt
+    --target emu -o BUILD`, then `snncompile run BUILD -i x.npy -o y.npy` (input spike rate
+    0.05, `steps` steps), each its own process, timed and its peak RSS read by /usr/bin/time."""
+    import tempfile
+
+    cli = [sys.executable, "-m", "snncompile.cli"]
+    with tempfile.TemporaryDirectory() as tmp:
+        model, build = Path(tmp) / "sparse.pt", Path(tmp) / "build"
+        sparse_model(model, neurons, fan_in)
+        x = np.random.default_rng(1).random((1, steps, neurons)) < 0.05
+        np.save(Path(tmp) / "x.npy", x.astype(np.int8))
+        c_wall, c_cpu, c_rss = _timed([*cli, "compile", str(model), "--target", "emu", "-o",
+                                       str(build)])
+        r_wall, r_cpu, r_rss = _timed([*cli, "run", str(build), "-i", str(Path(tmp) / "x.npy"),
+                                       "-o", str(Path(tmp) / "y.npy")])
+        spikes = int(np.load(Path(tmp) / "y.npy").sum())
+        size = sum(f.stat().st_size for f in build.iterdir() if f.is_file()) / 2**20
+        mb = model.stat().st_size / 2**20
+    return {"network": f"sparse .pt {neurons:,} x fan-in {fan_in}", "synapses": neurons * fan_in,
+            "model MiB": round(mb, 1), "CLI compile s": c_wall, "compile CPU s": c_cpu,
+            "compile peak RSS MiB": round(c_rss), f"CLI run {steps} steps s": r_wall,
+            "run CPU s": r_cpu, "run peak RSS MiB": round(r_rss), "build MiB": size,
+            "output spikes": spikes}
+
+
 def table(rows: list[dict]) -> str:
     head = list(rows[0])
     fmt = {"neurons": "{:,}", "synapses": "{:,}", "cores/LB": "{:.3f}", "cores/halo": "{:.3f}",
@@ -247,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.sparse:
         print(table([sparse_row(args.sparse_neurons, place=args.sparse_place)]))
+        if not args.sparse_place:  # the same net from a model file, through the CLI
+            print(table([sparse_model_row(args.sparse_neurons)]))
         return 0
     dense = [dense_cli(t) for t in args.dense_targets.split(",")]
     print(table(dense) + "\n", flush=True)

@@ -14,6 +14,9 @@ from snncompile.sim import emulator, reference
 NOT_FROM_NIR = {
     "Unflatten": "NIR has no unflatten node; the torch front end's spiking self-attention "
                  "mapping makes it (to_nir refuses it by name)",
+    "SparseLinear": "NIR's Linear and Affine hold dense weights (a pruned NIR layer is read dense "
+                    "and stored sparse by pass sparsify); the torch front end makes it from a "
+                    "sparse-tensor weight",
     "AdaptiveLIF": "NIR has no adaptive-threshold neuron node; it enters through the torch front "
                    "end (snncompile.nn.AdaptiveLIF)",
 }

@@ -7,10 +7,44 @@ from typing import Any
 import numpy as np
 
 
+def is_sparse(value: Any) -> bool:
+    """A torch tensor of a sparse layout (COO, CSR, CSC, BSR, BSC)."""
+    import torch
+
+    return isinstance(value, torch.Tensor) and value.layout != torch.strided
+
+
+def csr_of(value: Any) -> tuple[tuple[int, int], np.ndarray, np.ndarray, np.ndarray]:
+    """A 2-d sparse tensor as (shape, indptr, indices, values): float64 CSR, duplicates summed,
+    columns rising in each row, explicit zeros dropped; never made dense. Its stored entries
+    are checked against the weight budget first, and its invariants by torch (checked_sparse)."""
+    import scipy.sparse as sp
+    import torch
+
+    from snncompile.limits import require
+
+    value = value.detach().cpu()
+    if value.ndim != 2:
+        raise ValueError(f"a sparse weight must be 2-d, not {tuple(value.shape)}")
+    stored = value._nnz() if value.layout == torch.sparse_coo else value.values().numel()
+    require("weights", stored, f"a sparse {tuple(value.shape)} weight")
+    value = checked_sparse(value)
+    if value.layout != torch.sparse_coo:
+        value = value.to_sparse_coo()
+    value = value.coalesce()
+    rows, cols = value.indices().numpy()
+    data = value.values().to(torch.float64).numpy()
+    m = sp.coo_array((data, (rows, cols)), shape=tuple(value.shape)).tocsr()
+    m.eliminate_zeros()
+    m.sort_indices()
+    shape = (int(value.shape[0]), int(value.shape[1]))
+    return shape, m.indptr.astype(np.int64), m.indices.astype(np.int64), m.data
+
+
 def as_float64(value: Any) -> np.ndarray:
-    """A tensor (any device, any dtype, detached; a sparse one made dense: the passes hold
-    weights dense until pass sparsify stores a mostly-zero layer sparse again, so its dense
-    size is checked against the weight budget first) or array-like as a float64 numpy array."""
+    """A tensor (any device, any dtype, detached; a sparse one made dense, its dense size
+    checked against the weight budget first: a Linear's sparse weight is read by csr_of
+    instead) or array-like as a float64 numpy array."""
     import torch
 
     if isinstance(value, torch.Tensor):

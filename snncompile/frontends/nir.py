@@ -262,6 +262,9 @@ def _writer(op: Any, in_shape: tuple[int, ...]) -> Any:
         return getattr(nir, kind)(**{k: np.array(v) for k, v in params.items()})
     if kind == "Unflatten":
         raise UnsupportedOp(op, "NIR writer", "NIR has no unflatten node")
+    if kind == "SparseLinear":
+        raise UnsupportedOp(op, "NIR writer", "NIR's Linear holds a dense weight, and this one "
+                            "is kept sparse (its dense matrix may not fit in memory)")
     if kind == "Flatten":
         return nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=op.start_dim,
                            end_dim=op.end_dim)

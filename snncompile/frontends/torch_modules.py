@@ -36,7 +36,7 @@ from torch import nn
 
 from snncompile.errors import ModelLoadError, SnnCompileError, UnsupportedOp
 from snncompile.frontends import torch_blocks, torch_fx
-from snncompile.frontends.arrays import MalformedTensor
+from snncompile.frontends.arrays import MalformedTensor, csr_of, is_sparse
 from snncompile.frontends.arrays import as_float64 as _np
 from snncompile.ir import nn_ops
 from snncompile.ir.graph import Graph
@@ -90,7 +90,11 @@ class _Builder:
 def _linear(b: _Builder, m: nn.Linear, path: str) -> None:
     if len(b.shape) != 1:
         raise b.fail(m, path, f"its input has shape {b.shape}; put a Flatten before it")
-    if m.bias is None:
+    if is_sparse(m.weight):  # a pruned weight stays sparse (never made dense)
+        shape, indptr, indices, values = csr_of(m.weight)
+        b.add(path, nn_ops.SparseLinear(shape, indptr, indices, values,
+                                        None if m.bias is None else _np(m.bias)))
+    elif m.bias is None:
         b.add(path, nn_ops.Linear(weight=_np(m.weight)))
     else:
         b.add(path, nn_ops.Affine(weight=_np(m.weight), bias=_np(m.bias)))

@@ -16,6 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from snncompile.ir.csr import csr_problem
 from snncompile.ir.nn_ops import F, NNOp, conv_output_hw
 from snncompile.ir.op import Op
 
@@ -46,6 +47,40 @@ class GroupedDense(NNOp):
         if int(np.prod(self.out_shape)) != self.weight.shape[0]:
             raise ValueError(f"its {self.weight.shape} matrix does not fill {self.out_shape}")
         return tuple(self.out_shape)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GroupedSparse(NNOp):
+    """GroupedDense's map with its matrix (out, in) = `matrix_shape` kept as CSR (nn
+    SparseLinear's fields): a chain that is one SparseLinear. quantize encodes the stored
+    values only and makes a hw.Sparse; the dense matrix is never built."""
+
+    matrix_shape: tuple[int, int]
+    indptr: np.ndarray
+    indices: np.ndarray
+    weight: np.ndarray
+    out_shape: tuple[int, ...]
+    recurrent: bool
+    chain: tuple[str, ...]
+    kind: ClassVar[str] = "synapse"
+    array_fields: ClassVar[dict] = {"indptr": np.int64, "indices": np.int64, "weight": F}
+
+    def __post_init__(self):
+        super().__post_init__()
+        why = csr_problem(tuple(self.matrix_shape), self.indptr, self.indices, self.weight)
+        if why:
+            raise ValueError(why)
+
+    def output_shape(self, input_shape):
+        n_out, n_in = self.matrix_shape
+        if int(np.prod(input_shape)) != n_in or int(np.prod(self.out_shape)) != n_out:
+            raise ValueError(f"its {tuple(self.matrix_shape)} matrix needs {n_in} inputs and "
+                             f"fills {n_out} outputs")
+        return tuple(self.out_shape)
+
+    def rows(self) -> np.ndarray:
+        """The row (target neuron) of every stored entry."""
+        return np.repeat(np.arange(self.matrix_shape[0]), np.diff(self.indptr))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -118,5 +153,5 @@ class SteppedLayer(Layer):
 
 
 OPS: dict[str, type[NNOp]] = {
-    cls.__name__: cls for cls in (GroupedDense, GroupedConv, Layer, SteppedLayer)
+    cls.__name__: cls for cls in (GroupedDense, GroupedSparse, GroupedConv, Layer, SteppedLayer)
 }

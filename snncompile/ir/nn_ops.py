@@ -21,6 +21,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from snncompile.ir.csr import csr_problem
 from snncompile.ir.op import Op
 
 F = np.float64
@@ -110,6 +111,36 @@ class Linear(NNOp):
 
     def output_shape(self, input_shape):
         return _dense_output(self.weight, input_shape)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SparseLinear(NNOp):
+    """y[t] = W @ x[t] (+ bias; None: none), W (out, in) = `matrix_shape` held as CSR: row i has
+    `weight[indptr[i]:indptr[i + 1]]` at columns `indices[...]` (rising), absent entries zero.
+    A pruned model's weight (torch sparse tensor), kept sparse to hw.Sparse: never made dense."""
+
+    matrix_shape: tuple[int, int]
+    indptr: np.ndarray
+    indices: np.ndarray
+    weight: np.ndarray
+    bias: np.ndarray | None = None
+    kind: ClassVar[str] = "synapse"
+    array_fields: ClassVar[dict] = {"indptr": np.int64, "indices": np.int64, "weight": F,
+                                    "bias": F}
+
+    def __post_init__(self):
+        super().__post_init__()
+        shape = tuple(int(d) for d in self.matrix_shape)
+        why = csr_problem(shape, self.indptr, self.indices, self.weight)
+        if why or (self.bias is not None and self.bias.shape != shape[:1]):
+            raise ValueError(why or f"bias has shape {self.bias.shape}, not ({shape[0]},)")
+        object.__setattr__(self, "matrix_shape", shape)
+
+    def output_shape(self, input_shape):
+        size = int(np.prod(input_shape)) if input_shape else 1
+        if size != self.matrix_shape[1]:
+            raise ValueError(f"its {self.matrix_shape} matrix does not take {size} inputs")
+        return (self.matrix_shape[0],)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -371,6 +402,6 @@ class AdaptiveLIF(NNOp):
 
 OPS: dict[str, type[NNOp]] = {
     cls.__name__: cls
-    for cls in (Input, Output, Affine, Linear, DelayLinear, Scale, Conv1d, Conv2d, SumPool2d,
-                AvgPool2d, Flatten, Unflatten, IF, LIF, CubaLIF, AdaptiveLIF)
+    for cls in (Input, Output, Affine, Linear, SparseLinear, DelayLinear, Scale, Conv1d, Conv2d,
+                SumPool2d, AvgPool2d, Flatten, Unflatten, IF, LIF, CubaLIF, AdaptiveLIF)
 }

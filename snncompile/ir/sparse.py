@@ -42,6 +42,18 @@ def sparse_of(op: hw.Dense) -> hw.Sparse:
                      sign_mode=mode)
 
 
+def nonzero_sparse(shape: tuple[int, int], indptr: np.ndarray, indices: np.ndarray,
+                   weights: np.ndarray, **fields) -> hw.Sparse:
+    """The hw.Sparse of CSR arrays with the entries whose weight is 0 dropped (quantized weights
+    that round to 0: what sparse_of keeps of the same matrix made dense)."""
+    keep = np.asarray(weights) != 0
+    if keep.all():
+        return hw.Sparse(shape, indptr, indices, weights, **fields)
+    rows = np.repeat(np.arange(shape[0]), np.diff(indptr))
+    kept = np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=shape[0]))])
+    return hw.Sparse(shape, kept, np.asarray(indices)[keep], np.asarray(weights)[keep], **fields)
+
+
 def dense_weights(op: hw.Sparse) -> np.ndarray:
     """The op's (n_out, n_in) int64 matrix, dense (small ops only: tests, netx export)."""
     w = np.zeros(tuple(int(d) for d in op.matrix_shape), np.int64)

@@ -169,6 +169,10 @@ def _plan(model: nn.Module, config: dict) -> dict:
     spec = load_target(config["target"])
     bits = check_weight_bits(config["weight_bits"], spec)
     unfolded = from_module(model, config["input_shape"], config["dt"], fold=False)
+    sparse = [n for n, op in unfolded.nodes.items() if isinstance(op, nn_ops.SparseLinear)]
+    if sparse:
+        raise SnnCompileError(f"qat.prepare: module {sparse[0]!r} holds a sparse weight; QAT "
+                              "puts dense weights on the grid only (compile it without QAT)")
     modules = dict(model.named_modules())
     norms = {n for n in unfolded.nodes
              if isinstance(modules.get(n), nn.modules.batchnorm._BatchNorm)}

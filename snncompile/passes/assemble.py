@@ -19,11 +19,11 @@ import numpy as np
 from snncompile.errors import GraphCheckError
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
-from snncompile.ir.lowered_ops import GroupedConv, GroupedDense, SteppedLayer
+from snncompile.ir.lowered_ops import GroupedConv, GroupedDense, GroupedSparse, SteppedLayer
 from snncompile.passes.analog import analog_input
 from snncompile.passes.common import fresh
 
-GROUPED = (GroupedDense, GroupedConv)  # the synapse ops quantize encodes (test_registries)
+GROUPED = (GroupedDense, GroupedSparse, GroupedConv)  # the ones quantize encodes (test_registries)
 
 
 class Incoming(NamedTuple):
@@ -31,11 +31,12 @@ class Incoming(NamedTuple):
 
     name: str
     source: str
-    op: GroupedDense | GroupedConv
+    op: GroupedDense | GroupedSparse | GroupedConv
 
     @property
     def form(self) -> str:
-        """"conv" or "dense" (the quantization report's synapse kind)."""
+        """"conv" or "dense" (the quantization report's synapse kind; a sparse one is a dense
+        matrix stored sparse)."""
         return "conv" if isinstance(self.op, GroupedConv) else "dense"
 
 

@@ -4,7 +4,9 @@ For each (source, target neuron) pair the synapse ops on the paths between them 
 map; its linear part becomes one Dense matrix (an identity pushed through the chain, C order), or
 one Conv when the chain is a Conv2d, optionally after a sum/avg pool with stride == kernel that is
 fused into the kernel exactly. A chain holding a DelayLinear gives a Dense plus one integer delay
-per synapse (snncompile.passes.delays). The constant part (the biases) goes to the target neuron.
+per synapse (snncompile.passes.delays). A chain that is one SparseLinear (a model's sparse
+weight) keeps its CSR arrays as a GroupedSparse, never made dense; a sparse weight in any longer
+chain is refused by node. The constant part (the biases) goes to the target neuron.
 hw time
 adds one step per synapse, so every target's feed-forward inputs must come from one depth and
 recurrent pairs must join neurons of equal depth (then nn and hw both deliver them a step later).
@@ -192,6 +194,23 @@ class _Lowering:
             w = w + 0.0
         return w
 
+    def grouped_sparse(self, p: dict[str, Any], src: str, n: str) -> lo.GroupedSparse:
+        """The GroupedSparse of a chain that is one SparseLinear read straight from src into n
+        (its CSR arrays shared, its bias gone to n); any other chain through one is refused:
+        folding it would need the dense matrix."""
+        chain, g = p["chain"], self.g
+        op: Any = g.nodes[chain[-1]]
+        if len(chain) != 1 or not isinstance(op, nn.SparseLinear) or p.get("pad") \
+                or g.predecessors(chain[0]) != [src] or src in g.predecessors(n) \
+                or chain[0] not in g.predecessors(n):
+            node = next(c for c in chain if isinstance(g.nodes[c], nn.SparseLinear))
+            raise unsupported(Lower.name, node, g.nodes[node],
+                              f"on the way from {src!r} to {n!r} it is not the only synapse op "
+                              "(or it joins a skip connection); a sparse weight stays sparse "
+                              "only as the whole synapse between two spiking layers")
+        return lo.GroupedSparse(op.matrix_shape, op.indptr, op.indices, op.weight,
+                                tuple(self.shapes[n]), p["recurrent"], tuple(chain))
+
     def run(self) -> Graph:
         g = self.g
         neurons = [n for n in g.schedule if g.nodes[n].kind == "neuron"]
@@ -232,6 +251,8 @@ class _Lowering:
             if p["conv"] is not None and shaped[n]:
                 syn: Any = lo.GroupedConv(recurrent=p["recurrent"], chain=tuple(p["chain"]),
                                           **p["conv"])
+            elif any(isinstance(g.nodes[c], nn.SparseLinear) for c in p["chain"]):
+                syn = self.grouped_sparse(p, src, n)
             else:
                 weight, delays = delayed_dense(self, p["syns"], n, src, p["chain"])
                 pad = p.get("pad", 0)
@@ -266,8 +287,10 @@ class _Lowering:
     def check_matrix(self, name: str, source: str, target: str, syn: Any) -> None:
         """The pass's own output check: every matrix fits its two ends."""
         n_src, n_tgt = int(np.prod(self.shapes[source])), int(np.prod(self.shapes[target]))
-        if isinstance(syn, lo.GroupedDense) and syn.weight.shape != (n_tgt, n_src):
-            raise GraphCheckError(f"pass lower: synapse {name!r} has a {syn.weight.shape} "
+        shape = syn.weight.shape if isinstance(syn, lo.GroupedDense) else getattr(
+            syn, "matrix_shape", None)
+        if shape is not None and tuple(shape) != (n_tgt, n_src):
+            raise GraphCheckError(f"pass lower: synapse {name!r} has a {tuple(shape)} "
                                   f"matrix between {n_src} sources and {n_tgt} targets")
 
     def depths(self, neurons: list[str], pairs: dict) -> dict[str, int]:

@@ -31,7 +31,8 @@ import numpy as np
 from snncompile.errors import GraphCheckError
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
-from snncompile.ir.lowered_ops import GroupedConv, GroupedDense, SteppedLayer
+from snncompile.ir.lowered_ops import GroupedConv, GroupedDense, GroupedSparse, SteppedLayer
+from snncompile.ir.sparse import nonzero_sparse
 from snncompile.passes import adaptive as adaptive_rule
 from snncompile.passes.analog import analog_input
 from snncompile.passes.assemble import Incoming, assemble, incoming, layers_of
@@ -274,6 +275,8 @@ class Quantize:
         """Weights in units of each target neuron's threshold (gain_i w_ij / thr_i). A conv shares
         its kernel over a channel, so gain / threshold must be uniform within each channel."""
         ratio = c.gain / thr
+        if isinstance(s.op, GroupedSparse):  # its stored values only, each by its row's ratio
+            return ratio[s.op.rows()] * s.op.weight
         if isinstance(s.op, GroupedDense):
             return ratio[:, None] * s.op.weight
         grid = ratio.reshape(nn_shape[0], -1)
@@ -289,6 +292,11 @@ class Quantize:
         pos, neg = np.zeros(n), np.zeros(n)
         for x, s in zip(xs + [clock_x], syns + [None]):
             if x is None:
+                continue
+            if s is not None and isinstance(s.op, GroupedSparse):  # stored values by row
+                rows = s.op.rows()
+                pos += np.bincount(rows, np.clip(x, 0, None), minlength=n)
+                neg += np.bincount(rows, np.clip(-x, 0, None), minlength=n)
                 continue
             conv = s is not None and isinstance(s.op, GroupedConv)
             pos += _per_neuron(x, conv, n, 1.0)
@@ -385,6 +393,10 @@ class Quantize:
         if isinstance(op, GroupedConv):
             return hw.Conv(code.weights, stride=op.stride, padding=op.padding,
                            dilation=op.dilation, groups=op.groups)
+        if isinstance(op, GroupedSparse):
+            return nonzero_sparse(op.matrix_shape, op.indptr, op.indices, code.weights,
+                                  weight_exp=code.weight_exp, num_weight_bits=bits,
+                                  sign_mode=code.sign_mode)
         if op.delays is not None:
             return hw.DelayDense(code.weights, weight_exp=code.weight_exp, num_weight_bits=bits,
                                  sign_mode=code.sign_mode, delays=op.delays)

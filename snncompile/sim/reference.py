@@ -74,6 +74,19 @@ def _step_dense(c: dict, x: np.ndarray, state: dict) -> np.ndarray:
     return y if c["b"] is None else y + c["b"]
 
 
+def _prep_sparse(op: Any, dt: float, dtype: Any) -> dict:
+    """SparseLinear: its CSR matrix as scipy holds it (never made dense)."""
+    import scipy.sparse as sp
+
+    w = sp.csr_array((_arr(op.weight, dtype), op.indices, op.indptr), shape=op.matrix_shape)
+    return {"w": w, "b": None if op.bias is None else _arr(op.bias, dtype)}
+
+
+def _step_sparse(c: dict, x: np.ndarray, state: dict) -> np.ndarray:
+    y = np.asarray(c["w"] @ x.reshape(x.shape[0], -1).T).T
+    return y if c["b"] is None else y + c["b"]
+
+
 def _prep_delay(op: Any, dt: float, dtype: Any) -> dict:
     w, d = _arr(op.weight, dtype), np.asarray(op.delay)
     groups = [(int(k), np.where(d == k, w, 0).T.copy()) for k in np.unique(d)]
@@ -194,6 +207,7 @@ RULES: dict[type, Rule] = {
     nn_ops.Output: Rule(_op_only, _identity),
     nn_ops.Affine: Rule(_prep_dense, _step_dense),
     nn_ops.Linear: Rule(_prep_dense, _step_dense),
+    nn_ops.SparseLinear: Rule(_prep_sparse, _step_sparse),
     nn_ops.DelayLinear: Rule(_prep_delay, _step_delay),
     nn_ops.Scale: Rule(_prep_scale, lambda c, x, s: x * c["scale"]),
     nn_ops.Conv1d: Rule(_prep_conv, _step_conv1d),

@@ -1,0 +1,161 @@
+"""A model file's sparse weight stays sparse from the front end to hw.Sparse (nn SparseLinear ->
+lowered GroupedSparse -> quantized on its stored values): the same hw graph, scales and spikes as
+its densified twin, Lava == emulator on loihi2, verify against torch, the dense matrix never
+built, and refusals by name where a sparse weight cannot go."""
+
+from __future__ import annotations
+
+import copy
+import tracemalloc
+
+import numpy as np
+import pytest
+import torch
+
+import snncompile.nn as snn
+from snncompile import api
+from snncompile.errors import SnnCompileError
+from snncompile.ir import hw_ops as hw
+from snncompile.ir import nn_ops
+from snncompile.ir.graph import Graph
+from snncompile.sim.emulator import run_emulator
+
+
+def _twins(n: int, density: float, seed: int, bias: bool = False):
+    """(sparse, dense) torch models n -> n -> 10 whose first Linear is pruned to `density`; the
+    sparse one holds that weight as a torch sparse COO tensor (a CSR for odd seeds)."""
+    torch.manual_seed(seed)
+    w = torch.rand(n, n) * 4 - 0.5
+    w[torch.rand(n, n) > density] = 0
+    dense = torch.nn.Sequential(torch.nn.Linear(n, n, bias=bias), snn.LIF(n, beta=0.9),
+                                torch.nn.Linear(n, 10, bias=False), snn.LIF(10, beta=0.9))
+    with torch.no_grad():
+        dense[0].weight.copy_(w)
+        dense[2].weight.mul_(20)
+    sparse = copy.deepcopy(dense)
+    sparse[0].weight = torch.nn.Parameter(w.to_sparse() if seed % 2 == 0 else w.to_sparse_csr(),
+                                          requires_grad=False)
+    return sparse, dense
+
+
+def test_a_sparse_pt_compiles_to_the_hw_graph_of_its_dense_twin(tmp_path):
+    """2k x 2k at 2 % (COO and CSR, with a bias): the nn graph holds a SparseLinear, the hw graph
+    equals the dense twin's node for node (the same vth, weight_exp and integer weights: the scale
+    search on the stored values picks what it picks on the whole matrix, whose extra entries are
+    exact zeros), the first layer is a Sparse, and the emulator spikes alike."""
+    n = 2048
+    x = (np.random.default_rng(0).random((2, 8, n)) < 0.2).astype(np.int8)
+    for seed in (0, 1):
+        sparse, dense = _twins(n, 0.02, seed, bias=seed == 1)
+        snn.save(sparse, tmp_path / f"sparse{seed}.pt", (n,))
+        snn.save(dense, tmp_path / f"dense{seed}.pt", (n,))
+        nn_graph = api.load(tmp_path / f"sparse{seed}.pt")
+        assert isinstance(nn_graph.nodes["0"], nn_ops.SparseLinear)
+        got, got_q = api.lower(nn_graph, "emu")
+        want, want_q = api.lower(api.load(tmp_path / f"dense{seed}.pt"), "emu")
+        assert isinstance(got.nodes["0"], hw.Sparse) and got.nodes["0"].nnz > 0.9 * 0.02 * n * n
+        assert set(got.nodes) == set(want.nodes) and got.edges == want.edges
+        for name in want.nodes:
+            assert got.nodes[name] == want.nodes[name], name
+        assert [(q.vth, [s.weight_exp for s in q.synapses]) for q in got_q.layers] == \
+            [(q.vth, [s.weight_exp for s in q.synapses]) for q in want_q.layers]
+        a, b = run_emulator(got, x), run_emulator(want, x)
+        assert a.spike_counts["3"] > 0
+        for name in b.outputs:
+            np.testing.assert_array_equal(a.outputs[name], b.outputs[name])
+
+
+def test_a_sparse_pt_verifies_on_loihi2_against_torch_and_lava(tmp_path):
+    """verify --target loihi2 on the sparse .pt: torch's own forward (sparse weight) == the float
+    reference, Lava's Sparse program == the emulator entry for entry, hw close to the float."""
+    n = 2048
+    sparse, _ = _twins(n, 0.02, 2)
+    snn.save(sparse, tmp_path / "sparse.pt", (n,))
+    hw_graph = api.lower(api.load(tmp_path / "sparse.pt"), "loihi2")[0]
+    assert isinstance(hw_graph.nodes["0"], hw.Sparse)
+    x = (np.random.default_rng(1).random((2, 8, n)) < 0.2).astype(np.int8)
+    report = api.verify(tmp_path / "sparse.pt", x, target="loihi2")
+    assert report.backend_mismatches == 0
+    source = next(c for c in report.checks if c.name.startswith("source"))
+    assert source.passed and source.value == 0
+    assert min(layer.agreement for layer in report.layers) > 0.9
+    assert sum(layer.hw_spikes for layer in report.layers) > 0
+
+
+def test_the_dense_matrix_is_never_built():
+    """A 20k x 20k layer with 5 weights per row (dense: 3.2 GB of float64) loads, lowers and
+    quantizes within 60 MB of traced allocations (numpy reports its buffers to tracemalloc)."""
+    n, fan_in = 20_000, 5
+    rng = np.random.default_rng(0)
+    rows = np.repeat(np.arange(n), fan_in)
+    cols = np.concatenate([rng.choice(n, fan_in, replace=False) for _ in range(n)])
+    w = torch.sparse_coo_tensor(np.stack([rows, cols]), rng.uniform(0.1, 1.0, rows.size),
+                                (n, n))
+    model = torch.nn.Sequential(torch.nn.Linear(n, n, bias=False, device="meta"),
+                                snn.LIF(n, beta=0.9))
+    model[0].weight = torch.nn.Parameter(w, requires_grad=False)
+    tracemalloc.start()
+    try:
+        hw_graph = api.lower(api.load(model, input_shape=(n,)), "emu")[0]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert isinstance(hw_graph.nodes["0"], hw.Sparse) and hw_graph.nodes["0"].nnz == n * fan_in
+    assert peak < 60 << 20, f"{peak / 2**20:.0f} MiB traced"
+
+
+def test_small_sparse_weights_become_dense_where_the_twin_is_dense():
+    """Under the sparsify threshold (1M entries) the layer is the Dense its twin has, so fpga
+    (which holds no Sparse) compiles it; the hw graphs are equal."""
+    sparse, dense = _twins(96, 0.05, 3)
+    for target in ("emu", "fpga"):
+        got = api.lower(api.load(sparse, input_shape=(96,)), target)[0]
+        want = api.lower(api.load(dense, input_shape=(96,)), target)[0]
+        assert type(got.nodes["0"]) is hw.Dense
+        for name in want.nodes:
+            assert got.nodes[name] == want.nodes[name], name
+
+
+def _sparse_op(n: int) -> nn_ops.SparseLinear:
+    return nn_ops.SparseLinear((n, n), np.arange(n + 1), np.arange(n), np.ones(n))
+
+
+def _lif(n: int) -> nn_ops.LIF:
+    return nn_ops.LIF(tau=np.full(n, 0.01), r=np.ones(n), v_leak=np.zeros(n),
+                      v_threshold=np.ones(n), v_reset=np.zeros(n))
+
+
+def test_a_sparse_weight_in_a_longer_chain_is_refused_by_name():
+    """A Scale after the sparse Linear would need the folded (dense) matrix: lower names it."""
+    n = 8
+    g = Graph("nn", {"in": nn_ops.Input((n,)), "fc": _sparse_op(n),
+                     "gain": nn_ops.Scale(np.full(n, 2.0)), "lif": _lif(n),
+                     "out": nn_ops.Output((n,))},
+              (("in", "fc"), ("fc", "gain"), ("gain", "lif"), ("lif", "out")))
+    with pytest.raises(SnnCompileError, match=r"node 'fc' \(SparseLinear\).*not the only "
+                                              r"synapse op"):
+        api.lower(g, "emu")
+
+
+def test_the_nir_writer_refuses_a_sparse_weight_by_name():
+    from snncompile.frontends.nir import to_nir
+
+    n = 4
+    g = Graph("nn", {"in": nn_ops.Input((n,)), "fc": _sparse_op(n), "lif": _lif(n),
+                     "out": nn_ops.Output((n,))},
+              (("in", "fc"), ("fc", "lif"), ("lif", "out")))
+    with pytest.raises(SnnCompileError, match=r"SparseLinear.*NIR's Linear holds a dense"):
+        to_nir(g)
+
+
+def test_bad_csr_arrays_in_the_nn_op_are_one_sentence():
+    with pytest.raises(ValueError, match="indices must rise strictly"):
+        nn_ops.SparseLinear((2, 3), np.array([0, 2, 2]), np.array([1, 0]), np.ones(2))
+
+
+def test_qat_refuses_a_sparse_weight_by_name():
+    from snncompile.nn import qat
+
+    sparse, _ = _twins(32, 0.1, 4)
+    with pytest.raises(SnnCompileError, match=r"module '0' holds a sparse weight"):
+        qat.prepare(sparse, (32,))
