@@ -3,7 +3,8 @@ them, so a file cannot make snncompile read other files of the machine (external
 datasets, external raw storage: `/etc/passwd`, `/proc/self/environ`, `/dev/zero` as "weights"),
 loop through links, declare more data than the budget, or spin inside HDF5's C code, which
 neither Ctrl-C nor Python's signal handlers can stop (the child is killed at the time budget or on
-an interrupt)."""
+an interrupt). `read_hdf5` also hands the child's reading to the parent (frontends/hdf5_handover),
+so the weights are inflated once."""
 
 from __future__ import annotations
 
@@ -70,15 +71,18 @@ def _walk(group: Any, prefix: str, seen: set, datasets: list, total: list[int],
             _walk(obj, path, seen, datasets, total, max_bytes)
         elif isinstance(obj, h5py.Dataset):
             _dataset(path, obj, total, max_bytes)
-            datasets.append(obj)
+            datasets.append((path, obj))
         else:
             raise _Refused(f"{path} is a {type(obj).__name__}, not a group or dataset")
 
 
-def inspect(path: Path, max_bytes: int) -> None:
+def inspect(path: Path, max_bytes: int, data_fd: int | None = None) -> dict | None:
     """Raise _Refused if the file at `path` is not plain local data within `max_bytes`; then
-    read every dataset and attribute once (what the front end will read, so it terminates)."""
+    read every dataset and attribute once (what the front end will read, so it terminates).
+    With `data_fd`, the datasets go there and the index to them is returned (hdf5_handover)."""
     import h5py
+
+    from snncompile.frontends.hdf5_handover import HandoverRefused, pack
 
     try:
         f = h5py.File(path, "r")
@@ -88,14 +92,23 @@ def inspect(path: Path, max_bytes: int) -> None:
     with f:
         datasets: list = []
         _walk(f, "", set(), datasets, [0], max_bytes)
-        for dset in datasets:
-            dset[()]
+        index = None
+        if data_fd is None:
+            for _, dset in datasets:
+                dset[()]
+        else:
+            try:
+                index = pack(datasets, data_fd)
+            except HandoverRefused as exc:
+                raise _Refused(str(exc)) from None
+        for _, dset in datasets:
             dict(dset.attrs)
         f.visit(lambda name: dict(f[name].attrs))
         dict(f.attrs)
+        return index
 
 
-def _child(path: Path, max_bytes: int, write_fd: int) -> None:
+def _child(path: Path, max_bytes: int, write_fd: int, data_fd: int | None) -> None:
     try:
         import resource
 
@@ -104,8 +117,7 @@ def _child(path: Path, max_bytes: int, write_fd: int) -> None:
         if hard != resource.RLIM_INFINITY:
             limit = min(limit, hard)
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-        inspect(path, max_bytes)
-        message = {"ok": True}
+        message = {"ok": True, "index": inspect(path, max_bytes, data_fd)}
     except _Refused as exc:
         message = {"ok": False, "reason": str(exc)}
     except MemoryError:
@@ -113,8 +125,15 @@ def _child(path: Path, max_bytes: int, write_fd: int) -> None:
     except BaseException as exc:  # noqa: BLE001 - anything HDF5 raises is the file's fault
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         message = {"ok": False, "reason": f"HDF5 cannot read it ({first})"}
-    os.write(write_fd, json.dumps(message).encode()[:60000])
-    os._exit(0)
+    encoded = json.dumps(message).encode()
+    if not message["ok"]:
+        encoded = encoded[:60000]
+    try:
+        view = memoryview(encoded)
+        while view:
+            view = view[os.write(write_fd, view):]
+    finally:
+        os._exit(0)
 
 
 def _vm_bytes() -> int:
@@ -127,14 +146,32 @@ def _vm_bytes() -> int:
 def check_hdf5(path: Path, kind: str) -> None:
     """Refuse `path` (one sentence) unless a child process finds it plain local HDF5 data within
     the budgets; `kind` names the file type in the sentence ("NIR file")."""
+    _guarded(path, kind, None)
+
+
+def read_hdf5(path: Path, kind: str) -> dict:
+    """check_hdf5, and the file's datasets as the child read them: nested dicts of read-only
+    arrays, numpy scalars and str (what nir's `hdf2dict` gives), read once."""
+    from snncompile.frontends.hdf5_handover import memory_file, unpack
+
+    data_fd = memory_file()
+    try:
+        index = _guarded(path, kind, data_fd)
+        return unpack(index, data_fd)
+    finally:
+        os.close(data_fd)
+
+
+def _guarded(path: Path, kind: str, data_fd: int | None) -> Any:
+    """Run the child on `path`; its index (read_hdf5) or a one-sentence ModelLoadError."""
     seconds, max_bytes = budget("read_seconds"), budget("model_bytes")
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
         os.close(read_fd)
-        _child(Path(path), int(max_bytes), write_fd)
+        _child(Path(path), int(max_bytes), write_fd, data_fd)
     os.close(write_fd)
-    data = b""
+    chunks: list[bytes] = []
     try:
         deadline = time.monotonic() + seconds
         while True:
@@ -145,10 +182,10 @@ def check_hdf5(path: Path, kind: str) -> None:
                                      "budget)")
             ready, _, _ = select.select([read_fd], [], [], min(left, 0.5))
             if ready:
-                chunk = os.read(read_fd, 65536)
+                chunk = os.read(read_fd, 1 << 20)
                 if not chunk:
                     break
-                data += chunk
+                chunks.append(chunk)
     finally:
         os.close(read_fd)
         try:
@@ -157,7 +194,7 @@ def check_hdf5(path: Path, kind: str) -> None:
             pass
         os.waitpid(pid, 0)
     try:
-        message = json.loads(data.decode())
+        message = json.loads(b"".join(chunks).decode())
     except ValueError:
         raise ModelLoadError(f"{path}: HDF5 crashed while reading this {kind}") from None
     if not message["ok"] and message["reason"].startswith("not-hdf5:"):
@@ -165,3 +202,4 @@ def check_hdf5(path: Path, kind: str) -> None:
                              f"({message['reason'][9:]})")
     if not message["ok"]:
         raise ModelLoadError(f"{path}: refused as a {kind}: {message['reason']}")
+    return message.get("index")

@@ -298,12 +298,12 @@ def _count_nodes(graph: Any) -> int:
 def load(path: str | Path, dt: float | None = None, reset: str | None = None,
          reset_timing: str | None = None, **_: Any) -> Graph:
     """Read a .nir file (options: dt, reset, reset_timing; see the module docstring)."""
-    from snncompile.frontends.hdf5_guard import check_hdf5
+    from snncompile.frontends.hdf5_guard import read_hdf5
 
     path = Path(path)
-    check_hdf5(path, "NIR file")
+    tree = read_hdf5(path, "NIR file")  # checked and read in a child process, read once
     try:
-        nir_graph = nir.read(path, type_check=False)
+        nir_graph = _from_tree(tree)
         if _count_nodes(nir_graph) <= NIR_INFER_NODES:  # nir.read's own check, where it is fast
             nir_graph.infer_types()
             nir_graph.check_types()
@@ -312,6 +312,16 @@ def load(path: str | Path, dt: float | None = None, reset: str | None = None,
         raise ModelLoadError(f"{path}: not a readable NIR file ({first})") from None
     _freeze_arrays(nir_graph)
     return from_nir(nir_graph, dt=dt, source=str(path), reset=reset, reset_timing=reset_timing)
+
+
+def _from_tree(tree: dict) -> Any:
+    """nir.read's graph from the file's tree (nir.serialization.read, after its hdf2dict)."""
+    node = tree.get("node")
+    if not isinstance(node, dict):
+        raise TypeError("the file has no group 'node'")
+    if "type_check" in node:
+        raise ValueError("the graph holds a 'type_check' key, which NIR does not have")
+    return nir.dict2NIRNode({**node, "type_check": False})
 
 
 def _freeze_arrays(graph: Any) -> None:

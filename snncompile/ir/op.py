@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import mmap
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,10 +21,20 @@ def frozen_array(value: Any, dtype: Any = None) -> np.ndarray:
 
 
 def _frozen(arr: np.ndarray) -> bool:
-    """Nobody can write arr: it is read-only, and so is the array that owns its memory."""
+    """Nobody can write arr: it is read-only, and so is the array that owns its memory (or the
+    SealedMemory it lies in)."""
     base = arr.base
+    if isinstance(base, np.ndarray) and not base.flags.writeable:
+        base = base.base
+    elif base is not None and not isinstance(base, memoryview):
+        return False
     return not arr.flags.writeable and (base is None or (
-        isinstance(base, np.ndarray) and base.base is None and not base.flags.writeable))
+        isinstance(base, memoryview) and base.readonly and isinstance(base.obj, SealedMemory)))
+
+
+class SealedMemory(mmap.mmap):
+    """A read-only mapping that nobody can write any more (the HDF5 guard's hand-over: the child
+    that filled it is gone, its file closed), so arrays over it are frozen, shared, not copied."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
