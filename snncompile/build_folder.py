@@ -25,7 +25,8 @@ def write_build(result: Build, out_dir: str | Path, **write_options: Any) -> Non
     manifest.json (its `target` finds the target again: a registered name or a folder)."""
     target, hw_graph, placement = result.target, result.hw_graph, result.placement
     assert target is not None, "write_build needs a Build with its target"
-    with atomic_dir(Path(out_dir), [] if is_live(result.model) else [Path(result.model)]) as folder:
+    with (atomic_dir(Path(out_dir), [] if is_live(result.model) else [Path(result.model)])
+          as folder, text.narrowing_once()):
         nn_files = text.write(result.nn_graph, folder / "model.nn.txt", "nn_graph")
         files = result.backend.write(hw_graph, folder, target=target, placement=placement,
                                      **write_options)

@@ -3,7 +3,6 @@ JSON skeleton): fast to load for `run`."""
 
 from __future__ import annotations
 
-import io
 import json
 import zipfile
 from pathlib import Path
@@ -36,10 +35,10 @@ def save_image(graph: Graph, path: Path) -> None:
         "format": "snncompile-image/1", "level": graph.level, "dt": float(graph.dt),
         "meta": dict(graph.meta), "nodes": nodes, "edges": [list(e) for e in graph.edges],
     }
-    buffer = io.BytesIO()
     savez: Any = np.savez  # arrays as keywords (numpy's stub types them as its options)
-    savez(buffer, __graph__=np.frombuffer(json.dumps(skeleton).encode(), dtype=np.uint8), **arrays)
-    Path(path).write_bytes(buffer.getvalue())
+    with Path(path).open("wb") as f:  # straight to the file: no 64 MiB buffer copied twice
+        savez(f, __graph__=np.frombuffer(json.dumps(skeleton).encode(), dtype=np.uint8),
+              **arrays)
 
 
 def _array(data: Any, ref: dict) -> np.ndarray:

@@ -13,14 +13,15 @@ def frozen_array(value: Any, dtype: Any = None) -> np.ndarray:
     """A read-only copy of `value`, so ops can be shared between graphs without aliasing bugs.
     An array that is frozen already (read-only, its memory owned by itself or by a read-only
     array) is shared, not copied: a 33M-weight net would otherwise be copied at every op made."""
-    if isinstance(value, np.ndarray) and (dtype is None or value.dtype == dtype) and _frozen(value):
+    if isinstance(value, np.ndarray) and (dtype is None or value.dtype == dtype) and (
+            is_frozen(value)):
         return value
     arr = np.array(value, dtype=dtype, copy=True)
     arr.setflags(write=False)
     return arr
 
 
-def _frozen(arr: np.ndarray) -> bool:
+def is_frozen(arr: np.ndarray) -> bool:
     """Nobody can write arr: it is read-only, and so is the array that owns its memory (or the
     SealedMemory it lies in)."""
     base = arr.base

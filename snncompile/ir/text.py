@@ -17,7 +17,9 @@ dtype the text names.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ import numpy as np
 from snncompile.errors import GraphCheckError
 from snncompile.ir import hw_ops, lowered_ops, nn_ops
 from snncompile.ir.graph import Graph
-from snncompile.ir.op import Op
+from snncompile.ir.op import Op, is_frozen
 
 HEADER = "snncompile-ir 1"
 # the nn level includes the ops the passes make between nn and hw (--dump-after lower)
@@ -93,17 +95,39 @@ def write(graph: Graph, path: Path, key: str) -> dict[str, str]:
     return {key: path.name, f"{key}_arrays": sidecar.name}
 
 
+_NARROWED: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
+
+
+@contextlib.contextmanager
+def narrowing_once() -> Iterator[None]:
+    """Within this block, a read-only array is narrowed once (a build writes the hw weights to
+    the text's sidecar and to the emulator's image: two passes over 268 MB of int64)."""
+    global _NARROWED
+    outer, _NARROWED = _NARROWED, {} if _NARROWED is None else _NARROWED
+    try:
+        yield
+    finally:
+        _NARROWED = outer
+
+
 def narrowest(a: np.ndarray) -> np.ndarray:
     """An integer array in the narrowest integer type that holds its values (8-bit weights kept
     as int64 are 8x their size on disk); the text names the dtype it is read back as."""
     if a.dtype.kind not in "iu" or not a.size:
         return a
+    memo = _NARROWED if _NARROWED is not None and is_frozen(a) else None
+    if memo is not None and id(a) in memo and memo[id(a)][0] is a:
+        return memo[id(a)][1]
+    narrow = a
     lo, hi = a.min(), a.max()
     for kind in (np.int8, np.int16, np.int32):
         info = np.iinfo(kind)
         if a.dtype.itemsize > info.bits // 8 and info.min <= lo and hi <= info.max:
-            return a.astype(kind)
-    return a
+            narrow = a.astype(kind)
+            break
+    if memo is not None:
+        memo[id(a)] = (a, narrow)  # holds `a`, so its id is not reused within the block
+    return narrow
 
 
 def read(path: Path) -> Graph:
