@@ -51,7 +51,9 @@ def floors_sums(code: WeightCode) -> bool:
     if code.weight_exp >= 0:
         return False
     mask = (1 << -code.weight_exp) - 1
-    return code.step & mask != 0 and bool(np.bitwise_and(code.weights, mask).any())
+    flat = code.weights.reshape(-1)  # by chunks, to the first such weight: no full temporary
+    return code.step & mask != 0 and any(np.bitwise_and(flat[a:a + CHUNK], mask).any()
+                                         for a in range(0, flat.size, CHUNK))
 
 
 def floor_centring(codes: list[WeightCode], fines: list[WeightCode | None]) -> float:
