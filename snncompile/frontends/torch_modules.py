@@ -87,17 +87,22 @@ class _Builder:
         return np.broadcast_to(_np(value), self.shape).copy()
 
 
+def _matrix(weight: Any, bias: Any = None) -> nn_ops.NNOp:
+    """Linear (Affine with a bias) of a dense weight; a sparse one (a pruned model) stays sparse
+    as a SparseLinear, never made dense."""
+    if is_sparse(weight):
+        shape, indptr, indices, values = csr_of(weight)
+        return nn_ops.SparseLinear(shape, indptr, indices, values,
+                                   None if bias is None else _np(bias))
+    if bias is None:
+        return nn_ops.Linear(weight=_np(weight))
+    return nn_ops.Affine(weight=_np(weight), bias=_np(bias))
+
+
 def _linear(b: _Builder, m: nn.Linear, path: str) -> None:
     if len(b.shape) != 1:
         raise b.fail(m, path, f"its input has shape {b.shape}; put a Flatten before it")
-    if is_sparse(m.weight):  # a pruned weight stays sparse (never made dense)
-        shape, indptr, indices, values = csr_of(m.weight)
-        b.add(path, nn_ops.SparseLinear(shape, indptr, indices, values,
-                                        None if m.bias is None else _np(m.bias)))
-    elif m.bias is None:
-        b.add(path, nn_ops.Linear(weight=_np(m.weight)))
-    else:
-        b.add(path, nn_ops.Affine(weight=_np(m.weight), bias=_np(m.bias)))
+    b.add(path, _matrix(m.weight, m.bias))
 
 
 def _delayed(b: _Builder, m: delays.DelayedLinear, path: str) -> None:
@@ -199,7 +204,7 @@ def _own(b: _Builder, m: layers._Neuron, path: str) -> None:
         _neuron(b, m, path, beta=getattr(m, "beta", None), **kw)
     if isinstance(m, layers.RLIF):
         rec = f"{path}.recurrent"
-        b.nodes[rec] = nn_ops.Linear(weight=_np(m.recurrent.weight))
+        b.nodes[rec] = _matrix(m.recurrent.weight)
         b.edges += [(path, rec), (rec, path)]
 
 
@@ -251,7 +256,7 @@ def _snntorch_recurrence(b: _Builder, m: nn.Module, path: str) -> nn_ops.NNOp:
                               f"{b.shape}")
     if rec.bias is not None and np.any(_np(rec.bias) != 0):
         b.add(f"{path}.recurrent_bias", nn_ops.Affine(weight=np.eye(n), bias=_np(rec.bias)))
-    return nn_ops.Linear(weight=_np(rec.weight))
+    return _matrix(rec.weight)
 
 
 # plain torch.nn layers and their readers (docs/support.md lists these keys)

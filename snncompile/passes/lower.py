@@ -5,13 +5,13 @@ map; its linear part becomes one Dense matrix (an identity pushed through the ch
 one Conv when the chain is a Conv2d, optionally after a sum/avg pool with stride == kernel that is
 fused into the kernel exactly. A chain holding a DelayLinear gives a Dense plus one integer delay
 per synapse (snncompile.passes.delays). A chain that is one SparseLinear (a model's sparse
-weight) keeps its CSR arrays as a GroupedSparse, never made dense; a sparse weight in any longer
-chain is refused by node. The constant part (the biases) goes to the target neuron.
-hw time
-adds one step per synapse, so every target's feed-forward inputs must come from one depth and
-recurrent pairs must join neurons of equal depth (then nn and hw both deliver them a step later).
-Graph -> Graph: each synapse group becomes a GroupedDense or GroupedConv node named after the last
-nn op of its chain, each neuron a Layer with its biases and depth (snncompile.ir.lowered_ops).
+weight; Flattens before it allowed) keeps its CSR arrays as a GroupedSparse, never made dense; a
+sparse weight in any other chain is refused by node. The constant part (the biases) goes to the
+target neuron. hw time adds one step per synapse, so every target's feed-forward inputs must
+come from one depth and recurrent pairs must join neurons of equal depth (then nn and hw both
+deliver them a step later). Graph -> Graph: each synapse group becomes a GroupedDense,
+GroupedSparse or GroupedConv node named after the last nn op of its chain, each neuron a Layer
+with its biases and depth (snncompile.ir.lowered_ops).
 """
 
 from __future__ import annotations
@@ -195,14 +195,17 @@ class _Lowering:
         return w
 
     def grouped_sparse(self, p: dict[str, Any], src: str, n: str) -> lo.GroupedSparse:
-        """The GroupedSparse of a chain that is one SparseLinear read straight from src into n
-        (its CSR arrays shared, its bias gone to n); any other chain through one is refused:
-        folding it would need the dense matrix."""
+        """The GroupedSparse of a chain that is one SparseLinear read straight from src into n,
+        after Flattens at most (the matrix reads its input flat, C order, anyway): its CSR arrays
+        shared, its bias gone to n. Any other chain through one is refused: folding it would
+        need the dense matrix."""
         chain, g = p["chain"], self.g
         op: Any = g.nodes[chain[-1]]
-        if len(chain) != 1 or not isinstance(op, nn.SparseLinear) or p.get("pad") \
+        straight = all(g.predecessors(b) == [a] for a, b in itertools.pairwise(chain))
+        if not isinstance(op, nn.SparseLinear) or p.get("pad") or not straight \
+                or any(type(g.nodes[c]) is not nn.Flatten for c in chain[:-1]) \
                 or g.predecessors(chain[0]) != [src] or src in g.predecessors(n) \
-                or chain[0] not in g.predecessors(n):
+                or chain[-1] not in g.predecessors(n):
             node = next(c for c in chain if isinstance(g.nodes[c], nn.SparseLinear))
             raise unsupported(Lower.name, node, g.nodes[node],
                               f"on the way from {src!r} to {n!r} it is not the only synapse op "
