@@ -64,20 +64,24 @@ def _analog_options(model: Any, options: dict[str, Any]) -> tuple[str | None, fl
     from snncompile.passes.analog import input_range
 
     kind, rng = options.pop("input_kind", None), options.pop("input_range", None)
+    calibration = options.get("calibration")
+    onnx = live.kind(model) == "onnx" or (isinstance(model, (str, os.PathLike))
+                                         and Path(model).suffix.lower() == ".onnx")
+    if not onnx:  # any other model's calibration input serves the quantizer (api.lower) only
+        options.pop("calibration", None)
     if kind != "analog":
         if rng is not None:
             raise SnnCompileError("--input-range applies to analog input (--input-kind analog)")
         return kind, None
-    calibration = options.get("calibration")
     if rng is None and calibration is not None:
-        path = isinstance(calibration, (str, os.PathLike))
-        data = load_array(calibration, "calibration") if path else calibration
-        rng = input_range(data, "calibration")
-    onnx = live.kind(model) == "onnx" or (live.kind(model) is None
-                                         and Path(model).suffix.lower() == ".onnx")
-    if not onnx:
-        options.pop("calibration", None)
+        rng = input_range(_array(calibration), "calibration")
     return kind, None if rng is None else input_range(rng, "--input-range")
+
+
+def _array(calibration: Any) -> np.ndarray:
+    """Calibration input given as an array or a .npy path."""
+    path = isinstance(calibration, (str, os.PathLike))
+    return np.asarray(load_array(calibration, "calibration") if path else calibration)
 
 
 def _names_first(graph: Graph, where: str) -> None:
@@ -92,14 +96,17 @@ def _names_first(graph: Graph, where: str) -> None:
 
 def lower(nn_graph: Graph, target: TargetLike = "emu", weight_split: bool = False,
           weight_bits: int = 8, dump_after: str | None = None,
-          dump: Callable[[str], Any] = print) -> tuple[Graph, Any]:
+          dump: Callable[[str], Any] = print, calibration: Any = None) -> tuple[Graph, Any]:
     """nn graph -> hw graph in the target's number formats, with the quantization report.
     `weight_split` adds a fine Dense per Dense (twice the synapses, ~8 more weight bits).
     `weight_bits` (1..8) is every model synapse's num_weight_bits: weights are chosen on the grid
     Lava keeps at that width, Conv weights held to the same N-bit magnitude (docs/cli.md).
     A graph that is already at the hw level (a netx file) passes through if the target uses
     the number formats it was quantized for (frontends/netx.py FORMATS). `dump_after` names a
-    pass (passes.pipeline.PASSES) whose stage goes to `dump` in the stable text form."""
+    pass (passes.pipeline.PASSES) whose stage goes to `dump` in the stable text form.
+    `calibration`: model input (n, time, *input_shape; array or .npy path) on which the floor
+    centring measures each neuron's loss (passes/centring.py); static data (n, *input_shape:
+    an ONNX ANN's threshold data) leaves the data-free rule."""
     from snncompile.frontends.netx import FORMATS
     from snncompile.passes import Quantize, lower_to_hw
     from snncompile.passes.encode import check_weight_bits
@@ -123,9 +130,27 @@ def lower(nn_graph: Graph, target: TargetLike = "emu", weight_split: bool = Fals
         if dump_after is not None:  # no pass runs on a quantized file: its one graph
             dump(text.dumps(graph))
         return graph, PrequantizedReport.of(graph, spec.name)
+    activity = None if calibration is None else _calibration_activity(nn_graph, calibration)
     return lower_to_hw(nn_graph, spec, quantize=Quantize(split_weights=weight_split,
-                                                         weight_bits=weight_bits),
+                                                         weight_bits=weight_bits,
+                                                         activity=activity),
                        dump_after=dump_after, dump=dump)
+
+
+def _calibration_activity(nn_graph: Graph, calibration: Any) -> dict[str, np.ndarray] | None:
+    """The float model's per-node activity on calibration input (passes/centring.activity_of),
+    None for static data; any other shape is refused in one sentence."""
+    from snncompile.passes.centring import activity_of
+
+    x = _array(calibration)
+    shape = tuple(nn_graph.shapes[nn_graph.inputs[0]])
+    if x.shape[1:] == shape:  # no time axis: an ANN's threshold data, or an input's range only
+        return None
+    if x.ndim != len(shape) + 2 or x.shape[2:] != shape or not np.all(np.isfinite(x)):
+        raise SnnCompileError(f"calibration data has shape {x.shape}; the floor centring reads "
+                              f"finite model input (samples, steps, {', '.join(map(str, shape))})")
+    check_work(nn_graph, len(x), x.shape[1], "calibration")
+    return activity_of(nn_graph, x)
 
 
 def build(model: str | Path, target: TargetLike = "emu", weight_split: bool = False,
@@ -138,7 +163,8 @@ def build(model: str | Path, target: TargetLike = "emu", weight_split: bool = Fa
     get_backend(spec)  # an unknown back end fails before any work
     with without_huge_pages():
         nn_graph = load(model, **frontend_options)
-        hw_graph, report = lower(nn_graph, spec, weight_split, weight_bits)
+        hw_graph, report = lower(nn_graph, spec, weight_split, weight_bits,
+                                 calibration=frontend_options.get("calibration"))
         return make_build(nn_graph, hw_graph, report, spec, model)
 
 

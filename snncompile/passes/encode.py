@@ -56,16 +56,6 @@ def floors_sums(code: WeightCode) -> bool:
                                          for a in range(0, flat.size, CHUNK))
 
 
-def floor_centring(codes: list[WeightCode], fines: list[WeightCode | None]) -> float:
-    """a_in units of bias that centre the data synapses' floors: a synapse whose shift drops bits
-    (`floors_sums`) is up to one a_in unit (1/vth thresholds) low every step, half a unit on
-    average, so half a unit per such synapse (or fine twin) keeps the error within +-1/2 unit
-    instead of drifting down (with --weight-split: the SEW-ResNet example's output spike-train
-    agreement 0.768 -> 0.832). The bias clock's constant columns are fitted by encode_weights."""
-    return 0.5 * sum(int(floors_sums(code)) + int(fine is not None and floors_sums(fine))
-                     for code, fine in zip(codes, fines))
-
-
 def check_weight_bits(bits: object, target: Target) -> int:
     """`bits` as an int if it is a num_weight_bits the target's Dense holds, else one sentence."""
     top = target.num_weight_bits_max

@@ -10,7 +10,8 @@ never leaving their 24-bit ranges for the worst-case input (all sources spiking)
 [min_headroom, max_headroom] thresholds; ties go to the larger vth. The search tries, for every
 synapse and exponent, the largest vth that still fits its weights, plus the headroom cap.
 
-Floors: see `encode.floor_centring` (half an a_in unit of bias per flooring data synapse).
+Floors: see `passes/centring.py` (half an a_in unit of bias per flooring data synapse, or each
+neuron's measured loss on calibration input).
 
 Biases: a layer's bias from nn step 1 that lands in v (LIF/IF input bias, v_leak) becomes
 bias_mant/bias_exp, and the layer becomes a LIFReset that zeroes u, v at its first nn step (hw
@@ -24,6 +25,7 @@ that does moves its bias to the clock, a CubaLIF with a v_leak that does is refu
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -34,6 +36,7 @@ from snncompile.ir.graph import Graph
 from snncompile.ir.lowered_ops import GroupedConv, GroupedDense, GroupedSparse, SteppedLayer
 from snncompile.ir.sparse import nonzero_sparse
 from snncompile.passes import adaptive as adaptive_rule
+from snncompile.passes import centring as centring_rule
 from snncompile.passes.analog import analog_input
 from snncompile.passes.assemble import Incoming, assemble, incoming, layers_of
 from snncompile.passes.common import unsupported
@@ -47,7 +50,6 @@ from snncompile.passes.encode import (
     error_estimate,
     extremes,
     fit_exponent,
-    floor_centring,
     limits,
     sign_mode_of,
 )
@@ -112,13 +114,17 @@ class Quantize:
     are always split: a bias error repeats every step, and the twin costs one synapse per neuron.
     weight_bits: num_weight_bits N of every model synapse (1..8): the search only picks weights Lava
     keeps at N bits (snncompile.passes.encode.limits), Conv held to the same N-bit magnitude;
-    bias-clock columns stay at 8 bits (compiler plumbing that carries biases, not model weights)."""
+    bias-clock columns stay at 8 bits (compiler plumbing that carries biases, not model weights).
+    activity: calibration rows per source node (passes/centring.activity_of): the floor
+    centring then adds each neuron's measured loss instead of half a unit per flooring synapse."""
 
     headroom: float | None = None
     min_headroom: float = 8.0
     max_headroom: float = 128.0
     split_weights: bool = False
     weight_bits: int = 8
+    activity: Mapping[str, np.ndarray] | None = dataclasses.field(default=None, compare=False,
+                                                                   repr=False)
     name = "quantize"
 
     def __call__(self, graph: Graph, target: Target) -> tuple[Graph, QuantReport]:
@@ -213,8 +219,8 @@ class Quantize:
                                 target, conv, bits, ext)
                  for (x, conv, exps, bits), ext in zip(groups, exts)]
         fines = self._fines(groups, codes, vth, target, clock_x is not None, mags)
-        centring = floor_centring(codes[:len(syns)], fines[:len(syns)])
-        if centring and not (adaptive or cuba):  # u = a_in each step: the v bias meets it 1:1
+        centring = self._centring(syns, codes, fines, len(vb))
+        if np.any(centring) and not (adaptive or cuba):  # u = a_in: the v bias meets it 1:1
             vb = vb + centring / vth
         bias = encode_bias(vb, vth, target)
         if bias.clipped:
@@ -269,6 +275,17 @@ class Quantize:
             headroom_thr=(target.uv_max - 1) / (64.0 * vth), synapses=tuple(sq),
             warnings=tuple(warnings), param_groups=param_groups(lif))
         return LayerPlan(lif, hw_syns, clock_codes, report)
+
+    def _centring(self, syns: list[Incoming], codes: list[WeightCode],
+                  fines: list[WeightCode | None], n: int) -> np.ndarray | float:
+        """a_in units of bias per neuron that centre the data synapses' floors (centring.py):
+        measured on the calibration activity when it covers every flooring synapse's source."""
+        codes, fines = codes[:len(syns)], fines[:len(syns)]
+        if self.activity is not None:
+            measured = centring_rule.calibrated(syns, codes, fines, self.activity, n)
+            if measured is not None:
+                return measured
+        return centring_rule.data_free(codes, fines)
 
     def _thr_weights(self, name: str, op: Any, s: Incoming, c: SteppedLayer,
                      nn_shape: tuple[int, ...], thr: np.ndarray) -> np.ndarray:

@@ -36,7 +36,10 @@ def frontend_options(f):
     f = click.option("--calibration", type=click.Path(path_type=Path),
                      help="ONNX ANNs: inputs .npy in [0, 1] whose activations set the "
                           "thresholds; with --input-kind analog (any model), inputs whose "
-                          "largest |x| sets the input scale.")(f)
+                          "largest |x| sets the input scale; any model's input (samples, "
+                          "steps, ...): the floor centring measures each neuron's rounding "
+                          "loss on it (docs/semantics.md). verify never calibrates on its "
+                          "own input.")(f)
     f = click.option(
         "--input-kind", type=click.Choice(["spikes", "analog"]),
         help="spikes (0/1, the default) or analog: real values into the first synapses, "
