@@ -84,8 +84,8 @@ def test_calibration_sets_each_neurons_bias_to_its_measured_loss():
     floored = [n for n in tuned.predecessors("lif") if tuned.nodes[n].weight_exp < 0]
     assert floored
     rows = cal.reshape(-1, N_IN)
-    want = sum((lambda acc: (acc - np.floor(acc)).mean(0))(
-        rows @ tuned.nodes[n].weights.T * 2.0**tuned.nodes[n].weight_exp) for n in floored)
+    sums = [rows @ tuned.nodes[n].weights.T * 2.0**tuned.nodes[n].weight_exp for n in floored]
+    want = sum((acc - np.floor(acc)).mean(0) for acc in sums)
     bias = bias_units(tuned.nodes["lif"])
     np.testing.assert_allclose(bias, want, atol=1 / 64)  # the bias grid: 1/64 a_in unit
     data_free = bias_units(plain.nodes["lif"])
@@ -112,5 +112,5 @@ def test_calibrated_centring_follows_the_float_model_on_sparse_input():
 
 @pytest.mark.parametrize("shape", [(4, 20), (4, 20, 3, 2)])
 def test_calibration_of_the_wrong_shape_is_one_sentence(shape):
-    with pytest.raises(SnnCompileError, match=r"calibration data has shape .* \(samples, steps, 40"):
+    with pytest.raises(SnnCompileError, match=r"shape .* reads .* \(samples, steps, 40\)"):
         api.lower(quiet_layer(), "emu", calibration=np.zeros(shape))
