@@ -69,7 +69,7 @@ def test_a_sparse_pt_verifies_on_loihi2_against_torch_and_lava(tmp_path):
     """verify --target loihi2 on the sparse .pt: torch's own forward (sparse weight) == the float
     reference, Lava's Sparse program == the emulator entry for entry, hw close to the float."""
     n = 2048
-    sparse, _ = _twins(n, 0.02, 2)
+    sparse, _ = _twins(n, 0.02, 2, bias=True)  # torch cannot add a bias to it: live.py
     snn.save(sparse, tmp_path / "sparse.pt", (n,))
     hw_graph = api.lower(api.load(tmp_path / "sparse.pt"), "loihi2")[0]
     assert isinstance(hw_graph.nodes["0"], hw.Sparse)
@@ -232,3 +232,26 @@ def test_every_torch_sparse_layout_reads_as_the_same_csr(layout):
     np.testing.assert_array_equal(indptr, want.indptr)
     np.testing.assert_array_equal(indices, want.indices)
     np.testing.assert_allclose(values, want.data, rtol=1e-15)
+
+
+def test_the_sparse_nn_and_lowered_graphs_read_back_from_text_and_image(tmp_path):
+    """model.nn.txt, --dump-after lower and the binary image hold SparseLinear / GroupedSparse
+    exactly (bias and no bias)."""
+    from snncompile.ir import text
+    from snncompile.ir.image import load_image, save_image
+    from snncompile.passes import Discretize, Lower
+
+    sparse, _ = _twins(64, 0.1, 6, bias=True)
+    nn_graph = api.load(sparse, input_shape=(64,))
+    lowered = Discretize()(Lower()(nn_graph))
+    assert any(type(op).__name__ == "GroupedSparse" for op in lowered.nodes.values())
+    no_bias = nn_graph.replace(nodes={**nn_graph.nodes, "0": nn_graph.nodes["0"].replace(
+        bias=None)})
+    for g in (nn_graph, lowered, no_bias):
+        back = text.loads(text.dumps(g))
+        assert set(back.nodes) == set(g.nodes)
+        for name, op in g.nodes.items():
+            assert back.nodes[name] == op, name
+    save_image(nn_graph, tmp_path / "nn.img")
+    back = load_image(tmp_path / "nn.img")
+    assert back.nodes["0"] == nn_graph.nodes["0"]

@@ -103,6 +103,7 @@ def run_module(module: Any, x: np.ndarray) -> np.ndarray:
     top = {type(m).__module__.split(".")[0] for m in module.modules()}
     was_training = module.training
     module.eval()
+    patched = _sparse_linears(module)
     try:
         with torch.no_grad():
             if "spikingjelly" in top:
@@ -120,3 +121,26 @@ def run_module(module: Any, x: np.ndarray) -> np.ndarray:
             return snn.run(module, xt).numpy()
     finally:
         module.train(was_training)
+        for m in patched:
+            del m.forward
+
+
+def _sparse_linears(module: Any) -> list[Any]:
+    """torch's Linear cannot add a bias to a sparse weight's product (addmm_sparse_dense wants
+    the sparse operand first): each such Linear gets, for this run, its own map computed as
+    torch.sparse.mm(W, x^T)^T + b. Returns the patched modules (their forward is deleted after)."""
+    import torch
+
+    patched = []
+    for m in module.modules():
+        if isinstance(m, torch.nn.Linear) and m.weight.layout != torch.strided \
+                and m.bias is not None:
+            def forward(x: Any, m: Any = m) -> Any:
+                w = m.weight if m.weight.layout in (torch.sparse_coo, torch.sparse_csr) \
+                    else m.weight.to_sparse_coo()
+                flat = x.reshape(-1, x.shape[-1])
+                return (torch.sparse.mm(w, flat.T).T + m.bias).reshape(*x.shape[:-1], -1)
+
+            m.forward = forward
+            patched.append(m)
+    return patched
