@@ -255,3 +255,22 @@ def test_the_sparse_nn_and_lowered_graphs_read_back_from_text_and_image(tmp_path
     save_image(nn_graph, tmp_path / "nn.img")
     back = load_image(tmp_path / "nn.img")
     assert back.nodes["0"] == nn_graph.nodes["0"]
+
+
+def test_calibrated_floor_centring_of_a_sparse_weight_equals_its_dense_twin():
+    """--calibration measures each neuron's floor loss by a sparse product for a sparse weight:
+    the same biases, so the same hw graph as the dense twin (a negative weight_exp is forced by
+    small weights, so the shift drops bits and the calibrated rule runs)."""
+    n = 1024
+    sparse, dense = _twins(n, 0.02, 7)
+    for model in (sparse, dense):
+        with torch.no_grad():
+            w = model[0].weight
+            model[0].weight = torch.nn.Parameter(w.abs() * 0.002, requires_grad=False)
+    x = (np.random.default_rng(7).random((2, 6, n)) < 0.3).astype(np.int8)
+    got = api.lower(api.load(sparse, input_shape=(n,)), "emu", calibration=x)[0]
+    want = api.lower(api.load(dense, input_shape=(n,)), "emu", calibration=x)[0]
+    assert isinstance(got.nodes["0"], hw.Sparse) and got.nodes["0"].weight_exp < 0
+    for name in want.nodes:
+        assert got.nodes[name] == want.nodes[name], name
+    assert np.any(np.asarray(got.nodes["1"].bias_mant) != 0)

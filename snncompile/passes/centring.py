@@ -71,6 +71,21 @@ def measured_loss(weights: np.ndarray, weight_exp: int, rows: np.ndarray,
     return total / len(rows)
 
 
+def sparse_loss(op: Any, code: WeightCode, rows: np.ndarray) -> np.ndarray:
+    """measured_loss of a sparse synapse (a GroupedSparse's CSR, its stored values encoded in
+    `code`), by a sparse product: its dense matrix is never made."""
+    import scipy.sparse as sp
+
+    mask, unit = (1 << -code.weight_exp) - 1, float(1 << -code.weight_exp)
+    w = sp.csr_array((np.asarray(code.weights, np.int64), op.indices, op.indptr),
+                     shape=tuple(op.matrix_shape))
+    total = np.zeros(w.shape[0])
+    for a in range(0, len(rows), ROWS):
+        acc = np.asarray(w @ np.asarray(rows[a:a + ROWS], np.int64).T).T
+        total += np.bitwise_and(acc, mask).sum(axis=0) / unit
+    return total / len(rows)
+
+
 def calibrated(syns: list[Any], codes: list[WeightCode], fines: list[WeightCode | None],
                activity: Mapping[str, np.ndarray], n: int) -> np.ndarray | None:
     """Per neuron, the a_in units of bias that centre the floors of the layer's data synapses
@@ -82,9 +97,12 @@ def calibrated(syns: list[Any], codes: list[WeightCode], fines: list[WeightCode 
             if c is None or dropped_bits(c) == 0:
                 continue
             rows = activity.get(s.source)
-            if rows is None or rows.shape[1] != c.weights.shape[1]:
+            sparse = getattr(s.op, "indptr", None) is not None  # GroupedSparse: stored values
+            width = s.op.matrix_shape[1] if sparse else c.weights.shape[1]
+            if rows is None or rows.shape[1] != width:
                 return None
-            total += measured_loss(c.weights, c.weight_exp, rows, getattr(s.op, "delays", None))
+            total += (sparse_loss(s.op, c, rows) if sparse else
+                      measured_loss(c.weights, c.weight_exp, rows, getattr(s.op, "delays", None)))
     return total
 
 
