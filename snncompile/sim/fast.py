@@ -28,6 +28,7 @@ import numpy as np
 
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
+from snncompile.sim import conv_product
 from snncompile.sim.fixed import SimTrace
 from snncompile.sim.kernels import NO_RECORD
 
@@ -47,15 +48,6 @@ def applicable(g: Graph, strict: bool, initial_state: Any) -> bool:
     return True
 
 
-def _conv_peak(synapse: Any) -> int:
-    """The largest |partial sum| of binary inputs times a Conv's kernel (per output channel);
-    graded (analog) inputs multiply it by their largest payload (`payload_max`)."""
-    w = synapse.w.numpy()
-    flat = w.reshape(len(w), -1)
-    return int(max(np.clip(flat, 0, None).sum(axis=1).max(initial=0),
-                   -np.clip(flat, None, 0).sum(axis=1).min(initial=0)))
-
-
 def _rows(srcs: list[np.ndarray], lo: int, hi: int) -> np.ndarray:
     """Source steps lo..hi - 1 of the (OR of the) sources, as contiguous int8 rows."""
     parts = [src[:, lo:hi] for src in srcs]
@@ -65,21 +57,9 @@ def _rows(srcs: list[np.ndarray], lo: int, hi: int) -> np.ndarray:
 
 def _product(synapse: Any, rows: np.ndarray) -> np.ndarray:
     """A row-wise synapse's wrapped register (m, n_out) int32 for spike rows (m, n_src) int8."""
-    if type(synapse).__name__ != "_Conv":
-        return synapse.product(rows)
-    if _conv_peak(synapse) * synapse.payload_max < 2**23:
-        # float32 conv is exact (partial sums < 2^24) and cannot reach the 24-bit wrap, provided
-        # it sums products directly (oneDNN's direct or im2col + GEMM): NNPACK, which may pick a
-        # Winograd transform (not exact), is switched off here
-        op, torch = synapse.op, synapse.torch
-        with torch.backends.nnpack.flags(enabled=False):
-            y = torch.nn.functional.conv2d(
-                torch.from_numpy(rows.reshape(len(rows), *synapse.in_shape).astype(np.float32)),
-                synapse.w.float(), stride=op.stride, padding=op.padding, dilation=op.dilation,
-                groups=op.groups)
-        return y.numpy().reshape(len(rows), -1).astype(np.int32)
-    synapse.receive(rows, 0, None)  # row-wise, with the 24-bit wrap
-    return synapse.register.astype(np.int32)
+    if type(synapse).__name__ == "_Conv":
+        return conv_product.product(synapse, rows)
+    return synapse.product(rows)
 
 
 def _register(synapse: Any, srcs: list[np.ndarray], s0: int, s1: int) -> np.ndarray:
