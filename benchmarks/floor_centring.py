@@ -1,11 +1,12 @@
 """Floor centring on NeuroBench's keyword model (--weight-split): per layer, the bias the
 centring adds vs the loss Lava's shift really causes on the data, and the emulator's agreement
 with snnTorch (fed the int8 input the chip receives: exact for events) under four rules: half a
-unit per flooring synapse (the rule before), off, expected ((1 - 2^-k) / 2 per synapse whose
-shift drops k bits, the data-free default) and calibrated on inputs of another seed
+unit per flooring synapse (the data-free default), off, bits ((1 - 2^-k) / 2 per synapse whose
+shift drops k bits, a data-free alternative) and calibrated on inputs of another seed
 (passes/centring.py). Run from the repo root:
 
     python benchmarks/floor_centring.py [--samples 32] [--seeds 0 1 7] [--kinds events mfcc]
+    python benchmarks/floor_centring.py --kinds speech --seeds 0 1
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ CALIBRATION_SEED = 100  # calibration input is never the measured input
 
 
 def inputs(kind: str, samples: int, seed: int) -> tuple[np.ndarray, float]:
+    """(x, analog range): mfcc_like features or their signed events for a seed; for "speech",
+    S2S events of the espeak-ng keywords, seed = fold (0: even clips, 1: odd clips; the
+    calibration of a fold is the other fold, so never the measured clips)."""
+    if kind == "speech":
+        from gsc_speech import load_speech, s2s_events
+
+        return s2s_events(load_speech()[0][seed % 2::2]), 1.0
     features = mfcc_like(samples, STEPS, seed=seed)
     if kind == "events":
         return signed_events(features), 1.0
@@ -56,20 +64,34 @@ def snntorch_spikes(x: np.ndarray) -> dict[str, np.ndarray]:
     return run_stepwise(net, x, lambda m, h: m.mem, names=LAYERS)[0]
 
 
-def _half(codes, fines) -> float:
-    """The rule before calibration: half a unit per flooring synapse, whatever its exponent."""
-    return 0.5 * sum(int(floors_sums(code)) + int(fine is not None
-                                                           and floors_sums(fine))
-                     for code, fine in zip(codes, fines))
+def dropped_bits(code) -> int:
+    """Bits of every fan-in sum a shift by -weight_exp really drops: the weights' common trailing
+    zero bits (a mixed-sign Dense's weights are even) are zero in every sum too."""
+    if code.weight_exp >= 0 or code.weights.size == 0:
+        return 0
+    low = int(np.bitwise_or.reduce(code.weights, axis=None))  # -x has the zeros of x
+    zeros = (low & -low).bit_length() - 1 if low else -code.weight_exp
+    return max(0, -code.weight_exp - zeros)
 
 
-RULES = {"half": _half, "off": lambda codes, fines: 0.0, "expected": None, "calibrated": None}
+def _bits(codes, fines) -> float:
+    """The alternative data-free rule measured here: (1 - 2^-k) / 2 per synapse whose shift drops
+    k bits (uniform low bits on every step; one bit drops 0 or 1/2, mean 1/4)."""
+    return sum((1.0 - 2.0**-dropped_bits(c)) / 2 for code, fine in zip(codes, fines)
+               for c in (code, fine) if c is not None and floors_sums(c))
 
 
-def lowered(kind: str, rule: str, samples: int):
+RULES = {"half": None, "off": lambda codes, fines: 0.0, "bits": _bits, "calibrated": None}
+
+
+def calibration_input(kind: str, samples: int, seed: int) -> np.ndarray:
+    return inputs(kind, samples, 1 - seed if kind == "speech" else CALIBRATION_SEED)[0]
+
+
+def lowered(kind: str, rule: str, samples: int, seed: int):
     graph = with_input_kind(from_module(gsc_net(DATA), (20,)), "analog", inputs(kind, 1, 0)[1],
                             "gsc")
-    calibration = inputs(kind, samples, CALIBRATION_SEED)[0] if rule == "calibrated" else None
+    calibration = calibration_input(kind, samples, seed) if rule == "calibrated" else None
     saved = centring.data_free
     centring.data_free = RULES[rule] or saved  # type: ignore[assignment]
     try:
@@ -108,11 +130,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=32)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 7])
-    ap.add_argument("--kinds", nargs="+", default=["events", "mfcc"])
+    ap.add_argument("--kinds", nargs="+", default=["events", "mfcc", "speech"],
+                    help="speech: the espeak-ng keywords, seeds 0 and 1 are the two folds")
     args = ap.parse_args()
     for kind in args.kinds:
-        built = {rule: lowered(kind, rule, args.samples) for rule in RULES}
+        built = {}
         for seed in args.seeds:
+            if kind == "speech" or not built:  # a speech fold calibrates on the other fold
+                built = {rule: lowered(kind, rule, args.samples, seed) for rule in RULES}
             x, rng = inputs(kind, args.samples, seed)
             want = snntorch_spikes(on_input_grid(x, rng))["8"]  # fed what the chip receives
             theirs, ref = neurobench_class(want), want.sum()

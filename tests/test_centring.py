@@ -1,5 +1,6 @@
 """Floor centring (passes/centring.py): the bias that cancels Lava's floor of each step's fan-in
-sum, data-free from the weights' exponent, or measured on calibration input (--calibration)."""
+sum, half a unit per flooring synapse without data, or measured on calibration input
+(--calibration)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,7 @@ from snncompile.ir import hw_ops as hw
 from snncompile.ir import nn_ops as nn
 from snncompile.ir import text
 from snncompile.ir.graph import Graph
-from snncompile.passes.centring import dropped_bits, expected_loss, measured_loss
-from snncompile.passes.encode import WeightCode
+from snncompile.passes.centring import measured_loss
 from snncompile.sim.emulator import simulate
 from snncompile.sim.reference import run_reference
 from snncompile.sim.timing import synaptic_depths
@@ -54,22 +54,6 @@ def test_measured_loss_is_the_mean_of_what_the_shift_drops():
     want = sum(((rows @ np.where(delays == k, w, 0).T * 2.0**-4) % 1.0).mean(0) for k in range(3))
     np.testing.assert_allclose(measured_loss(w, -4, rows, delays), want)
     assert not measured_loss(w, 0, rows).any()
-
-
-def test_data_free_loss_counts_the_bits_a_shift_really_drops():
-    """Even weights (a mixed-sign Dense's grid) shifted by 2 bits drop one bit of each sum:
-    0 or 1/2 a unit, mean 1/4, not the 3/8 of two uniform bits."""
-    even = WeightCode(np.array([[2, -6, 10]]), -2, "mixed", 1.0, 0.0, 0.0, 2)
-    odd = WeightCode(np.array([[1, -6, 10]]), -2, "mixed", 1.0, 0.0, 0.0, 2)
-    on_grid = WeightCode(np.array([[4, -8]]), -2, "mixed", 1.0, 0.0, 0.0, 2)
-    assert (dropped_bits(even), dropped_bits(odd), dropped_bits(on_grid)) == (1, 2, 0)
-    assert (expected_loss(even), expected_loss(odd), expected_loss(on_grid)) == (0.25, 0.375, 0)
-    rng = np.random.default_rng(1)  # many inputs, half active: uniform low bits every step
-    w, rows = rng.integers(-100, 100, (1, 60)), rng.integers(0, 2, (8000, 60))
-    for k in (1, 2, 3):
-        code = WeightCode(w * 2**k, -2 * k, "mixed", 1.0, 0.0, 0.0, 2)  # k zero bits kept
-        assert dropped_bits(code) == k
-        assert abs(measured_loss(code.weights, -2 * k, rows)[0] - expected_loss(code)) < 0.02
 
 
 def test_calibration_sets_each_neurons_bias_to_its_measured_loss():
