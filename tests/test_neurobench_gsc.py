@@ -159,3 +159,22 @@ def test_analog_input_on_the_fpga(third_party, tmp_path):
     emu = run_emulator(compiled.hw_graph, x, record=True)
     np.testing.assert_array_equal(out, emu.outputs[compiled.hw_graph.outputs[0]])
     assert out.sum() > 5 and emu.spikes["2"].sum() > 500
+
+
+def test_calibration_centres_each_layers_floors_by_its_activity(third_party):
+    """Floor centring (passes/centring.py) with calibration input: the output layer, whose
+    inputs spike on ~0.2 % of the steps of signed events, loses far less than the data-free
+    half unit per step to the floors, so its centring bias drops by more than 0.4 a_in units;
+    the first layer (16 % of its inputs active, two flooring synapses) stays within 0.15 of the
+    data-free unit (tests/test_centring.py: exact values, reproducible builds)."""
+    x = signed_events(mfcc_like(8, STEPS, seed=100))
+    graph = with_input_kind(from_module(gsc_net(third_party), (20,)), "analog", 1.0, "gsc")
+    plain, _ = api.lower(graph, "loihi2", weight_split=True)
+    tuned, _ = api.lower(graph, "loihi2", weight_split=True, calibration=x)
+
+    def bias(g, name):  # a_in units (64 raw v units), mean over the layer
+        op = g.nodes[name]
+        return float(np.mean(op.bias_mant * 2.0**np.asarray(op.bias_exp))) / 64
+
+    assert bias(plain, "8") - bias(tuned, "8") > 0.4
+    assert abs(bias(plain, "2") - bias(tuned, "2")) < 0.15
