@@ -15,7 +15,7 @@ from test_fpga_cosim import random_graph
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.check import check
 from snncompile.ir.graph import Graph
-from snncompile.sim import fast
+from snncompile.sim import fast, kernels
 from snncompile.sim.emulator import simulate
 
 
@@ -48,6 +48,26 @@ def test_layer_major_equals_step_major_dense(seed):
     assert fast.applicable(graph, False, None)
     x = (rng.random((3, 9, graph.shapes["in"][0])) < 0.6).astype(np.int8)
     assert_equal(*both(graph, x, 12))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_summed_spike_rows_equal_step_major(seed, monkeypatch):
+    """kernels.dense_lif_run (a Dense from a binary train summed row by row, fused with the LIF
+    update) forced on every eligible layer, at input densities on both sides of one half (it
+    adds the active rows or subtracts the silent ones), in the wrap-heavy regimes too."""
+    rng = np.random.default_rng(100 + seed)
+    fused: list = []
+    monkeypatch.setattr(fast, "SPIKE_SUM_SHARE", 1.0)
+    monkeypatch.setattr(fast, "dense_lif_run", lambda *a: fused.append(a[0]) or
+                        kernels.dense_lif_run(*a))
+    for _ in range(20):  # until a graph has a layer the path takes (not every draw has one)
+        graph = feed_forward(rng, ("normal", "stress", "lsb")[seed % 3])
+        density = (0.1, 0.5, 0.9)[seed % 3]
+        x = (rng.random((3, 9, graph.shapes["in"][0])) < density).astype(np.int8)
+        assert_equal(*both(graph, x, 12))
+        if fused:
+            break
+    assert fused, "no layer took the summed-rows path"
 
 
 @pytest.mark.parametrize("seed", range(12))

@@ -3,8 +3,9 @@ recurrent graph (numba, `graph_steps`, used by compiled_steps.py), and int8 syna
 
 `lif_run` is the one implementation of Lava's fixed-point LIF update (spec §1.1/§1.2, the rule
 emulator._LIF documents) that both emulator paths call: the stepwise path one step at a time, the
-layer-major path (fast.py) over a whole spike train. Every value is an int64 scalar inside the
-loop, so Lava's int32 wraps are reproduced exactly and no array temporaries are made. Neuron
+layer-major path (fast.py) over a whole spike train. Every value is an int32 scalar inside the
+loop (int32 wrap arithmetic is Lava's; the 36-bit decay products are split, see _decay), so the
+loop over neurons runs in int32 vector lanes and no array temporaries are made. Neuron
 parameters are per-neuron arrays (`per_neuron` broadcasts a scalar), so heterogeneous
 populations run through the same kernel.
 
@@ -37,40 +38,50 @@ def _wrap32(x):
 
 
 def _decay(x, factor):
-    """tz(x * factor): x * factor / 4096 rounded toward zero (factor 0..4096, |x| < 2^31). Both
-    are int32 values, which the casts tell the compiler: a 32 x 32 -> 64-bit multiply, several
-    times cheaper in vector lanes than a 64 x 64-bit one."""
-    y = np.int64(np.int32(x)) * np.int64(np.int32(factor))
-    return (y + ((y >> 63) & 4095)) >> 12
+    """tz(x * factor / 4096) for an int32 x and a factor 0..4096, in int32 arithmetic (twice the
+    vector lanes of int64): with x = h * 4096 + l (h = x >> 12, 0 <= l < 4096), x * factor / 4096
+    = h * factor + l * factor / 4096, where h * factor is in [-2^31, 2^31) and l * factor < 2^24;
+    the floor adds (l * factor) >> 12, and rounding toward zero adds 1 back when x < 0 and
+    l * factor is not a multiple of 4096."""
+    x = np.int32(x)
+    d = np.int32(factor)
+    low = np.int32((x & 4095) * d)
+    return np.int32(np.int32((x >> 12) * d) + (low >> 12) + np.int32((x < 0) & ((low & 4095) != 0)))
 
 
 def _lif_row(a, u, v, s_prev, du, dv, vth, bias, reset, spikes):
     """One step of one sample's population, branch-free so the loop vectorizes: a (n,) input,
     u, v (n,) state and s_prev (n,) the last step's spikes, updated in place; spikes (n,) int8
     out; reset 0 zero, 1 subtract, 2 subtract_next (the previous step's spike subtracted inside
-    the v update, v kept on a spike). Returns (u wraps, v saturations)."""
-    n_wrap = 0
-    n_sat = 0
-    later = reset == 2
+    the v update, v kept on a spike). Returns (u wraps, v saturations).
+
+    Every value is an int32 (u, v and the wraps are int32 in Lava; bias enters a wrapped sum, so
+    its wrap32 is exact; 0 <= vth < 2^31), so with int32 arrays the loop runs in int32 vector
+    lanes; resets are masks, the counts int32 sums, so nothing in it is 64-bit."""
+    n_wrap = np.int32(0)
+    n_sat = np.int32(0)
+    later = np.int32(reset == 2)
+    subtract = -np.int32(reset == 1)  # all ones for "subtract"
+    zero = -np.int32(reset == 0)  # all ones for "zero"
     for j in range(u.shape[0]):
-        x = _wrap32(_wrap32(np.int64(a[j])) << 6)
-        u1 = _wrap32(_decay(u[j], du[j]) + x)
-        high = u1 > U_MAX  # Lava's single correction into (-2^23, 2^23]
-        low = u1 <= -U_MAX
-        uu = u1 - 2 * U_MAX * high + 2 * U_MAX * low
-        n_wrap += high + low
-        v1 = _wrap32(_decay(v[j], dv[j]) + uu + bias[j] - vth[j] * (s_prev[j] * later))
-        vv = min(max(v1, -V_MAX), V_MAX)
-        n_sat += vv != v1
-        s = vv > vth[j]
+        x = np.int32(np.int32(a[j]) << 6)
+        u1 = np.int32(_decay(u[j], du[j]) + x)
+        high = np.int32(u1 > U_MAX)  # Lava's single correction into (-2^23, 2^23]
+        low = np.int32(u1 <= -U_MAX)
+        uu = np.int32(u1 - (high << 24) + (low << 24))
+        th = np.int32(vth[j])
+        pending = -np.int32(s_prev[j] * later)  # all ones: subtract_next's spike to subtract
+        v1 = np.int32(np.int32(np.int32(_decay(v[j], dv[j]) + uu) + np.int32(bias[j]))
+                      - (th & pending))
+        vv = min(max(v1, np.int32(-V_MAX)), np.int32(V_MAX))
+        n_wrap = np.int32(n_wrap + high + low)
+        n_sat = np.int32(n_sat + np.int32(vv != v1))
+        s = np.int32(vv > th)
         spikes[j] = s
         s_prev[j] = s
-        if reset == 1:
-            vv = vv - vth[j] * s
-        elif reset == 0:
-            vv = vv * (1 - s)
+        fired = -s  # all ones on a spike
         u[j] = uu
-        v[j] = vv
+        v[j] = np.int32(vv - (th & fired & subtract)) & ~(fired & zero)
     return n_wrap, n_sat
 
 
@@ -89,9 +100,10 @@ def _lif_run(a, lag, u, v, s_prev, du, dv, vth, bias, reset, interval, phase, t0
     batch, steps, n = spikes.shape
     record = u_rec.shape[0] > 0
     zero = np.zeros(n, a.dtype)
+    du, dv, vth, bias = _int32_params(du, dv, vth, bias)
     for b in range(batch):
-        ub = u[b]
-        vb = v[b]
+        ub = u[b].astype(np.int32)  # int32 copies, so _lif_row runs in int32 lanes
+        vb = v[b].astype(np.int32)
         sb = s_prev[b]
         for t in range(steps):
             if interval > 0 and (t0 + t) % interval == phase:
@@ -106,6 +118,113 @@ def _lif_run(a, lag, u, v, s_prev, du, dv, vth, bias, reset, interval, phase, t0
             if record:
                 u_rec[b, t] = ub
                 v_rec[b, t] = vb
+        u[b] = ub
+        v[b] = vb
+
+
+def _spike_sum(row, words, w, total, acc, picked):
+    """acc (n_out,) int32 = the binary row (n_in,) int8 of 0/1 times w (n_in, n_out): the weight
+    rows of its k active sources added, or, when fewer, the n_in - k silent ones subtracted from
+    total (the column sums), so a row costs min(k, n_in - k) row additions instead of a dense
+    product's n_in. Integer sums in any order: exact (the caller bounds |sum| < 2^31).
+
+    words: the row as (n_in / 8,) uint64 when n_in is a multiple of 8 (else empty): the scan
+    then reads eight sources at a time and opens only the words holding a wanted one. picked:
+    (n_in,) int64 scratch for the rows' indices."""
+    n_in, n = w.shape
+    ones = np.uint64(0x0101010101010101)
+    k = 0
+    if len(words):
+        for q in range(len(words)):
+            k += (words[q] * ones) >> np.uint64(56)  # the sum of its eight 0/1 bytes
+    else:
+        for j in range(n_in):
+            k += row[j]
+    silent = 2 * k > n_in
+    want = 0 if silent else 1
+    m = 0
+    if len(words):
+        skip = ones if silent else np.uint64(0)
+        for q in range(len(words)):
+            if words[q] != skip:
+                for j in range(8 * q, 8 * q + 8):
+                    picked[m] = j
+                    m += row[j] == want
+    else:
+        for j in range(n_in):
+            picked[m] = j
+            m += row[j] == want
+    for i in range(n):
+        acc[i] = total[i] if silent else 0
+    sign = np.int32(-1 if silent else 1)
+    r = 0
+    while r + 4 <= m:  # four rows per pass over acc: one load and store of acc per four rows
+        j0, j1, j2, j3 = picked[r], picked[r + 1], picked[r + 2], picked[r + 3]
+        for i in range(n):
+            four = np.int32(np.int32(w[j0, i]) + np.int32(w[j1, i]) + np.int32(w[j2, i])
+                            + np.int32(w[j3, i]))
+            acc[i] = np.int32(acc[i] + np.int32(sign * four))
+        r += 4
+    for rest in range(r, m):
+        j = picked[rest]
+        for i in range(n):
+            acc[i] = np.int32(acc[i] + np.int32(sign * np.int32(w[j, i])))
+
+
+def _dense_lif_run(src, words, w, total, left, u, v, s_prev, du, dv, vth, bias, reset, interval,
+                   phase, t0, spikes, u_rec, v_rec, counts):
+    """One Dense from a binary spike train into a LIF population, the product fused with the LIF
+    update one (sample, step) at a time so the register never leaves L1 (fast.py's dense path
+    at low or high activity; _spike_sum says why).
+
+    src (batch, steps, n_in) int8 0/1: the source's spikes; step t reads source step t - 1
+    (nothing at step 0); words: src as (batch, steps, n_in / 8) uint64, or empty (_spike_sum).
+    w (n_in, n_out) int16 or int32: the effective weights >> shift (their
+    common trailing zeros); total (n_out,) int32 their column sums; left = shift + weight_exp,
+    so the register is wrap32(sum << left) (or sum >> -left), as IntWeights.product gives it.
+    The rest as _lif_run takes them (lag 1)."""
+    batch, steps, n = spikes.shape
+    record = u_rec.shape[0] > 0
+    du, dv, vth, bias = _int32_params(du, dv, vth, bias)
+    acc = np.zeros(n, np.int32)
+    a = np.zeros(n, np.int32)
+    picked = np.zeros(src.shape[2], np.int64)
+    no_words = np.zeros(0, np.uint64)
+    for b in range(batch):
+        ub = u[b].astype(np.int32)
+        vb = v[b].astype(np.int32)
+        sb = s_prev[b]
+        for t in range(steps):
+            if interval > 0 and (t0 + t) % interval == phase:
+                ub[:] = 0
+                vb[:] = 0
+                sb[:] = 0
+            if t == 0:
+                a[:] = 0
+            else:
+                _spike_sum(src[b, t - 1], words[b, t - 1] if len(words) else no_words, w,
+                           total, acc, picked)
+                if left >= 0:
+                    for i in range(n):
+                        a[i] = np.int32(np.int64(acc[i]) << left)
+                else:
+                    for i in range(n):
+                        a[i] = acc[i] >> -left
+            n_wrap, n_sat = _lif_row(a, ub, vb, sb, du, dv, vth, bias, reset, spikes[b, t])
+            counts[t, 0] += n_wrap
+            counts[t, 1] += n_sat
+            if record:
+                u_rec[b, t] = ub
+                v_rec[b, t] = vb
+        u[b] = ub
+        v[b] = vb
+
+
+def _int32_params(du, dv, vth, bias):
+    """A population's (n,) parameters as int32 arrays: decays (0..4096) as they are, bias wrapped
+    (it only enters wrapped sums), vth capped at 2^31 - 1 (|v| < 2^23 never reaches the cap)."""
+    return (du.astype(np.int32), dv.astype(np.int32),
+            np.minimum(vth, 2**31 - 1).astype(np.int32), bias.astype(np.int32))
 
 
 def _graph_steps(x, steps, u, v, s_prev, du, dv, vth, bias, pop_off, reset, interval, phase,
@@ -189,14 +308,17 @@ def _graph_steps(x, steps, u, v, s_prev, du, dv, vth, bias, pop_off, reset, inte
 def _compiled():
     """The kernels compiled by numba, on first use (importing numba costs a second or two, which
     a compile that never runs the emulator should not pay); cached on disk by numba."""
-    global _wrap32, _decay, _lif_row
+    global _wrap32, _decay, _lif_row, _int32_params, _spike_sum
     import numba
 
     _wrap32 = numba.njit(cache=True, nogil=True, inline="always")(_wrap32)
+    _int32_params = numba.njit(cache=True, nogil=True, inline="always")(_int32_params)
     _decay = numba.njit(cache=True, nogil=True, inline="always")(_decay)
     _lif_row = numba.njit(cache=True, nogil=True, inline="always")(_lif_row)
+    _spike_sum = numba.njit(cache=True, nogil=True, inline="always")(_spike_sum)
     return (numba.njit(cache=True, nogil=True)(_lif_run),
-            numba.njit(cache=True, nogil=True)(_graph_steps))
+            numba.njit(cache=True, nogil=True)(_graph_steps),
+            numba.njit(cache=True, nogil=True)(_dense_lif_run))
 
 
 def lif_run(*args) -> None:
@@ -207,6 +329,11 @@ def lif_run(*args) -> None:
 def graph_steps(*args) -> None:
     """_graph_steps compiled (its docstring has the arguments)."""
     _compiled()[1](*args)
+
+
+def dense_lif_run(*args) -> None:
+    """_dense_lif_run compiled (its docstring has the arguments)."""
+    _compiled()[2](*args)
 
 
 NO_RECORD = np.zeros((0, 0, 0), np.int32)
@@ -257,6 +384,21 @@ class IntWeights:
     @property
     def exact(self) -> bool:
         return self.q is not None
+
+    @functools.cached_property
+    def spike_rows(self) -> tuple[np.ndarray, np.ndarray, int] | None:
+        """For kernels.dense_lif_run: (w >> shift).T (n_in, n_out) as int16 (int32 if it needs),
+        its column sums (int32) and the register's shift; None where an int32 sum could
+        overflow (n_in * max |w >> shift| >= 2^31) or the int8 form is missing."""
+        if self.q is None:
+            return None
+        rows = self.q.numpy().astype(np.int32) + self.offset
+        peak = int(np.abs(rows).max(initial=0))
+        if peak * self.n_in >= 2**31:
+            return None
+        if peak < 2**15:
+            rows = rows.astype(np.int16)
+        return rows, rows.sum(axis=0, dtype=np.int32), self.shift + self.e
 
     def product(self, rows: np.ndarray) -> np.ndarray:
         """rows (m, n_in) int8 of 0/1 -> (m, n_out) int32, the wrapped a_out register."""
