@@ -29,15 +29,24 @@ def csr_of(value: Any) -> tuple[tuple[int, int], np.ndarray, np.ndarray, np.ndar
     stored = value._nnz() if value.layout == torch.sparse_coo else value.values().numel()
     require("weights", stored, f"a sparse {tuple(value.shape)} weight")
     value = checked_sparse(value)
-    if value.layout != torch.sparse_coo:
-        value = value.to_sparse_coo()
-    value = value.coalesce()
-    rows, cols = value.indices().numpy()
-    data = value.values().to(torch.float64).numpy()
-    m = sp.coo_array((data, (rows, cols)), shape=tuple(value.shape)).tocsr()
-    m.eliminate_zeros()
-    m.sort_indices()
     shape = (int(value.shape[0]), int(value.shape[1]))
+    if value.layout in (torch.sparse_bsr, torch.sparse_bsc):
+        value = value.to_sparse_coo()
+
+    def data(v: Any) -> np.ndarray:
+        return v.to(torch.float64).numpy()
+
+    if value.layout == torch.sparse_coo:  # scipy sums duplicates (torch's coalesce is slower)
+        rows, cols = value._indices().numpy()
+        m = sp.coo_array((data(value._values()), (rows, cols)), shape=shape).tocsr()
+    elif value.layout == torch.sparse_csr:
+        m = sp.csr_array((data(value.values()), value.col_indices().numpy(),
+                          value.crow_indices().numpy()), shape=shape)
+    else:
+        m = sp.csc_array((data(value.values()), value.row_indices().numpy(),
+                          value.ccol_indices().numpy()), shape=shape).tocsr()
+    m.sum_duplicates()  # also sorts each row's columns
+    m.eliminate_zeros()
     return shape, m.indptr.astype(np.int64), m.indices.astype(np.int64), m.data
 
 
