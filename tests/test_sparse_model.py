@@ -274,3 +274,16 @@ def test_calibrated_floor_centring_of_a_sparse_weight_equals_its_dense_twin():
     for name in want.nodes:
         assert got.nodes[name] == want.nodes[name], name
     assert np.any(np.asarray(got.nodes["1"].bias_mant) != 0)
+
+
+def test_split_weights_of_a_sparse_weight_equal_its_dense_twin():
+    """--weight-split: the sparse layer's fine twin is a Sparse of the residual's non-zero codes,
+    as pass sparsify stores the dense twin's fine Dense."""
+    n = 1024
+    sparse, dense = _twins(n, 0.02, 8)
+    got = api.lower(api.load(sparse, input_shape=(n,)), "emu", weight_split=True)[0]
+    want = api.lower(api.load(dense, input_shape=(n,)), "emu", weight_split=True)[0]
+    assert isinstance(got.nodes["0.fine"], hw.Sparse)
+    assert set(got.nodes) == set(want.nodes)
+    for name in want.nodes:
+        assert got.nodes[name] == want.nodes[name], name
