@@ -98,3 +98,19 @@ def test_calibrated_centring_follows_the_float_model_on_sparse_input():
 def test_calibration_of_the_wrong_shape_is_one_sentence(shape):
     with pytest.raises(SnnCompileError, match=r"shape .* reads .* \(samples, steps, 40\)"):
         api.lower(quiet_layer(), "emu", calibration=np.zeros(shape))
+
+
+def test_calibration_reaches_the_quantizer_of_a_pt_model():
+    """`--calibration` is no longer an ONNX-only front-end option: for a .pt model it goes to the
+    quantizer (its shape checked against the model's input), and changes the centring biases."""
+    from pathlib import Path
+
+    digits = Path(__file__).resolve().parents[1] / "examples" / "digits" / "digits.pt"
+    cal = (np.random.default_rng(0).random((4, 16, 64)) < 0.2).astype(np.float32)
+    plain = api.build(digits, "emu", weight_split=True).hw_graph
+    tuned = api.build(digits, "emu", weight_split=True, calibration=cal).hw_graph
+    layers = [n for n, op in plain.nodes.items() if isinstance(op, hw.LIF)]
+    assert any(not np.array_equal(plain.nodes[n].bias_mant, tuned.nodes[n].bias_mant)
+               for n in layers)
+    with pytest.raises(SnnCompileError, match=r"calibration data has shape \(4, 16, 63\)"):
+        api.build(digits, "emu", calibration=cal[..., :63])
