@@ -113,3 +113,60 @@ def test_only_sealed_memory_counts_as_frozen(tmp_path):
     view = writable[:2]
     view.setflags(write=False)
     assert frozen_array(view) is not view  # its owner can still be written
+
+
+def write_layouts(path: Path) -> dict[str, bool]:
+    """Datasets of every layout the guard child meets; name -> whether libdeflate takes it."""
+    rng = np.random.default_rng(1)
+    taken = {}
+    with h5py.File(path, "w") as f:
+        def add(name, data, fast, **kw):
+            f.create_dataset(name, data=data, **kw)
+            taken[name] = fast
+        add("edges", rng.normal(size=(70, 33)), True, compression="gzip", chunks=(8, 10))
+        add("ints", rng.integers(-99, 99, (5, 6, 7), dtype=np.int16), True, compression="gzip",
+            chunks=(2, 4, 3))
+        add("one_d", rng.random(1000).astype(np.float32), True, compression=9, chunks=(64,))
+        add("shuffled", rng.normal(size=(40, 40)), False, compression="gzip", shuffle=True)
+        add("big_endian", rng.normal(size=(30, 30)).astype(">f8"), False, compression="gzip",
+            chunks=(8, 8))
+        add("contiguous", rng.normal(size=(20, 20)), False)
+        add("lzf", rng.normal(size=(20, 20)), False, compression="lzf")
+        f.create_dataset("sparse_chunks", shape=(32, 32), dtype="f8", chunks=(8, 8),
+                         compression="gzip", fillvalue=2.5)
+        f["sparse_chunks"][:8, :8] = 1.0  # one chunk written, the rest the fill value
+        taken["sparse_chunks"] = False
+        unfiltered = f.create_dataset("unfiltered_chunk", shape=(16, 16), dtype="<i4",
+                                      chunks=(8, 8), compression="gzip")
+        unfiltered[...] = np.arange(256, dtype="<i4").reshape(16, 16)
+        raw = np.full((8, 8), 7, dtype="<i4")
+        unfiltered.id.write_direct_chunk((8, 8), raw.tobytes(), filter_mask=1)  # stored as is
+        taken["unfiltered_chunk"] = True
+    return taken
+
+
+def test_libdeflate_reads_the_plain_layouts_as_hdf5_does_and_leaves_the_rest(tmp_path):
+    from snncompile.frontends.hdf5_inflate import inflate_into
+
+    path = tmp_path / "layouts.h5"
+    taken = write_layouts(path)
+    with h5py.File(path, "r") as f:
+        for name, fast in taken.items():
+            dset = f[name]
+            target = np.zeros(dset.shape, dset.dtype)
+            assert inflate_into(dset, target) is fast, name
+            if fast:
+                assert np.array_equal(target, dset[()]), name
+    assert_same_tree(read_hdf5(path, "NIR file"), nir_reader_tree(path))
+
+
+def test_a_chunk_that_does_not_inflate_is_hdf5s_to_refuse(tmp_path):
+    """libdeflate gives up on it, HDF5 reads it as before and fails: one sentence."""
+    from snncompile.errors import ModelLoadError
+
+    path = tmp_path / "bad.h5"
+    with h5py.File(path, "w") as f:
+        d = f.create_dataset("w", data=np.ones((16, 16)), chunks=(8, 8), compression="gzip")
+        d.id.write_direct_chunk((8, 0), b"\x78\x9c not deflate data", filter_mask=0)
+    with pytest.raises(ModelLoadError, match="HDF5 cannot read it"):
+        read_hdf5(path, "NIR file")

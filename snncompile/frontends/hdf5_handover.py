@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from snncompile.frontends.hdf5_inflate import inflate_into
 from snncompile.ir.op import SealedMemory
 
 ALIGN = 64  # each array starts on a cache line, so the parent's views are aligned
@@ -55,10 +56,10 @@ def pack(datasets: list[tuple[str, Any]], fd: int) -> dict:
             entry.update(offset=offset, dtype=dset.dtype.str, shape=list(dset.shape))
             target = np.frombuffer(memory, dset.dtype, nbytes // dset.dtype.itemsize,
                                    offset).reshape(dset.shape)
-            if dset.ndim and nbytes:
-                dset.read_direct(target)
-            elif nbytes:
+            if not dset.ndim:
                 target[...] = dset[()]
+            elif nbytes and not inflate_into(dset, target):
+                dset.read_direct(target)
             del target
         entries.append(entry)
     if memory is not None:
