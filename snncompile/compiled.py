@@ -133,8 +133,9 @@ def compile(model: Any, target: api.TargetLike = "emu", input_shape: Any = None,
     for `target` (a registered name: emu, loihi2, loihi1, fpga; a target folder; a Target).
     `input_shape` is one step's input without the batch (needed unless a module starts with a
     Linear); `dt` the time step; other front-end options as the CLI's (reset, reset_timing for
-    NIR; calibration, percentile, max_pool, onnx_mode for ONNX). With `out_dir`, the build folder is
-    written there too."""
+    NIR; percentile, max_pool, onnx_mode for ONNX; calibration: ONNX ANNs' threshold data, or any
+    model's input (samples, steps, ...) for the floor centring). With `out_dir`, the build folder
+    is written there too."""
     options = {k: v for k, v in {"input_shape": input_shape, "dt": dt, **frontend_options}.items()
                if v is not None}
     if "input_shape" in options:
