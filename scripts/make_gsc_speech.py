@@ -35,8 +35,8 @@ VOICES = (
 )
 
 
-def speak(word: str, voice: str, speed: int, pitch: int) -> np.ndarray:
-    """espeak-ng's rendering of word at its own rate (22,050 Hz), as int16."""
+def speak(word: str, voice: str, speed: int, pitch: int) -> tuple[np.ndarray, int]:
+    """espeak-ng's rendering of word as int16, with its sample rate (22,050 Hz)."""
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "w.wav"
         subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch),
