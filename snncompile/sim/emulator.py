@@ -13,6 +13,7 @@ any order, so the result equals Lava's integer sum (asserted per synapse below).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -99,15 +100,20 @@ class _DelayDense(_Synapse):
     """Delay ring: slot k holds what the neurons read k + 1 steps after the current one; one
     _Dense product per distinct delay (the weights whose delay is k, others 0)."""
 
-    def __init__(self, *args: Any):
-        super().__init__(*args)
+    @functools.cached_property
+    def groups(self) -> list[tuple[int, _Dense]]:
+        """(delay, its weights as a _Dense), made on first use: the compiled step loop never
+        needs them (22 delays made 22 int8 matrices per run of the delays example)."""
         delays = np.asarray(self.op.delays)
         w = np.asarray(self.op.weights)
-        self.groups = [(int(k), _Dense(self.name, dataclasses.replace(
+        return [(int(k), _Dense(self.name, dataclasses.replace(
             self.op, weights=np.where(delays == k, w, 0), sign_mode=resolved_sign_mode(self.op)),
             self.in_shape, self.register.shape[1:], 1)) for k in np.unique(delays)]
-        self.ring = np.zeros((len(self.register), int(delays.max(initial=0)) + 1,
-                              self.register.shape[1]), dtype=np.int64)
+
+    @functools.cached_property
+    def ring(self) -> np.ndarray:
+        return np.zeros((len(self.register), int(np.max(self.op.delays, initial=0)) + 1,
+                         self.register.shape[1]), dtype=np.int64)
 
     def receive(self, s: np.ndarray, t: int, events: list[Event] | None) -> None:
         self.ring = np.roll(self.ring, -1, axis=1)

@@ -227,80 +227,209 @@ def _int32_params(du, dv, vth, bias):
             np.minimum(vth, 2**31 - 1).astype(np.int32), bias.astype(np.int32))
 
 
-def _graph_steps(x, steps, u, v, s_prev, du, dv, vth, bias, pop_off, reset, interval, phase,
-           syn_src, syn_tgt, syn_n_in, syn_n_out, syn_w, syn_e, w, acc_proto,
-           spikes, u_rec, v_rec, counts):
+def _atrlif_row(a, i, v, theta, r, di, dv, dth, dr, th0, th_step, bias, spikes):
+    """One step of one sample's ATRLIF population (hw.ATRLIF's docstring is the rule; th0 and
+    th_step already << 6): a (n,) input; i, v, theta, r (n,) state updated in place; spikes (n,)
+    int8 out. Returns (i wraps, v saturations), strict mode's "u_wrap" and "v_saturation"."""
+    n_wrap = 0
+    n_sat = 0
+    for j in range(i.shape[0]):
+        x = _wrap32(_wrap32(np.int64(a[j])) << 6)
+        i1 = _wrap32(_decay(i[j], di[j]) + x)
+        high = i1 > U_MAX
+        low = i1 <= -U_MAX
+        ii = i1 - 2 * U_MAX * high + 2 * U_MAX * low
+        n_wrap += high + low
+        v1 = _wrap32(_decay(v[j], dv[j]) + ii + bias[j])
+        vv = min(max(v1, -V_MAX), V_MAX)
+        n_sat += vv != v1
+        th = _wrap32(_decay(_wrap32(theta[j] - th0[j]), dth[j]) + th0[j])
+        rr = _wrap32(_decay(r[j], dr[j]))
+        s = _wrap32(vv - rr) >= th
+        spikes[j] = s
+        if s:
+            rr = _wrap32(rr + 2 * th)
+            th = _wrap32(th + th_step[j])
+        i[j] = ii
+        v[j] = vv
+        theta[j] = th
+        r[j] = rr
+    return n_wrap, n_sat
+
+
+def _conv_scatter(src, s0, n_in, geom, w, w0, a):
+    """a += conv2d of the source values src[s0:s0 + n_in] (C, H, W), one non-zero input at a
+    time: its value times the kernel taps that reach each output; geom = (C, H, W, O, OH, OW,
+    kH, kW, stride h, w, padding h, w, dilation h, w, groups), kernel (O, C / groups, kH, kW)
+    row-major at w[w0:]. Returns whether any input was non-zero."""
+    c_in, h, wd, c_out, oh, ow, kh, kw = geom[0], geom[1], geom[2], geom[3], geom[4], geom[5], \
+        geom[6], geom[7]
+    sh, sw, ph, pw, dh, dw, groups = geom[8], geom[9], geom[10], geom[11], geom[12], geom[13], \
+        geom[14]
+    cg = c_in // groups
+    og = c_out // groups
+    active = False
+    for j in range(n_in):
+        value = src[s0 + j]
+        if value == 0:
+            continue
+        active = True
+        c = j // (h * wd)
+        iy = (j // wd) % h
+        ix = j % wd
+        g = c // cg
+        for ky in range(kh):
+            ty = iy + ph - ky * dh
+            if ty < 0 or ty % sh != 0 or ty // sh >= oh:
+                continue
+            for kx in range(kw):
+                tx = ix + pw - kx * dw
+                if tx < 0 or tx % sw != 0 or tx // sw >= ow:
+                    continue
+                pos = (ty // sh) * ow + tx // sw
+                for o in range(g * og, (g + 1) * og):
+                    a[o * oh * ow + pos] += value * w[w0 + ((o * cg + c - g * cg) * kh + ky) * kw
+                                                      + kx]
+    return active
+
+
+def _graph_steps(x, steps, u, v, s_prev, par, pops, syns, w, acc_proto, spikes, recs, counts,
+                 adaptive, sparse, conv):
     """compiled_steps' loop (kept here, beside the _lif_row it calls, so numba's on-disk cache
     is renewed when either changes): every sample b over `steps` hw steps.
 
-    x (batch, steps_in, n_in) int32 source values; u, v (batch, N) int64 and s_prev (batch, N)
-    int8 the populations' state (concatenated, population p at pop_off[p]:pop_off[p + 1]),
-    updated in place; du, dv, vth, bias (N,) int64; reset, interval, phase (P,) as lif_run takes
-    them. Sources: the input at 0..n_in, population p at n_in + pop_off[p]. Synapse k adds the
-    rows of w[syn_w[k]:] (n_in x n_out, row-major) of its source syn_src[k]'s non-zero values,
-    shifted by syn_e[k], into the register of neurons syn_tgt[k] onward. spikes (batch, steps,
-    N) int8 out; u_rec, v_rec the same int32 or empty; counts (steps, P, 2) += u wraps and v
-    saturations."""
+    x (batch, steps_in, n_in) int8 source values; u, v (batch, N) int64 and s_prev (batch, N)
+    int8 the populations' state (concatenated; u is an ATRLIF's i), updated in place; par (du
+    or delta_i's factor, dv, vth, bias) (N,) int64; pops (P, 6): lo, hi, kind (0 LIF, 1
+    ATRLIF), reset, interval, phase. Sources: the input at 0..n_in, neuron j at n_in + j.
+    syns (S, 10): kind (0 Dense: rows (n_in x n_out) at w[w_off:]; 1 Sparse: CSR over its
+    inputs, indptr at sparse[ptr:], indices at sparse[ind:], values at w[w_off:]; 2 Conv:
+    conv[0][k] its geometry), source, target neuron, n_in, n_out, w_off, weight_exp, delay, ptr,
+    ind. Dense and Sparse sums are shifted and wrapped to int32, Conv's wrapped to 24 bits
+    (counted in conv[1] (steps, S)); a delay-d synapse's sum enters the register d steps later
+    (a ring of registers). spikes (batch, steps, N) int8 out; recs (u, v) (batch, steps, N)
+    int32 or empty; counts (steps, P, 2) += u wraps and v saturations. adaptive: None, or the
+    ATRLIF state and constants (theta, r (batch, N) int64; theta and r decay factors, theta_0,
+    theta_step (N,); theta and r records). adaptive, sparse and conv are None when no
+    population or synapse needs them: numba then compiles their branches out, which keeps the
+    LIF and Dense loops as fast as a loop without them."""
     batch, steps_in, n_in = x.shape
     n = u.shape[1]
-    n_pop = len(reset)
+    n_pop = pops.shape[0]
+    du, dv, vth, bias = par
+    u_rec, v_rec = recs
     record = u_rec.shape[0] > 0
-    acc = np.zeros(syn_n_out.max() if len(syn_n_out) else 0, acc_proto.dtype)
+    ring_len = syns[:, 7].max() + 1 if syns.shape[0] else 1
+    acc = np.zeros(syns[:, 4].max() if syns.shape[0] else 0, acc_proto.dtype)
     for b in range(batch):
         src = np.zeros(n_in + n, np.int32)
         reg = np.zeros(n, np.int64)
         nxt = np.zeros(n, np.int64)
+        ring = np.zeros((ring_len, n), np.int64)
         ub = u[b]
         vb = v[b]
         sb = s_prev[b]
         for t in range(steps):
             for p in range(n_pop):
-                lo = pop_off[p]
-                hi = pop_off[p + 1]
-                if interval[p] > 0 and (t + 1) % interval[p] == phase[p]:
-                    ub[lo:hi] = 0
-                    vb[lo:hi] = 0
-                    sb[lo:hi] = 0
-                n_wrap, n_sat = _lif_row(
-                    reg[lo:hi], ub[lo:hi], vb[lo:hi], sb[lo:hi], du[lo:hi], dv[lo:hi],
-                    vth[lo:hi], bias[lo:hi], reset[p], spikes[b, t, lo:hi])
-                counts[t, p, 0] += n_wrap
-                counts[t, p, 1] += n_sat
+                lo = pops[p, 0]
+                hi = pops[p, 1]
+                done = False
+                if adaptive is not None:  # noqa: SIM102 (alone, so numba prunes it)
+                    if pops[p, 2] == 1:
+                        n_wrap, n_sat = _atrlif_row(
+                            reg[lo:hi], ub[lo:hi], vb[lo:hi], adaptive[0][b, lo:hi],
+                            adaptive[1][b, lo:hi], du[lo:hi], dv[lo:hi], adaptive[2][lo:hi],
+                            adaptive[3][lo:hi], adaptive[4][lo:hi], adaptive[5][lo:hi],
+                            bias[lo:hi], spikes[b, t, lo:hi])
+                        counts[t, p, 0] += n_wrap
+                        counts[t, p, 1] += n_sat
+                        done = True
+                if not done:
+                    if pops[p, 4] > 0 and (t + 1) % pops[p, 4] == pops[p, 5]:
+                        ub[lo:hi] = 0
+                        vb[lo:hi] = 0
+                        sb[lo:hi] = 0
+                    n_wrap, n_sat = _lif_row(
+                        reg[lo:hi], ub[lo:hi], vb[lo:hi], sb[lo:hi], du[lo:hi], dv[lo:hi],
+                        vth[lo:hi], bias[lo:hi], pops[p, 3], spikes[b, t, lo:hi])
+                    counts[t, p, 0] += n_wrap
+                    counts[t, p, 1] += n_sat
             for j in range(n):
                 src[n_in + j] = spikes[b, t, j]
             if record:
                 for j in range(n):
                     u_rec[b, t, j] = ub[j]
                     v_rec[b, t, j] = vb[j]
+                if adaptive is not None:
+                    for j in range(n):
+                        adaptive[6][b, t, j] = adaptive[0][b, j]
+                        adaptive[7][b, t, j] = adaptive[1][b, j]
             if t < steps_in:
                 for j in range(n_in):
                     src[j] = x[b, t, j]
             else:
                 src[:n_in] = 0
             nxt[:] = 0
-            for k in range(len(syn_src)):
-                m = syn_n_out[k]
+            for k in range(syns.shape[0]):
+                row = syns[k]
+                kind, s0, t0, k_in, m = row[0], row[1], row[2], row[3], row[4]
+                base, e, delay = row[5], row[6], row[7]
                 a = acc[:m]
                 a[:] = 0
-                base = syn_w[k]
-                s0 = syn_src[k]
-                for j in range(syn_n_in[k]):
+                active = False  # a synapse whose sources were all silent adds nothing
+                done = False
+                if conv is not None:  # noqa: SIM102
+                    if kind == 2:
+                        active = _conv_scatter(src, s0, k_in, conv[0][k], w, base, a)
+                        n_wrap = 0
+                        for i in range(m):
+                            y = np.int64(a[i])
+                            n_wrap += (y < -U_MAX) | (y >= U_MAX)
+                            a[i] = ((y + U_MAX) & (2 * U_MAX - 1)) - U_MAX
+                        conv[1][t, k] += n_wrap
+                        done = True
+                if sparse is not None:  # noqa: SIM102
+                    if kind == 1:
+                        ptr, ind = row[8], row[9]
+                        for j in range(k_in):
+                            value = src[s0 + j]
+                            if value != 0:
+                                active = True
+                                for q in range(sparse[ptr + j], sparse[ptr + j + 1]):
+                                    a[sparse[ind + q]] += value * w[base + q]
+                for j in range(0 if kind else k_in):
                     value = src[s0 + j]
                     if value == 0:
                         continue
-                    row = w[base + j * m:base + (j + 1) * m]
+                    active = True
+                    w_row = w[base + j * m:base + (j + 1) * m]
                     if value == 1:
                         for i in range(m):
-                            a[i] += row[i]
+                            a[i] += w_row[i]
                     else:
                         for i in range(m):
-                            a[i] += value * row[i]
-                e = syn_e[k]
-                t0 = syn_tgt[k]
-                for i in range(m):
-                    y = np.int64(a[i])
-                    y = y << e if e > 0 else y >> -e
-                    nxt[t0 + i] += _wrap32(y)
+                            a[i] += value * w_row[i]
+                if not active:
+                    continue
+                if not done:  # the shift and int32 wrap, in place (the result fits a)
+                    if e >= 0:
+                        for i in range(m):
+                            a[i] = _wrap32(np.int64(a[i]) << e)
+                    else:
+                        for i in range(m):
+                            a[i] = _wrap32(np.int64(a[i]) >> -e)
+                if delay == 0:
+                    for i in range(m):
+                        nxt[t0 + i] += a[i]
+                else:
+                    later = (t + delay) % ring_len
+                    for i in range(m):
+                        ring[later, t0 + i] += a[i]
+            if ring_len > 1:
+                slot = ring[t % ring_len]
+                for j in range(n):
+                    nxt[j] += slot[j]
+                    slot[j] = 0
             reg, nxt = nxt, reg
 
 
@@ -308,13 +437,15 @@ def _graph_steps(x, steps, u, v, s_prev, du, dv, vth, bias, pop_off, reset, inte
 def _compiled():
     """The kernels compiled by numba, on first use (importing numba costs a second or two, which
     a compile that never runs the emulator should not pay); cached on disk by numba."""
-    global _wrap32, _decay, _lif_row, _int32_params, _spike_sum
+    global _wrap32, _decay, _lif_row, _int32_params, _spike_sum, _atrlif_row, _conv_scatter
     import numba
 
     _wrap32 = numba.njit(cache=True, nogil=True, inline="always")(_wrap32)
     _int32_params = numba.njit(cache=True, nogil=True, inline="always")(_int32_params)
     _decay = numba.njit(cache=True, nogil=True, inline="always")(_decay)
     _lif_row = numba.njit(cache=True, nogil=True, inline="always")(_lif_row)
+    _atrlif_row = numba.njit(cache=True, nogil=True, inline="always")(_atrlif_row)
+    _conv_scatter = numba.njit(cache=True, nogil=True)(_conv_scatter)
     _spike_sum = numba.njit(cache=True, nogil=True, inline="always")(_spike_sum)
     return (numba.njit(cache=True, nogil=True)(_lif_run),
             numba.njit(cache=True, nogil=True)(_graph_steps),
