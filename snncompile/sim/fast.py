@@ -75,7 +75,7 @@ def _register(synapse: Any, srcs: list[np.ndarray], s0: int, s1: int) -> np.ndar
     n_out = synapse.register.shape[1]
     groups = synapse.groups if type(synapse).__name__ == "_DelayDense" else [(0, synapse)]
     if len(groups) == 1 and groups[0][0] == 0 and s0 >= 0:  # the common case: no padding
-        return _product(synapse, _rows(srcs, s0, s1)).reshape(batch, s1 - s0, n_out)
+        return _product(groups[0][1], _rows(srcs, s0, s1)).reshape(batch, s1 - s0, n_out)
     out = np.zeros((batch, s1 - s0, n_out), np.int32)
     for k, part in groups:
         lo, hi = max(s0 - k, 0), s1 - k
