@@ -3,7 +3,8 @@ byte each), state (u, v int64 per neuron and sample), input (int8 spikes) and ou
 spike train of every layer, which run_emulator returns). Each row runs in a fresh process and
 is the rise of the peak RSS (ru_maxrss) over the RSS after a warm-up run on one sample, so
 torch's, numba's and the graph's own memory are not counted. Rows: the dense CUBA net of
-vs_peers.py (T = 500) at batch 1, 64 and 256, and the NIR paper's CNN (T = 100) at batch 1 and
+vs_peers.py (T = 500) at batch 1, 64 and 256, the same net fed analog (real-valued, float32)
+input quantized to 8-bit payloads at batch 64, and the NIR paper's CNN (T = 100) at batch 1 and
 64; issue 19 asks for under 2x.
 
     python benchmarks/emulator_memory.py            # every row
@@ -23,8 +24,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 CNN = HERE.parent / "tests/data/nir-paper/02_cnn/cnn_sinabs.nir"
-ROWS = (("dense", 1, 500), ("dense", 64, 500), ("dense", 256, 500), ("cnn", 1, 100),
-        ("cnn", 64, 100))
+ROWS = (("dense", 1, 500), ("dense", 64, 500), ("dense", 256, 500), ("analog", 64, 500),
+        ("cnn", 1, 100), ("cnn", 64, 100))
 
 
 def rss_mib() -> float:
@@ -33,10 +34,19 @@ def rss_mib() -> float:
 
 
 def graph_of(net: str):
-    if net == "dense":
+    if net in ("dense", "analog"):
         from vs_peers import dense_graph
 
-        return "dense CUBA 128-512-256-10", dense_graph()
+        g = dense_graph()
+        if net == "dense":
+            return "dense CUBA 128-512-256-10", g
+        from snncompile.ir import hw_ops as hw
+        from snncompile.ir.check import check
+        from snncompile.ir.graph import Graph
+
+        nodes = {**g.nodes, "in": hw.AnalogInput(shape=g.nodes["in"].shape, scale=1 / 127)}
+        return ("dense CUBA 128-512-256-10, analog input",
+                check(Graph(level="hw", nodes=nodes, edges=g.edges)))
     from snncompile import api
 
     return "NIR-paper CNN (cnn_sinabs.nir)", api.lower(api.load(CNN), "emu")[0]
@@ -52,8 +62,14 @@ def one(net: str, batch: int, steps: int) -> str:
     label, g = graph_of(net)
     shape = g.shapes[g.inputs[0]]
     rng = np.random.default_rng(0)
-    run_emulator(g, (rng.random((1, steps, *shape)) < 0.1).astype(np.int8))  # warm-up
-    x = (rng.random((batch, steps, *shape)) < 0.1).astype(np.int8)
+    analog = net == "analog"
+
+    def draw(n: int) -> np.ndarray:  # spikes, or real values in [-1, 1) for the analog input
+        u = rng.random((n, steps, *shape))
+        return (2 * u - 1).astype(np.float32) if analog else (u < 0.1).astype(np.int8)
+
+    run_emulator(g, draw(1))  # warm-up
+    x = draw(batch)
     before = rss_mib()
     result = run_emulator(g, x)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

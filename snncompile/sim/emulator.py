@@ -24,7 +24,7 @@ from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 from snncompile.progress import staged
 from snncompile.sim.fixed import EXACT, U_MAX, V_MAX, Event, SimTrace, decay, wrap
-from snncompile.sim.inputs import check_analog_sums, check_input
+from snncompile.sim.inputs import check_analog_sums, check_input, graded_int32
 from snncompile.sim.kernels import NO_RECORD, RESETS, IntWeights, lif_run, per_neuron
 from snncompile.sim.lava_params import effective_bias, effective_weights, resolved_sign_mode
 from snncompile.sim.sigma_delta import NEURON_RULES as GRADED_RULES
@@ -269,7 +269,7 @@ def simulate(
     graded = isinstance(g.nodes[in_name], hw.GradedInput)
     analog = isinstance(g.nodes[in_name], hw.AnalogInput)  # int8 payloads into synapses
     if graded:
-        x = wrap(np.asarray(spikes_hw, dtype=np.int64), 32)
+        x = graded_int32(spikes_hw)  # int32 holds every wrapped value: no int64 copy
     elif analog:
         x = np.asarray(spikes_hw).astype(np.int8)
     else:
