@@ -111,7 +111,8 @@ def _tables(g: Graph, syn: dict, source: dict[str, int], start: dict[str, int]) 
             w = np.asarray(op.weight, np.int64)
             geom = [*shapes[p], *shapes[k], *w.shape[2:], *op.stride, *op.padding,
                     *op.dilation, op.groups]
-            tables.add(k, CONV, w, fan_in=int(np.prod(w.shape[1:])), geom=geom, **common)
+            tables.add(k, CONV, np.ascontiguousarray(w.transpose(1, 2, 3, 0)),
+                       fan_in=int(np.prod(w.shape[1:])), geom=geom, **common)
         elif type(op) is hw.Sparse:
             indptr, indices, values = rule.wt
             fan_in = int(np.diff(np.asarray(op.indptr)).max(initial=0))

@@ -257,11 +257,13 @@ def _atrlif_row(a, i, v, theta, r, di, dv, dth, dr, th0, th_step, bias, spikes):
     return n_wrap, n_sat
 
 
-def _conv_scatter(src, s0, n_in, geom, w, w0, a):
-    """a += conv2d of the source values src[s0:s0 + n_in] (C, H, W), one non-zero input at a
+def _conv_scatter(src, s0, n_in, geom, w, w0, a, scratch):
+    """a = conv2d of the source values src[s0:s0 + n_in] (C, H, W), one non-zero input at a
     time: its value times the kernel taps that reach each output; geom = (C, H, W, O, OH, OW,
-    kH, kW, stride h, w, padding h, w, dilation h, w, groups), kernel (O, C / groups, kH, kW)
-    row-major at w[w0:]. Returns whether any input was non-zero."""
+    kH, kW, stride h, w, padding h, w, dilation h, w, groups), the kernel as (C / groups, kH,
+    kW, O) row-major at w[w0:] (output channels innermost: each tap adds a contiguous run of
+    channels into the channel-last scratch (OH * OW * O,), which vectorizes; then transposed into
+    a (O, OH, OW)). Returns whether any input was non-zero."""
     c_in, h, wd, c_out, oh, ow, kh, kw = geom[0], geom[1], geom[2], geom[3], geom[4], geom[5], \
         geom[6], geom[7]
     sh, sw, ph, pw, dh, dw, groups = geom[8], geom[9], geom[10], geom[11], geom[12], geom[13], \
@@ -269,6 +271,9 @@ def _conv_scatter(src, s0, n_in, geom, w, w0, a):
     cg = c_in // groups
     og = c_out // groups
     active = False
+    m = c_out * oh * ow
+    buf = scratch[:m]
+    buf[:] = 0
     for j in range(n_in):
         value = src[s0 + j]
         if value == 0:
@@ -286,10 +291,18 @@ def _conv_scatter(src, s0, n_in, geom, w, w0, a):
                 tx = ix + pw - kx * dw
                 if tx < 0 or tx % sw != 0 or tx // sw >= ow:
                     continue
-                pos = (ty // sh) * ow + tx // sw
-                for o in range(g * og, (g + 1) * og):
-                    a[o * oh * ow + pos] += value * w[w0 + ((o * cg + c - g * cg) * kh + ky) * kw
-                                                      + kx]
+                out = buf[((ty // sh) * ow + tx // sw) * c_out + g * og:][:og]
+                taps = w[w0 + (((c - g * cg) * kh + ky) * kw + kx) * c_out + g * og:][:og]
+                if value == 1:
+                    for o in range(og):
+                        out[o] += taps[o]
+                else:
+                    for o in range(og):
+                        out[o] += value * taps[o]
+    if active:
+        for o in range(c_out):
+            for pos in range(oh * ow):
+                a[o * oh * ow + pos] = buf[pos * c_out + o]
     return active
 
 
@@ -321,6 +334,7 @@ def _graph_steps(x, steps, u, v, s_prev, par, pops, syns, w, acc_proto, spikes, 
     record = u_rec.shape[0] > 0
     ring_len = syns[:, 7].max() + 1 if syns.shape[0] else 1
     acc = np.zeros(syns[:, 4].max() if syns.shape[0] else 0, acc_proto.dtype)
+    scratch = np.zeros(len(acc) if conv is not None else 0, acc_proto.dtype)
     for b in range(batch):
         src = np.zeros(n_in + n, np.int32)
         reg = np.zeros(n, np.int64)
@@ -380,7 +394,7 @@ def _graph_steps(x, steps, u, v, s_prev, par, pops, syns, w, acc_proto, spikes, 
                 done = False
                 if conv is not None:  # noqa: SIM102
                     if kind == 2:
-                        active = _conv_scatter(src, s0, k_in, conv[0][k], w, base, a)
+                        active = _conv_scatter(src, s0, k_in, conv[0][k], w, base, a, scratch)
                         n_wrap = 0
                         for i in range(m):
                             y = np.int64(a[i])
