@@ -23,6 +23,7 @@ from snncompile.errors import GraphCheckError, InputError, UnsupportedOp
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 from snncompile.progress import staged
+from snncompile.sim import sample_chunks
 from snncompile.sim.fixed import EXACT, U_MAX, V_MAX, Event, SimTrace, decay, wrap
 from snncompile.sim.inputs import check_analog_sums, check_input, graded_int32
 from snncompile.sim.kernels import NO_RECORD, RESETS, IntWeights, lif_run, per_neuron
@@ -377,6 +378,10 @@ def run_emulator(hw_graph: Graph, x: np.ndarray, strict: bool = False,
         if interval and not periodic and steps + big_l >= op.reset_offset + interval:
             raise InputError(f"a run of {steps} steps is too long for layer {n!r}, which resets "
                              f"every {op.reset_interval} steps")
+    chunk = sample_chunks.samples_per_chunk(hw_graph, steps + big_l)
+    if not record and not strict and len(x) > chunk:  # samples are independent: run in chunks
+        return sample_chunks.merge([run_emulator(hw_graph, part) for part in np.split(
+            x, range(chunk, len(x), chunk))])
     trace = simulate(hw_graph, x, steps + big_l, record=record, strict=strict)
     nn_shapes = {k: tuple(s) for k, s in hw_graph.meta.get("nn_shapes", {}).items()}
 
