@@ -130,17 +130,21 @@ def lower(nn_graph: Graph, target: TargetLike = "emu", weight_split: bool = Fals
         if dump_after is not None:  # no pass runs on a quantized file: its one graph
             dump(text.dumps(graph))
         return graph, PrequantizedReport.of(graph, spec.name)
-    activity = None if calibration is None else _calibration_activity(nn_graph, calibration)
+    activity, ranges = (None, None) if calibration is None else _calibrated(nn_graph,
+                                                                            calibration)
     return lower_to_hw(nn_graph, spec, quantize=Quantize(split_weights=weight_split,
                                                          weight_bits=weight_bits,
-                                                         activity=activity),
+                                                         activity=activity, ranges=ranges),
                        dump_after=dump_after, dump=dump)
 
 
-def _calibration_activity(nn_graph: Graph, calibration: Any) -> dict[str, np.ndarray] | None:
-    """The float model's per-node activity on calibration input (passes/centring.activity_of),
-    None for static data; any other shape is refused in one sentence."""
+def _calibrated(nn_graph: Graph, calibration: Any) -> tuple[Any, Any]:
+    """The float model's per-node activity (passes/centring.activity_of) and per-layer u/v peaks
+    (passes/headroom.measured_ranges) on calibration input, (None, None) for static data; any
+    other shape is refused in one sentence."""
     from snncompile.passes.centring import activity_of
+    from snncompile.passes.headroom import measured_ranges
+    from snncompile.sim.reference import run_reference
 
     x = _array(calibration)
     shape = tuple(nn_graph.shapes[nn_graph.inputs[0]])
@@ -149,8 +153,12 @@ def _calibration_activity(nn_graph: Graph, calibration: Any) -> dict[str, np.nda
     if x.ndim != len(shape) + 2 or x.shape[2:] != shape or not np.all(np.isfinite(x)):
         raise SnnCompileError(f"calibration data has shape {x.shape}; the floor centring reads "
                               f"finite model input (samples, steps, {', '.join(map(str, shape))})")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise SnnCompileError(f"calibration data has shape {x.shape}: it holds no samples or no "
+                              "steps to measure the model on")
     check_work(nn_graph, len(x), x.shape[1], "calibration")
-    return activity_of(nn_graph, x)
+    recorded = run_reference(nn_graph, np.asarray(x, np.float64), record=True, state=True)
+    return activity_of(nn_graph, x, recorded), measured_ranges(nn_graph, recorded)
 
 
 def build(model: str | Path, target: TargetLike = "emu", weight_split: bool = False,

@@ -92,20 +92,23 @@ def calibrated(syns: list[Any], codes: list[WeightCode], fines: list[WeightCode 
     return total
 
 
-def activity_of(nn_graph: Any, x: np.ndarray) -> dict[str, np.ndarray]:
+def activity_of(nn_graph: Any, x: np.ndarray,
+                recorded: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Each node's output under the float model on calibration input x (batch, time,
     *input_shape), as rows (batch * time, n): the input as the chip receives it (an analog
-    input's int8 payloads, else its spikes), every other node as the reference records it."""
+    input's int8 payloads, else its spikes), every other node as the reference records it
+    (`recorded`: that reference run with record=True, if already made)."""
     from snncompile.passes.analog import analog_input
     from snncompile.sim.reference import run_reference
 
     x = np.asarray(x, np.float64)
-    recorded = run_reference(nn_graph, x, record=True)
+    if recorded is None:
+        recorded = run_reference(nn_graph, x, record=True)
     (inp,) = nn_graph.inputs
     analog = analog_input(nn_graph.meta)
     payload = analog.quantize(x) if analog is not None else x
     rows = {name: np.asarray(out).reshape(out.shape[0] * out.shape[1], -1)
-            for name, out in recorded.items() if np.ndim(out) >= 2}
+            for name, out in recorded.items() if np.ndim(out) >= 2 and ":" not in name}
     rows[inp] = np.asarray(payload).reshape(x.shape[0] * x.shape[1], -1)
     return {name: r.astype(np.int64) for name, r in rows.items()  # spikes and payloads only
             if np.array_equal(r, np.rint(r))}

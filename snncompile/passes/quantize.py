@@ -37,6 +37,7 @@ from snncompile.ir.lowered_ops import GroupedConv, GroupedDense, GroupedSparse, 
 from snncompile.ir.sparse import nonzero_sparse
 from snncompile.passes import adaptive as adaptive_rule
 from snncompile.passes import centring as centring_rule
+from snncompile.passes import headroom as headroom_rule
 from snncompile.passes.analog import analog_input
 from snncompile.passes.assemble import Incoming, assemble, incoming, layers_of
 from snncompile.passes.common import unsupported
@@ -116,7 +117,8 @@ class Quantize:
     keeps at N bits (snncompile.passes.encode.limits), Conv held to the same N-bit magnitude;
     bias-clock columns stay at 8 bits (compiler plumbing that carries biases, not model weights).
     activity: calibration rows per source node (passes/centring.activity_of): the floor
-    centring then adds each neuron's measured loss instead of half a unit per flooring synapse."""
+    centring then adds each neuron's measured loss instead of half a unit per flooring synapse;
+    ranges: each layer's u/v peak on that input, which sets its headroom (passes/headroom.py)."""
 
     headroom: float | None = None
     min_headroom: float = 8.0
@@ -125,6 +127,8 @@ class Quantize:
     weight_bits: int = 8
     activity: Mapping[str, np.ndarray] | None = dataclasses.field(default=None, compare=False,
                                                                    repr=False)
+    ranges: Mapping[str, float] | None = dataclasses.field(default=None, compare=False,
+                                                            repr=False)  # headroom.py
     name = "quantize"
 
     def __call__(self, graph: Graph, target: Target) -> tuple[Graph, QuantReport]:
@@ -203,7 +207,9 @@ class Quantize:
 
         need = self._headroom_need([x if m == 1 else x * m for x, m in zip(xs, mags)], syns,
                                    clock_x, vb, alpha, beta)
-        room = self.headroom or float(np.clip(need, self.min_headroom, self.max_headroom))
+        room = self.headroom or headroom_rule.room(need, (self.ranges or {}).get(name),
+                                                   self.min_headroom, self.max_headroom,
+                                                   (target.uv_max - 1) / 64.0)
         cap = int(min(target.vth_max, (target.uv_max - 1) // (64 * room)))
         if need > room:
             warnings.append(f"worst-case input needs {need:.3g} thresholds of u/v range, kept "
