@@ -329,7 +329,7 @@ def _graph_steps(x, steps, u, v, s_prev, par, pops, syns, w, acc_proto, spikes, 
     batch, steps_in, n_in = x.shape
     n = u.shape[1]
     n_pop = pops.shape[0]
-    du, dv, vth, bias = par
+    du, dv, vth, bias = _int32_params(par[0], par[1], par[2], par[3])
     u_rec, v_rec = recs
     record = u_rec.shape[0] > 0
     ring_len = syns[:, 7].max() + 1 if syns.shape[0] else 1
@@ -340,8 +340,8 @@ def _graph_steps(x, steps, u, v, s_prev, par, pops, syns, w, acc_proto, spikes, 
         reg = np.zeros(n, np.int64)
         nxt = np.zeros(n, np.int64)
         ring = np.zeros((ring_len, n), np.int64)
-        ub = u[b]
-        vb = v[b]
+        ub = u[b].astype(np.int32)  # int32 copies, so _lif_row runs in int32 lanes
+        vb = v[b].astype(np.int32)
         sb = s_prev[b]
         for t in range(steps):
             for p in range(n_pop):
@@ -445,6 +445,8 @@ def _graph_steps(x, steps, u, v, s_prev, par, pops, syns, w, acc_proto, spikes, 
                     nxt[j] += slot[j]
                     slot[j] = 0
             reg, nxt = nxt, reg
+        u[b] = ub
+        v[b] = vb
 
 
 @functools.cache
