@@ -3,7 +3,8 @@ centring adds vs the loss Lava's shift really causes on the data, and the emulat
 with snnTorch (fed the int8 input the chip receives: exact for events) under four rules: half a
 unit per flooring synapse (the data-free default), off, bits ((1 - 2^-k) / 2 per synapse whose
 shift drops k bits, a data-free alternative) and calibrated on inputs of another seed
-(passes/centring.py). Run from the repo root:
+(passes/centring.py; with calibration each layer's headroom comes from the data too:
+passes/headroom.py). Run from the repo root:
 
     python benchmarks/floor_centring.py [--samples 32] [--seeds 0 1 7] [--kinds events mfcc]
     python benchmarks/floor_centring.py --kinds speech --seeds 0 1
