@@ -80,7 +80,8 @@ def test_calibrated_headroom_is_reproducible():
     assert first == text.dumps(api.lower(g, "loihi2", calibration=burst(3))[0])
     assert first != text.dumps(api.lower(g, "loihi2")[0])
     assert headroom.room(500.0, None, 8.0, 128.0, 1e5) == 128.0
-    assert headroom.room(500.0, 0.5, 8.0, 128.0, 1e5) == 8.0
+    assert headroom.room(500.0, 0.5, 8.0, 128.0, 1e5) == 8.5
+    assert headroom.room(500.0, 1e6, 8.0, 128.0, 1e5) == 1e5
 
 
 @pytest.mark.parametrize("bad, words", [

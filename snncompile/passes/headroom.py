@@ -6,10 +6,11 @@ thresholds, which a dense layer on real input still passes (NeuroBench's keyword
 v at -1600..+1700 thresholds in the float model, saturating in all four layers, output counts 4 %
 low), while a larger fixed range costs every layer precision. With calibration input the float
 reference's |u| and pre-reset |v| per layer (`measured_ranges`) set the range: their QUANTILE
-over samples, steps and neurons, times MARGIN, never below min_headroom (the data-free floor).
-A quantile, not the peak: the rare tail (v's last 0.1 %) costs less clipped than the precision a
-range for it would take (benchmarks/floor_centring.py --headroom; docs/semantics.md, "Floor
-centring").
+over samples, steps and neurons plus min_headroom (the data-free floor, as a margin). A quantile,
+not the peak: on speech the rare tail (v's last 0.1 %) costs less clipped than the precision a
+range for it would take; the added floor keeps layers whose quantile is small (digits' first
+layer: 9 thresholds) out of saturation on held-out input (benchmarks/floor_centring.py,
+docs/semantics.md, "Floor centring").
 """
 
 from __future__ import annotations
@@ -21,20 +22,20 @@ import numpy as np
 
 from snncompile.ir import nn_ops
 
-MARGIN = 1.0  # x the quantile (measured: 1 and 2 on the peak and on the 0.999 quantile)
 QUANTILE = 0.999  # of |u| and |v| over samples, steps and neurons (measured: 0.99 to 1)
 KINDS = (nn_ops.IF, nn_ops.LIF, nn_ops.CubaLIF)  # others (adaptive) keep the data-free rule
 
 
 def room(need: float, measured: float | None, min_headroom: float, max_headroom: float,
          most: float) -> float:
-    """The u/v range in thresholds a layer keeps: MARGIN x its measured quantile within
-    [min_headroom, most] (most: the range at vth = 1) when measured, else the worst-case `need`
-    within [min_headroom, max_headroom]. The measured peak may pass `need`: a subtract-reset
-    neuron driven above threshold every step piles v up beyond that bound."""
+    """The u/v range in thresholds a layer keeps: its measured quantile plus min_headroom (the
+    margin for input beyond the calibration set), at most `most` (the range at vth = 1), when
+    measured; else the worst-case `need` within [min_headroom, max_headroom]. The measured range
+    may pass `need`: a subtract-reset neuron driven above threshold every step piles v up beyond
+    that bound."""
     if measured is None:
         return float(np.clip(need, min_headroom, max_headroom))
-    return float(np.clip(MARGIN * measured, min_headroom, most))
+    return float(min(measured + min_headroom, most))
 
 
 def measured_ranges(nn_graph: Any, recorded: Mapping[str, np.ndarray]) -> dict[str, float]:
