@@ -10,7 +10,7 @@ routing, E-W = columns, N-S = rows) and crosses |d chip row| + |d chip col| chip
 Graph inputs come from the host, west of chip 0's core (0, 0).
 
 Counting unites the partitioner's structural `needed()` sets of a core's blocks (channels x
-order intervals, or a mask) and sums prefix sums of spikes in each source layer's order over
+order intervals, or neuron ids) and sums prefix sums of spikes in each source layer's order over
 them, so no N x N matrix is built.
 """
 

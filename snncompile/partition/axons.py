@@ -17,6 +17,7 @@ import dataclasses
 
 import numpy as np
 
+from snncompile.partition.id_sets import count_inside, sorted_distinct
 from snncompile.partition.layers import Layer, Needed
 from snncompile.partition.route import HOST, Routes
 from snncompile.partition.split import Block
@@ -38,39 +39,38 @@ def merge(starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray
 @dataclasses.dataclass
 class Union:
     """Source neurons a set of blocks reads from one source node: channel classes, each a channel
-    set x merged order intervals (disjoint in channels), or a 2-D prefix sum of a (C, HW) mask."""
+    set x merged order intervals (disjoint in channels), or sorted distinct ids c * HW + order
+    position (when a Dense or Sparse op reads the source: the neurons read, never a (C, HW)
+    table, which at 100k source neurons cost 0.8 MB per core)."""
 
     # each class: chan_cum, starts, stops, cum
     classes: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
-    mask_cum: np.ndarray | None = None  # (C + 1, HW + 1) prefix sums over channels and order
+    ids: np.ndarray | None = None
+    hw_size: int = 0
 
     def count(self) -> int:
-        if self.mask_cum is not None:
-            return int(self.mask_cum[-1, -1])
+        if self.ids is not None:
+            return len(self.ids)
         return int(sum(cc[-1] * cum[-1] for cc, _, _, cum in self.classes))
 
     def overlap(self, c0: np.ndarray, c1: np.ndarray, p0: np.ndarray, p1: np.ndarray) -> np.ndarray:
         """|union n (channels c0:c1 x order positions p0:p1)| for arrays of blocks."""
-        if self.mask_cum is not None:
-            m = self.mask_cum
-            return (m[c1, p1] - m[c0, p1] - m[c1, p0] + m[c0, p0]).astype(np.int64)
+        if self.ids is not None:
+            return count_inside(self.ids, self.hw_size, c0, c1, p0, p1)
         out = np.zeros(len(c0), np.int64)
         for cc, s, e, cum in self.classes:
             out += (cc[c1] - cc[c0]) * (_below(s, e, cum, p1) - _below(s, e, cum, p0))
         return out
 
     def pieces(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """(channels, starts, stops) products whose disjoint union is the set; a mask gives one
+        """(channels, starts, stops) products whose disjoint union is the set; ids give one
         product per channel (its order positions as unit intervals)."""
-        if self.mask_cum is None:
+        if self.ids is None:
             return [(np.flatnonzero(np.diff(cc)), s, e) for cc, s, e, _ in self.classes]
-        m = self.mask_cum
-        mask = (m[1:, 1:] - m[:-1, 1:] - m[1:, :-1] + m[:-1, :-1]) > 0
-        out = []
-        for c in np.flatnonzero(mask.any(1)):
-            pos = np.flatnonzero(mask[c])
-            out.append((np.array([c]), pos, pos + 1))
-        return out
+        chans, pos = np.divmod(self.ids, self.hw_size)
+        cuts = np.flatnonzero(np.diff(chans)) + 1
+        return [(np.array([c[0]]), k, k + 1) for c, k in zip(np.split(chans, cuts),
+                                                            np.split(pos, cuts)) if len(c)]
 
 
 def _below(s: np.ndarray, e: np.ndarray, cum: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -83,22 +83,11 @@ def _below(s: np.ndarray, e: np.ndarray, cum: np.ndarray, x: np.ndarray) -> np.n
     return cum[i] + part
 
 
-def union_of(needs: list[Needed], channels: int) -> Union:
-    """The union of several blocks' needs from one source node (channels: the source's C)."""
+def union_of(needs: list[Needed]) -> Union:
+    """The union of several blocks' needs from one source node."""
     hw_size = needs[0].hw_size
-    if any(n.mask is not None for n in needs):
-        mask = np.zeros((channels, hw_size), bool)
-        for n in needs:
-            if n.mask is not None:
-                mask |= n.mask
-            else:
-                pos = np.zeros(hw_size + 1, np.int64)
-                np.add.at(pos, n.starts, 1)
-                np.add.at(pos, n.stops, -1)
-                mask[np.flatnonzero(n.chan)] |= (np.cumsum(pos[:-1]) > 0)[None, :]
-        cum = np.zeros((channels + 1, hw_size + 1), np.int64)
-        cum[1:, 1:] = mask.cumsum(0).cumsum(1)
-        return Union([], cum)
+    if any(n.ids is not None for n in needs):
+        return Union([], sorted_distinct(np.concatenate([n.order_ids() for n in needs])), hw_size)
     groups: dict[bytes, list] = {}
     for n in needs:
         g = groups.setdefault(n.chan.tobytes(), [n.chan, [], []])
@@ -133,11 +122,6 @@ class CoreAxons:
                  cores: list[list[int]]):
         self.layers = {x.name: x for x in layers}
         self.blocks = blocks
-        self.channels = {}
-        for x in layers:
-            for inc in x.incoming:
-                for s in inc.sources:
-                    self.channels[s] = inc.src_geo[0]
         self.layer_of = np.array([b.layer for b in blocks], object)
         arr = (lambda f: np.array([f(b) for b in blocks], np.int64).reshape(-1))
         self.c0, self.c1, self.p0, self.p1 = (arr(lambda b: b.c0), arr(lambda b: b.c1),
@@ -178,7 +162,7 @@ class CoreAxons:
     def senders(self, members: list[int]) -> np.ndarray:
         """Source blocks (and HOST) with a block route into any of `members`."""
         parts = [self.r_src[self.r_at[j]:self.r_at[j + 1]] for j in members]
-        return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+        return sorted_distinct(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 
     def reads(self, members: list[int], sources: set[str] | None = None,
               unions: dict[str, Union] | None = None):
@@ -194,7 +178,7 @@ class CoreAxons:
         senders = self.senders(members)
         senders = senders[senders >= 0]
         for s, needs in per.items():
-            u = new[s] = union_of(needs, self.channels[s])
+            u = new[s] = union_of(needs)
             if s not in self.layers:
                 n = u.count()
                 if n:

@@ -15,10 +15,11 @@ import numpy as np
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 from snncompile.partition.conv_lists import ConvLists, Where
+from snncompile.partition.id_sets import count_inside
 from snncompile.partition.order import Order, geometry
 from snncompile.partition.resources import CoreModel, bits_for
 from snncompile.partition.row_union import RowUnion
-from snncompile.partition.sparse_rows import RowNonzeros
+from snncompile.partition.sparse_rows import CsrUnion, RowNonzeros
 from snncompile.sim.lava_params import effective_weights
 
 RECT_CACHE = 50_000  # input rectangles cached per synapse op (Incoming._rects): a few MB
@@ -46,36 +47,47 @@ def runs(sorted_pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclasses.dataclass
 class Needed:
-    """Source neurons a block reads from one source node: a (C, HW) mask, or channels x raster
+    """Source neurons a block reads from one source node: sorted ids c * HW + order position
+    (what a Dense or Sparse block reads: as many ids as neurons, never a (C, HW) mask, so a
+    100k-neuron source costs a block only the neurons it reads), or channels x raster
     intervals [starts, stops) of positions (the product form conv and direct inputs use)."""
 
     src: str
     hw_size: int
     perm: np.ndarray  # source order index -> raster position
-    mask: np.ndarray | None = None
+    ids: np.ndarray | None = None
+    channels: int = 0  # the source's C (ids form; the product form has len(chan))
     chan: np.ndarray | None = None
     starts: np.ndarray | None = None
     stops: np.ndarray | None = None
 
+    @property
+    def n_channels(self) -> int:
+        return self.channels if self.ids is not None else len(self.chan)
+
     def count(self) -> int:
-        if self.mask is not None:
-            return int(np.count_nonzero(self.mask))
+        if self.ids is not None:
+            return len(self.ids)
         return int(np.count_nonzero(self.chan)) * int((self.stops - self.starts).sum())
 
     def overlap(self, c0: int, c1: int, p0: int, p1: int) -> int:
-        if self.mask is not None:
-            return int(np.count_nonzero(self.mask[c0:c1, p0:p1]))
+        if self.ids is not None:
+            return int(count_inside(self.ids, self.hw_size, c0, c1, p0, p1)[0])
         span = np.minimum(self.stops, p1) - np.maximum(self.starts, p0)
         return int(np.count_nonzero(self.chan[c0:c1])) * int(np.clip(span, 0, None).sum())
 
+    def order_ids(self) -> np.ndarray:
+        """The set as sorted ids c * HW + order position (either form)."""
+        if self.ids is not None:
+            return self.ids
+        pos = np.concatenate([np.arange(a, b) for a, b in zip(self.starts, self.stops)] or [[]])
+        chans = np.flatnonzero(self.chan)
+        return np.sort((chans[:, None] * self.hw_size + pos.astype(np.int64)[None, :]).ravel())
+
     def flat(self) -> np.ndarray:
         """Flat source indices (small graphs only: tests, per-core runs, back ends)."""
-        if self.mask is not None:
-            c, k = np.nonzero(self.mask)
-            return np.sort(c * self.hw_size + self.perm[k])
-        pos = np.concatenate([np.arange(a, b) for a, b in zip(self.starts, self.stops)] or [[]])
-        pos = self.perm[pos.astype(np.int64)]
-        return np.sort((np.flatnonzero(self.chan)[:, None] * self.hw_size + pos[None, :]).ravel())
+        c, k = np.divmod(self.order_ids(), self.hw_size)
+        return np.sort(c * self.hw_size + self.perm[k])
 
 
 class Incoming:
@@ -98,7 +110,8 @@ class Incoming:
             self.nz = w != 0 if isinstance(op, hw.Dense) else RowNonzeros(
                 op.indptr, op.indices, w != 0, int(op.matrix_shape[1]))
             self.row_cum = np.concatenate([[0], np.cumsum(self.nz.sum(1, dtype=np.int64))])
-            self.row_union = RowUnion(self.nz)
+            self.row_union = (RowUnion(self.nz) if isinstance(self.nz, np.ndarray)
+                              else CsrUnion(self.nz))
             # the 8 - num_weight_bits low bits Lava truncates are zero: they need no storage
             stored = np.abs(w).max(initial=0) >> (8 - op.num_weight_bits)
             self.wbits = bits_for(stored, w.min(initial=0) < 0 < w.max(initial=0))
@@ -196,8 +209,10 @@ class Incoming:
         cs, hs, ws = self.src_geo
         perm = {s: self.orders[s].perm for s in self.sources}
         if isinstance(self.op, (hw.Dense, hw.Sparse)):
-            mask = self.nz[p0:p1].any(0).reshape(cs, hs * ws)
-            return [Needed(s, hs * ws, perm[s], mask=mask[:, perm[s]]) for s in self.sources]
+            cols = (np.flatnonzero(self.nz[p0:p1].any(0)) if isinstance(self.nz, np.ndarray)
+                    else self.nz.columns(p0, p1))
+            return [Needed(s, hs * ws, perm[s], self._order_ids(cols, self.orders[s]), cs)
+                    for s in self.sources]
         if isinstance(self.op, hw.Conv):
             chan = self.chan_need[c0:c1].any(0)
             out = []
@@ -213,6 +228,15 @@ class Incoming:
             starts, stops = runs(np.sort(self.orders[s].inv[raster]))
             out.append(Needed(s, hs * ws, perm[s], chan=chan, starts=starts, stops=stops))
         return out
+
+    def _order_ids(self, cols: np.ndarray, order: Order) -> np.ndarray:
+        """Sorted ids c * HW + order position of sorted flat source indices c * HW + raster
+        position (the same array when the source is walked in raster order: Dense layers)."""
+        if order.raster:
+            return cols
+        hw_size = self.src_geo[1] * self.src_geo[2]
+        c, raster = np.divmod(cols, hw_size)
+        return np.sort(c * hw_size + order.inv[raster])
 
     def _in_rect(self, ra, rb, ca, cb) -> tuple[int, int, int, int]:
         """Input rows ia..ib x columns ja..jb under output rows ra..rb x columns ca..cb (every

@@ -57,6 +57,7 @@ class Order:
             raise ValueError(f"tiles {tiles} do not cover a {h} x {w} map exactly once")
         self.inv = np.empty_like(self.perm)
         self.inv[self.perm] = np.arange(len(self.perm))
+        self.raster = len(self.tiles) == 1 and self.width == w  # perm is the identity
 
     def tile_of(self, p: int) -> tuple[int, int, int, int, int]:
         """(offset, first row, rows, first column, columns) of the tile holding order index p."""

@@ -3,8 +3,8 @@ rates (an array of the layer's shape), the sum of the rates of the exact source 
 
 Why per neuron: a conv tile's halo neurons and its centre fire differently, and PilotNet's input
 is mostly zero, so a route's weight is the spikes it carries, not its axon count x a layer mean.
-The sums use the structural `Needed` sets (channels x order intervals, or a mask) against prefix
-sums of rates along the source layer's order, so no N x N matrix is built.
+The sums use the structural `Needed` sets (channels x order intervals, or neuron ids) against
+prefix sums of rates along the source layer's order, so no N x N matrix is built.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class _Prefix:
     """Prefix sums of one source's rates along its order, per channel range (cached)."""
 
     def __init__(self, rates: np.ndarray, need: Needed):
-        c = need.mask.shape[0] if need.mask is not None else len(need.chan)
+        c = need.n_channels
         if rates.size != c * need.hw_size:
             raise ValueError(f"rates of {need.src!r} have {rates.size} values, the node has "
                              f"{c * need.hw_size} neurons")
@@ -75,9 +75,14 @@ class _Prefix:
 def _weighted(need: Needed, pre: _Prefix, c0: int, c1: int, p0s: np.ndarray,
               p1s: np.ndarray) -> np.ndarray:
     """Sum of source rates of the needed neurons inside each block (c0:c1, p0s[k]:p1s[k])."""
-    if need.mask is not None:
-        cum = np.concatenate([[0.0], np.cumsum((need.mask[c0:c1] * pre.r[c0:c1]).sum(0))])
-        return cum[p1s] - cum[p0s]
+    if need.ids is not None:  # rates of needed neurons summed per position in channel order,
+        # then prefix sums over positions: the float sums of a (C, HW) mask x rates table
+        lo, hi = np.searchsorted(need.ids, [c0 * need.hw_size, c1 * need.hw_size])
+        chans, pos = np.divmod(need.ids[lo:hi], need.hw_size)
+        at, inv = np.unique(pos, return_inverse=True)
+        per = np.bincount(inv.reshape(-1), pre.r[chans, pos], minlength=len(at))
+        cum = np.concatenate([[0.0], np.cumsum(per)])
+        return cum[np.searchsorted(at, p1s)] - cum[np.searchsorted(at, p0s)]
     out = np.zeros(len(p0s))
     if not need.chan[c0:c1].any() or len(need.starts) == 0:
         return out

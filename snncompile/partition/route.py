@@ -13,6 +13,7 @@ import dataclasses
 
 import numpy as np
 
+from snncompile.partition.id_sets import count_inside
 from snncompile.partition.layers import Layer
 from snncompile.partition.split import Block
 
@@ -97,9 +98,8 @@ def _parts(layers: list[Layer], blocks: list[Block], targets: range | None):
 
 def _overlaps(need, c0, c1, p0s, p1s) -> np.ndarray:
     """Needed neurons inside each block (c0:c1, p0s[k]:p1s[k]) of one channel group."""
-    if need.mask is not None:
-        cum = np.concatenate([[0], np.cumsum(need.mask[c0:c1].sum(0, dtype=np.int64))])
-        return cum[p1s] - cum[p0s]
+    if need.ids is not None:
+        return count_inside(need.ids, need.hw_size, c0, c1, p0s, p1s)
     chans = int(np.count_nonzero(need.chan[c0:c1]))
     out = np.zeros(len(p0s), np.int64)
     if chans == 0 or len(need.starts) == 0:

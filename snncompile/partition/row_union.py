@@ -16,7 +16,7 @@ import numpy as np
 
 class RowUnion:
     """count(p0, p1) = number of columns of `nz` with a True in rows p0:p1 (exact); `nz` a
-    boolean array, or a Sparse op's partition.sparse_rows.RowNonzeros (counted directly)."""
+    boolean array (a Sparse op's rows: partition.sparse_rows.CsrUnion)."""
 
     def __init__(self, nz: np.ndarray):
         self.nz = nz
@@ -28,8 +28,6 @@ class RowUnion:
         self.sorted = np.zeros(0, np.int64)
 
     def count(self, p0: int, p1: int) -> int:
-        if not isinstance(self.nz, np.ndarray):  # a Sparse op's rows: counted from its CSR
-            return int(np.count_nonzero(self.nz[p0:p1].any(0)))
         grew = False
         if p0 != self.p0:  # row p0 read as a view: most columns of a dense matrix end here
             self.p0, self.step = p0, 1
@@ -55,15 +53,13 @@ class RowUnion:
 
     def counts(self, p0: int, ends: np.ndarray) -> np.ndarray:
         """count(p0, e) for every e of an ascending array `ends`."""
-        if not isinstance(self.nz, np.ndarray):
-            return np.array([self.count(p0, int(e)) for e in ends], np.int64)
         self.count(p0, int(ends[-1]))
         return np.searchsorted(self.sorted, ends, side="left").astype(np.int64)
 
 
 def row_costs(inc, c0: int, c1: int, p0: int, ends: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(synapses, fan-in, synapse bits) of a Dense or direct way into a block of positions
+    """(synapses, fan-in, synapse bits) of a Dense, Sparse or direct way into a block of positions
     p0:e, for every e of `ends` (ascending): layers.Incoming's synapses, fan_in and bits, as
     vectors (split._grow_rows grows a Dense-fed block with them)."""
     rows = (c1 - c0) * (ends - p0)

@@ -338,9 +338,10 @@ def _grow(layer, model, max_neurons, c0, c1, p, top, guess, frac):
 
 
 def rows_only(layer: Layer) -> bool:
-    """Whether a layer is fed by Dense ops and direct feeds alone (its blocks grow by
+    """Whether a layer is fed by Dense or Sparse ops and direct feeds alone (its blocks grow by
     _grow_rows)."""
-    return all(inc.op is None or isinstance(inc.op, hw.Dense) for inc in layer.incoming)
+    return all(inc.op is None or isinstance(inc.op, (hw.Dense, hw.Sparse))
+               for inc in layer.incoming)
 
 
 def _grow_rows(layer, model, max_neurons, c0, c1, p, top, guess, frac):
