@@ -21,6 +21,7 @@ the layer-order greedy placement of the same cores (uniform rates).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import resource
 import sys
@@ -269,10 +270,12 @@ def _timed(cmd: list[str]) -> tuple[float, float, float]:
     return wall, cpu, int(fields["Maximum resident set size (kbytes)"]) / 1024
 
 
-def sparse_model_row(neurons: int = 100_000, fan_in: int = 100, steps: int = 8) -> dict:
+def sparse_model_row(neurons: int = 100_000, fan_in: int = 100, steps: int = 8,
+                     target: str = "emu") -> dict:
     """The sparse net from a model file, as a user meets it: `snncompile compile MODEL.pt
-    --target emu -o BUILD`, then `snncompile run BUILD -i x.npy -o y.npy` (input spike rate
-    0.05, `steps` steps), each its own process, timed and its peak RSS read by /usr/bin/time."""
+    --target TARGET -o BUILD`, then (emu only: another target's run is its simulator's)
+    `snncompile run BUILD -i x.npy -o y.npy` (input spike rate 0.05, `steps` steps), each its
+    own process, timed and its peak RSS read by /usr/bin/time."""
     import tempfile
 
     cli = [sys.executable, "-m", "snncompile.cli"]
@@ -281,18 +284,23 @@ def sparse_model_row(neurons: int = 100_000, fan_in: int = 100, steps: int = 8) 
         sparse_model(model, neurons, fan_in)
         x = np.random.default_rng(1).random((1, steps, neurons)) < 0.05
         np.save(Path(tmp) / "x.npy", x.astype(np.int8))
-        c_wall, c_cpu, c_rss = _timed([*cli, "compile", str(model), "--target", "emu", "-o",
+        c_wall, c_cpu, c_rss = _timed([*cli, "compile", str(model), "--target", target, "-o",
                                        str(build)])
-        r_wall, r_cpu, r_rss = _timed([*cli, "run", str(build), "-i", str(Path(tmp) / "x.npy"),
-                                       "-o", str(Path(tmp) / "y.npy")])
-        spikes = int(np.load(Path(tmp) / "y.npy").sum())
-        size = sum(f.stat().st_size for f in build.iterdir() if f.is_file()) / 2**20
-        mb = model.stat().st_size / 2**20
-    return {"network": f"sparse .pt {neurons:,} x fan-in {fan_in}", "synapses": neurons * fan_in,
-            "model MiB": round(mb, 1), "CLI compile s": c_wall, "compile CPU s": c_cpu,
-            "compile peak RSS MiB": round(c_rss), f"CLI run {steps} steps s": r_wall,
-            "run CPU s": r_cpu, "run peak RSS MiB": round(r_rss), "build MiB": size,
-            "output spikes": spikes}
+        row = {"network": f"sparse .pt {neurons:,} x fan-in {fan_in}", "target": target,
+               "synapses": neurons * fan_in, "model MiB": round(model.stat().st_size / 2**20, 1),
+               "CLI compile s": c_wall, "compile CPU s": c_cpu,
+               "compile peak RSS MiB": round(c_rss)}
+        if target == "emu":
+            xs, ys = str(Path(tmp) / "x.npy"), str(Path(tmp) / "y.npy")
+            r_wall, r_cpu, r_rss = _timed([*cli, "run", str(build), "-i", xs, "-o", ys])
+            row.update({f"CLI run {steps} steps s": r_wall, "run CPU s": r_cpu,
+                        "run peak RSS MiB": round(r_rss),
+                        "output spikes": int(np.load(ys).sum())})
+        else:
+            placement = json.loads((build / "placement.json").read_text())["metrics"]
+            row["cores"] = placement["cores"]
+        row["build MiB"] = sum(f.stat().st_size for f in build.rglob("*") if f.is_file()) / 2**20
+    return row
 
 
 def table(rows: list[dict]) -> str:
@@ -326,9 +334,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="also place the sparse net on this target (the partitioner)")
     args = ap.parse_args(argv)
     if args.sparse:
-        print(table([sparse_row(args.sparse_neurons, place=args.sparse_place)]))
-        if not args.sparse_place:  # the same net from a model file, through the CLI
-            print(table([sparse_model_row(args.sparse_neurons)]))
+        print(table([sparse_row(args.sparse_neurons, place=args.sparse_place)]), flush=True)
+        # the same net from a model file, through the CLI (compiled for the placed target)
+        print(table([sparse_model_row(args.sparse_neurons, target=args.sparse_place or "emu")]))
         return 0
     dense = [dense_cli(t) for t in args.dense_targets.split(",")]
     print(table(dense) + "\n", flush=True)
