@@ -82,6 +82,7 @@ def test_calibrated_headroom_is_reproducible():
     assert headroom.room(500.0, None, 8.0, 128.0, 1e5) == 128.0
     assert headroom.room(500.0, 0.5, 8.0, 128.0, 1e5) == 8.5
     assert headroom.room(500.0, 1e6, 8.0, 128.0, 1e5) == 1e5
+    assert headroom.room(500.0, float("nan"), 8.0, 128.0, 1e5) == 1e5
 
 
 @pytest.mark.parametrize("bad, words", [

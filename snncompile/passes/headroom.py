@@ -35,7 +35,8 @@ def room(need: float, measured: float | None, min_headroom: float, max_headroom:
     that bound."""
     if measured is None:
         return float(np.clip(need, min_headroom, max_headroom))
-    return float(min(measured + min_headroom, most))
+    wanted = measured + min_headroom
+    return float(wanted) if wanted < most else float(most)  # also a float model that diverged
 
 
 def measured_ranges(nn_graph: Any, recorded: Mapping[str, np.ndarray]) -> dict[str, float]:
