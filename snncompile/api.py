@@ -149,7 +149,7 @@ def _calibrated(nn_graph: Graph, calibration: Any) -> tuple[Any, Any]:
     x = _array(calibration)
     shape = tuple(nn_graph.shapes[nn_graph.inputs[0]])
     if x.shape[1:] == shape:  # no time axis: an ANN's threshold data, or an input's range only
-        return None
+        return None, None
     if x.ndim != len(shape) + 2 or x.shape[2:] != shape or not np.all(np.isfinite(x)):
         raise SnnCompileError(f"calibration data has shape {x.shape}; the floor centring reads "
                               f"finite model input (samples, steps, {', '.join(map(str, shape))})")

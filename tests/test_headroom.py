@@ -85,6 +85,14 @@ def test_calibrated_headroom_is_reproducible():
     assert headroom.room(500.0, float("nan"), 8.0, 128.0, 1e5) == 1e5
 
 
+def test_static_calibration_data_keeps_the_data_free_headroom():
+    """Data without a time axis (an ANN's threshold data, or an input range only) calibrates
+    nothing here: the build equals the one without calibration."""
+    g = piling_layer()
+    static = api.lower(g, "loihi2", calibration=np.ones((3, N_IN)))[0]
+    assert text.dumps(static) == text.dumps(api.lower(g, "loihi2")[0])
+
+
 @pytest.mark.parametrize("bad, words", [
     (np.zeros((0, STEPS, N_IN)), "holds no samples or no steps"),
     (np.zeros((2, 0, N_IN)), "holds no samples or no steps"),
