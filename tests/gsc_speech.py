@@ -67,7 +67,12 @@ def delta_events(features: np.ndarray, threshold: float = THRESHOLD) -> np.ndarr
     """(batch, frames, channels) -> signed -1/0/+1 events: +1 where a channel has risen more
     than threshold above its level, -1 where it fell more than threshold below, the level moving
     by threshold with each event; levels start at the first frame rounded (half to even)."""
-    level = np.rint(features[:, 0]).astype(np.float64)
+    return delta_modulate(features, threshold, np.rint(features[:, 0]))
+
+
+def delta_modulate(features: np.ndarray, threshold: float, level: np.ndarray) -> np.ndarray:
+    """The delta modulation of delta_events from the given starting levels (batch, channels)."""
+    level = np.array(level, np.float64)
     out = np.zeros(features.shape, np.float32)
     for t in range(features.shape[1]):
         d = features[:, t] - level
