@@ -23,6 +23,10 @@ from pathlib import Path
 import numpy as np
 from compile_scale import PILOTNET, generated, sparse_graph
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from test_partition_dense import dense_graph, tiny_model
+from test_placement import random_rates
+
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 from snncompile.partition import DoesNotFit, partition
@@ -32,35 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def dense_net(rng: np.random.Generator) -> Graph:
-    """in -> Dense -> LIF -> Dense -> LIF (recurrent on a coin flip), random sizes, empty rows
-    and columns, densities from 2 % to full (tests/test_partition_dense.py's draw)."""
-    recurrent = bool(rng.integers(0, 2))
-
-    def mask(rows, cols):
-        nz = rng.random((rows, cols)) < rng.choice([0.02, 0.2, 0.9, 1.0])
-        nz[rng.random(rows) < 0.2] = False
-        nz[:, rng.random(cols) < 0.2] = False
-        return nz
-
-    n_in, n1, n2 = (int(v) for v in rng.integers(5, 60, 3))
-    z1, z2 = np.zeros(n1, np.int64), np.zeros(n2, np.int64)
-    nodes = {"in": hw.SpikeInput(shape=(n_in,)),
-             "d1": hw.Dense(weights=rng.integers(-40, 40, (n1, n_in)) * mask(n1, n_in)),
-             "l1": hw.LIF((n1,), 4095, 0, 9, z1, z1),
-             "d2": hw.Dense(weights=rng.integers(-40, 40, (n2, n1)) * mask(n2, n1)),
-             "l2": hw.LIF((n2,), 4095, 0, 9, z2, z2), "out": hw.SpikeOutput(shape=(n2,))}
-    edges = [("in", "d1"), ("d1", "l1"), ("l1", "d2"), ("d2", "l2"), ("l2", "out")]
-    if recurrent:
-        nodes["r"] = hw.Dense(weights=rng.integers(-9, 9, (n2, n2)) * mask(n2, n2))
-        edges += [("l2", "r"), ("r", "l2")]
-    return Graph("hw", nodes, edges)
-
-
-def tiny_model(rng: np.random.Generator) -> CoreModel:
-    return CoreModel(target="tiny", neurons=int(rng.integers(2, 30)),
-                     synapse_bits=int(rng.integers(500, 20000)),
-                     fan_in=int(rng.integers(20, 120)), fan_out=int(rng.integers(20, 400)),
-                     cores_per_chip=4, mesh_rows=2, mesh_cols=2, max_chips=64)
+    """in -> Dense -> LIF -> Dense -> LIF, recurrent on a coin flip (tests/test_partition_dense.py's
+    draw)."""
+    return dense_graph(rng, bool(rng.integers(0, 2)))
 
 
 def sparse_chain(n: int, fan: int, seed: int) -> Graph:
@@ -82,48 +60,39 @@ def sparse_chain(n: int, fan: int, seed: int) -> Graph:
                                ("l2", "r"), ("r", "l2"), ("l2", "out")])
 
 
-def rates_for(graph: Graph, seed: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name in graph.of_kind("neuron") + list(graph.inputs):
-        r = rng.random(graph.shapes[name])
-        out[name] = np.where(r < 0.2, 0.0, r)
-    return out
-
-
 def cases():
     from snncompile import api
 
     digits = api.lower(api.load(ROOT / "examples/digits/digits.pt"), "emu")[0]
     for t in ("loihi2", "loihi1", "fpga"):
         yield f"digits/{t}", digits, t, {}
-    yield "digits/loihi2/rates", digits, "loihi2", {"rates": rates_for(digits, 1)}
+    yield "digits/loihi2/rates", digits, "loihi2", {"rates": random_rates(digits, 1)}
     pilot = api.load(PILOTNET)
     for t in ("loihi2", "loihi1"):
         yield f"pilotnet/{t}", pilot, t, {}
     stack = generated(10_000)
     for t in ("loihi2", "loihi1"):
         yield f"stack10k/{t}", stack, t, {}
-    yield "stack10k/loihi2/rates", stack, "loihi2", {"rates": rates_for(stack, 2)}
+    yield "stack10k/loihi2/rates", stack, "loihi2", {"rates": random_rates(stack, 2)}
     yield "stack10k/loihi2/search", stack, "loihi2", {"share": "search"}
     for seed in range(24):
         rng = np.random.default_rng(seed)
         g, m = dense_net(rng), tiny_model(rng)
         yield f"dense{seed}/tiny", g, m, {}
-        yield f"dense{seed}/tiny/rates", g, m, {"rates": rates_for(g, seed)}
+        yield f"dense{seed}/tiny/rates", g, m, {"rates": random_rates(g, seed)}
         yield f"dense{seed}/tiny/search", g, m, {"share": "search"}
     for n, fan in ((2000, 100), (3000, 30)):
         g = sparse_graph(n, fan)
         for t in ("loihi2", "loihi1"):
             yield f"sparse{n}x{fan}/{t}", g, t, {}
-        yield f"sparse{n}x{fan}/loihi2/rates", g, "loihi2", {"rates": rates_for(g, 3)}
+        yield f"sparse{n}x{fan}/loihi2/rates", g, "loihi2", {"rates": random_rates(g, 3)}
     small = CoreModel(target="tiny", neurons=64, synapse_bits=200_000, fan_in=1500,
                       fan_out=3000, cores_per_chip=16, mesh_rows=4, mesh_cols=4, max_chips=4096)
     for seed, (n, fan) in enumerate(((600, 40), (1500, 120), (400, 300))):
         g = sparse_chain(n, fan, seed)
         for t in ("loihi2", "loihi1"):
             yield f"chain{n}x{fan}/{t}", g, t, {}
-        yield f"chain{n}x{fan}/loihi2/rates", g, "loihi2", {"rates": rates_for(g, seed)}
+        yield f"chain{n}x{fan}/loihi2/rates", g, "loihi2", {"rates": random_rates(g, seed)}
         yield f"chain{n}x{fan}/loihi2/search", g, "loihi2", {"share": "search"}
         yield f"chain{n}x{fan}/small", g, small, {}
 

@@ -29,7 +29,7 @@ def _placed(graph, model, **options):
         return None
 
 
-def _rates(graph, seed: int) -> dict[str, np.ndarray]:
+def random_rates(graph, seed: int) -> dict[str, np.ndarray]:
     """Random per-neuron rates (some exactly zero) for every layer and the input."""
     rng = np.random.default_rng(seed)
     out = {}
@@ -73,7 +73,7 @@ def test_per_neuron_rates_sum_the_carried_neurons(graph, model, seed):
     p = _placed(graph, model)
     if p is None:
         return
-    rates = _rates(graph, seed)
+    rates = random_rates(graph, seed)
     host = graph.inputs[0]
     got = route_traffic(p.layers, p.blocks, p.routes, rates, graph.inputs)
     want = _brute(p, rates, host)
@@ -106,7 +106,7 @@ def test_uniform_arrays_equal_scalar_rates(graph, model, layer_rate, input_rate)
 def test_partition_takes_per_neuron_rates(graph, model, seed):
     """Same cores whatever the rates; core traffic = the per-neuron sums, aggregated."""
     try:
-        p = partition(graph, model, rates=_rates(graph, seed))
+        p = partition(graph, model, rates=random_rates(graph, seed))
     except DoesNotFit:
         return
     src, dst, _, traffic = p.core_routes
