@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from test_sparse_lava import random_sparse_graph
+from test_sparse_model import pruned_twins
 
 from snncompile.backends import loihi2
 from snncompile.errors import GraphCheckError
@@ -173,8 +174,6 @@ def test_a_torch_sparse_weight_comes_in_and_leaves_sparse(tmp_path):
     """A Linear whose weight is a torch sparse tensor (pruned to 2 %), live and as a `.pt`: the
     hw layer is a Sparse and spikes like the same model with the dense weight; a sparse weight
     whose stored entries are over the weight budget is refused by name."""
-    import copy
-
     import torch
 
     import snncompile
@@ -183,17 +182,9 @@ def test_a_torch_sparse_weight_comes_in_and_leaves_sparse(tmp_path):
     from snncompile.errors import SnnCompileError
     from snncompile.sim.emulator import run_emulator
 
-    torch.manual_seed(0)
     n = 1024
-    w = torch.rand(n, n) * 4 - 0.5
-    w[torch.rand(n, n) > 0.02] = 0
-    dense = torch.nn.Sequential(torch.nn.Linear(n, n, bias=False), snn.LIF(n, beta=0.9),
-                                torch.nn.Linear(n, 10, bias=False), snn.LIF(10, beta=0.9))
-    with torch.no_grad():
-        dense[0].weight.copy_(w)
-        dense[2].weight.mul_(20)
-    sparse = copy.deepcopy(dense)
-    sparse[0].weight = torch.nn.Parameter(w.to_sparse())
+    sparse, dense = pruned_twins(n, 0.02, seed=0)  # a COO weight
+    w = dense[0].weight.detach()
     snn.save(sparse, tmp_path / "sparse.pt", (n,))
     x = (np.random.default_rng(0).random((2, 10, n)) < 0.2).astype(np.int8)
     want = run_emulator(snncompile.compile(dense, target="emu", input_shape=(n,)).hw_graph, x)

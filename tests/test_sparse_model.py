@@ -21,7 +21,7 @@ from snncompile.ir.graph import Graph
 from snncompile.sim.emulator import run_emulator
 
 
-def _twins(n: int, density: float, seed: int, bias: bool = False):
+def pruned_twins(n: int, density: float, seed: int, bias: bool = False):
     """(sparse, dense) torch models n -> n -> 10 whose first Linear is pruned to `density`; the
     sparse one holds that weight as a torch sparse COO tensor (a CSR for odd seeds)."""
     torch.manual_seed(seed)
@@ -46,7 +46,7 @@ def test_a_sparse_pt_compiles_to_the_hw_graph_of_its_dense_twin(tmp_path):
     n = 2048
     x = (np.random.default_rng(0).random((2, 8, n)) < 0.2).astype(np.int8)
     for seed in (0,):
-        sparse, dense = _twins(n, 0.02, seed, bias=True)
+        sparse, dense = pruned_twins(n, 0.02, seed, bias=True)
         snn.save(sparse, tmp_path / f"sparse{seed}.pt", (n,))
         snn.save(dense, tmp_path / f"dense{seed}.pt", (n,))
         nn_graph = api.load(tmp_path / f"sparse{seed}.pt")
@@ -69,7 +69,7 @@ def test_a_sparse_pt_verifies_on_loihi2_against_torch_and_lava(tmp_path):
     """verify --target loihi2 on the sparse .pt: torch's own forward (sparse weight) == the float
     reference, Lava's Sparse program == the emulator entry for entry, hw close to the float."""
     n = 2048
-    sparse, _ = _twins(n, 0.02, 2, bias=True)  # torch cannot add a bias to it: live.py
+    sparse, _ = pruned_twins(n, 0.02, 2, bias=True)  # torch cannot add a bias to it: live.py
     snn.save(sparse, tmp_path / "sparse.pt", (n,))
     hw_graph = api.lower(api.load(tmp_path / "sparse.pt"), "loihi2")[0]
     assert isinstance(hw_graph.nodes["0"], hw.Sparse)
@@ -110,7 +110,7 @@ def _pruned(shape: tuple[int, int], density: float, scale: float, seed: int) -> 
     return torch.where(torch.rand(shape, generator=g) <= density, w, 0.0)
 
 
-def _assert_twins(sparse: torch.nn.Module, dense: torch.nn.Module, shape, x) -> None:
+def _assert_twins_equal(sparse: torch.nn.Module, dense: torch.nn.Module, shape, x) -> None:
     got = api.lower(api.load(sparse, input_shape=shape), "emu")[0]
     want = api.lower(api.load(dense, input_shape=shape), "emu")[0]
     assert any(isinstance(op, hw.Sparse) for op in got.nodes.values())
@@ -136,7 +136,7 @@ def test_a_sparse_recurrent_weight_and_a_flatten_before_a_sparse_linear():
     sparse = copy.deepcopy(dense)
     sparse[1].recurrent.weight = torch.nn.Parameter(w.to_sparse(), requires_grad=False)
     x = (np.random.default_rng(2).random((2, 6, 64)) < 0.3).astype(np.int8)
-    _assert_twins(sparse, dense, (64,), x)
+    _assert_twins_equal(sparse, dense, (64,), x)
 
     dense = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1, bias=False),
                                 snn.LIF((4, 16, 16), beta=0.9), torch.nn.Flatten(),
@@ -148,13 +148,13 @@ def test_a_sparse_recurrent_weight_and_a_flatten_before_a_sparse_linear():
     sparse = copy.deepcopy(dense)
     sparse[3].weight = torch.nn.Parameter(w.to_sparse_csr(), requires_grad=False)
     x = (np.random.default_rng(3).random((2, 6, 2, 16, 16)) < 0.3).astype(np.int8)
-    _assert_twins(sparse, dense, (2, 16, 16), x)
+    _assert_twins_equal(sparse, dense, (2, 16, 16), x)
 
 
 def test_small_sparse_weights_become_dense_where_the_twin_is_dense():
     """Under the sparsify threshold (1M entries) the layer is the Dense its twin has, so fpga
     (which holds no Sparse) compiles it; the hw graphs are equal."""
-    sparse, dense = _twins(96, 0.05, 3)
+    sparse, dense = pruned_twins(96, 0.05, 3)
     for target in ("emu", "fpga"):
         got = api.lower(api.load(sparse, input_shape=(96,)), target)[0]
         want = api.lower(api.load(dense, input_shape=(96,)), target)[0]
@@ -203,7 +203,7 @@ def test_bad_csr_arrays_in_the_nn_op_are_one_sentence():
 def test_qat_refuses_a_sparse_weight_by_name():
     from snncompile.nn import qat
 
-    sparse, _ = _twins(32, 0.1, 4)
+    sparse, _ = pruned_twins(32, 0.1, 4)
     with pytest.raises(SnnCompileError, match=r"module '0' holds a sparse weight"):
         qat.prepare(sparse, (32,))
 
@@ -241,7 +241,7 @@ def test_the_sparse_nn_and_lowered_graphs_read_back_from_text_and_image(tmp_path
     from snncompile.ir.image import load_image, save_image
     from snncompile.passes import Discretize, Lower
 
-    sparse, _ = _twins(64, 0.1, 6, bias=True)
+    sparse, _ = pruned_twins(64, 0.1, 6, bias=True)
     nn_graph = api.load(sparse, input_shape=(64,))
     lowered = Discretize()(Lower()(nn_graph))
     assert any(type(op).__name__ == "GroupedSparse" for op in lowered.nodes.values())
@@ -262,7 +262,7 @@ def test_calibrated_floor_centring_of_a_sparse_weight_equals_its_dense_twin():
     the same biases, so the same hw graph as the dense twin (a negative weight_exp is forced by
     small weights, so the shift drops bits and the calibrated rule runs)."""
     n = 1024
-    sparse, dense = _twins(n, 0.02, 7)
+    sparse, dense = pruned_twins(n, 0.02, 7)
     for model in (sparse, dense):
         with torch.no_grad():
             w = model[0].weight
@@ -280,7 +280,7 @@ def test_split_weights_of_a_sparse_weight_equal_its_dense_twin():
     """--weight-split: the sparse layer's fine twin is a Sparse of the residual's non-zero codes,
     as pass sparsify stores the dense twin's fine Dense."""
     n = 1024
-    sparse, dense = _twins(n, 0.02, 8)
+    sparse, dense = pruned_twins(n, 0.02, 8)
     got = api.lower(api.load(sparse, input_shape=(n,)), "emu", weight_split=True)[0]
     want = api.lower(api.load(dense, input_shape=(n,)), "emu", weight_split=True)[0]
     assert isinstance(got.nodes["0.fine"], hw.Sparse)
