@@ -31,6 +31,14 @@ def assert_equal(quick, slow):
         assert a.keys() == b.keys()
         for k in a:
             np.testing.assert_array_equal(a[k], b[k], err_msg=f"{field} {k}")
+    # the LIF kernels' per-step spike counts (run_emulator's spike_counts) against the step
+    # loop's trains, counted here
+    assert quick.step_spikes.keys() == slow.u.keys()
+    for k, counted in quick.step_spikes.items():
+        train = slow.spikes[k]
+        np.testing.assert_array_equal(
+            counted, np.count_nonzero(train.reshape(*train.shape[:2], -1), axis=(0, 2)),
+            err_msg=f"step_spikes {k}")
 
 
 def feed_forward(rng, regime):
@@ -131,3 +139,28 @@ def test_layer_major_equals_step_major_with_per_neuron_parameters(seed):
     assert fast.applicable(graph, False, None)
     x = (rng.random((3, 9, graph.shapes["in"][0])) < 0.6).astype(np.int8)
     assert_equal(*both(graph, x, 12))
+
+
+def test_spike_counts_and_input_check_of_run_emulator(monkeypatch):
+    """run_emulator's spike_counts (the kernels' per-step sums over the nn-time window) equal
+    the recorded spikes counted by numpy, for a batch split into sample chunks; the one-pass
+    binary check still refuses int8 -1 (uint8 255) and an int16 2."""
+    from snncompile.errors import InputError
+    from snncompile.sim import sample_chunks
+    from snncompile.sim.emulator import run_emulator
+
+    rng = np.random.default_rng(7)
+    graph = feed_forward(rng, "normal")
+    x = (rng.random((5, 11, graph.shapes["in"][0])) < 0.5).astype(np.int8)
+    whole = run_emulator(graph, x, record=True)
+    counted = {k: int(np.count_nonzero(s)) for k, s in whole.spikes.items()}
+    assert whole.spike_counts == counted and sum(counted.values()) > 0
+    monkeypatch.setattr(sample_chunks, "CHUNK_BYTES", 1)  # one sample per chunk
+    chunked = run_emulator(graph, x)
+    assert chunked.spike_counts == counted
+    np.testing.assert_array_equal(chunked.outputs["out"], whole.outputs["out"])
+    for bad in (np.int8(-1), np.int16(2)):
+        y = x.astype(bad.dtype)
+        y[0, 0, 0] = bad
+        with pytest.raises(InputError, match="binary spikes"):
+            run_emulator(graph, y)

@@ -274,7 +274,8 @@ def simulate(
     elif analog:
         x = np.asarray(spikes_hw).astype(np.int8)
     else:
-        x = np.asarray(spikes_hw) != 0
+        x = np.asarray(spikes_hw)
+        x = x if x.dtype == bool else x != 0
     batch, steps_in = x.shape[:2]
     shapes = g.shapes
     for name, op in g.nodes.items():
@@ -366,6 +367,13 @@ def run_emulator(hw_graph: Graph, x: np.ndarray, strict: bool = False,
                  record: bool = False) -> EmuResult:
     """Run binary input x (batch, T, *input_shape) for T + L hw steps; return nn-time results."""
     x = check_input(hw_graph, x)
+    if x.dtype in (np.int8, np.uint8) and type(hw_graph.nodes[hw_graph.inputs[0]]) is hw.SpikeInput:
+        x = x.view(bool)  # checked 0/1 bytes (not an analog or graded input's values): no copy
+    return _run_checked(hw_graph, x, strict, record)
+
+
+def _run_checked(hw_graph: Graph, x: np.ndarray, strict: bool, record: bool) -> EmuResult:
+    """run_emulator after its input check (sample chunks are not checked again)."""
     depth = synaptic_depths(hw_graph)
     clock = clock_nodes(hw_graph)
     layers = [n for n in hw_graph.of_kind("neuron") if n not in clock]
@@ -380,8 +388,8 @@ def run_emulator(hw_graph: Graph, x: np.ndarray, strict: bool = False,
                              f"every {op.reset_interval} steps")
     chunk = sample_chunks.samples_per_chunk(hw_graph, steps + big_l)
     if not record and not strict and len(x) > chunk:  # samples are independent: run in chunks
-        return sample_chunks.merge([run_emulator(hw_graph, part) for part in np.split(
-            x, range(chunk, len(x), chunk))])
+        return sample_chunks.merge([_run_checked(hw_graph, part, False, False)
+                                    for part in np.split(x, range(chunk, len(x), chunk))])
     trace = simulate(hw_graph, x, steps + big_l, record=record, strict=strict)
     nn_shapes = {k: tuple(s) for k, s in hw_graph.meta.get("nn_shapes", {}).items()}
 
@@ -392,7 +400,9 @@ def run_emulator(hw_graph: Graph, x: np.ndarray, strict: bool = False,
     for n in hw_graph.outputs:
         src = hw_graph.predecessors(n)[0]
         outputs[n] = align(trace.spikes[src], depth[src], tuple(hw_graph.nodes[n].shape))
-    counts = {n: int(np.count_nonzero(trace.spikes[n][:, depth[n] : depth[n] + steps]))
+    counted = trace.step_spikes  # the kernel's per-step counts, where the path made them
+    counts = {n: int(counted[n][depth[n]:depth[n] + steps].sum()) if n in counted else
+              int(np.count_nonzero(trace.spikes[n][:, depth[n] : depth[n] + steps]))
               for n in layers}
     result = EmuResult(outputs, {}, counts, trace.events, big_l)
     if record:

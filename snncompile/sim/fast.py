@@ -124,11 +124,12 @@ def simulate_layers(g: Graph, x: np.ndarray, steps: int, record: bool, syn: dict
     (in_name,) = g.inputs
     batch, steps_in = x.shape[:2]
     shapes = g.shapes
-    train = np.zeros((batch, steps, int(np.prod(x.shape[2:]))), np.int8)
+    train = np.empty((batch, steps, int(np.prod(x.shape[2:]))), np.int8)
     n_in = min(steps_in, steps)
     train[:, :n_in] = x[:, :n_in].reshape(batch, n_in, train.shape[2])
+    train[:, n_in:] = 0
     trains = {in_name: train}
-    spikes, u, v = {}, {}, {}
+    spikes, u, v, step_spikes = {}, {}, {}, {}
     for name in g.schedule:
         if name not in lif:
             continue
@@ -137,7 +138,7 @@ def simulate_layers(g: Graph, x: np.ndarray, steps: int, record: bool, syn: dict
         s = np.empty((batch, steps, n), np.int8)
         u_rec = np.empty((batch, steps, n), np.int32) if record else NO_RECORD
         v_rec = np.empty((batch, steps, n), np.int32) if record else NO_RECORD
-        counts = np.zeros((steps, 2), np.int64)
+        counts = np.zeros((steps, 3), np.int64)  # u wraps, v saturations, spikes per step
         sums = _spike_sums(g, name, syn, trains)
         if sums is not None:
             src = sums[3]
@@ -166,10 +167,11 @@ def simulate_layers(g: Graph, x: np.ndarray, steps: int, record: bool, syn: dict
                            u_rec[rows, t0:t1] if record else NO_RECORD,
                            v_rec[rows, t0:t1] if record else NO_RECORD, counts[t0:t1], rows)
         trains[name] = s
+        step_spikes[name] = counts[:, 2]
         spikes[name] = s.reshape(batch, steps, *shapes[name])
         if record:
             u[name] = u_rec.reshape(batch, steps, *shapes[name])
             v[name] = v_rec.reshape(batch, steps, *shapes[name])
     for n in g.outputs:
         spikes[n] = spikes[g.predecessors(n)[0]]
-    return SimTrace(steps, spikes, u, v, [], {})
+    return SimTrace(steps, spikes, u, v, [], {}, step_spikes)

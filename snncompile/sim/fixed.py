@@ -50,7 +50,9 @@ class Event:
 @dataclasses.dataclass
 class SimTrace:
     """Raw hw-time results: spikes (batch, steps, *shape) int8 per LIF and output; u, v if recorded
-    (an ATRLIF's current i is its u); `extra` "theta:<name>", "r:<name>" for ATRLIF if recorded."""
+    (an ATRLIF's current i is its u); `extra` "theta:<name>", "r:<name>" for ATRLIF if recorded;
+    `step_spikes` LIF name -> (steps,) spikes per hw step (whole batch) where the path counted
+    them in its kernel (sim/fast.py), so run_emulator need not count the trains again."""
 
     steps: int
     spikes: dict[str, np.ndarray]
@@ -58,3 +60,4 @@ class SimTrace:
     v: dict[str, np.ndarray]
     events: list[Event]
     extra: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    step_spikes: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)

@@ -30,10 +30,24 @@ def check_input(hw_graph: Graph, x: np.ndarray, where: str = "emulator") -> np.n
         if not np.issubdtype(x.dtype, np.number) or not np.all(np.isfinite(x)):
             raise InputError(f"{where}: analog input must be finite real numbers")
         return blockwise(x, node.quantize, np.int8)
-    elif not np.all((x == 0) | (x == 1)):
+    elif not _binary(x):
         raise InputError(f"{where} input must be binary spikes (0 or 1); found other values "
                          "(real-valued input: compile with --input-kind analog)")
     return x
+
+
+def _binary(x: np.ndarray) -> bool:
+    """Every value 0 or 1, in one reduction without temporaries for bool and integer trains
+    (int8's negatives are >= 128 as uint8); other dtypes compared a block at a time."""
+    if x.size == 0 or x.dtype == bool:
+        return True
+    if x.dtype in (np.int8, np.uint8):
+        return int(x.view(np.uint8).max()) <= 1
+    if np.issubdtype(x.dtype, np.integer):
+        return int(x.min()) >= 0 and int(x.max()) <= 1
+    flat = np.ascontiguousarray(x).reshape(-1)
+    return all(bool(np.all((part == 0) | (part == 1)))
+               for part in (flat[a:a + BLOCK] for a in range(0, flat.size, BLOCK)))
 
 
 BLOCK = 1 << 16  # values per block: the float temporaries of a conversion stay this small

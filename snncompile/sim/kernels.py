@@ -53,13 +53,15 @@ def _lif_row(a, u, v, s_prev, du, dv, vth, bias, reset, spikes):
     """One step of one sample's population, branch-free so the loop vectorizes: a (n,) input,
     u, v (n,) state and s_prev (n,) the last step's spikes, updated in place; spikes (n,) int8
     out; reset 0 zero, 1 subtract, 2 subtract_next (the previous step's spike subtracted inside
-    the v update, v kept on a spike). Returns (u wraps, v saturations).
+    the v update, v kept on a spike). Returns (u wraps, v saturations, spikes): the spike count
+    is one more int32 sum in the vector loop, so run_emulator need not pass over the train.
 
     Every value is an int32 (u, v and the wraps are int32 in Lava; bias enters a wrapped sum, so
     its wrap32 is exact; 0 <= vth < 2^31), so with int32 arrays the loop runs in int32 vector
     lanes; resets are masks, the counts int32 sums, so nothing in it is 64-bit."""
     n_wrap = np.int32(0)
     n_sat = np.int32(0)
+    n_spk = np.int32(0)
     later = np.int32(reset == 2)
     subtract = -np.int32(reset == 1)  # all ones for "subtract"
     zero = -np.int32(reset == 0)  # all ones for "zero"
@@ -77,12 +79,13 @@ def _lif_row(a, u, v, s_prev, du, dv, vth, bias, reset, spikes):
         n_wrap = np.int32(n_wrap + high + low)
         n_sat = np.int32(n_sat + np.int32(vv != v1))
         s = np.int32(vv > th)
+        n_spk = np.int32(n_spk + s)
         spikes[j] = s
         s_prev[j] = s
         fired = -s  # all ones on a spike
         u[j] = uu
         v[j] = np.int32(vv - (th & fired & subtract)) & ~(fired & zero)
-    return n_wrap, n_sat
+    return n_wrap, n_sat, n_spk
 
 
 def _lif_run(a, lag, u, v, s_prev, du, dv, vth, bias, reset, interval, phase, t0,
@@ -95,10 +98,11 @@ def _lif_run(a, lag, u, v, s_prev, du, dv, vth, bias, reset, interval, phase, t0
     zero, 1 subtract, 2 subtract_next (RESETS). interval, phase: the LIFReset schedule (interval
     0: none), tested on the hw step t0 + t. spikes: (batch, steps, n) int8 out. u_rec, v_rec:
     (batch, steps, n) int32 out, or empty to skip. counts: (steps, 2) int64 += the u wraps and v
-    saturations of each step (strict mode's events).
+    saturations of each step (strict mode's events), or (steps, 3) to add each step's spikes too.
     """
     batch, steps, n = spikes.shape
     record = u_rec.shape[0] > 0
+    spiked = counts.shape[1] > 2
     zero = np.zeros(n, a.dtype)
     du, dv, vth, bias = _int32_params(du, dv, vth, bias)
     for b in range(batch):
@@ -111,10 +115,12 @@ def _lif_run(a, lag, u, v, s_prev, du, dv, vth, bias, reset, interval, phase, t0
                 vb[:] = 0
                 sb[:] = 0
             ta = t - lag
-            n_wrap, n_sat = _lif_row(a[b, ta] if ta >= 0 else zero, ub, vb, sb, du, dv, vth,
-                                     bias, reset, spikes[b, t])
+            n_wrap, n_sat, n_spk = _lif_row(a[b, ta] if ta >= 0 else zero, ub, vb, sb, du, dv,
+                                            vth, bias, reset, spikes[b, t])
             counts[t, 0] += n_wrap
             counts[t, 1] += n_sat
+            if spiked:
+                counts[t, 2] += n_spk
             if record:
                 u_rec[b, t] = ub
                 v_rec[b, t] = vb
@@ -185,6 +191,7 @@ def _dense_lif_run(src, words, w, total, left, u, v, s_prev, du, dv, vth, bias, 
     The rest as _lif_run takes them (lag 1)."""
     batch, steps, n = spikes.shape
     record = u_rec.shape[0] > 0
+    spiked = counts.shape[1] > 2
     du, dv, vth, bias = _int32_params(du, dv, vth, bias)
     acc = np.zeros(n, np.int32)
     a = np.zeros(n, np.int32)
@@ -210,9 +217,12 @@ def _dense_lif_run(src, words, w, total, left, u, v, s_prev, du, dv, vth, bias, 
                 else:
                     for i in range(n):
                         a[i] = acc[i] >> -left
-            n_wrap, n_sat = _lif_row(a, ub, vb, sb, du, dv, vth, bias, reset, spikes[b, t])
+            n_wrap, n_sat, n_spk = _lif_row(a, ub, vb, sb, du, dv, vth, bias, reset,
+                                            spikes[b, t])
             counts[t, 0] += n_wrap
             counts[t, 1] += n_sat
+            if spiked:
+                counts[t, 2] += n_spk
             if record:
                 u_rec[b, t] = ub
                 v_rec[b, t] = vb
@@ -363,7 +373,7 @@ def _graph_steps(x, steps, u, v, s_prev, par, pops, syns, w, acc_proto, spikes, 
                         ub[lo:hi] = 0
                         vb[lo:hi] = 0
                         sb[lo:hi] = 0
-                    n_wrap, n_sat = _lif_row(
+                    n_wrap, n_sat, _ = _lif_row(
                         reg[lo:hi], ub[lo:hi], vb[lo:hi], sb[lo:hi], du[lo:hi], dv[lo:hi],
                         vth[lo:hi], bias[lo:hi], pops[p, 3], spikes[b, t, lo:hi])
                     counts[t, p, 0] += n_wrap
