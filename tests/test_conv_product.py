@@ -88,3 +88,47 @@ def test_exact_bound_is_the_largest_partial_sum():
     assert conv_product.exact_bound(syn) == 11  # channel 1's negatives, -2 - 9
     syn.payload_max = 4
     assert conv_product.exact_bound(syn) == 44
+    syn.graded = True  # signed payloads: positive and negative terms add up, 3 + 5 + 7
+    assert conv_product.exact_bound(syn) == 60
+
+
+def test_signed_payloads_wrap_past_the_one_sided_bound():
+    """+127 under the positive weights and -127 under the negative ones sum past 2^23 although
+    each sign's weights alone stay below it: the register must still wrap at 24 bits."""
+    weight = np.array([[[[40000, -40000]]]])
+    op = hw.Conv(weight=weight)
+    syn = _Conv("c", op, (1, 1, 2), op.output_shape((1, 1, 2)), 1)
+    syn.payload_max, syn.graded = 127, True
+    rows = np.array([[127, -127], [5, 3]], np.int8)
+    got = conv_product.product(syn, rows)
+    np.testing.assert_array_equal(got, numpy_conv(rows, op, (1, 1, 2)))
+    assert got[0, 0] != 2 * 40000 * 127  # 10_160_000 >= 2^23: wrapped
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_block_constant_kernels_run_as_sum_pool_then_conv(seed):
+    """Kernels constant on aligned f x f blocks (a SumPool folded into a Conv) take the pooled
+    path and equal the tap-by-tap convolution; one changed weight sends them back."""
+    rng = np.random.default_rng(100 + seed)
+    fy, fx = int(rng.integers(1, 4)), int(rng.integers(2, 4))
+    groups = int(rng.choice([1, 2]))
+    c_in, c_out = groups * int(rng.integers(1, 4)), groups * int(rng.integers(1, 4))
+    small = rng.integers(-50, 50, (c_out, c_in // groups, int(rng.integers(1, 4)),
+                                   int(rng.integers(1, 4))))
+    weight = np.repeat(np.repeat(small, fy, axis=2), fx, axis=3)
+    in_shape = (c_in, fy * int(rng.integers(3, 6)), fx * int(rng.integers(3, 6)))
+    stride = (fy * int(rng.integers(1, 3)), fx * int(rng.integers(1, 3)))
+    padding = (fy * int(rng.integers(0, 2)), fx * int(rng.integers(0, 2)))
+    for w, pooled in ((weight, True), (weight + (np.arange(weight.size) == 0).reshape(
+            weight.shape), False)):
+        op = hw.Conv(weight=w, stride=stride, padding=padding, groups=groups)
+        syn = _Conv("c", op, in_shape, op.output_shape(in_shape), 1)
+        rows = (rng.random((9, int(np.prod(in_shape)))) < 0.3).astype(np.int8)
+        got = conv_product.product(syn, rows)
+        np.testing.assert_array_equal(got, numpy_conv(rows, op, in_shape), err_msg=str(op))
+        assert (syn.conv_plan.pool != (1, 1)) == pooled, syn.conv_plan.pool
+        syn = _Conv("c", op, in_shape, op.output_shape(in_shape), 1)
+        syn.payload_max, syn.graded = 127, True  # block sums past int8: pooled in float32
+        rows = rng.integers(-127, 128, rows.shape).astype(np.int8)
+        got = conv_product.product(syn, rows)
+        np.testing.assert_array_equal(got, numpy_conv(rows, op, in_shape), err_msg=str(op))

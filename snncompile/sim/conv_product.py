@@ -7,11 +7,18 @@ an integer, and float32 holds every integer below 2^24 exactly, so whatever orde
 sums in, no partial sum is rounded as long as each stays below 2^24 in magnitude. A partial sum of
 output channel o is at most (the sum of o's positive weights) x (the largest input payload) and
 at least (the sum of its negative weights) x that payload; `exact_bound` is the larger magnitude
-over all channels. Under 2^23 the register also cannot reach the 24-bit wrap, so none is needed.
+over all channels (with signed payloads, an AnalogInput's, the sum of |weights| instead). Under
+2^23 the register also cannot reach the 24-bit wrap, so none is needed.
 This needs a conv that sums products directly (oneDNN's direct or im2col + GEMM): NNPACK, which
 may pick a Winograd transform (not exact), is switched off.
 
-The plan (bound, float32 kernel) is made once per synapse, not per block of rows.
+A kernel that is constant on f x f blocks aligned with its stride (a SumPool folded into the
+next Conv by lowering: the NIR-paper CNN's 6 x 6 stride-2 kernel is a 2 x 2 sum pool, then a
+3 x 3 conv) runs as that sum pool, then the small conv: f^2 times fewer products, the same
+integers. Its partial sums stay within the same bound (a pooled value is at most f^2 payloads,
+and the small kernel's weight sums are the big one's divided by f^2).
+
+The plan (bound, float32 kernel, pool factors) is made once per synapse, not per block of rows.
 tests/test_conv_product.py compares `product` with an int64 numpy convolution on random convs
 (strides, padding, dilation, groups, graded inputs, weights large enough to wrap).
 """
@@ -29,17 +36,44 @@ def exact_bound(synapse: Any) -> int:
     """The largest |partial sum| of a Conv's register: per output channel, the sum of its
     positive (or of its negative) weights, times the largest input payload (`payload_max`)."""
     flat = np.asarray(synapse.op.weight, np.int64).reshape(len(synapse.op.weight), -1)
+    if synapse.graded:  # signed payloads: a positive and a negative term can add up
+        return int(np.abs(flat).sum(axis=1).max(initial=0)) * int(synapse.payload_max)
     peak = max(np.clip(flat, 0, None).sum(axis=1).max(initial=0),
                -np.clip(flat, None, 0).sum(axis=1).min(initial=0))
     return int(peak) * int(synapse.payload_max)
 
 
+def _pool_factor(w: np.ndarray, axis: int, kernel: int, stride: int, pad: int, size: int,
+                 dilation: int) -> int:
+    """The largest f > 1 such that the kernel along `axis` is constant on aligned f-blocks and
+    f divides the kernel, stride, padding and input size (so the pooled grid is the conv's
+    own); 1 when there is none."""
+    if dilation != 1:
+        return 1
+    for f in range(kernel, 1, -1):
+        if kernel % f or stride % f or pad % f or size % f:
+            continue
+        if np.array_equal(np.repeat(np.take(w, range(0, kernel, f), axis=axis), f, axis=axis),
+                          w):
+            return f
+    return 1
+
+
 class _Plan:
-    """One Conv's product constants: whether float32 is exact, and its float32 kernel."""
+    """One Conv's product constants: whether float32 is exact, the sum-pool factors (fy, fx)
+    that come first, and the float32 kernel, stride and padding of the conv after them."""
 
     def __init__(self, synapse: Any):
+        op = synapse.op
         self.exact = exact_bound(synapse) < EXACT_FLOAT32
-        self.f32 = synapse.w.float() if self.exact else None
+        w = np.asarray(op.weight, np.int64)
+        self.pool = tuple(_pool_factor(w, 2 + a, w.shape[2 + a], op.stride[a], op.padding[a],
+                                       synapse.in_shape[1 + a], op.dilation[a]) for a in (0, 1))
+        fy, fx = self.pool
+        small = w[:, :, ::fy, ::fx]
+        self.stride = (op.stride[0] // fy, op.stride[1] // fx)
+        self.padding = (op.padding[0] // fy, op.padding[1] // fx)
+        self.f32 = synapse.torch.from_numpy(small.astype(np.float32)) if self.exact else None
 
 
 def _plan(synapse: Any) -> _Plan:
@@ -57,8 +91,30 @@ def product(synapse: Any, rows: np.ndarray) -> np.ndarray:
         synapse.receive(rows, 0, None)  # row-wise, float64, with the 24-bit wrap
         return synapse.register.astype(np.int32)
     op, torch = synapse.op, synapse.torch
-    x = torch.from_numpy(rows.reshape(len(rows), *synapse.in_shape).astype(np.float32))
+    if plan.pool != (1, 1):
+        x = _sum_pool(torch, rows, synapse.in_shape, plan.pool, synapse.payload_max)
+    else:
+        x = torch.from_numpy(rows.reshape(len(rows), *synapse.in_shape).astype(np.float32))
     with torch.backends.nnpack.flags(enabled=False):
-        y = torch.nn.functional.conv2d(x, plan.f32, stride=op.stride, padding=op.padding,
+        y = torch.nn.functional.conv2d(x, plan.f32, stride=plan.stride, padding=plan.padding,
                                        dilation=op.dilation, groups=op.groups)
     return y.numpy().reshape(len(rows), -1).astype(np.int32)
+
+
+def _sum_pool(torch: Any, rows: np.ndarray, in_shape: tuple, pool: tuple, payload_max: int):
+    """Sums of aligned fy x fx blocks of rows (m, C*H*W) int8, as float32 (m, C, H/fy, W/fx):
+    the rows of a block added first (in int8 while the sum fits: a quarter of the conversion),
+    then the columns by strided adds (torch's avg_pool2d with divisor_override=1 is the same
+    sum, measured 5-10x slower)."""
+    (c, h, w), (fy, fx) = in_shape, pool
+    r = torch.from_numpy(rows).view(len(rows) * c * (h // fy), fy, w)
+    if fy * fx * payload_max > 127:
+        r = r.float()
+    a = r[:, 0]
+    for i in range(1, fy):
+        a = a + r[:, i]
+    a = a.float()
+    b = a[:, 0::fx]
+    for j in range(1, fx):
+        b = b + a[:, j::fx]
+    return b.reshape(len(rows), c, h // fy, w // fx)
