@@ -185,11 +185,12 @@ class _LIF:
         self.phase = int(op.reset_offset) % self.interval if self.interval else 0
 
     def run(self, a: np.ndarray, lag: int, t0: int, spikes: np.ndarray, u_rec: np.ndarray,
-            v_rec: np.ndarray, counts: np.ndarray, rows: slice = slice(None)) -> None:
+            v_rec: np.ndarray, counts: np.ndarray, rows: slice = slice(None),
+            up: int = 6) -> None:
         """kernels.lif_run on this population's state (the batch rows `rows`)."""
-        lif_run(a, lag, self.u[rows], self.v[rows], self.s_prev[rows], self.Du, self.Dv, self.vth,
-                self.bias, self.reset, self.interval, self.phase, t0, spikes, u_rec, v_rec,
-                counts)
+        lif_run(a, lag, up, self.u[rows], self.v[rows], self.s_prev[rows], self.Du, self.Dv,
+                self.vth, self.bias, self.reset, self.interval, self.phase, t0, spikes, u_rec,
+                v_rec, counts)
 
     def step(self, t: int, a_in: np.ndarray, events: list[Event] | None) -> np.ndarray:
         batch, n = self.u.shape

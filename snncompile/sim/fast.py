@@ -109,6 +109,18 @@ def _spike_sums(g: Graph, name: str, syn: dict, trains: dict) -> tuple | None:
     return (*rows, train) if min(density, 1 - density) <= SPIKE_SUM_SHARE else None
 
 
+def _folded_shift(syn: dict, preds: list[str]) -> int:
+    """The a_out left shift k that the LIF kernel can apply instead of the product (its `up`
+    = 6 + k: one pass less over each block's register) when the LIF's one synapse is a binary
+    int8 Dense whose register is shifted left (k >= 0, 6 + k < 32); else 0 (the product
+    shifts, as for sums of several synapses or a right shift)."""
+    if len(preds) != 1 or type(syn[preds[0]]).__name__ != "_Dense" or syn[preds[0]].graded:
+        return 0
+    weights = syn[preds[0]].int_weights
+    left = weights.shift + weights.e if weights.exact else -1
+    return left if 0 <= left < 26 else 0
+
+
 def _blocks(batch: int, steps: int, widths: list[int]) -> tuple[int, int]:
     """(samples, steps) per block so that the widest per-block temporary stays near
     BLOCK_BYTES: small enough to stay in cache between the product and the LIF kernel."""
@@ -150,6 +162,7 @@ def simulate_layers(g: Graph, x: np.ndarray, steps: int, record: bool, syn: dict
         widths = [n] + [trains[q].shape[2] for p in preds for q in g.predecessors(p)
                         if type(syn[p]).__name__ == "_Conv"]
         samples, span = _blocks(batch, steps, widths)
+        fold = _folded_shift(syn, preds)
         for b0 in range(0, batch if sums is None else 0, samples):
             rows = slice(b0, min(b0 + samples, batch))
             for t0 in range(0, steps, span):
@@ -157,15 +170,20 @@ def simulate_layers(g: Graph, x: np.ndarray, steps: int, record: bool, syn: dict
                 s0 = max(t0 - 1, 0)  # source step -1 sends nothing: the kernel's lag reads 0
                 a = np.zeros((len(s[rows]), 0, n), np.int32)
                 for p in preds if t1 - 1 > s0 else ():
-                    r = _register(syn[p], [trains[q][rows] for q in g.predecessors(p)], s0,
-                                  t1 - 1)
+                    srcs = [trains[q][rows] for q in g.predecessors(p)]
+                    if fold:  # the one Dense's product before its shift (the kernel's `up`)
+                        r = syn[p].int_weights.product(_rows(srcs, s0, t1 - 1), shift=False)
+                        r = r.reshape(len(srcs[0]), t1 - 1 - s0, n)
+                    else:
+                        r = _register(syn[p], srcs, s0, t1 - 1)
                     if a.shape[1] == 0:
                         a = r
                     else:
                         a += r  # int32 wraps, as the wrap32 the kernel applies first
                 neuron.run(a, s0 - (t0 - 1), t0 + 1, s[rows, t0:t1],
                            u_rec[rows, t0:t1] if record else NO_RECORD,
-                           v_rec[rows, t0:t1] if record else NO_RECORD, counts[t0:t1], rows)
+                           v_rec[rows, t0:t1] if record else NO_RECORD, counts[t0:t1], rows,
+                           6 + fold)
         trains[name] = s
         step_spikes[name] = counts[:, 2]
         spikes[name] = s.reshape(batch, steps, *shapes[name])

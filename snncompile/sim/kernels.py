@@ -49,8 +49,9 @@ def _decay(x, factor):
     return np.int32(np.int32((x >> 12) * d) + (low >> 12) + np.int32((x < 0) & ((low & 4095) != 0)))
 
 
-def _lif_row(a, u, v, s_prev, du, dv, vth, bias, reset, spikes):
-    """One step of one sample's population, branch-free so the loop vectorizes: a (n,) input,
+def _lif_row(a, u, v, s_prev, du, dv, vth, bias, reset, spikes, up=6):
+    """One step of one sample's population, branch-free so the loop vectorizes: a (n,) input
+    (entering u as wrap32(wrap32(a) << up): up 6, or 6 + the a_out shift the caller left in a),
     u, v (n,) state and s_prev (n,) the last step's spikes, updated in place; spikes (n,) int8
     out; reset 0 zero, 1 subtract, 2 subtract_next (the previous step's spike subtracted inside
     the v update, v kept on a spike). Returns (u wraps, v saturations, spikes): the spike count
@@ -66,7 +67,7 @@ def _lif_row(a, u, v, s_prev, du, dv, vth, bias, reset, spikes):
     subtract = -np.int32(reset == 1)  # all ones for "subtract"
     zero = -np.int32(reset == 0)  # all ones for "zero"
     for j in range(u.shape[0]):
-        x = np.int32(np.int32(a[j]) << 6)
+        x = np.int32(np.int32(a[j]) << up)
         u1 = np.int32(_decay(u[j], du[j]) + x)
         high = np.int32(u1 > U_MAX)  # Lava's single correction into (-2^23, 2^23]
         low = np.int32(u1 <= -U_MAX)
@@ -88,11 +89,13 @@ def _lif_row(a, u, v, s_prev, du, dv, vth, bias, reset, spikes):
     return n_wrap, n_sat, n_spk
 
 
-def _lif_run(a, lag, u, v, s_prev, du, dv, vth, bias, reset, interval, phase, t0,
+def _lif_run(a, lag, up, u, v, s_prev, du, dv, vth, bias, reset, interval, phase, t0,
              spikes, u_rec, v_rec, counts):
     """Run LIF populations over time, sample by sample.
 
     a: (batch, steps_a, n) integer input; step t (0-based) reads a[:, t - lag] (zero before).
+    up: 6 (the u update's a << 6), or 6 + k for an int32 register still to be shifted left by k
+    (wrap32(wrap32(a << k) << 6) = wrap32(a << (6 + k)): the shift folded into this loop).
     u, v: (batch, n) int64 state, s_prev (batch, n) int8 the last step's spikes, updated in
     place. du, dv (decay factors 4096 - ..), vth (<< 6), bias (effective): (n,) int64. reset: 0
     zero, 1 subtract, 2 subtract_next (RESETS). interval, phase: the LIFReset schedule (interval
@@ -116,7 +119,7 @@ def _lif_run(a, lag, u, v, s_prev, du, dv, vth, bias, reset, interval, phase, t0
                 sb[:] = 0
             ta = t - lag
             n_wrap, n_sat, n_spk = _lif_row(a[b, ta] if ta >= 0 else zero, ub, vb, sb, du, dv,
-                                            vth, bias, reset, spikes[b, t])
+                                            vth, bias, reset, spikes[b, t], up)
             counts[t, 0] += n_wrap
             counts[t, 1] += n_sat
             if spiked:
@@ -557,8 +560,9 @@ class IntWeights:
             rows = rows.astype(np.int16)
         return rows, rows.sum(axis=0, dtype=np.int32), self.shift + self.e
 
-    def product(self, rows: np.ndarray) -> np.ndarray:
-        """rows (m, n_in) int8 of 0/1 -> (m, n_out) int32, the wrapped a_out register."""
+    def product(self, rows: np.ndarray, shift: bool = True) -> np.ndarray:
+        """rows (m, n_in) int8 of 0/1 -> (m, n_out) int32, the wrapped a_out register (shift
+        False: before its left shift, which fast.py leaves to the LIF kernel's `up`)."""
         import torch
 
         rows = np.ascontiguousarray(rows, np.int8)
@@ -567,7 +571,7 @@ class IntWeights:
         acc = torch._int_mm(torch.from_numpy(rows), self.q).numpy()
         if self.offset:
             acc += np.int32(self.offset) * rows.sum(axis=1, dtype=np.int32)[:, None]
-        left = self.shift + self.e
+        left = self.shift + self.e if shift else 0
         if left > 0:
             np.left_shift(acc, left, out=acc)
         elif left < 0:
