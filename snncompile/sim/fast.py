@@ -33,6 +33,10 @@ from snncompile.sim.fixed import SimTrace
 from snncompile.sim.kernels import NO_RECORD, dense_lif_run
 
 BLOCK_BYTES = 2**20  # the largest per-block register or conv input, in bytes
+# a LIF fed by a Conv: larger blocks, fewer conv2d calls. CPU time of the NIR-paper CNN at batch
+# 64 / 256 (µs per sample-step, load about 3, two runs): 57 / 55-57 at 2^20, 51-53 / 48 at
+# 2^21, 51-52 / 49-51 at 2^22, 57-69 / 54-65 at 2^23.
+CONV_BLOCK_BYTES = 2**21
 # a Dense from a binary train is summed row by row (kernels.dense_lif_run) when its rows need
 # at most this share of the n_in row additions (min(active, silent) / n_in); else the int8
 # product over blocks. Measured, one layer 512 -> 256 at batch 64, CPU µs per sample-step:
@@ -121,10 +125,10 @@ def _folded_shift(syn: dict, preds: list[str]) -> int:
     return left if 0 <= left < 26 else 0
 
 
-def _blocks(batch: int, steps: int, widths: list[int]) -> tuple[int, int]:
-    """(samples, steps) per block so that the widest per-block temporary stays near
-    BLOCK_BYTES: small enough to stay in cache between the product and the LIF kernel."""
-    rows = max(1, BLOCK_BYTES // (4 * max(widths, default=1)))
+def _blocks(batch: int, steps: int, widths: list[int], budget: int) -> tuple[int, int]:
+    """(samples, steps) per block so that the widest per-block temporary stays near `budget`
+    bytes: small enough to stay in cache between the product and the LIF kernel."""
+    rows = max(1, budget // (4 * max(widths, default=1)))
     span = min(steps, max(rows, 8))
     return max(1, min(batch, rows // span)), max(1, span)
 
@@ -159,9 +163,10 @@ def simulate_layers(g: Graph, x: np.ndarray, steps: int, record: bool, syn: dict
             dense_lif_run(src, words, *sums[:3], neuron.u, neuron.v, neuron.s_prev, neuron.Du,
                           neuron.Dv, neuron.vth, neuron.bias, neuron.reset, neuron.interval,
                           neuron.phase, 1, s, u_rec, v_rec, counts)
-        widths = [n] + [trains[q].shape[2] for p in preds for q in g.predecessors(p)
-                        if type(syn[p]).__name__ == "_Conv"]
-        samples, span = _blocks(batch, steps, widths)
+        conv_in = [trains[q].shape[2] for p in preds for q in g.predecessors(p)
+                   if type(syn[p]).__name__ == "_Conv"]
+        samples, span = _blocks(batch, steps, [n, *conv_in],
+                                CONV_BLOCK_BYTES if conv_in else BLOCK_BYTES)
         fold = _folded_shift(syn, preds)
         for b0 in range(0, batch if sums is None else 0, samples):
             rows = slice(b0, min(b0 + samples, batch))
