@@ -9,7 +9,7 @@ import pytest
 
 from snncompile.ir import hw_ops as hw
 from snncompile.sim import conv_product
-from snncompile.sim.emulator import _Conv
+from snncompile.sim.synapses import _Conv
 
 
 def numpy_conv(rows: np.ndarray, op: hw.Conv, in_shape: tuple) -> np.ndarray:

@@ -22,7 +22,8 @@ from snncompile.ir.stats import connections
 from snncompile.partition import DoesNotFit, core_model, partition
 from snncompile.partition.percore import run_per_core
 from snncompile.partition.resources import CoreModel
-from snncompile.sim.emulator import effective_weights, simulate
+from snncompile.sim.emulator import simulate
+from snncompile.sim.lava_params import effective_weights
 
 
 def _lif(shape, draw) -> hw.LIF:

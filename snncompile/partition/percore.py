@@ -18,7 +18,11 @@ from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 from snncompile.ir.sparse import rows_of
 from snncompile.partition.artefact import Placement
-from snncompile.sim.emulator import _LIF, SYNAPSE_RULES, _Conv, effective_weights, wrap
+from snncompile.sim.emulator import SYNAPSE_RULES
+from snncompile.sim.fixed import wrap
+from snncompile.sim.lava_params import effective_weights
+from snncompile.sim.neurons import _LIF
+from snncompile.sim.synapses import _Conv
 
 
 def _mode(op: hw.Dense | hw.Sparse) -> str:

@@ -4,16 +4,16 @@ Each hw step t = 1, 2, ...: every neuron reads the sum of its synapses' register
 so every synapse is one step of latency), updates and spikes; then every synapse reads the spikes of
 step t of its source and fills its register for t + 1. All state is int64 numpy; only the wraps Lava
 performs are reproduced: int32 channels and int32 LIF arithmetic, the single-correction u wrap, the
-v
-clip and Conv's 24-bit wrap. Dense and Conv accumulate in float64 (BLAS / torch): binary spikes
+v clip and Conv's 24-bit wrap. Dense and Conv accumulate in float64 (BLAS / torch): binary spikes
 times integer weights give integer partial sums of magnitude < 2^53, which float64 adds exactly in
-any order, so the result equals Lava's integer sum (asserted per synapse below).
+any order, so the result equals Lava's integer sum (asserted per synapse in synapses.py). The rules
+per op live in synapses.py and neurons.py (sigma-delta in sigma_delta.py, Sparse in sparse.py);
+this module is the step loop and the nn-time view.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,225 +24,14 @@ from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 from snncompile.progress import staged
 from snncompile.sim import sample_chunks
-from snncompile.sim.fixed import EXACT, U_MAX, V_MAX, Event, SimTrace, decay, wrap
+from snncompile.sim.fixed import Event, SimTrace
 from snncompile.sim.inputs import check_analog_sums, check_input, graded_int32
-from snncompile.sim.kernels import NO_RECORD, RESETS, IntWeights, lif_run, per_neuron
-from snncompile.sim.lava_params import effective_bias, effective_weights, resolved_sign_mode
+from snncompile.sim.neurons import _ATRLIF, _LIF
 from snncompile.sim.sigma_delta import NEURON_RULES as GRADED_RULES
-from snncompile.sim.sigma_delta import graded_dense, is_graded
+from snncompile.sim.sigma_delta import is_graded
 from snncompile.sim.sparse import SparseSynapse
+from snncompile.sim.synapses import _Conv, _DelayDense, _Dense, _Synapse
 from snncompile.sim.timing import clock_nodes, latency, synaptic_depths
-
-
-class _Synapse:
-    def __init__(self, name: str, op: Any, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
-                 batch: int):
-        self.name, self.op, self.in_shape = name, op, in_shape
-        self.register = np.zeros((batch, int(np.prod(out_shape))), dtype=np.int64)
-        self.payload_max = 1  # largest |input|: 1 for spikes, qmax for an AnalogInput's payloads
-        self.graded = False  # set by simulate: the source sends values (num_message_bits > 0)
-
-
-class _Dense(_Synapse):
-    """Binary spikes times Lava's 8-bit weights: an int8 x int8 -> int32 product
-    (kernels.IntWeights)
-    where the weights allow it (always for Lava's), else a float64 product (exact below 2^53)."""
-
-    def __init__(self, *args: Any):
-        super().__init__(*args)
-        self.int_weights, self.wt = _prepared_weights(self.op)
-        n_in = int(np.prod(self.in_shape))
-        if self.int_weights.n_in != n_in:
-            raise GraphCheckError(f"emulator: Dense {self.name!r} has {self.int_weights.n_in} "
-                                  f"inputs, its source gives {n_in}")
-        if self.int_weights.peak * n_in >= EXACT:
-            raise GraphCheckError(f"emulator: Dense {self.name!r} sums could exceed 2^53")
-
-    def product(self, rows: np.ndarray) -> np.ndarray:
-        """rows (m, n_in) of 0/1 -> the wrapped a_out register (m, n_out) int32."""
-        if self.int_weights.exact:
-            return self.int_weights.product(np.asarray(rows).astype(np.int8, copy=False))
-        return _float_product(rows, self.wt, self.op.weight_exp)
-
-    def receive(self, s: np.ndarray, t: int, events: list[Event] | None) -> None:
-        if self.graded:
-            if not hasattr(self, "w_eff"):
-                self.w_eff = effective_weights(self.op)
-            self.register = graded_dense(self.w_eff, self.op.weight_exp, s.reshape(len(s), -1))
-            return
-        self.register = self.product(s.reshape(len(s), -1))
-
-
-_PREPARED: dict[int, tuple[Any, IntWeights, np.ndarray | None]] = {}
-
-
-def _prepared_weights(op: Any) -> tuple[IntWeights, np.ndarray | None]:
-    """A Dense op's weights as the products need them (int8, or float64 (n_in, n_out) where int8
-    cannot hold them), kept for the last few ops (by identity: ops are immutable) so repeated
-    runs of one graph do not redo Lava's weight preprocessing."""
-    hit = _PREPARED.get(id(op))
-    if hit is not None and hit[0] is op:
-        return hit[1], hit[2]
-    w = effective_weights(op)
-    int_weights = IntWeights(w, op.weight_exp)
-    wt = None if int_weights.exact else np.ascontiguousarray(w.T, dtype=np.float64)
-    while len(_PREPARED) >= 8:
-        _PREPARED.pop(next(iter(_PREPARED)))
-    _PREPARED[id(op)] = (op, int_weights, wt)
-    return int_weights, wt
-
-
-def _float_product(rows: np.ndarray, wt: np.ndarray, e: int) -> np.ndarray:
-    acc = np.rint(rows.astype(np.float64) @ wt).astype(np.int64)
-    return wrap(acc << e if e > 0 else acc >> -e, 32).astype(np.int32)
-
-
-class _DelayDense(_Synapse):
-    """Delay ring: slot k holds what the neurons read k + 1 steps after the current one; one
-    _Dense product per distinct delay (the weights whose delay is k, others 0)."""
-
-    @functools.cached_property
-    def groups(self) -> list[tuple[int, _Dense]]:
-        """(delay, its weights as a _Dense), made on first use: the compiled step loop never
-        needs them (22 delays made 22 int8 matrices per run of the delays example)."""
-        delays = np.asarray(self.op.delays)
-        w = np.asarray(self.op.weights)
-        return [(int(k), _Dense(self.name, dataclasses.replace(
-            self.op, weights=np.where(delays == k, w, 0), sign_mode=resolved_sign_mode(self.op)),
-            self.in_shape, self.register.shape[1:], 1)) for k in np.unique(delays)]
-
-    @functools.cached_property
-    def ring(self) -> np.ndarray:
-        return np.zeros((len(self.register), int(np.max(self.op.delays, initial=0)) + 1,
-                         self.register.shape[1]), dtype=np.int64)
-
-    def receive(self, s: np.ndarray, t: int, events: list[Event] | None) -> None:
-        self.ring = np.roll(self.ring, -1, axis=1)
-        self.ring[:, -1] = 0
-        for k, dense in self.groups:
-            self.ring[:, k] += dense.product(s.reshape(len(s), -1))
-        self.register = wrap(self.ring[:, 0], 32)
-
-
-class _Conv(_Synapse):
-    def __init__(self, *args: Any):
-        super().__init__(*args)
-        import torch
-
-        w = np.asarray(self.op.weight, dtype=np.int64)
-        # Lava's Conv sums in float64 and casts to int32 (conv/utils.py L218): beyond 2^31 that
-        # cast is undefined in numpy, so no emulator can promise Lava's answer there.
-        bound = np.abs(w).max(initial=0) * int(np.prod(w.shape[1:]))
-        if bound >= 2**31:
-            raise GraphCheckError(
-                f"emulator: Conv {self.name!r} sums can reach {bound} >= 2^31, where Lava's int32 "
-                "cast is undefined; use smaller weights")
-        self.torch, self.w = torch, torch.from_numpy(w.astype(np.float64))
-
-    def receive(self, s: np.ndarray, t: int, events: list[Event] | None) -> None:
-        op, F = self.op, self.torch.nn.functional
-        x = self.torch.from_numpy(s.reshape(len(s), *self.in_shape).astype(np.float64))
-        y = F.conv2d(x, self.w, stride=op.stride, padding=op.padding, dilation=op.dilation,
-                     groups=op.groups)
-        acc = np.rint(y.numpy()).astype(np.int64).reshape(len(s), -1)
-        if self.graded and np.abs(acc).max(initial=0) >= 2**31:  # graded values: exact < 2^53
-            raise GraphCheckError(f"emulator: Conv {self.name!r} sums graded spikes past 2^31, "
-                                  "where Lava's int32 cast is undefined")
-        if events is not None:
-            n = int(np.count_nonzero((acc < -U_MAX) | (acc >= U_MAX)))
-            if n:
-                events.append(Event(self.name, t, "conv_wrap", n))
-        self.register = wrap(acc, 24)
-
-
-def initial_uv(op: Any, batch: int, init: tuple | None) -> tuple[np.ndarray, np.ndarray]:
-    """A population's (u, v) at the start, (batch, n) int64: zero, or the given state."""
-    n = int(np.prod(op.shape))
-    u, v = np.zeros((batch, n), dtype=np.int64), np.zeros((batch, n), dtype=np.int64)
-    if init is not None:
-        u[:] = np.asarray(init[0], dtype=np.int64).reshape(-1)
-        v[:] = np.asarray(init[1], dtype=np.int64).reshape(-1)
-    return u, v
-
-
-class _LIF:
-    """hw.LIF, one step at a time through the compiled kernel (kernels.lif_run, whose docstring
-    and spec §1.1/§1.2 are the rule): u1 = wrap32(tz(u * Du) + wrap32(a << 6)) with Lava's single
-    correction into (-2^23, 2^23]; v = clip(wrap32(tz(v * Dv) + u + bias), +-V_MAX); spike if
-    v > vth << 6, then reset v (zero or subtract)."""
-
-    def __init__(self, name: str, op: hw.LIF, batch: int, init: tuple | None = None):
-        self.name, self.op = name, op
-        self.u, self.v = initial_uv(op, batch, init)
-        n = self.u.shape[1]
-        self.bias = effective_bias(op)
-        self.Du = per_neuron(4096 - (np.asarray(op.du, np.int64) + 1), n)
-        self.Dv = per_neuron(4096 - np.asarray(op.dv, np.int64), n)
-        self.vth = per_neuron(np.asarray(op.vth, np.int64) << 6, n)
-        self.s_prev = np.zeros(self.u.shape, np.int8)  # "subtract_next": the pending subtraction
-        self.reset = RESETS[op.reset]
-        self.interval = int(op.reset_interval)
-        self.phase = int(op.reset_offset) % self.interval if self.interval else 0
-
-    def run(self, a: np.ndarray, lag: int, t0: int, spikes: np.ndarray, u_rec: np.ndarray,
-            v_rec: np.ndarray, counts: np.ndarray, rows: slice = slice(None),
-            up: int = 6) -> None:
-        """kernels.lif_run on this population's state (the batch rows `rows`)."""
-        lif_run(a, lag, up, self.u[rows], self.v[rows], self.s_prev[rows], self.Du, self.Dv,
-                self.vth, self.bias, self.reset, self.interval, self.phase, t0, spikes, u_rec,
-                v_rec, counts)
-
-    def step(self, t: int, a_in: np.ndarray, events: list[Event] | None) -> np.ndarray:
-        batch, n = self.u.shape
-        s = np.empty((batch, 1, n), np.int8)
-        counts = np.zeros((1, 2), np.int64)
-        self.run(np.asarray(a_in).reshape(batch, 1, n), 0, t, s, NO_RECORD, NO_RECORD, counts)
-        if events is not None:
-            for kind, c in zip(("u_wrap", "v_saturation"), counts[0]):
-                if c:
-                    events.append(Event(self.name, t, kind, int(c)))
-        return s.reshape(batch, n).view(bool)
-
-
-class _ATRLIF:
-    """hw.ATRLIF (its docstring is the rule), vectorized over the batch like _LIF; u is the current
-    i. Strict rows: "u_wrap" (i) and "v_saturation". Lava's int32 casts of theta, r and v - r are
-    reproduced but cannot wrap in a checked graph: theta_0, theta_step >= 0 keep theta, r >= 0, and
-    a spike needs theta <= v - r < 2^23, so theta < 2^24 and r < 3 * 2^23 always."""
-
-    EXTRA = ("theta", "r")
-
-    def __init__(self, name: str, op: hw.ATRLIF, batch: int, init: tuple | None = None):
-        self.name, self.op = name, op
-        self.u, self.v = initial_uv(op, batch, init)
-        n = self.u.shape[1]
-        field = {k: np.broadcast_to(np.asarray(getattr(op, k), np.int64), op.shape).reshape(n)
-                 for k in op.PER_NEURON}  # per neuron (a shared value broadcast)
-        self.theta_0, self.theta_step = field["theta_0"] << 6, field["theta_step"] << 6
-        self.theta = np.broadcast_to(self.theta_0, (batch, n)).copy()
-        self.r = np.zeros((batch, n), dtype=np.int64)
-        self.bias = effective_bias(op)
-        self.Di, self.Dv = 4096 - (field["delta_i"] + 1), 4096 - field["delta_v"]
-        self.Dth, self.Dr = 4096 - field["delta_theta"], 4096 - field["delta_r"]
-
-    def step(self, t: int, a_in: np.ndarray, events: list[Event] | None) -> np.ndarray:
-        i1 = wrap(decay(self.u, self.Di) + wrap(wrap(a_in, 32) << 6, 32), 32)
-        i = i1 - (2 * U_MAX) * (i1 > U_MAX) + (2 * U_MAX) * (i1 <= -U_MAX)
-        v1 = wrap(decay(self.v, self.Dv) + i + self.bias, 32)
-        v = np.clip(v1, -V_MAX, V_MAX)
-        theta = wrap(decay(wrap(self.theta - self.theta_0, 32), self.Dth) + self.theta_0, 32)
-        r = wrap(decay(self.r, self.Dr), 32)
-        s = wrap(v - r, 32) >= theta
-        if events is not None:
-            for kind, n in (("u_wrap", np.count_nonzero((i1 > U_MAX) | (i1 <= -U_MAX))),
-                            ("v_saturation", np.count_nonzero((v1 > V_MAX) | (v1 < -V_MAX)))):
-                if n:
-                    events.append(Event(self.name, t, kind, int(n)))
-        self.r = np.where(s, wrap(r + 2 * theta, 32), r)
-        self.theta = np.where(s, wrap(theta + self.theta_step, 32), theta)
-        self.u, self.v = i, v
-        return s
-
 
 SYNAPSE_RULES: dict[type, Callable[..., _Synapse]] = {
     hw.Dense: _Dense, hw.DelayDense: _DelayDense, hw.Sparse: SparseSynapse, hw.Conv: _Conv}

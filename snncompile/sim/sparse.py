@@ -67,7 +67,7 @@ def _compiled_scatter():
 
 
 class SparseSynapse:
-    """emulator rule for hw.Sparse (the interface of emulator._Synapse: register, product,
+    """emulator rule for hw.Sparse (the interface of synapses._Synapse: register, product,
     receive)."""
 
     def __init__(self, name: str, op: hw.Sparse, in_shape: tuple[int, ...],

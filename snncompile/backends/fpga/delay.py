@@ -1,6 +1,6 @@
 """Per-synapse delays (hw DelayDense) on the fpga core: delay groups and a delay line per neuron.
 
-The emulator's rule (hw_ops.DelayDense, emulator `_DelayDense`): a spike sent at step t through
+The emulator's rule (hw_ops.DelayDense, synapses `_DelayDense`): a spike sent at step t through
 synapse (i, j) reaches neuron i at step t + 1 + delays[i, j], and the weight_exp shift is
 applied per (send step, delay) group, a_out[t] = sum_k shift(W_k @ s[t - 1 - k]).
 
