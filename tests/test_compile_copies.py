@@ -18,7 +18,7 @@ from snncompile.passes import Lower
 from snncompile.passes import encode as enc
 from snncompile.passes.assemble import Incoming
 from snncompile.passes.lower import _Lowering
-from snncompile.passes.quantize import Quantize
+from snncompile.passes.worst_case import headroom_need
 from snncompile.target import load_target
 
 TARGET = load_target("emu")
@@ -71,13 +71,13 @@ def test_headroom_sums_by_row_blocks_equal_whole_matrix_sums():
     k = RNG.normal(size=(6, 4, 3, 3))
     vb, a, b = np.zeros(600), np.ones(600), np.full(600, 0.1)
     dense = Incoming("fc", "in", GroupedDense(x, (600,), False, ("fc",)))
-    got = Quantize._headroom_need([x], [dense], None, vb, a, b)
+    got = headroom_need([x], [dense], None, vb, a, b)
     pos, neg = np.clip(x, 0, None).sum(axis=1), np.clip(-x, 0, None).sum(axis=1)
     u = np.maximum(pos, neg)
     assert got == float(max(u.max(), (1 + u).max(), (u / 0.1).max()))
     n = 6 * 25
     conv = Incoming("c", "in", GroupedConv(k, (1, 1), (1, 1), (1, 1), 1, False, ("c",)))
-    got = Quantize._headroom_need([k], [conv], None, np.zeros(n), np.ones(n), np.zeros(n))
+    got = headroom_need([k], [conv], None, np.zeros(n), np.ones(n), np.zeros(n))
     assert got == float(1 + np.maximum(np.clip(k, 0, None).sum(axis=(1, 2, 3)),
                                        np.clip(-k, 0, None).sum(axis=(1, 2, 3))).max())
 

@@ -21,7 +21,7 @@ import snncompile.nn as snc
 from snncompile import api
 from snncompile.frontends.torch_modules import from_module
 from snncompile.ir import hw_ops as hw
-from snncompile.passes.quantize import param_groups
+from snncompile.passes.emit import param_groups
 from snncompile.sim.emulator import run_emulator
 
 N_IN, N_HID, N_OUT, T = 12, 24, 6, 30

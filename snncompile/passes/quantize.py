@@ -10,6 +10,9 @@ never leaving their 24-bit ranges for the worst-case input (all sources spiking)
 [min_headroom, max_headroom] thresholds; ties go to the larger vth. The search tries, for every
 synapse and exponent, the largest vth that still fits its weights, plus the headroom cap.
 
+The search itself is `passes/vth_search.py`, the worst-case range `passes/worst_case.py`, the hw
+ops and report rows the codes become `passes/emit.py`.
+
 Floors: see `passes/centring.py` (half an a_in unit of bias per flooring data synapse, or each
 neuron's measured loss on calibration input).
 
@@ -34,7 +37,6 @@ from snncompile.errors import GraphCheckError
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 from snncompile.ir.lowered_ops import GroupedConv, GroupedDense, GroupedSparse, SteppedLayer
-from snncompile.ir.sparse import nonzero_sparse
 from snncompile.passes import adaptive as adaptive_rule
 from snncompile.passes import centring as centring_rule
 from snncompile.passes import headroom as headroom_rule
@@ -43,19 +45,19 @@ from snncompile.passes.assemble import Incoming, assemble, incoming, layers_of
 from snncompile.passes.common import unsupported
 from snncompile.passes.delays import refuse_long_delays
 from snncompile.passes.dry_run import at_rest, early_layers
+from snncompile.passes.emit import hw_synapse, param_groups, shared_or_list, synapse_report
 from snncompile.passes.encode import (
     WeightCode,
     check_weight_bits,
     encode_bias,
     encode_weights,
-    error_estimate,
     extremes,
     fit_exponent,
-    limits,
-    sign_mode_of,
 )
 from snncompile.passes.neuron_rules import hw_reset, neuron_coeffs, rule_of
-from snncompile.passes.report import LayerQuant, QuantReport, SynapseQuant
+from snncompile.passes.report import LayerQuant, QuantReport
+from snncompile.passes.vth_search import fine_twins, search_vth
+from snncompile.passes.worst_case import headroom_need
 from snncompile.target import Target
 
 
@@ -75,35 +77,6 @@ class NeedsFlat(GraphCheckError):
         super().__init__(f"pass quantize: layers {', '.join(sorted(layers))} need the bias clock, "
                          "which reaches flat layers only")
         self.layers = layers
-
-
-def _shared_or_list(values: np.ndarray) -> int | tuple[int, ...]:
-    """A report field: the one value all neurons share, or every neuron's (flat, C order)."""
-    flat = np.asarray(values).reshape(-1)
-    return int(flat[0]) if np.all(flat == flat[0]) else tuple(int(v) for v in flat)
-
-
-def _per_neuron(x: np.ndarray, conv: bool, n: int, sign: float) -> np.ndarray:
-    """Per target neuron, the sum of clip(sign * x, 0) over its row (a conv's per channel,
-    repeated), a block of rows at a time: each row is summed as the whole array's sum would, and
-    no temporary of the matrix's size is made."""
-    rows = max(1, (1 << 18) // max(1, x[:1].size))
-    axes = (1, 2, 3) if conv else 1
-    sums = np.concatenate([np.clip(x[a:a + rows] if sign > 0 else -x[a:a + rows], 0, None)
-                           .sum(axis=axes) for a in range(0, len(x), rows)] or [np.zeros(0)])
-    return np.repeat(sums, n // len(x)) if conv else sums
-
-
-def param_groups(op: Any) -> int:
-    """Distinct integer tuples of a hw neuron's per-neuron fields (LIF: du, dv, vth; ATRLIF: its
-    deltas, theta_0, theta_step): the populations Lava's own LIF / ATRLIF would need if the layer
-    were split into groups that share them (1 for a uniform layer)."""
-    if not isinstance(op, (hw.LIF, hw.ATRLIF)) or not op.heterogeneous:
-        return 1
-    n = int(np.prod(op.shape))
-    cols = [np.broadcast_to(np.asarray(getattr(op, k)), op.shape).reshape(n)
-            for k in op.PER_NEURON]
-    return len(np.unique(np.stack(cols, axis=1), axis=0))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,7 +178,7 @@ class Quantize:
             groups.append((clock_x, False, (0, target.weight_exp_max), target.weight_bits))
         mags += [1] * (len(groups) - len(mags))
 
-        need = self._headroom_need([x if m == 1 else x * m for x, m in zip(xs, mags)], syns,
+        need = headroom_need([x if m == 1 else x * m for x, m in zip(xs, mags)], syns,
                                    clock_x, vb, alpha, beta)
         room = self.headroom or headroom_rule.room(need, (self.ranges or {}).get(name),
                                                    self.min_headroom, self.max_headroom,
@@ -219,12 +192,13 @@ class Quantize:
         if adaptive:
             decays += adaptive_rule.extra_cost(name, op, c, thr)
         exts = [extremes(x) for x, *_ in groups]  # once per array: the search asks often
-        vth = self._search(name, op, groups, exts, vb, decays, cap, target, mags)
+        vth = search_vth(self.name, name, op, groups, exts, vb, decays, cap, target, mags)
 
         codes = [encode_weights(x, vth, fit_exponent(x, vth, target, conv, exps, bits, ext),
                                 target, conv, bits, ext)
                  for (x, conv, exps, bits), ext in zip(groups, exts)]
-        fines = self._fines(groups, codes, vth, target, clock_x is not None, mags)
+        fines = fine_twins(groups, codes, vth, target, clock_x is not None, mags,
+                           self.split_weights)
         centring = self._centring(syns, codes, fines, len(vb))
         if np.any(centring) and not (adaptive or cuba):  # u = a_in: the v bias meets it 1:1
             vb = vb + centring / vth
@@ -256,19 +230,19 @@ class Quantize:
                          bias_exp=bias.exp.reshape(shape), reset=reset,
                          reset_interval=target.reset_interval if has_bias else 0,
                          reset_offset=c.depth + 1 if has_bias else 0)
-        hw_syns = [(s, self._hw_synapse(s, code, self.weight_bits)) for s, code in zip(syns, codes)]
-        sq = [self._syn_report(s.name, s.source, s.form, code) for s, code in zip(syns, codes)]
+        hw_syns = [(s, hw_synapse(s, code, self.weight_bits)) for s, code in zip(syns, codes)]
+        sq = [synapse_report(s.name, s.source, s.form, code) for s, code in zip(syns, codes)]
         if clock_x is not None:
-            sq.append(self._syn_report(f"{name}.bias", "bias_clock", "bias", codes[-1]))
+            sq.append(synapse_report(f"{name}.bias", "bias_clock", "bias", codes[-1]))
         for i, fine in enumerate(fines):
             if fine is not None:  # the pair's error is what the fine part leaves
                 sq[i] = dataclasses.replace(sq[i], max_err_thr=fine.max_err,
                                             max_err_lsb=fine.max_err / sq[i].lsb_thr)
-                sq.append(self._syn_report(f"{sq[i].name}.fine", sq[i].source, "fine", fine))
+                sq.append(synapse_report(f"{sq[i].name}.fine", sq[i].source, "fine", fine))
         for s, fine in zip(syns, fines):
             if fine is not None:
                 twin = s._replace(name=f"{s.name}.fine")
-                hw_syns.append((twin, self._hw_synapse(twin, fine, self.weight_bits)))
+                hw_syns.append((twin, hw_synapse(twin, fine, self.weight_bits)))
         clock_codes = () if clock_x is None else tuple(
             code for code in (codes[-1], fines[-1]) if code is not None)
         route = "+".join(r for r, on in (("neuron", has_bias), ("clock", bool(clock_codes))) if on)
@@ -276,7 +250,7 @@ class Quantize:
         report = LayerQuant(
             layer=name, kind=type(op).__name__, neurons=int(np.prod(shape)), depth=c.depth,
             vth=vth,
-            scale=scale, threshold_err=0.0, du=_shared_or_list(du), dv=_shared_or_list(dv),
+            scale=scale, threshold_err=0.0, du=shared_or_list(du), dv=shared_or_list(dv),
             du_err=du_err, dv_err=dv_err, bias_route=route or "-", bias_err_thr=bias.max_err,
             headroom_thr=(target.uv_max - 1) / (64.0 * vth), synapses=tuple(sq),
             warnings=tuple(warnings), param_groups=param_groups(lif))
@@ -307,127 +281,3 @@ class Quantize:
             raise unsupported(self.name, name, op, f"its threshold or gain differs within a "
                               f"channel of conv {s.name!r}, which shares one kernel per channel")
         return grid[:, 0][:, None, None, None] * s.op.weight
-
-    @staticmethod
-    def _headroom_need(xs, syns, clock_x, vb, alpha, beta) -> float:
-        """Worst-case |u|, |v| in thresholds over the layer's neurons (alpha, beta per neuron)."""
-        n = len(vb)
-        pos, neg = np.zeros(n), np.zeros(n)
-        for x, s in zip(xs + [clock_x], syns + [None]):
-            if x is None:
-                continue
-            if s is not None and isinstance(s.op, GroupedSparse):  # stored values by row
-                rows = s.op.rows()
-                pos += np.bincount(rows, np.clip(x, 0, None), minlength=n)
-                neg += np.bincount(rows, np.clip(-x, 0, None), minlength=n)
-                continue
-            conv = s is not None and isinstance(s.op, GroupedConv)
-            pos += _per_neuron(x, conv, n, 1.0)
-            neg += _per_neuron(x, conv, n, -1.0)
-        u = np.maximum(pos, neg) / alpha
-        v_pos = 1 + u + np.clip(vb, 0, None)
-        leaky = beta > 0
-        v_neg = np.where(leaky, (u + np.clip(-vb, 0, None)) / np.where(leaky, beta, 1.0), 0.0)
-        return float(max(u.max(initial=0), v_pos.max(initial=0), v_neg.max(initial=0)))
-
-    def _search(self, name, op, groups, exts, vb, decays, cap, target, mags) -> int:
-        """The vth of least worst-case error per step; `mags[i]`: the largest input payload of
-        group i (1 for spikes, an analog input's qmax), which multiplies its weight error;
-        `exts[i]`: group i's weights' (min, max) (encode.extremes)."""
-        if cap < 1:
-            raise unsupported(self.name, name, op, "the requested headroom leaves no threshold")
-        cands = {cap} | {1 << j for j in range(cap.bit_length())}
-        for (x, conv, exps, bits), ext in zip(groups, exts):
-            lo, hi, _ = limits(sign_mode_of(x, ext), target, conv, bits)
-            top, bottom = float(max(ext[1], 0)), float(min(ext[0], 0))
-            ratio = min(hi / top if top > 0 else np.inf, lo / bottom if bottom < 0 else np.inf)
-            if not np.isfinite(ratio):
-                continue
-            e_lo, e_hi = (0, 0) if conv else exps or (target.weight_exp_min, target.weight_exp_max)
-            # a candidate > cap is dropped; f > 1: weights on a grid (QAT) sit 1e-7 short of it
-            cands |= {int(min(ratio * 2.0**e * f, cap + 1)) for e in range(e_lo, e_hi + 1)
-                      for f in (1.0, 1.0 + 1e-6)}
-        scored = []
-        for vth in sorted(v for v in cands if 1 <= v <= cap):
-            err = 0.0
-            for (x, conv, exps, bits), mag, ext in zip(groups, mags, exts):
-                e = fit_exponent(x, vth, target, conv, exps, bits, ext)
-                if e is None:
-                    break
-                if exps is not None:  # a bias-clock column: always split, so its pair's error
-                    err = max(err, self._pair_error(x, vth, e, target, bits, ext))
-                    continue
-                floor = 1.0 / vth if e < 0 else 0.0  # one floor per step, whatever the payload
-                est = error_estimate(x, vth, e, target, conv, bits=bits, ext=ext)
-                err = max(err, mag * (est - floor) + floor)
-            else:
-                err += encode_bias(vb, vth, target).max_err + decays / (64.0 * vth)
-                scored.append((err, vth))
-        if not scored:
-            top = max(max(abs(lo), abs(hi)) for lo, hi in exts)
-            most = max(limits("excitatory", target, conv, bits)[1]
-                       * 2.0**(0 if conv else target.weight_exp_max) for _, conv, _, bits in groups)
-            raise unsupported(self.name, name, op, f"its weights reach {top:.3g} thresholds per "
-                              f"spike; this target holds at most {most:g} (at vth = 1)")
-        best = min(err for err, _ in scored)
-        return max(vth for err, vth in scored if err <= best * (1 + 1e-9) + 1e-15)
-
-    def _pair_error(self, x: np.ndarray, vth: int, e: int, target: Target, bits: int,
-                    ext: Any) -> float:
-        """A bias-clock column's worst error with the fine twin `plan` gives it (ranking by the
-        coarse code alone pulled vth off a QAT model's weight grid for an error the twin fixes)."""
-        code = encode_weights(x, vth, e, target, False, bits, ext)
-        fine = self._fine(x, code, vth, target, bits)
-        return code.max_err + code.floor_err if fine is None else (
-            fine.max_err + fine.floor_err + code.floor_err)
-
-    def _fines(self, groups: list, codes: list[WeightCode], vth: int, target: Target,
-               has_clock: bool, mags: list[int]) -> list[WeightCode | None]:
-        """A fine twin per code, or None: always for the bias-clock column (a bias enters u at
-        synaptic resolution every step; the twin costs one synapse per neuron), for every Dense
-        when split_weights, never for a Conv (Lava's Conv has no exponent to refine with).
-        `mags[i]`: group i's largest input payload (an analog input's qmax), which multiplies
-        its weight error but not the floor."""
-        last = len(codes) - 1
-        return [self._fine(x, code, vth, target, bits, mag)
-                if (has_clock and i == last) or (self.split_weights and not conv) else None
-                for i, ((x, conv, _, bits), code, mag) in enumerate(zip(groups, codes, mags))]
-
-    @staticmethod
-    def _fine(x: np.ndarray, code: WeightCode, vth: int, target: Target,
-              bits: int = 8, mag: int = 1) -> WeightCode | None:
-        """The residual x - dequant(code) as a second Dense code, kept only if the pair's worst case
-        is at least twice as good: a negative exponent adds Lava's floor of each step's sum (up to
-        1/vth thresholds, always downward), which can cost more than a fine grid saves. The weight
-        errors scale with the payload `mag` (an analog input's up to 127 per weight), the floor
-        does not: on graded input the twin almost always pays."""
-        residual = x - code.weights * 2.0**code.weight_exp / vth
-        e = fit_exponent(residual, vth, target, bits=bits)
-        if e is None or not np.any(np.abs(residual) * vth / 2.0**e >= 1 << (8 - bits)):
-            return None
-        fine = encode_weights(residual, vth, e, target, bits=bits)
-        worst_before = mag * code.max_err + code.floor_err
-        worst_after = mag * fine.max_err + fine.floor_err + code.floor_err
-        return fine if worst_after <= worst_before / 2 else None
-
-    @staticmethod
-    def _hw_synapse(s: Incoming, code: WeightCode, bits: int = 8) -> Any:
-        op = s.op
-        if isinstance(op, GroupedConv):
-            return hw.Conv(code.weights, stride=op.stride, padding=op.padding,
-                           dilation=op.dilation, groups=op.groups)
-        if isinstance(op, GroupedSparse):
-            return nonzero_sparse(op.matrix_shape, op.indptr, op.indices, code.weights,
-                                  weight_exp=code.weight_exp, num_weight_bits=bits,
-                                  sign_mode=code.sign_mode)
-        if op.delays is not None:
-            return hw.DelayDense(code.weights, weight_exp=code.weight_exp, num_weight_bits=bits,
-                                 sign_mode=code.sign_mode, delays=op.delays)
-        return hw.Dense(code.weights, weight_exp=code.weight_exp, num_weight_bits=bits,
-                        sign_mode=code.sign_mode)
-
-    @staticmethod
-    def _syn_report(name: str, source: str, kind: str, code: WeightCode) -> SynapseQuant:
-        return SynapseQuant(name, source, kind, code.sign_mode, code.weight_exp, code.bits,
-                            code.lsb, code.max_err, code.max_err / code.lsb if code.lsb else 0.0,
-                            code.floor_err)
