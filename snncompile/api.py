@@ -25,6 +25,7 @@ from snncompile.build_folder import (  # noqa: F401
     write_build,
 )
 from snncompile.errors import InputError, SnnCompileError
+from snncompile.input_options import analog_options, calibration_measures, verify_input_kind
 from snncompile.ir import text
 from snncompile.ir.check import check
 from snncompile.ir.graph import Graph
@@ -46,7 +47,7 @@ def load(model: Any, **frontend_options: Any) -> Graph:
     from snncompile.passes.analog import with_input_kind
 
     options = {k: v for k, v in frontend_options.items() if v is not None}
-    kind, rng = _analog_options(model, options)
+    kind, rng = analog_options(model, options)
     if not isinstance(model, (str, os.PathLike)):  # held in memory
         graph, where = live.load_object(model, **options), f"front end ({live.describe(model)})"
     else:
@@ -54,34 +55,6 @@ def load(model: Any, **frontend_options: Any) -> Graph:
     _names_first(graph, where)
     graph = with_input_kind(graph, kind, rng, where)
     return check_values(check(graph, where), where)
-
-
-def _analog_options(model: Any, options: dict[str, Any]) -> tuple[str | None, float | None]:
-    """Pop input_kind and input_range from `options`: (kind, the analog input's range or None).
-    With analog input, `calibration` inputs (ONNX's threshold data, or any model's) set the
-    range when no input_range is given; only ONNX front ends then still read them."""
-    from snncompile.frontends import live
-    from snncompile.passes.analog import input_range
-
-    kind, rng = options.pop("input_kind", None), options.pop("input_range", None)
-    calibration = options.get("calibration")
-    onnx = live.kind(model) == "onnx" or (isinstance(model, (str, os.PathLike))
-                                         and Path(model).suffix.lower() == ".onnx")
-    if not onnx:  # any other model's calibration input serves the quantizer (api.lower) only
-        options.pop("calibration", None)
-    if kind != "analog":
-        if rng is not None:
-            raise SnnCompileError("--input-range applies to analog input (--input-kind analog)")
-        return kind, None
-    if rng is None and calibration is not None:
-        rng = input_range(_array(calibration), "calibration")
-    return kind, None if rng is None else input_range(rng, "--input-range")
-
-
-def _array(calibration: Any) -> np.ndarray:
-    """Calibration input given as an array or a .npy path."""
-    path = isinstance(calibration, (str, os.PathLike))
-    return np.asarray(load_array(calibration, "calibration") if path else calibration)
 
 
 def _names_first(graph: Graph, where: str) -> None:
@@ -130,35 +103,12 @@ def lower(nn_graph: Graph, target: TargetLike = "emu", weight_split: bool = Fals
         if dump_after is not None:  # no pass runs on a quantized file: its one graph
             dump(text.dumps(graph))
         return graph, PrequantizedReport.of(graph, spec.name)
-    activity, ranges = (None, None) if calibration is None else _calibrated(nn_graph,
+    activity, ranges = (None, None) if calibration is None else calibration_measures(nn_graph,
                                                                             calibration)
     return lower_to_hw(nn_graph, spec, quantize=Quantize(split_weights=weight_split,
                                                          weight_bits=weight_bits,
                                                          activity=activity, ranges=ranges),
                        dump_after=dump_after, dump=dump)
-
-
-def _calibrated(nn_graph: Graph, calibration: Any) -> tuple[Any, Any]:
-    """The float model's per-node activity (passes/centring.activity_of) and per-layer u/v peaks
-    (passes/headroom.measured_ranges) on calibration input, (None, None) for static data; any
-    other shape is refused in one sentence."""
-    from snncompile.passes.centring import activity_of
-    from snncompile.passes.headroom import measured_ranges
-    from snncompile.sim.reference import run_reference
-
-    x = _array(calibration)
-    shape = tuple(nn_graph.shapes[nn_graph.inputs[0]])
-    if x.shape[1:] == shape:  # no time axis: an ANN's threshold data, or an input's range only
-        return None, None
-    if x.ndim != len(shape) + 2 or x.shape[2:] != shape or not np.all(np.isfinite(x)):
-        raise SnnCompileError(f"calibration data has shape {x.shape}; the floor centring reads "
-                              f"finite model input (samples, steps, {', '.join(map(str, shape))})")
-    if x.shape[0] == 0 or x.shape[1] == 0:
-        raise SnnCompileError(f"calibration data has shape {x.shape}: it holds no samples or no "
-                              "steps to measure the model on")
-    check_work(nn_graph, len(x), x.shape[1], "calibration")
-    recorded = run_reference(nn_graph, np.asarray(x, np.float64), record=True, state=True)
-    return activity_of(nn_graph, x, recorded), measured_ranges(nn_graph, recorded)
 
 
 def build(model: str | Path, target: TargetLike = "emu", weight_split: bool = False,
@@ -330,37 +280,13 @@ def verify(
         from snncompile.engine_ray import ray_module
 
         ray_module(ray)
-    frontend_options = _verify_input_kind(model, x, frame_steps, frontend_options)
+    frontend_options = verify_input_kind(model, x, frame_steps, frontend_options)
     result = build(model, target, weight_split, weight_bits, **frontend_options)
     return verify_build(result, x, labels, max_count_error, min_train_agreement,
                         max_accuracy_drop, max_source_mismatch, strict, min_prediction_agreement,
                         weight_split=weight_split, weight_bits=weight_bits, layout=layout,
                         frame_steps=frame_steps, workers=workers, ray=ray,
                         **frontend_options)
-
-
-def _verify_input_kind(model: Any, x: np.ndarray, frame_steps: int | None,
-                       options: dict[str, Any]) -> dict[str, Any]:
-    """verify's input kind: analog by itself (with a notice) when x holds values other than 0
-    and 1 and no kind was given; an analog input's range, if not given, is x's own."""
-    from snncompile.frontends import live
-    from snncompile.progress import notice
-
-    kind = options.get("input_kind")
-    netx = live.kind(model) is None and Path(model).suffix.lower() == ".net"
-    if frame_steps is not None or netx or kind == "spikes":
-        return options
-    values = np.asarray(x)
-    if kind is None:
-        if not np.issubdtype(values.dtype, np.number) or np.all((values == 0) | (values == 1)):
-            return options
-        notice("the input holds values other than 0 and 1: verifying with analog input "
-               "(--input-kind analog; --input-kind spikes refuses such input)")
-    if options.get("input_range") is None and options.get("calibration") is None:
-        from snncompile.passes.analog import input_range
-
-        options = {**options, "input_range": input_range(values, "the verify input")}
-    return {**options, "input_kind": "analog"}
 
 
 def verify_build(result: Build, x: np.ndarray, labels: np.ndarray | None = None,

@@ -71,10 +71,11 @@ def check_job(model: Any, x: np.ndarray, labels: np.ndarray, target: str | Targe
     energy model, the model is a float model, x fits its input, one label per sample."""
     from snncompile import api
     from snncompile.build import check_input
+    from snncompile.input_options import verify_input_kind
     from snncompile.ir.graph import Graph
 
     spec = load_target(target)
-    frontend_options = api._verify_input_kind(model, x, None, frontend_options)  # analog x
+    frontend_options = verify_input_kind(model, x, None, frontend_options)  # analog x
     if not spec.energy:
         raise SnnCompileError(f"target {spec.name!r} has no energy model ([energy] in its "
                               "target.toml), so a sweep has nothing to trade accuracy against; "
