@@ -40,7 +40,8 @@ from snncompile.backends import loihi2
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.check import check
 from snncompile.ir.graph import Graph
-from snncompile.sim.emulator import effective_weights, run_emulator, simulate
+from snncompile.sim.emulator import run_emulator, simulate
+from snncompile.sim.lava_params import effective_weights
 from snncompile.sim.timing import latency
 
 REPO = Path(__file__).resolve().parents[1]

@@ -154,7 +154,7 @@ def simulate_layers(g: Graph, x: np.ndarray, steps: int, record: bool, syn: dict
         s = np.empty((batch, steps, n), np.int8)
         u_rec = np.empty((batch, steps, n), np.int32) if record else NO_RECORD
         v_rec = np.empty((batch, steps, n), np.int32) if record else NO_RECORD
-        counts = np.zeros((steps, 3), np.int64)  # u wraps, v saturations, spikes per step
+        counts = np.zeros(steps, np.int64)  # spikes per step
         sums = _spike_sums(g, name, syn, trains)
         if sums is not None:
             src = sums[3]
@@ -162,7 +162,7 @@ def simulate_layers(g: Graph, x: np.ndarray, steps: int, record: bool, syn: dict
                      else np.zeros((0, 0, 0), np.uint64))
             dense_lif_run(src, words, *sums[:3], neuron.u, neuron.v, neuron.s_prev, neuron.Du,
                           neuron.Dv, neuron.vth, neuron.bias, neuron.reset, neuron.interval,
-                          neuron.phase, 1, s, u_rec, v_rec, counts)
+                          neuron.phase, 1, s, u_rec, v_rec, counts, None)
         conv_in = [trains[q].shape[2] for p in preds for q in g.predecessors(p)
                    if type(syn[p]).__name__ == "_Conv"]
         samples, span = _blocks(batch, steps, [n, *conv_in],
@@ -190,7 +190,7 @@ def simulate_layers(g: Graph, x: np.ndarray, steps: int, record: bool, syn: dict
                            v_rec[rows, t0:t1] if record else NO_RECORD, counts[t0:t1], rows,
                            6 + fold)
         trains[name] = s
-        step_spikes[name] = counts[:, 2]
+        step_spikes[name] = counts
         spikes[name] = s.reshape(batch, steps, *shapes[name])
         if record:
             u[name] = u_rec.reshape(batch, steps, *shapes[name])

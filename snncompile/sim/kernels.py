@@ -49,13 +49,16 @@ def _decay(x, factor):
     return np.int32(np.int32((x >> 12) * d) + (low >> 12) + np.int32((x < 0) & ((low & 4095) != 0)))
 
 
-def _lif_row(a, u, v, s_prev, du, dv, vth, bias, reset, spikes, up=6):
+def _lif_row(a, u, v, s_prev, du, dv, vth, bias, reset, spikes, up=6, events=True):
     """One step of one sample's population, branch-free so the loop vectorizes: a (n,) input
     (entering u as wrap32(wrap32(a) << up): up 6, or 6 + the a_out shift the caller left in a),
     u, v (n,) state and s_prev (n,) the last step's spikes, updated in place; spikes (n,) int8
     out; reset 0 zero, 1 subtract, 2 subtract_next (the previous step's spike subtracted inside
     the v update, v kept on a spike). Returns (u wraps, v saturations, spikes): the spike count
     is one more int32 sum in the vector loop, so run_emulator need not pass over the train.
+    events: a constant False (the fast path, which reports no strict events) leaves the wraps
+    and saturations uncounted (0): four vector operations fewer per neuron, about 17 % of
+    the loop.
 
     Every value is an int32 (u, v and the wraps are int32 in Lava; bias enters a wrapped sum, so
     its wrap32 is exact; 0 <= vth < 2^31), so with int32 arrays the loop runs in int32 vector
@@ -66,6 +69,7 @@ def _lif_row(a, u, v, s_prev, du, dv, vth, bias, reset, spikes, up=6):
     later = np.int32(reset == 2)
     subtract = -np.int32(reset == 1)  # all ones for "subtract"
     zero = -np.int32(reset == 0)  # all ones for "zero"
+    up = np.int32(up)  # an int64 shift count would widen the shift to 64-bit lanes
     for j in range(u.shape[0]):
         x = np.int32(np.int32(a[j]) << up)
         u1 = np.int32(_decay(u[j], du[j]) + x)
@@ -77,8 +81,9 @@ def _lif_row(a, u, v, s_prev, du, dv, vth, bias, reset, spikes, up=6):
         v1 = np.int32(np.int32(np.int32(_decay(v[j], dv[j]) + uu) + np.int32(bias[j]))
                       - (th & pending))
         vv = min(max(v1, np.int32(-V_MAX)), np.int32(V_MAX))
-        n_wrap = np.int32(n_wrap + high + low)
-        n_sat = np.int32(n_sat + np.int32(vv != v1))
+        if events:
+            n_wrap = np.int32(n_wrap + high + low)
+            n_sat = np.int32(n_sat + np.int32(vv != v1))
         s = np.int32(vv > th)
         n_spk = np.int32(n_spk + s)
         spikes[j] = s
@@ -90,7 +95,7 @@ def _lif_row(a, u, v, s_prev, du, dv, vth, bias, reset, spikes, up=6):
 
 
 def _lif_run(a, lag, up, u, v, s_prev, du, dv, vth, bias, reset, interval, phase, t0,
-             spikes, u_rec, v_rec, counts):
+             spikes, u_rec, v_rec, counts, events):
     """Run LIF populations over time, sample by sample.
 
     a: (batch, steps_a, n) integer input; step t (0-based) reads a[:, t - lag] (zero before).
@@ -100,12 +105,13 @@ def _lif_run(a, lag, up, u, v, s_prev, du, dv, vth, bias, reset, interval, phase
     place. du, dv (decay factors 4096 - ..), vth (<< 6), bias (effective): (n,) int64. reset: 0
     zero, 1 subtract, 2 subtract_next (RESETS). interval, phase: the LIFReset schedule (interval
     0: none), tested on the hw step t0 + t. spikes: (batch, steps, n) int8 out. u_rec, v_rec:
-    (batch, steps, n) int32 out, or empty to skip. counts: (steps, 2) int64 += the u wraps and v
-    saturations of each step (strict mode's events), or (steps, 3) to add each step's spikes too.
+    (batch, steps, n) int32 out, or empty to skip. counts: (steps,) int64 += each step's spikes.
+    events: (steps, 2) int64 += the u wraps and v saturations of each step (strict mode's
+    events), or None: numba then compiles the counting out of the loop.
     """
+    _wide_vectors()
     batch, steps, n = spikes.shape
     record = u_rec.shape[0] > 0
-    spiked = counts.shape[1] > 2
     zero = np.zeros(n, a.dtype)
     du, dv, vth, bias = _int32_params(du, dv, vth, bias)
     for b in range(batch):
@@ -119,11 +125,12 @@ def _lif_run(a, lag, up, u, v, s_prev, du, dv, vth, bias, reset, interval, phase
                 sb[:] = 0
             ta = t - lag
             n_wrap, n_sat, n_spk = _lif_row(a[b, ta] if ta >= 0 else zero, ub, vb, sb, du, dv,
-                                            vth, bias, reset, spikes[b, t], up)
-            counts[t, 0] += n_wrap
-            counts[t, 1] += n_sat
-            if spiked:
-                counts[t, 2] += n_spk
+                                            vth, bias, reset, spikes[b, t], up,
+                                            events is not None)
+            counts[t] += n_spk
+            if events is not None:
+                events[t, 0] += n_wrap
+                events[t, 1] += n_sat
             if record:
                 u_rec[b, t] = ub
                 v_rec[b, t] = vb
@@ -181,7 +188,7 @@ def _spike_sum(row, words, w, total, acc, picked):
 
 
 def _dense_lif_run(src, words, w, total, left, u, v, s_prev, du, dv, vth, bias, reset, interval,
-                   phase, t0, spikes, u_rec, v_rec, counts):
+                   phase, t0, spikes, u_rec, v_rec, counts, events):
     """One Dense from a binary spike train into a LIF population, the product fused with the LIF
     update one (sample, step) at a time so the register never leaves L1 (fast.py's dense path
     at low or high activity; _spike_sum says why).
@@ -192,9 +199,9 @@ def _dense_lif_run(src, words, w, total, left, u, v, s_prev, du, dv, vth, bias, 
     common trailing zeros); total (n_out,) int32 their column sums; left = shift + weight_exp,
     so the register is wrap32(sum << left) (or sum >> -left), as IntWeights.product gives it.
     The rest as _lif_run takes them (lag 1)."""
+    _wide_vectors()
     batch, steps, n = spikes.shape
     record = u_rec.shape[0] > 0
-    spiked = counts.shape[1] > 2
     du, dv, vth, bias = _int32_params(du, dv, vth, bias)
     acc = np.zeros(n, np.int32)
     a = np.zeros(n, np.int32)
@@ -221,16 +228,24 @@ def _dense_lif_run(src, words, w, total, left, u, v, s_prev, du, dv, vth, bias, 
                     for i in range(n):
                         a[i] = acc[i] >> -left
             n_wrap, n_sat, n_spk = _lif_row(a, ub, vb, sb, du, dv, vth, bias, reset,
-                                            spikes[b, t])
-            counts[t, 0] += n_wrap
-            counts[t, 1] += n_sat
-            if spiked:
-                counts[t, 2] += n_spk
+                                            spikes[b, t], 6, events is not None)
+            counts[t] += n_spk
+            if events is not None:
+                events[t, 0] += n_wrap
+                events[t, 1] += n_sat
             if record:
                 u_rec[b, t] = ub
                 v_rec[b, t] = vb
         u[b] = ub
         v[b] = vb
+
+
+def _wide_vectors():
+    """Python: nothing. Compiled (_compiled), it asks LLVM for 512-bit vectors in the function
+    that calls it. LLVM's tuning for recent Intel cores prefers 256-bit vectors; for the LIF
+    loop 512-bit lanes pay: 0.80 vs 1.27 ns per neuron-step (_lif_run on 1 x 500 x 512, bit-equal).
+    An LLVM function attribute, so only these kernels change, not numba's process-wide target
+    (NUMBA_CPU_FEATURES); a core without AVX-512 ignores it."""
 
 
 def _int32_params(du, dv, vth, bias):
@@ -467,7 +482,21 @@ def _compiled():
     """The kernels compiled by numba, on first use (importing numba costs a second or two, which
     a compile that never runs the emulator should not pay); cached on disk by numba."""
     global _wrap32, _decay, _lif_row, _int32_params, _spike_sum, _atrlif_row, _conv_scatter
+    global _wide_vectors
     import numba
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def wide_vectors(typingctx):
+        def codegen(context, builder, signature, args):
+            # llvmlite's attribute set lists only valueless attributes; a "key"="value" string
+            # is valid LLVM IR in the same place, so it is added past that check.
+            set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+            return context.get_dummy_value()
+
+        return numba.types.none(), codegen
+
+    _wide_vectors = wide_vectors
 
     _wrap32 = numba.njit(cache=True, nogil=True, inline="always")(_wrap32)
     _int32_params = numba.njit(cache=True, nogil=True, inline="always")(_int32_params)

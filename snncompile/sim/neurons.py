@@ -45,17 +45,19 @@ class _LIF:
 
     def run(self, a: np.ndarray, lag: int, t0: int, spikes: np.ndarray, u_rec: np.ndarray,
             v_rec: np.ndarray, counts: np.ndarray, rows: slice = slice(None),
-            up: int = 6) -> None:
-        """kernels.lif_run on this population's state (the batch rows `rows`)."""
+            up: int = 6, events: np.ndarray | None = None) -> None:
+        """kernels.lif_run on this population's state (the batch rows `rows`); events None
+        leaves the u wraps and v saturations uncounted."""
         lif_run(a, lag, up, self.u[rows], self.v[rows], self.s_prev[rows], self.Du, self.Dv,
                 self.vth, self.bias, self.reset, self.interval, self.phase, t0, spikes, u_rec,
-                v_rec, counts)
+                v_rec, counts, events)
 
     def step(self, t: int, a_in: np.ndarray, events: list[Event] | None) -> np.ndarray:
         batch, n = self.u.shape
         s = np.empty((batch, 1, n), np.int8)
         counts = np.zeros((1, 2), np.int64)
-        self.run(np.asarray(a_in).reshape(batch, 1, n), 0, t, s, NO_RECORD, NO_RECORD, counts)
+        self.run(np.asarray(a_in).reshape(batch, 1, n), 0, t, s, NO_RECORD, NO_RECORD,
+                 np.zeros(1, np.int64), events=counts)
         if events is not None:
             for kind, c in zip(("u_wrap", "v_saturation"), counts[0]):
                 if c:
