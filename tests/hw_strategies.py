@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from snncompile.errors import GraphCheckError
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.check import check
+from snncompile.ir.conv_geometry import conv_output_hw
 from snncompile.ir.graph import Graph
-from snncompile.ir.nn_ops import conv_output_hw
 
 
 def _ints(draw, low, high, shape):

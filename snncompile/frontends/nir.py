@@ -27,8 +27,8 @@ import numpy as np
 from snncompile.errors import GraphCheckError, ModelLoadError, UnsupportedOp
 from snncompile.frontends import nir_delay
 from snncompile.ir import nn_ops
+from snncompile.ir.conv_geometry import pair, same_padding
 from snncompile.ir.graph import Graph
-from snncompile.ir.nn_ops import pair, same_padding
 from snncompile.limits import BudgetError, check_shape
 from snncompile.progress import notice
 

@@ -12,6 +12,7 @@ import numpy as np
 from snncompile.errors import ModelLoadError, Named, SnnCompileError, UnsupportedOp
 from snncompile.frontends.onnx_balance import spiking_source
 from snncompile.ir import nn_ops as nn
+from snncompile.ir.conv_geometry import pair, same_padding
 from snncompile.ir.graph import Graph
 from snncompile.limits import check_shape
 
@@ -170,8 +171,8 @@ class AnnReader:
         if w.ndim != 4:
             raise n.refuse(f"only 2-d convolutions are supported, its weight has {w.ndim} dims")
         bias = self.const(n, 2) if len(n.node.input) > 2 and n.node.input[2] else np.zeros(len(w))
-        self.unary(n, nn.Conv2d(weight=w, bias=bias, stride=nn.pair(a.get("strides", [1, 1])),
-                                padding=pads_of(n, a, w.shape[2:]), dilation=nn.pair(a.get(
+        self.unary(n, nn.Conv2d(weight=w, bias=bias, stride=pair(a.get("strides", [1, 1])),
+                                padding=pads_of(n, a, w.shape[2:]), dilation=pair(a.get(
                                     "dilations", [1, 1])), groups=int(a.get("group", 1))))
 
     def op_Gemm(self, n: OnnxNode) -> None:
@@ -276,8 +277,8 @@ class AnnReader:
         pads = pads_of(n, a, a["kernel_shape"])
         if pads != (0, 0) and n.node.op_type == "AveragePool" and not a.get("count_include_pad"):
             raise n.refuse("padding with count_include_pad=0 is not supported")
-        self.unary(n, nn.AvgPool2d(kernel_size=nn.pair(a["kernel_shape"]),
-                                   stride=nn.pair(a.get("strides", [1, 1])), padding=pads))
+        self.unary(n, nn.AvgPool2d(kernel_size=pair(a["kernel_shape"]),
+                                   stride=pair(a.get("strides", [1, 1])), padding=pads))
 
     def op_MaxPool(self, n: OnnxNode) -> None:
         if self.max_pool != "average":
@@ -320,7 +321,7 @@ def pads_of(n: OnnxNode, a: dict, kernel: Any) -> tuple[int, int]:
         if any(s != 1 for s in a.get("strides", [1])):
             raise n.refuse(f"auto_pad={auto} with a stride is not supported")
         try:
-            return nn.same_padding(kernel, a.get("dilations", [1, 1]))
+            return same_padding(kernel, a.get("dilations", [1, 1]))
         except ValueError as exc:
             raise n.refuse(str(exc)) from None
     pads = [int(p) for p in a.get("pads", [0, 0, 0, 0])]

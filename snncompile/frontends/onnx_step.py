@@ -28,6 +28,7 @@ from snncompile.frontends.onnx_ann import AnnReader, OnnxNode, pads_of
 from snncompile.frontends.onnx_neurons import LIF_FORMS, NeuronRules, threshold_neuron
 from snncompile.frontends.onnx_poly import Poly, is_one
 from snncompile.ir import nn_ops as nn
+from snncompile.ir.conv_geometry import pair
 from snncompile.ir.graph import Graph
 from snncompile.limits import check_shape
 
@@ -341,8 +342,8 @@ class StepReader(NeuronRules, AnnReader):
                 a["kernel_shape"]) != 2 or len(shape) != 3 or len(n.node.output) > 1:
             raise n.refuse("ceil_mode, dilations, indices and pooling other than 2-d over "
                            "(C, H, W) have no IR form")
-        pool = nn.SumPool2d(kernel_size=nn.pair(a["kernel_shape"]),
-                            stride=nn.pair(a.get("strides", [1, 1])),
+        pool = nn.SumPool2d(kernel_size=pair(a["kernel_shape"]),
+                            stride=pair(a.get("strides", [1, 1])),
                             padding=pads_of(n, a, a["kernel_shape"]))
         out = pool.output_shape(shape)
         name = self.add_node(n.node.name or "MaxPool", pool, (source,), out)

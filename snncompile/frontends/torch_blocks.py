@@ -24,6 +24,7 @@ import numpy as np
 from torch import nn
 
 from snncompile.ir import nn_ops
+from snncompile.ir.conv_geometry import pair
 from snncompile.ir.graph import Graph
 
 FOLDABLE = (nn_ops.Linear, nn_ops.Affine, nn_ops.Conv1d, nn_ops.Conv2d)
@@ -127,12 +128,12 @@ def maxpool(b: Any, m: nn.MaxPool2d, path: str) -> None:
     if not is_spiking(b, b.last):
         raise b.fail(m, path, "its input is not a spiking layer's output; max pooling is "
                               "compiled only on binary spikes, where it is an OR over the window")
-    if m.ceil_mode or m.return_indices or nn_ops.pair(m.dilation) != (1, 1) or len(b.shape) != 3:
+    if m.ceil_mode or m.return_indices or pair(m.dilation) != (1, 1) or len(b.shape) != 3:
         raise b.fail(m, path, "ceil_mode, return_indices, dilation and non-(C, H, W) inputs have "
                               "no IR form")
     stride = m.kernel_size if m.stride is None else m.stride
-    b.add(path, nn_ops.SumPool2d(kernel_size=nn_ops.pair(m.kernel_size),
-                                 stride=nn_ops.pair(stride), padding=nn_ops.pair(m.padding)))
+    b.add(path, nn_ops.SumPool2d(kernel_size=pair(m.kernel_size),
+                                 stride=pair(stride), padding=pair(m.padding)))
     threshold_population(b, f"{path}.or", 0.5)
 
 

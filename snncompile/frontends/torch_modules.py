@@ -39,8 +39,8 @@ from snncompile.frontends import torch_blocks, torch_fx
 from snncompile.frontends.arrays import MalformedTensor, csr_of, is_sparse
 from snncompile.frontends.arrays import as_float64 as _np
 from snncompile.ir import nn_ops
+from snncompile.ir.conv_geometry import pair, same_padding
 from snncompile.ir.graph import Graph
-from snncompile.ir.nn_ops import pair, same_padding
 from snncompile.limits import BudgetError, check_shape
 from snncompile.nn import delays, layers
 from snncompile.nn.adaptive import AdaptiveLIF

@@ -13,8 +13,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from snncompile.ir.conv_geometry import conv_output_hw
 from snncompile.ir.csr import csr_problem
-from snncompile.ir.nn_ops import conv_output_hw
 from snncompile.ir.op import Op, frozen_array
 
 I64 = np.int64

@@ -16,9 +16,10 @@ from typing import ClassVar
 
 import numpy as np
 
+from snncompile.ir.conv_geometry import conv_output_hw
 from snncompile.ir.csr import csr_problem
-from snncompile.ir.nn_ops import F, NNOp, conv_output_hw
-from snncompile.ir.op import Op
+from snncompile.ir.nn_ops import F
+from snncompile.ir.op import NNOp, Op
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

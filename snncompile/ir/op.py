@@ -85,3 +85,9 @@ class Op:
 
     def __hash__(self) -> int:
         return hash(type(self).__name__)
+
+
+class NNOp(Op):
+    """Base of the nn-level ops (nn_ops.py, nn_neurons.py, lowered_ops.py)."""
+
+    level: ClassVar[str] = "nn"

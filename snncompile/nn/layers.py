@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from snncompile.ir.nn_ops import RESET_TIMINGS, RESETS
+from snncompile.ir.nn_neurons import RESET_TIMINGS, RESETS
 from snncompile.nn.surrogate import SURROGATES, spike
 
 

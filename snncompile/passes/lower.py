@@ -25,8 +25,8 @@ import numpy as np
 from snncompile.errors import GraphCheckError
 from snncompile.ir import lowered_ops as lo
 from snncompile.ir import nn_ops as nn
+from snncompile.ir.conv_geometry import pair
 from snncompile.ir.graph import Graph
-from snncompile.ir.nn_ops import pair
 from snncompile.passes.chain import apply, has_rule
 from snncompile.passes.common import unsupported, unsupported_edge
 from snncompile.passes.delays import delay_nodes, delayed_dense, refuse_delayed_bias
