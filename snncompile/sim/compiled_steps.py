@@ -35,7 +35,7 @@ import numpy as np
 
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
-from snncompile.sim import kernels
+from snncompile.sim import batched_steps, kernels
 from snncompile.sim.fixed import Event, SimTrace
 from snncompile.sim.lava_params import effective_weights
 
@@ -206,11 +206,17 @@ def simulate_steps(g: Graph, x: np.ndarray, steps: int, record: bool, strict: bo
     kinds = {row[0] for row in tables.rows}
     # the optional parts of the loop, None when unused (numba compiles them out)
     adaptive = ((theta, r, *consts[4:], *recs[2:]) if any(pops[:, 2] == 1) else None)
-    kernels.graph_steps(values, steps, u, v, s_prev, tuple(consts[:4]), pops,
-                        rows, flat,
-                        np.zeros(0, dtype), spikes, recs[:2], counts, adaptive,
-                        idx if SPARSE in kinds else None,
-                        (geom, wraps) if CONV in kinds else None)
+    if batched_steps.chosen(g, batch, int(rows[:, 4].max(initial=0))):
+        batched_steps.block_steps(values, x.dtype == bool, steps, u, v, s_prev, tuple(consts[:4]),
+                                  pops, rows, flat, np.zeros(0, dtype), spikes, recs[:2], counts,
+                                  idx if SPARSE in kinds else None, batched_steps.BLOCK,
+                                  batched_steps.SCATTER)
+    else:
+        kernels.graph_steps(values, steps, u, v, s_prev, tuple(consts[:4]), pops,
+                            rows, flat,
+                            np.zeros(0, dtype), spikes, recs[:2], counts, adaptive,
+                            idx if SPARSE in kinds else None,
+                            (geom, wraps) if CONV in kinds else None)
     out_spikes, out_u, out_v, extra = {}, {}, {}, {}
     for p, lo, hi in zip(names, pop_off[:-1], pop_off[1:]):
         shape = (batch, steps, *shapes[p])

@@ -1,0 +1,248 @@
+"""compiled_steps' step loop with the batch innermost: a small recurrent graph at batch 64-256.
+
+kernels.graph_steps steps one sample at a time, so each population and synapse is a vector of
+its own few neurons (the braille RNN's 38 + 7 + 2): per sample-step the loop pays a dozen short
+vector passes and their set-up, which left it slower than a plain torch loop at batch 256,
+where torch steps every sample in one matrix product per step. Here a block of up to BLOCK
+samples steps together, its state laid out (neuron, sample): each LIF update and each weight
+times a source row runs over the block's samples as one contiguous int32 vector, and a source
+row no sample of the block used (all zero) is skipped.
+
+The integers are those of kernels.graph_steps (which the tests compare this loop with, and
+through it the Python stepwise loop): the same tables (compiled_steps._packed), Dense and Sparse
+sums exact in int32 (int64 where compiled_steps says they could pass 2^31), shifted by the weight
+exponent and wrapped to int32 per synapse, delayed d steps in a ring of registers, registers
+summed with int32 wrap (equal to the int64 sum the neuron update wraps), strict mode's u wraps
+and v saturations counted per step and population (sums over samples, so the events are the
+same). LIF populations only, fed by Dense / DelayDense / Sparse synapses; graphs with ATRLIF or
+Conv keep the per-sample loop.
+
+`chosen` is the measured rule (kernel CPU time per sample-step, per-sample loop vs this one;
+README): from FROM_BATCH samples (braille RNN at batch 4: 0.60 vs 0.92 µs, at 8: 0.59 vs 0.45,
+at 64: 0.67 vs 0.24) and where every synapse feeds at most NARROW neurons: the per-sample
+loop's vectors are then short, while a wide population gives it long vectors and spike-driven
+rows, and every row of a block costs this loop its whole width (a random recurrent 64-neuron
+layer at batch 64: 1.26 vs 1.07 µs; 128 neurons: 1.83 vs 2.50; 256 neurons: 3.9 vs 7.7).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from snncompile.ir import hw_ops as hw
+from snncompile.ir.graph import Graph
+
+SCATTER = 8  # a row used by at most 1/SCATTER of the block's samples adds theirs one by one
+BLOCK = 64  # samples stepped together: their state (neurons x BLOCK int32) stays in L1
+FROM_BATCH = 8  # fewer samples: the per-sample loop
+NARROW = 48  # the widest synapse output (neurons) this loop takes
+
+
+def chosen(g: Graph, batch: int, widest: int) -> bool:
+    """Whether this loop runs the graph (compiled_steps.applicable already holds): LIF
+    populations only, no Conv, FROM_BATCH samples or more, no synapse wider than NARROW."""
+    if batch < FROM_BATCH or widest > NARROW:
+        return False
+    return not any(type(op) in (hw.ATRLIF, hw.Conv) for op in g.nodes.values())
+
+
+def _wrap32(x):
+    return ((x + 2147483648) & 4294967295) - 2147483648
+
+
+def _decay(x, factor):
+    """kernels._decay (kept as a copy here, so numba's on-disk cache of this module's loop is
+    renewed with it): tz(x * factor / 4096) in int32 arithmetic."""
+    x = np.int32(x)
+    d = np.int32(factor)
+    low = np.int32((x & 4095) * d)
+    return np.int32(np.int32((x >> 12) * d) + (low >> 12) + np.int32((x < 0) & ((low & 4095) != 0)))
+
+
+def _lif_lanes(a, u, v, s_prev, du, dv, vth, bias, reset, spikes):
+    """kernels._lif_row for a block: a, u, v, s_prev (n, bk) int32, the samples innermost;
+    spikes (n, bk) int32 out (the block's source rows). Returns (u wraps, v saturations)."""
+    n, bk = u.shape
+    n_wrap = 0
+    n_sat = 0
+    later = np.int32(reset == 2)
+    subtract = -np.int32(reset == 1)  # all ones for "subtract"
+    zero = -np.int32(reset == 0)  # all ones for "zero"
+    for j in range(n):
+        d_u = np.int32(du[j])
+        d_v = np.int32(dv[j])
+        th = np.int32(vth[j])
+        b_j = np.int32(bias[j])
+        wraps = np.int32(0)
+        sats = np.int32(0)
+        for k in range(bk):
+            x = np.int32(np.int32(a[j, k]) << 6)
+            u1 = np.int32(_decay(u[j, k], d_u) + x)
+            high = np.int32(u1 > 2**23)  # Lava's single correction into (-2^23, 2^23]
+            low = np.int32(u1 <= -2**23)
+            uu = np.int32(u1 - (high << 24) + (low << 24))
+            pending = -np.int32(s_prev[j, k] * later)
+            v1 = np.int32(np.int32(np.int32(_decay(v[j, k], d_v) + uu) + b_j) - (th & pending))
+            vv = min(max(v1, np.int32(-(2**23 - 1))), np.int32(2**23 - 1))
+            wraps = np.int32(wraps + high + low)
+            sats = np.int32(sats + np.int32(vv != v1))
+            s = np.int32(vv > th)
+            spikes[j, k] = s
+            s_prev[j, k] = s
+            fired = -s
+            u[j, k] = uu
+            v[j, k] = np.int32(vv - (th & fired & subtract)) & ~(fired & zero)
+        n_wrap += wraps
+        n_sat += sats
+    return n_wrap, n_sat
+
+
+def _block_steps(x, binary_input, steps, u, v, s_prev, par, pops, syns, w, acc_proto, spikes,
+                 recs, counts, sparse, block, scatter):
+    """kernels._graph_steps over blocks of `block` samples (its docstring has the arguments;
+    LIF populations, Dense and Sparse rows only, no `adaptive` or `conv`); binary_input: x
+    holds 0/1 spikes (a weight is then masked, not multiplied); a row used by at most
+    bk / scatter of the block's samples adds their weights one sample at a time."""
+    batch, steps_in, n_in = x.shape
+    n = u.shape[1]
+    n_pop = pops.shape[0]
+    du = par[0].astype(np.int32)
+    dv = par[1].astype(np.int32)
+    vth = np.minimum(par[2], 2**31 - 1).astype(np.int32)
+    bias = par[3].astype(np.int32)
+    u_rec, v_rec = recs
+    record = u_rec.shape[0] > 0
+    ring_len = syns[:, 7].max() + 1 if syns.shape[0] else 1
+    m_max = syns[:, 4].max() if syns.shape[0] else 0
+    for b0 in range(0, batch, block):
+        bk = min(block, batch - b0)
+        src = np.zeros((n_in + n, bk), np.int32)
+        reg = np.zeros((n, bk), np.int32)
+        nxt = np.zeros((n, bk), np.int32)
+        ring = np.zeros((ring_len, n, bk), np.int32)
+        acc = np.zeros((m_max, bk), acc_proto.dtype)
+        picked = np.zeros(bk, np.int64)
+        ub = np.empty((n, bk), np.int32)
+        vb = np.empty((n, bk), np.int32)
+        sb = np.empty((n, bk), np.int32)
+        for k in range(bk):
+            for j in range(n):
+                ub[j, k] = u[b0 + k, j]
+                vb[j, k] = v[b0 + k, j]
+                sb[j, k] = s_prev[b0 + k, j]
+        for t in range(steps):
+            for p in range(n_pop):
+                lo = pops[p, 0]
+                hi = pops[p, 1]
+                if pops[p, 4] > 0 and (t + 1) % pops[p, 4] == pops[p, 5]:
+                    ub[lo:hi] = 0
+                    vb[lo:hi] = 0
+                    sb[lo:hi] = 0
+                n_wrap, n_sat = _lif_lanes(reg[lo:hi], ub[lo:hi], vb[lo:hi], sb[lo:hi],
+                                           du[lo:hi], dv[lo:hi], vth[lo:hi], bias[lo:hi],
+                                           pops[p, 3], src[n_in + lo:n_in + hi])
+                counts[t, p, 0] += n_wrap
+                counts[t, p, 1] += n_sat
+            for k in range(bk):
+                for j in range(n):
+                    spikes[b0 + k, t, j] = src[n_in + j, k]
+            if record:
+                for k in range(bk):
+                    for j in range(n):
+                        u_rec[b0 + k, t, j] = ub[j, k]
+                        v_rec[b0 + k, t, j] = vb[j, k]
+            if t < steps_in:
+                for k in range(bk):
+                    for j in range(n_in):
+                        src[j, k] = x[b0 + k, t, j]
+            else:
+                src[:n_in] = 0
+            nxt[:] = 0
+            for q in range(syns.shape[0]):
+                row = syns[q]
+                kind, s0, t0, k_in, m = row[0], row[1], row[2], row[3], row[4]
+                base, e, delay = row[5], row[6], row[7]
+                a = acc
+                a[:m] = 0
+                active = False
+                binary = binary_input or s0 >= n_in  # spikes: 0/1, payloads: int8 values
+                for j in range(k_in):
+                    values = src[s0 + j]
+                    used = np.int32(0)
+                    for k in range(bk):
+                        used += np.int32(values[k] != 0)
+                    if used == 0:  # no sample of the block sent anything on this row
+                        continue
+                    active = True
+                    if kind == 0 and used * scatter <= bk:  # a few samples: theirs alone
+                        c = 0
+                        for k in range(bk):
+                            picked[c] = k
+                            c += values[k] != 0
+                        for i in range(m):
+                            weight = w[base + j * m + i]
+                            for c in range(used):
+                                k = picked[c]
+                                a[i, k] += weight * values[k]
+                    elif kind == 0 and binary:
+                        for i in range(m):
+                            weight = w[base + j * m + i]
+                            if weight != 0:
+                                for k in range(bk):
+                                    a[i, k] += weight & -values[k]
+                    elif kind == 0:
+                        for i in range(m):
+                            weight = w[base + j * m + i]
+                            if weight != 0:
+                                for k in range(bk):
+                                    a[i, k] += weight * values[k]
+                    elif sparse is not None:
+                        ptr, ind = row[8], row[9]
+                        for c in range(sparse[ptr + j], sparse[ptr + j + 1]):
+                            weight = w[base + c]
+                            i = sparse[ind + c]
+                            for k in range(bk):
+                                a[i, k] += weight * values[k]
+                if not active:
+                    continue
+                target = nxt if delay == 0 else ring[(t + delay) % ring_len]
+                for i in range(m):
+                    if e >= 0:
+                        for k in range(bk):
+                            y = _wrap32(np.int64(a[i, k]) << e)
+                            target[t0 + i, k] = np.int32(target[t0 + i, k] + y)
+                    else:
+                        for k in range(bk):
+                            y = _wrap32(np.int64(a[i, k]) >> -e)
+                            target[t0 + i, k] = np.int32(target[t0 + i, k] + y)
+            if ring_len > 1:
+                slot = ring[t % ring_len]
+                for j in range(n):
+                    for k in range(bk):
+                        nxt[j, k] = np.int32(nxt[j, k] + slot[j, k])
+                        slot[j, k] = 0
+            reg, nxt = nxt, reg
+        for k in range(bk):
+            for j in range(n):
+                u[b0 + k, j] = ub[j, k]
+                v[b0 + k, j] = vb[j, k]
+                s_prev[b0 + k, j] = sb[j, k]
+
+
+@functools.cache
+def _compiled():
+    """_block_steps compiled by numba on first use (cached on disk by numba)."""
+    global _wrap32, _decay, _lif_lanes
+    import numba
+
+    _wrap32 = numba.njit(cache=True, nogil=True, inline="always")(_wrap32)
+    _decay = numba.njit(cache=True, nogil=True, inline="always")(_decay)
+    _lif_lanes = numba.njit(cache=True, nogil=True, inline="always")(_lif_lanes)
+    return numba.njit(cache=True, nogil=True)(_block_steps)
+
+
+def block_steps(*args) -> None:
+    """_block_steps compiled (kernels._graph_steps' arguments, then sparse and the block)."""
+    _compiled()(*args)
