@@ -21,17 +21,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from layer_trace import run_stepwise
-from neurobench_gsc import (
-    STEPS,
-    gsc_net,
-    mfcc_like,
-    neurobench_class,
-    on_input_grid,
-    signed_events,
-)
+import neurobench_gsc as gsc
+from neurobench_gsc import LAYERS, gsc_net  # LAYERS: gsc_flips.py imports it from here
 
-import snncompile.nn as snc
 from snncompile import api
 from snncompile.frontends.torch_modules import from_module
 from snncompile.ir import hw_ops as hw
@@ -41,7 +33,6 @@ from snncompile.passes.encode import floors_sums
 from snncompile.sim.emulator import run_emulator
 
 DATA = ROOT / "tests" / "data"
-LAYERS = ("2", "4", "6", "8")
 CALIBRATION_SEED = 100  # calibration input is never the measured input
 
 
@@ -53,16 +44,14 @@ def inputs(kind: str, samples: int, seed: int) -> tuple[np.ndarray, float]:
         from gsc_speech import load_speech, s2s_events
 
         return s2s_events(load_speech()[0][seed % 2::2]), 1.0
-    features = mfcc_like(samples, STEPS, seed=seed)
+    features = gsc.mfcc_like(samples, gsc.STEPS, seed=seed)
     if kind == "events":
-        return signed_events(features), 1.0
+        return gsc.signed_events(features), 1.0
     return features, 4.2  # a fixed range (above every seed's largest |x|): one scale for all
 
 
 def snntorch_spikes(x: np.ndarray) -> dict[str, np.ndarray]:
-    net = gsc_net(DATA)
-    snc.reset_state(net)
-    return run_stepwise(net, x, lambda m, h: m.mem, names=LAYERS)[0]
+    return gsc.snntorch_layers(DATA, x)[0]
 
 
 def dropped_bits(code) -> int:
@@ -140,11 +129,11 @@ def main() -> None:
             if kind == "speech" or not built:  # a speech fold calibrates on the other fold
                 built = {rule: lowered(kind, rule, args.samples, seed) for rule in RULES}
             x, rng = inputs(kind, args.samples, seed)
-            want = snntorch_spikes(on_input_grid(x, rng))["8"]  # fed what the chip receives
-            theirs, ref = neurobench_class(want), want.sum()
+            want = snntorch_spikes(gsc.on_input_grid(x, rng))["8"]  # fed what the chip receives
+            theirs, ref = gsc.neurobench_class(want), want.sum()
             for rule, (hw_graph, graph) in built.items():
                 emu = run_emulator(hw_graph, x, record=True).spikes["8"]
-                agree = int((neurobench_class(emu) == theirs).sum())
+                agree = int((gsc.neurobench_class(emu) == theirs).sum())
                 print(f"{kind} seed {seed} {rule:>10}: classes {agree}/{len(x)}, output spikes "
                       f"{int(emu.sum())} vs snnTorch {int(ref)} ({(emu.sum() - ref) / ref:+.1%})")
             if seed == args.seeds[0]:

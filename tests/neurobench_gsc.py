@@ -13,6 +13,7 @@ from torch import nn
 
 STEPS = 200  # NeuroBench's S2S processor: 200 steps of 20 MFCC-like features per sample
 PUBLISHED_DENSE = 29_030_400  # NeuroBench's dense synaptic operations per sample
+LAYERS = ("2", "4", "6", "8")  # gsc_net's Leaky layers, the output last
 
 
 def gsc_net(third_party: Path) -> nn.Sequential:
@@ -66,3 +67,16 @@ def on_input_grid(x: np.ndarray, rng: float, bits: int = 8) -> np.ndarray:
     qmax = (1 << (bits - 1)) - 1
     step = rng / qmax
     return (np.clip(np.rint(x / step), -qmax, qmax) * step).astype(np.float32)
+
+
+def snntorch_layers(third_party: Path, x: np.ndarray) -> tuple[dict, dict]:
+    """snnTorch's spikes and membranes per Leaky layer (LAYERS) of the trained model, fresh state,
+    stepped one step at a time on x (batch, T, 20): the source side the tests and benchmarks
+    compare the emulator with (layer_trace.run_stepwise)."""
+    from layer_trace import run_stepwise
+
+    import snncompile.nn as snc
+
+    net = gsc_net(third_party)
+    snc.reset_state(net)
+    return run_stepwise(net, x, lambda m, h: m.mem, names=LAYERS)

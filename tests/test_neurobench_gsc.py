@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from gsc_speech import load_speech, s2s_events
-from layer_trace import run_stepwise
 from neurobench_gsc import (
     PUBLISHED_DENSE,
     STEPS,
@@ -17,9 +16,9 @@ from neurobench_gsc import (
     neurobench_class,
     on_input_grid,
     signed_events,
+    snntorch_layers,
 )
 
-import snncompile.nn as snc
 from snncompile import api
 from snncompile.backends import loihi2
 from snncompile.estimate import activity, energy
@@ -53,11 +52,10 @@ def test_spikes_follow_snntorch_on_binary_events(third_party, tmp_path):
     "subtract_next" (the shipped SnnLIF on loihi2) does the same, so the hidden layers' spike
     counts match snnTorch's within 1 % and the output's within 10 % (with --weight-split; the
     35-neuron output layer spikes rarely and is the most sensitive to weight rounding)."""
-    net = gsc_net(third_party)
     x = (np.random.default_rng(0).random((8, STEPS, 20)) < 0.15).astype(np.float32)
-    snc.reset_state(net)
-    want, _ = run_stepwise(net, x, lambda m, h: m.mem, names=("2", "4", "6", "8"))
-    hw_graph, _ = api.lower(from_module(net, (20,)), "loihi2", weight_split=True)
+    want, _ = snntorch_layers(third_party, x)
+    hw_graph, _ = api.lower(from_module(gsc_net(third_party), (20,)), "loihi2",
+                            weight_split=True)
     assert {hw_graph.nodes[n].reset for n in want} == {"subtract_next"}
     emu = run_emulator(hw_graph, x.astype(np.int8), record=True)
     for name in ("2", "4", "6"):
@@ -73,9 +71,7 @@ def test_spikes_follow_snntorch_on_binary_events(third_party, tmp_path):
 
 def _snntorch(third_party, x: np.ndarray) -> dict[str, np.ndarray]:
     """snnTorch's spikes of the four layers for input x (float32, its own forward)."""
-    net = gsc_net(third_party)
-    snc.reset_state(net)
-    return run_stepwise(net, x, lambda m, h: m.mem, names=("2", "4", "6", "8"))[0]
+    return snntorch_layers(third_party, x)[0]
 
 
 @pytest.mark.slow
