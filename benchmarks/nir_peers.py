@@ -41,6 +41,22 @@ def _t(a) -> torch.Tensor:
     return torch.tensor(np.asarray(a, np.float64), dtype=torch.float32)
 
 
+def _over_time(step, x: torch.Tensor, state) -> torch.Tensor:
+    """Every contender's loop: y_t, state = step(t, x[t], state) over x's first (time) axis, the
+    outputs stacked (T, B, ...)."""
+    out = []
+    for t in range(len(x)):
+        y, state = step(t, x[t], state)
+        out.append(y)
+    return torch.stack(out)
+
+
+def _loaded(module: torch.nn.Module, weight: torch.Tensor, bias: torch.Tensor) -> torch.nn.Module:
+    """A torch Conv2d / Linear holding the given weight and bias (copies)."""
+    module.weight.data, module.bias.data = weight.clone(), bias.clone()
+    return module
+
+
 def _chain(graph) -> list:
     """The nodes from the input to the output in order (a feed-forward NIR graph)."""
     nxt = dict(graph.edges)
@@ -92,28 +108,23 @@ def cnn_peers(path: Path) -> dict:
 
     layers = _cnn_layers(path)
 
-    def plain(x):
-        v: dict[int, torch.Tensor] = {}
-        out = []
-        for t in range(len(x)):
-            h = x[t]
-            for k, layer in enumerate(layers):
-                kind = layer[0]
-                if kind == "conv":
-                    h = F.conv2d(h, layer[1], layer[2], **layer[3])
-                elif kind == "affine":
-                    h = F.linear(h, layer[1], layer[2])
-                elif kind == "pool":
-                    h = F.avg_pool2d(h, *layer[1:], divisor_override=1)
-                elif kind == "flatten":
-                    h = h.flatten(1)
-                else:
-                    vk = v[k] + h if k in v else h
-                    s = vk > layer[1]
-                    v[k] = torch.where(s, layer[2], vk)
-                    h = s.float()
-            out.append(h)
-        return torch.stack(out)
+    def plain(t, h, v: dict[int, torch.Tensor]):
+        for k, layer in enumerate(layers):
+            kind = layer[0]
+            if kind == "conv":
+                h = F.conv2d(h, layer[1], layer[2], **layer[3])
+            elif kind == "affine":
+                h = F.linear(h, layer[1], layer[2])
+            elif kind == "pool":
+                h = F.avg_pool2d(h, *layer[1:], divisor_override=1)
+            elif kind == "flatten":
+                h = h.flatten(1)
+            else:
+                vk = v[k] + h if k in v else h
+                s = vk > layer[1]
+                v[k] = torch.where(s, layer[2], vk)
+                h = s.float()
+        return h, v
 
     def modules(neuron):
         mods = []
@@ -130,41 +141,29 @@ def cnn_peers(path: Path) -> dict:
                 m = torch.nn.Flatten()
             else:
                 m = neuron(*layer[1:])
-            if kind in ("conv", "affine"):
-                m.weight.data, m.bias.data = layer[1].clone(), layer[2].clone()
-            mods.append(m)
+            mods.append(_loaded(m, layer[1], layer[2]) if kind in ("conv", "affine") else m)
         return mods
 
     leaky = modules(lambda thr, reset: snn.Leaky(beta=1.0, threshold=thr, reset_delay=False,
                                                  reset_mechanism="zero"))
 
-    def snntorch_run(x):
-        mems: dict[int, torch.Tensor] = {}
-        out = []
-        for t in range(len(x)):
-            h = x[t]
-            for k, m in enumerate(leaky):
-                if isinstance(m, snn.Leaky):
-                    if k not in mems:
-                        mems[k] = m.init_leaky()
-                    h, mems[k] = m(h, mems[k])
-                else:
-                    h = m(h)
-            out.append(h)
-        return torch.stack(out)
+    def snntorch_step(t, h, mems: dict[int, torch.Tensor]):
+        for k, m in enumerate(leaky):
+            if isinstance(m, snn.Leaky):
+                if k not in mems:
+                    mems[k] = m.init_leaky()
+                h, mems[k] = m(h, mems[k])
+            else:
+                h = m(h)
+        return h, mems
 
     seq = norse.SequentialState(*modules(
         lambda thr, reset: norse.IAFCell(p=norse.IAFParameters(v_th=torch.tensor(thr),
                                                                v_reset=torch.tensor(reset)))))
 
-    def norse_run(x):
-        state, out = None, []
-        for t in range(len(x)):
-            y, state = seq(x[t], state)
-            out.append(y)
-        return torch.stack(out)
-
-    return {"snnTorch": snntorch_run, "Norse": norse_run, "plain torch": plain}
+    return {"snnTorch": lambda x: _over_time(snntorch_step, x, {}),
+            "Norse": lambda x: _over_time(lambda t, h, state: seq(h, state), x, None),
+            "plain torch": lambda x: _over_time(plain, x, {})}
 
 
 # -- the RNN -------------------------------------------------------------------------------------
@@ -209,27 +208,24 @@ def rnn_peers(path: Path, dt: float) -> dict:
     (w1, b1), (wr, br), (w2, b2) = p["fc1"], p["rec"], p["fc2"]
     n1, n2 = p["1"], p["2"]
 
+    def plain_step(t, h, state):
+        i1, v1, s1, i2, v2 = state
+        i1 = n1[0] * i1 + F.linear(h, w1, b1) + (F.linear(s1, wr, br) if t else 0)
+        v1 = n1[1] * v1 + i1
+        s1 = (v1 > n1[2]).float()
+        v1 = v1 * (1 - s1)
+        i2 = n2[0] * i2 + F.linear(s1, w2, b2)
+        v2 = n2[1] * v2 + i2
+        s2 = (v2 > n2[2]).float()
+        v2 = v2 * (1 - s2)
+        return s2, (i1, v1, s1, i2, v2)
+
     def plain(x):
-        batch = x.shape[1]
-        i1 = v1 = s1 = torch.zeros(batch, w1.shape[0])
-        i2 = v2 = torch.zeros(batch, w2.shape[0])
-        out = []
-        for t in range(len(x)):
-            i1 = n1[0] * i1 + F.linear(x[t], w1, b1) + (F.linear(s1, wr, br) if t else 0)
-            v1 = n1[1] * v1 + i1
-            s1 = (v1 > n1[2]).float()
-            v1 = v1 * (1 - s1)
-            i2 = n2[0] * i2 + F.linear(s1, w2, b2)
-            v2 = n2[1] * v2 + i2
-            s2 = (v2 > n2[2]).float()
-            v2 = v2 * (1 - s2)
-            out.append(s2)
-        return torch.stack(out)
+        z1, z2 = torch.zeros(x.shape[1], w1.shape[0]), torch.zeros(x.shape[1], w2.shape[0])
+        return _over_time(plain_step, x, (z1, z1, z1, z2, z2))
 
     def linear(w, b):
-        m = torch.nn.Linear(w.shape[1], w.shape[0])
-        m.weight.data, m.bias.data = w.clone(), b.clone()
-        return m
+        return _loaded(torch.nn.Linear(w.shape[1], w.shape[0]), w, b)
 
     fc1, rec, fc2 = linear(w1, b1), linear(wr, br), linear(w2, b2)
     # snnTorch 1.0.0's RSynaptic never resets with reset_delay=False (its forward assigns the
@@ -237,16 +233,15 @@ def rnn_peers(path: Path, dt: float) -> dict:
     lif1, lif2 = (snn.Synaptic(alpha=n[0], beta=n[1], threshold=n[2], reset_mechanism="zero",
                                reset_delay=False) for n in (n1, n2))
 
+    def snntorch_step(t, h, state):
+        spk1, syn1, mem1, syn2, mem2 = state
+        spk1, syn1, mem1 = lif1(fc1(h) + (rec(spk1) if t else 0), syn1, mem1)
+        spk2, syn2, mem2 = lif2(fc2(spk1), syn2, mem2)
+        return spk2, (spk1, syn1, mem1, syn2, mem2)
+
     def snntorch_run(x):
-        spk1 = torch.zeros(x.shape[1], w1.shape[0])
-        syn1, mem1 = lif1.init_synaptic()
-        syn2, mem2 = lif2.init_synaptic()
-        out = []
-        for t in range(len(x)):
-            spk1, syn1, mem1 = lif1(fc1(x[t]) + (rec(spk1) if t else 0), syn1, mem1)
-            spk2, syn2, mem2 = lif2(fc2(spk1), syn2, mem2)
-            out.append(spk2)
-        return torch.stack(out)
+        return _over_time(snntorch_step, x, (torch.zeros(x.shape[1], w1.shape[0]),
+                                             *lif1.init_synaptic(), *lif2.init_synaptic()))
 
     def norse_cell(n):  # Norse: i += x; v += dt/tau_mem (-v + i); i -= dt/tau_syn i
         params = norse.LIFParameters(tau_syn_inv=torch.tensor(n[3] / dt),
@@ -260,15 +255,14 @@ def rnn_peers(path: Path, dt: float) -> dict:
                         ((p["fc1"], n1), (p["rec"], n1), (p["fc2"], n2)))
     cell1, cell2 = norse_cell(n1), norse_cell(n2)
 
+    def norse_step(t, h, state):
+        s1, st1, st2 = state
+        s1, st1 = cell1(nfc1(h) + (nrec(s1) if t else 0), st1)
+        s2, st2 = cell2(nfc2(s1), st2)
+        return s2, (s1, st1, st2)
+
     def norse_run(x):
-        s1 = torch.zeros(x.shape[1], w1.shape[0])
-        st1 = st2 = None
-        out = []
-        for t in range(len(x)):
-            s1, st1 = cell1(nfc1(x[t]) + (nrec(s1) if t else 0), st1)
-            s2, st2 = cell2(nfc2(s1), st2)
-            out.append(s2)
-        return torch.stack(out)
+        return _over_time(norse_step, x, (torch.zeros(x.shape[1], w1.shape[0]), None, None))
 
     return {"snnTorch": snntorch_run, "Norse": norse_run, "plain torch": plain}
 
