@@ -22,6 +22,10 @@ update, which equals the int32 wrapping sum. Strict mode's u wraps, v saturation
 wraps are counted per step and become the same Events, in the same order, as the stepwise
 loop's.
 
+From batched_steps.FROM_BATCH samples, graphs of narrow LIF populations (the braille RNN) run
+through batched_steps.block_steps instead: the same tables and integers, a block of samples per
+vector (batched_steps says when it pays).
+
 tests/test_compiled_steps.py compares this path with the Python stepwise loop (kept for every
 other graph: sigma-delta populations, graded input, synapses summing several sources) on
 random graphs of each kind, strict events included.
