@@ -85,16 +85,9 @@ def train(delays: bool, out: Path) -> float:
         model.train()
         if delays:
             first.spread = spread_at(epoch)
-        order = torch.randperm(len(xt), generator=gen)
-        for start in range(0, len(xt), BATCH):
-            idx = order[start:start + BATCH]
-            counts = snn.run(model, xt[idx]).sum(dim=1)
-            loss = torch.nn.functional.cross_entropy(counts, yt[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+        loss = snn.train_epoch(model, optimizer, xt, yt, BATCH, gen)
         if epoch % 5 == 4 or epoch == EPOCHS - 1:
-            print(f"  epoch {epoch + 1}: loss {loss.item():.3f}, test (eval) "
+            print(f"  epoch {epoch + 1}: loss {loss:.3f}, test (eval) "
                   f"{accuracy(model, x_test, y_test):.1f} %  [{time.time() - started:.0f} s]")
     model.eval()
     snn.save(model, out, (CHANNELS,), dt=DT)

@@ -50,16 +50,9 @@ def train(out: Path = HERE / "digits.pt") -> None:
     xt = torch.as_tensor(x_train, dtype=torch.float32)
     yt = torch.as_tensor(y_train)
     for epoch in range(EPOCHS):
-        order = torch.randperm(len(xt))
-        for start in range(0, len(xt), BATCH):
-            idx = order[start : start + BATCH]
-            counts = snn.run(model, xt[idx]).sum(dim=1)
-            loss = torch.nn.functional.cross_entropy(counts, yt[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+        loss = snn.train_epoch(model, optimizer, xt, yt, BATCH)
         if epoch % 10 == 9:
-            print(f"epoch {epoch + 1}: loss {loss.item():.3f}, "
+            print(f"epoch {epoch + 1}: loss {loss:.3f}, "
                   f"test accuracy {accuracy(model, x_test, y_test):.2f}%")
     snn.save(model, out, input_shape=(64,))
     hw_graph = api.compile_model(out).hw_graph

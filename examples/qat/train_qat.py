@@ -58,18 +58,11 @@ def fine_tune(model: torch.nn.Module, shape, dt: float, bits: int, epochs: int, 
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
     xt, yt = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y)
     for epoch in range(epochs):
-        order = torch.randperm(len(xt))
-        for start in range(0, len(xt), BATCH):
-            idx = order[start : start + BATCH]
-            counts = snn.run(model, xt[idx]).sum(dim=1)
-            loss = torch.nn.functional.cross_entropy(counts, yt[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+        loss = snn.train_epoch(model, optimizer, xt, yt, BATCH)
         schedule.step()
         qat.refresh(model)
         if epoch % 5 == 4 or epoch == epochs - 1:
-            print(f"epoch {epoch + 1}: loss {loss.item():.3f}, fake-quantized test accuracy "
+            print(f"epoch {epoch + 1}: loss {loss:.3f}, fake-quantized test accuracy "
                   f"{float_accuracy(model, x_test, y_test):.2f}%", flush=True)
     qat.finalize(model)
 

@@ -59,15 +59,8 @@ def train(out: Path = HERE / "sew_resnet.pt") -> None:
     xt, yt = torch.as_tensor(x_train, dtype=torch.float32), torch.as_tensor(y_train)
     for epoch in range(EPOCHS):
         model.train()
-        order = torch.randperm(len(xt))
-        for start in range(0, len(xt), BATCH):
-            idx = order[start : start + BATCH]
-            counts = snn.run(model, xt[idx]).sum(dim=1)
-            loss = torch.nn.functional.cross_entropy(counts, yt[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        print(f"epoch {epoch + 1}: loss {loss.item():.3f}, "
+        loss = snn.train_epoch(model, optimizer, xt, yt, BATCH)
+        print(f"epoch {epoch + 1}: loss {loss:.3f}, "
               f"test accuracy {accuracy(model, x_test, y_test):.2f}%", flush=True)
     model.eval()
     snn.save(model, out, input_shape=SHAPE)

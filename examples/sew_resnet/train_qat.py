@@ -50,15 +50,9 @@ def fine_tune(out: Path = HERE / "sew_resnet_qat.pt", epochs: int = 2, lr: float
     xt, yt = torch.as_tensor(x_train, dtype=torch.float32), torch.as_tensor(y_train)
     for epoch in range(epochs):
         qat.train_mode(model)
-        order = torch.randperm(len(xt))
-        for first in range(0, len(xt), BATCH):
-            idx = order[first : first + BATCH]
-            loss = torch.nn.functional.cross_entropy(snn.run(model, xt[idx]).sum(dim=1), yt[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+        loss = snn.train_epoch(model, optimizer, xt, yt, BATCH)
         qat.refresh(model)
-        print(f"epoch {epoch + 1}: loss {loss.item():.3f}, test accuracy (prepared) "
+        print(f"epoch {epoch + 1}: loss {loss:.3f}, test accuracy (prepared) "
               f"{accuracy(model, x_test, y_test):.2f}%", flush=True)
     qat.finalize(model)
     model.eval()

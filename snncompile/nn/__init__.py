@@ -15,7 +15,7 @@ from snncompile.nn.surrogate import spike
 FORMAT = "snncompile-torch/1"
 
 __all__ = ["FORMAT", "IF", "LIF", "RLIF", "AdaptiveLIF", "CubaLIF", "DelayedLinear", "reset_state",
-           "run", "save", "spike"]
+           "run", "save", "spike", "train_epoch"]
 
 
 def reset_state(model: torch.nn.Module) -> None:
@@ -39,6 +39,22 @@ def run(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         y = model(x[:, t])
         outs.append(y[0] if isinstance(y, tuple) else y)
     return torch.stack(outs, dim=1)
+
+
+def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+                y: torch.Tensor, batch: int, generator: torch.Generator | None = None) -> float:
+    """One epoch of the rate-coded classifier training the examples share: shuffled minibatches
+    (torch.randperm with `generator`), cross-entropy of each class's spike count over the steps
+    (`run` summed over time) against y. Returns the last minibatch's loss."""
+    order = torch.randperm(len(x), generator=generator)
+    loss = torch.zeros(())
+    for start in range(0, len(x), batch):
+        idx = order[start:start + batch]
+        loss = torch.nn.functional.cross_entropy(run(model, x[idx]).sum(dim=1), y[idx])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return float(loss.item())
 
 
 def save(model: torch.nn.Module, path: str | Path, input_shape: Sequence[int],
