@@ -78,6 +78,33 @@ def test_summed_spike_rows_equal_step_major(seed, monkeypatch):
     assert fused, "no layer took the summed-rows path"
 
 
+def test_summed_spike_rows_in_int16_and_int32():
+    """The summed-rows kernel adds in int16 lanes when every sum fits and the register's left
+    shift is folded into the LIF update (the first Dense: fan-in 24 times |w >> 2| <= 64, shift
+    2 + weight_exp 1), else in int32 (the second: weight_exp -1, a right shift); both equal the
+    step loop, at densities that add the active rows and that subtract the silent ones."""
+    rng = np.random.default_rng(7)
+    zero = np.zeros(40, np.int64)
+    nodes = {"in": hw.SpikeInput(shape=(24,)),
+             "narrow": hw.Dense(weights=rng.integers(-64, 64, (40, 24)) * 4, weight_exp=1),
+             "a": hw.LIF(shape=(40,), du=200, dv=100, vth=30, bias_mant=zero, bias_exp=zero),
+             "wide": hw.Dense(weights=rng.integers(-128, 128, (40, 40)), weight_exp=-1),
+             "b": hw.LIF(shape=(40,), du=0, dv=4095, vth=3000, bias_mant=zero, bias_exp=zero,
+                         reset="subtract"),
+             "out": hw.SpikeOutput(shape=(40,))}
+    edges = (("in", "narrow"), ("narrow", "a"), ("a", "wide"), ("wide", "b"), ("b", "out"))
+    graph = check(Graph(level="hw", nodes=nodes, edges=edges))
+    widths = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fast, "SPIKE_SUM_SHARE", 1.0)
+        patch.setattr(fast, "dense_lif_run", lambda *a: widths.append(a[5].dtype) or
+                      kernels.dense_lif_run(*a))
+        for density in (0.2, 0.8):
+            x = (rng.random((3, 11, 24)) < density).astype(np.int8)
+            assert_equal(*both(graph, x, 14))
+    assert set(widths) == {np.dtype(np.int16), np.dtype(np.int32)}
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_layer_major_equals_step_major_conv(seed):
     rng = np.random.default_rng(seed)

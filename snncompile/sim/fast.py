@@ -160,7 +160,8 @@ def simulate_layers(g: Graph, x: np.ndarray, steps: int, record: bool, syn: dict
             src = sums[3]
             words = (src.view(np.uint64) if src.shape[2] % 8 == 0 and src.flags.c_contiguous
                      else np.zeros((0, 0, 0), np.uint64))
-            dense_lif_run(src, words, *sums[:3], neuron.u, neuron.v, neuron.s_prev, neuron.Du,
+            acc = np.empty(n, sums[1].dtype)  # the sums' width (IntWeights.spike_rows)
+            dense_lif_run(src, words, *sums[:3], acc, neuron.u, neuron.v, neuron.s_prev, neuron.Du,
                           neuron.Dv, neuron.vth, neuron.bias, neuron.reset, neuron.interval,
                           neuron.phase, 1, s, u_rec, v_rec, counts, None)
         conv_in = [trains[q].shape[2] for p in preds for q in g.predecessors(p)

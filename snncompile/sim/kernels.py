@@ -69,7 +69,7 @@ def _lif_row(a, u, v, s_prev, du, dv, vth, bias, reset, spikes, up=6, events=Tru
     later = np.int32(reset == 2)
     subtract = -np.int32(reset == 1)  # all ones for "subtract"
     zero = -np.int32(reset == 0)  # all ones for "zero"
-    up = np.int32(up)  # an int64 shift count would widen the shift to 64-bit lanes
+    up = np.int32(up) & 31  # a count known below 32 keeps the shift in int32 lanes
     for j in range(u.shape[0]):
         x = np.int32(np.int32(a[j]) << up)
         u1 = np.int32(_decay(u[j], du[j]) + x)
@@ -100,7 +100,7 @@ def _lif_run(a, lag, up, u, v, s_prev, du, dv, vth, bias, reset, interval, phase
 
     a: (batch, steps_a, n) integer input; step t (0-based) reads a[:, t - lag] (zero before).
     up: 6 (the u update's a << 6), or 6 + k for an int32 register still to be shifted left by k
-    (wrap32(wrap32(a << k) << 6) = wrap32(a << (6 + k)): the shift folded into this loop).
+    (wrap32(wrap32(a << k) << 6) = wrap32(a << (6 + k)): the shift folded into this loop), k < 26.
     u, v: (batch, n) int64 state, s_prev (batch, n) int8 the last step's spikes, updated in
     place. du, dv (decay factors 4096 - ..), vth (<< 6), bias (effective): (n,) int64. reset: 0
     zero, 1 subtract, 2 subtract_next (RESETS). interval, phase: the LIFReset schedule (interval
@@ -139,10 +139,12 @@ def _lif_run(a, lag, up, u, v, s_prev, du, dv, vth, bias, reset, interval, phase
 
 
 def _spike_sum(row, words, w, total, acc, picked):
-    """acc (n_out,) int32 = the binary row (n_in,) int8 of 0/1 times w (n_in, n_out): the weight
-    rows of its k active sources added, or, when fewer, the n_in - k silent ones subtracted from
-    total (the column sums), so a row costs min(k, n_in - k) row additions instead of a dense
-    product's n_in. Integer sums in any order: exact (the caller bounds |sum| < 2^31).
+    """acc (n,) = the binary row (n_in,) int8 of 0/1 times w (n_in, n): the weight rows of its k
+    active sources added, or, when fewer, the n_in - k silent ones subtracted from total (the
+    column sums), so a row costs min(k, n_in - k) row additions instead of a dense product's
+    n_in. Integer sums in any order, wrapping in acc's width (int16 or int32): exact whenever
+    the caller bounds the true |sum| below that width's limit (the wraps of the partial sums
+    and of total cancel).
 
     words: the row as (n_in / 8,) uint64 when n_in is a multiple of 8 (else empty): the scan
     then reads eight sources at a time and opens only the words holding a wanted one. picked:
@@ -170,41 +172,51 @@ def _spike_sum(row, words, w, total, acc, picked):
         for j in range(n_in):
             picked[m] = j
             m += row[j] == want
-    for i in range(n):
-        acc[i] = total[i] if silent else 0
-    sign = np.int32(-1 if silent else 1)
+    if silent:
+        acc[:] = total
+    else:
+        acc[:] = 0
     r = 0
     while r + 4 <= m:  # four rows per pass over acc: one load and store of acc per four rows
         j0, j1, j2, j3 = picked[r], picked[r + 1], picked[r + 2], picked[r + 3]
-        for i in range(n):
-            four = np.int32(np.int32(w[j0, i]) + np.int32(w[j1, i]) + np.int32(w[j2, i])
-                            + np.int32(w[j3, i]))
-            acc[i] = np.int32(acc[i] + np.int32(sign * four))
+        if silent:  # two loops, not a sign factor: a vector multiply costs two operations
+            for i in range(n):
+                acc[i] -= w[j0, i] + w[j1, i] + w[j2, i] + w[j3, i]
+        else:
+            for i in range(n):
+                acc[i] += w[j0, i] + w[j1, i] + w[j2, i] + w[j3, i]
         r += 4
     for rest in range(r, m):
         j = picked[rest]
-        for i in range(n):
-            acc[i] = np.int32(acc[i] + np.int32(sign * np.int32(w[j, i])))
+        if silent:
+            for i in range(n):
+                acc[i] -= w[j, i]
+        else:
+            for i in range(n):
+                acc[i] += w[j, i]
 
 
-def _dense_lif_run(src, words, w, total, left, u, v, s_prev, du, dv, vth, bias, reset, interval,
-                   phase, t0, spikes, u_rec, v_rec, counts, events):
+def _dense_lif_run(src, words, w, total, left, acc, u, v, s_prev, du, dv, vth, bias, reset,
+                   interval, phase, t0, spikes, u_rec, v_rec, counts, events):
     """One Dense from a binary spike train into a LIF population, the product fused with the LIF
     update one (sample, step) at a time so the register never leaves L1 (fast.py's dense path
     at low or high activity; _spike_sum says why).
 
     src (batch, steps, n_in) int8 0/1: the source's spikes; step t reads source step t - 1
     (nothing at step 0); words: src as (batch, steps, n_in / 8) uint64, or empty (_spike_sum).
-    w (n_in, n_out) int16 or int32: the effective weights >> shift (their
-    common trailing zeros); total (n_out,) int32 their column sums; left = shift + weight_exp,
-    so the register is wrap32(sum << left) (or sum >> -left), as IntWeights.product gives it.
+    w (n_in, n_out) int16 or int32: the effective weights >> shift (their common trailing
+    zeros); total (n_out,) their column sums in acc's dtype; left = shift + weight_exp, so the
+    register is wrap32(sum << left) (or sum >> -left), as IntWeights.product gives it. acc
+    (n_out,) scratch: int16 (twice the lanes of int32) when every sum fits it and
+    0 <= left < 26, else int32. A left shift below 26 is the LIF's (its up = 6 + left), so the
+    sums enter the LIF update as they are; other shifts take one pass over acc.
     The rest as _lif_run takes them (lag 1)."""
     _wide_vectors()
     batch, steps, n = spikes.shape
     record = u_rec.shape[0] > 0
     du, dv, vth, bias = _int32_params(du, dv, vth, bias)
-    acc = np.zeros(n, np.int32)
-    a = np.zeros(n, np.int32)
+    fold = 0 <= left < 26
+    up = 6 + left if fold else 6
     picked = np.zeros(src.shape[2], np.int64)
     no_words = np.zeros(0, np.uint64)
     for b in range(batch):
@@ -217,18 +229,19 @@ def _dense_lif_run(src, words, w, total, left, u, v, s_prev, du, dv, vth, bias, 
                 vb[:] = 0
                 sb[:] = 0
             if t == 0:
-                a[:] = 0
+                acc[:] = 0
             else:
                 _spike_sum(src[b, t - 1], words[b, t - 1] if len(words) else no_words, w,
                            total, acc, picked)
-                if left >= 0:
-                    for i in range(n):
-                        a[i] = np.int32(np.int64(acc[i]) << left)
-                else:
-                    for i in range(n):
-                        a[i] = acc[i] >> -left
-            n_wrap, n_sat, n_spk = _lif_row(a, ub, vb, sb, du, dv, vth, bias, reset,
-                                            spikes[b, t], 6, events is not None)
+                if not fold:  # acc is int32 here
+                    if left >= 0:
+                        for i in range(n):
+                            acc[i] = np.int32(np.int64(acc[i]) << left)
+                    else:
+                        for i in range(n):
+                            acc[i] = acc[i] >> -left
+            n_wrap, n_sat, n_spk = _lif_row(acc, ub, vb, sb, du, dv, vth, bias, reset,
+                                            spikes[b, t], up, events is not None)
             counts[t] += n_spk
             if events is not None:
                 events[t, 0] += n_wrap
@@ -577,17 +590,22 @@ class IntWeights:
     @functools.cached_property
     def spike_rows(self) -> tuple[np.ndarray, np.ndarray, int] | None:
         """For kernels.dense_lif_run: (w >> shift).T (n_in, n_out) as int16 (int32 if it needs),
-        its column sums (int32) and the register's shift; None where an int32 sum could
-        overflow (n_in * max |w >> shift| >= 2^31) or the int8 form is missing."""
+        its column sums and the register's shift; None where an int32 sum could overflow
+        (n_in * max |w >> shift| >= 2^31) or the int8 form is missing. The sums are int16 (the
+        kernel then sums in int16 lanes, wrapped: only the final sum must fit) when every sum
+        fits int16 and the shift is one the LIF kernel applies (0 <= left < 26), else int32."""
         if self.q is None:
             return None
         rows = self.q.numpy().astype(np.int32) + self.offset
         peak = int(np.abs(rows).max(initial=0))
         if peak * self.n_in >= 2**31:
             return None
+        left = self.shift + self.e
         if peak < 2**15:
             rows = rows.astype(np.int16)
-        return rows, rows.sum(axis=0, dtype=np.int32), self.shift + self.e
+        narrow = peak * self.n_in < 2**15 and 0 <= left < 26
+        total = rows.sum(axis=0, dtype=np.int32)
+        return rows, total.astype(np.int16) if narrow else total, left
 
     def product(self, rows: np.ndarray, shift: bool = True) -> np.ndarray:
         """rows (m, n_in) int8 of 0/1 -> (m, n_out) int32, the wrapped a_out register (shift
