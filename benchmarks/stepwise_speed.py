@@ -52,7 +52,7 @@ def main(repeat: int) -> None:
         shape = hw_graph.shapes[hw_graph.inputs[0]]
         for batch in (1, 8, 64):
             x = (np.random.default_rng(0).random((batch, steps, *shape)) < rate).astype(np.int8)
-            run_emulator(hw_graph, x[:1], strict=True)  # warm-up (numba's cache)
+            run_emulator(hw_graph, x, strict=True)  # warm-up (numba's cache, each loop)
             t_step = cpu_seconds(repeat, run_emulator, hw_graph, x, strict=True)
             t_ref = cpu_seconds(repeat, run_reference, nn_graph, x.astype(np.float64))
             per = 1e6 / (batch * steps)

@@ -109,7 +109,8 @@ def _lif_lanes(a, u, v, s_prev, du, dv, vth, bias, reset, spikes):
 def _block_steps(x, binary_input, steps, u, v, s_prev, par, pops, syns, w, acc_proto, spikes,
                  recs, counts, sparse, block, scatter):
     """kernels._graph_steps over blocks of `block` samples (its docstring has the arguments;
-    LIF populations, Dense and Sparse rows only, no `adaptive` or `conv`); binary_input: x
+    LIF populations, Dense and Sparse rows only, no `adaptive` or `conv`; spikes flat, each
+    population's (batch, steps, n) train whole in the order of pops); binary_input: x
     holds 0/1 spikes (a weight is then masked, not multiplied); a row used by at most
     bk / scatter of the block's samples adds their weights one sample at a time."""
     _wide_vectors()
@@ -153,9 +154,13 @@ def _block_steps(x, binary_input, steps, u, v, s_prev, par, pops, syns, w, acc_p
                                            pops[p, 3], src[n_in + lo:n_in + hi])
                 counts[t, p, 0] += n_wrap
                 counts[t, p, 1] += n_sat
-            for k in range(bk):
-                for j in range(n):
-                    spikes[b0 + k, t, j] = src[n_in + j, k]
+            for p in range(n_pop):  # population p's train (batch, steps, hi - lo) at lo * B * T
+                lo = pops[p, 0]
+                width = pops[p, 1] - lo
+                for k in range(bk):
+                    out = (lo * batch + (b0 + k) * width) * steps + t * width
+                    for j in range(width):
+                        spikes[out + j] = src[n_in + lo + j, k]
             if record:
                 for k in range(bk):
                     for j in range(n):

@@ -200,7 +200,9 @@ def simulate_steps(g: Graph, x: np.ndarray, steps: int, record: bool, strict: bo
     dtype = flat.dtype
     consts, pops, (u, v, s_prev, theta, r) = _populations(names, lif)
     n_all = int(pop_off[-1])
-    spikes = np.empty((batch, steps, n_all), np.int8)
+    blocks = batched_steps.chosen(g, batch, int(rows[:, 4].max(initial=0)))
+    # the block loop writes each population's (batch, steps, n) train whole, one after another
+    spikes = np.empty(batch * steps * n_all if blocks else (batch, steps, n_all), np.int8)
     recs = tuple(np.empty((batch, steps, n_all), np.int32) if record else kernels.NO_RECORD
                  for _ in range(4))
     counts = np.zeros((steps, len(names), 2), np.int64)
@@ -210,7 +212,7 @@ def simulate_steps(g: Graph, x: np.ndarray, steps: int, record: bool, strict: bo
     kinds = {row[0] for row in tables.rows}
     # the optional parts of the loop, None when unused (numba compiles them out)
     adaptive = ((theta, r, *consts[4:], *recs[2:]) if any(pops[:, 2] == 1) else None)
-    if batched_steps.chosen(g, batch, int(rows[:, 4].max(initial=0))):
+    if blocks:
         batched_steps.block_steps(values, x.dtype == bool, steps, u, v, s_prev, tuple(consts[:4]),
                                   pops, rows, flat, np.zeros(0, dtype), spikes, recs[:2], counts,
                                   idx if SPARSE in kinds else None, batched_steps.BLOCK,
@@ -224,7 +226,8 @@ def simulate_steps(g: Graph, x: np.ndarray, steps: int, record: bool, strict: bo
     out_spikes, out_u, out_v, extra = {}, {}, {}, {}
     for p, lo, hi in zip(names, pop_off[:-1], pop_off[1:]):
         shape = (batch, steps, *shapes[p])
-        out_spikes[p] = np.ascontiguousarray(spikes[:, :, lo:hi]).reshape(shape)
+        train = spikes[batch * steps * lo:batch * steps * hi] if blocks else spikes[:, :, lo:hi]
+        out_spikes[p] = np.ascontiguousarray(train).reshape(shape)
         if record:
             out_u[p] = np.ascontiguousarray(recs[0][:, :, lo:hi]).reshape(shape)
             out_v[p] = np.ascontiguousarray(recs[1][:, :, lo:hi]).reshape(shape)
