@@ -22,6 +22,8 @@ def batched(monkeypatch):
     calls = []
     run = batched_steps.block_steps
     monkeypatch.setattr(batched_steps, "FROM_BATCH", 1)
+    monkeypatch.setattr(batched_steps, "NARROW", 10**6)
+    monkeypatch.setattr(batched_steps, "DENSE", 10**9)
     monkeypatch.setattr(batched_steps, "BLOCK", 3)
     monkeypatch.setattr(batched_steps, "block_steps", lambda *a: (calls.append(1), run(*a)))
     return calls
@@ -110,14 +112,18 @@ def test_the_rule_keeps_the_per_sample_loop_where_it_is_faster(third_party):
     rnn, _ = api.lower(api.load(path), "emu")
     assert compiled_steps.applicable(rnn)
     widest = max(rnn.shapes[n][0] for n in rnn.of_kind("synapse"))
-    assert widest <= batched_steps.NARROW
-    assert batched_steps.chosen(rnn, 64, widest)
-    assert not batched_steps.chosen(rnn, batched_steps.FROM_BATCH - 1, widest)
-    assert not batched_steps.chosen(rnn, 64, batched_steps.NARROW + 1)
+    weights = sum(rnn.shapes[n][0] * int(np.prod(rnn.shapes[rnn.predecessors(n)[0]]))
+                  for n in rnn.of_kind("synapse"))
+    assert widest <= batched_steps.NARROW and weights <= batched_steps.DENSE * 8
+    assert batched_steps.chosen(rnn, 8, widest, weights)
+    assert batched_steps.chosen(rnn, 256, widest, weights)
+    assert not batched_steps.chosen(rnn, batched_steps.FROM_BATCH - 1, widest, weights)
+    assert not batched_steps.chosen(rnn, 64, batched_steps.NARROW + 1, weights)
+    assert not batched_steps.chosen(rnn, 8, widest, batched_steps.DENSE * 8 + 1)
     atrlif = adaptive(random_graph(np.random.default_rng(0), "normal"),
                       np.random.default_rng(0), "normal", True, 1.0)
     assert compiled_steps.applicable(atrlif)
-    assert not batched_steps.chosen(atrlif, 256, 100)
+    assert not batched_steps.chosen(atrlif, 256, 10, 100)
 
 
 def test_lava_equals_the_block_loop_on_the_braille_rnn(third_party, monkeypatch):

@@ -17,12 +17,16 @@ and v saturations counted per step and population (sums over samples, so the eve
 same). LIF populations only, fed by Dense / DelayDense / Sparse synapses; graphs with ATRLIF or
 Conv keep the per-sample loop.
 
-`chosen` is the measured rule (kernel CPU time per sample-step, per-sample loop vs this one;
-README): from FROM_BATCH samples (braille RNN at batch 4: 0.60 vs 0.92 µs, at 8: 0.59 vs 0.45,
-at 64: 0.67 vs 0.24) and where every synapse feeds at most NARROW neurons: the per-sample
-loop's vectors are then short, while a wide population gives it long vectors and spike-driven
-rows, and every row of a block costs this loop its whole width (a random recurrent 64-neuron
-layer at batch 64: 1.26 vs 1.07 µs; 128 neurons: 1.83 vs 2.50; 256 neurons: 3.9 vs 7.7).
+`chosen` is the measured rule (kernel CPU time per sample-step, per-sample loop vs this one, at
+load 4-6). This loop does every weight of a used row for every sample of the block, the
+per-sample loop only the rows each sample's spikes pick but in short vectors with a set-up cost
+each; so this one pays where populations are narrow (NARROW) and the block is long enough for
+the graph's weights (DENSE / batch): braille RNN (widest 38, 2,360 weights): 0.60 vs 0.90 µs at
+batch 4, 0.59 vs 0.48 at 8, 0.60 vs 0.23 at 64 and 256; random recurrent graphs (inputs, hidden
+width, 10 outputs, input rate): 12-48 at 10 %: 0.60 vs 0.81 at 8, 0.60 vs 0.59 at 16, 0.60 vs
+0.49 at 32; 100-48 at 5 %: 0.94 vs 1.48 at 8, 0.95 vs 0.96 at 32, 0.97 vs 0.78 at 64; 100-64:
+1.25 vs 2.15 at 8, 1.29 vs 1.02 at 64, 1.46 vs 1.08 at 256; 100-128: slower at every batch
+(1.87 vs 2.29 at 64).
 """
 
 from __future__ import annotations
@@ -38,13 +42,15 @@ SCATTER = 8  # a row used by at most 1/SCATTER of the block's samples adds their
 BLOCK = 128  # samples stepped together (braille RNN at batch 256, kernel CPU time, µs per
 # sample-step: 32 0.26, 64 0.22, 128 0.20, 256 0.21)
 FROM_BATCH = 8  # fewer samples: the per-sample loop
-NARROW = 48  # the widest synapse output (neurons) this loop takes
+NARROW = 64  # the widest synapse output (neurons) this loop takes
+DENSE = 320  # at most this many weights (all synapses) per sample of the batch
 
 
-def chosen(g: Graph, batch: int, widest: int) -> bool:
+def chosen(g: Graph, batch: int, widest: int, weights: int) -> bool:
     """Whether this loop runs the graph (compiled_steps.applicable already holds): LIF
-    populations only, no Conv, FROM_BATCH samples or more, no synapse wider than NARROW."""
-    if batch < FROM_BATCH or widest > NARROW:
+    populations only, no Conv, FROM_BATCH samples or more, no synapse wider than NARROW, at most
+    DENSE weights per sample."""
+    if batch < FROM_BATCH or widest > NARROW or weights > DENSE * batch:
         return False
     return not any(type(op) in (hw.ATRLIF, hw.Conv) for op in g.nodes.values())
 

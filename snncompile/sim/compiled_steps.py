@@ -200,7 +200,8 @@ def simulate_steps(g: Graph, x: np.ndarray, steps: int, record: bool, strict: bo
     dtype = flat.dtype
     consts, pops, (u, v, s_prev, theta, r) = _populations(names, lif)
     n_all = int(pop_off[-1])
-    blocks = batched_steps.chosen(g, batch, int(rows[:, 4].max(initial=0)))
+    blocks = batched_steps.chosen(g, batch, int(rows[:, 4].max(initial=0)),
+                                  int((rows[:, 3] * rows[:, 4]).sum()))
     # the block loop writes each population's (batch, steps, n) train whole, one after another
     spikes = np.empty(batch * steps * n_all if blocks else (batch, steps, n_all), np.int8)
     recs = tuple(np.empty((batch, steps, n_all), np.int32) if record else kernels.NO_RECORD
