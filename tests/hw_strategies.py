@@ -8,7 +8,7 @@ every sign mode and weight width, DelayDense rings, LIFReset with short interval
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import assume
+from hypothesis import HealthCheck, assume, settings
 from hypothesis import strategies as st
 
 from snncompile.errors import GraphCheckError
@@ -16,6 +16,15 @@ from snncompile.ir import hw_ops as hw
 from snncompile.ir.check import check
 from snncompile.ir.conv_geometry import conv_output_hw
 from snncompile.ir.graph import Graph
+
+
+def lava_settings(examples: int) -> settings:
+    """What every Lava differential test draws with: `examples` examples, no deadline (one Lava
+    run takes seconds), no example database, and none of the health checks that large random
+    graphs trip."""
+    return settings(max_examples=examples, deadline=None, database=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.filter_too_much])
 
 
 def _ints(draw, low, high, shape):

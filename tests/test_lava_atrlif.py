@@ -15,7 +15,8 @@ from collections import Counter
 import numpy as np
 import torch
 from atrlif_strategies import atrlif_examples
-from hypothesis import HealthCheck, given, settings
+from hw_strategies import lava_settings
+from hypothesis import given
 from test_lava_differential import run_and_compare
 
 import snncompile.nn as snn
@@ -91,9 +92,7 @@ def test_lava_atrlif_equals_emulator():
     for g, x in _corner_graphs():
         compare(g, x, hits)
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                     HealthCheck.filter_too_much])
+    @lava_settings(EXAMPLES)
     @given(atrlif_examples())
     def prop(example):
         compare(*example, hits)

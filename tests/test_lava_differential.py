@@ -13,8 +13,8 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from hw_strategies import hw_examples
-from hypothesis import HealthCheck, given, settings
+from hw_strategies import hw_examples, lava_settings
+from hypothesis import given
 
 from snncompile.backends import loihi2
 from snncompile.ir import hw_ops as hw
@@ -76,9 +76,7 @@ def compare(graph, x, hits: Counter | None = None) -> None:
 def test_lava_fixed_pt_equals_emulator_on_random_graphs():
     hits: Counter = Counter()
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                     HealthCheck.filter_too_much])
+    @lava_settings(EXAMPLES)
     @given(hw_examples())
     def prop(example):
         compare(*example, hits)

@@ -17,8 +17,8 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from hw_strategies import _conv, _ints, finish
-from hypothesis import HealthCheck, given, settings
+from hw_strategies import _conv, _ints, finish, lava_settings
+from hypothesis import given
 from hypothesis import strategies as st
 from test_lava_differential import assert_trace_equal
 
@@ -104,9 +104,7 @@ def compare_sdn(graph, x, hits: Counter) -> None:
 def test_lava_sdn_processes_equal_emulator_on_random_graphs():
     hits: Counter = Counter()
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                     HealthCheck.filter_too_much])
+    @lava_settings(EXAMPLES)
     @given(sdn_examples())
     def prop(example):
         compare_sdn(*example, hits)

@@ -13,8 +13,8 @@ import os
 from collections import Counter
 
 import numpy as np
-from hw_strategies import draw_input, hw_graphs
-from hypothesis import HealthCheck, given, settings
+from hw_strategies import draw_input, hw_graphs, lava_settings
+from hypothesis import given
 from hypothesis import strategies as st
 from test_lava_differential import compare
 
@@ -56,9 +56,7 @@ def snn_lif_examples(draw):
 def test_shipped_snn_lif_equals_emulator_on_random_graphs():
     hits: Counter = Counter()
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                     HealthCheck.filter_too_much])
+    @lava_settings(EXAMPLES)
     @given(snn_lif_examples())
     def prop(example):
         graph, x = example
