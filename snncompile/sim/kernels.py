@@ -41,12 +41,14 @@ def _decay(x, factor):
     """tz(x * factor / 4096) for an int32 x and a factor 0..4096, in int32 arithmetic (twice the
     vector lanes of int64): with x = h * 4096 + l (h = x >> 12, 0 <= l < 4096), x * factor / 4096
     = h * factor + l * factor / 4096, where h * factor is in [-2^31, 2^31) and l * factor < 2^24;
-    the floor adds (l * factor) >> 12, and rounding toward zero adds 1 back when x < 0 and
-    l * factor is not a multiple of 4096."""
+    rounding toward zero is the floor of (x * factor + 4095) / 4096 for x < 0, so the low part
+    is (l * factor + 4095) >> 12 there and (l * factor) >> 12 else (h * factor * 4096 is a
+    multiple of 4096). Two vector operations fewer than a separate rounding correction."""
     x = np.int32(x)
     d = np.int32(factor)
-    low = np.int32((x & 4095) * d)
-    return np.int32(np.int32((x >> 12) * d) + (low >> 12) + np.int32((x < 0) & ((low & 4095) != 0)))
+    toward_zero = (x >> 31) & 4095  # 4095 for a negative x, else 0
+    return np.int32(np.int32((x >> 12) * d) + (np.int32(np.int32((x & 4095) * d) + toward_zero)
+                                                >> 12))
 
 
 def _lif_row(a, u, v, s_prev, du, dv, vth, bias, reset, spikes, up=6, events=True):
@@ -94,6 +96,16 @@ def _lif_row(a, u, v, s_prev, du, dv, vth, bias, reset, spikes, up=6, events=Tru
     return n_wrap, n_sat, n_spk
 
 
+def _lif_step(a, u, v, s_prev, du, dv, vth, bias, reset, spikes, up, events):
+    """_lif_row with the reset mode a constant in each branch: numba inlines all three, so LLVM
+    folds the reset masks out of each loop (0.59 -> 0.54 ns per neuron-step, subtract reset)."""
+    if reset == 0:
+        return _lif_row(a, u, v, s_prev, du, dv, vth, bias, 0, spikes, up, events)
+    if reset == 1:
+        return _lif_row(a, u, v, s_prev, du, dv, vth, bias, 1, spikes, up, events)
+    return _lif_row(a, u, v, s_prev, du, dv, vth, bias, 2, spikes, up, events)
+
+
 def _lif_run(a, lag, up, u, v, s_prev, du, dv, vth, bias, reset, interval, phase, t0,
              spikes, u_rec, v_rec, counts, events):
     """Run LIF populations over time, sample by sample.
@@ -124,9 +136,9 @@ def _lif_run(a, lag, up, u, v, s_prev, du, dv, vth, bias, reset, interval, phase
                 vb[:] = 0
                 sb[:] = 0
             ta = t - lag
-            n_wrap, n_sat, n_spk = _lif_row(a[b, ta] if ta >= 0 else zero, ub, vb, sb, du, dv,
-                                            vth, bias, reset, spikes[b, t], up,
-                                            events is not None)
+            n_wrap, n_sat, n_spk = _lif_step(a[b, ta] if ta >= 0 else zero, ub, vb, sb, du, dv,
+                                             vth, bias, reset, spikes[b, t], up,
+                                             events is not None)
             counts[t] += n_spk
             if events is not None:
                 events[t, 0] += n_wrap
@@ -240,8 +252,8 @@ def _dense_lif_run(src, words, w, total, left, acc, u, v, s_prev, du, dv, vth, b
                     else:
                         for i in range(n):
                             acc[i] = acc[i] >> -left
-            n_wrap, n_sat, n_spk = _lif_row(acc, ub, vb, sb, du, dv, vth, bias, reset,
-                                            spikes[b, t], up, events is not None)
+            n_wrap, n_sat, n_spk = _lif_step(acc, ub, vb, sb, du, dv, vth, bias, reset,
+                                             spikes[b, t], up, events is not None)
             counts[t] += n_spk
             if events is not None:
                 events[t, 0] += n_wrap
@@ -495,7 +507,7 @@ def _compiled():
     """The kernels compiled by numba, on first use (importing numba costs a second or two, which
     a compile that never runs the emulator should not pay); cached on disk by numba."""
     global _wrap32, _decay, _lif_row, _int32_params, _spike_sum, _atrlif_row, _conv_scatter
-    global _wide_vectors
+    global _wide_vectors, _lif_step
     import numba
     from numba.extending import intrinsic
 
@@ -515,6 +527,7 @@ def _compiled():
     _int32_params = numba.njit(cache=True, nogil=True, inline="always")(_int32_params)
     _decay = numba.njit(cache=True, nogil=True, inline="always")(_decay)
     _lif_row = numba.njit(cache=True, nogil=True, inline="always")(_lif_row)
+    _lif_step = numba.njit(cache=True, nogil=True, inline="always")(_lif_step)
     _atrlif_row = numba.njit(cache=True, nogil=True, inline="always")(_atrlif_row)
     _conv_scatter = numba.njit(cache=True, nogil=True)(_conv_scatter)
     _spike_sum = numba.njit(cache=True, nogil=True, inline="always")(_spike_sum)
