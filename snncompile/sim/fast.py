@@ -4,7 +4,7 @@ emulator.simulate steps time in the outer loop, so every synapse does one small 
 and every LIF one kernel call per step. Without recurrent edges every population's whole spike
 train is known before its consumers run, so this module walks the graph in schedule order
 instead: each LIF's synapses handle all (sample x step) rows of a batch chunk in one product (an
-int8 x int8 -> int32 product for Dense, kernels.IntWeights), and the compiled LIF kernel
+int8 x int8 -> int32 product for Dense, int_weights.IntWeights), and the compiled LIF kernel
 (kernels.lif_run, the same one the stepwise path calls) reads that register with one step of
 latency (step t reads the row of source step t - 1) while it loops over time.
 

@@ -4,7 +4,7 @@ densified (a 100k x 100k layer of fan-in 100 is 10M stored weights, not 10G).
 Event-driven: for every non-zero input of a row (a spike, or an analog payload q), its column of
 the effective weights (W.T in CSR, n_in x n_out) is added, times q, into the row's int64
 accumulator (a numba loop: work is spikes x fan-out, not n_in x n_out), then Dense's weight_exp
-shift and int32 wrap (kernels.IntWeights does the same for Dense). Measured against scipy's
+shift and int32 wrap (int_weights.IntWeights does the same for Dense). Measured against scipy's
 sparse x sparse product (2048 x 2048, 512 rows, densities 1/4..1/128, spike rates 0.02 and 0.1)
 scipy was 2-20x slower than the dense int8 product; this loop is what makes sparse pay. On the
 100k x fan-in 100 benchmark layer (one thread, loaded machine, one run each), 8 / 64 / 64 rows

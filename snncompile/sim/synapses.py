@@ -12,7 +12,7 @@ import numpy as np
 
 from snncompile.errors import GraphCheckError
 from snncompile.sim.fixed import EXACT, U_MAX, Event, wrap
-from snncompile.sim.kernels import IntWeights
+from snncompile.sim.int_weights import IntWeights
 from snncompile.sim.lava_params import effective_weights, resolved_sign_mode
 from snncompile.sim.sigma_delta import graded_dense
 
@@ -28,7 +28,7 @@ class _Synapse:
 
 class _Dense(_Synapse):
     """Binary spikes times Lava's 8-bit weights: an int8 x int8 -> int32 product
-    (kernels.IntWeights)
+    (int_weights.IntWeights)
     where the weights allow it (always for Lava's), else a float64 product (exact below 2^53)."""
 
     def __init__(self, *args: Any):
