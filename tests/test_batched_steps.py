@@ -2,14 +2,15 @@
 emulator.simulate bit for bit (spikes, u and v of every population at every step, strict mode's
 events), on the random graph families of test_compiled_steps.py: recurrent Dense graphs in three
 regimes with bias clocks, per-neuron parameters, every reset, initial state, analog payloads,
-int64 sums, DelayDense and Sparse synapses, and the braille RNN; with blocks of a few samples
-(a partial last block) and both ways a row adds (all lanes, or the few samples that used it)."""
+int64 sums, DelayDense and Sparse synapses, ATRLIF populations, the braille RNN and the delays
+example; with blocks of a few samples (a partial last block) and both ways a row adds (all
+lanes, or the few samples that used it); and Lava against it on the braille RNN."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_compiled_steps import assert_same, delays_and_sparse, recurrent
+from test_compiled_steps import assert_same, conv_graph, delays_and_sparse, recurrent
 from test_fpga_atrlif import adaptive
 from test_fpga_cosim import random_graph
 
@@ -120,10 +121,46 @@ def test_the_rule_keeps_the_per_sample_loop_where_it_is_faster(third_party):
     assert not batched_steps.chosen(rnn, batched_steps.FROM_BATCH - 1, widest, weights)
     assert not batched_steps.chosen(rnn, 64, batched_steps.NARROW + 1, weights)
     assert not batched_steps.chosen(rnn, 8, widest, batched_steps.DENSE * 8 + 1)
-    atrlif = adaptive(random_graph(np.random.default_rng(0), "normal"),
-                      np.random.default_rng(0), "normal", True, 1.0)
-    assert compiled_steps.applicable(atrlif)
-    assert not batched_steps.chosen(atrlif, 256, 10, 100)
+    conv = conv_graph(np.random.default_rng(0), stress=False)
+    assert compiled_steps.applicable(conv)
+    assert not batched_steps.chosen(conv, 256, 10, 100)
+
+
+def test_atrlif_delay_and_sparse_graphs(batched):
+    """Random graphs whose layers are ATRLIF or LIF (per-neuron fields) and whose synapses are
+    DelayDense, Sparse or Dense, in all three regimes, until both strict event kinds occurred and
+    every kind of population and synapse spiked: theta and r recorded and compared too."""
+    kinds: set = set()
+    ops: set = set()
+    for seed in range(60):
+        rng = np.random.default_rng(1300 + seed)
+        regime = ("normal", "stress", "lsb")[seed % 3]
+        graph = random_graph(rng, regime)
+        graph = delays_and_sparse(adaptive(graph, rng, regime, seed % 2 == 1, 0.6), rng)
+        x = (rng.random((5, 10, graph.shapes["in"][0])) < 0.6).astype(np.int8)
+        trace = assert_same(graph, x, 15)
+        kinds |= {e.kind for e in trace.events}
+        if sum(int(s.sum()) for s in trace.spikes.values()):
+            ops |= {type(op).__name__ for op in graph.nodes.values()}
+        if seed >= 11 and kinds >= {"u_wrap", "v_saturation"} and ops >= {
+                "ATRLIF", "LIF", "DelayDense", "Sparse", "Dense"}:
+            assert len(batched) == seed + 1
+            return
+    raise AssertionError(f"only events {kinds} and ops {ops}: the test would prove little")
+
+
+def test_the_delays_example_in_blocks(batched):
+    """examples/delays_adaptation/delays.pt (DelayDense, 22 delays up to 32, into ATRLIF)."""
+    from pathlib import Path
+
+    from snncompile import api
+
+    path = Path(__file__).resolve().parents[1] / "examples/delays_adaptation/delays.pt"
+    graph, _ = api.lower(api.load(path), "emu")
+    x = (np.random.default_rng(2).random((7, 48, *graph.shapes[graph.inputs[0]])) < 0.1
+         ).astype(np.int8)
+    trace = assert_same(graph, x, 52)
+    assert sum(int(s.sum()) for s in trace.spikes.values()) > 100 and batched
 
 
 def test_lava_equals_the_block_loop_on_the_braille_rnn(third_party, monkeypatch):

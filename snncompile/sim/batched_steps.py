@@ -14,7 +14,7 @@ sums exact in int32 (int64 where compiled_steps says they could pass 2^31), shif
 exponent and wrapped to int32 per synapse, delayed d steps in a ring of registers, registers
 summed with int32 wrap (equal to the int64 sum the neuron update wraps), strict mode's u wraps
 and v saturations counted per step and population (sums over samples, so the events are the
-same). LIF populations only, fed by Dense / DelayDense / Sparse synapses; graphs with ATRLIF or
+same). LIF and ATRLIF populations, fed by Dense / DelayDense / Sparse synapses; graphs with a
 Conv keep the per-sample loop.
 
 `chosen` is the measured rule (kernel CPU time per sample-step, per-sample loop vs this one, at
@@ -26,7 +26,9 @@ batch 4, 0.59 vs 0.48 at 8, 0.60 vs 0.23 at 64 and 256; random recurrent graphs 
 width, 10 outputs, input rate): 12-48 at 10 %: 0.60 vs 0.81 at 8, 0.60 vs 0.59 at 16, 0.60 vs
 0.49 at 32; 100-48 at 5 %: 0.94 vs 1.48 at 8, 0.95 vs 0.96 at 32, 0.97 vs 0.78 at 64; 100-64:
 1.25 vs 2.15 at 8, 1.29 vs 1.02 at 64, 1.46 vs 1.08 at 256; 100-128: slower at every batch
-(1.87 vs 2.29 at 64).
+(1.87 vs 2.29 at 64). ATRLIF, strict mode (examples/delays_adaptation): no_delays.pt 0.56 vs
+0.31 at 8, 0.55 vs 0.21 at 64; delays.pt (22 delay groups: 2,720 weights) 1.13 vs 1.02 at 8,
+1.12 vs 0.74 at 64.
 """
 
 from __future__ import annotations
@@ -47,12 +49,11 @@ DENSE = 320  # at most this many weights (all synapses) per sample of the batch
 
 
 def chosen(g: Graph, batch: int, widest: int, weights: int) -> bool:
-    """Whether this loop runs the graph (compiled_steps.applicable already holds): LIF
-    populations only, no Conv, FROM_BATCH samples or more, no synapse wider than NARROW, at most
-    DENSE weights per sample."""
+    """Whether this loop runs the graph (compiled_steps.applicable already holds): no Conv,
+    FROM_BATCH samples or more, no synapse wider than NARROW, at most DENSE weights per sample."""
     if batch < FROM_BATCH or widest > NARROW or weights > DENSE * batch:
         return False
-    return not any(type(op) in (hw.ATRLIF, hw.Conv) for op in g.nodes.values())
+    return not any(type(op) is hw.Conv for op in g.nodes.values())
 
 
 def _wide_vectors():
@@ -112,10 +113,50 @@ def _lif_lanes(a, u, v, s_prev, du, dv, vth, bias, reset, spikes):
     return n_wrap, n_sat
 
 
+def _atrlif_lanes(a, i, v, theta, r, di, dv, dth, dr, th0, th_step, bias, spikes):
+    """kernels._atrlif_row for a block (hw.ATRLIF's docstring is the rule; th0 and th_step
+    already << 6): a, i, v, theta, r (n, bk) int32, the samples innermost (theta and r hold
+    wrapped int32 values, so int32 loses nothing); spikes (n, bk) int32 out. Returns (i wraps,
+    v saturations)."""
+    n, bk = i.shape
+    n_wrap = 0
+    n_sat = 0
+    for j in range(n):
+        d_i = di[j]
+        d_v = dv[j]
+        d_th = dth[j]
+        d_r = dr[j]
+        t0 = th0[j]
+        step = th_step[j]
+        b_j = bias[j]
+        for k in range(bk):
+            x = _wrap32(_wrap32(np.int64(a[j, k])) << 6)
+            i1 = _wrap32(_decay(i[j, k], d_i) + x)
+            high = i1 > 2**23
+            low = i1 <= -2**23
+            ii = i1 - 2 * 2**23 * high + 2 * 2**23 * low
+            n_wrap += high + low
+            v1 = _wrap32(_decay(v[j, k], d_v) + ii + b_j)
+            vv = min(max(v1, -(2**23 - 1)), 2**23 - 1)
+            n_sat += vv != v1
+            th = _wrap32(_decay(_wrap32(np.int64(theta[j, k]) - t0), d_th) + t0)
+            rr = _wrap32(_decay(r[j, k], d_r))
+            s = _wrap32(vv - rr) >= th
+            spikes[j, k] = s
+            if s:
+                rr = _wrap32(rr + 2 * th)
+                th = _wrap32(th + step)
+            i[j, k] = ii
+            v[j, k] = vv
+            theta[j, k] = th
+            r[j, k] = rr
+    return n_wrap, n_sat
+
+
 def _block_steps(x, binary_input, steps, u, v, s_prev, par, pops, syns, w, acc_proto, spikes,
-                 recs, counts, sparse, block, scatter):
+                 recs, counts, adaptive, sparse, block, scatter):
     """kernels._graph_steps over blocks of `block` samples (its docstring has the arguments;
-    LIF populations, Dense and Sparse rows only, no `adaptive` or `conv`; spikes flat, each
+    LIF and ATRLIF populations, Dense and Sparse rows only, no `conv`; spikes flat, each
     population's (batch, steps, n) train whole in the order of pops); binary_input: x
     holds 0/1 spikes (a weight is then masked, not multiplied); a row used by at most
     bk / scatter of the block's samples adds their weights one sample at a time."""
@@ -142,15 +183,34 @@ def _block_steps(x, binary_input, steps, u, v, s_prev, par, pops, syns, w, acc_p
         ub = np.empty((n, bk), np.int32)
         vb = np.empty((n, bk), np.int32)
         sb = np.empty((n, bk), np.int32)
+        thb = np.zeros((n if adaptive is not None else 0, bk), np.int32)
+        rb = np.zeros((n if adaptive is not None else 0, bk), np.int32)
         for k in range(bk):
             for j in range(n):
                 ub[j, k] = u[b0 + k, j]
                 vb[j, k] = v[b0 + k, j]
                 sb[j, k] = s_prev[b0 + k, j]
+            if adaptive is not None:
+                for j in range(n):
+                    thb[j, k] = adaptive[0][b0 + k, j]
+                    rb[j, k] = adaptive[1][b0 + k, j]
         for t in range(steps):
             for p in range(n_pop):
                 lo = pops[p, 0]
                 hi = pops[p, 1]
+                done = False
+                if adaptive is not None:  # noqa: SIM102 (alone, so numba prunes it)
+                    if pops[p, 2] == 1:
+                        n_wrap, n_sat = _atrlif_lanes(
+                            reg[lo:hi], ub[lo:hi], vb[lo:hi], thb[lo:hi], rb[lo:hi], du[lo:hi],
+                            dv[lo:hi], adaptive[2][lo:hi], adaptive[3][lo:hi],
+                            adaptive[4][lo:hi], adaptive[5][lo:hi], bias[lo:hi],
+                            src[n_in + lo:n_in + hi])
+                        counts[t, p, 0] += n_wrap
+                        counts[t, p, 1] += n_sat
+                        done = True
+                if done:
+                    continue
                 if pops[p, 4] > 0 and (t + 1) % pops[p, 4] == pops[p, 5]:
                     ub[lo:hi] = 0
                     vb[lo:hi] = 0
@@ -172,6 +232,11 @@ def _block_steps(x, binary_input, steps, u, v, s_prev, par, pops, syns, w, acc_p
                     for j in range(n):
                         u_rec[b0 + k, t, j] = ub[j, k]
                         v_rec[b0 + k, t, j] = vb[j, k]
+                if adaptive is not None:
+                    for k in range(bk):
+                        for j in range(n):
+                            adaptive[6][b0 + k, t, j] = thb[j, k]
+                            adaptive[7][b0 + k, t, j] = rb[j, k]
             if t < steps_in:
                 for k in range(bk):
                     for j in range(n_in):
@@ -248,12 +313,16 @@ def _block_steps(x, binary_input, steps, u, v, s_prev, par, pops, syns, w, acc_p
                 u[b0 + k, j] = ub[j, k]
                 v[b0 + k, j] = vb[j, k]
                 s_prev[b0 + k, j] = sb[j, k]
+            if adaptive is not None:
+                for j in range(n):
+                    adaptive[0][b0 + k, j] = thb[j, k]
+                    adaptive[1][b0 + k, j] = rb[j, k]
 
 
 @functools.cache
 def _compiled():
     """_block_steps compiled by numba on first use (cached on disk by numba)."""
-    global _wrap32, _decay, _lif_lanes, _wide_vectors
+    global _wrap32, _decay, _lif_lanes, _atrlif_lanes, _wide_vectors
     import numba
     from numba.extending import intrinsic
 
@@ -270,6 +339,7 @@ def _compiled():
     _wrap32 = numba.njit(cache=True, nogil=True, inline="always")(_wrap32)
     _decay = numba.njit(cache=True, nogil=True, inline="always")(_decay)
     _lif_lanes = numba.njit(cache=True, nogil=True, inline="always")(_lif_lanes)
+    _atrlif_lanes = numba.njit(cache=True, nogil=True, inline="always")(_atrlif_lanes)
     return numba.njit(cache=True, nogil=True)(_block_steps)
 
 

@@ -22,7 +22,7 @@ update, which equals the int32 wrapping sum. Strict mode's u wraps, v saturation
 wraps are counted per step and become the same Events, in the same order, as the stepwise
 loop's.
 
-From batched_steps.FROM_BATCH samples, graphs of narrow LIF populations (the braille RNN) run
+From batched_steps.FROM_BATCH samples, graphs of narrow populations (the braille RNN) run
 through batched_steps.block_steps instead: the same tables and integers, a block of samples per
 vector (batched_steps says when it pays).
 
@@ -216,7 +216,7 @@ def simulate_steps(g: Graph, x: np.ndarray, steps: int, record: bool, strict: bo
     if blocks:
         batched_steps.block_steps(values, x.dtype == bool, steps, u, v, s_prev, tuple(consts[:4]),
                                   pops, rows, flat, np.zeros(0, dtype), spikes, recs[:2], counts,
-                                  idx if SPARSE in kinds else None, batched_steps.BLOCK,
+                                  adaptive, idx if SPARSE in kinds else None, batched_steps.BLOCK,
                                   batched_steps.SCATTER)
     else:
         kernels.graph_steps(values, steps, u, v, s_prev, tuple(consts[:4]), pops,
