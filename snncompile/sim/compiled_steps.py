@@ -33,6 +33,8 @@ random graphs of each kind, strict events included.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -48,6 +50,7 @@ NEURONS = (hw.LIF, hw.ATRLIF)
 SYNAPSES = (hw.Dense, hw.DelayDense, hw.Sparse, hw.Conv)
 INT32_SUMS = 2**31  # |w| * fan-in * payload below this: int32 weights and sums, else int64
 DENSE, SPARSE, CONV = 0, 1, 2  # the loop's synapse kinds
+GEOM = 17  # a Conv's geometry fields (kernels._conv_scatter)
 
 
 def applicable(g: Graph) -> bool:
@@ -95,14 +98,65 @@ class _Tables:
             self.idx += [csr[0], csr[1]]
             self.idx_len += len(csr[0]) + len(csr[1])
         self.rows.append([kind, src, tgt, n_in, n_out, self.w_len, e, delay, ptr, ind])
-        self.geom.append(geom or [1] * 15)
+        self.geom.append(geom or [1] * GEOM)
         self.weights.append(w.reshape(-1))
         self.w_len += w.size
         self.wide |= int(np.abs(w).max(initial=0)) * fan_in * payload >= INT32_SUMS
         self.names.append(name)
 
 
-def _tables(g: Graph, syn: dict, source: dict[str, int], start: dict[str, int]) -> _Tables:
+def _reach(geom: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """A Conv's taps by input position, as kernels._conv_scatter reads them: (ptr (H*W + 1,),
+    pairs (2 * taps,)); the taps of position p = y * W + x are pairs[2 * ptr[p]:2 * ptr[p + 1]],
+    each (output offset (oy * OW + ox) * O, kernel offset (ky * kW + kx) * O), in (ky, kx)
+    order: an input at (y, x) reaches output (oy, ox) through tap (ky, kx) when
+    y + pad - ky * dilation = oy * stride with 0 <= oy < OH (and alike along x)."""
+    _, h, w, o, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw = geom[:14]
+    y, x, ky, kx = np.meshgrid(np.arange(h), np.arange(w), np.arange(kh), np.arange(kw),
+                               indexing="ij")
+    ty, tx = y + ph - ky * dh, x + pw - kx * dw
+    hit = ((ty >= 0) & (ty % sh == 0) & (ty // sh < oh) & (tx >= 0) & (tx % sw == 0)
+           & (tx // sw < ow))
+    out = ((ty // sh) * ow + tx // sw) * o
+    tap = (ky * kw + kx) * o
+    ptr = np.concatenate([[0], np.cumsum(hit.reshape(h * w, -1).sum(axis=1))])
+    pairs = np.stack([out[hit], tap[hit]], axis=1).reshape(-1)
+    return ptr.astype(np.int64), pairs.astype(np.int64)
+
+
+def channel_last(g: Graph) -> dict[str, tuple[int, int]]:
+    """The populations the loop holds channel-last (position-major, channels innermost, the
+    order of a Conv's scatter buffer), each with its (channels, positions): those of shape
+    (C, H, W) that a Conv feeds or reads, when no Sparse feeds or reads them (a Dense or
+    DelayDense permutes its weight rows or columns instead). Their Conv registers then need no
+    transposition each step; the loop's state, parameters and outputs are permuted once."""
+    perms = {}
+    for p, op in g.nodes.items():
+        if op.kind != "neuron" or len(g.shapes[p]) != 3:
+            continue
+        near = [type(g.nodes[k]) for k in (*g.predecessors(p), *g.successors(p))
+                if g.nodes[k].kind == "synapse"]
+        if hw.Conv in near and hw.Sparse not in near:
+            c, h, w = g.shapes[p]
+            perms[p] = (c, h * w)
+    return perms
+
+
+def _graph_order(a: np.ndarray, perm: tuple[int, int] | None) -> np.ndarray:
+    """A view of a (..., n) array in the loop's neuron order as (..., C, H*W) in the graph's
+    (channel-major) order, for a channel-last population (perm its (C, H*W)); else a itself."""
+    if perm is None:
+        return a
+    return a.reshape(*a.shape[:-1], perm[1], perm[0]).swapaxes(-1, -2)
+
+
+def _loop_index(perm: tuple[int, int]) -> np.ndarray:
+    """The graph index of each loop index of a channel-last population."""
+    return np.arange(perm[0] * perm[1]).reshape(perm).T.reshape(-1)
+
+
+def _tables(g: Graph, syn: dict, source: dict[str, int], start: dict[str, int],
+            perms: dict[str, tuple[int, int]]) -> _Tables:
     tables = _Tables()
     shapes = g.shapes
     for k, rule in syn.items():
@@ -114,9 +168,9 @@ def _tables(g: Graph, syn: dict, source: dict[str, int], start: dict[str, int]) 
         if type(op) is hw.Conv:
             w = np.asarray(op.weight, np.int64)
             geom = [*shapes[p], *shapes[k], *w.shape[2:], *op.stride, *op.padding,
-                    *op.dilation, op.groups]
+                    *op.dilation, op.groups, int(p in perms), int(q in perms)]
             tables.add(k, CONV, np.ascontiguousarray(w.transpose(1, 2, 3, 0)),
-                       fan_in=int(np.prod(w.shape[1:])), geom=geom, **common)
+                       fan_in=int(np.prod(w.shape[1:])), geom=geom, csr=_reach(geom), **common)
         elif type(op) is hw.Sparse:
             indptr, indices, values = rule.wt
             fan_in = int(np.diff(np.asarray(op.indptr)).max(initial=0))
@@ -127,8 +181,10 @@ def _tables(g: Graph, syn: dict, source: dict[str, int], start: dict[str, int]) 
             w = effective_weights(op)
             delayed = type(op) is hw.DelayDense
             for delay in np.unique(op.delays) if delayed else [0]:
-                part = np.where(op.delays == delay, w, 0) if delayed else w
-                tables.add(k, DENSE, np.ascontiguousarray(part.T), e=int(op.weight_exp),
+                part = (np.where(op.delays == delay, w, 0) if delayed else w).T
+                part = part[_loop_index(perms[p])] if p in perms else part  # the loop's order
+                part = part[:, _loop_index(perms[q])] if q in perms else part
+                tables.add(k, DENSE, np.ascontiguousarray(part), e=int(op.weight_exp),
                            delay=int(delay), fan_in=n_in, **common)
     return tables
 
@@ -136,50 +192,68 @@ def _tables(g: Graph, syn: dict, source: dict[str, int], start: dict[str, int]) 
 _PACKED: dict[tuple, tuple] = {}
 
 
-def _packed(g: Graph, syn: dict, source: dict[str, int], start: dict[str, int]) -> tuple:
-    """(tables, weights, CSR indices, conv geometry, rows) as the loop reads them, kept for the
-    last few graphs (by identity, held here so it stays unique; the loop only reads them):
-    repeated runs of one graph skip the weight preparation (about a third of a batch-1 CNN
-    run)."""
+def _packed(g: Graph, syn: dict, lif: dict, source: dict[str, int],
+            start: dict[str, int]) -> tuple:
+    """(tables, weights, CSR indices, conv geometry, rows, channel-last permutations,
+    population constants, pops) as the loop reads them, kept for the last few graphs (by
+    identity, held here so it stays unique; the loop only reads them): repeated runs of one
+    graph skip the weight and parameter preparation (about half of a batch-1 CNN run)."""
     key = (id(g), tuple(rule.payload_max for rule in syn.values()))
     hit = _PACKED.get(key)
     if hit is not None and hit[0] is g:
         return hit[1]
-    tables = _tables(g, syn, source, start)
+    perms = channel_last(g)
+    tables = _tables(g, syn, source, start, perms)
     dtype = np.int64 if tables.wide else np.int32
     flat = np.concatenate(tables.weights).astype(dtype) if tables.weights else np.zeros(0, dtype)
     idx = np.concatenate(tables.idx).astype(np.int64) if tables.idx else np.zeros(0, np.int64)
-    packed = (tables, flat, idx, np.array(tables.geom, np.int64).reshape(-1, 15),
-              np.array(tables.rows, np.int64).reshape(-1, 10))
+    consts, pops = _constants(list(lif), lif, perms)
+    packed = (tables, flat, idx, np.array(tables.geom, np.int64).reshape(-1, GEOM),
+              np.array(tables.rows, np.int64).reshape(-1, 10), perms, consts, pops)
     while len(_PACKED) >= 4:
         _PACKED.pop(next(iter(_PACKED)))
     _PACKED[key] = (g, packed)
     return packed
 
 
-def _populations(names: list[str], lif: dict) -> tuple[list, np.ndarray, list]:
-    """(consts: 8 (N,) arrays, pops (P, 6), [u, v, s_prev, theta, r]) for the loop, from the
-    emulator's prepared neuron objects (which hold the initial state)."""
-    par, pops, state, lo = [], [], [], 0
+def _constants(names: list[str], lif: dict, perms: dict) -> tuple[list, np.ndarray]:
+    """(8 (N,) int64 parameter arrays in the loop's neuron order, pops (P, 6)) from the
+    emulator's prepared neuron objects."""
+    par, pops, lo = [], [], 0
     for p in names:
         cell = lif[p]
-        batch, n = cell.u.shape
+        n = cell.u.shape[1]
         if type(cell.op) is hw.ATRLIF:
             consts = (cell.Di, cell.Dv, 0, cell.bias, cell.Dth, cell.Dr, cell.theta_0,
                       cell.theta_step)
             pops.append([lo, lo + n, 1, 0, 0, 0])
-            state.append((cell.u, cell.v, np.zeros((batch, n), np.int8), cell.theta, cell.r))
         else:
             consts = (cell.Du, cell.Dv, cell.vth, cell.bias, 0, 0, 0, 0)
             pops.append([lo, lo + n, 0, cell.reset, cell.interval, cell.phase])
-            zero = np.zeros((batch, n), np.int64)
-            state.append((cell.u, cell.v, cell.s_prev, zero, zero))
-        par.append([np.broadcast_to(c, n) if np.ndim(c) else np.full(n, c, np.int64)
-                    for c in consts])
+        order = _loop_index(perms[p]) if p in perms else slice(None)
+        par.append([np.broadcast_to(c, n)[order] for c in consts])
         lo += n
-    cat = [np.ascontiguousarray(np.concatenate(parts, axis=-1)) for parts in zip(*state)]
-    consts = [np.ascontiguousarray(np.concatenate(parts).astype(np.int64)) for parts in zip(*par)]
-    return consts, np.array(pops, np.int64), cat
+    return ([np.ascontiguousarray(np.concatenate(parts).astype(np.int64)) for parts in zip(*par)],
+            np.array(pops, np.int64).reshape(-1, 6))
+
+
+def _state(names: list[str], lif: dict, perms: dict, pop_off: np.ndarray,
+           batch: int) -> list[np.ndarray]:
+    """[u, v, s_prev, theta, r] (batch, N) in the loop's neuron order: the initial state the
+    emulator's neuron objects hold (theta and r zero but for ATRLIF, s_prev for LIF)."""
+    n_all = int(pop_off[-1])
+    state = [np.zeros((batch, n_all), dtype) for dtype in (np.int64, np.int64, np.int8,
+                                                            np.int64, np.int64)]
+    for p, lo, hi in zip(names, pop_off[:-1], pop_off[1:]):
+        cell = lif[p]
+        atr = type(cell.op) is hw.ATRLIF
+        parts = (cell.u, cell.v, None, cell.theta, cell.r) if atr else (
+            cell.u, cell.v, cell.s_prev, None, None)
+        for whole, part in zip(state, parts):
+            if part is not None:
+                view = _graph_order(whole[:, lo:hi], perms.get(p))
+                view[...] = part.reshape(view.shape)
+    return state
 
 
 def simulate_steps(g: Graph, x: np.ndarray, steps: int, record: bool, strict: bool,
@@ -196,9 +270,9 @@ def simulate_steps(g: Graph, x: np.ndarray, steps: int, record: bool, strict: bo
     start = dict(zip(names, pop_off[:-1].tolist()))
     n_in = int(np.prod(shapes[in_name]))
     source = {in_name: 0, **{p: n_in + start[p] for p in names}}
-    tables, flat, idx, geom, rows = _packed(g, syn, source, start)
+    tables, flat, idx, geom, rows, perms, consts, pops = _packed(g, syn, lif, source, start)
     dtype = flat.dtype
-    consts, pops, (u, v, s_prev, theta, r) = _populations(names, lif)
+    u, v, s_prev, theta, r = _state(names, lif, perms, pop_off, batch)
     n_all = int(pop_off[-1])
     blocks = batched_steps.chosen(g, batch, int(rows[:, 4].max(initial=0)),
                                   int((rows[:, 3] * rows[:, 4]).sum()))
@@ -206,14 +280,14 @@ def simulate_steps(g: Graph, x: np.ndarray, steps: int, record: bool, strict: bo
     spikes = np.empty(batch * steps * n_all if blocks else (batch, steps, n_all), np.int8)
     recs = tuple(np.empty((batch, steps, n_all), np.int32) if record else kernels.NO_RECORD
                  for _ in range(4))
-    counts = np.zeros((steps, len(names), 2), np.int64)
+    counts = np.zeros((steps, len(names), 3), np.int64)
     wraps = np.zeros((steps, len(tables.rows)), np.int64)
     values = x.view(np.int8) if x.dtype == bool else x
     values = np.ascontiguousarray(values.reshape(batch, steps_in, n_in), np.int8)
     kinds = {row[0] for row in tables.rows}
     # the optional parts of the loop, None when unused (numba compiles them out)
     adaptive = ((theta, r, *consts[4:], *recs[2:]) if any(pops[:, 2] == 1) else None)
-    if blocks:
+    if blocks:  # (its counts leave the spike column empty)
         batched_steps.block_steps(values, x.dtype == bool, steps, u, v, s_prev, tuple(consts[:4]),
                                   pops, rows, flat, np.zeros(0, dtype), spikes, recs[:2], counts,
                                   adaptive, idx if SPARSE in kinds else None, batched_steps.BLOCK,
@@ -223,22 +297,54 @@ def simulate_steps(g: Graph, x: np.ndarray, steps: int, record: bool, strict: bo
                             rows, flat,
                             np.zeros(0, dtype), spikes, recs[:2], counts, adaptive,
                             idx if SPARSE in kinds else None,
-                            (geom, wraps) if CONV in kinds else None)
-    out_spikes, out_u, out_v, extra = {}, {}, {}, {}
+                            (geom, wraps, idx) if CONV in kinds else None)
+    trains, out_u, out_v, extra = {}, {}, {}, {}
     for p, lo, hi in zip(names, pop_off[:-1], pop_off[1:]):
         shape = (batch, steps, *shapes[p])
+        perm = perms.get(p)  # each copied in the graph's neuron order when read
         train = spikes[batch * steps * lo:batch * steps * hi] if blocks else spikes[:, :, lo:hi]
-        out_spikes[p] = np.ascontiguousarray(train).reshape(shape)
+        trains[p] = functools.partial(_copied, train, perm, shape)
         if record:
-            out_u[p] = np.ascontiguousarray(recs[0][:, :, lo:hi]).reshape(shape)
-            out_v[p] = np.ascontiguousarray(recs[1][:, :, lo:hi]).reshape(shape)
+            out_u[p] = np.ascontiguousarray(_graph_order(recs[0][:, :, lo:hi], perm)
+                                            ).reshape(shape)
+            out_v[p] = np.ascontiguousarray(_graph_order(recs[1][:, :, lo:hi], perm)
+                                            ).reshape(shape)
             if type(g.nodes[p]) is hw.ATRLIF:
                 for key, rec in (("theta", recs[2]), ("r", recs[3])):
-                    extra[f"{key}:{p}"] = np.ascontiguousarray(rec[:, :, lo:hi]).reshape(shape)
-    for n in g.outputs:
-        out_spikes[n] = out_spikes[g.predecessors(n)[0]]
-    events = _events(names, counts, tables.names, wraps) if strict else []
-    return SimTrace(steps, out_spikes, out_u, out_v, events, extra)
+                    extra[f"{key}:{p}"] = np.ascontiguousarray(
+                        _graph_order(rec[:, :, lo:hi], perm)).reshape(shape)
+    out_spikes = _Trains(trains, {n: g.predecessors(n)[0] for n in g.outputs})
+    events = _events(names, counts[:, :, :2], tables.names, wraps) if strict else []
+    counted = {p: counts[:, i, 2] for i, p in enumerate(names)  # LIFs, if graph_steps ran
+               if pops[i, 2] == 0 and not blocks}
+    return SimTrace(steps, out_spikes, out_u, out_v, events, extra, counted)  # type: ignore
+
+
+def _copied(a: np.ndarray, perm: tuple[int, int] | None, shape: tuple) -> np.ndarray:
+    """A train in the graph's order and shape: a view where it already is (a block loop's
+    whole train), else a copy."""
+    return np.ascontiguousarray(_graph_order(a, perm)).reshape(shape)
+
+
+class _Trains(Mapping):
+    """The populations' spike trains (and the outputs', the same arrays), each copied out of
+    the loop's array in the graph's neuron order when first read: run_emulator reads only the
+    outputs' (the kernel counted every population's spikes per step)."""
+
+    def __init__(self, make: dict[str, Callable[[], np.ndarray]], outputs: dict[str, str]):
+        self._make, self._outputs, self._done = make, outputs, {}  # type: ignore[var-annotated]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        name = self._outputs.get(name, name)
+        if name not in self._done:
+            self._done[name] = self._make[name]()
+        return self._done[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self._make, *self._outputs])
+
+    def __len__(self) -> int:
+        return len(self._make) + len(self._outputs)
 
 
 def _events(names: list[str], counts: np.ndarray, syn_names: list[str],

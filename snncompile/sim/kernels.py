@@ -311,53 +311,78 @@ def _atrlif_row(a, i, v, theta, r, di, dv, dth, dr, th0, th_step, bias, spikes):
     return n_wrap, n_sat
 
 
-def _conv_scatter(src, s0, n_in, geom, w, w0, a, scratch):
-    """a = conv2d of the source values src[s0:s0 + n_in] (C, H, W), one non-zero input at a
-    time: its value times the kernel taps that reach each output; geom = (C, H, W, O, OH, OW,
-    kH, kW, stride h, w, padding h, w, dilation h, w, groups), the kernel as (C / groups, kH,
-    kW, O) row-major at w[w0:] (output channels innermost: each tap adds a contiguous run of
-    channels into the channel-last scratch (OH * OW * O,), which vectorizes; then transposed into
-    a (O, OH, OW)). Returns whether any input was non-zero."""
-    c_in, h, wd, c_out, oh, ow, kh, kw = geom[0], geom[1], geom[2], geom[3], geom[4], geom[5], \
-        geom[6], geom[7]
-    sh, sw, ph, pw, dh, dw, groups = geom[8], geom[9], geom[10], geom[11], geom[12], geom[13], \
-        geom[14]
+def _conv_scatter(src, s0, geom, w, w0, reach, ptr, pairs, buf):
+    """buf (OH * OW * O,) channel-last += the conv2d of the source values src[s0:s0 + C*H*W],
+    one non-zero input at a time: its value times the kernel taps that reach each output.
+    geom = (C, H, W, O, OH, OW, kH, kW, stride h, w, padding h, w, dilation h, w, groups,
+    source channel-last, output channel-last): the source is (C, H, W), or (H, W, C) when
+    channel-last (compiled_steps.channel_last). The kernel as (C / groups, kH, kW, O) row-major
+    at w[w0:] (output channels innermost: each tap adds a contiguous run of channels into buf,
+    which vectorizes). The taps an input position p = y * W + x reaches, from the geometry
+    alone, are reach[ptr + p] .. reach[ptr + p + 1] - 1, pairs (output offset (oy * OW + ox) *
+    O, kernel offset (ky * kW + kx) * O) at reach[pairs + 2q:] (compiled_steps._reach): no
+    division or bounds test per tap. Returns whether any input was non-zero."""
+    c_in, plane, c_out, kh, kw, groups = geom[0], geom[1] * geom[2], geom[3], geom[6], \
+        geom[7], geom[14]
     cg = c_in // groups
     og = c_out // groups
+    last = geom[15] == 1
+    outer, inner = (plane, c_in) if last else (c_in, plane)  # the source in memory order
     active = False
-    m = c_out * oh * ow
-    buf = scratch[:m]
-    buf[:] = 0
-    for j in range(n_in):
-        value = src[s0 + j]
-        if value == 0:
-            continue
-        active = True
-        c = j // (h * wd)
-        iy = (j // wd) % h
-        ix = j % wd
-        g = c // cg
-        for ky in range(kh):
-            ty = iy + ph - ky * dh
-            if ty < 0 or ty % sh != 0 or ty // sh >= oh:
+    for i in range(outer):
+        for k in range(inner):
+            value = src[s0 + i * inner + k]
+            if value == 0:
                 continue
-            for kx in range(kw):
-                tx = ix + pw - kx * dw
-                if tx < 0 or tx % sw != 0 or tx // sw >= ow:
-                    continue
-                out = buf[((ty // sh) * ow + tx // sw) * c_out + g * og:][:og]
-                taps = w[w0 + (((c - g * cg) * kh + ky) * kw + kx) * c_out + g * og:][:og]
-                if value == 1:
-                    for o in range(og):
-                        out[o] += taps[o]
+            active = True
+            c, p = (k, i) if last else (i, k)
+            g = c // cg if groups > 1 else 0
+            wc = w0 + (c - g * cg) * kh * kw * c_out + g * og
+            for q in range(reach[ptr + p], reach[ptr + p + 1]):
+                ob = reach[pairs + 2 * q] + g * og
+                wb = wc + reach[pairs + 2 * q + 1]
+                if value == 1 and og % 8 == 0:  # whole vectors (a short loop runs scalar)
+                    for r in range(0, og, 8):
+                        _add8(buf, ob + r, w, wb + r)
                 else:
+                    out = buf[ob:ob + og]
+                    taps = w[wb:wb + og]
                     for o in range(og):
                         out[o] += value * taps[o]
-    if active:
-        for o in range(c_out):
-            for pos in range(oh * ow):
-                a[o * oh * ow + pos] = buf[pos * c_out + o]
     return active
+
+
+def _add8(buf, ob, w, wb):
+    """buf[ob:ob + 8] += w[wb:wb + 8] (one vector add, compiled by _vector_add8; numba's loop
+    for a run this short would take its scalar remainder path)."""
+    buf[ob:ob + 8] += w[wb:wb + 8]
+
+
+def _vector_add8():
+    """_add8 as a numba intrinsic: one load, add and store of an 8-lane integer vector of the
+    arrays' own type (int32, or int64 for wide sums); the caller keeps both runs in bounds."""
+    from llvmlite import ir
+    from numba.core import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def add8(typingctx, buf, ob, w, wb):
+        if buf.dtype != w.dtype:
+            return None
+
+        def codegen(context, builder, signature, args):
+            out = context.make_array(signature.args[0])(context, builder, args[0])
+            taps = context.make_array(signature.args[2])(context, builder, args[2])
+            lanes = ir.VectorType(context.get_value_type(signature.args[0].dtype), 8)
+            po = builder.bitcast(builder.gep(out.data, [args[1]]), lanes.as_pointer())
+            pt = builder.bitcast(builder.gep(taps.data, [args[3]]), lanes.as_pointer())
+            total = builder.add(builder.load(po, align=1), builder.load(pt, align=1))
+            builder.store(total, po, align=1)
+            return context.get_dummy_value()
+
+        return types.void(buf, ob, w, wb), codegen
+
+    return add8
 
 
 def _graph_steps(x, steps, u, v, s_prev, par, pops, syns, w, acc_proto, spikes, recs, counts,
@@ -371,13 +396,15 @@ def _graph_steps(x, steps, u, v, s_prev, par, pops, syns, w, acc_proto, spikes, 
     ATRLIF), reset, interval, phase. Sources: the input at 0..n_in, neuron j at n_in + j.
     syns (S, 10): kind (0 Dense: rows (n_in x n_out) at w[w_off:]; 1 Sparse: CSR over its
     inputs, indptr at sparse[ptr:], indices at sparse[ind:], values at w[w_off:]; 2 Conv:
-    conv[0][k] its geometry), source, target neuron, n_in, n_out, w_off, weight_exp, delay, ptr,
-    ind. Dense and Sparse sums are shifted and wrapped to int32, Conv's wrapped to 24 bits
-    (counted in conv[1] (steps, S)); a delay-d synapse's sum enters the register d steps later
-    (a ring of registers). spikes (batch, steps, N) int8 out; recs (u, v) (batch, steps, N)
-    int32 or empty; counts (steps, P, 2) += u wraps and v saturations. adaptive: None, or the
-    ATRLIF state and constants (theta, r (batch, N) int64; theta and r decay factors, theta_0,
-    theta_step (N,); theta and r records). adaptive, sparse and conv are None when no
+    conv[0][k] its geometry, its taps by input position at conv[2][ptr:], conv[2][ind:]
+    (_conv_scatter)), source, target neuron, n_in, n_out, w_off, weight_exp, delay, ptr, ind.
+    A synapse whose source did not spike this step is skipped. Dense and Sparse sums are
+    shifted and wrapped to int32, Conv's wrapped to 24 bits (counted in conv[1] (steps, S)); a
+    delay-d synapse's sum enters the register d steps later (a ring of registers). spikes
+    (batch, steps, N) int8 out; recs (u, v) (batch, steps, N) int32 or empty; counts (steps, P,
+    3) += u wraps, v saturations and (LIF only) spikes. adaptive: None, or the ATRLIF state
+    and constants (theta, r (batch, N) int64; theta and r decay factors, theta_0, theta_step
+    (N,); theta and r records). adaptive, sparse and conv are None when no
     population or synapse needs them: numba then compiles their branches out, which keeps the
     LIF and Dense loops as fast as a loop without them."""
     batch, steps_in, n_in = x.shape
@@ -389,6 +416,14 @@ def _graph_steps(x, steps, u, v, s_prev, par, pops, syns, w, acc_proto, spikes, 
     ring_len = syns[:, 7].max() + 1 if syns.shape[0] else 1
     acc = np.zeros(syns[:, 4].max() if syns.shape[0] else 0, acc_proto.dtype)
     scratch = np.zeros(len(acc) if conv is not None else 0, acc_proto.dtype)
+    # each synapse's source (the population, or n_pop: the input) and its spikes this step, so
+    # a synapse from a source silent this step is skipped (it adds nothing)
+    source = np.full(syns.shape[0], n_pop, np.int64)
+    for k in range(syns.shape[0]):
+        for p in range(n_pop):
+            if syns[k, 1] == n_in + pops[p, 0]:
+                source[k] = p
+    fired = np.zeros(n_pop + 1, np.int64)
     for b in range(batch):
         src = np.zeros(n_in + n, np.int32)
         reg = np.zeros(n, np.int64)
@@ -411,17 +446,20 @@ def _graph_steps(x, steps, u, v, s_prev, par, pops, syns, w, acc_proto, spikes, 
                             bias[lo:hi], spikes[b, t, lo:hi])
                         counts[t, p, 0] += n_wrap
                         counts[t, p, 1] += n_sat
+                        fired[p] = 1  # (not counted: assumed active)
                         done = True
                 if not done:
                     if pops[p, 4] > 0 and (t + 1) % pops[p, 4] == pops[p, 5]:
                         ub[lo:hi] = 0
                         vb[lo:hi] = 0
                         sb[lo:hi] = 0
-                    n_wrap, n_sat, _ = _lif_row(
+                    n_wrap, n_sat, n_spk = _lif_row(
                         reg[lo:hi], ub[lo:hi], vb[lo:hi], sb[lo:hi], du[lo:hi], dv[lo:hi],
                         vth[lo:hi], bias[lo:hi], pops[p, 3], spikes[b, t, lo:hi])
                     counts[t, p, 0] += n_wrap
                     counts[t, p, 1] += n_sat
+                    counts[t, p, 2] += n_spk
+                    fired[p] = n_spk
             for j in range(n):
                 src[n_in + j] = spikes[b, t, j]
             if record:
@@ -432,13 +470,17 @@ def _graph_steps(x, steps, u, v, s_prev, par, pops, syns, w, acc_proto, spikes, 
                     for j in range(n):
                         adaptive[6][b, t, j] = adaptive[0][b, j]
                         adaptive[7][b, t, j] = adaptive[1][b, j]
+            fired[n_pop] = 0
             if t < steps_in:
                 for j in range(n_in):
                     src[j] = x[b, t, j]
+                    fired[n_pop] += x[b, t, j] != 0
             else:
                 src[:n_in] = 0
             nxt[:] = 0
             for k in range(syns.shape[0]):
+                if fired[source[k]] == 0:
+                    continue
                 row = syns[k]
                 kind, s0, t0, k_in, m = row[0], row[1], row[2], row[3], row[4]
                 base, e, delay = row[5], row[6], row[7]
@@ -447,14 +489,29 @@ def _graph_steps(x, steps, u, v, s_prev, par, pops, syns, w, acc_proto, spikes, 
                 active = False  # a synapse whose sources were all silent adds nothing
                 done = False
                 if conv is not None:  # noqa: SIM102
-                    if kind == 2:
-                        active = _conv_scatter(src, s0, k_in, conv[0][k], w, base, a, scratch)
-                        n_wrap = 0
-                        for i in range(m):
-                            y = np.int64(a[i])
-                            n_wrap += (y < -U_MAX) | (y >= U_MAX)
-                            a[i] = ((y + U_MAX) & (2 * U_MAX - 1)) - U_MAX
-                        conv[1][t, k] += n_wrap
+                    if kind == 2:  # scattered channel-last, wrapped into a's order
+                        last = conv[0][k, 16] == 1  # the target is channel-last too
+                        buf = a if last else scratch[:m]
+                        buf[:] = 0
+                        active = _conv_scatter(src, s0, conv[0][k], w, base, conv[2], row[8],
+                                               row[9], buf)
+                        if active:
+                            c_out = conv[0][k, 3]
+                            plane = m // c_out
+                            n_wrap = 0
+                            if last:
+                                for i in range(m):
+                                    y = np.int64(a[i])
+                                    n_wrap += (y < -U_MAX) | (y >= U_MAX)
+                                    a[i] = ((y + U_MAX) & (2 * U_MAX - 1)) - U_MAX
+                            else:
+                                for pos in range(plane):
+                                    for o in range(c_out):
+                                        y = np.int64(buf[pos * c_out + o])
+                                        n_wrap += (y < -U_MAX) | (y >= U_MAX)
+                                        a[o * plane + pos] = (((y + U_MAX) & (2 * U_MAX - 1))
+                                                              - U_MAX)
+                            conv[1][t, k] += n_wrap
                         done = True
                 if sparse is not None:  # noqa: SIM102
                     if kind == 1:
@@ -508,7 +565,7 @@ def _compiled():
     """The kernels compiled by numba, on first use (importing numba costs a second or two, which
     a compile that never runs the emulator should not pay); cached on disk by numba."""
     global _wrap32, _decay, _lif_row, _int32_params, _spike_sum, _atrlif_row, _conv_scatter
-    global _wide_vectors, _lif_step
+    global _wide_vectors, _lif_step, _add8
     import numba
     from numba.extending import intrinsic
 
@@ -530,6 +587,7 @@ def _compiled():
     _lif_row = numba.njit(cache=True, nogil=True, inline="always")(_lif_row)
     _lif_step = numba.njit(cache=True, nogil=True, inline="always")(_lif_step)
     _atrlif_row = numba.njit(cache=True, nogil=True, inline="always")(_atrlif_row)
+    _add8 = _vector_add8()
     _conv_scatter = numba.njit(cache=True, nogil=True)(_conv_scatter)
     _spike_sum = numba.njit(cache=True, nogil=True, inline="always")(_spike_sum)
     return (numba.njit(cache=True, nogil=True)(_lif_run),
