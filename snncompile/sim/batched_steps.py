@@ -1,4 +1,4 @@
-"""compiled_steps' step loop with the batch innermost: a small recurrent graph at batch 64-256.
+"""compiled_steps' step loop with the batch innermost: narrow recurrent graphs from batch 8.
 
 kernels.graph_steps steps one sample at a time, so each population and synapse is a vector of
 its own few neurons (the braille RNN's 38 + 7 + 2): per sample-step the loop pays a dozen short
@@ -22,12 +22,12 @@ load 4-6). This loop does every weight of a used row for every sample of the blo
 per-sample loop only the rows each sample's spikes pick but in short vectors with a set-up cost
 each; so this one pays where populations are narrow (NARROW) and the block is long enough for
 the graph's weights (DENSE / batch): braille RNN (widest 38, 2,360 weights): 0.60 vs 0.90 µs at
-batch 4, 0.59 vs 0.48 at 8, 0.60 vs 0.23 at 64 and 256; random recurrent graphs (inputs, hidden
-width, 10 outputs, input rate): 12-48 at 10 %: 0.60 vs 0.81 at 8, 0.60 vs 0.59 at 16, 0.60 vs
-0.49 at 32; 100-48 at 5 %: 0.94 vs 1.48 at 8, 0.95 vs 0.96 at 32, 0.97 vs 0.78 at 64; 100-64:
-1.25 vs 2.15 at 8, 1.29 vs 1.02 at 64, 1.46 vs 1.08 at 256; 100-128: slower at every batch
-(1.87 vs 2.29 at 64). ATRLIF, strict mode (examples/delays_adaptation): no_delays.pt 0.56 vs
-0.31 at 8, 0.55 vs 0.21 at 64; delays.pt (22 delay groups: 2,720 weights) 1.13 vs 1.02 at 8,
+batch 4, 0.59 vs 0.48 at 8, 0.60 vs 0.23 at 64, 0.65 vs 0.23 at 256; random recurrent graphs
+(inputs, hidden width, 10 outputs, input rate): 12-48 at 10 %: 0.60 vs 0.81 at 8, 0.60 vs 0.59
+at 16, 0.60 vs 0.49 at 32; 100-48 at 5 %: 0.94 vs 1.48 at 8, 0.95 vs 0.96 at 32, 0.97 vs 0.78 at
+64; 100-64: 1.25 vs 2.15 at 8, 1.29 vs 1.02 at 64, 1.46 vs 1.08 at 256; 100-128: slower at every
+batch (1.87 vs 2.29 at 64). ATRLIF, strict mode (examples/delays_adaptation): no_delays.pt 0.56
+vs 0.31 at 8, 0.55 vs 0.21 at 64; delays.pt (22 delay groups: 2,720 weights) 1.13 vs 1.02 at 8,
 1.12 vs 0.74 at 64.
 """
 
@@ -41,6 +41,7 @@ from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 
 SCATTER = 8  # a row used by at most 1/SCATTER of the block's samples adds theirs one by one
+# (not tuned: the braille RNN's rows are busy, its time the same either way)
 BLOCK = 128  # samples stepped together (braille RNN at batch 256, kernel CPU time, µs per
 # sample-step: 32 0.26, 64 0.22, 128 0.20, 256 0.21)
 FROM_BATCH = 8  # fewer samples: the per-sample loop
