@@ -174,14 +174,17 @@ def simulate_layers(g: Graph, x: np.ndarray, steps: int, record: bool, syn: dict
             for t0 in range(0, steps, span):
                 t1 = min(t0 + span, steps)
                 s0 = max(t0 - 1, 0)  # source step -1 sends nothing: the kernel's lag reads 0
+                # source steps s0..s1 - 1; whole samples take the last step too (read by no
+                # step): the block is then one contiguous run of rows, which _rows need not copy
+                s1 = t1 if t1 - t0 == steps else t1 - 1
                 a = np.zeros((len(s[rows]), 0, n), np.int32)
-                for p in preds if t1 - 1 > s0 else ():
+                for p in preds if s1 > s0 else ():
                     srcs = [trains[q][rows] for q in g.predecessors(p)]
                     if fold:  # the one Dense's product before its shift (the kernel's `up`)
-                        r = syn[p].int_weights.product(_rows(srcs, s0, t1 - 1), shift=False)
-                        r = r.reshape(len(srcs[0]), t1 - 1 - s0, n)
+                        r = syn[p].int_weights.product(_rows(srcs, s0, s1), shift=False)
+                        r = r.reshape(len(srcs[0]), s1 - s0, n)
                     else:
-                        r = _register(syn[p], srcs, s0, t1 - 1)
+                        r = _register(syn[p], srcs, s0, s1)
                     if a.shape[1] == 0:
                         a = r
                     else:
