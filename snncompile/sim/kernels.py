@@ -407,6 +407,7 @@ def _graph_steps(x, steps, u, v, s_prev, par, pops, syns, w, acc_proto, spikes, 
     (N,); theta and r records). adaptive, sparse and conv are None when no
     population or synapse needs them: numba then compiles their branches out, which keeps the
     LIF and Dense loops as fast as a loop without them."""
+    _wide_vectors()
     batch, steps_in, n_in = x.shape
     n = u.shape[1]
     n_pop = pops.shape[0]
