@@ -47,13 +47,13 @@ def load(model: Any, **frontend_options: Any) -> Graph:
     from snncompile.passes.analog import with_input_kind
 
     options = {k: v for k, v in frontend_options.items() if v is not None}
-    kind, rng = analog_options(model, options)
+    kind, rng, bits = analog_options(model, options)
     if not isinstance(model, (str, os.PathLike)):  # held in memory
         graph, where = live.load_object(model, **options), f"front end ({live.describe(model)})"
     else:
         graph, where = load_model(Path(model), **options), f"front end ({Path(model).name})"
     _names_first(graph, where)
-    graph = with_input_kind(graph, kind, rng, where)
+    graph = with_input_kind(graph, kind, rng, where, bits)
     return check_values(check(graph, where), where)
 
 

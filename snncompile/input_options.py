@@ -16,12 +16,14 @@ from snncompile.ir.size import check_work
 from snncompile.npy import load_array
 
 
-def analog_options(model: Any, options: dict[str, Any]) -> tuple[str | None, float | None]:
-    """Pop input_kind and input_range from `options`: (kind, the analog input's range or None).
-    With analog input, `calibration` inputs (ONNX's threshold data, or any model's) set the
-    range when no input_range is given; only ONNX front ends then still read them."""
+def analog_options(model: Any, options: dict[str, Any]) -> tuple[str | None, float | None, int]:
+    """Pop input_kind and input_range from `options`: (kind, the analog input's range or None,
+    its payload bits). With analog input, `calibration` inputs (ONNX's threshold data, or any
+    model's) set the range when no input_range is given, and the payload bits (fewer than 8
+    when they all lie on a coarser grid: analog.payload_bits); only ONNX front ends then still
+    read them."""
     from snncompile.frontends import live
-    from snncompile.passes.analog import input_range
+    from snncompile.passes.analog import BITS, input_range, payload_bits
 
     kind, rng = options.pop("input_kind", None), options.pop("input_range", None)
     calibration = options.get("calibration")
@@ -32,10 +34,13 @@ def analog_options(model: Any, options: dict[str, Any]) -> tuple[str | None, flo
     if kind != "analog":
         if rng is not None:
             raise SnnCompileError("--input-range applies to analog input (--input-kind analog)")
-        return kind, None
-    if rng is None and calibration is not None:
-        rng = input_range(calibration_array(calibration), "calibration")
-    return kind, None if rng is None else input_range(rng, "--input-range")
+        return kind, None, BITS
+    values = None if calibration is None else calibration_array(calibration)
+    if rng is None and values is not None:
+        rng = input_range(values, "calibration")
+    rng = None if rng is None else input_range(rng, "--input-range")
+    bits = BITS if values is None or rng is None else payload_bits(values, rng)
+    return kind, rng, bits
 
 
 def calibration_array(calibration: Any) -> np.ndarray:

@@ -158,3 +158,50 @@ def test_nir_recurrent_analog_input_verifies(third_party, target):
     assert all(c.passed for c in report.checks), report.checks
     assert report.backend_mismatches == 0
     assert next(la for la in report.layers if la.name == "output").float_spikes > 50
+
+
+def test_events_in_the_calibration_narrow_the_payload():
+    """Calibration input whose values all lie on a coarser grid than int8 (signed -1/0/+1 events)
+    gets fewer payload bits (analog.payload_bits: 2, payload +-1 instead of +-127), which lifts
+    the input Dense's exponents by 7, off Lava's floor of -8, so its fine twin keeps its bits:
+    the first layer's u equals W x (float64, torch's weights) over 20x closer than with
+    8-bit payloads. Real-valued calibration keeps 8 bits; Lava equals the emulator."""
+    from snncompile.passes.analog import payload_bits
+
+    x = np.random.default_rng(5).choice([-1.0, 0.0, 1.0], size=(2, 15, 20), p=[0.2, 0.6, 0.2])
+    assert payload_bits(x, 1.0) == 2 and payload_bits(x / 2, 0.5) == 2
+    assert payload_bits(np.array([0.0, 1 / 7, -1.0]), 1.0) == 4  # the first qmax 7k: 7
+    assert payload_bits(features(1, 5), 4.0) == 8
+    net = snntorch_net()
+    w = net[0].weight.detach().double().numpy()
+    errors, builds = {}, {}
+    for given in ("range", "calibration"):
+        source = {"input_range": 1.0} if given == "range" else {"calibration": x}
+        built = api.compile_model(net, "loihi2", input_shape=(20,), input_kind="analog",
+                                  weight_split=True, **source)
+        node = built.hw_graph.nodes[built.hw_graph.inputs[0]]
+        assert (node.bits, node.scale) == ((8, 1 / 127) if given == "range" else (2, 1.0))
+        emu = run_emulator(built.hw_graph, x, record=True)
+        vth = built.hw_graph.nodes["1"].vth
+        u_units = emu.u["1"].reshape(2, 15, 32) / 64
+        errors[given] = np.abs(u_units / vth - x @ w.T).max()  # thresholds
+        builds[given] = built
+    assert errors["range"] > 20 * errors["calibration"], errors
+    report = api.verify_build(builds["calibration"], x)
+    checks = {c.name: c.value for c in report.checks}
+    assert checks["emulator vs loihi2: differing output entries"] == 0
+
+
+def test_narrow_payload_on_the_fpga(tmp_path):
+    """2-bit payloads (signed events in the calibration) still travel in the RTL's 8-bit payload
+    field of each input word: the fpga equals the emulator in every output entry."""
+    from snncompile.backends import fpga
+
+    x = np.random.default_rng(5).choice([-1.0, 0.0, 1.0], size=(2, 15, 20), p=[0.2, 0.6, 0.2])
+    built = api.compile_model(snntorch_net(), "fpga", tmp_path / "b", input_shape=(20,),
+                              input_kind="analog", weight_split=True, calibration=x)
+    assert built.hw_graph.nodes[built.hw_graph.inputs[0]].bits == 2
+    out, _ = fpga.run(tmp_path / "b", {}, x)
+    emu = run_emulator(built.hw_graph, x)
+    assert out.sum() > 5
+    np.testing.assert_array_equal(out, emu.outputs[built.hw_graph.outputs[0]])

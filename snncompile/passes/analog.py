@@ -47,8 +47,24 @@ def input_range(value: Any, where: str) -> float:
     return top
 
 
-def with_input_kind(graph: Graph, kind: str | None, rng: float | None, where: str) -> Graph:
-    """`graph` with meta["analog_input"] set for kind "analog" (scale = range / qmax)."""
+def payload_bits(values: Any, rng: float) -> int:
+    """The fewest payload bits (2..BITS) whose grid (rng / qmax) holds every value exactly, else
+    BITS. S2S's signed events (-1/0/+1, range 1) take 2 bits: payload +-1 instead of +-127 lifts
+    the input synapses' weight exponents by 7, off Lava's floor of -8, so their fine twin keeps
+    all its bits (NeuroBench's keyword model on speech: first-layer spikes that differ from
+    snnTorch's 54,830 -> 21,589; benchmarks/gsc_flip_variants.py)."""
+    x = np.asarray(values, dtype=np.float64)
+    for bits in range(2, BITS):
+        q = x * (((1 << (bits - 1)) - 1) / rng)
+        if np.all(np.abs(q - np.rint(q)) <= 1e-9 * np.maximum(1.0, np.abs(q))):
+            return bits
+    return BITS
+
+
+def with_input_kind(graph: Graph, kind: str | None, rng: float | None, where: str,
+                    bits: int = BITS) -> Graph:
+    """`graph` with meta["analog_input"] set for kind "analog" (scale = range / qmax, qmax =
+    2^(bits - 1) - 1; `payload_bits` picks fewer bits for input on a coarse grid)."""
     if kind is None or kind == "spikes":
         return graph
     if kind not in INPUT_KINDS:
@@ -60,6 +76,6 @@ def with_input_kind(graph: Graph, kind: str | None, rng: float | None, where: st
         raise SnnCompileError(f"{where}: analog input needs its range to choose the input "
                               "scale: give --input-range R (the largest |x|) or --calibration "
                               "X.npy (inputs whose range sets it)")
-    qmax = (1 << (BITS - 1)) - 1
-    meta = {**graph.meta, META: {"scale": rng / qmax, "bits": BITS, "range": rng}}
+    qmax = (1 << (bits - 1)) - 1
+    meta = {**graph.meta, META: {"scale": rng / qmax, "bits": bits, "range": rng}}
     return Graph(graph.level, graph.nodes, graph.edges, graph.dt, meta)

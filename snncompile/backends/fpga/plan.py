@@ -34,6 +34,7 @@ from snncompile.target import Target, load_target
 KIND = "fpga"  # this back end's key in snncompile.backends.BACKENDS, and its default target
 WHERE = "fpga back end"
 TIMING = "timing.toml"  # beside the target's target.toml
+WORD_PAYLOAD_BITS = 8  # an AnalogInput's payload field in each input word, whatever its bits
 
 
 def timing(target: str | Path | Target = KIND) -> dict[str, int]:
@@ -186,7 +187,7 @@ class Plan:
     timing: dict
     placement: object = None  # the partitioner's Placement (placement.json)
     target: Target | None = None  # the board: its limits, clock, templates, timing
-    payload_bits: int = 0  # an AnalogInput's payload width in each input word (0: spikes)
+    payload_bits: int = 0  # an AnalogInput's payload field in each input word (0: spikes)
 
     @property
     def n_sources(self) -> int:
@@ -388,4 +389,5 @@ def make_plan(graph: Graph, cores: CoreModel | None = None,
                 output_cores=tuple(k for k, b in enumerate(blocks) if b.layer == out_src[0]),
                 source_cores=source_cores, event_len=event_len,
                 tick_len=big_n + over, clear_len=big_n + over, timing=tim, placement=placement,
-                target=target, payload_bits=int(getattr(graph.nodes[in_name], "bits", 0)))
+                target=target, payload_bits=WORD_PAYLOAD_BITS if isinstance(
+                    graph.nodes[in_name], hw.AnalogInput) else 0)

@@ -10,7 +10,15 @@ import numpy as np
 
 from snncompile.backends.fpga.adaptive import adaptive_ctx
 from snncompile.backends.fpga.conv import ConvGroup
-from snncompile.backends.fpga.plan import KIND, TIMING, Core, Group, Plan, fpga_params
+from snncompile.backends.fpga.plan import (
+    KIND,
+    TIMING,
+    WORD_PAYLOAD_BITS,
+    Core,
+    Group,
+    Plan,
+    fpga_params,
+)
 from snncompile.backends.fpga.products import FACTOR_BITS, product, shift_add
 from snncompile.backends.fpga.widths import clog2, signed_bits
 from snncompile.backends.templates import environment
@@ -31,7 +39,7 @@ def _hex(values: np.ndarray, bits: int) -> str:
     return f"// {BANNER}\n" + body
 
 
-PAYLOAD_BITS = 8  # an AnalogInput's int8 payload (hw_ops.AnalogInput, bits <= 8)
+PAYLOAD_BITS = WORD_PAYLOAD_BITS  # an AnalogInput's int8 payload (hw_ops.AnalogInput, bits <= 8)
 
 
 def _sext(sig: str, have: int, want: int) -> str:
