@@ -39,7 +39,7 @@ from neurobench_gsc import neurobench_class, on_input_grid
 
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
-from snncompile.passes import analog
+from snncompile.passes import analog, vth_search
 from snncompile.passes import headroom as headroom_rule
 from snncompile.passes import quantize as qz
 from snncompile.passes.encode import encode_weights, fit_exponent
@@ -60,7 +60,7 @@ def patched(centre_input: bool = True, peak: float | None = None, fine: bool = F
     """The compiler with the first layer changed: its centring off, its headroom range, the
     fine twin always kept, the analog input's payload bits."""
     saved = (qz.Quantize._centring, headroom_rule.measured_ranges,
-             qz.Quantize.__dict__["_fine"], floor_centring.with_input_kind)
+             vth_search.fine_twin, floor_centring.with_input_kind)
 
     def centring(self, syns, codes, fines, n):
         if not centre_input and any(s.source == "input" for s in syns):
@@ -72,12 +72,12 @@ def patched(centre_input: bool = True, peak: float | None = None, fine: bool = F
         return out if peak is None else {**out, LAYERS[0]: peak}
 
     qz.Quantize._centring, headroom_rule.measured_ranges = centring, ranges
-    qz.Quantize._fine = staticmethod(_always_fine) if fine else saved[2]
+    vth_search.fine_twin = _always_fine if fine else saved[2]
     floor_centring.with_input_kind = functools.partial(saved[3], bits=bits)
     try:
         yield
     finally:
-        qz.Quantize._centring, headroom_rule.measured_ranges, qz.Quantize._fine = saved[:3]
+        qz.Quantize._centring, headroom_rule.measured_ranges, vth_search.fine_twin = saved[:3]
         floor_centring.with_input_kind = saved[3]
 
 
