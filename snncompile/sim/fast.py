@@ -28,7 +28,7 @@ import numpy as np
 
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
-from snncompile.sim import conv_product
+from snncompile.sim import conv_product, narrow_lif
 from snncompile.sim.fixed import SimTrace
 from snncompile.sim.kernels import NO_RECORD, dense_lif_run
 
@@ -155,7 +155,14 @@ def simulate_layers(g: Graph, x: np.ndarray, steps: int, record: bool, syn: dict
         u_rec = np.empty((batch, steps, n), np.int32) if record else NO_RECORD
         v_rec = np.empty((batch, steps, n), np.int32) if record else NO_RECORD
         counts = np.zeros(steps, np.int64)  # spikes per step
-        sums = _spike_sums(g, name, syn, trains)
+        narrow = narrow_lif.chosen(n, batch, record) and all(
+            type(syn[p]).__name__ != "_Conv" for p in preds)  # a conv's temporaries: blocks
+        if narrow:  # the whole register at once (fewer than 16 neurons), the samples as lanes
+            a = np.zeros((batch, steps, n), np.int32)
+            for p in preds:  # int32 wraps, as the wrap32 the kernel applies first
+                a += _register(syn[p], [trains[q] for q in g.predecessors(p)], 0, steps)
+            narrow_lif.run(neuron, a, 1, s, counts)
+        sums = None if narrow else _spike_sums(g, name, syn, trains)
         if sums is not None:
             src = sums[3]
             words = (src.view(np.uint64) if src.shape[2] % 8 == 0 and src.flags.c_contiguous
@@ -169,7 +176,7 @@ def simulate_layers(g: Graph, x: np.ndarray, steps: int, record: bool, syn: dict
         samples, span = _blocks(batch, steps, [n, *conv_in],
                                 CONV_BLOCK_BYTES if conv_in else BLOCK_BYTES)
         fold = _folded_shift(syn, preds)
-        for b0 in range(0, batch if sums is None else 0, samples):
+        for b0 in range(0, batch if sums is None and not narrow else 0, samples):
             rows = slice(b0, min(b0 + samples, batch))
             for t0 in range(0, steps, span):
                 t1 = min(t0 + span, steps)

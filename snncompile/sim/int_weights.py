@@ -17,6 +17,9 @@ import functools
 import numpy as np
 
 MAX_ROWS_INT32 = 2**23  # fan-in bound for exact int32 sums of binary rows times |w| <= 255
+# fewer outputs: the product runs on weights padded with zero columns to this many. torch 2.x
+# _int_mm, 16,096 rows x 256 inputs, CPU µs per row: 10 outputs 0.046, 16 0.030, 32 0.036.
+PADDED_OUT = 16
 
 
 def _int8_transposed(w: np.ndarray, shift: int, offset: int):
@@ -84,6 +87,13 @@ class IntWeights:
         total = rows.sum(axis=0, dtype=np.int32)
         return rows, total.astype(np.int16) if narrow else total, left
 
+    @functools.cached_property
+    def _padded_q(self):
+        """q with zero columns up to PADDED_OUT outputs (their sums are cut off)."""
+        import torch
+
+        return torch.nn.functional.pad(self.q, (0, PADDED_OUT - self.n_out)).contiguous()
+
     def product(self, rows: np.ndarray, shift: bool = True) -> np.ndarray:
         """rows (m, n_in) int8 of 0/1 -> (m, n_out) int32, the wrapped a_out register (shift
         False: before its left shift, which fast.py leaves to the LIF kernel's `up`)."""
@@ -92,7 +102,11 @@ class IntWeights:
         rows = np.ascontiguousarray(rows, np.int8)
         if len(rows) == 0 or self.n_in == 0 or self.n_out == 0:
             return np.zeros((len(rows), self.n_out), np.int32)
-        acc = torch._int_mm(torch.from_numpy(rows), self.q).numpy()
+        if self.n_out < PADDED_OUT:
+            acc = torch._int_mm(torch.from_numpy(rows), self._padded_q).numpy()
+            acc = np.ascontiguousarray(acc[:, :self.n_out])
+        else:
+            acc = torch._int_mm(torch.from_numpy(rows), self.q).numpy()
         if self.offset:
             acc += np.int32(self.offset) * rows.sum(axis=1, dtype=np.int32)[:, None]
         left = self.shift + self.e if shift else 0
