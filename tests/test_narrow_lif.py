@@ -2,7 +2,7 @@
 16 neurons, the samples as vector lanes) equals the Python step loop bit for bit: spikes and
 per-step spike counts of every population, on random feed-forward graphs (wrap- and
 saturation-heavy regimes, LIFReset, two synapses into one population, per-neuron parameters,
-every reset) and a DelayDense, at batches of 16 and more. The step loop is the one checked
+every reset) and a DelayDense, at batches of 8 and more. The step loop is the one checked
 against Lava (test_lava_*)."""
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def test_narrow_loop_equals_step_loop(seed, monkeypatch):
                     reset=("zero", "subtract", "subtract_next")[int(rng.integers(3))])
         graph = check(Graph(level="hw", nodes=nodes, edges=graph.edges))
     assert fast.applicable(graph, False, None)
-    x = (rng.random((16 + seed % 5, 9, graph.shapes["in"][0])) < 0.6).astype(np.int8)
+    x = (rng.random((8 + 3 * (seed % 4), 9, graph.shapes["in"][0])) < 0.6).astype(np.int8)
     assert_narrow_equal(graph, x, 12, monkeypatch)
 
 
@@ -69,7 +69,7 @@ def test_narrow_loop_with_delays_and_the_rule(monkeypatch):
     graph = check(Graph(level="hw", nodes=nodes, edges=(("in", "d"), ("d", "l"), ("l", "out"))))
     x = (rng.random((17, 10, 20)) < 0.5).astype(np.int8)
     assert_narrow_equal(graph, x, 14, monkeypatch)
-    assert narrow_lif.chosen(15, 16, False)
+    assert narrow_lif.chosen(15, 8, False)
     assert not narrow_lif.chosen(16, 64, False)  # a full vector of neurons: per-sample loop
-    assert not narrow_lif.chosen(10, 15, False)
+    assert not narrow_lif.chosen(10, 7, False)
     assert not narrow_lif.chosen(10, 64, True)  # u / v records: the per-sample loop
