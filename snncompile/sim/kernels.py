@@ -570,6 +570,10 @@ def _compiled():
     import numba
     from numba.extending import intrinsic
 
+    from snncompile.sim import numba_cache
+
+    numba_cache.install()  # one cache key for all kernel files
+
     @intrinsic
     def wide_vectors(typingctx):
         def codegen(context, builder, signature, args):
