@@ -39,6 +39,10 @@ import numpy as np
 
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
+from snncompile.sim import int_lanes
+from snncompile.sim.int_lanes import decay as _decay
+from snncompile.sim.int_lanes import wide_vectors as _wide_vectors
+from snncompile.sim.int_lanes import wrap32 as _wrap32
 
 SCATTER = 8  # a row used by at most 1/SCATTER of the block's samples adds theirs one by one
 # (not tuned: the braille RNN's rows are busy, its time the same either way)
@@ -55,25 +59,6 @@ def chosen(g: Graph, batch: int, widest: int, weights: int) -> bool:
     if batch < FROM_BATCH or widest > NARROW or weights > DENSE * batch:
         return False
     return not any(type(op) is hw.Conv for op in g.nodes.values())
-
-
-def _wide_vectors():
-    """kernels._wide_vectors: compiled, asks LLVM for 512-bit vectors in the calling function
-    (braille RNN, kernel CPU time in alternating runs, µs per sample-step: 0.200 vs 0.215 at
-    batch 256, 0.209 vs 0.221 at 64)."""
-
-
-def _wrap32(x):
-    return ((x + 2147483648) & 4294967295) - 2147483648
-
-
-def _decay(x, factor):
-    """kernels._decay (kept as a copy here, so numba's on-disk cache of this module's loop is
-    renewed with it): tz(x * factor / 4096) in int32 arithmetic."""
-    x = np.int32(x)
-    d = np.int32(factor)
-    low = np.int32((x & 4095) * d)
-    return np.int32(np.int32((x >> 12) * d) + (low >> 12) + np.int32((x < 0) & ((low & 4095) != 0)))
 
 
 def _lif_lanes(a, u, v, s_prev, du, dv, vth, bias, reset, spikes):
@@ -325,24 +310,12 @@ def _compiled():
     """_block_steps compiled by numba on first use (cached on disk by numba)."""
     global _wrap32, _decay, _lif_lanes, _atrlif_lanes, _wide_vectors
     import numba
-    from numba.extending import intrinsic
 
     from snncompile.sim import numba_cache
 
     numba_cache.install()  # one cache key for all kernel files
+    _wrap32, _decay, _wide_vectors = int_lanes.compiled()
 
-    @intrinsic
-    def wide_vectors(typingctx):  # kernels._compiled's, copied for the reason _decay is
-        def codegen(context, builder, signature, args):
-            set.add(builder.function.attributes, '"prefer-vector-width"="512"')
-            return context.get_dummy_value()
-
-        return numba.types.none(), codegen
-
-    _wide_vectors = wide_vectors
-
-    _wrap32 = numba.njit(cache=True, nogil=True, inline="always")(_wrap32)
-    _decay = numba.njit(cache=True, nogil=True, inline="always")(_decay)
     _lif_lanes = numba.njit(cache=True, nogil=True, inline="always")(_lif_lanes)
     _atrlif_lanes = numba.njit(cache=True, nogil=True, inline="always")(_atrlif_lanes)
     return numba.njit(cache=True, nogil=True)(_block_steps)

@@ -2,20 +2,16 @@
 fused with a summed Dense (`dense_lif_run`) and the step loop of a whole recurrent graph
 (`graph_steps`, used by compiled_steps.py). The int8 synapse products are in int_weights.py.
 
-Why these kernels share one file: each inlines the LIF row (_lif_row, _decay), and numba's
-on-disk cache of a compiled function is renewed only when the file holding that function
-changes, not when a function it calls from another file does. A kernel moved to another file
-would keep running its cached copy of an old LIF rule after the rule changed here. A new kernel
-that calls these rows belongs in this file, or keeps its own copy of them (batched_steps.py does,
-and says so).
+The int32 lane arithmetic they inline (wrap32, decay, wide_vectors) is int_lanes.py's; their
+numba cache is keyed on all kernel files together (numba_cache.py).
 
 `lif_run` is the one implementation of Lava's fixed-point LIF update (spec §1.1/§1.2, the rule
 emulator._LIF documents) that both emulator paths call: the stepwise path one step at a time, the
 layer-major path (fast.py) over a whole spike train. Every value is an int32 scalar inside the
-loop (int32 wrap arithmetic is Lava's; the 36-bit decay products are split, see _decay), so the
-loop over neurons runs in int32 vector lanes and no array temporaries are made. Neuron
-parameters are per-neuron arrays (`per_neuron` broadcasts a scalar), so heterogeneous
-populations run through the same kernel.
+loop (int32 wrap arithmetic is Lava's; the 36-bit decay products are split, see
+int_lanes.decay), so the loop over neurons runs in int32 vector lanes and no array temporaries
+are made. Neuron parameters are per-neuron arrays (`per_neuron` broadcasts a scalar), so
+heterogeneous populations run through the same kernel.
 """
 
 from __future__ import annotations
@@ -23,6 +19,11 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+
+from snncompile.sim import int_lanes
+from snncompile.sim.int_lanes import decay as _decay
+from snncompile.sim.int_lanes import wide_vectors as _wide_vectors
+from snncompile.sim.int_lanes import wrap32 as _wrap32
 
 U_MAX = 2**23
 V_MAX = 2**23 - 1
@@ -32,24 +33,6 @@ def per_neuron(value, n: int) -> np.ndarray:
     """A scalar or per-neuron parameter as a contiguous int64 array of n values."""
     return np.ascontiguousarray(np.broadcast_to(np.asarray(value, np.int64).reshape(-1)
                                                 if np.ndim(value) else np.int64(value), (n,)))
-
-
-def _wrap32(x):
-    return ((x + 2147483648) & 4294967295) - 2147483648
-
-
-def _decay(x, factor):
-    """tz(x * factor / 4096) for an int32 x and a factor 0..4096, in int32 arithmetic (twice the
-    vector lanes of int64): with x = h * 4096 + l (h = x >> 12, 0 <= l < 4096), x * factor / 4096
-    = h * factor + l * factor / 4096, where h * factor is in [-2^31, 2^31) and l * factor < 2^24;
-    rounding toward zero is the floor of (x * factor + 4095) / 4096 for x < 0, so the low part
-    is (l * factor + 4095) >> 12 there and (l * factor) >> 12 else (h * factor * 4096 is a
-    multiple of 4096). Two vector operations fewer than a separate rounding correction."""
-    x = np.int32(x)
-    d = np.int32(factor)
-    toward_zero = (x >> 31) & 4095  # 4095 for a negative x, else 0
-    return np.int32(np.int32((x >> 12) * d) + (np.int32(np.int32((x & 4095) * d) + toward_zero)
-                                                >> 12))
 
 
 def _lif_row(a, u, v, s_prev, du, dv, vth, bias, reset, spikes, up=6, events=True):
@@ -264,14 +247,6 @@ def _dense_lif_run(src, words, w, total, left, acc, u, v, s_prev, du, dv, vth, b
                 v_rec[b, t] = vb
         u[b] = ub
         v[b] = vb
-
-
-def _wide_vectors():
-    """Python: nothing. Compiled (_compiled), it asks LLVM for 512-bit vectors in the function
-    that calls it. LLVM's tuning for recent Intel cores prefers 256-bit vectors; for the LIF
-    loop 512-bit lanes pay: 0.80 vs 1.27 ns per neuron-step (_lif_run on 1 x 500 x 512, bit-equal).
-    An LLVM function attribute, so only these kernels change, not numba's process-wide target
-    (NUMBA_CPU_FEATURES); a core without AVX-512 ignores it."""
 
 
 def _int32_params(du, dv, vth, bias):
@@ -568,27 +543,13 @@ def _compiled():
     global _wrap32, _decay, _lif_row, _int32_params, _spike_sum, _atrlif_row, _conv_scatter
     global _wide_vectors, _lif_step, _add8
     import numba
-    from numba.extending import intrinsic
 
     from snncompile.sim import numba_cache
 
     numba_cache.install()  # one cache key for all kernel files
+    _wrap32, _decay, _wide_vectors = int_lanes.compiled()
 
-    @intrinsic
-    def wide_vectors(typingctx):
-        def codegen(context, builder, signature, args):
-            # llvmlite's attribute set lists only valueless attributes; a "key"="value" string
-            # is valid LLVM IR in the same place, so it is added past that check.
-            set.add(builder.function.attributes, '"prefer-vector-width"="512"')
-            return context.get_dummy_value()
-
-        return numba.types.none(), codegen
-
-    _wide_vectors = wide_vectors
-
-    _wrap32 = numba.njit(cache=True, nogil=True, inline="always")(_wrap32)
     _int32_params = numba.njit(cache=True, nogil=True, inline="always")(_int32_params)
-    _decay = numba.njit(cache=True, nogil=True, inline="always")(_decay)
     _lif_row = numba.njit(cache=True, nogil=True, inline="always")(_lif_row)
     _lif_step = numba.njit(cache=True, nogil=True, inline="always")(_lif_step)
     _atrlif_row = numba.njit(cache=True, nogil=True, inline="always")(_atrlif_row)

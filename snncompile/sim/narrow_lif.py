@@ -9,9 +9,8 @@ one int32 vector. Dense CUBA 128-512-256-10 at batch 64 (benchmarks/vs_peers.py'
 here the int8 product 0.048, this loop 0.011, its transposes 0.005.
 
 The integers are kernels._lif_row's (compared with the Python step loop in
-tests/test_narrow_lif.py): a copy of the row with the samples innermost, since numba's on-disk
-cache of a kernel is renewed only when its own file changes (kernels.py says why); a change of
-Lava's LIF rule there must be made here too. No strict-mode events and no u / v records: fast.py
+tests/test_narrow_lif.py): the row with the samples innermost, so a change of Lava's LIF rule
+there must be made here too. No strict-mode events and no u / v records: fast.py
 takes this loop only where it records neither.
 """
 
@@ -20,6 +19,10 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+
+from snncompile.sim import int_lanes
+from snncompile.sim.int_lanes import decay as _decay
+from snncompile.sim.int_lanes import wide_vectors as _wide_vectors
 
 LANES = 16  # int32 lanes of a 512-bit vector: narrower populations run here
 # fewer samples: the per-sample loop. The dense net's 10-neuron layer (product and LIF), CPU µs
@@ -34,19 +37,6 @@ def chosen(n: int, batch: int, record: bool) -> bool:
     """Whether a LIF population of n neurons runs here: narrower than one vector, FROM_BATCH
     samples or more, nothing recorded."""
     return n < LANES and batch >= FROM_BATCH and not record
-
-
-def _wide_vectors():
-    """kernels._wide_vectors: compiled, asks LLVM for 512-bit vectors in the calling function."""
-
-
-def _decay(x, factor):
-    """kernels._decay (a copy, for the cache reason above): tz(x * factor / 4096) in int32."""
-    x = np.int32(x)
-    d = np.int32(factor)
-    toward_zero = (x >> 31) & 4095  # 4095 for a negative x, else 0
-    return np.int32(np.int32((x >> 12) * d) + (np.int32(np.int32((x & 4095) * d) + toward_zero)
-                                                >> 12))
 
 
 def _narrow_run(a, u, v, s_prev, du, dv, vth, bias, reset, interval, phase, t0, spikes, counts):
@@ -96,22 +86,11 @@ def _compiled():
     """_narrow_run compiled by numba on first use (cached on disk by numba)."""
     global _decay, _wide_vectors
     import numba
-    from numba.extending import intrinsic
 
     from snncompile.sim import numba_cache
 
     numba_cache.install()  # one cache key for all kernel files
-
-    @intrinsic
-    def wide_vectors(typingctx):  # kernels._compiled's, copied for the reason _decay is
-        def codegen(context, builder, signature, args):
-            set.add(builder.function.attributes, '"prefer-vector-width"="512"')
-            return context.get_dummy_value()
-
-        return numba.types.none(), codegen
-
-    _wide_vectors = wide_vectors
-    _decay = numba.njit(cache=True, nogil=True, inline="always")(_decay)
+    _, _decay, _wide_vectors = int_lanes.compiled()
     return numba.njit(cache=True, nogil=True)(_narrow_run)
 
 
