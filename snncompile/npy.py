@@ -25,13 +25,17 @@ def load_array(path: str | Path, what: str) -> np.ndarray:
         array = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise InputError(f"{what} file {path} does not exist") from None
-    except ValueError:  # numpy refuses object arrays without allow_pickle
+    except ValueError as exc:  # object arrays without allow_pickle, or data cut short
+        if "allow_pickle" not in str(exc):
+            raise InputError(f"{what} file {path} is cut short: it holds fewer entries than "
+                             "its header declares") from None
         raise InputError(f"{what} file {path} holds Python objects, not a numeric array; "
                          "snncompile does not unpickle inputs") from None
     except OSError as exc:
         raise InputError(f"{what} file {path} cannot be read ({exc.strerror or exc})") from None
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise InputError(f"{what} file {path} has dtype {array.dtype}; expected numbers")
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) \
+            or np.iscomplexobj(array):  # a cast to float would drop the imaginary parts
+        raise InputError(f"{what} file {path} has dtype {array.dtype}; expected real numbers")
     return array
 
 

@@ -205,3 +205,17 @@ def test_narrow_payload_on_the_fpga(tmp_path):
     emu = run_emulator(built.hw_graph, x)
     assert out.sum() > 5
     np.testing.assert_array_equal(out, emu.outputs[built.hw_graph.outputs[0]])
+
+
+def test_payload_bits_of_a_subnormal_range():
+    """Calibration values of 1e-310 (a subnormal range): qmax / range overflowed to inf, so no
+    grid matched and the payload took 8 bits; the grid is x / (range / qmax), as
+    AnalogInput.quantize reads it, and one value on it takes 2."""
+    from snncompile.passes.analog import payload_bits
+
+    tiny = np.full((1, 3, 4), 1e-310)
+    assert payload_bits(tiny, 1e-310) == 2
+    assert payload_bits(np.array([0.0, 1e-310 / 3, -1e-310]), 1e-310) == 3
+    assert payload_bits(np.array([0.0, 0.3e-310, 1e-310]), 1e-310) == 8
+    node = hw.AnalogInput((4,), scale=1e-310, bits=2)
+    assert (node.quantize(tiny) == 1).all()

@@ -55,7 +55,8 @@ def payload_bits(values: Any, rng: float) -> int:
     snnTorch's 54,830 -> 21,589; benchmarks/gsc_flip_variants.py)."""
     x = np.asarray(values, dtype=np.float64)
     for bits in range(2, BITS):
-        q = x * (((1 << (bits - 1)) - 1) / rng)
+        q = x / (rng / ((1 << (bits - 1)) - 1))  # as AnalogInput.quantize: qmax / rng
+        # would overflow for a subnormal range
         if np.all(np.abs(q - np.rint(q)) <= 1e-9 * np.maximum(1.0, np.abs(q))):
             return bits
     return BITS
