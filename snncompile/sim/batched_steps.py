@@ -1,6 +1,6 @@
 """compiled_steps' step loop with the batch innermost: narrow recurrent graphs from batch 8.
 
-kernels.graph_steps steps one sample at a time, so each population and synapse is a vector of
+graph_kernel.graph_steps steps one sample at a time, so each population and synapse is a vector of
 its own few neurons (the braille RNN's 38 + 7 + 2): per sample-step the loop pays a dozen short
 vector passes and their set-up, which left it slower than a plain torch loop at batch 256,
 where torch steps every sample in one matrix product per step. Here a block of up to BLOCK
@@ -8,7 +8,7 @@ samples steps together, its state laid out (neuron, sample): each LIF update and
 times a source row runs over the block's samples as one contiguous int32 vector, and a source
 row no sample of the block used (all zero) is skipped.
 
-The integers are those of kernels.graph_steps (which the tests compare this loop with, and
+The integers are those of graph_kernel.graph_steps (which the tests compare this loop with, and
 through it the Python stepwise loop): the same tables (compiled_steps._packed), Dense and Sparse
 sums exact in int32 (int64 where compiled_steps says they could pass 2^31), shifted by the weight
 exponent and wrapped to int32 per synapse, delayed d steps in a ring of registers, registers
@@ -100,7 +100,7 @@ def _lif_lanes(a, u, v, s_prev, du, dv, vth, bias, reset, spikes):
 
 
 def _atrlif_lanes(a, i, v, theta, r, di, dv, dth, dr, th0, th_step, bias, spikes):
-    """kernels._atrlif_row for a block (hw.ATRLIF's docstring is the rule; th0 and th_step
+    """graph_kernel._atrlif_row for a block (hw.ATRLIF's docstring is the rule; th0 and th_step
     already << 6): a, i, v, theta, r (n, bk) int32, the samples innermost (theta and r hold
     wrapped int32 values, so int32 loses nothing); spikes (n, bk) int32 out. Returns (i wraps,
     v saturations)."""
@@ -141,7 +141,7 @@ def _atrlif_lanes(a, i, v, theta, r, di, dv, dth, dr, th0, th_step, bias, spikes
 
 def _block_steps(x, binary_input, steps, u, v, s_prev, par, pops, syns, w, acc_proto, spikes,
                  recs, counts, adaptive, sparse, block, scatter):
-    """kernels._graph_steps over blocks of `block` samples (its docstring has the arguments;
+    """graph_kernel._graph_steps over blocks of `block` samples (its docstring has the arguments;
     LIF and ATRLIF populations, Dense and Sparse rows only, no `conv`; spikes flat, each
     population's (batch, steps, n) train whole in the order of pops); binary_input: x
     holds 0/1 spikes (a weight is then masked, not multiplied); a row used by at most
@@ -322,5 +322,5 @@ def _compiled():
 
 
 def block_steps(*args) -> None:
-    """_block_steps compiled (kernels._graph_steps' arguments, then sparse and the block)."""
+    """_block_steps compiled (graph_kernel._graph_steps' arguments, then sparse and the block)."""
     _compiled()(*args)

@@ -6,10 +6,10 @@ synapse per step (about 2,000 calls for the braille RNN's 100 steps), which made
 graphs slower than the float reference. Graphs of LIF and ATRLIF populations fed through Dense,
 DelayDense, Sparse and Conv synapses (one source each: the input or a population), which covers
 recurrence, bias clocks, learned delays, adaptation and strict mode, instead run here as one
-numba loop per sample over every step, population and synapse (kernels.graph_steps), in the
-order simulate uses: each step every population reads its synapses' registers (filled the step
-before) through kernels._lif_row or _atrlif_row, then every synapse fills its register from
-this step's spikes.
+numba loop per sample over every step, population and synapse (graph_kernel.graph_steps), in
+the order simulate uses: each step every population reads its synapses' registers (filled the
+step before) through kernels._lif_row or graph_kernel._atrlif_row, then every synapse fills its
+register from this step's spikes.
 
 A synapse's product follows the spikes, not the matrix size: a Dense adds the weight rows
 (n_in, n_out) of the sources that spiked (or sent a payload), a Sparse the CSR columns, a Conv
@@ -41,7 +41,7 @@ import numpy as np
 
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
-from snncompile.sim import batched_steps, kernels
+from snncompile.sim import batched_steps, graph_kernel, kernels
 from snncompile.sim.fixed import Event, SimTrace
 from snncompile.sim.lava_params import effective_weights
 
@@ -50,7 +50,7 @@ NEURONS = (hw.LIF, hw.ATRLIF)
 SYNAPSES = (hw.Dense, hw.DelayDense, hw.Sparse, hw.Conv)
 INT32_SUMS = 2**31  # |w| * fan-in * payload below this: int32 weights and sums, else int64
 DENSE, SPARSE, CONV = 0, 1, 2  # the loop's synapse kinds
-GEOM = 17  # a Conv's geometry fields (kernels._conv_scatter)
+GEOM = 17  # a Conv's geometry fields (graph_kernel._conv_scatter)
 
 
 def applicable(g: Graph) -> bool:
@@ -106,7 +106,7 @@ class _Tables:
 
 
 def _reach(geom: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """A Conv's taps by input position, as kernels._conv_scatter reads them: (ptr (H*W + 1,),
+    """A Conv's taps by input position, as graph_kernel._conv_scatter reads them: (ptr (H*W + 1,),
     pairs (2 * taps,)); the taps of position p = y * W + x are pairs[2 * ptr[p]:2 * ptr[p + 1]],
     each (output offset (oy * OW + ox) * O, kernel offset (ky * kW + kx) * O), in (ky, kx)
     order: an input at (y, x) reaches output (oy, ox) through tap (ky, kx) when
@@ -293,7 +293,7 @@ def simulate_steps(g: Graph, x: np.ndarray, steps: int, record: bool, strict: bo
                                   adaptive, idx if SPARSE in kinds else None, batched_steps.BLOCK,
                                   batched_steps.SCATTER)
     else:
-        kernels.graph_steps(values, steps, u, v, s_prev, tuple(consts[:4]), pops,
+        graph_kernel.graph_steps(values, steps, u, v, s_prev, tuple(consts[:4]), pops,
                             rows, flat,
                             np.zeros(0, dtype), spikes, recs[:2], counts, adaptive,
                             idx if SPARSE in kinds else None,
