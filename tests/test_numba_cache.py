@@ -97,3 +97,15 @@ def test_kernels_load_from_the_cache_in_a_second_process_until_the_stamp_changes
     assert second["spikes"] == first["spikes"]
     changed = _run_kernel(tmp_path, "other-stamp")  # as after an edit of any kernel file
     assert (changed["hits"], changed["misses"]) == (0, 1)
+
+
+def test_every_kernel_is_cached_under_the_kernel_set_stamp():
+    from snncompile.sim import batched_steps, graph_kernel, int_lanes, kernels, narrow_lif
+
+    dispatchers = [*kernels._compiled(), graph_kernel._compiled(), batched_steps._compiled(),
+                   narrow_lif._compiled(), *int_lanes.compiled()[:2], graph_kernel._conv_scatter,
+                   graph_kernel._atrlif_row, kernels._lif_row]
+    for dispatcher in dispatchers:  # made, not compiled: their locators are chosen already
+        locator = dispatcher._cache._impl.locator
+        assert type(locator) in numba_cache.locators(), dispatcher.py_func.__name__
+        assert locator.get_source_stamp() == numba_cache.kernel_set_stamp()
