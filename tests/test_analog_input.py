@@ -219,3 +219,19 @@ def test_payload_bits_of_a_subnormal_range():
     assert payload_bits(np.array([0.0, 0.3e-310, 1e-310]), 1e-310) == 8
     node = hw.AnalogInput((4,), scale=1e-310, bits=2)
     assert (node.quantize(tiny) == 1).all()
+
+
+def test_two_bit_payload_of_a_quarter_range_keeps_its_scale():
+    """Calibration events of 0 / +-0.25 take 2-bit payloads (qmax 1) at scale 0.25: the quantize
+    pass chose the input synapses by qmax > 1 and so left their weights per payload 4x too
+    large (digits at the CLI: output spike-count error 20 vs the float model). The first
+    layer's u now equals W x (torch's weights) in thresholds."""
+    x = np.random.default_rng(7).choice([-0.25, 0.0, 0.25], size=(2, 15, 20), p=[0.2, 0.6, 0.2])
+    net = snntorch_net()
+    built = api.compile_model(net, "emu", input_shape=(20,), input_kind="analog", calibration=x)
+    node = built.hw_graph.nodes[built.hw_graph.inputs[0]]
+    assert (node.bits, node.scale) == (2, 0.25)
+    emu = run_emulator(built.hw_graph, x, record=True)
+    u = emu.u["1"].reshape(2, 15, 32) / 64 / built.hw_graph.nodes["1"].vth
+    want = x @ net[0].weight.detach().double().numpy().T
+    assert np.abs(u - want).max() < 0.02 * np.abs(want).max(), np.abs(u - want).max()

@@ -165,7 +165,9 @@ class Quantize:
         analog = analog_input(graph.meta)
         # an analog input's synapse: weights per input unit (scale), payloads up to qmax
         mags = [analog.qmax if analog and s.source in graph.inputs else 1 for s in syns]
-        xs = [x * analog.scale if m > 1 and analog else x for x, m in zip(xs, mags)]
+        # (by source, not by qmax > 1: a 2-bit payload's qmax is 1 and its scale any range)
+        xs = [x * analog.scale if analog and s.source in graph.inputs else x
+              for x, s in zip(xs, syns)]
         g = c.gain / thr
         vb = c.v_bias / thr + (0.0 if cuba else g * c.bias_now)
         now, late = (g * c.bias_now if cuba else np.zeros_like(g)), g * c.bias_late
