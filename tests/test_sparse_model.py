@@ -287,3 +287,21 @@ def test_split_weights_of_a_sparse_weight_equal_its_dense_twin():
     assert set(got.nodes) == set(want.nodes)
     for name in want.nodes:
         assert got.nodes[name] == want.nodes[name], name
+
+
+def test_a_sparse_weight_with_2_31_rows_is_refused_before_its_row_pointers():
+    """Fuzz case 26001626 (sparse .pt weights, seed 26): a COO weight of 2^31 - 1 rows and two
+    stored entries passed the stored-weights budget, then scipy's CSR asked for a 16 GiB row
+    pointer array; each side is a population, so the neuron budget refuses it by name."""
+    from snncompile.frontends.arrays import csr_of
+    from snncompile.limits import BudgetError
+
+    def weight(rows: int) -> torch.Tensor:
+        return torch.sparse_coo_tensor(torch.tensor([[0, 5], [1, 2]]),
+                                       torch.tensor([0.5, -1.0]), (rows, 4))
+
+    with pytest.raises(BudgetError, match=r"2147483647, 4\) weight's side.*neurons"):
+        csr_of(weight(2**31 - 1))
+    shape, indptr, indices, values = csr_of(weight(8))
+    assert indptr.tolist() == [0, 1, 1, 1, 1, 1, 2, 2, 2]
+    assert shape == (8, 4) and indices.tolist() == [1, 2] and values.tolist() == [0.5, -1.0]

@@ -28,6 +28,8 @@ def csr_of(value: Any) -> tuple[tuple[int, int], np.ndarray, np.ndarray, np.ndar
         raise ValueError(f"a sparse weight must be 2-d, not {tuple(value.shape)}")
     stored = value._nnz() if value.layout == torch.sparse_coo else value.values().numel()
     require("weights", stored, f"a sparse {tuple(value.shape)} weight")
+    # each side is a population: CSR keeps a pointer per row (2^31 rows: 16 GiB)
+    require("neurons", max(value.shape), f"a sparse {tuple(value.shape)} weight's side")
     value = checked_sparse(value)
     shape = (int(value.shape[0]), int(value.shape[1]))
     if value.layout in (torch.sparse_bsr, torch.sparse_bsc):
