@@ -53,6 +53,19 @@ def test_random_conv_graph_icarus_equals_model(seed, tmp_path):
     assert_same(want, got)
 
 
+def test_two_bit_conv_input_stays_graded(tmp_path):
+    """A Conv reading 2-bit payloads (qmax 1: events of -1 / +1) still multiplies by the payload:
+    the plan once called a group graded only when qmax > 1, which added +w for a -1 event."""
+    rng = np.random.default_rng(300)
+    graph = analog(conv_graph(rng, "normal"))
+    graph.nodes["in"] = dataclasses.replace(graph.nodes["in"], bits=2)
+    x = rng.choice(np.array([-1, 0, 1], np.int8), size=(1, 4, *graph.shapes["in"]))
+    plan, want, got = cosim(graph, x, 5, tmp_path)
+    assert any(g.graded and g.kind == "conv" for c in plan.cores for g in c.groups)
+    assert (x == -1).any()
+    assert_same(want, got)
+
+
 def test_graded_rtl_lints_clean(tmp_path):
     for graph in (analog(random_graph(np.random.default_rng(7), "normal")),
                   analog(conv_graph(np.random.default_rng(8), "normal"))):

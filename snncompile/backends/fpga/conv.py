@@ -168,7 +168,7 @@ def conv_group(name: str, op: hw.Conv, index: int, source: int,
                in_shape: tuple[int, ...], out_shape: tuple[int, ...], *,
                channels: tuple[int, int] | None = None,
                tile: tuple[int, int, int, int] | None = None,
-               wire: np.ndarray | None = None, payload_max: int = 1,
+               wire: np.ndarray | None = None, payload_max: int = 1, graded: bool = False,
                senders: tuple[tuple[int, int], ...] = ()) -> ConvGroup:
     """Plan one Conv into one core, or raise a one-sentence error naming it. The core holds
     output channels `channels` x rows:cols `tile` = (r0, r1, x0, x1) (default: all of them);
@@ -228,4 +228,4 @@ def conv_group(name: str, op: hw.Conv, index: int, source: int,
                      out_shape=(c1 - c0, th, tw), stride=(sy, sx), kernel=kernel,
                      rom=rom.astype(np.int64), walk=(walk_c, ky_n, kx_n), w_bits=w_bits,
                      acc_bits=acc_bits, w_shift=k, w_signed=signed, senders=senders,
-                     graded=payload_max > 1)
+                     graded=graded)

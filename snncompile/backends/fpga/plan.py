@@ -321,8 +321,8 @@ def _conv_group(graph: Graph, d: str, index: int, block: Block, wire: np.ndarray
     source = graph.nodes[src]
     return conv_group(d, op, index, senders[0][0], tuple(graph.shapes[src]), out_shape,
                       channels=block.channels, tile=tile, wire=None if identity else wire,
-                      senders=senders, payload_max=source.qmax if isinstance(
-                          source, hw.AnalogInput) else 1)
+                      senders=senders, graded=isinstance(source, hw.AnalogInput),
+                      payload_max=source.qmax if isinstance(source, hw.AnalogInput) else 1)
 
 
 def make_plan(graph: Graph, cores: CoreModel | None = None,
