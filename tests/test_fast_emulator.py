@@ -6,6 +6,8 @@ fpga cosims compare the layer-major path with the RTL."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from test_compiled_steps import python_loop
@@ -144,16 +146,8 @@ def test_layer_major_equals_step_major_on_the_nir_paper_cnn(third_party):
     assert sum(int(s.sum()) for s in quick.spikes.values()) > 100
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_layer_major_equals_step_major_with_per_neuron_parameters(seed):
-    """Per-neuron du, dv, vth (hw.LIF arrays) and every reset (zero, subtract, subtract_next)
-    run through the same kernel on both paths."""
-    import dataclasses
-
-    rng = np.random.default_rng(100 + seed)
-    graph = feed_forward(rng, ("normal", "stress", "lsb")[seed % 3])
-    while all(np.prod(op.shape) < 2 for op in graph.nodes.values() if isinstance(op, hw.LIF)):
-        graph = feed_forward(rng, ("normal", "stress", "lsb")[seed % 3])
+def per_neuron_lifs(graph: Graph, rng: np.random.Generator) -> Graph:
+    """The graph with each LIF's du, dv and vth drawn per neuron and its reset mode drawn."""
     nodes = dict(graph.nodes)
     for name, op in graph.nodes.items():
         if isinstance(op, hw.LIF):
@@ -161,7 +155,18 @@ def test_layer_major_equals_step_major_with_per_neuron_parameters(seed):
                 op, du=rng.integers(0, 4096, op.shape), dv=rng.integers(0, 4096, op.shape),
                 vth=rng.integers(1, 200, op.shape),
                 reset=("zero", "subtract", "subtract_next")[int(rng.integers(3))])
-    graph = check(Graph(level="hw", nodes=nodes, edges=graph.edges))
+    return check(Graph(level="hw", nodes=nodes, edges=graph.edges))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_layer_major_equals_step_major_with_per_neuron_parameters(seed):
+    """Per-neuron du, dv, vth (hw.LIF arrays) and every reset (zero, subtract, subtract_next)
+    run through the same kernel on both paths."""
+    rng = np.random.default_rng(100 + seed)
+    graph = feed_forward(rng, ("normal", "stress", "lsb")[seed % 3])
+    while all(np.prod(op.shape) < 2 for op in graph.nodes.values() if isinstance(op, hw.LIF)):
+        graph = feed_forward(rng, ("normal", "stress", "lsb")[seed % 3])
+    graph = per_neuron_lifs(graph, rng)
     assert any(op.heterogeneous for op in graph.nodes.values() if isinstance(op, hw.LIF))
     assert fast.applicable(graph, False, None)
     x = (rng.random((3, 9, graph.shapes["in"][0])) < 0.6).astype(np.int8)

@@ -7,12 +7,10 @@ against Lava (test_lava_*)."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 from test_compiled_steps import python_loop
-from test_fast_emulator import feed_forward
+from test_fast_emulator import feed_forward, per_neuron_lifs
 
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.check import check
@@ -44,14 +42,7 @@ def test_narrow_loop_equals_step_loop(seed, monkeypatch):
     rng = np.random.default_rng(300 + seed)
     graph = feed_forward(rng, ("normal", "stress", "lsb")[seed % 3])
     if seed % 2:  # per-neuron parameters and every reset
-        nodes = dict(graph.nodes)
-        for name, op in graph.nodes.items():
-            if isinstance(op, hw.LIF):
-                nodes[name] = dataclasses.replace(
-                    op, du=rng.integers(0, 4096, op.shape), dv=rng.integers(0, 4096, op.shape),
-                    vth=rng.integers(1, 200, op.shape),
-                    reset=("zero", "subtract", "subtract_next")[int(rng.integers(3))])
-        graph = check(Graph(level="hw", nodes=nodes, edges=graph.edges))
+        graph = per_neuron_lifs(graph, rng)
     assert fast.applicable(graph, False, None)
     x = (rng.random((8 + 3 * (seed % 4), 9, graph.shapes["in"][0])) < 0.6).astype(np.int8)
     assert_narrow_equal(graph, x, 12, monkeypatch)
