@@ -43,6 +43,7 @@ from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 from snncompile.sim import batched_steps, graph_kernel, kernels
 from snncompile.sim.fixed import Event, SimTrace
+from snncompile.sim.identity_cache import IdentityCache
 from snncompile.sim.lava_params import effective_weights
 
 INPUTS = (hw.SpikeInput, hw.AnalogInput)  # exact types: a GradedInput feeds neurons directly
@@ -189,31 +190,27 @@ def _tables(g: Graph, syn: dict, source: dict[str, int], start: dict[str, int],
     return tables
 
 
-_PACKED: dict[tuple, tuple] = {}
+_PACKED = IdentityCache(4)  # the last few graphs' tables
 
 
 def _packed(g: Graph, syn: dict, lif: dict, source: dict[str, int],
             start: dict[str, int]) -> tuple:
     """(tables, weights, CSR indices, conv geometry, rows, channel-last permutations,
-    population constants, pops) as the loop reads them, kept for the last few graphs (by
-    identity, held here so it stays unique; the loop only reads them): repeated runs of one
-    graph skip the weight and parameter preparation (about half of a batch-1 CNN run)."""
-    key = (id(g), tuple(rule.payload_max for rule in syn.values()))
-    hit = _PACKED.get(key)
-    if hit is not None and hit[0] is g:
-        return hit[1]
-    perms = channel_last(g)
-    tables = _tables(g, syn, source, start, perms)
-    dtype = np.int64 if tables.wide else np.int32
-    flat = np.concatenate(tables.weights).astype(dtype) if tables.weights else np.zeros(0, dtype)
-    idx = np.concatenate(tables.idx).astype(np.int64) if tables.idx else np.zeros(0, np.int64)
-    consts, pops = _constants(list(lif), lif, perms)
-    packed = (tables, flat, idx, np.array(tables.geom, np.int64).reshape(-1, GEOM),
-              np.array(tables.rows, np.int64).reshape(-1, 10), perms, consts, pops)
-    while len(_PACKED) >= 4:
-        _PACKED.pop(next(iter(_PACKED)))
-    _PACKED[key] = (g, packed)
-    return packed
+    population constants, pops) as the loop reads them, kept for the last few graphs:
+    repeated runs of one graph skip the weight and parameter preparation (about half of a
+    batch-1 CNN run)."""
+    def make() -> tuple:
+        perms = channel_last(g)
+        tables = _tables(g, syn, source, start, perms)
+        dtype = np.int64 if tables.wide else np.int32
+        flat = (np.concatenate(tables.weights).astype(dtype) if tables.weights
+                else np.zeros(0, dtype))
+        idx = np.concatenate(tables.idx).astype(np.int64) if tables.idx else np.zeros(0, np.int64)
+        consts, pops = _constants(list(lif), lif, perms)
+        return (tables, flat, idx, np.array(tables.geom, np.int64).reshape(-1, GEOM),
+                np.array(tables.rows, np.int64).reshape(-1, 10), perms, consts, pops)
+
+    return _PACKED.get(g, make, tuple(rule.payload_max for rule in syn.values()))
 
 
 def _constants(names: list[str], lif: dict, perms: dict) -> tuple[list, np.ndarray]:

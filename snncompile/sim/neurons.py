@@ -10,6 +10,7 @@ import numpy as np
 
 from snncompile.ir import hw_ops as hw
 from snncompile.sim.fixed import U_MAX, V_MAX, Event, decay, wrap
+from snncompile.sim.identity_cache import IdentityCache
 from snncompile.sim.kernels import NO_RECORD, RESETS, lif_run, per_neuron
 from snncompile.sim.lava_params import effective_bias
 
@@ -24,25 +25,22 @@ def initial_uv(op: Any, batch: int, init: tuple | None) -> tuple[np.ndarray, np.
     return u, v
 
 
-_CONSTANTS: dict[int, tuple] = {}  # id(op) -> (op, its _LIF constants), the last few ops
+_CONSTANTS = IdentityCache(64)  # the last few ops' _LIF constants
 
 
 def _lif_constants(op: hw.LIF, n: int) -> tuple[np.ndarray, ...]:
     """(effective bias, Du, Dv, vth << 6) as (n,) int64 arrays, read only, kept for the last
-    few ops (by identity; held here so an id is not reused): a batch-1 run of the NIR-paper
-    CNN spent a quarter of its time outside the kernel remaking them."""
-    hit = _CONSTANTS.get(id(op))
-    if hit is not None and hit[0] is op:
-        return hit[1]
-    made = (effective_bias(op), per_neuron(4096 - (np.asarray(op.du, np.int64) + 1), n),
-            per_neuron(4096 - np.asarray(op.dv, np.int64), n),
-            per_neuron(np.asarray(op.vth, np.int64) << 6, n))
-    for a in made:
-        a.flags.writeable = False
-    while len(_CONSTANTS) >= 64:
-        _CONSTANTS.pop(next(iter(_CONSTANTS)))
-    _CONSTANTS[id(op)] = (op, made)
-    return made
+    few ops: a batch-1 run of the NIR-paper CNN spent a quarter of its time outside the kernel
+    remaking them."""
+    def make() -> tuple[np.ndarray, ...]:
+        made = (effective_bias(op), per_neuron(4096 - (np.asarray(op.du, np.int64) + 1), n),
+                per_neuron(4096 - np.asarray(op.dv, np.int64), n),
+                per_neuron(np.asarray(op.vth, np.int64) << 6, n))
+        for a in made:
+            a.flags.writeable = False
+        return made
+
+    return _CONSTANTS.get(op, make)
 
 
 class _LIF:
