@@ -10,7 +10,9 @@ for the dense net; for the CNN and RNN each framework's modules built by hand fr
 weights, `nir_peers.py`, since snnTorch 1.0.0's and Norse 1.1.0's own NIR imports do not run them
 at every batch; their output spikes are checked equal to the float reference's first); their
 spikes are not expected to equal Lava's (float, other decay rules). The machine may
-be shared: timings are noisy, so read the ratios (all from this one run), medians of --repeat.
+be shared and this VM's own throughput drifts by up to 40 % between minutes, so each repeat times
+every contender back to back (Lava's 50 steps first) and a ratio is the median over the repeats
+of the ratio within one repeat; a time is the median of --repeat.
 
     python benchmarks/vs_peers.py [--repeat 5] [--nets dense,cnn,rnn] [--batches 1,8,64,256]
 """
@@ -18,6 +20,8 @@ be shared: timings are noisy, so read the ratios (all from this one run), median
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import importlib.util
 import itertools
 import json
@@ -48,16 +52,6 @@ REPO = Path(__file__).resolve().parents[1]
 NIR = REPO / "tests" / "data" / "nir-paper"
 DENSE = (128, 512, 256, 10)
 DU, DV, VTH = 1024, 256, 600  # hw.LIF parameters of the dense net (decays out of 4096)
-
-
-def median_time(repeat: int, fn, *args) -> float:
-    fn(*args)  # warm-up (numba / torch first-call costs)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn(*args)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 # -- the nets ------------------------------------------------------------------------------------
@@ -166,9 +160,11 @@ def lava_check(g: Graph, folder: Path, rng) -> str:
     return f"equal ({spikes} spikes, {len(g.of_kind('neuron'))} layers, {steps} steps, batch 2)"
 
 
-def lava_step_time(g: Graph, folder: Path, rng, repeat: int, steps: int = 20) -> float:
-    """Seconds per hw step of Lava's fixed_pt run alone (batch 1): the network is built and
-    compiled by a first short run, then runs of `steps` steps are timed."""
+@contextlib.contextmanager
+def lava_stepper(folder: Path, rng, runs: int, steps: int = 50):
+    """A function giving the seconds per hw step of one Lava fixed_pt run of `steps` steps alone
+    (batch 1), up to `runs` times: the network is built and compiled by a first short run, and
+    stays up between calls so that each call can sit next to the emulator's own timing."""
     spec = importlib.util.spec_from_file_location("run_lava_bench", folder / "run_lava.py")
     prog = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(prog)
@@ -177,7 +173,7 @@ def lava_step_time(g: Graph, folder: Path, rng, repeat: int, steps: int = 20) ->
     (in_name,) = [n for n, (op, _) in nodes.items() if op in ("SpikeInput", "GradedInput")]
     (out_name,) = [n for n, (op, _) in nodes.items() if op == "SpikeOutput"]
     out_src = next(a for a, b in edges if b == out_name)
-    total = steps * (repeat + 2)
+    total = steps * (runs + 2)
     lifs = {n: (int(p.get("reset_interval", 0)), int(p.get("reset_offset", 0)))
             for n, (op, p) in nodes.items() if op == "LIF"}
     _, plan = prog.plan_period(lifs, total)
@@ -187,40 +183,59 @@ def lava_step_time(g: Graph, folder: Path, rng, repeat: int, steps: int = 20) ->
         data = data.transpose(2, 1, 0, 3)
     source, *_ = prog.build(nodes, edges, shapes, data, total, plan, False, out_src)
     cfg = prog.Loihi2SimCfg(select_tag="fixed_pt")
+
+    def step_time() -> float:
+        start = time.perf_counter()
+        source.run(condition=prog.RunSteps(num_steps=steps), run_cfg=cfg)
+        return (time.perf_counter() - start) / steps
+
     try:
         source.run(condition=prog.RunSteps(num_steps=steps), run_cfg=cfg)
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            source.run(condition=prog.RunSteps(num_steps=steps), run_cfg=cfg)
-            times.append(time.perf_counter() - start)
+        yield step_time
     finally:
         source.stop()
-    return statistics.median(times) / steps
 
 
 # -- one net -------------------------------------------------------------------------------------
 def measure(label: str, g: Graph, peers: dict, big_t: int, batches: list[int], repeat: int,
             rng) -> tuple[list[dict], str]:
+    """Each repeat times Lava (batch 1), the emulator and every peer back to back, so that a
+    ratio (the median of the per-repeat ratios) compares runs that shared the machine's state:
+    this VM's own throughput drifts by up to 40 % between minutes."""
     in_shape = g.shapes[g.inputs[0]]
+    lava_row: dict = {"net": label, "contender": "Lava 0.10.0 fixed_pt, run only"}
+    emu_row: dict = {"net": label, "contender": "snncompile emulator", "ratio": {}}
+    peer_rows = {name: {"net": label, "contender": name, "ratio": {}} for name in peers}
     with tempfile.TemporaryDirectory() as tmp:
         loihi2.write(g, Path(tmp))
         check_line = lava_check(g, Path(tmp), rng)
-        lava = lava_step_time(g, Path(tmp), rng, repeat)
-    rows = [{"net": label, "contender": "Lava 0.10.0 fixed_pt, run only",
-             **{b: (lava * 1e6 if b == 1 else None) for b in batches}}]
-    emu_row = {"net": label, "contender": "snncompile emulator"}
-    peer_rows = {name: {"net": label, "contender": name} for name in peers}
-    for b in batches:
-        x = (rng.random((b, big_t, *in_shape)) < 0.1).astype(np.int8)
-        per = b * big_t / 1e6  # sample-steps per µs
-        emu_row[b] = median_time(repeat, run_emulator, g, x) / per
-        xt = torch.from_numpy(np.ascontiguousarray(np.swapaxes(x, 0, 1))).float()
-        with torch.no_grad():
-            for name, fn in peers.items():
-                peer_rows[name][b] = median_time(repeat, fn, xt) / per
-    rows += [emu_row, *peer_rows.values()]
-    return rows, check_line
+        with lava_stepper(Path(tmp), rng, len(batches) * repeat) as lava_step:
+            lava_times = []
+            for b in batches:
+                x = (rng.random((b, big_t, *in_shape)) < 0.1).astype(np.int8)
+                xt = torch.from_numpy(np.ascontiguousarray(np.swapaxes(x, 0, 1))).float()
+                contenders = {"emu": functools.partial(run_emulator, g, x),
+                              **{name: functools.partial(fn, xt) for name, fn in peers.items()}}
+                times = {name: [] for name in contenders}
+                lavas = []
+                with torch.no_grad():
+                    for fn in contenders.values():
+                        fn()  # warm-up (numba / torch first-call costs)
+                    for _ in range(repeat):
+                        lavas.append(lava_step())
+                        for name, fn in contenders.items():
+                            start = time.perf_counter()
+                            fn()
+                            times[name].append((time.perf_counter() - start) / (b * big_t))
+                lava_times += lavas
+                for row, name in ((emu_row, "emu"), *((peer_rows[n], n) for n in peers)):
+                    row[b] = statistics.median(times[name]) * 1e6
+                    # Lava over the emulator; each peer over the emulator
+                    over, under = (lavas, times["emu"]) if name == "emu" else (times[name],
+                                                                               times["emu"])
+                    row["ratio"][b] = statistics.median(a / e for a, e in zip(over, under))
+    lava_row[batches[0]] = statistics.median(lava_times) * 1e6
+    return [lava_row, emu_row, *peer_rows.values()], check_line
 
 
 def table(rows: list[dict], batches: list[int]) -> str:
@@ -230,8 +245,6 @@ def table(rows: list[dict], batches: list[int]) -> str:
     for r in rows:
         by_net.setdefault(r["net"], {})[r["contender"]] = r
     for net, rs in by_net.items():
-        lava = rs["Lava 0.10.0 fixed_pt, run only"][batches[0]]
-        emu = rs["snncompile emulator"]
         for name, r in rs.items():
             cells = []
             for b in batches:
@@ -239,12 +252,13 @@ def table(rows: list[dict], batches: list[int]) -> str:
                 if t is None:
                     cells.append("-")
                 elif name == "snncompile emulator":
-                    cells.append(f"{t:,.2f} ({lava / t:,.0f}x Lava)")
+                    cells.append(f"{t:,.2f} ({r['ratio'][b]:,.0f}x Lava)")
                 elif name.startswith("Lava"):
                     cells.append(f"{t:,.0f}")
                 else:
-                    cells.append(f"{t:,.2f} (emu {t / emu[b]:.2f}x faster)" if not
-                                 name.startswith("f32") else f"{t:,.2f} (emu at {emu[b] / t:.1f}x)")
+                    cells.append(f"{t:,.2f} (emu {r['ratio'][b]:.2f}x faster)" if not
+                                 name.startswith("f32")
+                                 else f"{t:,.2f} (emu at {1 / r['ratio'][b]:.1f}x)")
             lines.append(f"| {net} | {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -276,7 +290,8 @@ def main(repeat: int, nets: list[str], batches: list[int], big_t: int) -> None:
             rows += r
             checks.append(f"{key}: {c}")
             print(table(r, batches), flush=True)
-    print("µs per sample-step, median of", repeat, "(lower is better)\n")
+    print(f"µs per sample-step, median of {repeat}; ratios: medians of the per-repeat ratios "
+          "(lower is better)\n")
     print(table(rows, batches))
     print("\nemulator vs Lava fixed_pt, spikes/u/v of every layer at every step: "
           + "; ".join(checks))
