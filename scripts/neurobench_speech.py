@@ -2,7 +2,7 @@
 snnTorch's float forward (accuracy, the lead of its top class) and the compiled model in the
 emulator against it, with and without --weight-split: spike counts per layer, each sample's
 output count error, NeuroBench's predicted class, and every sample whose class differs with
-snnTorch's margin (its top count minus its second) there. The README's NeuroBench row quotes it.
+snnTorch's margin (its top count minus its second) there. docs/neurobench.md quotes it.
 
 Usage: python scripts/neurobench_speech.py [--target loihi2] [--every 1]
 """

@@ -80,3 +80,34 @@ def snntorch_layers(third_party: Path, x: np.ndarray) -> tuple[dict, dict]:
     net = gsc_net(third_party)
     snc.reset_state(net)
     return run_stepwise(net, x, lambda m, h: m.mem, names=LAYERS)
+
+
+def snntorch_output(net: nn.Sequential, x: np.ndarray, dtype=torch.float32) -> np.ndarray:
+    """The output layer's spikes (batch, T, 35) of snnTorch's forward from a fresh state, stepped
+    one step at a time in `dtype` (the net's parameters must have it already)."""
+    import snncompile.nn as snc
+
+    snc.reset_state(net)
+    steps = []
+    with torch.no_grad():
+        for t in range(x.shape[1]):
+            out = net(torch.as_tensor(x[:, t], dtype=dtype))
+            steps.append((out[0] if isinstance(out, tuple) else out).float().numpy())
+    return np.stack(steps, 1)
+
+
+def with_beta(net: nn.Sequential, beta: float) -> nn.Sequential:
+    """The net with every Leaky's decay set to beta (e.g. the 12-bit decay a chip holds)."""
+    for m in net:
+        if isinstance(m, snntorch.Leaky):
+            m.beta = torch.tensor(beta)
+    return net
+
+
+def in_float64(net: nn.Sequential) -> nn.Sequential:
+    """The net in float64 (snnTorch's surrogate returns float32 spikes: cast them back up)."""
+    net = net.double()
+    for m in net:
+        if isinstance(m, nn.Linear):
+            m.register_forward_pre_hook(lambda _m, args: (args[0].double(),))
+    return net

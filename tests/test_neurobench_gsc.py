@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from gsc_speech import load_speech, s2s_events
 from neurobench_gsc import (
+    LAYERS,
     PUBLISHED_DENSE,
     STEPS,
     gsc_net,
@@ -17,6 +18,8 @@ from neurobench_gsc import (
     on_input_grid,
     signed_events,
     snntorch_layers,
+    snntorch_output,
+    with_beta,
 )
 
 from snncompile import api
@@ -117,8 +120,8 @@ def test_spikes_follow_snntorch_on_speech(third_party, tmp_path):
     """The model's own input: S2S signed events of espeak-ng keywords (every 42nd clip: five
     words, five voices), exact on the analog input (range 1). With --weight-split the hidden
     layers are within 2 % of snnTorch's spike counts, every sample's output count within 10 %,
-    and NeuroBench's class the same on each of these five; on all 210 clips it is the same on
-    191 (README: the 19 that differ and snnTorch's margin on each). Lava == the emulator."""
+    and NeuroBench's class the same on each of these five (on all 210 clips: docs/neurobench.md).
+    Lava == the emulator."""
     audio, _, _ = load_speech()
     x = s2s_events(audio[::42])
     want = _snntorch(third_party, x)
@@ -178,3 +181,21 @@ def test_calibration_centres_each_layers_floors_by_its_activity(third_party, mon
 
     assert bias(plain, "8") - bias(tuned, "8") > 0.4
     assert abs(bias(plain, "2") - bias(tuned, "2")) < 0.15
+
+
+@pytest.mark.slow
+def test_a_twelve_bit_decay_alone_moves_snntorchs_own_classes(third_party):
+    """Why the same class on every speech clip is out of reach on every target (README, issue
+    14): Loihi 2 holds a decay as 12 bits of 4096, which every target keeps, and beta = 0.9 is not
+    one of them; the compiler takes dv = 410 (beta 0.899902). snnTorch's own float32 forward with
+    only that change moves the class of several of the 210 clips (benchmarks/gsc_sensitivity.py:
+    201 of 210 kept, while its float64 forward keeps all 210; moving every weight by +-1e-4,
+    less than the fine twin's grid step, keeps 201-204)."""
+    hw_graph, _ = api.lower(from_module(gsc_net(third_party), (20,)), "loihi2", weight_split=True)
+    for name in LAYERS:  # the four Leaky layers (the bias clock's own neuron does not decay)
+        assert (np.asarray(hw_graph.nodes[name].dv) == 410).all(), name
+    x = s2s_events(load_speech()[0])
+    want = neurobench_class(snntorch_output(gsc_net(third_party), x))
+    on_chip = with_beta(gsc_net(third_party), 1 - 410 / 4096)
+    moved = int((neurobench_class(snntorch_output(on_chip, x)) != want).sum())
+    assert 3 <= moved <= 30, moved
