@@ -24,8 +24,13 @@ from snncompile.build_folder import (  # noqa: F401
     run_source,
     write_build,
 )
-from snncompile.errors import InputError, SnnCompileError
-from snncompile.input_options import analog_options, calibration_measures, verify_input_kind
+from snncompile.errors import InputError, SilentInputError, SnnCompileError
+from snncompile.input_options import (
+    analog_options,
+    calibration_measures,
+    range_source,
+    verify_input_kind,
+)
 from snncompile.ir import text
 from snncompile.ir.check import check
 from snncompile.ir.graph import Graph
@@ -121,8 +126,11 @@ def build(model: str | Path, target: TargetLike = "emu", weight_split: bool = Fa
     get_backend(spec)  # an unknown back end fails before any work
     with without_huge_pages():
         nn_graph = load(model, **frontend_options)
-        hw_graph, report = lower(nn_graph, spec, weight_split, weight_bits,
-                                 calibration=frontend_options.get("calibration"))
+        try:
+            hw_graph, report = lower(nn_graph, spec, weight_split, weight_bits,
+                                     calibration=frontend_options.get("calibration"))
+        except SilentInputError as exc:
+            raise SnnCompileError(f"{range_source(frontend_options)}: {exc}") from None
         return make_build(nn_graph, hw_graph, report, spec, model)
 
 

@@ -31,3 +31,8 @@ class GraphCheckError(SnnCompileError):
 
 class InputError(SnnCompileError):
     """An input array does not fit the compiled model."""
+
+
+class SilentInputError(SnnCompileError):
+    """An analog input's range so small that every weight from the input rounds to 0: the
+    build would ignore its input. api.build names where the range came from."""

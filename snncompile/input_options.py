@@ -37,10 +37,21 @@ def analog_options(model: Any, options: dict[str, Any]) -> tuple[str | None, flo
         return kind, None, BITS
     values = None if calibration is None else calibration_array(calibration)
     if rng is None and values is not None:
-        rng = input_range(values, "calibration")
+        rng = input_range(values, range_source({"calibration": calibration}))
     rng = None if rng is None else input_range(rng, "--input-range")
     bits = BITS if values is None or rng is None else payload_bits(values, rng)
     return kind, rng, bits
+
+
+def range_source(options: dict[str, Any]) -> str:
+    """Where an analog input's range comes from, for a sentence that names it: --input-range,
+    else the calibration file (or data given as an array)."""
+    if options.get("input_range") is not None:
+        return f"--input-range {options['input_range']!r}"
+    calibration = options.get("calibration")
+    if isinstance(calibration, (str, os.PathLike)):
+        return f"calibration {os.fspath(calibration)}"
+    return "calibration data"
 
 
 def calibration_array(calibration: Any) -> np.ndarray:

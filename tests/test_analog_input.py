@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import snntorch
 import torch
+from cli_inprocess import assert_refused, invoke
 
 import snncompile.nn as snc
 from snncompile import api
@@ -235,3 +236,60 @@ def test_two_bit_payload_of_a_quarter_range_keeps_its_scale():
     u = emu.u["1"].reshape(2, 15, 32) / 64 / built.hw_graph.nodes["1"].vth
     want = x @ net[0].weight.detach().double().numpy().T
     assert np.abs(u - want).max() < 0.02 * np.abs(want).max(), np.abs(u - want).max()
+
+
+def small_pt(folder: Path) -> Path:
+    """A 20-16-4 LIF net saved as a .pt: the CLI's calibration cases below compile it."""
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(torch.nn.Linear(20, 16), snc.LIF(16), torch.nn.Linear(16, 4),
+                              snc.LIF(4))
+    snc.save(net, folder / "m.pt", (20,))
+    return folder / "m.pt"
+
+
+@pytest.mark.parametrize("case, value", [("subnormal", 1e-310), ("1e-30", 1e-30),
+                                         ("float16_subnormal", np.float16(1e-7))])
+def test_calibration_of_tiny_values_is_refused_naming_the_file(tmp_path, case, value):
+    """Calibration values all 1e-310 (subnormal), 1e-30 or float16's 1.2e-7 set a range at
+    which every input weight rounds to 0: the build ignored its input and verify on real data
+    failed; now one sentence naming the calibration file and why, exit 2."""
+    model = small_pt(tmp_path)
+    cal = tmp_path / f"cal_{case}.npy"
+    np.save(cal, np.full((2, 12, 20), value, dtype=np.asarray(value).dtype))
+    for command in ("compile", "verify"):
+        io = ["-o", tmp_path / "b"] if command == "compile" else ["-i", cal]
+        line = assert_refused(invoke(command, model, "--input-kind", "analog",
+                                     "--calibration", cal, *io),
+                              f"calibration {cal}", "rounds to 0", "ignore its input")
+        assert "\n" not in line
+    assert not (tmp_path / "b").exists()
+
+
+def test_calibration_all_zero_is_refused_naming_the_file(tmp_path):
+    model, cal = small_pt(tmp_path), tmp_path / "zeros.npy"
+    np.save(cal, np.zeros((2, 12, 20)))
+    assert_refused(invoke("compile", model, "--input-kind", "analog", "--calibration", cal,
+                          "-o", tmp_path / "b"), f"calibration {cal}", "positive finite")
+
+
+@pytest.mark.parametrize("case", ["subnormal_and_one", "float16", "int32"])
+def test_calibration_of_mixed_or_narrow_dtypes_builds_and_verifies(tmp_path, case):
+    """1e-310 beside 1.0 (range 1: the subnormal values read as 0 on the 2-bit grid), float16
+    and int32 calibration: a build whose verify PASSes on input of the calibration's kind."""
+    model, rng = small_pt(tmp_path), np.random.default_rng(5)
+    if case == "subnormal_and_one":
+        x = rng.choice([1e-310, 0.0, 1.0], size=(3, 12, 20), p=[0.4, 0.3, 0.3])
+    elif case == "float16":
+        x = rng.normal(0, 1, (3, 12, 20)).astype(np.float16)
+    else:
+        x = rng.integers(-3, 4, (3, 12, 20)).astype(np.int32)
+    cal, inp = tmp_path / "cal.npy", tmp_path / "x.npy"
+    np.save(cal, x)
+    np.save(inp, x[:2])
+    code, _, err = invoke("compile", model, "--input-kind", "analog", "--calibration", cal,
+                          "-o", tmp_path / "b")
+    assert code == 0 and (tmp_path / "b" / "manifest.json").exists(), err
+    code, out, err = invoke("verify", model, "--input-kind", "analog", "--calibration", cal,
+                            "-i", inp)
+    assert code == 0 and "FAIL" not in out, out + err
+    assert "PASS  output spike-count error" in out

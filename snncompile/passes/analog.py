@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from snncompile.errors import SnnCompileError
+from snncompile.errors import SilentInputError, SnnCompileError
 from snncompile.ir import hw_ops as hw
 from snncompile.ir.graph import Graph
 
@@ -60,6 +60,28 @@ def payload_bits(values: Any, rng: float) -> int:
         if np.all(np.abs(q - np.rint(q)) <= 1e-9 * np.maximum(1.0, np.abs(q))):
             return bits
     return BITS
+
+
+def input_reach(xs: list[np.ndarray], codes: list[Any], fines: list[Any],
+                from_input: list[bool]) -> bool | None:
+    """Whether some nonzero weight from the input survives quantization (codes and their fine
+    twins); None when no synapse from the input has a nonzero weight to keep."""
+    wanted = [i for i, x in enumerate(xs[:len(from_input)]) if from_input[i] and np.any(x)]
+    if not wanted:
+        return None
+    return any(np.any(codes[i].weights) or (fines[i] is not None and np.any(fines[i].weights))
+               for i in wanted)
+
+
+def silent_input(meta: Mapping[str, Any]) -> SilentInputError:
+    """The refusal for a range at which every input weight rounds to 0 (a subnormal or 1e-30
+    calibration): such a build ignores its input, and verify on real data fails."""
+    spec = meta[META]
+    return SilentInputError(f"the analog input's range {spec['range']:.3g} is so small that "
+                            f"every weight from the input rounds to 0 (scale {spec['scale']:.3g} "
+                            "per payload step), so the build would ignore its input: give the "
+                            "input's real range (--input-range R, or --calibration data on the "
+                            "input's own scale)")
 
 
 def with_input_kind(graph: Graph, kind: str | None, rng: float | None, where: str,

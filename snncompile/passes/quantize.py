@@ -40,7 +40,7 @@ from snncompile.ir.lowered_ops import GroupedConv, GroupedDense, GroupedSparse, 
 from snncompile.passes import adaptive as adaptive_rule
 from snncompile.passes import centring as centring_rule
 from snncompile.passes import headroom as headroom_rule
-from snncompile.passes.analog import analog_input
+from snncompile.passes.analog import analog_input, input_reach, silent_input
 from snncompile.passes.assemble import Incoming, assemble, incoming, layers_of
 from snncompile.passes.common import unsupported
 from snncompile.passes.delays import refuse_long_delays
@@ -67,6 +67,7 @@ class LayerPlan:
     synapses: list[tuple[Incoming, Any]]
     clock_codes: tuple[WeightCode, ...]  # bias-clock columns: coarse, then fine if split
     report: LayerQuant
+    reads_input: bool | None = None  # an analog input's nonzero weights kept (None: none given)
 
 
 class NeedsFlat(GraphCheckError):
@@ -114,6 +115,9 @@ class Quantize:
         (inp,) = graph.inputs
         to_clock: set[str] = set()
         plans = {n: self.plan(graph, n, target, False) for n in layers}
+        reach = [p.reads_input for p in plans.values() if p.reads_input is not None]
+        if reach and not any(reach):
+            raise silent_input(graph.meta)
         for _ in range(len(plans) + 1):
             hw_graph = assemble(graph, plans, target.name)
             depth = synaptic_depths(hw_graph)
@@ -256,7 +260,8 @@ class Quantize:
             du_err=du_err, dv_err=dv_err, bias_route=route or "-", bias_err_thr=bias.max_err,
             headroom_thr=(target.uv_max - 1) / (64.0 * vth), synapses=tuple(sq),
             warnings=tuple(warnings), param_groups=param_groups(lif))
-        return LayerPlan(lif, hw_syns, clock_codes, report)
+        reads = input_reach(xs, codes, fines, [s.source in graph.inputs for s in syns])
+        return LayerPlan(lif, hw_syns, clock_codes, report, reads if analog else None)
 
     def _centring(self, syns: list[Incoming], codes: list[WeightCode],
                   fines: list[WeightCode | None], n: int) -> np.ndarray | float:
