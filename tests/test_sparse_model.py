@@ -305,3 +305,31 @@ def test_a_sparse_weight_with_2_31_rows_is_refused_before_its_row_pointers():
     shape, indptr, indices, values = csr_of(weight(8))
     assert indptr.tolist() == [0, 1, 1, 1, 1, 1, 2, 2, 2]
     assert shape == (8, 4) and indices.tolist() == [1, 2] and values.tolist() == [0.5, -1.0]
+
+
+def test_falling_csc_pointers_over_no_entries_are_refused_not_a_segfault(tmp_path):
+    """Fuzz case 27001315 (sparse .pt weights, seed 27): a CSC weight storing nothing whose
+    column pointers fall (0, .., 5, 0, ..) made torch's own invariant check segfault (signal 11
+    at compile); the pointers are checked first, one sentence. In a child process, so a
+    regression fails this test instead of killing the suite."""
+    import subprocess
+    import sys
+
+    from snncompile.frontends.arrays import pointer_fault
+
+    ccol = torch.tensor([0, 0, 0, 0, 0, 5] + [0] * 11)
+    empty = torch.tensor([], dtype=torch.int64)
+    weight = torch.sparse_csc_tensor(ccol, empty, torch.tensor([], dtype=torch.float64), (8, 16),
+                                     check_invariants=False)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 8, bias=False), snn.LIF(8, beta=0.9))
+    model[0].weight = torch.nn.Parameter(weight, requires_grad=False)
+    snn.save(model, tmp_path / "m.pt", (16,))
+    run = subprocess.run([sys.executable, "-m", "snncompile", "m.pt", "-t", "emu", "-o", "b"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    errors = [ln for ln in run.stderr.splitlines() if ln.startswith("error:")]
+    assert run.returncode == 2, run.stderr
+    assert errors == ["error: m.pt: module '0' (Linear): its sparse (8, 16) weight is "
+                      "malformed: its compressed indices do not rise from 0"], run.stderr
+    assert not (tmp_path / "b").exists()
+    assert pointer_fault(np.array([0, 1, 3]), np.array([0, 2, 1]), 3) is None
+    assert "end at 3 but it stores 2" in pointer_fault(np.array([0, 1, 3]), np.array([0, 2]), 2)
