@@ -7,6 +7,7 @@ fpga cosims compare the layer-major path with the RTL."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
@@ -78,6 +79,44 @@ def test_summed_spike_rows_equal_step_major(seed, monkeypatch):
         if fused:
             break
     assert fused, "no layer took the summed-rows path"
+
+
+def dense_chain(rng: np.random.Generator, widths: tuple[int, ...], reset: str) -> Graph:
+    """Dense LIF layers of these widths with mixed-sign 8-bit weights, random decays."""
+    nodes: dict = {"in": hw.SpikeInput(shape=(widths[0],))}
+    edges, prev = [], "in"
+    for k, (n_in, n_out) in enumerate(itertools.pairwise(widths)):
+        zero = np.zeros(n_out, np.int64)
+        nodes[f"w{k}"] = hw.Dense(weights=rng.integers(-128, 128, (n_out, n_in)) * 2)
+        nodes[f"lif{k}"] = hw.LIF(shape=(n_out,), du=int(rng.integers(0, 4097)),
+                                  dv=int(rng.integers(0, 4097)), vth=int(rng.integers(1, 3000)),
+                                  bias_mant=zero, bias_exp=zero, reset=reset)
+        edges += [(prev, f"w{k}"), (f"w{k}", f"lif{k}")]
+        prev = f"lif{k}"
+    nodes["out"] = hw.SpikeOutput(shape=(widths[-1],))
+    edges.append((prev, "out"))
+    return check(Graph(level="hw", nodes=nodes, edges=tuple(edges)))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_reused_register_over_several_blocks_equals_step_major(seed, monkeypatch):
+    """Blocks of a few samples and steps (BLOCK_BYTES cut down), so each Dense's int8 products
+    go block after block into the one reused register (IntWeights.product's out) that the LIF
+    kernel then reads; the spy checks that every layer took that path."""
+    from snncompile.sim.int_weights import IntWeights
+
+    rng = np.random.default_rng(200 + seed)
+    widths: list = []
+    product = IntWeights.product
+    monkeypatch.setattr(IntWeights, "product", lambda self, rows, shift=True, out=None:
+                        (out is not None and widths.append(self.n_out))
+                        or product(self, rows, shift, out))
+    monkeypatch.setattr(fast, "BLOCK_BYTES", 4 * 40 * 24)  # 24 rows of 40 neurons
+    monkeypatch.setattr(fast, "SPIKE_SUM_SHARE", -1.0)  # never the fused summed rows
+    graph = dense_chain(rng, (48, 40, 24), ("zero", "subtract", "subtract_next")[seed % 3])
+    x = (rng.random((5, 30, 48)) < (0.1, 0.4, 0.8, 0.95)[seed]).astype(np.int8)
+    assert_equal(*both(graph, x, 33))
+    assert set(widths) == {40, 24}, "a layer did not write the reused register"
 
 
 def test_summed_spike_rows_in_int16_and_int32():

@@ -94,15 +94,21 @@ class IntWeights:
 
         return torch.nn.functional.pad(self.q, (0, PADDED_OUT - self.n_out)).contiguous()
 
-    def product(self, rows: np.ndarray, shift: bool = True) -> np.ndarray:
+    def product(self, rows: np.ndarray, shift: bool = True,
+                out: np.ndarray | None = None) -> np.ndarray:
         """rows (m, n_in) int8 of 0/1 -> (m, n_out) int32, the wrapped a_out register (shift
-        False: before its left shift, which fast.py leaves to the LIF kernel's `up`)."""
+        False: before its left shift, which fast.py leaves to the LIF kernel's `up`). out: a
+        C-contiguous (m, n_out) int32 array to write it into (and return), e.g. one buffer
+        reused block after block, still in cache for the product and the kernel that reads it."""
         import torch
 
         rows = np.ascontiguousarray(rows, np.int8)
         if len(rows) == 0 or self.n_in == 0 or self.n_out == 0:
             return np.zeros((len(rows), self.n_out), np.int32)
-        if self.n_out < PADDED_OUT:
+        if out is not None and self.n_out >= PADDED_OUT:
+            acc = out
+            torch._int_mm(torch.from_numpy(rows), self.q, out=torch.from_numpy(out))
+        elif self.n_out < PADDED_OUT:
             acc = torch._int_mm(torch.from_numpy(rows), self._padded_q).numpy()
             acc = np.ascontiguousarray(acc[:, :self.n_out])
         else:
