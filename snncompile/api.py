@@ -130,7 +130,7 @@ def build(model: str | Path, target: TargetLike = "emu", weight_split: bool = Fa
             hw_graph, report = lower(nn_graph, spec, weight_split, weight_bits,
                                      calibration=frontend_options.get("calibration"))
         except SilentInputError as exc:
-            raise SnnCompileError(f"{range_source(frontend_options)}: {exc}") from None
+            raise SilentInputError(exc.sentence, range_source(frontend_options)) from None
         return make_build(nn_graph, hw_graph, report, spec, model)
 
 
@@ -288,8 +288,12 @@ def verify(
         from snncompile.engine_ray import ray_module
 
         ray_module(ray)
+    ranged = any(frontend_options.get(k) is not None for k in ("input_range", "calibration"))
     frontend_options = verify_input_kind(model, x, frame_steps, frontend_options)
-    result = build(model, target, weight_split, weight_bits, **frontend_options)
+    try:
+        result = build(model, target, weight_split, weight_bits, **frontend_options)
+    except SilentInputError as exc:  # the range verify measured on x, not one the user gave
+        raise exc if ranged else SilentInputError(exc.sentence, "the verify input") from None
     return verify_build(result, x, labels, max_count_error, min_train_agreement,
                         max_accuracy_drop, max_source_mismatch, strict, min_prediction_agreement,
                         weight_split=weight_split, weight_bits=weight_bits, layout=layout,

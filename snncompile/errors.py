@@ -35,4 +35,9 @@ class InputError(SnnCompileError):
 
 class SilentInputError(SnnCompileError):
     """An analog input's range so small that every weight from the input rounds to 0: the
-    build would ignore its input. api.build names where the range came from."""
+    build would ignore its input. `source` names where the range came from (api.build: the
+    calibration file or --input-range; api.verify: the verify input)."""
+
+    def __init__(self, sentence: str, source: str | None = None):
+        super().__init__(f"{source}: {sentence}" if source else sentence)
+        self.sentence = sentence

@@ -293,3 +293,11 @@ def test_calibration_of_mixed_or_narrow_dtypes_builds_and_verifies(tmp_path, cas
                             "-i", inp)
     assert code == 0 and "FAIL" not in out, out + err
     assert "PASS  output spike-count error" in out
+
+
+def test_verify_input_of_subnormal_values_is_refused_naming_the_verify_input(tmp_path):
+    """verify measures the range on its own input when none is given: an input of 1e-310 is
+    refused as the calibration is, naming the verify input (no --input-range was typed)."""
+    model, x = small_pt(tmp_path), tmp_path / "x.npy"
+    np.save(x, np.full((2, 12, 20), 1e-310))
+    assert_refused(invoke("verify", model, "-i", x), "error: the verify input: ", "rounds to 0")
