@@ -45,6 +45,13 @@ CONV_BLOCK_BYTES = 2**21
 # int8 product for layers 1 and 2: summed instead, whole net 1.7 (layer 1) and 2.9-3.0 (layer 2:
 # 108 of 512 rows a step) vs 1.4 µs CPU; the rows come from L2 (int16, 512 B each), the
 # product reuses its weights across a block's rows.
+# A summed-rows product on its own (numba, writing the block's int32 register for the
+# unchanged LIF kernel; active rows found with cttz on gathered 64-bit masks, int16 sums) lost
+# to the int8 product too, CPU µs per row in isolation: 128 -> 512 at 10 % 0.29 vs 0.20-0.26
+# (scan 0.04-0.08, 13 row additions 0.10-0.13, the register's write 0.065), whole net 1.41 vs
+# 1.36; 256 -> 10 at 99.5 % 0.108 vs 0.038; 512 -> 256 at 79 % 1.35 vs 0.40. torch._int_mm
+# runs near this core's VNNI peak; the row additions are bound by loading one 64-byte vector
+# per 32 columns of each picked row.
 SPIKE_SUM_SHARE = 0.04
 
 
