@@ -1,8 +1,14 @@
 """Peak memory of one emulator run against the bytes it must hold: weights (Lava's 8-bit, one
 byte each), state (u, v int64 per neuron and sample), input (int8 spikes) and output (the int8
-spike train of every layer, which run_emulator returns). Each row runs in a fresh process and
-is the rise of the peak RSS (ru_maxrss) over the RSS after a warm-up run on one sample, so
-torch's, numba's and the graph's own memory are not counted. Rows: the dense CUBA net of
+spike train of every layer, which the layer-major path holds). Each row runs in a fresh process
+and is the rise of the measured run's own peak RSS over the RSS just before it (after a warm-up
+run on one sample, so torch's, numba's and the graph's own memory are not counted). The peak is
+VmHWM, reset just before the run by writing "5" to /proc/self/clear_refs (Linux): ru_maxrss is
+the whole process's peak, so the warm-up's first-call allocations (numba, torch lazy init) and
+the float64 draw of the input counted against the run (batch 1 read -0.2 to 6.9 MiB by chance,
+batch 256 140 MiB instead of 35). Heap pages the warm-up freed but the process kept are part of
+the baseline (glibc's free lists; malloc_trim before the run would add 0.5-2.5 MiB of
+allocator slack to the batch-1 rows). Rows: the dense CUBA net of
 vs_peers.py (T = 500) at batch 1, 64 and 256, the same net fed analog (real-valued, float32)
 input quantized to 8-bit payloads at batch 64, and the NIR paper's CNN (T = 100) at batch 1 and
 64; issue 19 asks for under 2x.
@@ -31,6 +37,19 @@ ROWS = (("dense", 1, 500), ("dense", 64, 500), ("dense", 256, 500), ("analog", 6
 def rss_mib() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def reset_peak() -> None:
+    """Start a new peak RSS (VmHWM) at the current RSS (Linux's clear_refs, value 5)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def peak_mib() -> float:
+    """The peak RSS since reset_peak: VmHWM of /proc/self/status (kB)."""
+    with open("/proc/self/status") as f:
+        (hwm,) = [line.split()[1] for line in f if line.startswith("VmHWM:")]
+    return int(hwm) / 1024
 
 
 def graph_of(net: str):
@@ -70,9 +89,10 @@ def one(net: str, batch: int, steps: int) -> str:
 
     run_emulator(g, draw(1))  # warm-up
     x = draw(batch)
+    reset_peak()
     before = rss_mib()
     result = run_emulator(g, x)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_mib()
     neurons = sum(int(np.prod(g.shapes[n])) for n in g.of_kind("neuron"))
     weights = sum(np.asarray(getattr(op, "weights", getattr(op, "weight", 0))).size
                   for op in g.nodes.values() if op.kind == "synapse")
