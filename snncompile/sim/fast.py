@@ -11,7 +11,8 @@ latency (step t reads the row of source step t - 1) while it loops over time.
 Arrays are batch-major (batch, steps, n), the layout SimTrace returns, so spikes are written once,
 as int8. Registers are int32 (the a_out channel's width) and exist for one block of (samples x
 steps) at a time (BLOCK_BYTES, about a cache's size: the product writes it, the kernel reads it
-while it is still in cache), so no temporary grows with the batch's spike train.
+while it is still in cache; at batch 1 less, so a block's temporaries stay within the bytes of
+the run's spike trains, `block_budget`), so no temporary grows with the batch's spike train.
 
 Used by emulator.simulate when `applicable` holds (no strict-mode events, no initial state, no
 recurrence, plain LIF populations fed only through Dense / Conv / DelayDense / Sparse); else it
@@ -37,6 +38,17 @@ BLOCK_BYTES = 2**20  # the largest per-block register or conv input, in bytes
 # 64 / 256 (µs per sample-step, load about 3, two runs): 57 / 55-57 at 2^20, 51-53 / 48 at
 # 2^21, 51-52 / 49-51 at 2^22, 57-69 / 54-65 at 2^23.
 CONV_BLOCK_BYTES = 2**21
+# ... but a block's temporaries together stay within the bytes the run holds anyway (its int8
+# spike trains: the input and every population), so a small run's temporaries do not outgrow
+# it (issue 19: peak RSS under 2x the run's bytes, batch 1 too): the widest is at most those
+# bytes over the arrays of its width a block holds at once (a Dense: its int32 register; a
+# Conv: the float32 input and output, their int32 copy and the conv's own scratch), and at
+# least MIN_BLOCK_BYTES (fewer bytes: more per-block calls than work). Batch 1, peak RSS rise
+# over the run's bytes (benchmarks/emulator_memory.py, with the register freed before the next
+# block's product): dense net 2.5x -> 0.4x, NIR CNN 5.1x -> 0.6x; CPU time (one process, old
+# and new alternated) dense net +5-9 %, CNN -6 to -9 % (noise about 5 %), batch 8 within 1 %.
+BLOCK_TEMPORARIES = {"dense": 1, "conv": 4}
+MIN_BLOCK_BYTES = 2**16
 # a Dense from a binary train is summed row by row (kernels.dense_lif_run) when its rows need
 # at most this share of the n_in row additions (min(active, silent) / n_in); else the int8
 # product over blocks. Measured, one layer 512 -> 256 at batch 64, CPU µs per sample-step:
@@ -137,6 +149,19 @@ def _folded_shift(syn: dict, preds: list[str]) -> int:
     return left if 0 <= left < 26 else 0
 
 
+def block_budget(conv: bool, held: int) -> int:
+    """The bytes of a block's widest temporary: CONV_BLOCK_BYTES or BLOCK_BYTES, at most the
+    `held` bytes of the run's spike trains over BLOCK_TEMPORARIES, at least MIN_BLOCK_BYTES."""
+    cap, kind = (CONV_BLOCK_BYTES, "conv") if conv else (BLOCK_BYTES, "dense")
+    return min(cap, max(MIN_BLOCK_BYTES, held // BLOCK_TEMPORARIES[kind]))
+
+
+def _held_bytes(g: Graph, batch: int, steps: int) -> int:
+    """The run's int8 spike trains: the input's and every population's (batch x steps each)."""
+    return batch * steps * sum(int(np.prod(g.shapes[m]))
+                               for m in [*g.inputs, *g.of_kind("neuron")])
+
+
 def _blocks(batch: int, steps: int, widths: list[int], budget: int) -> tuple[int, int]:
     """(samples, steps) per block so that the widest per-block temporary stays near `budget`
     bytes: small enough to stay in cache between the product and the LIF kernel."""
@@ -198,8 +223,8 @@ def _run_blocked(g: Graph, layer: _Layer, syn: dict, trains: dict, record: bool)
     batch, steps, n = s.shape
     conv_in = [trains[q].shape[2] for p in preds for q in g.predecessors(p)
                if type(syn[p]).__name__ == "_Conv"]
-    samples, span = _blocks(batch, steps, [n, *conv_in],
-                            CONV_BLOCK_BYTES if conv_in else BLOCK_BYTES)
+    budget = block_budget(bool(conv_in), _held_bytes(g, batch, steps))
+    samples, span = _blocks(batch, steps, [n, *conv_in], budget)
     fold = _folded_shift(syn, preds)
     # the one Dense's products (fold) go into one register reused block after block, still in
     # cache for the product and the kernel: vs_peers' dense net at batch 64, CPU µs per
@@ -215,7 +240,8 @@ def _run_blocked(g: Graph, layer: _Layer, syn: dict, trains: dict, record: bool)
             # source steps s0..s1 - 1; whole samples take the last step too (read by no
             # step): the block is then one contiguous run of rows, which _rows need not copy
             s1 = t1 if t1 - t0 == steps else t1 - 1
-            a = np.zeros((len(s[rows]), 0, n), np.int32)
+            # (r too: the last block's register is freed before this block's product)
+            a = r = np.zeros((len(s[rows]), 0, n), np.int32)
             for p in preds if s1 > s0 else ():
                 srcs = [trains[q][rows] for q in g.predecessors(p)]
                 if fold:  # the one Dense's product before its shift (the kernel's `up`)
