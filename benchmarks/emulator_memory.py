@@ -7,11 +7,11 @@ VmHWM, reset just before the run by writing "5" to /proc/self/clear_refs (Linux)
 the whole process's peak, so the warm-up's first-call allocations (numba, torch lazy init) and
 the float64 draw of the input counted against the run (batch 1 read -0.2 to 6.9 MiB by chance,
 batch 256 140 MiB instead of 35). Heap pages the warm-up freed but the process kept are part of
-the baseline (glibc's free lists; malloc_trim before the run would add 0.5-2.5 MiB of
-allocator slack to the batch-1 rows). Rows: the dense CUBA net of
-vs_peers.py (T = 500) at batch 1, 64 and 256, the same net fed analog (real-valued, float32)
-input quantized to 8-bit payloads at batch 64, and the NIR paper's CNN (T = 100) at batch 1 and
-64; issue 19 asks for under 2x.
+the baseline (glibc's free lists): with malloc_trim(0) before the run the batch-1 rows read
+1.8x (dense) and 2.5-2.7x (CNN), allocator slack around the per-block temporaries. Rows: the
+dense CUBA net of vs_peers.py (T = 500) at batch 1, 64 and 256, the same net fed analog
+(real-valued, float32) input quantized to 8-bit payloads at batch 64, and the NIR paper's CNN
+(T = 100) at batch 1 and 64; issue 19 asks for under 2x.
 
     python benchmarks/emulator_memory.py            # every row
     python benchmarks/emulator_memory.py --one dense,256,500   # one row, in this process

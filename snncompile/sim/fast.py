@@ -45,8 +45,9 @@ CONV_BLOCK_BYTES = 2**21
 # Conv: the float32 input and output, their int32 copy and the conv's own scratch), and at
 # least MIN_BLOCK_BYTES (fewer bytes: more per-block calls than work). Batch 1, peak RSS rise
 # over the run's bytes (benchmarks/emulator_memory.py, with the register freed before the next
-# block's product): dense net 2.5x -> 0.4x, NIR CNN 5.1x -> 0.6x; CPU time (one process, old
-# and new alternated) dense net +5-9 %, CNN -6 to -9 % (noise about 5 %), batch 8 within 1 %.
+# block's product): dense net 2.5x -> 0.4-0.8x, NIR CNN 5.1x -> 0.6x. CPU µs per sample-step,
+# old and new rule in alternating fresh processes, load about 4: dense net batch 1 1.98-2.18 /
+# 2.03-2.09, CNN batch 1 61-76 / 59-61; batch 8 equal within the noise (1.26-1.55, 36-48).
 BLOCK_TEMPORARIES = {"dense": 1, "conv": 4}
 MIN_BLOCK_BYTES = 2**16
 # a Dense from a binary train is summed row by row (kernels.dense_lif_run) when its rows need
