@@ -62,7 +62,7 @@ def simulate(
     if graded:
         x = graded_int32(spikes_hw)  # int32 holds every wrapped value: no int64 copy
     elif analog:
-        x = np.asarray(spikes_hw).astype(np.int8)
+        x = np.asarray(spikes_hw).astype(np.int8, copy=False)  # check_input made the payloads
     else:
         x = np.asarray(spikes_hw)
         x = x if x.dtype == bool else x != 0
