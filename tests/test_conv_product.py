@@ -132,3 +132,15 @@ def test_block_constant_kernels_run_as_sum_pool_then_conv(seed):
         rows = rng.integers(-127, 128, rows.shape).astype(np.int8)
         got = conv_product.product(syn, rows)
         np.testing.assert_array_equal(got, numpy_conv(rows, op, in_shape), err_msg=str(op))
+
+
+def test_float32_integers_cast_to_int32_in_their_own_bytes():
+    """_as_int32 casts the conv's float32 output onto itself; the values (every integer the
+    float32 bound allows, both signs, past numpy's 8192-element cast buffer) equal a copy's."""
+    rng = np.random.default_rng(0)
+    values = rng.integers(-(2**24), 2**24 + 1, 100_003)
+    values[:4] = [-(2**24), 2**24, 0, -1]
+    flat = values.astype(np.float32)
+    out = conv_product._as_int32(flat)
+    assert out.dtype == np.int32 and np.shares_memory(out, flat)
+    np.testing.assert_array_equal(out, values)

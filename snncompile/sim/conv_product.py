@@ -98,7 +98,16 @@ def product(synapse: Any, rows: np.ndarray) -> np.ndarray:
     with torch.backends.nnpack.flags(enabled=False):
         y = torch.nn.functional.conv2d(x, plan.f32, stride=plan.stride, padding=plan.padding,
                                        dilation=op.dilation, groups=op.groups)
-    return y.numpy().reshape(len(rows), -1).astype(np.int32)
+    return _as_int32(y.numpy().reshape(-1)).reshape(len(rows), -1)
+
+
+def _as_int32(flat: np.ndarray) -> np.ndarray:
+    """Contiguous 1-D float32 integers as int32 in the same bytes (no int32 copy the size of
+    the conv's output): numpy casts a 1-D array onto itself element by element, each read
+    before it is written (a 2-D overlap would be copied first)."""
+    out = flat.view(np.int32)
+    np.copyto(out, flat, casting="unsafe")
+    return out
 
 
 def _sum_pool(torch: Any, rows: np.ndarray, in_shape: tuple, pool: tuple, payload_max: int):
