@@ -48,7 +48,15 @@ CONV_BLOCK_BYTES = 2**21
 # block's product): dense net 2.5x -> 0.4-0.8x, NIR CNN 5.1x -> 0.6x. CPU µs per sample-step,
 # old and new rule in alternating fresh processes, load about 4: dense net batch 1 1.98-2.18 /
 # 2.03-2.09, CNN batch 1 61-76 / 59-61; batch 8 equal within the noise (1.26-1.55, 36-48).
-BLOCK_TEMPORARIES = {"dense": 1, "conv": 4}
+# The strict measure (malloc_trim(0) first, so no page the warm-up freed hides one the run
+# touches) read the CNN at batch 1 at 2.1x with 4 conv arrays (2.9 of its 1.4 MiB): VmHWM probes
+# per conv2d call show each Conv-fed layer's first block adding about 2 widest arrays (its float32
+# output and the conv's scratch, over the float32 input) and the next about 1 more (fresh pages),
+# besides the layer's spike train: the temporaries dominate. Counting 8: 1.5x (2.1 MiB), 6: 1.8x,
+# 16 and 32 read as 8 (MIN_BLOCK_BYTES binds). CPU µs per sample-step, 4 vs 8, one thread,
+# alternating in one process, medians of 5 (range): batch 1 62 (57-71) vs 79 (72-83), batch 8
+# 52 (36-73) vs 55 (40-56); batch 64 and 256 keep CONV_BLOCK_BYTES: 36 vs 35, 34 vs 34.
+BLOCK_TEMPORARIES = {"dense": 1, "conv": 8}
 MIN_BLOCK_BYTES = 2**16
 # a Dense from a binary train is summed row by row (kernels.dense_lif_run) when its rows need
 # at most this share of the n_in row additions (min(active, silent) / n_in); else the int8
