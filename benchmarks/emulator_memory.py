@@ -6,12 +6,14 @@ run on one sample, so torch's, numba's and the graph's own memory are not counte
 VmHWM, reset just before the run by writing "5" to /proc/self/clear_refs (Linux): ru_maxrss is
 the whole process's peak, so the warm-up's first-call allocations (numba, torch lazy init) and
 the float64 draw of the input counted against the run (batch 1 read -0.2 to 6.9 MiB by chance,
-batch 256 140 MiB instead of 35). Heap pages the warm-up freed but the process kept are part of
-the baseline (glibc's free lists): with malloc_trim(0) before the run the batch-1 rows read
-1.8x (dense) and 2.5-2.7x (CNN), allocator slack around the per-block temporaries. Rows: the
-dense CUBA net of vs_peers.py (T = 500) at batch 1, 64 and 256, the same net fed analog
-(real-valued, float32) input quantized to 8-bit payloads at batch 64, and the NIR paper's CNN
-(T = 100) at batch 1 and 64; issue 19 asks for under 2x.
+batch 256 140 MiB instead of 35). Before the reset, glibc's malloc_trim(0) returns the heap's
+free pages (the warm-up's), so the run cannot hide its own allocations in pages a warm-up left
+resident: every page it touches counts (the CNN at batch 1 read 0.56x without the trim, 2.7-3.2x
+with it before the fixes noted in sim/fast.py and int_weights.py). Linux and glibc only: a
+missing malloc_trim stops the benchmark with one sentence. Rows: the dense CUBA net of
+vs_peers.py (T = 500) at batch 1, 64 and 256, the same net fed analog (real-valued, float32)
+input quantized to 8-bit payloads at batch 64, and the NIR paper's CNN (T = 100) at batch 1 and
+64; issue 19 asks for under 2x.
 
     python benchmarks/emulator_memory.py            # every row
     python benchmarks/emulator_memory.py --one dense,256,500   # one row, in this process
@@ -37,6 +39,18 @@ ROWS = (("dense", 1, 500), ("dense", 64, 500), ("dense", 256, 500), ("analog", 6
 def rss_mib() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def trim_heap() -> None:
+    """Return the heap's free pages to the system (glibc's malloc_trim(0)), so pages the warm-up
+    freed cannot hide the run's own allocations; fails loudly where glibc's symbol is missing."""
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    if not hasattr(libc, "malloc_trim"):
+        raise SystemExit("emulator_memory.py: malloc_trim (glibc) is missing, so the strict "
+                         "peak-memory measure cannot run here")
+    libc.malloc_trim(0)
 
 
 def reset_peak() -> None:
@@ -89,6 +103,7 @@ def one(net: str, batch: int, steps: int) -> str:
 
     run_emulator(g, draw(1))  # warm-up
     x = draw(batch)
+    trim_heap()
     reset_peak()
     before = rss_mib()
     result = run_emulator(g, x)

@@ -1,7 +1,9 @@
 """Issue 19's memory bar at batch 1: benchmarks/emulator_memory.py's batch-1 rows (the dense net
 of vs_peers.py and the NIR-paper CNN, each in a fresh process: the rise of the run's own peak
-RSS over the bytes it must hold) stay under 2x. They read 2.5x and 4-5x with cache-sized blocks
-at every batch; sim/fast.block_budget sizes them by the run's spike trains."""
+RSS over the bytes it must hold, on the strict measure: malloc_trim(0) first, so pages the
+warm-up freed do not hide the run's own) stay under 2x. They read 2.5x and 4-5x with cache-sized
+blocks at every batch, and the CNN 2.7-3.2x on the strict measure with 4 conv arrays per block
+budget; sim/fast.block_budget sizes them by the run's spike trains."""
 
 from __future__ import annotations
 
