@@ -87,6 +87,25 @@ def _conv_scatter(src, s0, geom, w, w0, reach, ptr, pairs, buf):
     return active
 
 
+def _conv_rows(rows, geom, w, reach, pairs, buf, out):
+    """out (m, O * OH * OW) int32 channel-major = the conv2d of each source row of rows (m,
+    C*H*W) int8 (channel-major, geom[15] == 0): _conv_scatter into the channel-last buf (OH*OW*O,)
+    int32, then one transposed copy; a silent row is zeros. reach: ptr then pairs at `pairs`."""
+    n_in = rows.shape[1]
+    flat = rows.reshape(-1)
+    c_out, plane = geom[3], geom[4] * geom[5]
+    buf[:] = 0
+    for i in range(rows.shape[0]):
+        row = out[i]
+        if not _conv_scatter(flat, i * n_in, geom, w, 0, reach, 0, pairs, buf):
+            row[:] = 0
+            continue
+        for c in range(c_out):  # contiguous writes; buf (in L1) read strided and cleared
+            for q in range(plane):
+                row[c * plane + q] = buf[q * c_out + c]
+                buf[q * c_out + c] = 0
+
+
 def _add8(buf, ob, w, wb):
     """buf[ob:ob + 8] += w[wb:wb + 8] (one vector add, compiled by _vector_add8; numba's loop
     for a run this short would take its scalar remainder path)."""
@@ -312,6 +331,22 @@ def _compiled():
     _add8 = _vector_add8()
     _conv_scatter = numba.njit(cache=True, nogil=True)(_conv_scatter)
     return numba.njit(cache=True, nogil=True)(_graph_steps)
+
+
+@functools.cache
+def _compiled_rows():
+    """_conv_rows compiled by numba on first use (with _compiled's _conv_scatter)."""
+    global _conv_rows
+    import numba
+
+    _compiled()
+    _conv_rows = numba.njit(cache=True, nogil=True)(_conv_rows)
+    return _conv_rows
+
+
+def conv_rows(*args) -> None:
+    """_conv_rows compiled (its docstring has the arguments)."""
+    _compiled_rows()(*args)
 
 
 def graph_steps(*args) -> None:
