@@ -18,10 +18,11 @@ next Conv by lowering: the NIR-paper CNN's 6 x 6 stride-2 kernel is a 2 x 2 sum 
 integers. Its partial sums stay within the same bound (a pooled value is at most f^2 payloads,
 and the small kernel's weight sums are the big one's divided by f^2).
 
-A binary Conv's sparse block (at most SCATTER_DENSITY of its inputs spike) whose sums stay under
-2^23 is summed spike by spike instead (graph_kernel.conv_rows: compiled_steps' tap tables,
-channel-last 8-lane adds, one transposed copy per row): no float32 temporaries and no conv2d call,
-whose fixed cost dominated the small blocks of a batch-1 run (fast.block_budget).
+A binary Conv's small sparse block (at most SCATTER_ROWS rows, at most SCATTER_DENSITY of its
+inputs spike) whose sums stay under 2^23 is summed spike by spike instead (graph_kernel.conv_rows:
+compiled_steps' tap tables, channel-last 8-lane adds, one transposed copy per row): no float32
+temporaries and no conv2d call, whose fixed cost dominated the small blocks of a batch-1 run
+(fast.block_budget).
 
 The plan (bound, float32 kernel, pool factors) is made once per synapse, not per block of rows.
 tests/test_conv_product.py compares `product` with an int64 numpy convolution on random convs
@@ -46,7 +47,13 @@ EXACT_FLOAT32 = 2**23  # |partial sums| below this: float32 exact and no 24-bit 
 # rule, two runs: batch 1 146 / 118, 148 / 120; 8 60 / 52, 98 / 57; 64 63 / 50. One conv 2x34x34
 # -> 16, 5x5 stride 2, 800 rows, µs per row: 22 / 20 at 10 %, 28 / 27 at 20 %, 25 / 32 at 30 %,
 # 25 / 48 at 50 %; 16x15x15 -> 16 3x3: 31 / 40 at 20 %, 12 / 55 at 30 %.
+# But only in small blocks: measured again on the final code (this rule vs conv2d only, the
+# same process alternating, medians of 5, load about 1), whole CNN: batch 1 (blocks of 6-9 rows)
+# 55.6 vs 71.1; batch 4 (33-36 rows) 46.9 vs 44.8; batch 8 (33-71) 58.0 vs 46.5; batch 16 and 64
+# (105) 51.1 vs 38.8 and 52.8 vs 41.9: conv2d's fixed cost per call is spread over more rows,
+# the scatter's cost is not.
 SCATTER_DENSITY = 0.15
+SCATTER_ROWS = 16
 
 
 def exact_bound(synapse: Any) -> int:
@@ -141,7 +148,7 @@ def product(synapse: Any, rows: np.ndarray) -> np.ndarray:
     """The wrapped register (m, n_out) int32 of an emulator `_Conv` for input rows (m, n_in)
     int8 (spikes, or an AnalogInput's payloads)."""
     plan = _plan(synapse)
-    if (plan.exact and not synapse.graded
+    if (plan.exact and not synapse.graded and len(rows) <= SCATTER_ROWS
             and np.count_nonzero(rows) <= SCATTER_DENSITY * rows.size):
         return _scatter(synapse, rows)
     if not plan.exact:
