@@ -290,8 +290,8 @@ def main(repeat: int, nets: list[str], batches: list[int], big_t: int) -> None:
             rows += r
             checks.append(f"{key}: {c}")
             print(table(r, batches), flush=True)
-    print(f"µs per sample-step, median of {repeat}; ratios: medians of the per-repeat ratios "
-          "(lower is better)\n")
+    print(f"µs per sample-step (lower is better), median of {repeat}; ratios: medians of the "
+          "per-repeat ratios\n")
     print(table(rows, batches))
     print("\nemulator vs Lava fixed_pt, spikes/u/v of every layer at every step: "
           + "; ".join(checks))
