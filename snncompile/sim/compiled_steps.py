@@ -106,6 +106,18 @@ class _Tables:
         self.names.append(name)
 
 
+def conv_scatter_tables(op: hw.Conv, in_shape: tuple, out_shape: tuple, in_last: bool = False,
+                        out_last: bool = False) -> tuple[list[int], np.ndarray, tuple]:
+    """What graph_kernel._conv_scatter reads of a Conv: its geometry (GEOM ints; in_last /
+    out_last: the source / target population is laid out channel-last), its kernel as
+    (C / groups, kH, kW, O) int64 (output channels innermost) and its taps by input position
+    (_reach). The stepwise loop's tables and conv_product's spike-by-spike product both use it."""
+    w = np.asarray(op.weight, np.int64)
+    geom = [*in_shape, *out_shape, *w.shape[2:], *op.stride, *op.padding, *op.dilation,
+            op.groups, int(in_last), int(out_last)]
+    return geom, np.ascontiguousarray(w.transpose(1, 2, 3, 0)), _reach(geom)
+
+
 def _reach(geom: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """A Conv's taps by input position, as graph_kernel._conv_scatter reads them: (ptr (H*W + 1,),
     pairs (2 * taps,)); the taps of position p = y * W + x are pairs[2 * ptr[p]:2 * ptr[p + 1]],
@@ -167,11 +179,10 @@ def _tables(g: Graph, syn: dict, source: dict[str, int], start: dict[str, int],
         common: dict[str, Any] = {"src": source[p], "tgt": start[q], "n_in": n_in,
                                   "n_out": n_out, "payload": rule.payload_max}
         if type(op) is hw.Conv:
-            w = np.asarray(op.weight, np.int64)
-            geom = [*shapes[p], *shapes[k], *w.shape[2:], *op.stride, *op.padding,
-                    *op.dilation, op.groups, int(p in perms), int(q in perms)]
-            tables.add(k, CONV, np.ascontiguousarray(w.transpose(1, 2, 3, 0)),
-                       fan_in=int(np.prod(w.shape[1:])), geom=geom, csr=_reach(geom), **common)
+            geom, taps, reach = conv_scatter_tables(op, shapes[p], shapes[k], p in perms,
+                                                    q in perms)
+            tables.add(k, CONV, taps, fan_in=int(np.prod(np.shape(op.weight)[1:])), geom=geom,
+                       csr=reach, **common)
         elif type(op) is hw.Sparse:
             indptr, indices, values = rule.wt
             fan_in = int(np.diff(np.asarray(op.indptr)).max(initial=0))

@@ -101,29 +101,22 @@ class _Plan:
 
 
 class _Scatter:
-    """One binary Conv's event-driven tables (graph_kernel.conv_rows): geometry, int32 kernel
-    (C / groups, kH, kW, O) flat, its taps by input position (compiled_steps._reach: ptr, then
-    pairs from `pairs`) and the size of the channel-last scratch row."""
+    """One binary Conv's event-driven tables (graph_kernel.conv_rows, from
+    compiled_steps.conv_scatter_tables): geometry, int32 kernel (C / groups, kH, kW, O) flat, its
+    taps by input position (ptr, then pairs from `pairs`) and the channel-last row's size."""
 
     def __init__(self, synapse: Any):
-        op = synapse.op
-        w = np.asarray(op.weight, np.int64)
-        out_shape = (len(w), *_out_size(synapse.in_shape, w.shape, op))
-        self.geom = np.array([*synapse.in_shape, *out_shape, *w.shape[2:], *op.stride,
-                              *op.padding, *op.dilation, op.groups, 0, 0], np.int64)
-        self.w = np.ascontiguousarray(w.transpose(1, 2, 3, 0).reshape(-1).astype(np.int32))
-        ptr, pairs = compiled_steps._reach([int(v) for v in self.geom])
+        out_shape = synapse.op.output_shape(synapse.in_shape)
+        geom, taps, (ptr, pairs) = compiled_steps.conv_scatter_tables(
+            synapse.op, tuple(synapse.in_shape), out_shape)
+        self.geom = np.array(geom, np.int64)
+        self.w = taps.astype(np.int32).reshape(-1)
         self.reach = np.concatenate([ptr, pairs])
         self.pairs = len(ptr)
         self.n_out = int(np.prod(out_shape))
 
 
 _SCATTER = IdentityCache(16)  # the last few Conv ops' tables (a run remakes its synapses)
-
-
-def _out_size(in_shape: tuple, w_shape: tuple, op: Any) -> tuple[int, int]:
-    return tuple((in_shape[1 + a] + 2 * op.padding[a] - op.dilation[a] * (w_shape[2 + a] - 1)
-                  - 1) // op.stride[a] + 1 for a in (0, 1))  # type: ignore[return-value]
 
 
 def _scatter(synapse: Any, rows: np.ndarray) -> np.ndarray:
