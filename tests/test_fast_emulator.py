@@ -69,6 +69,7 @@ def test_summed_spike_rows_equal_step_major(seed, monkeypatch):
     rng = np.random.default_rng(100 + seed)
     fused: list = []
     monkeypatch.setattr(fast, "SPIKE_SUM_SHARE", 1.0)
+    monkeypatch.setattr(fast, "SPIKE_SUM_SCAN", 0)
     monkeypatch.setattr(fast, "dense_lif_run", lambda *a: fused.append(a[0]) or
                         kernels.dense_lif_run(*a))
     for _ in range(20):  # until a graph has a layer the path takes (not every draw has one)
@@ -138,6 +139,7 @@ def test_summed_spike_rows_in_int16_and_int32():
     widths = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(fast, "SPIKE_SUM_SHARE", 1.0)
+        patch.setattr(fast, "SPIKE_SUM_SCAN", 0)
         patch.setattr(fast, "dense_lif_run", lambda *a: widths.append(a[5].dtype) or
                       kernels.dense_lif_run(*a))
         for density in (0.2, 0.8):

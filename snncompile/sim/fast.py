@@ -58,22 +58,33 @@ CONV_BLOCK_BYTES = 2**21
 # 52 (36-73) vs 55 (40-56); batch 64 and 256 keep CONV_BLOCK_BYTES: 36 vs 35, 34 vs 34.
 BLOCK_TEMPORARIES = {"dense": 1, "conv": 8}
 MIN_BLOCK_BYTES = 2**16
-# a Dense from a binary train is summed row by row (kernels.dense_lif_run) when its rows need
-# at most this share of the n_in row additions (min(active, silent) / n_in); else the int8
-# product over blocks. Measured, one layer 512 -> 256 at batch 64, CPU µs per sample-step:
-# summed 1.13 / blocks 1.51 at 1 % activity, 1.49 / 1.27 at 5 %, 2.08 / 1.33 at 10 %.
-# vs_peers' dense net at batch 64 (input 10 %, layer 1 fires 79 %, layer 2 99.5 %) keeps the
-# int8 product for layers 1 and 2: summed instead, whole net 1.7 (layer 1) and 2.9-3.0 (layer 2:
-# 108 of 512 rows a step) vs 1.4 µs CPU; the rows come from L2 (int16, 512 B each), the
-# product reuses its weights across a block's rows.
-# A summed-rows product on its own (numba, writing the block's int32 register for the
-# unchanged LIF kernel; active rows found with cttz on gathered 64-bit masks, int16 sums) lost
-# to the int8 product too, CPU µs per row in isolation: 128 -> 512 at 10 % 0.29 vs 0.20-0.26
-# (scan 0.04-0.08, 13 row additions 0.10-0.13, the register's write 0.065), whole net 1.41 vs
-# 1.36; 256 -> 10 at 99.5 % 0.108 vs 0.038; 512 -> 256 at 79 % 1.35 vs 0.40. torch._int_mm
-# runs near this core's VNNI peak; the row additions are bound by loading one 64-byte vector
-# per 32 columns of each picked row.
-SPIKE_SUM_SHARE = 0.04
+# a Dense from a binary train is summed row by row (kernels.dense_lif_run) when its rows' share
+# of the n_in row additions, min(active, silent) / n_in, is at most SPIKE_SUM_SHARE -
+# SPIKE_SUM_SCAN / n_out; else the int8 product over blocks. The scan of a row's n_in sources
+# costs about SPIKE_SUM_SCAN weight additions per source, paid once for all n_out outputs, so
+# narrow layers never pay (n_out <= 189). Fitted to the crossovers of one Dense -> LIF layer
+# (weights -60..79, int8 rows summed in int16 lanes; batch 64, T 500, random trains, CPU time,
+# summed and blocked alternating in one process, median of 9 ratios summed / blocked; load
+# 1.1-1.4): 128 -> 512 0.80 at 5 %, 0.95-0.98 at 10 %, 1.05 at 15 % (and 1.05 at 85-90 %);
+# 512 -> 256 0.72 at 2 %, 0.88-0.94 at 4 %, 1.09 at 6 %, 0.94 at 96 %; 256 -> 1024 0.85 at 14 %,
+# 1.04 at 18 %; 128 -> 128 1.18 at 1 %; int32 sums (a right shift) 128 -> 512 0.97 at 9 %,
+# 1.00 at 12 %. The rule's edges: 12 % (512 outputs), 5 % (256), 15.5 % (1024). On the
+# dense net (vs_peers, input 10 %, layer 1 fires 79 %, layer 2 99.5 %) layer 1 is summed,
+# a tie from batch 8: µs per sample-step inside the whole net, summed / blocked, alternating,
+# medians of 9 (15 at batch 1): batch 1 0.54 / 0.62, 8 0.462 / 0.462, 64 0.472 / 0.455, 256
+# 0.480 / 0.475. Layers 2 and 3 are not; the 10-neuron layer 3 (99.5 %) summed / narrow_lif:
+# batch 8 0.115 / 0.095, 64 0.109 / 0.081, 256 0.114 / 0.073. Before issue 19 the sums ran in
+# int64 lanes (numba's int16 + int16) and the rule was 4 %.
+SPIKE_SUM_SHARE = 0.19
+SPIKE_SUM_SCAN = 36
+# ... and a population narrower than one vector (narrow_lif.LANES) of at most
+# SPIKE_SUM_FEW_SAMPLES samples (fewer than narrow_lif takes: its register would be blocked) is
+# summed where the wanted sources are rare enough for _spike_sum's word scan (SPIKE_SUM_RARE).
+# vs_peers' 10-neuron layer (256 sources at 99.5 %), µs per sample-step inside the whole net,
+# summed / blocked, alternating, medians of 15: batch 1 0.130 / 0.189, 2 0.132 / 0.145, 4
+# 0.110 / 0.102.
+SPIKE_SUM_RARE = 1 / 32
+SPIKE_SUM_FEW_SAMPLES = 2
 
 
 def applicable(g: Graph, strict: bool, initial_state: Any) -> bool:
@@ -126,7 +137,8 @@ def _spike_sums(g: Graph, name: str, syn: dict, trains: dict) -> tuple | None:
     by one Dense from one binary source (a LIF or the SpikeInput) whose rows are cheaper summed
     than multiplied: the share of row additions, min(active, silent) / n_in, estimated on about
     256 of its rows (a whole-sample count: per-row counts cost more than the choice saves at
-    batch 1), is at most SPIKE_SUM_SHARE."""
+    batch 1), is at most SPIKE_SUM_SHARE - SPIKE_SUM_SCAN / n_out, or at most SPIKE_SUM_RARE
+    for a population narrower than narrow_lif's lanes in a run of a few samples."""
     preds = g.predecessors(name)
     if len(preds) != 1 or type(syn[preds[0]]).__name__ != "_Dense" or syn[preds[0]].graded:
         return None
@@ -143,7 +155,10 @@ def _spike_sums(g: Graph, name: str, syn: dict, trains: dict) -> tuple | None:
     sample = np.ascontiguousarray(flat[::max(1, len(flat) // 256)])
     density = np.count_nonzero(sample) / max(1, sample.size)
     # min(density, 1 - density) bounds the mean of min(active, silent) / n_in from above
-    return (*rows, train) if min(density, 1 - density) <= SPIKE_SUM_SHARE else None
+    share, n_out = min(density, 1 - density), rows[0].shape[1]
+    few = n_out < narrow_lif.LANES and len(train) <= SPIKE_SUM_FEW_SAMPLES
+    pays = share <= SPIKE_SUM_SHARE - SPIKE_SUM_SCAN / n_out or few and share <= SPIKE_SUM_RARE
+    return (*rows, train) if pays else None
 
 
 def _folded_shift(syn: dict, preds: list[str]) -> int:

@@ -70,3 +70,44 @@ def compiled():
 
     inline = numba.njit(cache=True, nogil=True, inline="always")
     return inline(wrap32), inline(decay), wide_vectors_intrinsic
+
+
+def lane_add(acc, x):
+    """acc + x in acc's own integer type, wrapping (x, as wide or narrower, sign-extended)."""
+    return acc + x
+
+
+def lane_sub(acc, x):
+    """acc - x in acc's own integer type, wrapping (as lane_add)."""
+    return acc - x
+
+
+@functools.cache
+def compiled_lane_ops():
+    """(lane_add, lane_sub) as numba intrinsics for kernels to inline. numba types int16 + int16
+    (and int32 + int16) as int64 and LLVM keeps the widening, so a summed row of int16 weights
+    ran in 4 int64 lanes per 256-bit vector (`vpaddq` ymm); these emit the add or sub on acc's
+    own type, so kernels._spike_sum runs in 32 int16 lanes (`vpaddw` / `vpsubw` zmm, with
+    wide_vectors) or 16 int32 lanes (`vpmovsxwd` then `vpaddd`), as its inspect_asm shows."""
+    from numba.core import types
+    from numba.extending import intrinsic
+
+    def lane_op(name: str):
+        def typer(typingctx, acc, x):
+            if not (isinstance(acc, types.Integer) and isinstance(x, types.Integer)
+                    and x.bitwidth <= acc.bitwidth):
+                return None
+
+            def codegen(context, builder, signature, args):
+                value = args[1]
+                if x.bitwidth < acc.bitwidth:
+                    wide = context.get_value_type(acc)
+                    value = (builder.sext if x.signed else builder.zext)(value, wide)
+                return getattr(builder, name)(args[0], value)
+
+            return acc(acc, x), codegen
+
+        typer.__name__ = f"lane_{name}"
+        return intrinsic(typer)
+
+    return lane_op("add"), lane_op("sub")

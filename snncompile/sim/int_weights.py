@@ -69,21 +69,30 @@ class IntWeights:
 
     @functools.cached_property
     def spike_rows(self) -> tuple[np.ndarray, np.ndarray, int] | None:
-        """For kernels.dense_lif_run: (w >> shift).T (n_in, n_out) as int16 (int32 if it needs),
-        its column sums and the register's shift; None where an int32 sum could overflow
-        (n_in * max |w >> shift| >= 2^31) or the int8 form is missing. The sums are int16 (the
-        kernel then sums in int16 lanes, wrapped: only the final sum must fit) when every sum
-        fits int16 and the shift is one the LIF kernel applies (0 <= left < 26), else int32."""
+        """For kernels.dense_lif_run: (w >> shift).T (n_in, n_out) as int8 or int16 (the
+        narrowest that holds it: the rows are read from L2; int32 if it needs),
+        its column sums and the register's shift; None where an int32 sum could overflow or the
+        int8 form is missing. The sums are int16 (the kernel then sums in int16 lanes, wrapped:
+        only the final sum must fit) when every sum fits int16 and the shift is one the LIF
+        kernel applies (0 <= left < 26), else int32. A binary row's sum of column j lies between
+        the sum of its negative and of its positive weights (`reach`, the bound used): the dense
+        net's 512 -> 256 weights (-60..79) reach 13,151, under 2^15, where fan-in times the
+        largest |w| (40,448) did not."""
         if self.q is None:
             return None
         rows = self.q.numpy().astype(np.int32) + self.offset
-        peak = int(np.abs(rows).max(initial=0))
-        if peak * self.n_in >= 2**31:
+        positive = np.maximum(rows, 0).sum(axis=0, dtype=np.int64)
+        negative = np.minimum(rows, 0).sum(axis=0, dtype=np.int64)
+        reach = max(int(positive.max(initial=0)), -int(negative.min(initial=0)))
+        if reach >= 2**31:
             return None
         left = self.shift + self.e
-        if peak < 2**15:
-            rows = rows.astype(np.int16)
-        narrow = peak * self.n_in < 2**15 and 0 <= left < 26
+        low, high = int(rows.min(initial=0)), int(rows.max(initial=0))
+        for narrower in (np.int8, np.int16):  # the kernel sign-extends them to the sums' width
+            if np.iinfo(narrower).min <= low and high <= np.iinfo(narrower).max:
+                rows = rows.astype(narrower)
+                break
+        narrow = reach < 2**15 and 0 <= left < 26
         total = rows.sum(axis=0, dtype=np.int32)
         return rows, total.astype(np.int16) if narrow else total, left
 
