@@ -235,8 +235,8 @@ def _run_summed(layer: _Layer, sums: tuple) -> None:
     words = (src.view(np.uint64) if src.shape[2] % 8 == 0 and src.flags.c_contiguous
              else np.zeros((0, 0, 0), np.uint64))
     acc = np.empty(layer.s.shape[2], sums[1].dtype)  # the sums' width (IntWeights.spike_rows)
-    dense_lif_run(src, words, *sums[:3], acc, neuron.u, neuron.v, neuron.s_prev, neuron.Du,
-                  neuron.Dv, neuron.vth, neuron.bias, neuron.reset, neuron.interval,
+    dense_lif_run(src, words, *sums[:3], acc, neuron.u, neuron.v, neuron.s_prev,
+                  *neuron.factors, neuron.vth, neuron.bias, neuron.reset, neuron.interval,
                   neuron.phase, 1, layer.s, layer.u_rec, layer.v_rec, layer.counts, None)
 
 

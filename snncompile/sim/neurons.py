@@ -11,7 +11,7 @@ import numpy as np
 from snncompile.ir import hw_ops as hw
 from snncompile.sim.fixed import U_MAX, V_MAX, Event, decay, wrap
 from snncompile.sim.identity_cache import IdentityCache
-from snncompile.sim.kernels import NO_RECORD, RESETS, lif_run, per_neuron
+from snncompile.sim.kernels import NO_RECORD, RESETS, lif_run, per_neuron, single_factors
 from snncompile.sim.lava_params import effective_bias
 
 
@@ -53,6 +53,7 @@ class _LIF:
         self.name, self.op = name, op
         self.u, self.v = initial_uv(op, batch, init)
         self.bias, self.Du, self.Dv, self.vth = _lif_constants(op, self.u.shape[1])
+        self.factors = single_factors(self.Du, self.Dv)  # (du, dv) for the kernels
         self.s_prev = np.zeros(self.u.shape, np.int8)  # "subtract_next": the pending subtraction
         self.reset = RESETS[op.reset]
         self.interval = int(op.reset_interval)
@@ -63,7 +64,7 @@ class _LIF:
             up: int = 6, events: np.ndarray | None = None) -> None:
         """kernels.lif_run on this population's state (the batch rows `rows`); events None
         leaves the u wraps and v saturations uncounted."""
-        lif_run(a, lag, up, self.u[rows], self.v[rows], self.s_prev[rows], self.Du, self.Dv,
+        lif_run(a, lag, up, self.u[rows], self.v[rows], self.s_prev[rows], *self.factors,
                 self.vth, self.bias, self.reset, self.interval, self.phase, t0, spikes, u_rec,
                 v_rec, counts, events)
 
