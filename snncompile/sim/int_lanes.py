@@ -1,6 +1,7 @@
 """The int32 lane arithmetic every emulator kernel inlines: Lava's int32 wrap (`wrap32`), the
-split 36-bit decay product (`decay`) and the 512-bit vector request (`wide_vectors`), for
-kernels.py, batched_steps.py and narrow_lif.py. Their numba cache is keyed on the contents of all
+split 36-bit decay product (`decay`), the 512-bit vector request (`wide_vectors`) and sums in
+a narrow accumulator's own lanes (`lane_add`, `lane_sub`), for kernels.py, batched_steps.py
+and narrow_lif.py. Their numba cache is keyed on the contents of all
 kernel files together (numba_cache.py), so a change here recompiles every kernel that inlines it.
 """
 

@@ -3,7 +3,7 @@ fused with a summed Dense (`dense_lif_run`), and the LIF row the other kernels i
 loop of a whole recurrent graph is graph_kernel.py's). The int8 synapse products are in
 int_weights.py.
 
-The int32 lane arithmetic they inline (wrap32, decay, wide_vectors) is int_lanes.py's; their
+The lane arithmetic they inline (wrap32, decay, wide_vectors, lane_add) is int_lanes.py's; their
 numba cache is keyed on all kernel files together (numba_cache.py).
 
 `lif_run` is the one implementation of Lava's fixed-point LIF update (spec §1.1/§1.2, the rule
@@ -159,7 +159,11 @@ def _spike_sum(row, words, w, total, acc, picked):
     layer: 64 KiB as int8, 128 KiB as int16), so int8 rows pay. CPU µs per sample-step of that
     layer's scan and sums alone, batch 64, alternating in one process: at 10 % (13 rows) int8
     0.197, int16 0.259, torch._int_mm's product 0.201; at 90 % int8 rows added and taken from
-    total once 0.199, each row subtracted from total 0.326 (_int_mm 0.238).
+    total once 0.199, each row subtracted from total 0.326 (_int_mm 0.238). The whole fused
+    kernel (LIF included), old int64 lanes + int16 rows / int16 lanes + int16 rows / int16
+    lanes + int8 rows: 10 % 0.636 / 0.562 / 0.484, 90 % 0.735 / 0.568 / 0.464; 512 -> 256
+    at 79 % 1.75 / 1.52 / 1.17 (alternating in one process, medians of 9): the lanes (and at
+    90 % the single subtraction) 12-23 %, the int8 rows a further 14-23 %.
 
     words: the row as (n_in / 8,) uint64 when n_in is a multiple of 8 (else empty): the count
     then reads eight sources at a time, and where the wanted sources are rare (at most one in
