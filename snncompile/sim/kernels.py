@@ -46,7 +46,7 @@ def _lif_row(a, u, v, s_prev, du, dv, vth, bias, reset, spikes, up=6, events=Tru
     is one more int32 sum in the vector loop, so run_emulator need not pass over the train.
     events: a constant False (the fast path, which reports no strict events) leaves the wraps
     and saturations uncounted (0): four vector operations fewer per neuron, about 17 % of
-    the loop. du, dv: the decay factors, per neuron ((n,) arrays) or one integer each for the
+    the loop. du, dv: the decay factors, per neuron ((n,) arrays) or one value each for the
     whole population (0-d arrays, single_factors), read once into a register: ns per
     neuron-step on 64 x 500 x 512, alternating in one process, two runs, per-neuron arrays ->
     0-d: reset zero 0.457/0.529 -> 0.448/0.505, subtract 0.505/0.462 -> 0.447/0.433,
@@ -107,7 +107,7 @@ def _lif_run(a, lag, up, u, v, s_prev, du, dv, vth, bias, reset, interval, phase
     up: 6 (the u update's a << 6), or 6 + k for an int32 register still to be shifted left by k
     (wrap32(wrap32(a << k) << 6) = wrap32(a << (6 + k)): the shift folded into this loop), k < 26.
     u, v: (batch, n) int64 state, s_prev (batch, n) int8 the last step's spikes, updated in
-    place. du, dv (decay factors 4096 - ..): (n,) int64, or integers (single_factors); vth
+    place. du, dv (decay factors 4096 - ..): (n,) int64, or 0-d arrays (single_factors); vth
     (<< 6), bias (effective): (n,) int64. reset: 0
     zero, 1 subtract, 2 subtract_next (RESETS). interval, phase: the LIFReset schedule (interval
     0: none), tested on the hw step t0 + t. spikes: (batch, steps, n) int8 out. u_rec, v_rec:
