@@ -104,6 +104,7 @@ def test_every_kernel_is_cached_under_the_kernel_set_stamp():
 
     dispatchers = [*kernels._compiled(), graph_kernel._compiled(), batched_steps._compiled(),
                    narrow_lif._compiled(), *int_lanes.compiled()[:2], graph_kernel._conv_scatter,
+                   graph_kernel._conv_scatter_planes, graph_kernel._add_taps,
                    graph_kernel._atrlif_row, kernels._lif_row]
     for dispatcher in dispatchers:  # made, not compiled: their locators are chosen already
         locator = dispatcher._cache._impl.locator
