@@ -144,3 +144,19 @@ def test_float32_integers_cast_to_int32_in_their_own_bytes():
     out = conv_product._as_int32(flat)
     assert out.dtype == np.int32 and np.shares_memory(out, flat)
     np.testing.assert_array_equal(out, values)
+
+
+def test_plan_is_reused_per_op_and_remade_for_other_payloads():
+    """_plan caches by op (a run remakes its synapses), keyed also on what the plan reads of
+    the synapse: a graded synapse of the same op gets its own plan, not the binary one's."""
+    op = hw.Conv(weight=np.array([[[[40000, -40000]]]]))
+    first = _Conv("c", op, (1, 1, 2), op.output_shape((1, 1, 2)), 1)
+    again = _Conv("c", op, (1, 1, 2), op.output_shape((1, 1, 2)), 1)
+    graded = _Conv("c", op, (1, 1, 2), op.output_shape((1, 1, 2)), 1)
+    graded.payload_max, graded.graded = 127, True
+    assert conv_product._plan(again) is conv_product._plan(first)
+    assert conv_product._plan(first).exact  # 40000 x 1 < 2^23
+    assert not conv_product._plan(graded).exact  # 80000 x 127 >= 2^23: the wrapping path
+    rows = np.array([[127, -127]], np.int8)
+    np.testing.assert_array_equal(conv_product.product(graded, rows),
+                                  numpy_conv(rows, op, (1, 1, 2)))
