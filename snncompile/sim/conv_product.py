@@ -18,11 +18,10 @@ next Conv by lowering: the NIR-paper CNN's 6 x 6 stride-2 kernel is a 2 x 2 sum 
 integers. Its partial sums stay within the same bound (a pooled value is at most f^2 payloads,
 and the small kernel's weight sums are the big one's divided by f^2).
 
-A binary Conv's small sparse block (at most SCATTER_ROWS rows, at most SCATTER_DENSITY of its
-inputs spike) whose sums stay under 2^23 is summed spike by spike instead (graph_kernel.conv_rows:
-compiled_steps' tap tables, channel-last 8-lane adds, one transposed copy per row): no float32
-temporaries and no conv2d call, whose fixed cost dominated the small blocks of a batch-1 run
-(fast.block_budget).
+A binary Conv's sparse block (at most SCATTER_DENSITY of its inputs spike) whose sums stay under
+2^23 is summed spike by spike instead (graph_kernel.conv_rows: compiled_steps' tap tables,
+channel-last 8-lane adds, one transposed copy per row): no float32 temporaries and no conv2d
+call, whose fixed cost dominated the small blocks of a batch-1 run (fast.block_budget).
 
 The plan (bound, float32 kernel, pool factors) is made once per synapse, not per block of rows.
 tests/test_conv_product.py compares `product` with an int64 numpy convolution on random convs
@@ -51,9 +50,13 @@ EXACT_FLOAT32 = 2**23  # |partial sums| below this: float32 exact and no 24-bit 
 # same process alternating, medians of 5, load about 1), whole CNN: batch 1 (blocks of 6-9 rows)
 # 55.6 vs 71.1; batch 4 (33-36 rows) 46.9 vs 44.8; batch 8 (33-71) 58.0 vs 46.5; batch 16 and 64
 # (105) 51.1 vs 38.8 and 52.8 vs 41.9: conv2d's fixed cost per call is spread over more rows,
-# the scatter's cost is not.
+# the scatter's cost is not; so it ran only on blocks of at most 16 rows. Since the scatter
+# gathers each plane's spikes branch-free (graph_kernel._conv_scatter_planes, a third less per
+# row) it wins on blocks of any size: whole CNN, CPU µs per sample-step, at most 16 rows /
+# any, alternating in one process, medians of 21 (9 at 256, 31 at 64): batch 2 71.9 / 49.9,
+# 4 40.1 / 30.0, 8 39.9 / 31.7, 16 35.2 / 30.2, 64 34.3 / 30.3, 256 36.6 / 32.1 (batch 1's
+# blocks have 6-9 rows: unchanged).
 SCATTER_DENSITY = 0.15
-SCATTER_ROWS = 16
 
 
 def exact_bound(synapse: Any) -> int:
@@ -150,7 +153,7 @@ def product(synapse: Any, rows: np.ndarray) -> np.ndarray:
     """The wrapped register (m, n_out) int32 of an emulator `_Conv` for input rows (m, n_in)
     int8 (spikes, or an AnalogInput's payloads)."""
     plan = _plan(synapse)
-    if (plan.exact and not synapse.graded and len(rows) <= SCATTER_ROWS
+    if (plan.exact and not synapse.graded
             and np.count_nonzero(rows) <= SCATTER_DENSITY * rows.size):
         return _scatter(synapse, rows)
     if not plan.exact:
