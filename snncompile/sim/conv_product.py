@@ -149,13 +149,20 @@ def _plan(synapse: Any) -> _Plan:
     return plan
 
 
-def product(synapse: Any, rows: np.ndarray) -> np.ndarray:
+def product(synapse: Any, rows: np.ndarray, conv2d_rows: int | None = None) -> np.ndarray:
     """The wrapped register (m, n_out) int32 of an emulator `_Conv` for input rows (m, n_in)
-    int8 (spikes, or an AnalogInput's payloads)."""
+    int8 (spikes, or an AnalogInput's payloads). Rows not summed spike by spike go to conv2d
+    (or the wrapping float64 conv) in parts of at most conv2d_rows (None: all at once), so
+    their temporaries stay within fast.block_budget's "conv2d" bytes."""
     plan = _plan(synapse)
     if (plan.exact and not synapse.graded
             and np.count_nonzero(rows) <= SCATTER_DENSITY * rows.size):
         return _scatter(synapse, rows)
+    if conv2d_rows is not None and len(rows) > conv2d_rows:
+        out = np.empty((len(rows), synapse.register.shape[1]), np.int32)
+        for i in range(0, len(rows), conv2d_rows):
+            out[i:i + conv2d_rows] = product(synapse, rows[i:i + conv2d_rows])
+        return out
     if not plan.exact:
         synapse.receive(rows, 0, None)  # row-wise, float64, with the 24-bit wrap
         return synapse.register.astype(np.int32)

@@ -56,7 +56,15 @@ CONV_BLOCK_BYTES = 2**21
 # 16 and 32 read as 8 (MIN_BLOCK_BYTES binds). CPU µs per sample-step, 4 vs 8, one thread,
 # alternating in one process, medians of 5 (range): batch 1 62 (57-71) vs 79 (72-83), batch 8
 # 52 (36-73) vs 55 (40-56); batch 64 and 256 keep CONV_BLOCK_BYTES: 36 vs 35, 34 vs 34.
-BLOCK_TEMPORARIES = {"dense": 1, "conv": 8}
+# Since conv_product sums sparse blocks spike by spike at any size (its int32 register the only
+# wide temporary), "conv" sizes a Conv-fed block and "conv2d" the parts of it that conv_product
+# sends to conv2d (denser or graded blocks: the 8 arrays above). NIR CNN batch 1, "conv" 8 / 4
+# / 2 / 1: CPU µs per sample-step alternating in one process, medians of 101, 40.6 / 37.8 /
+# 36.1 / 35.6, again 42.7 / 39.9 / 37.0 / -; peak RSS rise over the run's bytes (emulator_memory
+# --one cnn,1,100) 1.19x / 1.43x / 1.62x / 2.01x; 4 (1.37x on the final code, 1.31x at T 300)
+# keeps a margin under the 2x bar. Batch 2 to 8: 0.97-1.01 of "conv" 8 (alternating, medians
+# of 31).
+BLOCK_TEMPORARIES = {"dense": 1, "conv": 4, "conv2d": 8}
 MIN_BLOCK_BYTES = 2**16
 # a Dense from a binary train is summed row by row (kernels.dense_lif_run) when its rows' share
 # of the n_in row additions, min(active, silent) / n_in, is at most SPIKE_SUM_SHARE -
@@ -107,14 +115,16 @@ def _rows(srcs: list[np.ndarray], lo: int, hi: int) -> np.ndarray:
     return np.ascontiguousarray(both).reshape(-1, both.shape[2])
 
 
-def _product(synapse: Any, rows: np.ndarray) -> np.ndarray:
-    """A row-wise synapse's wrapped register (m, n_out) int32 for spike rows (m, n_src) int8."""
+def _product(synapse: Any, rows: np.ndarray, conv2d_rows: int | None) -> np.ndarray:
+    """A row-wise synapse's wrapped register (m, n_out) int32 for spike rows (m, n_src) int8;
+    a Conv's conv2d runs on parts of at most conv2d_rows rows (None: all at once)."""
     if type(synapse).__name__ == "_Conv":
-        return conv_product.product(synapse, rows)
+        return conv_product.product(synapse, rows, conv2d_rows)
     return synapse.product(rows)
 
 
-def _register(synapse: Any, srcs: list[np.ndarray], s0: int, s1: int) -> np.ndarray:
+def _register(synapse: Any, srcs: list[np.ndarray], s0: int, s1: int,
+              conv2d_rows: int | None = None) -> np.ndarray:
     """The synapse's a_out register (batch, s1 - s0, n_out) int32 after source steps s0..s1 - 1
     (0-based; steps before 0 send nothing) of its sources (batch, steps, n_src) int8: what its
     neurons read one step later. A DelayDense adds source step t - k for its delay-k weights."""
@@ -122,12 +132,14 @@ def _register(synapse: Any, srcs: list[np.ndarray], s0: int, s1: int) -> np.ndar
     n_out = synapse.register.shape[1]
     groups = synapse.groups if type(synapse).__name__ == "_DelayDense" else [(0, synapse)]
     if len(groups) == 1 and groups[0][0] == 0 and s0 >= 0:  # the common case: no padding
-        return _product(groups[0][1], _rows(srcs, s0, s1)).reshape(batch, s1 - s0, n_out)
+        return _product(groups[0][1], _rows(srcs, s0, s1), conv2d_rows).reshape(
+            batch, s1 - s0, n_out)
     out = np.zeros((batch, s1 - s0, n_out), np.int32)
     for k, part in groups:
         lo, hi = max(s0 - k, 0), s1 - k
         if lo < hi:
-            acc = _product(part, _rows(srcs, lo, hi)).reshape(batch, hi - lo, n_out)
+            acc = _product(part, _rows(srcs, lo, hi), conv2d_rows).reshape(batch, hi - lo,
+                                                                            n_out)
             out[:, lo + k - s0:] += acc  # int32 wraps, as the ring's wrap32 does
     return out
 
@@ -173,10 +185,11 @@ def _folded_shift(syn: dict, preds: list[str]) -> int:
     return left if 0 <= left < 26 else 0
 
 
-def block_budget(conv: bool, held: int) -> int:
-    """The bytes of a block's widest temporary: CONV_BLOCK_BYTES or BLOCK_BYTES, at most the
-    `held` bytes of the run's spike trains over BLOCK_TEMPORARIES, at least MIN_BLOCK_BYTES."""
-    cap, kind = (CONV_BLOCK_BYTES, "conv") if conv else (BLOCK_BYTES, "dense")
+def block_budget(kind: str, held: int) -> int:
+    """The bytes of a block's widest temporary (kind a key of BLOCK_TEMPORARIES): BLOCK_BYTES for
+    "dense", else CONV_BLOCK_BYTES, at most the `held` bytes of the run's spike trains over
+    BLOCK_TEMPORARIES[kind], at least MIN_BLOCK_BYTES."""
+    cap = BLOCK_BYTES if kind == "dense" else CONV_BLOCK_BYTES
     return min(cap, max(MIN_BLOCK_BYTES, held // BLOCK_TEMPORARIES[kind]))
 
 
@@ -247,8 +260,12 @@ def _run_blocked(g: Graph, layer: _Layer, syn: dict, trains: dict, record: bool)
     batch, steps, n = s.shape
     conv_in = [trains[q].shape[2] for p in preds for q in g.predecessors(p)
                if type(syn[p]).__name__ == "_Conv"]
-    budget = block_budget(bool(conv_in), _held_bytes(g, batch, steps))
-    samples, span = _blocks(batch, steps, [n, *conv_in], budget)
+    held = _held_bytes(g, batch, steps)
+    samples, span = _blocks(batch, steps, [n, *conv_in],
+                            block_budget("conv" if conv_in else "dense", held))
+    # the rows conv_product may send to conv2d at once: the "conv2d" budget (at least 8, as
+    # _blocks' least span)
+    conv2d_rows = max(8, block_budget("conv2d", held) // (4 * max([n, *conv_in])))
     fold = _folded_shift(syn, preds)
     # the one Dense's products (fold) go into one register reused block after block, still in
     # cache for the product and the kernel: vs_peers' dense net at batch 64, CPU µs per
@@ -274,7 +291,7 @@ def _run_blocked(g: Graph, layer: _Layer, syn: dict, trains: dict, record: bool)
                                                    out=None if register is None else register[:m])
                     r = r.reshape(len(srcs[0]), s1 - s0, n)
                 else:
-                    r = _register(syn[p], srcs, s0, s1)
+                    r = _register(syn[p], srcs, s0, s1, conv2d_rows)
                 if a.shape[1] == 0:
                     a = r
                 else:
