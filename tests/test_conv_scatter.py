@@ -78,3 +78,20 @@ def test_product_picks_scatter_only_for_sparse_binary_exact_blocks(monkeypatch):
     syn.graded, syn.payload_max = True, 1  # graded payloads: conv2d even when sparse
     conv_product.product(syn, sparse)
     assert calls == [5, 200]
+
+
+@pytest.mark.parametrize("density", [0.0, 0.03, 0.3, 1.0])
+def test_scatter_by_words_equals_numpy(density):
+    """Planes of a multiple of 8 positions gather their non-zero uint64 words first
+    (graph_kernel._conv_scatter_planes): 16 and 8 output channels (two and one vector adds per
+    tap), 3 channels (the scalar loop), silent and full rows among them."""
+    rng = np.random.default_rng(int(density * 100))
+    for c_out, stride in ((16, 1), (8, 2), (3, 1)):
+        in_shape = (4, 8, 6)
+        op = hw.Conv(weight=rng.integers(-300, 300, (c_out, 4, 3, 3)), stride=(stride, stride),
+                     padding=(1, 1), dilation=(1, 1), groups=1)
+        syn = _Conv("c", op, in_shape, op.output_shape(in_shape), 1)
+        rows = (rng.random((5, 4 * 8 * 6)) < density).astype(np.int8)
+        rows[2] = 0
+        got = conv_product._scatter(syn, rows)
+        np.testing.assert_array_equal(got, numpy_conv(rows, op, in_shape), err_msg=str(op))
