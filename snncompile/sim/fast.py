@@ -23,6 +23,7 @@ path with the RTL.
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -106,6 +107,13 @@ def applicable(g: Graph, strict: bool, initial_state: Any) -> bool:
                    for p in g.predecessors(n)):
                 return False
     return True
+
+
+def _size(shape: tuple) -> int:
+    """The number of elements of a shape: math.prod, where np.prod took about 5 µs a call
+    (some 45 calls a run; the NIR-paper CNN at batch 1, T 100, CPU µs per sample-step, np.prod
+    / math.prod alternating in one process, medians of 101: 30.6 / 28.7)."""
+    return int(math.prod(shape))
 
 
 def _rows(srcs: list[np.ndarray], lo: int, hi: int) -> np.ndarray:
@@ -195,7 +203,7 @@ def block_budget(kind: str, held: int) -> int:
 
 def _held_bytes(g: Graph, batch: int, steps: int) -> int:
     """The run's int8 spike trains: the input's and every population's (batch x steps each)."""
-    return batch * steps * sum(int(np.prod(g.shapes[m]))
+    return batch * steps * sum(_size(g.shapes[m])
                                for m in [*g.inputs, *g.of_kind("neuron")])
 
 
@@ -225,7 +233,7 @@ def _path(g: Graph, name: str, syn: dict, trains: dict, batch: int, record: bool
     no conv), "summed" (kernels.dense_lif_run, with _spike_sums' weights and train) or
     "blocked" (products over blocks, then kernels.lif_run)."""
     preds = g.predecessors(name)
-    n = int(np.prod(g.shapes[name]))
+    n = _size(g.shapes[name])
     if narrow_lif.chosen(n, batch, record) and all(
             type(syn[p]).__name__ != "_Conv" for p in preds):  # a conv's temporaries: blocks
         return "narrow", None
@@ -309,7 +317,7 @@ def simulate_layers(g: Graph, x: np.ndarray, steps: int, record: bool, syn: dict
     (in_name,) = g.inputs
     batch, steps_in = x.shape[:2]
     shapes = g.shapes
-    train = np.empty((batch, steps, int(np.prod(x.shape[2:]))), np.int8)
+    train = np.empty((batch, steps, _size(x.shape[2:])), np.int8)
     n_in = min(steps_in, steps)
     train[:, :n_in] = x[:, :n_in].reshape(batch, n_in, train.shape[2])
     train[:, n_in:] = 0
@@ -318,7 +326,7 @@ def simulate_layers(g: Graph, x: np.ndarray, steps: int, record: bool, syn: dict
     for name in g.schedule:
         if name not in lif:
             continue
-        n = int(np.prod(shapes[name]))
+        n = _size(shapes[name])
         layer = _Layer(lif[name], g.predecessors(name), np.empty((batch, steps, n), np.int8),
                        np.empty((batch, steps, n), np.int32) if record else NO_RECORD,
                        np.empty((batch, steps, n), np.int32) if record else NO_RECORD,
