@@ -1,4 +1,4 @@
-"""conv_product's spike-by-spike Conv product (_scatter, graph_kernel.conv_rows) against the int64
+"""conv_product's spike-by-spike Conv product (_scatter, conv_scatter.conv_rows) against the int64
 numpy convolution of test_conv_product and against torch's conv2d path: random binary convs
 (strides, padding, dilation, groups, 8-channel vector groups and short scalar ones, sum-pool
 folded kernels), and which path `product` picks by the block's spike share."""
@@ -83,7 +83,7 @@ def test_product_picks_scatter_only_for_sparse_binary_exact_blocks(monkeypatch):
 @pytest.mark.parametrize("density", [0.0, 0.03, 0.3, 1.0])
 def test_scatter_by_words_equals_numpy(density):
     """Planes of a multiple of 8 positions gather their non-zero uint64 words first
-    (graph_kernel._conv_scatter_planes): 16 and 8 output channels (two and one vector adds per
+    (conv_scatter._conv_scatter_planes): 16 and 8 output channels (two and one vector adds per
     tap), 3 channels (the scalar loop), silent and full rows among them."""
     rng = np.random.default_rng(int(density * 100))
     for c_out, stride in ((16, 1), (8, 2), (3, 1)):

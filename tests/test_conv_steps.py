@@ -1,4 +1,4 @@
-"""The compiled step loop's Conv paths (sim/compiled_steps.py, graph_kernel._conv_scatter) equal the
+"""The compiled step loop's Conv paths (sim/compiled_steps.py, conv_scatter._conv_scatter) equal the
 Python stepwise loop bit for bit on random conv graphs whose channel groups are whole 8-lane
 vectors (the vector-add path: 8, 16 or 24 output channels per group) or not (the scalar path),
 with int32 and int64 (wide) sums, binary spikes and analog payloads, channel-last populations

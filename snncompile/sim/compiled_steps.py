@@ -51,7 +51,7 @@ NEURONS = (hw.LIF, hw.ATRLIF)
 SYNAPSES = (hw.Dense, hw.DelayDense, hw.Sparse, hw.Conv)
 INT32_SUMS = 2**31  # |w| * fan-in * payload below this: int32 weights and sums, else int64
 DENSE, SPARSE, CONV = 0, 1, 2  # the loop's synapse kinds
-GEOM = 17  # a Conv's geometry fields (graph_kernel._conv_scatter)
+GEOM = 17  # a Conv's geometry fields (conv_scatter._conv_scatter)
 
 
 def applicable(g: Graph) -> bool:
@@ -108,7 +108,7 @@ class _Tables:
 
 def conv_scatter_tables(op: hw.Conv, in_shape: tuple, out_shape: tuple, in_last: bool = False,
                         out_last: bool = False) -> tuple[list[int], np.ndarray, tuple]:
-    """What graph_kernel._conv_scatter reads of a Conv: its geometry (GEOM ints; in_last /
+    """What conv_scatter._conv_scatter reads of a Conv: its geometry (GEOM ints; in_last /
     out_last: the source / target population is laid out channel-last), its kernel as
     (C / groups, kH, kW, O) int64 (output channels innermost) and its taps by input position
     (_reach). The stepwise loop's tables and conv_product's spike-by-spike product both use it."""
@@ -119,7 +119,7 @@ def conv_scatter_tables(op: hw.Conv, in_shape: tuple, out_shape: tuple, in_last:
 
 
 def _reach(geom: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """A Conv's taps by input position, as graph_kernel._conv_scatter reads them: (ptr (H*W + 1,),
+    """A Conv's taps by input position, as conv_scatter._conv_scatter reads them: (ptr (H*W + 1,),
     pairs (2 * taps,)); the taps of position p = y * W + x are pairs[2 * ptr[p]:2 * ptr[p + 1]],
     each (output offset (oy * OW + ox) * O, kernel offset (ky * kW + kx) * O), in (ky, kx)
     order: an input at (y, x) reaches output (oy, ox) through tap (ky, kx) when

@@ -19,7 +19,7 @@ integers. Its partial sums stay within the same bound (a pooled value is at most
 and the small kernel's weight sums are the big one's divided by f^2).
 
 A binary Conv's sparse block (at most SCATTER_DENSITY of its inputs spike) whose sums stay under
-2^23 is summed spike by spike instead (graph_kernel.conv_rows: compiled_steps' tap tables,
+2^23 is summed spike by spike instead (conv_scatter.conv_rows: compiled_steps' tap tables,
 channel-last 8-lane adds, one transposed copy per row): no float32 temporaries and no conv2d
 call, whose fixed cost dominated the small blocks of a batch-1 run (fast.block_budget).
 
@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from snncompile.sim import compiled_steps, graph_kernel
+from snncompile.sim import compiled_steps, conv_scatter
 from snncompile.sim.identity_cache import IdentityCache
 
 EXACT_FLOAT32 = 2**23  # |partial sums| below this: float32 exact and no 24-bit wrap
@@ -51,7 +51,7 @@ EXACT_FLOAT32 = 2**23  # |partial sums| below this: float32 exact and no 24-bit 
 # 55.6 vs 71.1; batch 4 (33-36 rows) 46.9 vs 44.8; batch 8 (33-71) 58.0 vs 46.5; batch 16 and 64
 # (105) 51.1 vs 38.8 and 52.8 vs 41.9: conv2d's fixed cost per call is spread over more rows,
 # the scatter's cost is not; so it ran only on blocks of at most 16 rows. Since the scatter
-# gathers each plane's spikes branch-free (graph_kernel._conv_scatter_planes, a third less per
+# gathers each plane's spikes branch-free (conv_scatter._conv_scatter_planes, a third less per
 # row) it wins on blocks of any size: whole CNN, CPU µs per sample-step, at most 16 rows /
 # any, alternating in one process, medians of 21 (9 at 256, 31 at 64): batch 2 71.9 / 49.9,
 # 4 40.1 / 30.0, 8 39.9 / 31.7, 16 35.2 / 30.2, 64 34.3 / 30.3, 256 36.6 / 32.1 (batch 1's
@@ -104,7 +104,7 @@ class _Plan:
 
 
 class _Scatter:
-    """One binary Conv's event-driven tables (graph_kernel.conv_rows, from
+    """One binary Conv's event-driven tables (conv_scatter.conv_rows, from
     compiled_steps.conv_scatter_tables): geometry, int32 kernel (C / groups, kH, kW, O) flat, its
     taps by input position (ptr, then pairs from `pairs`) and the channel-last row's size."""
 
@@ -124,11 +124,11 @@ _SCATTER = IdentityCache(16)  # the last few Conv ops' tables (a run remakes its
 
 def _scatter(synapse: Any, rows: np.ndarray) -> np.ndarray:
     """The register (m, n_out) int32 of a binary Conv whose sums stay below 2^23 (no wrap),
-    summed spike by spike (graph_kernel.conv_rows): no float32 temporaries, no per-call setup
+    summed spike by spike (conv_scatter.conv_rows): no float32 temporaries, no per-call setup
     of a library conv."""
     tables = _SCATTER.get(synapse.op, lambda: _Scatter(synapse), tuple(synapse.in_shape))
     out = np.empty((len(rows), tables.n_out), np.int32)
-    graph_kernel.conv_rows(np.ascontiguousarray(rows), tables.geom, tables.w, tables.reach,
+    conv_scatter.conv_rows(np.ascontiguousarray(rows), tables.geom, tables.w, tables.reach,
                            tables.pairs, np.empty(tables.n_out, np.int32), out)
     return out
 

@@ -17,8 +17,8 @@ import os
 
 SIM_DIR = os.path.dirname(os.path.abspath(__file__))
 # every sim module whose jitted functions inline another module's (or are inlined by one)
-KERNEL_FILES = ("int_lanes.py", "kernels.py", "graph_kernel.py", "batched_steps.py",
-                "narrow_lif.py")
+KERNEL_FILES = ("int_lanes.py", "kernels.py", "graph_kernel.py", "conv_scatter.py",
+                "batched_steps.py", "narrow_lif.py")
 
 
 def kernel_set_stamp(folder: str = SIM_DIR, files: tuple[str, ...] = KERNEL_FILES) -> str:
