@@ -20,7 +20,7 @@ and the small kernel's weight sums are the big one's divided by f^2).
 
 A binary Conv's sparse block (at most SCATTER_DENSITY of its inputs spike) whose sums stay under
 2^23 is summed spike by spike instead (conv_scatter.conv_rows: compiled_steps' tap tables,
-channel-last 8-lane adds, one transposed copy per row): no float32 temporaries and no conv2d
+channel-last vector adds, one transposed copy per row): no float32 temporaries and no conv2d
 call, whose fixed cost dominated the small blocks of a batch-1 run (fast.block_budget).
 
 The plan (bound, float32 kernel, pool factors) is made once per synapse, not per block of rows.
